@@ -1,0 +1,116 @@
+"""The hub process: its Kafka consumers, its state store and its HTTP server, started
+and stopped as one unit by ``hub up`` (embedded) and ``hub run`` (production)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from faststream.kafka import KafkaBroker
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub import __version__
+from hub.bus.broker import make_broker
+from hub.identity.pseudonym import Pseudonymiser
+from hub.logs import get_logger
+from hub.ops_api import make_ops_app
+from hub.routing.case_state import case_state_router
+from hub.settings import HubSettings
+from hub.state.database import make_engine, sessionmaker
+
+log = get_logger(__name__)
+
+
+def build_broker(settings: HubSettings, engine: AsyncEngine) -> KafkaBroker:
+    """The broker with every consumer of this process attached."""
+    broker = make_broker(settings.kafka)
+    broker.include_router(case_state_router(sessionmaker(engine), settings.kafka))
+    return broker
+
+
+@dataclass
+class HubProcess:
+    settings: HubSettings
+    pseudonymiser: Pseudonymiser
+    engine: AsyncEngine = field(init=False)
+    broker: KafkaBroker = field(init=False)
+    _server: uvicorn.Server | None = field(default=None, init=False)
+    _server_task: asyncio.Task[None] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.engine = make_engine(self.settings.database_url, echo=self.settings.database.echo)
+        self.broker = build_broker(self.settings, self.engine)
+
+    async def readiness(self) -> dict[str, bool]:
+        checks: dict[str, bool] = {}
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            checks["database"] = True
+        except Exception:  # any failure means not ready; the probe must not raise
+            checks["database"] = False
+        checks["kafka"] = bool(await self.broker.ping(timeout=2.0))
+        return checks
+
+    async def start(self) -> None:
+        await self.broker.start()
+        app = make_ops_app(self.readiness, __version__)
+        config = uvicorn.Config(
+            app,
+            host=self.settings.http.host,
+            port=self.settings.http.port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+        self._server = uvicorn.Server(config)
+        self._server_task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._server_task.done():
+                await self._server_task
+                raise RuntimeError(f"HTTP server could not bind {self.http_address}")
+            await asyncio.sleep(0.02)
+        log.info("hub_started", http=self.http_url, kafka=self.settings.kafka.bootstrap_servers)
+
+    @property
+    def http_address(self) -> str:
+        return f"{self.settings.http.host}:{self.settings.http.port}"
+
+    @property
+    def http_url(self) -> str:
+        if self._server is not None and self._server.servers:
+            host, port = self._server.servers[0].sockets[0].getsockname()[:2]
+            return f"http://{host}:{port}"
+        return f"http://{self.http_address}"
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._server_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._server_task
+        await self.broker.stop()
+        await self.engine.dispose()
+        log.info("hub_stopped")
+
+    def endpoints(self) -> dict[str, Any]:
+        return {
+            "kafka_bootstrap_servers": self.settings.kafka.bootstrap_servers,
+            "http": self.http_url,
+            "health": f"{self.http_url}/healthz",
+            "readiness": f"{self.http_url}/readyz",
+            "database": _safe_url(self.settings.database_url),
+            "data_dir": str(self.settings.data_dir.resolve()),
+            "pseudonym_key_id": self.pseudonymiser.active_key_id,
+        }
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without a password, fit to print."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

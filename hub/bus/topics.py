@@ -1,0 +1,90 @@
+"""Every topic the hub uses, named in one place (``<domain>.<event>.v<version>``).
+
+Messages are keyed by the subject pseudonym, so all events about one person land on
+one partition of a topic and stay in order. Topics that the router reads together
+share one partition count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_DAY_MS = 24 * 60 * 60 * 1000
+CANONICAL_PARTITIONS = 6
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    retention_ms: int
+    description: str
+
+
+DETENTION = TopicSpec(
+    "justice.detention.v1",
+    CANONICAL_PARTITIONS,
+    14 * _DAY_MS,
+    "Detention start, transfer, leave and end from DJI (Injus) and PI backoffices.",
+)
+CASE = TopicSpec(
+    "case.zvh.v1",
+    CANONICAL_PARTITIONS,
+    14 * _DAY_MS,
+    "Inclusion, exclusion and moves between Zorg- en Veiligheidshuizen.",
+)
+LOOKUP = TopicSpec(
+    "case.lookup.v1",
+    CANONICAL_PARTITIONS,
+    7 * _DAY_MS,
+    "KEDO look-up results, kept for the trace of a flow.",
+)
+CONSENT = TopicSpec(
+    "consent.decision.v1",
+    CANONICAL_PARTITIONS,
+    14 * _DAY_MS,
+    "Consents recorded or withdrawn, legal titles and conflict-of-duties decisions.",
+)
+SIGNAL = TopicSpec(
+    "signal.label.v1",
+    CANONICAL_PARTITIONS,
+    14 * _DAY_MS,
+    "Police, probation and crisis-service signals on a label.",
+)
+LABEL = TopicSpec(
+    "label.status.v1",
+    CANONICAL_PARTITIONS,
+    30 * _DAY_MS,
+    "Label set, withdrawn and acknowledged per partner.",
+)
+DELIVERY = TopicSpec(
+    "delivery.notification.v1",
+    CANONICAL_PARTITIONS,
+    14 * _DAY_MS,
+    "One record per permitted recipient, consumed by the outbound connectors.",
+)
+DEAD_LETTER = TopicSpec(
+    "hub.deadletter.v1",
+    1,
+    90 * _DAY_MS,
+    "Messages that could not be processed, with the reason and the original.",
+)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    DETENTION,
+    CASE,
+    LOOKUP,
+    CONSENT,
+    SIGNAL,
+    LABEL,
+    DELIVERY,
+    DEAD_LETTER,
+)
+CANONICAL_TOPICS: tuple[TopicSpec, ...] = (DETENTION, CASE, CONSENT, SIGNAL, LABEL)
+
+
+def by_name(name: str) -> TopicSpec:
+    for spec in ALL_TOPICS:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"unknown topic {name!r}")

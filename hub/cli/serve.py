@@ -1,0 +1,105 @@
+"""``hub up`` (everything embedded) and ``hub run`` (production: external Kafka and database)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from pathlib import Path
+
+import typer
+
+from hub.app import HubProcess
+from hub.bus.admin import ensure_topics
+from hub.bus.embedded import EmbeddedKafka
+from hub.bus.topics import ALL_TOPICS
+from hub.errors import HubError
+from hub.identity.pseudonym import pseudonymiser_from_settings
+from hub.logs import configure_logging
+from hub.settings import HubSettings
+from hub.state.database import current_revision, migrate
+
+ENDPOINTS_HELP = "Also write the listening addresses to this file as JSON."
+
+
+async def _wait_for_stop_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def _announce(process: HubProcess, endpoints_file: Path | None, embedded: bool) -> None:
+    endpoints = process.endpoints()
+    endpoints["mode"] = "embedded" if embedded else "production"
+    typer.echo("Ketenhub is up.")
+    for key, value in endpoints.items():
+        typer.echo(f"  {key:<24} {value}")
+    typer.echo("Press Ctrl-C to stop.")
+    if endpoints_file is not None:
+        endpoints_file.parent.mkdir(parents=True, exist_ok=True)
+        endpoints_file.write_text(json.dumps(endpoints, indent=2) + "\n", encoding="utf-8")
+
+
+async def _serve(settings: HubSettings, *, embedded: bool, endpoints_file: Path | None) -> None:
+    if embedded:
+        await ensure_topics(settings.kafka, ALL_TOPICS)
+    pseudonymiser = pseudonymiser_from_settings(settings, create_key=embedded)
+    process = HubProcess(settings, pseudonymiser)
+    if embedded:
+        await migrate(process.engine)
+    elif await current_revision(process.engine) is None:
+        await process.engine.dispose()
+        raise HubError("the database has no schema", detail="run `hub db upgrade` first")
+    await process.start()
+    try:
+        _announce(process, endpoints_file, embedded)
+        await _wait_for_stop_signal()
+    finally:
+        await process.stop()
+
+
+def _fail(error: HubError) -> None:
+    typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def up(
+    endpoints_file: Path | None = typer.Option(None, "--endpoints-file", help=ENDPOINTS_HELP),
+) -> None:
+    """Start the embedded broker and the hub on the embedded defaults; Ctrl-C stops all."""
+    settings = HubSettings()
+    configure_logging(settings.log)
+    broker = EmbeddedKafka(
+        settings.embedded.host, settings.embedded.port, settings.embedded.startup_timeout_s
+    )
+    try:
+        broker.start()
+    except HubError as error:
+        _fail(error)
+    try:
+        kafka = settings.kafka.model_copy(update={"bootstrap_servers": broker.bootstrap_servers})
+        embedded_settings = settings.model_copy(update={"kafka": kafka})
+        asyncio.run(_serve(embedded_settings, embedded=True, endpoints_file=endpoints_file))
+    except HubError as error:
+        _fail(error)
+    finally:
+        broker.stop()
+        typer.echo("Ketenhub stopped.")
+
+
+def run(
+    endpoints_file: Path | None = typer.Option(None, "--endpoints-file", help=ENDPOINTS_HELP),
+) -> None:
+    """Production mode: only the configured Kafka and database, nothing embedded."""
+    settings = HubSettings()
+    configure_logging(settings.log)
+    try:
+        asyncio.run(_serve(settings, embedded=False, endpoints_file=endpoints_file))
+    except (HubError, ValueError) as error:
+        _fail(error if isinstance(error, HubError) else HubError(str(error)))

@@ -1,0 +1,100 @@
+"""The hub's one error tree. Every error the hub raises on purpose is one of these::
+
+    HubError
+    ├── ConfigurationError   settings or connector config are wrong; the hub refuses to start
+    ├── ContractError        input breaks a contract (names the field); a 4xx problem+json at
+    │                        an HTTP edge, a dead letter on the bus; never retried
+    ├── RetryableError       a transient failure (timeout, 503); retried with backoff
+    ├── PermanentError       will never succeed as sent; dead-lettered with its reason
+    └── PolicyDenial         the sharing policy said no; recorded in the audit, not a failure
+
+Each error renders as RFC 9457 ``application/problem+json`` through :meth:`HubError.problem`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+PROBLEM_BASE = "https://ketenhub.nl/problems/"
+
+
+class HubError(Exception):
+    """Base of the tree. ``field`` names the offending input field where there is one."""
+
+    slug: ClassVar[str] = "hub-error"
+    title: ClassVar[str] = "Hub error"
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str, *, field: str | None = None, detail: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.detail = detail
+
+    def __str__(self) -> str:
+        where = f" (field: {self.field})" if self.field else ""
+        more = f"; {self.detail}" if self.detail else ""
+        return f"{self.message}{where}{more}"
+
+    def problem(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": str(self),
+        }
+        if self.field:
+            body["field"] = self.field
+        if instance:
+            body["instance"] = instance
+        return body
+
+
+class ConfigurationError(HubError):
+    slug = "configuration"
+    title = "Configuration error"
+
+
+class ContractError(HubError):
+    slug = "contract-violation"
+    title = "The message breaks its contract"
+    status = 422
+
+    @classmethod
+    def from_validation(cls, exc: ValidationError, prefix: str = "") -> ContractError:
+        """The first pydantic error, with its dotted field path, as a ContractError."""
+        first = exc.errors(include_url=False, include_input=False)[0]
+        path = ".".join(str(p) for p in first["loc"])
+        field = ".".join(p for p in (prefix, path) if p) or None
+        others = exc.error_count() - 1
+        detail = f"{others} more error(s)" if others else None
+        return cls(first["msg"], field=field, detail=detail)
+
+    @classmethod
+    def validate(cls, model: type[ModelT], data: Any, prefix: str = "") -> ModelT:
+        """``model.model_validate(data)``, raising ContractError instead of ValidationError."""
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise cls.from_validation(exc, prefix) from None
+
+
+class RetryableError(HubError):
+    slug = "retryable"
+    title = "Temporary failure, will be retried"
+    status = 503
+
+
+class PermanentError(HubError):
+    slug = "permanent"
+    title = "Permanent failure"
+    status = 502
+
+
+class PolicyDenial(HubError):
+    slug = "policy-denial"
+    title = "The sharing policy does not permit this"
+    status = 403

@@ -1,0 +1,1 @@
+"""Who a message is about: BSN checks and the keyed pseudonyms that replace the BSN."""

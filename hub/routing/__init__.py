@@ -1,0 +1,1 @@
+"""Routing: the router's case state now; the sharing policy and the router come next."""

@@ -1,0 +1,68 @@
+"""The base of every canonical event payload."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from hub.bus.topics import TopicSpec
+from hub.schemas.categories import DataCategory, category_of
+
+EVENT_TYPE_PREFIX = "nl.ketenhub"
+
+
+class Payload(BaseModel):
+    """A value object inside an event; its category is the category of the field holding it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CanonicalEvent(BaseModel):
+    """A payload on the bus. Subclasses set ``name``, ``version`` and ``topic``.
+
+    Defining a subclass with a field that has no data category fails at import time,
+    so the router never meets a field it cannot classify.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    topic: ClassVar[TopicSpec]
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            return
+        missing = [f for f, info in cls.model_fields.items() if category_of(info) is None]
+        if missing:
+            raise TypeError(f"{cls.__name__}: fields without a data category: {missing}")
+
+    @classmethod
+    def event_type(cls) -> str:
+        """The CloudEvents ``type``: ``nl.ketenhub.<name>.v<version>``."""
+        return f"{EVENT_TYPE_PREFIX}.{cls.name}.v{cls.version}"
+
+    @classmethod
+    def dataschema(cls) -> str:
+        return f"urn:ketenhub:schema:{cls.name}:v{cls.version}"
+
+    @classmethod
+    def field_categories(cls) -> dict[str, DataCategory]:
+        """Field name → data category, read from the declarations."""
+        result: dict[str, DataCategory] = {}
+        for field, info in cls.model_fields.items():
+            category = category_of(info)
+            if category is not None:
+                result[field] = category
+        return result
+
+    def categories_present(self) -> frozenset[DataCategory]:
+        """The categories of the fields that carry a value in this instance."""
+        return frozenset(
+            category
+            for field, category in self.field_categories().items()
+            if getattr(self, field) is not None
+        )

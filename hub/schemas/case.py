@@ -1,0 +1,119 @@
+"""Case state from the ZVH and KEDO: inclusion, exclusion, moves and look-ups (flows A, B, C, G)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import model_validator
+
+from hub.bus import topics
+from hub.schemas.base import CanonicalEvent, Payload
+from hub.schemas.categories import DataCategory, categorised
+from hub.schemas.common import Contact
+from hub.schemas.partners import PartnerId
+
+L, C, J = DataCategory.LABEL, DataCategory.CONTACT, DataCategory.JUSTICE
+
+
+class TeamRole(StrEnum):
+    """The roles in a client's levensloopteam (seed 004, "Wat is mijn rol?")."""
+
+    PROCESREGISSEUR = "procesregisseur"
+    LEVENSLOOPCOORDINATOR = "levensloopcoordinator"
+    CASUSREGISSEUR = "casusregisseur"
+    PI_BACKOFFICE = "pi-backoffice"
+    RECLASSERING = "reclassering"
+    POLITIE = "politie"
+    CRISISDIENST = "crisisdienst"
+    ZORGAANBIEDER = "zorgaanbieder"
+
+
+class TeamMember(Payload):
+    partner: PartnerId
+    role: TeamRole
+
+
+class ExclusionReason(StrEnum):
+    STABLE_TWO_YEARS = "stable-two-years"
+    CLOSED = "closed"
+    NOT_ELIGIBLE = "not-eligible"
+    OTHER = "other"
+
+
+class CaseEvent(CanonicalEvent):
+    topic: ClassVar[topics.TopicSpec] = topics.CASE
+
+
+class ClientIncluded(CaseEvent):
+    """ZVH INCLUSIE: the client joins the Levensloopaanpak and gets a levensloopteam."""
+
+    name: ClassVar[str] = "case.included"
+    zvh: PartnerId = categorised(L, description="The ZVH that holds process direction.")
+    included_since: dt.date = categorised(L, description="Date of inclusion.")
+    municipality: str = categorised(
+        L, description="GM code of the municipality.", pattern=r"^GM\d{4}$"
+    )
+    team: tuple[TeamMember, ...] = categorised(
+        L, description="Partners in the levensloopteam.", min_length=1
+    )
+    llc: Contact = categorised(C, description="The levensloopcoördinator.")
+    casusregisseur: Contact = categorised(C, description="The gemeentelijke casusregisseur.")
+    procesregisseur: Contact = categorised(C, description="The ZVH procesregisseur.")
+
+    @model_validator(mode="after")
+    def _team_has_an_llc(self) -> ClientIncluded:
+        if not any(m.role is TeamRole.LEVENSLOOPCOORDINATOR for m in self.team):
+            raise ValueError("team needs a member with role levensloopcoordinator")
+        return self
+
+
+class ClientExcluded(CaseEvent):
+    """ZVH EXCLUSIE: the client leaves the approach; every label is withdrawn (flow C)."""
+
+    name: ClassVar[str] = "case.excluded"
+    zvh: PartnerId = categorised(L, description="The ZVH that closes the case.")
+    reason: ExclusionReason = categorised(L, description="Why the case ends.")
+    excluded_on: dt.date = categorised(L, description="Date of exclusion.")
+
+
+class ClientMoved(CaseEvent):
+    """ZVH VERHUIZING: process direction moves to another ZVH (flow G)."""
+
+    name: ClassVar[str] = "case.moved"
+    from_zvh: PartnerId = categorised(L, description="The ZVH handing over.")
+    to_zvh: PartnerId = categorised(L, description="The ZVH taking over.")
+    moved_on: dt.date = categorised(L, description="Date of the handover.")
+    procesregisseur: Contact = categorised(C, description="Procesregisseur at the new ZVH.")
+
+    @model_validator(mode="after")
+    def _two_different_zvhs(self) -> ClientMoved:
+        if self.from_zvh == self.to_zvh:
+            raise ValueError("from_zvh and to_zvh are the same ZVH")
+        return self
+
+
+class KedoLookupResult(CanonicalEvent):
+    """The answer of KEDO's ``GET /regie/{bsn}``; ``found`` is false for a 404."""
+
+    topic: ClassVar[topics.TopicSpec] = topics.LOOKUP
+    name: ClassVar[str] = "case.lookup-result"
+    found: bool = categorised(L, description="Whether any ZVH has a current case.")
+    zvh: PartnerId | None = categorised(L, description="The ZVH with the case.", default=None)
+    case_type: str | None = categorised(
+        J, description="KEDO case type.", default=None, max_length=100
+    )
+    included: bool = categorised(L, description="Included in the Levensloopaanpak.", default=False)
+    included_since: dt.date | None = categorised(L, description="Date of inclusion.", default=None)
+    llc: Contact | None = categorised(C, description="The levensloopcoördinator.", default=None)
+    casusregisseur: Contact | None = categorised(
+        C, description="The gemeentelijke casusregisseur.", default=None
+    )
+    looked_up_at: dt.datetime = categorised(L, description="When KEDO answered.")
+
+    @model_validator(mode="after")
+    def _no_case_no_details(self) -> KedoLookupResult:
+        if not self.found and (self.zvh or self.included or self.llc):
+            raise ValueError("a look-up without a case carries no case details")
+        return self

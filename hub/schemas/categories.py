@@ -1,0 +1,48 @@
+"""Data categories: the unit the sharing policy reasons about.
+
+Each payload field declares exactly one category through :func:`categorised`. The
+category is stored in the field's JSON Schema (``x-data-category``), so the router,
+the exported schemas and a reviewer all read the same declaration.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+from pydantic.fields import FieldInfo
+
+CATEGORY_KEY = "x-data-category"
+
+
+class DataCategory(StrEnum):
+    IDENTITY = "identity"
+    """BSN, name, date of birth and other identifiers of the person."""
+    JUSTICE = "justice"
+    """Detention facts, place, legal titles, police and probation signals."""
+    LABEL = "label"
+    """The fact of inclusion in the Levensloopaanpak and routing facts."""
+    MEDICAL = "medical"
+    """Diagnoses, treatment, medication, risk assessments, crisis plans, consents."""
+    CONTACT = "contact"
+    """Professional contact details."""
+
+
+def categorised(category: DataCategory, *, description: str, **kwargs: Any) -> Any:
+    """A pydantic ``Field`` that carries its data category.
+
+    Example::
+
+        facility: Facility = categorised(DataCategory.JUSTICE, description="The prison.")
+    """
+    return Field(
+        description=description, json_schema_extra={CATEGORY_KEY: category.value}, **kwargs
+    )
+
+
+def category_of(info: FieldInfo) -> DataCategory | None:
+    extra = info.json_schema_extra
+    if isinstance(extra, dict) and isinstance(extra.get(CATEGORY_KEY), str):
+        return DataCategory(str(extra[CATEGORY_KEY]))
+    return None

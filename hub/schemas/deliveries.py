@@ -1,0 +1,78 @@
+"""What the router hands to an outbound connector: one delivery per permitted recipient."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from pydantic import Field, model_validator
+
+from hub.bus import topics
+from hub.schemas.base import CanonicalEvent, Payload
+from hub.schemas.categories import DataCategory, categorised
+from hub.schemas.partners import PartnerId
+
+L = DataCategory.LABEL
+
+
+class Outcome(StrEnum):
+    PERMIT = "PERMIT"
+    PERMIT_REDACTED = "PERMIT_REDACTED"
+    PERMIT_BREAK_GLASS = "PERMIT_BREAK_GLASS"
+    DENY = "DENY"
+
+
+class Flow(StrEnum):
+    """The flows of DESIGN §3."""
+
+    A = "A"
+    B = "B"
+    C = "C"
+    D = "D"
+    E = "E"
+    F = "F"
+    G = "G"
+    H = "H"
+
+
+class DecisionSummary(Payload):
+    outcome: Outcome
+    legal_bases: tuple[str, ...]
+    rule_ids: tuple[str, ...]
+    policy_version: str = Field(min_length=1)
+
+
+class NotificationDelivery(CanonicalEvent):
+    """A notification for one partner, with the fields the policy removed already gone.
+
+    ``content`` holds the source event's permitted fields; ``content_categories`` says
+    the category of each, so a consumer can check the delivery without the source model.
+    """
+
+    topic: ClassVar[topics.TopicSpec] = topics.DELIVERY
+    name: ClassVar[str] = "delivery.notification"
+    recipient: PartnerId = categorised(L, description="The partner to deliver to.")
+    flow: Flow = categorised(L, description="The flow of DESIGN §3 this belongs to.")
+    purpose: str = categorised(L, description="Purpose of the disclosure.", min_length=1)
+    source_type: str = categorised(L, description="CloudEvents type of the source event.")
+    idempotency_key: str = categorised(L, description="Stable key the partner de-duplicates on.")
+    decision: DecisionSummary = categorised(L, description="Why this may be sent.")
+    content: dict[str, Any] = categorised(L, description="Permitted fields of the source event.")
+    content_categories: dict[str, DataCategory] = categorised(
+        L, description="Data category of every field in content."
+    )
+    removed_fields: tuple[str, ...] = categorised(
+        L, description="Fields the policy removed.", default=()
+    )
+
+    @model_validator(mode="after")
+    def _every_field_is_categorised(self) -> NotificationDelivery:
+        unknown = sorted(set(self.content) - set(self.content_categories))
+        if unknown:
+            raise ValueError(f"content fields without a category: {unknown}")
+        if self.decision.outcome is Outcome.DENY:
+            raise ValueError("a denied decision produces no delivery")
+        return self
+
+    def categories_present(self) -> frozenset[DataCategory]:
+        return frozenset({L, *(self.content_categories[f] for f in self.content)})

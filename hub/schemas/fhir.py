@@ -1,0 +1,130 @@
+"""FHIR R4 mapping helpers for the edges that speak FHIR (fhir.resources, R4B package).
+
+On the bus a patient is referenced by pseudonym (``PSEUDONYM_SYSTEM``); only an
+outbound connector whose partner may hold the BSN swaps in ``BSN_SYSTEM``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from fhir.resources.R4B.careteam import CareTeam
+from fhir.resources.R4B.communication import Communication
+from fhir.resources.R4B.consent import Consent
+from fhir.resources.R4B.flag import Flag
+from fhir.resources.R4B.patient import Patient
+from pydantic import ValidationError
+
+from hub.schemas.common import Contact
+
+BSN_SYSTEM = "http://fhir.nl/fhir/NamingSystem/bsn"
+PSEUDONYM_SYSTEM = "urn:ketenhub:pseudonym"
+PARTNER_SYSTEM = "urn:ketenhub:partner"
+LEVENSLOOP_FLAG_SYSTEM = "urn:ketenhub:flag"
+LEVENSLOOP_FLAG_CODE = "levensloopaanpak"
+
+
+def patient_identifier(*, bsn: str | None, pseudonym: str) -> dict[str, str]:
+    """The BSN identifier where allowed (``bsn`` given), the pseudonym otherwise."""
+    if bsn is not None:
+        return {"system": BSN_SYSTEM, "value": bsn}
+    return {"system": PSEUDONYM_SYSTEM, "value": pseudonym}
+
+
+def patient(*, bsn: str | None, pseudonym: str) -> Patient:
+    return Patient(identifier=[patient_identifier(bsn=bsn, pseudonym=pseudonym)])
+
+
+def patient_reference(*, bsn: str | None, pseudonym: str) -> dict[str, Any]:
+    return {"identifier": patient_identifier(bsn=bsn, pseudonym=pseudonym)}
+
+
+def partner_reference(partner_id: str, display: str | None = None) -> dict[str, Any]:
+    ref: dict[str, Any] = {"identifier": {"system": PARTNER_SYSTEM, "value": partner_id}}
+    if display:
+        ref["display"] = display
+    return ref
+
+
+def parse_consent(resource: dict[str, Any]) -> Consent:
+    """Validate a FHIR R4 Consent as it may appear on the bus.
+
+    Raises ValueError naming the problem: not a Consent, invalid, no id, or a patient
+    referenced by BSN (the edge must have replaced it with the pseudonym).
+    """
+    if resource.get("resourceType") != "Consent":
+        raise ValueError("resourceType must be 'Consent'")
+    try:
+        consent = Consent.model_validate(resource)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"invalid FHIR Consent at {where}: {first['msg']}") from None
+    if not consent.id:
+        raise ValueError("a Consent needs an id")
+    identifier = consent.patient.identifier if consent.patient else None
+    if identifier is not None and identifier.system == BSN_SYSTEM:
+        raise ValueError("Consent.patient carries a BSN; reference the pseudonym instead")
+    return consent
+
+
+def levensloop_flag(
+    *, subject: dict[str, Any], zvh: str, start: dt.date, end: dt.date | None, active: bool
+) -> Flag:
+    """The crisis service's pre-registration flag; withdrawal sets it ``inactive``."""
+    period: dict[str, str] = {"start": start.isoformat()}
+    if end is not None:
+        period["end"] = end.isoformat()
+    return Flag(
+        status="active" if active else "inactive",
+        code={
+            "coding": [
+                {
+                    "system": LEVENSLOOP_FLAG_SYSTEM,
+                    "code": LEVENSLOOP_FLAG_CODE,
+                    "display": "Levensloopaanpak",
+                }
+            ]
+        },
+        subject=subject,
+        period=period,
+        author=partner_reference(zvh),
+    )
+
+
+def care_team(*, subject: dict[str, Any], members: Sequence[Contact]) -> CareTeam:
+    return CareTeam(
+        status="active",
+        subject=subject,
+        participant=[
+            {
+                "role": [{"text": m.role}],
+                "member": {"display": f"{m.name} ({m.organisation})"},
+                "onBehalfOf": partner_reference(m.partner) if m.partner else None,
+            }
+            for m in members
+        ],
+    )
+
+
+def communication(
+    *,
+    subject: dict[str, Any],
+    sender: str,
+    recipient: str,
+    sent: dt.datetime,
+    text: str,
+    topic: str,
+) -> Communication:
+    """A notification as a FHIR Communication, as the levensloopaanbieder receives it."""
+    return Communication(
+        status="completed",
+        subject=subject,
+        sender=partner_reference(sender),
+        recipient=[partner_reference(recipient)],
+        sent=sent.isoformat(),
+        topic={"text": topic},
+        payload=[{"contentString": text}],
+    )

@@ -1,0 +1,54 @@
+"""Partner ids, as in DESIGN §1: ``dji``, ``gemeente:GM0363``, ``zvh:amsterdam`` ..."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+
+class PartnerKind(StrEnum):
+    DJI = "dji"
+    GEMEENTE = "gemeente"
+    KEDO = "kedo"
+    ZVH = "zvh"
+    LLZ = "llz"
+    PI = "pi"
+    POLITIE = "politie"
+    RECLASSERING = "reclassering"
+    CRISIS = "crisis"
+
+
+_SINGLETONS = {PartnerKind.DJI, PartnerKind.KEDO, PartnerKind.POLITIE, PartnerKind.RECLASSERING}
+_QUALIFIER = {
+    PartnerKind.GEMEENTE: re.compile(r"GM\d{4}"),
+    PartnerKind.ZVH: re.compile(r"[a-z0-9][a-z0-9-]{0,39}"),
+    PartnerKind.LLZ: re.compile(r"[a-z0-9][a-z0-9-]{0,39}"),
+    PartnerKind.PI: re.compile(r"[a-z0-9][a-z0-9-]{0,39}"),
+    PartnerKind.CRISIS: re.compile(r"[a-z0-9][a-z0-9-]{0,39}"),
+}
+
+
+def partner_kind(partner_id: str) -> PartnerKind:
+    """The kind of a partner id; raises ValueError naming the rule it breaks."""
+    kind_text, _, qualifier = partner_id.partition(":")
+    try:
+        kind = PartnerKind(kind_text)
+    except ValueError:
+        raise ValueError(f"unknown partner kind {kind_text!r}") from None
+    if kind in _SINGLETONS:
+        if qualifier:
+            raise ValueError(f"partner {kind.value!r} takes no qualifier")
+    elif not _QUALIFIER[kind].fullmatch(qualifier):
+        raise ValueError(f"partner id {partner_id!r} needs a qualifier like {kind.value}:<code>")
+    return kind
+
+
+def _validate(partner_id: str) -> str:
+    partner_kind(partner_id)
+    return partner_id
+
+
+PartnerId = Annotated[str, AfterValidator(_validate)]

@@ -1,0 +1,144 @@
+"""Every setting of the hub, with a safe default for the embedded mode.
+
+Settings come from environment variables with the ``HUB_`` prefix and ``__`` between
+nested keys (``HUB_KAFKA__BOOTSTRAP_SERVERS``). A secret may also be read from a file:
+``HUB_PSEUDONYM__KEY_FILE`` names a file that holds the key.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SecurityProtocol(StrEnum):
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_SSL = "SASL_SSL"
+
+
+class SaslMechanism(StrEnum):
+    PLAIN = "PLAIN"
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
+
+
+class KafkaSettings(BaseModel):
+    """How the hub reaches Kafka. The defaults fit the embedded tansu broker."""
+
+    bootstrap_servers: str = Field(
+        "127.0.0.1:9092",
+        description="Comma-separated host:port list. `hub up` replaces it with the "
+        "embedded broker's address.",
+    )
+    security_protocol: SecurityProtocol = Field(
+        SecurityProtocol.PLAINTEXT, description="PLAINTEXT, SSL or SASL_SSL."
+    )
+    sasl_mechanism: SaslMechanism = Field(
+        SaslMechanism.SCRAM_SHA_512, description="SASL mechanism when SASL_SSL is used."
+    )
+    sasl_username: str | None = Field(None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(None, description="SASL password.")
+    ssl_cafile: Path | None = Field(None, description="CA bundle that signs the brokers.")
+    ssl_certfile: Path | None = Field(None, description="Client certificate for mTLS.")
+    ssl_keyfile: Path | None = Field(None, description="Client key for mTLS.")
+    idempotent_producer: bool = Field(
+        False,
+        description="Use Kafka's idempotent producer. tansu rejects it; switch it on "
+        "against Apache Kafka.",
+    )
+    acks: Literal["all", 1, 0] = Field("all", description="Producer acknowledgements.")
+    client_id: str = Field("ketenhub", description="Kafka client id prefix.")
+    replication_factor: int = Field(1, ge=1, description="Replication factor for new topics.")
+    session_timeout_ms: int = Field(
+        6000,
+        ge=1000,
+        description="Consumer group session timeout. A group join takes about two "
+        "thirds of it on tansu.",
+    )
+    heartbeat_interval_ms: int = Field(1500, ge=100, description="Consumer heartbeat.")
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> KafkaSettings:
+        if self.security_protocol is SecurityProtocol.SASL_SSL and not (
+            self.sasl_username and self.sasl_password
+        ):
+            raise ValueError("SASL_SSL needs kafka.sasl_username and kafka.sasl_password")
+        return self
+
+
+class EmbeddedSettings(BaseModel):
+    """The embedded broker that `hub up` starts."""
+
+    host: str = Field("127.0.0.1", description="Loopback address the broker binds to.")
+    port: int = Field(0, ge=0, le=65535, description="Broker port; 0 picks a free port.")
+    startup_timeout_s: float = Field(20.0, gt=0, description="How long to wait for tansu.")
+
+
+class DatabaseSettings(BaseModel):
+    url: str | None = Field(
+        None,
+        description="SQLAlchemy async URL. Empty means SQLite in the data directory; "
+        "`postgresql+asyncpg://...` works unchanged.",
+    )
+    echo: bool = Field(False, description="Log every SQL statement (never in production).")
+
+
+class PseudonymSettings(BaseModel):
+    """Keys for the keyed pseudonyms that replace the BSN on the bus."""
+
+    key_id: str = Field(
+        "k1", pattern=r"^[a-z0-9]{1,8}$", description="Id of the active key (in pseudonyms)."
+    )
+    key: SecretStr | None = Field(
+        None, description="The active key. Empty in embedded mode: a key file is used."
+    )
+    key_file: Path | None = Field(
+        None,
+        description="File holding the active key. Embedded mode creates "
+        "`<data_dir>/pseudonym-<key_id>.key` on first start.",
+    )
+    previous: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Retired keys by id, kept readable during a rotation.",
+    )
+
+
+class HttpSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Address of the hub's HTTP server.")
+    port: int = Field(8480, ge=0, le=65535, description="Port of the hub's HTTP server.")
+
+
+class LogSettings(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    format: Literal["auto", "json", "console"] = Field(
+        "auto", description="auto: console output on a terminal, JSON otherwise."
+    )
+
+
+class HubSettings(BaseSettings):
+    """The root of the configuration tree."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HUB_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    data_dir: Path = Field(Path(".hub-data"), description="Where embedded state lives.")
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    pseudonym: PseudonymSettings = Field(default_factory=PseudonymSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'hub.db').resolve()}"

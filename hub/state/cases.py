@@ -1,0 +1,119 @@
+"""Case state per subject: the ZVH, the status and the levensloopteam.
+
+The router reads it to decide who may receive a signal; the case projector writes it
+from the ZVH's inclusion, exclusion and move events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.schemas.case import ClientExcluded, ClientIncluded, ClientMoved, TeamMember, TeamRole
+from hub.state.tables import CaseState, TeamMembership
+
+INCLUDED = "included"
+EXCLUDED = "excluded"
+
+
+@dataclass(frozen=True)
+class Case:
+    subject: str
+    status: str
+    zvh: str
+    municipality: str | None
+    included_since: dt.date | None
+    team: tuple[TeamMember, ...]
+
+    @property
+    def included(self) -> bool:
+        return self.status == INCLUDED
+
+    def is_member(self, partner: str) -> bool:
+        return any(m.partner == partner for m in self.team)
+
+
+async def apply_inclusion(
+    session: AsyncSession, subject: str, event: ClientIncluded, event_id: str
+) -> None:
+    await session.merge(
+        CaseState(
+            subject=subject,
+            status=INCLUDED,
+            zvh=event.zvh,
+            municipality=event.municipality,
+            included_since=event.included_since,
+            updated_at=dt.datetime.now(dt.UTC),
+            last_event_id=event_id,
+        )
+    )
+    await session.execute(delete(TeamMembership).where(TeamMembership.subject == subject))
+    for member in dict.fromkeys(event.team):
+        session.add(
+            TeamMembership(
+                subject=subject,
+                partner=member.partner,
+                role=member.role.value,
+                since=event.included_since,
+            )
+        )
+
+
+async def apply_exclusion(
+    session: AsyncSession, subject: str, event: ClientExcluded, event_id: str
+) -> None:
+    """The case closes and the team dissolves; nothing is sent to its members after this."""
+    state = await session.get(CaseState, subject)
+    if state is None:
+        return
+    state.status = EXCLUDED
+    state.updated_at = dt.datetime.now(dt.UTC)
+    state.last_event_id = event_id
+    await session.execute(delete(TeamMembership).where(TeamMembership.subject == subject))
+
+
+async def apply_move(
+    session: AsyncSession, subject: str, event: ClientMoved, event_id: str
+) -> None:
+    """Process direction moves to the new ZVH, which replaces the old one in the team."""
+    state = await session.get(CaseState, subject)
+    if state is None:
+        return
+    state.zvh = event.to_zvh
+    state.updated_at = dt.datetime.now(dt.UTC)
+    state.last_event_id = event_id
+    await session.execute(
+        delete(TeamMembership).where(
+            TeamMembership.subject == subject, TeamMembership.partner == event.from_zvh
+        )
+    )
+    session.add(
+        TeamMembership(
+            subject=subject,
+            partner=event.to_zvh,
+            role=TeamRole.PROCESREGISSEUR.value,
+            since=event.moved_on,
+        )
+    )
+
+
+async def load_case(session: AsyncSession, subject: str) -> Case | None:
+    state = await session.get(CaseState, subject)
+    if state is None:
+        return None
+    rows = await session.scalars(select(TeamMembership).where(TeamMembership.subject == subject))
+    team = tuple(
+        TeamMember(partner=r.partner, role=TeamRole(r.role))
+        for r in sorted(rows, key=lambda r: (r.role, r.partner))
+    )
+    return Case(
+        subject=subject,
+        status=state.status,
+        zvh=state.zvh,
+        municipality=state.municipality,
+        included_since=state.included_since,
+        team=team,
+    )

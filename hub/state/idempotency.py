@@ -1,0 +1,39 @@
+"""At-most-once effects on top of at-least-once delivery.
+
+A consumer claims an event id inside the same transaction as its effect. A
+redelivered event finds the claim and the effect is skipped; a crash before the
+commit leaves neither the claim nor the effect, so the redelivery applies it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.state.tables import ProcessedEvent
+
+
+async def claim(session: AsyncSession, consumer: str, event_id: str) -> bool:
+    """True the first time ``consumer`` sees ``event_id``; False for a redelivery."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(ProcessedEvent)
+        .values(consumer=consumer, event_id=event_id, processed_at=dt.datetime.now(dt.UTC))
+        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+    )
+    result = await session.execute(statement)
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def was_processed(session: AsyncSession, consumer: str, event_id: str) -> bool:
+    row = await session.scalar(
+        select(ProcessedEvent.event_id).where(
+            ProcessedEvent.consumer == consumer, ProcessedEvent.event_id == event_id
+        )
+    )
+    return row is not None

@@ -1,0 +1,110 @@
+"""The bus over real TCP on the embedded tansu broker."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from faststream.kafka import TestKafkaBroker
+
+from hub.bus.broker import make_broker
+from hub.bus.codec import decode
+from hub.bus.embedded import EmbeddedKafka, answers_kafka
+from hub.bus.publisher import EventPublisher
+from hub.bus.topics import DETENTION
+from hub.routing.case_state import case_state_router
+from hub.schemas.envelope import partner_source
+from hub.settings import KafkaSettings
+from hub.state.cases import load_case
+from hub.state.database import make_engine, migrate, sessionmaker
+from tests.data import TEST_BSNS, client_included, detention_started, pseudonymiser
+
+pytestmark = pytest.mark.integration
+
+
+def test_embedded_broker_answers_the_kafka_protocol(embedded_kafka: EmbeddedKafka) -> None:
+    assert embedded_kafka.running
+    assert answers_kafka(embedded_kafka.host, embedded_kafka.port)
+
+
+async def _consume_one(
+    settings: KafkaSettings, topic: str, key: bytes
+) -> tuple[dict[str, bytes], bytes]:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=f"it-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=settings.heartbeat_interval_ms,
+    )
+    await consumer.start()
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    for record in records:
+                        if record.key == key:
+                            return dict(record.headers), record.value
+    finally:
+        await consumer.stop()
+
+
+async def test_event_crosses_real_tcp_with_headers_intact(kafka_settings: KafkaSettings) -> None:
+    subject = pseudonymiser().pseudonym(TEST_BSNS[2])
+    broker = make_broker(kafka_settings)
+    async with broker:
+        await broker.start()
+        envelope = await EventPublisher(broker).publish_data(
+            "nl.ketenhub.detention.started.v1",
+            detention_started().model_dump(mode="json"),
+            subject=subject,
+            source=partner_source("dji"),
+            correlation_id="flow-a-1",
+        )
+    headers, value = await _consume_one(kafka_settings, DETENTION.name, subject.encode())
+    assert headers["ce_id"] == envelope.id.encode()
+    assert headers["ce_correlationid"] == b"flow-a-1"
+    assert headers["ce_datacategories"] == b"identity,justice"
+    back_envelope, event = decode(headers, value)
+    assert back_envelope == envelope
+    assert event == detention_started()
+    assert TEST_BSNS[2].encode() not in value + b"".join(headers.values())
+
+
+async def test_case_state_consumer_on_the_real_broker(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    """The same flow as the in-memory suite, through TestKafkaBroker(with_real=True)."""
+    subject = pseudonymiser().pseudonym(TEST_BSNS[3])
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/hub.db")
+    await migrate(engine)
+    broker = make_broker(kafka_settings)
+    broker.include_router(case_state_router(sessionmaker(engine), kafka_settings))
+    try:
+        async with TestKafkaBroker(broker, with_real=True) as real:
+            await real.start()
+            publisher = EventPublisher(real)
+            for _ in range(2):  # a redelivery of the same event id
+                await publisher.publish_data(
+                    "nl.ketenhub.case.included.v1",
+                    client_included().model_dump(mode="json"),
+                    subject=subject,
+                    source=partner_source("zvh:amsterdam"),
+                    event_id="incl-1",
+                )
+            case = None
+            async with asyncio.timeout(30):
+                while case is None:
+                    async with sessionmaker(engine)() as session:
+                        case = await load_case(session, subject)
+                    await asyncio.sleep(0.1)
+        assert case.included
+        assert case.is_member("gemeente:GM0363")
+    finally:
+        await engine.dispose()

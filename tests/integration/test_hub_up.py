@@ -1,0 +1,54 @@
+"""`hub up` as a new user runs it: broker and hub come up, answer, and stop on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hub.bus.embedded import answers_kafka, free_port
+
+pytestmark = pytest.mark.integration
+HUB = str(Path(sys.executable).with_name("hub"))
+
+
+def test_hub_up_starts_everything_and_stops_on_sigterm(tmp_path: Path) -> None:
+    endpoints_file = tmp_path / "endpoints.json"
+    env = {
+        **os.environ,
+        "HUB_DATA_DIR": str(tmp_path / "data"),
+        "HUB_HTTP__PORT": str(free_port()),
+        "HUB_LOG__FORMAT": "json",
+    }
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [HUB, "up", "--endpoints-file", str(endpoints_file)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        while not endpoints_file.exists():
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            assert time.monotonic() - started < 30, "hub up took longer than 30 s"
+            time.sleep(0.1)
+        endpoints = json.loads(endpoints_file.read_text())
+        host, port = endpoints["kafka_bootstrap_servers"].rsplit(":", 1)
+        assert answers_kafka(host, int(port))
+        ready = httpx.get(endpoints["readiness"], timeout=5)
+        assert ready.status_code == 200
+        assert ready.json()["checks"] == {"database": True, "kafka": True}
+        assert (tmp_path / "data" / "hub.db").exists()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=15)
+    assert process.returncode == 0, output.decode()
+    assert b"Ketenhub stopped." in output
+    assert not answers_kafka(host, int(port), timeout=0.5), "the embedded broker outlived the hub"

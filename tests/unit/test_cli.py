@@ -1,0 +1,55 @@
+"""The command line as a user meets it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from hub.cli import app
+from hub.settings_reference import settings_markdown
+
+runner = CliRunner()
+
+
+def test_help_lists_the_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("up", "run", "schemas", "db", "settings"):
+        assert command in result.output
+
+
+def test_schemas_export(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["schemas", "export", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "envelope.schema.json").exists()
+    assert "wrote 20 schemas" in result.output
+
+
+def test_settings_prints_the_reference() -> None:
+    result = runner.invoke(app, ["settings"])
+    assert result.exit_code == 0
+    assert result.output.strip() == settings_markdown()
+
+
+def test_db_upgrade_on_a_fresh_sqlite(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["db", "upgrade"], env={"HUB_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    assert "revision 0001" in result.output
+
+
+def test_run_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    key.write_text("ab" * 32)
+    result = runner.invoke(
+        app,
+        ["run"],
+        env={
+            "HUB_DATA_DIR": str(tmp_path),
+            "HUB_PSEUDONYM__KEY_FILE": str(key),
+            "HUB_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:1",
+            "HUB_LOG__FORMAT": "json",
+        },
+    )
+    assert result.exit_code == 2
+    assert "hub db upgrade" in result.output

@@ -1,0 +1,82 @@
+"""Settings: the HUB_ prefix, nested keys, embedded defaults, and the configuration reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from hub.bus.broker import make_broker, security_from_settings
+from hub.settings import HubSettings, KafkaSettings, SecurityProtocol
+from hub.settings_reference import BEGIN, END, settings_markdown, splice
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+def test_nested_keys_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUB_KAFKA__BOOTSTRAP_SERVERS", "kafka-1:9093,kafka-2:9093")
+    monkeypatch.setenv("HUB_KAFKA__IDEMPOTENT_PRODUCER", "true")
+    monkeypatch.setenv("HUB_HTTP__PORT", "9000")
+    settings = HubSettings()
+    assert settings.kafka.bootstrap_servers == "kafka-1:9093,kafka-2:9093"
+    assert settings.kafka.idempotent_producer is True
+    assert settings.http.port == 9000
+
+
+def test_embedded_defaults_need_no_configuration(tmp_path: Path) -> None:
+    settings = HubSettings(data_dir=tmp_path)
+    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path.resolve()}/hub.db"
+    assert settings.kafka.idempotent_producer is False
+    assert settings.kafka.acks == "all"
+
+
+def test_postgres_url_is_used_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "postgresql+asyncpg://hub:secret@db:5432/hub"
+    monkeypatch.setenv("HUB_DATABASE__URL", url)
+    assert HubSettings().database_url == url
+
+
+def test_sasl_ssl_without_credentials_names_the_fields() -> None:
+    with pytest.raises(ValidationError, match="sasl_username"):
+        KafkaSettings(security_protocol=SecurityProtocol.SASL_SSL)
+
+
+def test_unknown_setting_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValidationError, match="bogus"):
+        HubSettings(bogus=1)  # type: ignore[call-arg]
+
+
+def test_sasl_scram_security_is_built() -> None:
+    settings = KafkaSettings(
+        security_protocol=SecurityProtocol.SASL_SSL,
+        sasl_username="router",
+        sasl_password="pw",
+    )
+    security = security_from_settings(settings)
+    assert security is not None
+    assert security.use_ssl is True
+    assert type(security).__name__ == "SASLScram512"
+
+
+def test_broker_factory_uses_the_producer_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake_broker(servers: str, **kwargs: Any) -> str:
+        seen.update(kwargs, servers=servers)
+        return "broker"
+
+    monkeypatch.setattr("hub.bus.broker.KafkaBroker", fake_broker)
+    make_broker(KafkaSettings(bootstrap_servers="k:9092", idempotent_producer=True))
+    assert seen["servers"] == "k:9092"
+    assert seen["enable_idempotence"] is True
+    assert seen["acks"] == "all"
+
+
+def test_readme_settings_reference_is_current() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert BEGIN in text
+    assert END in text
+    assert splice(text) == text, "README settings table is stale: run `hub settings`"
+    assert "`HUB_KAFKA__SECURITY_PROTOCOL`" in settings_markdown()
