@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from hub.cli import db, schemas, serve, settings_doc
+from hub.cli import db, policy, schemas, serve, settings_doc
 
 app = typer.Typer(
     name="hub",
@@ -17,6 +17,7 @@ app.command("up")(serve.up)
 app.command("run")(serve.run)
 app.add_typer(schemas.app, name="schemas")
 app.add_typer(db.app, name="db")
+app.add_typer(policy.app, name="policy")
 app.command("settings")(settings_doc.settings)
 
 

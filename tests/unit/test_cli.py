@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -53,3 +54,29 @@ def test_run_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "hub db upgrade" in result.output
+
+
+EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "decision-llc-no-consent.json"
+
+
+def test_policy_decide_prints_the_decision() -> None:
+    result = runner.invoke(app, ["policy", "decide", str(EXAMPLE)])
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.output)
+    assert decision["outcome"] == "PERMIT_REDACTED"
+    assert decision["removed_fields"] == ["assessment"]
+    assert decision["policy_version"].startswith("sha256:")
+
+
+def test_policy_decide_names_the_bad_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(EXAMPLE.read_text().replace('"levensloopaanpak"', '"marketing"'))
+    result = runner.invoke(app, ["policy", "decide", str(bad)])
+    assert result.exit_code == 2
+    assert "purpose" in result.output
+
+
+def test_policy_check_passes() -> None:
+    result = runner.invoke(app, ["policy", "check"])
+    assert result.exit_code == 0, result.output
+    assert "40960 cases, 0 disagreements" in result.output

@@ -1,0 +1,52 @@
+"""``hub policy``: ask the sharing policy, and run its own test table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from hub.errors import ContractError
+from hub.routing import reference_policy
+from hub.routing.cedar_policy import CedarPolicy
+from hub.routing.conditions import every_combination
+from hub.routing.decision import DecisionInput, decide
+
+app = typer.Typer(help="The sharing policy.", no_args_is_help=True)
+
+
+@app.command("decide")
+def decide_command(
+    input_file: Path = typer.Argument(..., help="Decision input as JSON (see `schema`)."),
+) -> None:
+    """Print the decision for one recipient and message as JSON."""
+    try:
+        data = ContractError.validate(DecisionInput, json.loads(input_file.read_text()))
+    except (ContractError, ValueError) as error:
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    typer.echo(decide(data, CedarPolicy()).model_dump_json(indent=2))
+
+
+@app.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of the decision input."""
+    typer.echo(json.dumps(DecisionInput.model_json_schema(), indent=2))
+
+
+@app.command("check")
+def check_command() -> None:
+    """Evaluate every input combination in Cedar and in the reference; exit 1 on a difference."""
+    policy = CedarPolicy()
+    questions = every_combination()
+    answers = policy.evaluate_batch(questions)
+    wrong = [
+        (category.value, conditions.as_context())
+        for (category, conditions), answer in zip(questions, answers, strict=True)
+        if answer != reference_policy.evaluate(category, conditions)
+    ]
+    typer.echo(f"policy {policy.version}: {len(questions)} cases, {len(wrong)} disagreements")
+    if wrong:
+        typer.echo(json.dumps(wrong[:5], indent=2))
+        raise typer.Exit(1)

@@ -1,0 +1,292 @@
+"""The decision per recipient and field, and the Mitz consent conventions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hub.routing import mitz
+from hub.routing.cedar_policy import CedarPolicy
+from hub.routing.decision import (
+    ConflictDecision,
+    DecisionInput,
+    FieldSpec,
+    LegalTitle,
+    Purpose,
+    Recipient,
+    Verdict,
+    decide,
+)
+from hub.schemas.categories import DataCategory
+from hub.schemas.consent import TitleKind
+from hub.schemas.deliveries import Outcome
+from hub.schemas.fhir import PARTNER_SYSTEM
+
+NOW = dt.datetime(2026, 11, 23, 12, tzinfo=dt.UTC)
+POLICY = CedarPolicy()
+LLC = Recipient(partner="llz:fivoor", role="levensloopcoordinator", in_team=True, may_hold_bsn=True)
+FIELDS = (
+    FieldSpec(name="facility", category=DataCategory.JUSTICE),
+    FieldSpec(name="person_name", category=DataCategory.IDENTITY),
+    FieldSpec(
+        name="assessment",
+        category=DataCategory.MEDICAL,
+        relevant_roles=("levensloopcoordinator", "crisisdienst"),
+    ),
+)
+
+
+def consent(
+    cid: str,
+    kind: str = "permit",
+    actor: str | None = None,
+    cls: str | None = None,
+    start: str = "2026-01-01",
+    end: str | None = None,
+    nested: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    provision: dict[str, Any] = {
+        "type": kind,
+        "period": {"start": start, **({"end": end} if end else {})},
+    }
+    if actor:
+        provision["actor"] = [
+            {"reference": {"identifier": {"system": PARTNER_SYSTEM, "value": actor}}}
+        ]
+    if cls:
+        provision["class"] = [{"code": cls}]
+    if nested:
+        provision["provision"] = nested
+    return {"resourceType": "Consent", "id": cid, "status": "active", "provision": provision}
+
+
+def _decide(**changes: Any) -> Any:
+    data: dict[str, Any] = {
+        "fields": FIELDS,
+        "recipient": LLC,
+        "purpose": Purpose.LEVENSLOOPAANPAK,
+        "now": NOW,
+    }
+    data.update(changes)
+    return decide(DecisionInput(**data), POLICY)
+
+
+class TestMitz:
+    def resolve(
+        self, *consents: dict[str, Any], recipient: str = "llz:fivoor"
+    ) -> mitz.ConsentVerdict:
+        return mitz.resolve(consents, recipient=recipient, category="medical", now=NOW)
+
+    def test_no_choice_means_no(self) -> None:
+        assert not self.resolve().permitted
+
+    def test_generic_consent_permits(self) -> None:
+        assert self.resolve(consent("c1")).consent_id == "c1"
+
+    def test_most_specific_wins(self) -> None:
+        verdict = self.resolve(
+            consent("c1", "deny"), consent("c2", actor="llz:fivoor", cls="medical")
+        )
+        assert verdict.permitted
+        assert verdict.consent_id == "c2"
+
+    def test_objection_beats_consent_of_equal_specificity(self) -> None:
+        verdict = self.resolve(
+            consent("c1", actor="llz:fivoor"), consent("c2", "deny", actor="llz:fivoor")
+        )
+        assert not verdict.permitted
+        assert verdict.consent_id == "c2"
+
+    def test_consent_for_another_recipient_does_not_count(self) -> None:
+        assert not self.resolve(consent("c1", actor="politie")).permitted
+
+    def test_expired_consent_counts_as_absent(self) -> None:
+        assert not self.resolve(consent("c1", end="2026-06-30")).permitted
+
+    def test_nested_exception_inherits_and_wins(self) -> None:
+        parent = consent(
+            "c1", actor="llz:fivoor", nested=[{"type": "deny", "class": [{"code": "medical"}]}]
+        )
+        assert not self.resolve(parent).permitted
+
+
+class TestDecision:
+    def test_without_consent_medical_is_removed_and_explained(self) -> None:
+        decision = _decide()
+        assert decision.outcome is Outcome.PERMIT_REDACTED
+        assert decision.removed_fields == ("assessment",)
+        assert decision.field_verdicts["facility"] is Verdict.PERMIT
+        assert decision.missing[0].code == "geen-grondslag-medisch"
+        assert "toestemming" in decision.missing[0].message
+        assert "wgs-samenwerkingsverband" in decision.legal_bases
+
+    def test_with_consent_everything_goes(self) -> None:
+        decision = _decide(consents=(consent("c1"),))
+        assert decision.outcome is Outcome.PERMIT
+        assert decision.consent_id == "c1"
+        assert "consent" in decision.rule_ids
+
+    def test_outside_the_team_nothing_goes(self) -> None:
+        stranger = Recipient(
+            partner="llz:other", role="levensloopcoordinator", in_team=False, may_hold_bsn=True
+        )
+        decision = _decide(recipient=stranger, consents=(consent("c1"),))
+        assert decision.outcome is Outcome.DENY
+        assert decision.missing[0].code == "geen-lid-netwerk"
+        assert decision.legal_bases == ()
+
+    def test_conflict_of_duties_alone_is_break_glass(self) -> None:
+        doorbreking = ConflictDecision(
+            decision_id="d1",
+            decided_by="Dr. A",
+            recipient="llz:fivoor",
+            decided_at=NOW - dt.timedelta(days=1),
+            valid_until=NOW + dt.timedelta(days=1),
+        )
+        decision = _decide(conflict_decisions=(doorbreking,))
+        assert decision.outcome is Outcome.PERMIT_BREAK_GLASS
+        assert decision.review_required
+
+    def test_expired_title_counts_as_absent(self) -> None:
+        title = LegalTitle(
+            title_id="zm1",
+            kind=TitleKind.ZORGMACHTIGING,
+            includes_levensloopaanpak=True,
+            valid_from=dt.date(2025, 1, 1),
+            valid_until=dt.date(2025, 12, 31),
+        )
+        assert _decide(titles=(title,)).outcome is Outcome.PERMIT_REDACTED
+        valid = title.model_copy(update={"valid_until": dt.date(2027, 1, 1)})
+        assert _decide(titles=(valid,)).outcome is Outcome.PERMIT
+
+    def test_bsn_only_to_authorised_recipients(self) -> None:
+        no_bsn = LLC.model_copy(update={"may_hold_bsn": False})
+        decision = _decide(recipient=no_bsn, consents=(consent("c1"),))
+        assert decision.removed_fields == ("person_name",)
+        assert decision.missing[0].code == "geen-bsn-bevoegdheid"
+
+    def test_medical_field_irrelevant_to_the_role_is_removed(self) -> None:
+        zvh = Recipient(
+            partner="zvh:amsterdam", role="procesregisseur", in_team=True, may_hold_bsn=True
+        )
+        decision = _decide(recipient=zvh, consents=(consent("c1"),))
+        assert decision.removed_fields == ("assessment",)
+        assert decision.missing[0].code == "niet-relevant-voor-rol"
+
+
+# --- property: no medical field without a valid basis at that moment ----------------------
+
+partners = st.sampled_from(
+    ["llz:fivoor", "zvh:amsterdam", "gemeente:GM0363", "politie", "crisis:ams"]
+)
+days = st.integers(min_value=-400, max_value=400).map(lambda d: NOW.date() + dt.timedelta(days=d))
+
+
+@st.composite
+def consents(draw: st.DrawFn) -> dict[str, Any]:
+    start, end = sorted([draw(days), draw(days)])
+    return consent(
+        draw(st.text("abc123", min_size=1, max_size=4)),
+        draw(st.sampled_from(["permit", "deny"])),
+        actor=draw(st.none() | partners),
+        cls=draw(st.sampled_from([None, "medical", "justice"])),
+        start=start.isoformat(),
+        end=end.isoformat() if draw(st.booleans()) else None,
+    )
+
+
+@st.composite
+def titles(draw: st.DrawFn) -> LegalTitle:
+    start, end = sorted([draw(days), draw(days)])
+    return LegalTitle(
+        title_id="t",
+        kind=draw(st.sampled_from(list(TitleKind))),
+        includes_levensloopaanpak=draw(st.booleans()),
+        valid_from=start,
+        valid_until=end,
+    )
+
+
+@st.composite
+def conflicts(draw: st.DrawFn) -> ConflictDecision:
+    start, end = sorted([draw(days), draw(days)])
+    return ConflictDecision(
+        decision_id="d",
+        decided_by="Dr. A",
+        recipient=draw(partners),
+        decided_at=dt.datetime.combine(start, dt.time(), dt.UTC),
+        valid_until=dt.datetime.combine(end, dt.time(), dt.UTC),
+    )
+
+
+def _has_valid_basis(data: DecisionInput) -> bool:
+    """Independent of the policy: is there any basis for medical data to this recipient now?"""
+    today, who = data.now.date(), data.recipient.partner
+    titled = any(
+        t.includes_levensloopaanpak and t.valid_from <= today <= t.valid_until for t in data.titles
+    )
+    broken = any(
+        d.recipient == who and d.decided_at <= data.now < d.valid_until
+        for d in data.conflict_decisions
+    )
+    consented = mitz.resolve(
+        data.consents, recipient=who, category="medical", now=data.now
+    ).permitted
+    return titled or broken or consented
+
+
+CASES = {"n": 0}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_property_cases() -> Iterator[None]:
+    yield
+    print(f"\n[policy] property test ran {CASES['n']} random cases")
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    recipient=st.builds(
+        Recipient,
+        partner=partners,
+        role=st.sampled_from(["levensloopcoordinator", "procesregisseur", "crisisdienst"]),
+        in_team=st.booleans(),
+        may_hold_bsn=st.booleans(),
+    ),
+    purpose=st.sampled_from(list(Purpose)),
+    consent_list=st.lists(consents(), max_size=3),
+    title_list=st.lists(titles(), max_size=2),
+    conflict_list=st.lists(conflicts(), max_size=2),
+    covenant=st.booleans(),
+)
+def test_no_medical_field_reaches_a_recipient_without_a_valid_basis(
+    recipient: Recipient,
+    purpose: Purpose,
+    consent_list: list[dict[str, Any]],
+    title_list: list[LegalTitle],
+    conflict_list: list[ConflictDecision],
+    covenant: bool,
+) -> None:
+    CASES["n"] += 1
+    data = DecisionInput(
+        fields=FIELDS,
+        recipient=recipient,
+        purpose=purpose,
+        consents=tuple(consent_list),
+        titles=tuple(title_list),
+        conflict_decisions=tuple(conflict_list),
+        covenant=covenant,
+        now=NOW,
+    )
+    decision = decide(data, POLICY)
+    if decision.field_verdicts["assessment"] is Verdict.PERMIT:
+        assert _has_valid_basis(data)
+        assert purpose is Purpose.LEVENSLOOPAANPAK
+        assert recipient.role in ("levensloopcoordinator", "crisisdienst")
+    flipped = decide(data.model_copy(update={"covenant": not covenant}), POLICY)
+    assert flipped.field_verdicts == decision.field_verdicts
