@@ -62,16 +62,23 @@ async def apply_inclusion(
         )
 
 
+async def _stamped(session: AsyncSession, subject: str, event_id: str) -> CaseState | None:
+    """The subject's case row, marked as changed by ``event_id``; None without a case."""
+    state = await session.get(CaseState, subject)
+    if state is not None:
+        state.updated_at = dt.datetime.now(dt.UTC)
+        state.last_event_id = event_id
+    return state
+
+
 async def apply_exclusion(
     session: AsyncSession, subject: str, event: ClientExcluded, event_id: str
 ) -> None:
     """The case closes and the team dissolves; nothing is sent to its members after this."""
-    state = await session.get(CaseState, subject)
+    state = await _stamped(session, subject, event_id)
     if state is None:
         return
     state.status = EXCLUDED
-    state.updated_at = dt.datetime.now(dt.UTC)
-    state.last_event_id = event_id
     await session.execute(delete(TeamMembership).where(TeamMembership.subject == subject))
 
 
@@ -79,18 +86,16 @@ async def apply_move(
     session: AsyncSession, subject: str, event: ClientMoved, event_id: str
 ) -> None:
     """Process direction moves to the new ZVH, which replaces the old one in the team."""
-    state = await session.get(CaseState, subject)
+    state = await _stamped(session, subject, event_id)
     if state is None:
         return
     state.zvh = event.to_zvh
-    state.updated_at = dt.datetime.now(dt.UTC)
-    state.last_event_id = event_id
     await session.execute(
         delete(TeamMembership).where(
             TeamMembership.subject == subject, TeamMembership.partner == event.from_zvh
         )
     )
-    session.add(
+    await session.merge(
         TeamMembership(
             subject=subject,
             partner=event.to_zvh,
