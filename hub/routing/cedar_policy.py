@@ -1,7 +1,7 @@
 """The sharing policy as Cedar, evaluated through cedarpy.
 
-The policy and schema are files a lawyer can review (``hub/routing/policy/``); another
-file can replace them through settings. The policy version is a hash of both texts and
+The policy and schema are files a lawyer can review (``hub/routing/policy/``); other
+files can be passed to the constructor. The policy version is a hash of both texts and
 is recorded with every decision. Results are cached per (category, conditions): there
 are at most 5 * 2^13 distinct questions, so after warm-up a decision costs a dict look-up.
 """

@@ -3,7 +3,8 @@
 ``decide`` derives the boolean conditions from the raw inputs (team membership,
 purpose, consents as FHIR Consent, legal titles, conflict-of-duties decisions, the
 time), asks the policy per field, and explains every removed field in a sentence a
-privacy officer reads. The covenant flag is accepted and recorded, and never used.
+privacy officer reads. The covenant flag is accepted and never used: a covenant is
+never a basis.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from dataclasses import replace
 from enum import StrEnum
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from hub.routing import mitz
 from hub.routing.conditions import Conditions, RuleResult
+from hub.schemas.base import Payload
 from hub.schemas.categories import DataCategory
 from hub.schemas.consent import TitleKind
 from hub.schemas.deliveries import Outcome
@@ -40,11 +42,7 @@ class Policy(Protocol):
     def evaluate(self, category: DataCategory, conditions: Conditions) -> RuleResult: ...
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class FieldSpec(_Model):
+class FieldSpec(Payload):
     name: str
     category: DataCategory
     relevant_roles: tuple[str, ...] | None = Field(
@@ -52,14 +50,14 @@ class FieldSpec(_Model):
     )
 
 
-class Recipient(_Model):
+class Recipient(Payload):
     partner: PartnerId
     role: str
     in_team: bool = Field(description="In the client's levensloopteam now.")
     may_hold_bsn: bool = Field(description="Authorised to hold the BSN.")
 
 
-class LegalTitle(_Model):
+class LegalTitle(Payload):
     title_id: str
     kind: TitleKind
     includes_levensloopaanpak: bool
@@ -67,7 +65,7 @@ class LegalTitle(_Model):
     valid_until: dt.date
 
 
-class ConflictDecision(_Model):
+class ConflictDecision(Payload):
     decision_id: str
     decided_by: str = Field(description="The named professional.")
     recipient: PartnerId
@@ -75,7 +73,7 @@ class ConflictDecision(_Model):
     valid_until: dt.datetime
 
 
-class DecisionInput(_Model):
+class DecisionInput(Payload):
     fields: tuple[FieldSpec, ...]
     recipient: Recipient
     purpose: Purpose
@@ -91,13 +89,13 @@ class Verdict(StrEnum):
     DENY = "deny"
 
 
-class MissingCondition(_Model):
+class MissingCondition(Payload):
     code: str
     message: str
     fields: tuple[str, ...]
 
 
-class Decision(_Model):
+class Decision(Payload):
     outcome: Outcome
     field_verdicts: dict[str, Verdict]
     removed_fields: tuple[str, ...]
@@ -214,7 +212,7 @@ def decide(data: DecisionInput, policy: Policy) -> Decision:
         outcome = Outcome.PERMIT_REDACTED
     else:
         outcome = Outcome.PERMIT
-    uses_consent = "consent" in medical_bases or (outcome is Outcome.DENY and consent_id)
+    carries_medical = any(spec.category is DataCategory.MEDICAL for spec in data.fields)
     return Decision(
         outcome=outcome,
         field_verdicts=verdicts,
@@ -222,7 +220,7 @@ def decide(data: DecisionInput, policy: Policy) -> Decision:
         legal_bases=tuple(sorted(fired)) if permitted else (),
         rule_ids=tuple(sorted(fired)),
         policy_version=policy.version,
-        consent_id=consent_id if uses_consent else None,
+        consent_id=consent_id if carries_medical else None,
         missing=tuple(
             MissingCondition(code=code, message=_MISSING_TEXT[code], fields=tuple(names))
             for code, names in missing.items()

@@ -240,7 +240,7 @@ def _has_valid_basis(data: DecisionInput) -> bool:
     return titled or broken or consented
 
 
-CASES = {"n": 0}
+CASES = {"n": 0, "medical_permitted": 0}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -285,6 +285,7 @@ def test_no_medical_field_reaches_a_recipient_without_a_valid_basis(
     )
     decision = decide(data, POLICY)
     if decision.field_verdicts["assessment"] is Verdict.PERMIT:
+        CASES["medical_permitted"] += 1
         assert _has_valid_basis(data)
         assert purpose is Purpose.LEVENSLOOPAANPAK
         assert recipient.role in ("levensloopcoordinator", "crisisdienst")
