@@ -15,21 +15,34 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub import __version__
 from hub.bus.broker import make_broker
+from hub.bus.publisher import EventPublisher
 from hub.identity.pseudonym import Pseudonymiser
 from hub.logs import get_logger
 from hub.ops_api import make_ops_app
-from hub.routing.case_state import case_state_router
+from hub.routing.cedar_policy import policy_from_settings
+from hub.routing.lookup import CaseLookup, LocalCaseLookup
+from hub.routing.router import Router, router_subscriber
 from hub.settings import HubSettings
 from hub.state.database import make_engine, sessionmaker
 
 log = get_logger(__name__)
 
 
-def build_broker(settings: HubSettings, engine: AsyncEngine) -> KafkaBroker:
-    """The broker with every consumer of this process attached."""
+def build_broker(
+    settings: HubSettings, engine: AsyncEngine, lookup: CaseLookup | None = None
+) -> tuple[KafkaBroker, Router]:
+    """The broker with every consumer of this process attached, and the router it feeds."""
     broker = make_broker(settings.kafka)
-    broker.include_router(case_state_router(sessionmaker(engine), settings.kafka))
-    return broker
+    sessions = sessionmaker(engine)
+    router = Router(
+        sessions,
+        policy_from_settings(settings.policy),
+        lookup or LocalCaseLookup(sessions),
+        EventPublisher(broker).send,
+        bsn_kinds=frozenset(settings.routing.bsn_authorised),
+    )
+    broker.include_router(router_subscriber(router, settings.kafka))
+    return broker, router
 
 
 @dataclass
@@ -37,13 +50,15 @@ class HubProcess:
     settings: HubSettings
     pseudonymiser: Pseudonymiser
     engine: AsyncEngine = field(init=False)
+    lookup: CaseLookup | None = None
     broker: KafkaBroker = field(init=False)
+    router: Router = field(init=False)
     _server: uvicorn.Server | None = field(default=None, init=False)
     _server_task: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.engine = make_engine(self.settings.database_url, echo=self.settings.database.echo)
-        self.broker = build_broker(self.settings, self.engine)
+        self.broker, self.router = build_broker(self.settings, self.engine, self.lookup)
 
     async def readiness(self) -> dict[str, bool]:
         checks: dict[str, bool] = {}
@@ -58,6 +73,9 @@ class HubProcess:
 
     async def start(self) -> None:
         await self.broker.start()
+        left = await self.router.flush()
+        if left:
+            log.info("outbox_flushed", deliveries=left)
         app = make_ops_app(self.readiness, __version__)
         config = uvicorn.Config(
             app,
@@ -74,7 +92,12 @@ class HubProcess:
                 await self._server_task
                 raise RuntimeError(f"HTTP server could not bind {self.http_address}")
             await asyncio.sleep(0.02)
-        log.info("hub_started", http=self.http_url, kafka=self.settings.kafka.bootstrap_servers)
+        log.info(
+            "hub_started",
+            http=self.http_url,
+            kafka=self.settings.kafka.bootstrap_servers,
+            policy_version=self.router.policy.version,
+        )
 
     @property
     def http_address(self) -> str:

@@ -120,6 +120,22 @@ class LogSettings(BaseModel):
     )
 
 
+class PolicySettings(BaseModel):
+    file: Path | None = Field(
+        None, description="Cedar policy that replaces the default one (its version is logged)."
+    )
+    schema_file: Path | None = Field(
+        None, description="Cedar schema for a replacement policy; the default schema otherwise."
+    )
+
+
+class RoutingSettings(BaseModel):
+    bsn_authorised: tuple[str, ...] = Field(
+        ("crisis", "dji", "gemeente", "kedo", "llz", "pi", "zvh"),
+        description="Partner kinds that may hold the BSN; the others receive the pseudonym.",
+    )
+
+
 class HubSettings(BaseSettings):
     """The root of the configuration tree."""
 
@@ -136,6 +152,8 @@ class HubSettings(BaseSettings):
     pseudonym: PseudonymSettings = Field(default_factory=PseudonymSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
 
     @property
     def database_url(self) -> str:

@@ -6,9 +6,11 @@ import datetime as dt
 from typing import Any
 
 from hub.identity.pseudonym import Pseudonymiser
-from hub.schemas.case import ClientIncluded, TeamMember, TeamRole
+from hub.schemas.case import ClientIncluded, KedoLookupResult, TeamMember, TeamRole
 from hub.schemas.common import Contact, Facility
 from hub.schemas.detention import DetentionStarted
+from hub.schemas.fhir import PARTNER_SYSTEM
+from hub.schemas.signals import CrisisContact
 
 TEST_KEY = bytes(range(32))
 TEST_BSNS = ("111222333", "123456782", "999999990", "212121224")
@@ -70,3 +72,70 @@ def client_included(**overrides: Any) -> ClientIncluded:
     }
     data.update(overrides)
     return ClientIncluded(**data)
+
+
+def crisis_contact(**overrides: Any) -> CrisisContact:
+    """A medical-plus-justice signal (flow F): assessment and outcome are medical."""
+    data: dict[str, Any] = {
+        "occurred_at": dt.datetime(2026, 11, 22, 23, 10, tzinfo=dt.UTC),
+        "police_involved": True,
+        "assessment": "Acute psychose, gevaar voor anderen.",
+        "outcome": "Opgenomen met crisismaatregel.",
+        "crisis_team": Contact(
+            name="Crisisteam Noord",
+            role="crisisdienst",
+            organisation="GGZ Crisisdienst",
+            partner="crisis:amsterdam",
+        ),
+    }
+    data.update(overrides)
+    return CrisisContact(**data)
+
+
+def kedo_hit(**overrides: Any) -> KedoLookupResult:
+    data: dict[str, Any] = {
+        "found": True,
+        "zvh": "zvh:amsterdam",
+        "case_type": "levensloopaanpak",
+        "included": True,
+        "included_since": dt.date(2026, 3, 1),
+        "llc": LLC,
+        "casusregisseur": CASUSREGISSEUR,
+        "looked_up_at": dt.datetime(2026, 11, 23, 9, tzinfo=dt.UTC),
+    }
+    data.update(overrides)
+    return KedoLookupResult(**data)
+
+
+def fhir_consent(
+    cid: str,
+    kind: str = "permit",
+    actor: str | None = None,
+    cls: str | None = None,
+    start: str = "2026-01-01",
+    end: str | None = None,
+    nested: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    provision: dict[str, Any] = {
+        "type": kind,
+        "period": {"start": start, **({"end": end} if end else {})},
+    }
+    if actor:
+        provision["actor"] = [
+            {
+                "role": {"coding": [{"code": "IRCP"}]},
+                "reference": {"identifier": {"system": PARTNER_SYSTEM, "value": actor}},
+            }
+        ]
+    if cls:
+        provision["class"] = [{"code": cls}]
+    if nested:
+        provision["provision"] = nested
+    return {
+        "resourceType": "Consent",
+        "id": cid,
+        "status": "active",
+        "scope": {"coding": [{"code": "patient-privacy"}]},
+        "category": [{"coding": [{"code": "medical"}]}],
+        "provision": provision,
+    }

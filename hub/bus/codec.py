@@ -50,7 +50,7 @@ def encode(event: CanonicalEvent, envelope: Envelope) -> KafkaRecord:
     message = to_binary(cloud_event, _FORMAT, key_mapper=lambda e: e.get_subject())
     headers = {k: v.decode("utf-8") for k, v in message.headers.items()}
     return KafkaRecord(
-        topic=event.topic.name,
+        topic=event.record_topic().name,
         key=envelope.subject.encode("ascii"),
         value=message.value,
         headers=headers,

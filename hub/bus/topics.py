@@ -57,12 +57,24 @@ LABEL = TopicSpec(
     30 * _DAY_MS,
     "Label set, withdrawn and acknowledged per partner.",
 )
-DELIVERY = TopicSpec(
-    "delivery.notification.v1",
-    CANONICAL_PARTITIONS,
-    14 * _DAY_MS,
-    "One record per permitted recipient, consumed by the outbound connectors.",
-)
+
+
+def _delivery_topic(kind: str) -> TopicSpec:
+    return TopicSpec(
+        f"delivery.{kind}.v1",
+        CANONICAL_PARTITIONS,
+        14 * _DAY_MS,
+        f"Deliveries for {kind} partners: one record per permitted recipient, read by "
+        f"the {kind} outbound connector and by no one else.",
+    )
+
+
+# One delivery topic per kind of partner: a connector reads only what was decided for
+# its own partners, so a politie connector never even receives a delivery for an LLC.
+DELIVERY_KINDS = ("gemeente", "zvh", "llz", "pi", "politie", "reclassering", "crisis")
+DELIVERY_TOPICS: dict[str, TopicSpec] = {kind: _delivery_topic(kind) for kind in DELIVERY_KINDS}
+DELIVERY_FAMILY = _delivery_topic("<partner-kind>")
+"""Names the family in schemas and docs; no topic of this name exists."""
 DEAD_LETTER = TopicSpec(
     "hub.deadletter.v1",
     1,
@@ -77,10 +89,19 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     CONSENT,
     SIGNAL,
     LABEL,
-    DELIVERY,
+    *DELIVERY_TOPICS.values(),
     DEAD_LETTER,
 )
 CANONICAL_TOPICS: tuple[TopicSpec, ...] = (DETENTION, CASE, CONSENT, SIGNAL, LABEL)
+ROUTED_TOPICS: tuple[TopicSpec, ...] = (DETENTION, CASE, CONSENT, SIGNAL)
+
+
+def delivery_topic(partner_kind: str) -> TopicSpec:
+    """The delivery topic for partners of ``partner_kind`` (``gemeente``, ``llz`` ...)."""
+    try:
+        return DELIVERY_TOPICS[partner_kind]
+    except KeyError:
+        raise KeyError(f"no delivery topic for partner kind {partner_kind!r}") from None
 
 
 def by_name(name: str) -> TopicSpec:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from hub.cli import db, policy, schemas, serve, settings_doc
+from hub.cli import audit, db, policy, schemas, serve, settings_doc
 
 app = typer.Typer(
     name="hub",
@@ -18,6 +18,7 @@ app.command("run")(serve.run)
 app.add_typer(schemas.app, name="schemas")
 app.add_typer(db.app, name="db")
 app.add_typer(policy.app, name="policy")
+app.add_typer(audit.app, name="audit")
 app.command("settings")(settings_doc.settings)
 
 

@@ -18,6 +18,7 @@ import cedarpy
 from hub.errors import ConfigurationError
 from hub.routing.conditions import Conditions, RuleResult
 from hub.schemas.categories import DataCategory
+from hub.settings import PolicySettings
 
 POLICY_DIR = Path(__file__).parent / "policy"
 DEFAULT_POLICY = POLICY_DIR / "ketenhub.cedar"
@@ -79,3 +80,8 @@ class CedarPolicy:
             ids = result.diagnostics.id_annotations_by_reason
             out.append(RuleResult(allowed=result.allowed, rule_ids=frozenset(ids.values())))
         return out
+
+
+def policy_from_settings(settings: PolicySettings) -> CedarPolicy:
+    """The configured policy: a replacement file when one is set, else the default."""
+    return CedarPolicy(settings.file or DEFAULT_POLICY, settings.schema_file or DEFAULT_SCHEMA)

@@ -20,7 +20,7 @@ from hub.routing import mitz
 from hub.routing.conditions import Conditions, RuleResult
 from hub.schemas.base import Payload
 from hub.schemas.categories import DataCategory
-from hub.schemas.consent import TitleKind
+from hub.schemas.consent import ConflictDecision, LegalTitle, TitleKind
 from hub.schemas.deliveries import Outcome
 from hub.schemas.partners import PartnerId, PartnerKind, partner_kind
 
@@ -55,22 +55,6 @@ class Recipient(Payload):
     role: str
     in_team: bool = Field(description="In the client's levensloopteam now.")
     may_hold_bsn: bool = Field(description="Authorised to hold the BSN.")
-
-
-class LegalTitle(Payload):
-    title_id: str
-    kind: TitleKind
-    includes_levensloopaanpak: bool
-    valid_from: dt.date
-    valid_until: dt.date
-
-
-class ConflictDecision(Payload):
-    decision_id: str
-    decided_by: str = Field(description="The named professional.")
-    recipient: PartnerId
-    decided_at: dt.datetime
-    valid_until: dt.datetime
 
 
 class DecisionInput(Payload):

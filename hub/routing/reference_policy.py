@@ -34,7 +34,8 @@ def evaluate(category: DataCategory, c: Conditions) -> RuleResult:
     in_label_scope = category in _LABEL_PARTNER_CATEGORIES and c.label_partner
     if in_label_scope and c.purpose_lla and c.wgs_in_force:
         fired.add("wgs-labelpartner")
-    if category is DataCategory.IDENTITY and c.in_team and c.bsn_authorised and c.purpose_lla:
+    lawful_purpose = c.purpose_lla or (c.purpose_nazorg and c.is_gemeente)
+    if category is DataCategory.IDENTITY and c.in_team and c.bsn_authorised and lawful_purpose:
         fired.add("bsn-bevoegd")
     if category is DataCategory.MEDICAL:
         fired.update(rule for rule, holds in _medical_basis(c).items() if holds)

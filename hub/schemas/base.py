@@ -40,6 +40,10 @@ class CanonicalEvent(BaseModel):
         if missing:
             raise TypeError(f"{cls.__name__}: fields without a data category: {missing}")
 
+    def record_topic(self) -> TopicSpec:
+        """The topic this instance goes to; one per event class unless a subclass says not."""
+        return self.topic
+
     @classmethod
     def event_type(cls) -> str:
         """The CloudEvents ``type``: ``nl.ketenhub.<name>.v<version>``."""

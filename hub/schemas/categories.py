@@ -14,6 +14,7 @@ from pydantic import Field
 from pydantic.fields import FieldInfo
 
 CATEGORY_KEY = "x-data-category"
+RELEVANT_ROLES_KEY = "x-relevant-roles"
 
 
 class DataCategory(StrEnum):
@@ -29,16 +30,26 @@ class DataCategory(StrEnum):
     """Professional contact details."""
 
 
-def categorised(category: DataCategory, *, description: str, **kwargs: Any) -> Any:
+def categorised(
+    category: DataCategory,
+    *,
+    description: str,
+    relevant_roles: tuple[str, ...] | None = None,
+    **kwargs: Any,
+) -> Any:
     """A pydantic ``Field`` that carries its data category.
+
+    ``relevant_roles`` narrows a medical field to the team roles it is directly relevant
+    to; the policy withholds it from every other role, whatever the legal basis.
 
     Example::
 
         facility: Facility = categorised(DataCategory.JUSTICE, description="The prison.")
     """
-    return Field(
-        description=description, json_schema_extra={CATEGORY_KEY: category.value}, **kwargs
-    )
+    extra: dict[str, Any] = {CATEGORY_KEY: category.value}
+    if relevant_roles is not None:
+        extra[RELEVANT_ROLES_KEY] = list(relevant_roles)
+    return Field(description=description, json_schema_extra=extra, **kwargs)
 
 
 def category_of(info: FieldInfo) -> DataCategory | None:
@@ -46,3 +57,10 @@ def category_of(info: FieldInfo) -> DataCategory | None:
     if isinstance(extra, dict) and isinstance(extra.get(CATEGORY_KEY), str):
         return DataCategory(str(extra[CATEGORY_KEY]))
     return None
+
+
+def relevant_roles_of(info: FieldInfo) -> tuple[str, ...] | None:
+    """The roles a field is relevant to, or None when it is relevant to every role."""
+    extra = info.json_schema_extra
+    roles = extra.get(RELEVANT_ROLES_KEY) if isinstance(extra, dict) else None
+    return tuple(str(r) for r in roles) if isinstance(roles, list) else None

@@ -10,10 +10,10 @@ import datetime as dt
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from hub.bus import topics
-from hub.schemas.base import CanonicalEvent
+from hub.schemas.base import CanonicalEvent, Payload
 from hub.schemas.categories import DataCategory, categorised
 from hub.schemas.common import Contact
 from hub.schemas.partners import PartnerId
@@ -92,3 +92,23 @@ class ConflictOfDutiesDecided(ConsentEvent):
     reason: str = categorised(M, description="Why sharing prevents serious harm.", min_length=1)
     decided_at: dt.datetime = categorised(J, description="When the decision was taken.")
     valid_until: dt.datetime = categorised(J, description="When the decision expires.")
+
+
+class LegalTitle(Payload):
+    """A recorded title as the policy reads it; outside its period it counts as absent."""
+
+    title_id: str
+    kind: TitleKind
+    includes_levensloopaanpak: bool
+    valid_from: dt.date
+    valid_until: dt.date
+
+
+class ConflictDecision(Payload):
+    """A recorded conflict-of-duties decision as the policy reads it."""
+
+    decision_id: str
+    decided_by: str = Field(description="The named professional.")
+    recipient: PartnerId
+    decided_at: dt.datetime
+    valid_until: dt.datetime

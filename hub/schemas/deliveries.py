@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from hub.bus import topics
 from hub.schemas.base import CanonicalEvent, Payload
 from hub.schemas.categories import DataCategory, categorised
-from hub.schemas.partners import PartnerId
+from hub.schemas.partners import PartnerId, partner_kind
 
 L = DataCategory.LABEL
 
@@ -49,9 +49,10 @@ class NotificationDelivery(CanonicalEvent):
     the category of each, so a consumer can check the delivery without the source model.
     """
 
-    topic: ClassVar[topics.TopicSpec] = topics.DELIVERY
+    topic: ClassVar[topics.TopicSpec] = topics.DELIVERY_FAMILY
     name: ClassVar[str] = "delivery.notification"
     recipient: PartnerId = categorised(L, description="The partner to deliver to.")
+    recipient_role: str = categorised(L, description="The recipient's role in the team.")
     flow: Flow = categorised(L, description="The flow of DESIGN §3 this belongs to.")
     purpose: str = categorised(L, description="Purpose of the disclosure.", min_length=1)
     source_type: str = categorised(L, description="CloudEvents type of the source event.")
@@ -64,6 +65,11 @@ class NotificationDelivery(CanonicalEvent):
     removed_fields: tuple[str, ...] = categorised(
         L, description="Fields the policy removed.", default=()
     )
+    bsn_permitted: bool = categorised(
+        L,
+        description="The recipient may hold the BSN: only then does its connector re-identify.",
+        default=False,
+    )
 
     @model_validator(mode="after")
     def _every_field_is_categorised(self) -> NotificationDelivery:
@@ -73,6 +79,10 @@ class NotificationDelivery(CanonicalEvent):
         if self.decision.outcome is Outcome.DENY:
             raise ValueError("a denied decision produces no delivery")
         return self
+
+    def record_topic(self) -> topics.TopicSpec:
+        """The recipient's own delivery topic, by partner kind."""
+        return topics.delivery_topic(partner_kind(self.recipient).value)
 
     def categories_present(self) -> frozenset[DataCategory]:
         return frozenset({L, *(self.content_categories[f] for f in self.content)})

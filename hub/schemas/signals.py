@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from hub.bus import topics
 from hub.schemas.base import CanonicalEvent
+from hub.schemas.case import TeamRole
 from hub.schemas.categories import DataCategory, categorised
 from hub.schemas.common import Contact
 
@@ -49,6 +50,20 @@ class CrisisContact(SignalEvent):
 
     name: ClassVar[str] = "signal.crisis-contact"
     police_involved: bool = categorised(J, description="Police were present.", default=False)
-    assessment: str = categorised(M, description="Psychiatric assessment.", max_length=4000)
-    outcome: str = categorised(M, description="Outcome, e.g. admission.", max_length=500)
+    assessment: str = categorised(
+        M,
+        description="Psychiatric assessment.",
+        max_length=4000,
+        relevant_roles=(TeamRole.LEVENSLOOPCOORDINATOR, TeamRole.ZORGAANBIEDER),
+    )
+    outcome: str = categorised(
+        M,
+        description="Outcome, e.g. admission.",
+        max_length=500,
+        relevant_roles=(
+            TeamRole.LEVENSLOOPCOORDINATOR,
+            TeamRole.ZORGAANBIEDER,
+            TeamRole.PROCESREGISSEUR,
+        ),
+    )
     crisis_team: Contact = categorised(C, description="The crisis team.")

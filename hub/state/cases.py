@@ -7,12 +7,15 @@ from the ZVH's inclusion, exclusion and move events.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import ClientExcluded, ClientIncluded, ClientMoved, TeamMember, TeamRole
+from hub.schemas.common import Contact
 from hub.state.tables import CaseState, TeamMembership
 
 INCLUDED = "included"
@@ -27,6 +30,7 @@ class Case:
     municipality: str | None
     included_since: dt.date | None
     team: tuple[TeamMember, ...]
+    contacts: dict[TeamRole, Contact] = field(default_factory=dict)
 
     @property
     def included(self) -> bool:
@@ -34,6 +38,17 @@ class Case:
 
     def is_member(self, partner: str) -> bool:
         return any(m.partner == partner for m in self.team)
+
+
+def _contacts_json(contacts: dict[TeamRole, Contact]) -> str:
+    return json.dumps(
+        {role.value: c.model_dump(mode="json") for role, c in contacts.items()}, sort_keys=True
+    )
+
+
+def _contacts(text: str | None) -> dict[TeamRole, Contact]:
+    raw = json.loads(text) if text else {}
+    return {TeamRole(role): Contact.model_validate(c) for role, c in raw.items()}
 
 
 async def apply_inclusion(
@@ -46,6 +61,13 @@ async def apply_inclusion(
             zvh=event.zvh,
             municipality=event.municipality,
             included_since=event.included_since,
+            contacts=_contacts_json(
+                {
+                    TeamRole.LEVENSLOOPCOORDINATOR: event.llc,
+                    TeamRole.CASUSREGISSEUR: event.casusregisseur,
+                    TeamRole.PROCESREGISSEUR: event.procesregisseur,
+                }
+            ),
             updated_at=dt.datetime.now(dt.UTC),
             last_event_id=event_id,
         )
@@ -90,6 +112,9 @@ async def apply_move(
     if state is None:
         return
     state.zvh = event.to_zvh
+    contacts = _contacts(state.contacts)
+    contacts[TeamRole.PROCESREGISSEUR] = event.procesregisseur
+    state.contacts = _contacts_json(contacts)
     await session.execute(
         delete(TeamMembership).where(
             TeamMembership.subject == subject, TeamMembership.partner == event.from_zvh
@@ -121,4 +146,15 @@ async def load_case(session: AsyncSession, subject: str) -> Case | None:
         municipality=state.municipality,
         included_since=state.included_since,
         team=team,
+        contacts=_contacts(state.contacts),
     )
+
+
+async def apply(session: AsyncSession, subject: str, event: CanonicalEvent, event_id: str) -> None:
+    """Apply a case event in the caller's transaction (the caller claims the event id)."""
+    if isinstance(event, ClientIncluded):
+        await apply_inclusion(session, subject, event, event_id)
+    elif isinstance(event, ClientExcluded):
+        await apply_exclusion(session, subject, event, event_id)
+    elif isinstance(event, ClientMoved):
+        await apply_move(session, subject, event, event_id)

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Date, DateTime, MetaData, String
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -40,6 +50,7 @@ class CaseState(Base):
     zvh: Mapped[str] = mapped_column(String(60))
     municipality: Mapped[str | None] = mapped_column(String(10))
     included_since: Mapped[dt.date | None] = mapped_column(Date)
+    contacts: Mapped[str | None] = mapped_column(Text, doc="JSON: role → professional contact.")
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     last_event_id: Mapped[str] = mapped_column(String(200))
 
@@ -53,3 +64,106 @@ class TeamMembership(Base):
     partner: Mapped[str] = mapped_column(String(60), primary_key=True)
     role: Mapped[str] = mapped_column(String(40), primary_key=True)
     since: Mapped[dt.date] = mapped_column(Date)
+
+
+class ConsentRecord(Base):
+    """A FHIR Consent the ZVH recorded; a withdrawn one stays for the record but stops counting."""
+
+    __tablename__ = "consent"
+
+    consent_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(64), index=True)
+    resource: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    event_id: Mapped[str] = mapped_column(String(200))
+
+
+class LegalTitleRecord(Base):
+    """A zorgmachtiging or criminal-law condition with its validity period."""
+
+    __tablename__ = "legal_title"
+
+    title_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    issued_by: Mapped[str] = mapped_column(String(20))
+    includes_levensloopaanpak: Mapped[bool] = mapped_column(Boolean)
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_until: Mapped[dt.date] = mapped_column(Date)
+    event_id: Mapped[str] = mapped_column(String(200))
+
+
+class ConflictDecisionRecord(Base):
+    """A conflict-of-duties decision: one named professional, one recipient, an expiry."""
+
+    __tablename__ = "conflict_decision"
+
+    decision_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(64), index=True)
+    decided_by: Mapped[str] = mapped_column(String(200))
+    recipient: Mapped[str] = mapped_column(String(60))
+    decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    event_id: Mapped[str] = mapped_column(String(200))
+
+
+class AuditRecord(Base):
+    """One sharing decision (NEN 7513), chained to the record before it by its hash.
+
+    Times are stored as fixed-width ISO-8601 UTC text, so that the hashed text is the
+    same whichever database holds it and sorts in time order.
+    """
+
+    __tablename__ = "audit_record"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    record_id: Mapped[str] = mapped_column(String(36), unique=True)
+    recorded_at: Mapped[str] = mapped_column(String(32), index=True)
+    event_id: Mapped[str] = mapped_column(String(200), index=True)
+    event_type: Mapped[str] = mapped_column(String(120))
+    event_time: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(40))
+    sender: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(64), index=True)
+    object: Mapped[str] = mapped_column(Text)
+    recipient: Mapped[str | None] = mapped_column(String(60), index=True)
+    recipient_role: Mapped[str | None] = mapped_column(String(40))
+    flow: Mapped[str | None] = mapped_column(String(2))
+    purpose: Mapped[str | None] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(30), index=True)
+    legal_bases: Mapped[str] = mapped_column(Text)
+    rule_ids: Mapped[str] = mapped_column(Text)
+    policy_version: Mapped[str | None] = mapped_column(String(40))
+    consent_id: Mapped[str | None] = mapped_column(String(200))
+    disclosed_fields: Mapped[str] = mapped_column(Text)
+    removed_fields: Mapped[str] = mapped_column(Text)
+    missing: Mapped[str] = mapped_column(Text)
+    correlation_id: Mapped[str] = mapped_column(String(200))
+    delivery_id: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The chain's last sequence number and hash: a single row every appender locks."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class OutboxRecord(Base):
+    """A delivery decided in the same transaction as its audit record, waiting to be sent."""
+
+    __tablename__ = "delivery_outbox"
+
+    delivery_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(200), index=True)
+    topic: Mapped[str] = mapped_column(String(100))
+    key: Mapped[bytes] = mapped_column(LargeBinary)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    headers: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

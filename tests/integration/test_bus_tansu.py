@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-from faststream.kafka import TestKafkaBroker
 
 from hub.bus.broker import make_broker
 from hub.bus.codec import decode
 from hub.bus.embedded import EmbeddedKafka, answers_kafka
 from hub.bus.publisher import EventPublisher
 from hub.bus.topics import DETENTION
-from hub.routing.case_state import case_state_router
 from hub.schemas.envelope import partner_source
 from hub.settings import KafkaSettings
-from hub.state.cases import load_case
-from hub.state.database import make_engine, migrate, sessionmaker
-from tests.data import TEST_BSNS, client_included, detention_started, pseudonymiser
+from tests.data import TEST_BSNS, detention_started, pseudonymiser
 
 pytestmark = pytest.mark.integration
 
@@ -75,36 +70,3 @@ async def test_event_crosses_real_tcp_with_headers_intact(kafka_settings: KafkaS
     assert back_envelope == envelope
     assert event == detention_started()
     assert TEST_BSNS[2].encode() not in value + b"".join(headers.values())
-
-
-async def test_case_state_consumer_on_the_real_broker(
-    kafka_settings: KafkaSettings, tmp_path: Path
-) -> None:
-    """The same flow as the in-memory suite, through TestKafkaBroker(with_real=True)."""
-    subject = pseudonymiser().pseudonym(TEST_BSNS[3])
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/hub.db")
-    await migrate(engine)
-    broker = make_broker(kafka_settings)
-    broker.include_router(case_state_router(sessionmaker(engine), kafka_settings))
-    try:
-        async with TestKafkaBroker(broker, with_real=True) as real:
-            await real.start()
-            publisher = EventPublisher(real)
-            for _ in range(2):  # a redelivery of the same event id
-                await publisher.publish_data(
-                    "nl.ketenhub.case.included.v1",
-                    client_included().model_dump(mode="json"),
-                    subject=subject,
-                    source=partner_source("zvh:amsterdam"),
-                    event_id="incl-1",
-                )
-            case = None
-            async with asyncio.timeout(30):
-                while case is None:
-                    async with sessionmaker(engine)() as session:
-                        case = await load_case(session, subject)
-                    await asyncio.sleep(0.1)
-        assert case.included
-        assert case.is_member("gemeente:GM0363")
-    finally:
-        await engine.dispose()

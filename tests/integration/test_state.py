@@ -6,9 +6,8 @@ import datetime as dt
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.routing.case_state import apply_case_event
-from hub.schemas.case import ClientExcluded, ClientMoved, ExclusionReason
-from hub.state import idempotency
+from hub.schemas.case import ClientExcluded, ClientMoved, ExclusionReason, TeamRole
+from hub.state import cases, idempotency
 from hub.state.cases import load_case
 from hub.state.database import current_revision, sessionmaker
 from tests.data import PROCESREGISSEUR, TEST_BSNS, client_included, pseudonymiser
@@ -17,7 +16,7 @@ SUBJECT = pseudonymiser().pseudonym(TEST_BSNS[1])
 
 
 async def test_migrations_reach_head(engine: AsyncEngine) -> None:
-    assert await current_revision(engine) == "0001"
+    assert await current_revision(engine) == "0002"
 
 
 async def test_redelivered_event_id_is_detected(engine: AsyncEngine) -> None:
@@ -42,9 +41,7 @@ async def test_a_rolled_back_claim_leaves_no_trace(engine: AsyncEngine) -> None:
 async def test_case_lifecycle_include_move_exclude(engine: AsyncEngine) -> None:
     sessions = sessionmaker(engine)
     async with sessions.begin() as session:
-        assert await apply_case_event(session, SUBJECT, "e1", client_included())
-    async with sessions.begin() as session:
-        assert not await apply_case_event(session, SUBJECT, "e1", client_included())
+        await cases.apply(session, SUBJECT, client_included(), "e1")
     moved = ClientMoved(
         from_zvh="zvh:amsterdam",
         to_zvh="zvh:utrecht",
@@ -52,20 +49,36 @@ async def test_case_lifecycle_include_move_exclude(engine: AsyncEngine) -> None:
         procesregisseur=PROCESREGISSEUR,
     )
     async with sessions.begin() as session:
-        await apply_case_event(session, SUBJECT, "e2", moved)
+        await cases.apply(session, SUBJECT, moved, "e2")
     async with sessions() as session:
         case = await load_case(session, SUBJECT)
     assert case is not None
     assert case.zvh == "zvh:utrecht"
     assert case.is_member("zvh:utrecht")
     assert not case.is_member("zvh:amsterdam")
+    assert case.contacts[TeamRole.PROCESREGISSEUR] == PROCESREGISSEUR
+    assert case.contacts[TeamRole.LEVENSLOOPCOORDINATOR].partner == "llz:fivoor"
     excluded = ClientExcluded(
         zvh="zvh:utrecht", reason=ExclusionReason.STABLE_TWO_YEARS, excluded_on=dt.date(2028, 6, 1)
     )
     async with sessions.begin() as session:
-        await apply_case_event(session, SUBJECT, "e3", excluded)
+        await cases.apply(session, SUBJECT, excluded, "e3")
     async with sessions() as session:
         closed = await load_case(session, SUBJECT)
     assert closed is not None
     assert not closed.included
     assert closed.team == ()
+
+
+async def test_migrations_match_the_table_definitions(engine: AsyncEngine) -> None:
+    """A column added to tables.py without a migration (or the reverse) fails here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from hub.state.tables import Base
+
+    async with engine.connect() as connection:
+        differences = await connection.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+        )
+    assert differences == []

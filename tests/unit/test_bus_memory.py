@@ -7,14 +7,18 @@ from pathlib import Path
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub.app import build_broker
 from hub.bus.codec import decode
 from hub.bus.publisher import EventPublisher
-from hub.bus.topics import CASE, DEAD_LETTER, DETENTION
+from hub.bus.topics import CASE, DEAD_LETTER, DETENTION, delivery_topic
 from hub.errors import ContractError
-from hub.routing.case_state import case_state_router
+from hub.schemas.case import TeamMember, TeamRole
+from hub.schemas.deliveries import NotificationDelivery
 from hub.schemas.envelope import partner_source
-from hub.settings import KafkaSettings
+from hub.settings import HubSettings
+from hub.state import audit
 from hub.state.cases import load_case
 from hub.state.database import make_engine, migrate, sessionmaker
 from tests.data import TEST_BSNS, client_included, detention_started, pseudonymiser
@@ -76,42 +80,64 @@ async def test_malformed_input_publishes_nothing(
     assert info.value.field == field
 
 
-async def test_case_state_applies_each_inclusion_once(tmp_path: Path) -> None:
+def _hub(tmp_path: Path) -> tuple[AsyncEngine, KafkaBroker]:
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/hub.db")
+    broker, _ = build_broker(HubSettings(data_dir=tmp_path), engine)
+    return engine, broker
+
+
+async def test_router_applies_each_inclusion_once_and_sets_labels(tmp_path: Path) -> None:
+    engine, broker = _hub(tmp_path)
     await migrate(engine)
-    broker = KafkaBroker()
-    broker.include_router(case_state_router(sessionmaker(engine), KafkaSettings()))
+    labels: list[KafkaMessage] = []
+
+    @broker.subscriber(delivery_topic("politie").name, group_id="test-politie")
+    async def on_politie(message: KafkaMessage) -> None:
+        labels.append(message)
+
+    included = client_included(
+        team=(*client_included().team, TeamMember(partner="politie", role=TeamRole.POLITIE))
+    )
     try:
         async with TestKafkaBroker(broker):
             publisher = EventPublisher(broker)
-            envelope = await publisher.publish_data(
-                "nl.ketenhub.case.included.v1",
-                client_included().model_dump(mode="json"),
-                subject=SUBJECT,
-                source=partner_source("zvh:amsterdam"),
-            )
-            await publisher.publish_data(
-                "nl.ketenhub.case.included.v1",
-                client_included().model_dump(mode="json"),
-                subject=SUBJECT,
-                source=partner_source("zvh:amsterdam"),
-                event_id=envelope.id,
-            )
+            for _ in range(2):  # the second is a redelivery of the same event id
+                await publisher.publish_data(
+                    "nl.ketenhub.case.included.v1",
+                    included.model_dump(mode="json"),
+                    subject=SUBJECT,
+                    source=partner_source("zvh:amsterdam"),
+                    event_id="incl-1",
+                )
         async with sessionmaker(engine)() as session:
             case = await load_case(session, SUBJECT)
+            records = [r async for r in audit.search(session, audit.AuditQuery())]
         assert case is not None
         assert case.included
         assert case.is_member("llz:fivoor")
-        assert len(case.team) == 3
+        assert len(case.team) == 4
+        assert len(labels) == 1
+        _, delivery = decode(labels[0].headers, labels[0].body)
+        assert isinstance(delivery, NotificationDelivery)
+        assert delivery.flow == "B"
+        assert set(delivery.content) == {
+            "levensloopaanpak",
+            "zvh",
+            "included_since",
+            "llc",
+            "procesregisseur",
+        }
+        assert [(r["outcome"], r["recipient"]) for r in records] == [
+            ("RECORDED", None),
+            ("PERMIT_REDACTED", "politie"),
+        ]
     finally:
         await engine.dispose()
 
 
-async def test_malformed_case_record_is_dead_lettered_not_crashed(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/hub.db")
+async def test_malformed_record_is_dead_lettered_not_crashed(tmp_path: Path) -> None:
+    engine, broker = _hub(tmp_path)
     await migrate(engine)
-    broker = KafkaBroker()
-    broker.include_router(case_state_router(sessionmaker(engine), KafkaSettings()))
     dead: list[KafkaMessage] = []
 
     @broker.subscriber(DEAD_LETTER.name, group_id="test-dlq")
@@ -123,6 +149,6 @@ async def test_malformed_case_record_is_dead_lettered_not_crashed(tmp_path: Path
             await broker.publish(b"{}", topic=CASE.name, headers={"ce_type": "nl.ketenhub.x.v1"})
         assert len(dead) == 1
         assert dead[0].headers["x-hub-error"] == "contract-violation"
-        assert b'"consumer": "hub-case-state"' in dead[0].body
+        assert b'"consumer": "hub-router"' in dead[0].body
     finally:
         await engine.dispose()

@@ -13,19 +13,17 @@ from hypothesis import strategies as st
 from hub.routing import mitz
 from hub.routing.cedar_policy import CedarPolicy
 from hub.routing.decision import (
-    ConflictDecision,
     DecisionInput,
     FieldSpec,
-    LegalTitle,
     Purpose,
     Recipient,
     Verdict,
     decide,
 )
 from hub.schemas.categories import DataCategory
-from hub.schemas.consent import TitleKind
+from hub.schemas.consent import ConflictDecision, LegalTitle, TitleKind
 from hub.schemas.deliveries import Outcome
-from hub.schemas.fhir import PARTNER_SYSTEM
+from tests.data import fhir_consent as consent
 
 NOW = dt.datetime(2026, 11, 23, 12, tzinfo=dt.UTC)
 POLICY = CedarPolicy()
@@ -39,30 +37,6 @@ FIELDS = (
         relevant_roles=("levensloopcoordinator", "crisisdienst"),
     ),
 )
-
-
-def consent(
-    cid: str,
-    kind: str = "permit",
-    actor: str | None = None,
-    cls: str | None = None,
-    start: str = "2026-01-01",
-    end: str | None = None,
-    nested: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    provision: dict[str, Any] = {
-        "type": kind,
-        "period": {"start": start, **({"end": end} if end else {})},
-    }
-    if actor:
-        provision["actor"] = [
-            {"reference": {"identifier": {"system": PARTNER_SYSTEM, "value": actor}}}
-        ]
-    if cls:
-        provision["class"] = [{"code": cls}]
-    if nested:
-        provision["provision"] = nested
-    return {"resourceType": "Consent", "id": cid, "status": "active", "provision": provision}
 
 
 def _decide(**changes: Any) -> Any:

@@ -97,6 +97,7 @@ def test_delivery_content_must_be_categorised() -> None:
     with pytest.raises(ValueError, match="without a category"):
         NotificationDelivery(
             recipient="llz:fivoor",
+            recipient_role="levensloopcoordinator",
             flow=Flow.A,
             purpose="levensloopaanpak",
             source_type="t",

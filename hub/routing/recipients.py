@@ -1,0 +1,229 @@
+"""Who should hear of an event (flows A to H of DESIGN §3), before the policy says what.
+
+The router first builds the subject's *effective team* for this one event: the
+levensloopteam the ZVH registered, completed by what the event itself establishes (the
+PI that now holds the client, the municipality of release, the ZVH taking over). Each
+flow then names the roles to notify, the purpose, and the fields that role needs; the
+sharing policy decides afterwards, per field, what of that may really go.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from hub.routing.decision import Purpose
+from hub.schemas.base import CanonicalEvent
+from hub.schemas.case import (
+    ClientExcluded,
+    ClientIncluded,
+    ClientMoved,
+    KedoLookupResult,
+    TeamMember,
+    TeamRole,
+)
+from hub.schemas.common import Contact, Facility
+from hub.schemas.deliveries import Flow
+from hub.schemas.detention import (
+    DetentionEnded,
+    DetentionEvent,
+    DetentionLeave,
+    DetentionStarted,
+    DetentionTransferred,
+)
+from hub.schemas.partners import PartnerKind, partner_kind
+from hub.schemas.signals import SignalEvent
+from hub.state.cases import Case
+
+R = TeamRole
+LABEL_ROLES = (R.POLITIE, R.RECLASSERING, R.CRISISDIENST)
+PI_FIELDS = frozenset(
+    {"levensloopaanpak", "zvh", "llc", "facility", "skn", "person_name", "birth_date"}
+)
+LABEL_SET_FIELDS = frozenset(
+    {"levensloopaanpak", "zvh", "included_since", "llc", "procesregisseur"}
+)
+LABEL_WITHDRAWN_FIELDS = frozenset({"levensloopaanpak", "zvh", "excluded_on"})
+
+
+def pi_partner(facility: Facility) -> str:
+    """The partner id of a PI's backoffice, from its DJI code (``PI-AMS`` → ``pi:pi-ams``)."""
+    return "pi:" + re.sub(r"[^a-z0-9-]+", "-", facility.code.lower()).strip("-")[:40]
+
+
+@dataclass(frozen=True)
+class CaseContext:
+    """The subject's case as it stands for one event."""
+
+    found: bool
+    included: bool
+    zvh: str | None = None
+    team: tuple[TeamMember, ...] = ()
+    contacts: dict[TeamRole, Contact] = field(default_factory=dict)
+    nazorg_only: frozenset[str] = frozenset()
+    """Partners in the effective team by the statutory aftercare task alone."""
+
+    def members(self, role: TeamRole) -> list[str]:
+        return [m.partner for m in self.team if m.role is role]
+
+    def in_team(self, partner: str) -> bool:
+        return any(m.partner == partner for m in self.team)
+
+
+@dataclass(frozen=True)
+class Route:
+    role: TeamRole
+    flow: Flow
+    fields: frozenset[str] | None = None
+    """The message fields this role needs; None means all of them."""
+
+
+@dataclass(frozen=True)
+class Addressee:
+    partner: str
+    role: TeamRole
+    flow: Flow
+    purpose: Purpose
+    fields: frozenset[str] | None
+
+
+def _merge(team: Iterable[TeamMember]) -> tuple[TeamMember, ...]:
+    return tuple(dict.fromkeys(team))
+
+
+def _registered(case: Case | None) -> tuple[tuple[TeamMember, ...], dict[TeamRole, Contact]]:
+    if case is None or not case.included:
+        return (), {}
+    return case.team, dict(case.contacts)
+
+
+def _detention_context(
+    event: DetentionEvent, case: Case | None, lookup: KedoLookupResult | None
+) -> CaseContext:
+    """KEDO decides whether there is a case; the registered team and KEDO's contacts form it."""
+    if lookup is None or not (lookup.found and lookup.included):
+        return CaseContext(found=bool(lookup and lookup.found), included=False)
+    team, contacts = _registered(case)
+    members = list(team)
+    if lookup.zvh:
+        members.append(TeamMember(partner=lookup.zvh, role=R.PROCESREGISSEUR))
+    for role, contact in (
+        (R.LEVENSLOOPCOORDINATOR, lookup.llc),
+        (R.CASUSREGISSEUR, lookup.casusregisseur),
+    ):
+        if contact is not None:
+            contacts[role] = contact
+            if contact.partner:
+                members.append(TeamMember(partner=contact.partner, role=role))
+    nazorg: set[str] = set()
+    if isinstance(event, DetentionEnded):
+        # Seed 003, UITSTROOM: the PI leaves the team; the municipality of release joins
+        # for its aftercare task.
+        members = [m for m in members if m.role is not R.PI_BACKOFFICE]
+        release = f"gemeente:{event.release_municipality}"
+        if not any(m.partner == release for m in members):
+            nazorg.add(release)
+        members.append(TeamMember(partner=release, role=R.CASUSREGISSEUR))
+    else:
+        # Seed 003, INSTROOM / OVERPLAATSING: the PI holding the client is in the team.
+        members = [m for m in members if m.role is not R.PI_BACKOFFICE]
+        members.append(TeamMember(partner=pi_partner(event.facility), role=R.PI_BACKOFFICE))
+    return CaseContext(
+        found=True,
+        included=True,
+        zvh=lookup.zvh,
+        team=_merge(members),
+        contacts=contacts,
+        nazorg_only=frozenset(nazorg),
+    )
+
+
+def case_context(
+    event: CanonicalEvent, case: Case | None, lookup: KedoLookupResult | None = None
+) -> CaseContext:
+    """The effective team for ``event``, from the case as it stood before the event."""
+    if isinstance(event, DetentionEvent):
+        return _detention_context(event, case, lookup)
+    if isinstance(event, ClientIncluded):
+        return CaseContext(
+            found=True,
+            included=True,
+            zvh=event.zvh,
+            team=_merge(event.team),
+            contacts={
+                R.LEVENSLOOPCOORDINATOR: event.llc,
+                R.CASUSREGISSEUR: event.casusregisseur,
+                R.PROCESREGISSEUR: event.procesregisseur,
+            },
+        )
+    team, contacts = _registered(case)
+    if not team:
+        return CaseContext(found=case is not None, included=False)
+    assert case is not None
+    if isinstance(event, ClientExcluded):
+        # The notice of withdrawal goes to the team as it was; the case closes after it.
+        return CaseContext(found=True, included=False, zvh=case.zvh, team=team, contacts=contacts)
+    if isinstance(event, ClientMoved):
+        contacts[R.PROCESREGISSEUR] = event.procesregisseur
+        members = (*team, TeamMember(partner=event.from_zvh, role=R.PROCESREGISSEUR))
+        members += (TeamMember(partner=event.to_zvh, role=R.PROCESREGISSEUR),)
+        return CaseContext(
+            found=True, included=True, zvh=event.to_zvh, team=_merge(members), contacts=contacts
+        )
+    return CaseContext(found=True, included=True, zvh=case.zvh, team=team, contacts=contacts)
+
+
+_DETENTION_NOTICE = (
+    Route(R.CASUSREGISSEUR, Flow.A),
+    Route(R.LEVENSLOOPCOORDINATOR, Flow.A),
+    Route(R.PROCESREGISSEUR, Flow.A),
+    Route(R.PI_BACKOFFICE, Flow.A, PI_FIELDS),
+)
+_SIGNAL_NOTICE = (Route(R.LEVENSLOOPCOORDINATOR, Flow.F), Route(R.PROCESREGISSEUR, Flow.F))
+
+ROUTES: dict[type[CanonicalEvent], tuple[Route, ...]] = {
+    DetentionStarted: _DETENTION_NOTICE,
+    DetentionLeave: (Route(R.LEVENSLOOPCOORDINATOR, Flow.A), Route(R.PROCESREGISSEUR, Flow.A)),
+    DetentionTransferred: (
+        Route(R.PI_BACKOFFICE, Flow.D, PI_FIELDS),
+        Route(R.LEVENSLOOPCOORDINATOR, Flow.D),
+        Route(R.PROCESREGISSEUR, Flow.D),
+    ),
+    DetentionEnded: (
+        Route(R.CASUSREGISSEUR, Flow.E),
+        Route(R.LEVENSLOOPCOORDINATOR, Flow.E),
+        Route(R.PROCESREGISSEUR, Flow.E),
+    ),
+    ClientIncluded: tuple(Route(role, Flow.B, LABEL_SET_FIELDS) for role in LABEL_ROLES),
+    ClientExcluded: tuple(Route(role, Flow.C, LABEL_WITHDRAWN_FIELDS) for role in LABEL_ROLES),
+    ClientMoved: (Route(R.PROCESREGISSEUR, Flow.G),),
+}
+
+
+def routes_for(event: CanonicalEvent) -> tuple[Route, ...]:
+    if isinstance(event, SignalEvent):
+        return _SIGNAL_NOTICE
+    return ROUTES.get(type(event), ())
+
+
+def addressees(event: CanonicalEvent, context: CaseContext, sender: str | None) -> list[Addressee]:
+    """One addressee per partner and role the flow names; never the sender itself."""
+    found: dict[tuple[str, TeamRole], Addressee] = {}
+    for route in routes_for(event):
+        for partner in context.members(route.role):
+            if partner == sender or (partner, route.role) in found:
+                continue
+            purpose = (
+                Purpose.NAZORG
+                if partner in context.nazorg_only and partner_kind(partner) is PartnerKind.GEMEENTE
+                else Purpose.LEVENSLOOPAANPAK
+            )
+            found[(partner, route.role)] = Addressee(
+                partner=partner,
+                role=route.role,
+                flow=route.flow,
+                purpose=purpose,
+                fields=route.fields,
+            )
+    return list(found.values())

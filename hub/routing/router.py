@@ -1,0 +1,266 @@
+"""The router: every canonical event in, one decision per addressee, one delivery per
+permitted addressee out, and an audit record for each decision.
+
+Per event, in one database transaction: claim the event id, read the case as it stood,
+apply the event's own state change (a case or consent event), decide for every
+addressee, stage the deliveries in the outbox and chain the audit records. Only after
+that commits are the deliveries sent, and only after they are sent is the Kafka offset
+committed. A redelivered event finds its claim and sends only what was left unsent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+from aiokafka import ConsumerRecord
+from faststream.kafka import KafkaRouter
+from faststream.kafka.annotations import KafkaMessage
+from faststream.middlewares import AckPolicy
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hub.bus.codec import decode, encode
+from hub.bus.deadletter import send_dead_letter
+from hub.bus.topics import DEAD_LETTER, ROUTED_TOPICS
+from hub.errors import ContractError
+from hub.logs import get_logger, message_context
+from hub.routing.decision import Policy
+from hub.routing.disclosure import Message, bsn_authorised, disclose, object_text
+from hub.routing.lookup import CaseLookup
+from hub.routing.recipients import addressees, case_context
+from hub.schemas.base import CanonicalEvent
+from hub.schemas.case import (
+    CaseEvent,
+    ClientExcluded,
+    ClientIncluded,
+    ClientMoved,
+    KedoLookupResult,
+)
+from hub.schemas.consent import (
+    ConflictOfDutiesDecided,
+    ConsentEvent,
+    ConsentRecorded,
+    ConsentWithdrawn,
+    LegalTitleRecorded,
+)
+from hub.schemas.detention import DetentionEvent
+from hub.schemas.envelope import Envelope
+from hub.settings import KafkaSettings
+from hub.state import audit, cases, consents, idempotency, outbox
+from hub.state.audit import Action, AuditEntry, AuditOutcome
+
+CONSUMER = "hub-router"
+PARTNER_SOURCE_PREFIX = "urn:ketenhub:partner:"
+log = get_logger(__name__)
+
+
+def sender_partner(source: str) -> str | None:
+    return (
+        source.removeprefix(PARTNER_SOURCE_PREFIX)
+        if source.startswith(PARTNER_SOURCE_PREFIX)
+        else None
+    )
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    duplicate: bool
+    audit_seqs: tuple[int, ...] = ()
+    staged: int = 0
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Router:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        policy: Policy,
+        lookup: CaseLookup,
+        send: outbox.Send,
+        *,
+        bsn_kinds: frozenset[str],
+        clock: Callable[[], dt.datetime] = _utc_now,
+    ):
+        self._sessions = sessions
+        self.policy = policy
+        self._lookup = lookup
+        self._send = send
+        self._bsn_kinds = bsn_kinds
+        self._clock = clock
+
+    async def route(self, envelope: Envelope, event: CanonicalEvent) -> RouteResult:
+        """Decide, audit and stage one event; nothing is sent here (see :meth:`flush`)."""
+        async with self._sessions() as session:
+            if await idempotency.was_processed(session, CONSUMER, envelope.id):
+                return RouteResult(duplicate=True)
+        found = None
+        if isinstance(event, DetentionEvent):
+            found = await self._lookup.lookup(envelope.subject)
+        now = self._clock()
+        async with self._sessions.begin() as session:
+            if not await idempotency.claim(session, CONSUMER, envelope.id):
+                return RouteResult(duplicate=True)
+            if isinstance(event, ConsentEvent):
+                entries = [await _record_fact(session, envelope, event)]
+                staged = 0
+            else:
+                entries, staged = await self._decide(session, envelope, event, found, now)
+            seqs = await audit.append(session, entries)
+        return RouteResult(duplicate=False, audit_seqs=tuple(seqs), staged=staged)
+
+    async def _decide(
+        self,
+        session: AsyncSession,
+        envelope: Envelope,
+        event: CanonicalEvent,
+        found: KedoLookupResult | None,
+        now: dt.datetime,
+    ) -> tuple[list[AuditEntry], int]:
+        subject = envelope.subject
+        context = case_context(event, await cases.load_case(session, subject), found)
+        await cases.apply(session, subject, event, envelope.id)
+        if not context.team:
+            return [_no_case(envelope)], 0
+        entries, staged = [], 0
+        if isinstance(event, CaseEvent):
+            entries.append(_recorded(envelope, _case_change(event)))
+        facts = await consents.load_policy_facts(session, subject, now)
+        message = Message.build(event, context)
+        for addressee in addressees(event, context, sender_partner(envelope.source)):
+            result = disclose(
+                envelope=envelope,
+                message=message,
+                addressee=addressee,
+                context=context,
+                policy=self.policy,
+                facts=facts,
+                may_hold_bsn=bsn_authorised(addressee.partner, self._bsn_kinds),
+                now=now,
+            )
+            entries.append(result.audit)
+            if result.delivery is not None:
+                notification, delivery_envelope = result.delivery
+                record = encode(notification, delivery_envelope)
+                outbox.stage(session, delivery_envelope.id, envelope.id, record)
+                staged += 1
+        return entries, staged
+
+    async def flush(self, event_ids: list[str] | None = None) -> int:
+        """Send the staged deliveries (of ``event_ids``, or all that are pending)."""
+        return await outbox.flush(self._sessions, self._send, event_ids=event_ids)
+
+
+def _case_change(event: CaseEvent) -> str:
+    if isinstance(event, ClientIncluded):
+        return (
+            f"case included at {event.zvh} since {event.included_since}, team of {len(event.team)}"
+        )
+    if isinstance(event, ClientExcluded):
+        return f"case closed at {event.zvh} on {event.excluded_on} ({event.reason.value})"
+    if isinstance(event, ClientMoved):
+        return f"case moved from {event.from_zvh} to {event.to_zvh} on {event.moved_on}"
+    return f"case event {event.event_type()}"
+
+
+def _recorded(envelope: Envelope, what: str, consent_id: str | None = None) -> AuditEntry:
+    return AuditEntry.about(
+        envelope,
+        action=Action.RECORD,
+        outcome=AuditOutcome.RECORDED,
+        object=what,
+        consent_id=consent_id,
+    )
+
+
+def _no_case(envelope: Envelope) -> AuditEntry:
+    return AuditEntry.about(
+        envelope,
+        action=Action.NO_CASE,
+        outcome=AuditOutcome.NO_CASE,
+        object=object_text(envelope.type, envelope.datacategories),
+    )
+
+
+async def _record_fact(
+    session: AsyncSession, envelope: Envelope, event: ConsentEvent
+) -> AuditEntry:
+    """Store a consent, title or conflict-of-duties decision, and say what changed."""
+    subject, consent_id = envelope.subject, None
+    if isinstance(event, ConsentRecorded):
+        consent_id = await consents.record_consent(session, subject, event, envelope.id)
+        what = f"consent {consent_id} recorded"
+    elif isinstance(event, ConsentWithdrawn):
+        consent_id = event.consent_id
+        known = await consents.withdraw_consent(session, subject, event)
+        what = f"consent {consent_id} withdrawn" + ("" if known else " (was not on record)")
+    elif isinstance(event, LegalTitleRecorded):
+        await consents.record_title(session, subject, event, envelope.id)
+        what = (
+            f"{event.kind.value} {event.title_id} by {event.issued_by.value}, "
+            f"{event.valid_from}..{event.valid_until}, "
+            f"levensloopaanpak={'yes' if event.includes_levensloopaanpak else 'no'}"
+        )
+    elif isinstance(event, ConflictOfDutiesDecided):
+        await consents.record_conflict_decision(session, subject, event, envelope.id)
+        what = (
+            f"conflict-of-duties {event.decision_id} for {event.recipient} "
+            f"until {event.valid_until.isoformat()}"
+        )
+    else:
+        raise ContractError(f"no state change defined for {envelope.type}", field="ce_type")
+    return _recorded(envelope, what, consent_id)
+
+
+def router_subscriber(router: Router, kafka: KafkaSettings) -> KafkaRouter:
+    """The FastStream consumer: one group over every routed topic, offsets committed
+    only after the deliveries left (NACK_ON_ERROR seeks back on any failure)."""
+    subscribers = KafkaRouter()
+    dead_letters = subscribers.publisher(DEAD_LETTER.name, title="dead-letters")
+
+    @subscribers.subscriber(
+        *(topic.name for topic in ROUTED_TOPICS),
+        group_id=CONSUMER,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title="router",
+        description="Decides, audits and delivers every canonical event.",
+        auto_offset_reset="earliest",
+        session_timeout_ms=kafka.session_timeout_ms,
+        heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+    )
+    async def on_event(message: KafkaMessage) -> None:
+        record = cast("ConsumerRecord[bytes, bytes]", message.raw_message)
+        try:
+            envelope, event = decode(record.headers, record.value or b"")
+        except ContractError as error:
+            log.warning(
+                "event_rejected", error=str(error), topic=record.topic, offset=record.offset
+            )
+            await send_dead_letter(
+                dead_letters,
+                consumer=CONSUMER,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                headers=message.headers,
+                value=record.value or b"",
+                error=error,
+            )
+            return
+        with message_context(message_id=envelope.id, correlation_id=envelope.correlationid):
+            result = await router.route(envelope, event)
+            sent = await router.flush([envelope.id])
+            log.info(
+                "event_duplicate" if result.duplicate else "event_routed",
+                subject=envelope.subject,
+                type=envelope.type,
+                decisions=len(result.audit_seqs),
+                deliveries=sent,
+            )
+
+    return subscribers

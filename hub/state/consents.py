@@ -1,0 +1,140 @@
+"""What the sharing policy needs to know about a subject: consents, legal titles and
+conflict-of-duties decisions, written from the ZVH's flow-H events.
+
+A withdrawal marks the consent withdrawn in the same transaction that records it, so
+the next message is decided without it (Mitz: withdrawal takes effect at once).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.schemas.consent import (
+    ConflictDecision,
+    ConflictOfDutiesDecided,
+    ConsentRecorded,
+    ConsentWithdrawn,
+    LegalTitle,
+    LegalTitleRecorded,
+    TitleKind,
+)
+from hub.state.tables import ConflictDecisionRecord, ConsentRecord, LegalTitleRecord
+
+
+@dataclass(frozen=True)
+class PolicyFacts:
+    """A subject's consents (FHIR), titles and conflict-of-duties decisions, as recorded now."""
+
+    consents: tuple[dict[str, Any], ...] = ()
+    titles: tuple[LegalTitle, ...] = ()
+    conflict_decisions: tuple[ConflictDecision, ...] = ()
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; everything stored here is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+async def record_consent(
+    session: AsyncSession, subject: str, event: ConsentRecorded, event_id: str
+) -> str:
+    """Store (or replace) a consent; returns its id."""
+    consent_id = str(event.consent["id"])
+    await session.merge(
+        ConsentRecord(
+            consent_id=consent_id,
+            subject=subject,
+            resource=json.dumps(event.consent, sort_keys=True),
+            recorded_at=dt.datetime.now(dt.UTC),
+            withdrawn_at=None,
+            event_id=event_id,
+        )
+    )
+    return consent_id
+
+
+async def withdraw_consent(session: AsyncSession, subject: str, event: ConsentWithdrawn) -> bool:
+    """False when the subject has no such consent (the withdrawal is still audited)."""
+    row = await session.get(ConsentRecord, event.consent_id)
+    if row is None or row.subject != subject:
+        return False
+    row.withdrawn_at = event.withdrawn_at
+    return True
+
+
+async def record_title(
+    session: AsyncSession, subject: str, event: LegalTitleRecorded, event_id: str
+) -> None:
+    await session.merge(
+        LegalTitleRecord(
+            title_id=event.title_id,
+            subject=subject,
+            kind=event.kind.value,
+            issued_by=event.issued_by.value,
+            includes_levensloopaanpak=event.includes_levensloopaanpak,
+            valid_from=event.valid_from,
+            valid_until=event.valid_until,
+            event_id=event_id,
+        )
+    )
+
+
+async def record_conflict_decision(
+    session: AsyncSession, subject: str, event: ConflictOfDutiesDecided, event_id: str
+) -> None:
+    await session.merge(
+        ConflictDecisionRecord(
+            decision_id=event.decision_id,
+            subject=subject,
+            decided_by=event.decided_by.name,
+            recipient=event.recipient,
+            decided_at=event.decided_at,
+            valid_until=event.valid_until,
+            event_id=event_id,
+        )
+    )
+
+
+async def load_policy_facts(session: AsyncSession, subject: str, now: dt.datetime) -> PolicyFacts:
+    """The subject's facts that have not been withdrawn by ``now``; validity is the policy's job."""
+    consents = await session.scalars(select(ConsentRecord).where(ConsentRecord.subject == subject))
+    active = tuple(
+        json.loads(row.resource)
+        for row in consents
+        if row.withdrawn_at is None or _aware(row.withdrawn_at) > now
+    )
+    titles = await session.scalars(
+        select(LegalTitleRecord).where(LegalTitleRecord.subject == subject)
+    )
+    decisions = await session.scalars(
+        select(ConflictDecisionRecord).where(ConflictDecisionRecord.subject == subject)
+    )
+    return PolicyFacts(
+        consents=active,
+        titles=tuple(
+            LegalTitle(
+                title_id=t.title_id,
+                kind=TitleKind(t.kind),
+                includes_levensloopaanpak=t.includes_levensloopaanpak,
+                valid_from=t.valid_from,
+                valid_until=t.valid_until,
+            )
+            for t in titles
+        ),
+        conflict_decisions=tuple(
+            ConflictDecision(
+                decision_id=d.decision_id,
+                decided_by=d.decided_by,
+                recipient=d.recipient,
+                decided_at=_aware(d.decided_at),
+                valid_until=_aware(d.valid_until),
+            )
+            for d in decisions
+        ),
+    )

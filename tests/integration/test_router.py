@@ -1,0 +1,257 @@
+"""The router's decisions, deliveries and audit records, on SQLite and PostgreSQL.
+
+The look-up is the static double and ``send`` collects records, so these tests see
+exactly what would go to Kafka; the embedded-broker test runs the same on tansu.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.bus.codec import KafkaRecord, decode
+from hub.routing.cedar_policy import CedarPolicy
+from hub.routing.lookup import StaticCaseLookup
+from hub.routing.recipients import PI_FIELDS
+from hub.routing.router import Router
+from hub.schemas.base import CanonicalEvent
+from hub.schemas.case import ClientExcluded, ClientMoved, ExclusionReason, TeamMember, TeamRole
+from hub.schemas.common import Facility
+from hub.schemas.consent import ConsentRecorded, ConsentWithdrawn
+from hub.schemas.deliveries import NotificationDelivery, Outcome
+from hub.schemas.detention import DetentionEnded, DetentionTransferred
+from hub.schemas.envelope import Envelope, partner_source
+from hub.settings import RoutingSettings
+from hub.state import audit, outbox
+from hub.state.database import sessionmaker
+from tests.data import (
+    PROCESREGISSEUR,
+    TEST_BSNS,
+    TEST_NAMES,
+    client_included,
+    crisis_contact,
+    detention_started,
+    fhir_consent,
+    kedo_hit,
+    pseudonymiser,
+)
+
+NOW = dt.datetime(2026, 11, 23, 12, tzinfo=dt.UTC)
+SUBJECT = pseudonymiser().pseudonym(TEST_BSNS[0])
+ZVH, DJI, CRISIS = "zvh:amsterdam", "dji", "crisis:amsterdam"
+
+
+class Hub:
+    """A router with a collecting ``send`` and helpers to feed it events."""
+
+    def __init__(self, engine: AsyncEngine, lookup: StaticCaseLookup | None = None):
+        self.sessions = sessionmaker(engine)
+        self.lookup = lookup or StaticCaseLookup()
+        self.sent: list[KafkaRecord] = []
+        self.router = Router(
+            self.sessions,
+            CedarPolicy(),
+            self.lookup,
+            self.send,
+            bsn_kinds=frozenset(RoutingSettings().bsn_authorised),
+            clock=lambda: NOW,
+        )
+
+    async def send(self, record: KafkaRecord) -> None:
+        self.sent.append(record)
+
+    async def feed(
+        self, event: CanonicalEvent, sender: str, event_id: str | None = None
+    ) -> list[NotificationDelivery]:
+        envelope = Envelope.for_event(
+            event, subject=SUBJECT, source=partner_source(sender), event_id=event_id
+        )
+        before = len(self.sent)
+        await self.router.route(envelope, event)
+        await self.router.flush([envelope.id])
+        out = []
+        for record in self.sent[before:]:
+            _, delivery = decode(record.headers, record.value)
+            assert isinstance(delivery, NotificationDelivery)
+            assert record.topic == f"delivery.{delivery.recipient.split(':')[0]}.v1"
+            out.append(delivery)
+        return out
+
+    async def records(self, **query: Any) -> list[dict[str, Any]]:
+        async with self.sessions() as session:
+            return [r async for r in audit.search(session, audit.AuditQuery(**query))]
+
+
+def by_recipient(deliveries: list[NotificationDelivery]) -> dict[str, NotificationDelivery]:
+    return {d.recipient: d for d in deliveries}
+
+
+async def test_flow_a_without_a_case_forwards_nothing_and_audits_no_case(
+    engine: AsyncEngine,
+) -> None:
+    hub = Hub(engine)
+    assert await hub.feed(detention_started(), DJI) == []
+    (record,) = await hub.records()
+    assert record["outcome"] == "NO_CASE"
+    assert record["recipient"] is None
+    assert hub.lookup.asked == [SUBJECT]
+
+
+async def test_flow_a_hit_notifies_casusregisseur_llc_zvh_and_the_pi(engine: AsyncEngine) -> None:
+    hub = Hub(engine, StaticCaseLookup({SUBJECT: kedo_hit()}))
+    got = by_recipient(await hub.feed(detention_started(), DJI))
+    assert set(got) == {"gemeente:GM0363", "llz:fivoor", ZVH, "pi:pi-ams"}
+    llc = got["llz:fivoor"]
+    assert llc.flow == "A"
+    assert llc.content["facility"] == {"code": "PI-AMS", "name": "PI Amsterdam"}
+    assert llc.content["casusregisseur"]["partner"] == "gemeente:GM0363"
+    assert llc.content["person_name"] == TEST_NAMES[0]
+    assert llc.bsn_permitted
+    assert llc.decision.outcome is Outcome.PERMIT
+    assert "wgs-samenwerkingsverband" in llc.decision.legal_bases
+    pi = got["pi:pi-ams"]
+    assert set(pi.content) <= PI_FIELDS
+    assert pi.bsn_permitted, "a PI is part of DJI, which holds the BSN"
+    assert pi.content["levensloopaanpak"] is True
+    assert pi.content["llc"]["partner"] == "llz:fivoor"
+    assert "detention_title" not in pi.content
+    gemeente = got["gemeente:GM0363"]
+    assert "wettelijke-taak-nazorg" in gemeente.decision.legal_bases
+    records = await hub.records()
+    assert {r["recipient"] for r in records} == set(got)
+    assert all(r["delivery_id"] == got[r["recipient"]].idempotency_key for r in records)
+
+
+async def test_a_redelivered_event_makes_no_second_delivery_or_audit_record(
+    engine: AsyncEngine,
+) -> None:
+    hub = Hub(engine, StaticCaseLookup({SUBJECT: kedo_hit()}))
+    first = await hub.feed(detention_started(), DJI, event_id="injus-1")
+    again = await hub.feed(detention_started(), DJI, event_id="injus-1")
+    assert len(first) == 4
+    assert again == []
+    assert len(await hub.records()) == 4
+
+
+async def test_consent_then_withdrawal_changes_the_next_message(engine: AsyncEngine) -> None:
+    hub = Hub(engine)
+    await hub.feed(client_included(), ZVH)
+
+    stripped = by_recipient(await hub.feed(crisis_contact(), CRISIS))
+    llc = stripped["llz:fivoor"]
+    assert set(llc.removed_fields) == {"assessment", "outcome"}
+    assert llc.content["police_involved"] is True
+    assert llc.decision.outcome is Outcome.PERMIT_REDACTED
+
+    consent = fhir_consent("consent-1", actor="llz:fivoor", cls="medical")
+    await hub.feed(ConsentRecorded(consent=consent), ZVH)
+    whole = by_recipient(await hub.feed(crisis_contact(), CRISIS))
+    llc = whole["llz:fivoor"]
+    assert llc.removed_fields == ()
+    assert llc.content["assessment"] == crisis_contact().assessment
+    assert "consent" in llc.decision.legal_bases
+    assert "assessment" not in whole[ZVH].content, "the consent names the LLC only"
+
+    await hub.feed(ConsentWithdrawn(consent_id="consent-1", withdrawn_at=NOW), ZVH)
+    again = by_recipient(await hub.feed(crisis_contact(), CRISIS))
+    assert set(again["llz:fivoor"].removed_fields) == {"assessment", "outcome"}
+
+    llc_records = await hub.records(partner="llz:fivoor")
+    assert [r["outcome"] for r in llc_records] == ["PERMIT_REDACTED", "PERMIT", "PERMIT_REDACTED"]
+    assert llc_records[1]["consent_id"] == "consent-1"
+    changes = await hub.records(outcome="RECORDED")
+    assert [c["object"] for c in changes if c["consent_id"]] == [
+        "consent consent-1 recorded",
+        "consent consent-1 withdrawn",
+    ]
+
+
+async def test_a_medical_field_goes_only_to_roles_it_is_relevant_to(engine: AsyncEngine) -> None:
+    hub = Hub(engine)
+    await hub.feed(client_included(), ZVH)
+    await hub.feed(ConsentRecorded(consent=fhir_consent("c-all", cls="medical")), ZVH)
+    got = by_recipient(await hub.feed(crisis_contact(), CRISIS))
+    assert "assessment" in got["llz:fivoor"].content
+    assert "outcome" in got[ZVH].content
+    assert got[ZVH].removed_fields == ("assessment",)
+    assert CRISIS not in got, "the sender does not get its own signal back"
+
+
+async def test_a_failed_send_stays_in_the_outbox_until_the_next_flush(engine: AsyncEngine) -> None:
+    hub = Hub(engine, StaticCaseLookup({SUBJECT: kedo_hit()}))
+    envelope = Envelope.for_event(detention_started(), subject=SUBJECT, source=partner_source(DJI))
+
+    async def broken(record: KafkaRecord) -> None:
+        raise ConnectionError("broker away")
+
+    failing = Router(
+        hub.sessions,
+        hub.router.policy,
+        hub.lookup,
+        broken,
+        bsn_kinds=frozenset(),
+        clock=lambda: NOW,
+    )
+    await failing.route(envelope, detention_started())
+    with pytest.raises(ConnectionError):
+        await failing.flush([envelope.id])
+    async with hub.sessions() as session:
+        assert await outbox.pending(session) == 4
+    assert await hub.router.flush() == 4
+    async with hub.sessions() as session:
+        assert await outbox.pending(session) == 0
+    assert len({r.headers["ce_id"] for r in hub.sent}) == 4
+
+
+async def test_flow_e_release_tells_the_municipality_of_release_not_the_pi(
+    engine: AsyncEngine,
+) -> None:
+    hub = Hub(engine, StaticCaseLookup({SUBJECT: kedo_hit()}))
+    base = detention_started().model_dump(exclude={"start_date"})
+    ended = DetentionEnded(**base, end_date=dt.date(2026, 12, 1), release_municipality="GM0344")
+    got = by_recipient(await hub.feed(ended, DJI))
+    assert set(got) == {"gemeente:GM0363", "gemeente:GM0344", "llz:fivoor", ZVH}
+    release = got["gemeente:GM0344"]
+    assert release.purpose == "nazorg"
+    assert release.decision.legal_bases == ("bsn-bevoegd", "wettelijke-taak-nazorg")
+    assert all(d.flow == "E" for d in got.values())
+
+
+async def test_flow_d_transfer_tells_the_receiving_pi(engine: AsyncEngine) -> None:
+    hub = Hub(engine, StaticCaseLookup({SUBJECT: kedo_hit()}))
+    base = detention_started().model_dump(exclude={"start_date", "facility"})
+    moved = DetentionTransferred(
+        **base,
+        facility=Facility(code="PI-VUG", name="PI Vught"),
+        previous_facility=Facility(code="PI-AMS", name="PI Amsterdam"),
+        transfer_date=dt.date(2026, 11, 30),
+    )
+    got = by_recipient(await hub.feed(moved, DJI))
+    assert set(got) == {"pi:pi-vug", "llz:fivoor", ZVH}
+    assert got["pi:pi-vug"].content["llc"]["partner"] == "llz:fivoor"
+
+
+async def test_flows_g_and_c_move_then_exclusion(engine: AsyncEngine) -> None:
+    hub = Hub(engine)
+    team = (*client_included().team, TeamMember(partner="reclassering", role=TeamRole.RECLASSERING))
+    await hub.feed(client_included(team=team), ZVH)
+    move = ClientMoved(
+        from_zvh=ZVH,
+        to_zvh="zvh:utrecht",
+        moved_on=dt.date(2027, 1, 1),
+        procesregisseur=PROCESREGISSEUR,
+    )
+    handover = by_recipient(await hub.feed(move, ZVH))
+    assert set(handover) == {"zvh:utrecht"}, "the sending ZVH is the sender"
+    exclusion = ClientExcluded(
+        zvh="zvh:utrecht", reason=ExclusionReason.STABLE_TWO_YEARS, excluded_on=dt.date(2028, 1, 1)
+    )
+    withdrawn = by_recipient(await hub.feed(exclusion, "zvh:utrecht"))
+    assert set(withdrawn) == {"reclassering"}
+    assert withdrawn["reclassering"].content["levensloopaanpak"] is False
+    assert withdrawn["reclassering"].flow == "C"
+    assert await hub.feed(crisis_contact(), CRISIS) == []
+    assert (await hub.records())[-1]["outcome"] == "NO_CASE"
