@@ -50,3 +50,25 @@ def check_command() -> None:
     if wrong:
         typer.echo(json.dumps(wrong[:5], indent=2))
         raise typer.Exit(1)
+
+
+@app.command("bench")
+def bench_command(
+    decisions: int = typer.Option(5000, min=100, help="Recipient decisions to time."),
+    fields: int = typer.Option(10, min=1, help="Fields per message."),
+    target: int = typer.Option(20_000, help="Field decisions a second to reach."),
+) -> None:
+    """Time the policy on one core and print the figures as JSON; exit 1 below target."""
+    from hub.routing import policy_benchmark
+
+    results = policy_benchmark.run(decisions=decisions, fields=fields)
+    per_field = next(r for r in results if r.name == "decide_per_field")
+    report = {
+        "policy_version": CedarPolicy().version,
+        "results": [r.as_dict() for r in results],
+        "target_field_decisions_per_second": target,
+        "meets_target": per_field.per_second >= target,
+    }
+    typer.echo(json.dumps(report, indent=2))
+    if not report["meets_target"]:
+        raise typer.Exit(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from hub.cli import app
@@ -80,3 +81,28 @@ def test_policy_check_passes() -> None:
     result = runner.invoke(app, ["policy", "check"])
     assert result.exit_code == 0, result.output
     assert "40960 cases, 0 disagreements" in result.output
+
+
+DOCS = Path(__file__).parents[2] / "docs"
+EXAMPLE_OUTCOMES = {
+    "decision-llc-no-consent.json": ("PERMIT_REDACTED", ["geen-grondslag-medisch"]),
+    "decision-llc-with-consent.json": ("PERMIT", []),
+    "decision-break-glass.json": ("PERMIT_BREAK_GLASS", []),
+    "decision-outside-team.json": ("DENY", ["geen-lid-netwerk"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLE_OUTCOMES))
+def test_every_documented_example_decides_as_documented(name: str) -> None:
+    result = runner.invoke(app, ["policy", "decide", str(DOCS / "examples" / name)])
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.stdout)
+    outcome, missing = EXAMPLE_OUTCOMES[name]
+    assert decision["outcome"] == outcome
+    assert [m["code"] for m in decision["missing"]] == missing
+
+
+def test_documented_input_schema_is_current() -> None:
+    result = runner.invoke(app, ["policy", "schema"])
+    written = (DOCS / "decision-input.schema.json").read_text(encoding="utf-8")
+    assert result.stdout == written, "run `hub policy schema > docs/decision-input.schema.json`"
