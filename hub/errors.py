@@ -3,7 +3,10 @@
     HubError
     ├── ConfigurationError   settings or connector config are wrong; the hub refuses to start
     ├── ContractError        input breaks a contract (names the field); a 4xx problem+json at
-    │                        an HTTP edge, a dead letter on the bus; never retried
+    │   │                    an HTTP edge, a dead letter on the bus; never retried
+    │   └── PayloadTooLarge  the body exceeds the connector's limit (413)
+    ├── AuthenticationError  a webhook's signature or timestamp does not hold (401)
+    ├── NotFound             no such resource at an HTTP edge (404)
     ├── RetryableError       a transient failure (timeout, 503); retried with backoff
     ├── PermanentError       will never succeed as sent; dead-lettered with its reason
     └── PolicyDenial         the sharing policy said no; recorded in the audit, not a failure
@@ -80,6 +83,24 @@ class ContractError(HubError):
             return model.model_validate(data)
         except ValidationError as exc:
             raise cls.from_validation(exc, prefix) from None
+
+
+class PayloadTooLarge(ContractError):
+    slug = "payload-too-large"
+    title = "The message is larger than this connector accepts"
+    status = 413
+
+
+class AuthenticationError(HubError):
+    slug = "unauthenticated"
+    title = "The sender could not be authenticated"
+    status = 401
+
+
+class NotFound(HubError):
+    slug = "not-found"
+    title = "Not found"
+    status = 404
 
 
 class RetryableError(HubError):

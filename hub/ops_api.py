@@ -1,13 +1,16 @@
-"""The hub's own HTTP surface: liveness and readiness probes, and problem+json errors."""
+"""The hub's HTTP surface: probes, Prometheus metrics, connector webhooks, and
+problem+json for every error."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from hub.errors import HubError
+from hub.errors import ContractError, HubError
 
 PROBLEM_JSON = "application/problem+json"
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
@@ -17,12 +20,29 @@ def problem_response(error: HubError, instance: str | None = None) -> JSONRespon
     return JSONResponse(error.problem(instance), status_code=error.status, media_type=PROBLEM_JSON)
 
 
-def make_ops_app(readiness: ReadinessCheck, version: str) -> FastAPI:
+def make_ops_app(
+    readiness: ReadinessCheck, version: str, routers: Sequence[APIRouter] = ()
+) -> FastAPI:
     app = FastAPI(title="Ketenhub", version=version, docs_url=None, redoc_url=None)
 
     @app.exception_handler(HubError)
     async def _hub_error(request: Request, exc: HubError) -> JSONResponse:
         return problem_response(exc, str(request.url.path))
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"msg": "invalid request", "loc": ()}
+        field = ".".join(str(p) for p in first.get("loc", ())) or None
+        return problem_response(
+            ContractError(str(first["msg"]), field=field), str(request.url.path)
+        )
+
+    @app.get("/metrics", summary="Prometheus metrics.")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
 
     @app.get("/healthz", summary="Liveness: the process answers.")
     async def healthz() -> dict[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -154,6 +154,11 @@ class HubSettings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    connectors: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Connectors to run, by name, each with its own settings "
+        "(HUB_CONNECTORS__<NAME>__<KEY>, or HUB_CONNECTORS as JSON).",
+    )
 
     @property
     def database_url(self) -> str:

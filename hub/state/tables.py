@@ -167,3 +167,13 @@ class OutboxRecord(Base):
     value: Mapped[bytes] = mapped_column(LargeBinary)
     headers: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IdentityVaultEntry(Base):
+    """A subject's BSN, sealed: only outbound connectors whose partner may hold it open it."""
+
+    __tablename__ = "identity_vault"
+
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,243 @@
+"""The connector contract: what a partner IT team writes. Everything else is the runtime's.
+
+A connector only translates. An inbound connector turns one partner message into
+canonical events; an outbound connector hands one delivery to its partner; a look-up
+connector answers one question. Kafka, CloudEvents, offsets, idempotency, retries,
+dead letters, pseudonymisation, signatures and metrics belong to the runtime
+(``hub.connectors.runtime``), so a connector never touches them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from hub.bus.topics import delivery_topic
+from hub.errors import ConfigurationError
+from hub.schemas.base import CanonicalEvent
+from hub.schemas.case import KedoLookupResult
+from hub.schemas.deliveries import NotificationDelivery
+from hub.schemas.partners import partner_kind
+
+
+class ConnectorConfig(BaseModel):
+    """Base of every connector's configuration: unknown keys are errors, secrets are
+    ``SecretStr`` (never printed, never logged)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InboundConfig(ConnectorConfig):
+    """What the runtime needs to receive for an inbound connector."""
+
+    webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key shared with the partner; no key, no webhook."
+    )
+    replay_window_s: int = Field(300, ge=1, le=3600, description="Accepted clock skew.")
+    max_body_bytes: int = Field(1_048_576, ge=1, description="Largest message accepted.")
+    drop_directory: Path | None = Field(None, description="Directory watched for files.")
+    poll_interval_s: float = Field(30.0, gt=0, description="Pause between polls / scans.")
+
+
+class OutboundConfig(ConnectorConfig):
+    """How the runtime retries an outbound connector's deliveries."""
+
+    max_attempts: int = Field(5, ge=1, le=50, description="Tries before dead-lettering.")
+    backoff_initial_s: float = Field(0.5, ge=0, description="First pause between tries.")
+    backoff_max_s: float = Field(30.0, ge=0, description="Longest pause between tries.")
+
+
+class LookupConfig(ConnectorConfig):
+    """How the runtime bounds a look-up."""
+
+    timeout_s: float = Field(2.0, gt=0, description="Longest one attempt may take.")
+    budget_s: float = Field(10.0, gt=0, description="Longest all attempts together may take.")
+
+
+ConfigT = TypeVar("ConfigT", bound=ConnectorConfig)
+Kind = Literal["inbound", "outbound", "lookup"]
+
+
+class Connector(ABC, Generic[ConfigT]):
+    """What every connector declares: name, version, partner, config model and a probe."""
+
+    kind: ClassVar[Kind]
+    name: ClassVar[str]
+    """Unique, lower case: the entry-point name and the key under ``HUB_CONNECTORS__``."""
+    version: ClassVar[str]
+    partner: ClassVar[str]
+    """The partner id (``dji``), or a partner kind (``gemeente``) for one connector that
+    serves every partner of that kind."""
+    config_model: ClassVar[type[ConnectorConfig]]
+
+    def __init__(self, config: ConfigT):
+        self.config = config
+
+    @classmethod
+    def from_config(cls, raw: Mapping[str, Any]) -> Self:
+        """Validate ``raw`` against ``config_model``; ConfigurationError names the field."""
+        try:
+            config = cls.config_model.model_validate(dict(raw))
+        except ValidationError as exc:
+            first = exc.errors(include_url=False, include_input=False)[0]
+            path = ".".join(str(p) for p in first["loc"])
+            raise ConfigurationError(
+                f"connector {cls.name!r}: {first['msg']}", field=f"connectors.{cls.name}.{path}"
+            ) from None
+        return cls(config)  # type: ignore[arg-type]
+
+    async def check(self) -> None:
+        """Probe the partner system. Raise ``ConfigurationError`` when the configuration
+        cannot work, ``RetryableError`` when the system is down for now; return when fine.
+
+        Example::
+
+            async def check(self) -> None:
+                async with httpx.AsyncClient() as client:
+                    response = await client.get(f"{self.config.base_url}/health")
+                if response.status_code >= 500:
+                    raise RetryableError(f"health answered {response.status_code}")
+        """
+
+    def serves(self, partner_id: str) -> bool:
+        """Whether this connector is the one for ``partner_id``."""
+        return partner_id == self.partner or partner_kind(partner_id).value == self.partner
+
+    @classmethod
+    def topics(cls) -> tuple[str, ...]:
+        return ()
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        return {
+            "name": cls.name,
+            "kind": cls.kind,
+            "version": cls.version,
+            "partner": cls.partner,
+            "topics": list(cls.topics()),
+        }
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One message as the partner sent it, before any parsing."""
+
+    body: bytes
+    content_type: str = "application/octet-stream"
+    received_via: Literal["webhook", "poll", "file"] = "webhook"
+    name: str | None = None
+    """The file name for a file drop, the partner's message id where it has one."""
+    received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+
+@dataclass(frozen=True)
+class Emitted:
+    """One canonical event an inbound connector made of a partner message.
+
+    ``bsn`` is the subject as the partner knows it; the runtime turns it into the
+    pseudonym and it never reaches the bus. ``source_id`` is the partner's own id for
+    the record: the runtime derives the event id from it, so a message received twice
+    yields the same event once.
+    """
+
+    event: CanonicalEvent
+    bsn: str
+    source_id: str
+    correlation_id: str | None = None
+
+
+class InboundConnector(Connector[ConfigT]):
+    """Partner → canonical events, for webhooks, polling and file drops alike."""
+
+    kind: ClassVar[Kind] = "inbound"
+    emits: ClassVar[tuple[type[CanonicalEvent], ...]]
+
+    @abstractmethod
+    def translate(self, message: InboundMessage) -> Sequence[Emitted]:
+        """Turn one partner message into canonical events.
+
+        Raise ``ContractError`` (naming the field) for a message that is malformed; the
+        runtime answers problem+json or dead-letters it, and publishes nothing of it.
+
+        Example::
+
+            def translate(self, message: InboundMessage) -> Sequence[Emitted]:
+                data = json.loads(message.body)
+                event = ProbationSignal(kind=data["soort"], summary=data["tekst"], ...)
+                return [Emitted(event=event, bsn=data["bsn"], source_id=data["id"])]
+        """
+
+    async def poll(self) -> Sequence[InboundMessage]:
+        """Fetch what the partner has for us (polling connectors override this)."""
+        return ()
+
+    @classmethod
+    def topics(cls) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(model.topic.name for model in cls.emits))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One notification for this connector's partner, as the router decided it.
+
+    ``bsn`` is set only when the policy permitted the BSN to this recipient; otherwise
+    the partner gets ``subject``, the pseudonym.
+    """
+
+    notification: NotificationDelivery
+    delivery_id: str
+    subject: str
+    correlation_id: str
+    bsn: str | None = None
+
+
+class OutboundConnector(Connector[ConfigT]):
+    """A delivery → the partner system."""
+
+    kind: ClassVar[Kind] = "outbound"
+    accepts: ClassVar[tuple[type[CanonicalEvent], ...]]
+    """The source events whose deliveries this connector can render for its partner."""
+
+    @abstractmethod
+    async def deliver(self, delivery: Delivery) -> None:
+        """Hand one delivery to the partner, idempotently on ``delivery.delivery_id``.
+
+        Raise ``RetryableError`` for a failure worth retrying (timeout, 503) and
+        ``PermanentError`` for one that never will succeed (400, unknown recipient).
+
+        Example::
+
+            async def deliver(self, delivery: Delivery) -> None:
+                response = await self.client.post("/meldingen", json=...,
+                    headers={"Idempotency-Key": delivery.delivery_id})
+                if response.status_code >= 500:
+                    raise RetryableError(f"partner answered {response.status_code}")
+                if response.status_code >= 400:
+                    raise PermanentError(f"partner refused: {response.status_code}")
+        """
+
+    @classmethod
+    def topics(cls) -> tuple[str, ...]:
+        kind = cls.partner.split(":", 1)[0]
+        return (delivery_topic(kind).name,)
+
+
+class LookupConnector(Connector[ConfigT]):
+    """Request/response enrichment, as the KEDO case look-up."""
+
+    kind: ClassVar[Kind] = "lookup"
+    answers: ClassVar[type[CanonicalEvent]] = KedoLookupResult
+
+    @abstractmethod
+    async def lookup(self, bsn: str) -> KedoLookupResult:
+        """The current case of the person with ``bsn``; ``found=False`` when there is none.
+
+        Raise ``RetryableError`` for a timeout or a 503; the runtime retries within its
+        budget.
+        """

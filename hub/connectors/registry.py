@@ -1,0 +1,59 @@
+"""Discovery and configuration: connectors are found through the ``hub.connectors``
+entry-point group and switched on by configuration, so a partner's package plugs in
+without an edit to the hub.
+
+A package declares its connector in its own ``pyproject.toml``::
+
+    [project.entry-points."hub.connectors"]
+    iris = "reclassering_iris.connector:IrisConnector"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib.metadata import entry_points
+from typing import Any
+
+from hub.connectors.base import Connector
+from hub.errors import ConfigurationError
+
+ENTRY_POINT_GROUP = "hub.connectors"
+
+
+def installed() -> dict[str, type[Connector[Any]]]:
+    """Every installed connector class by entry-point name; a broken one fails loudly."""
+    found: dict[str, type[Connector[Any]]] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = entry.load()
+        except Exception as exc:  # an import error in a plug-in must say which plug-in
+            raise ConfigurationError(
+                f"connector {entry.name!r} ({entry.value}) cannot be imported: {exc}"
+            ) from exc
+        if not (isinstance(loaded, type) and issubclass(loaded, Connector)):
+            raise ConfigurationError(f"entry point {entry.name!r} is not a Connector class")
+        if loaded.name != entry.name:
+            raise ConfigurationError(
+                f"entry point {entry.name!r} loads connector named {loaded.name!r}; they must match"
+            )
+        found[entry.name] = loaded
+    return found
+
+
+def configured(
+    settings: Mapping[str, Mapping[str, Any]],
+    available: Mapping[str, type[Connector[Any]]] | None = None,
+) -> list[Connector[Any]]:
+    """The connectors the configuration switches on; ConfigurationError names the field."""
+    classes = installed() if available is None else available
+    out = []
+    for name, raw in settings.items():
+        cls = classes.get(name)
+        if cls is None:
+            known = ", ".join(sorted(classes)) or "none"
+            raise ConfigurationError(
+                f"no installed connector is called {name!r} (installed: {known})",
+                field=f"connectors.{name}",
+            )
+        out.append(cls.from_config(raw))
+    return out

@@ -1,0 +1,1 @@
+"""The connector runtime: everything a connector does not do itself."""

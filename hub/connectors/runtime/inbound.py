@@ -1,0 +1,142 @@
+"""Runs an inbound connector: size limit, translation, validation, pseudonymisation,
+idempotency and publication, so the connector only translates.
+
+All events of one partner message are validated before any is published, so a
+malformed message publishes nothing. Each event's id is derived from the partner's own
+record id; its claim commits only after the publish succeeded, so a message received
+again (a redelivered webhook, a file dropped twice, a restart) publishes nothing new.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hub.bus.codec import KafkaRecord, encode
+from hub.connectors.base import InboundConnector, InboundMessage
+from hub.connectors.runtime import metrics
+from hub.errors import ContractError, HubError, PayloadTooLarge
+from hub.identity.pseudonym import Pseudonymiser
+from hub.identity.vault import IdentityVault
+from hub.logs import get_logger, message_context
+from hub.schemas.envelope import Envelope, partner_source
+from hub.state import idempotency
+
+EVENT_NAMESPACE = uuid.UUID("0f6d3a52-3f0e-4d59-8a8e-0c5f4c6b2b11")
+Send = Callable[[KafkaRecord], Awaitable[None]]
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    envelope: Envelope
+    record: KafkaRecord
+    bsn: str
+
+
+def event_id(connector: str, source_id: str, event_type: str) -> str:
+    """Stable for the same partner record, so a re-sent message is recognised."""
+    return str(uuid.uuid5(EVENT_NAMESPACE, f"{connector}|{source_id}|{event_type}"))
+
+
+class InboundRuntime:
+    def __init__(
+        self,
+        connector: InboundConnector[Any],
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        send: Send,
+        pseudonymiser: Pseudonymiser,
+        vault: IdentityVault,
+    ):
+        self.connector = connector
+        self._sessions = sessions
+        self._send = send
+        self._pseudonymiser = pseudonymiser
+        self._vault = vault
+        self.consumer = f"inbound:{connector.name}"
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(getattr(self.connector.config, "max_body_bytes", 1_048_576))
+
+    def prepare(self, message: InboundMessage) -> list[Prepared]:
+        """Translate and validate everything; raises ContractError and publishes nothing."""
+        if len(message.body) > self.max_body_bytes:
+            raise PayloadTooLarge(
+                f"{len(message.body)} bytes; this connector accepts {self.max_body_bytes}",
+                field="body",
+            )
+        try:
+            emitted = self.connector.translate(message)
+        except HubError:
+            raise
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            raise ContractError(
+                f"{self.connector.name} could not read the message: {type(exc).__name__}",
+                field="body",
+            ) from None
+        if not emitted:
+            raise ContractError("the message holds no event this connector knows", field="body")
+        prepared = []
+        for n, item in enumerate(emitted):
+            where = f"events.{n}"
+            if not isinstance(item.event, self.connector.emits):
+                raise ContractError(
+                    f"{type(item.event).__name__} is not among the declared events", field=where
+                )
+            if not item.source_id:
+                raise ContractError("every event needs the partner's record id", field=where)
+            try:
+                subject = self._pseudonymiser.pseudonym(item.bsn)
+            except ValueError as error:
+                raise ContractError(str(error), field=f"{where}.bsn") from None
+            envelope = Envelope.for_event(
+                item.event,
+                subject=subject,
+                source=partner_source(self.connector.partner),
+                event_id=event_id(self.connector.name, item.source_id, item.event.event_type()),
+                correlation_id=item.correlation_id,
+            )
+            prepared.append(Prepared(envelope, encode(item.event, envelope), item.bsn))
+        return prepared
+
+    async def ingest(self, message: InboundMessage) -> list[Envelope]:
+        """Publish the message's events that were not published before; returns those."""
+        started = time.perf_counter()
+        try:
+            prepared = self.prepare(message)
+        except ContractError as error:
+            metrics.MESSAGES.labels(self.connector.name, "in", "rejected").inc()
+            log.warning(
+                "inbound_rejected",
+                connector=self.connector.name,
+                error=error.slug,
+                field=error.field,
+            )
+            raise
+        published = []
+        async with self._sessions.begin() as session:
+            for item in prepared:
+                with message_context(message_id=item.envelope.id):
+                    if not await idempotency.claim(session, self.consumer, item.envelope.id):
+                        log.info("inbound_duplicate", connector=self.connector.name)
+                        continue
+                    await self._vault.remember(session, item.envelope.subject, item.bsn)
+                    await self._send(item.record)
+                    published.append(item.envelope)
+                    log.info(
+                        "inbound_published",
+                        connector=self.connector.name,
+                        subject=item.envelope.subject,
+                        type=item.envelope.type,
+                    )
+        outcome = "published" if published else "duplicate"
+        metrics.MESSAGES.labels(self.connector.name, "in", outcome).inc()
+        metrics.SECONDS.labels(self.connector.name, "in").observe(time.perf_counter() - started)
+        return published

@@ -1,0 +1,58 @@
+"""Webhook ingress: ``POST /connectors/{name}/messages`` for every inbound connector
+configured with a ``webhook_secret``.
+
+The body is read up to the connector's limit, the signature checked, then the runtime
+ingests it. Every refusal raises a HubError, which the HTTP app answers as
+``application/problem+json``; a refused message publishes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from fastapi import APIRouter, Request
+
+from hub.connectors.base import InboundMessage
+from hub.connectors.runtime import signing
+from hub.connectors.runtime.inbound import InboundRuntime
+from hub.errors import NotFound, PayloadTooLarge
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"{declared} bytes; this connector accepts {limit}", field="body")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise PayloadTooLarge(f"more than {limit} bytes", field="body")
+    return bytes(body)
+
+
+def webhook_router(runtimes: Mapping[str, InboundRuntime]) -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/connectors/{name}/messages", status_code=202)
+    async def receive(name: str, request: Request) -> dict[str, object]:
+        runtime = runtimes.get(name)
+        secret = getattr(runtime.connector.config, "webhook_secret", None) if runtime else None
+        if runtime is None or secret is None:
+            raise NotFound(f"no connector {name!r} takes webhooks")
+        body = await _read_limited(request, runtime.max_body_bytes)
+        signing.verify(
+            secret.get_secret_value().encode(),
+            body,
+            request.headers.get(signing.TIMESTAMP_HEADER),
+            request.headers.get(signing.SIGNATURE_HEADER),
+            window_s=int(runtime.connector.config.replay_window_s),
+        )
+        message = InboundMessage(
+            body=body,
+            content_type=request.headers.get("content-type", "application/octet-stream"),
+            received_via="webhook",
+        )
+        published = await runtime.ingest(message)
+        return {"accepted": len(published), "event_ids": [e.id for e in published]}
+
+    return router

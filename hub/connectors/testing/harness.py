@@ -1,0 +1,172 @@
+"""What every check needs: a throw-away state store, a runtime around the connector,
+a collecting bus, a programmable partner, and a log capture that sees lines before the
+BSN scrubber does (so the check proves nothing was logged, not that it was hidden)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import structlog
+import structlog.testing
+from faststream.kafka import KafkaBroker, TestKafkaBroker
+from pydantic import BaseModel, SecretStr
+
+from hub.bus.codec import KafkaRecord
+from hub.identity.pseudonym import Pseudonymiser
+from hub.identity.vault import IdentityVault
+from hub.state.database import make_engine, migrate, sessionmaker
+
+T = TypeVar("T")
+KIT_KEY_ID = "kit"
+
+
+def run(coroutine: Awaitable[T]) -> T:
+    """Run one check's async part; the kit needs no pytest-asyncio."""
+
+    async def wrapped() -> T:
+        return await coroutine
+
+    return asyncio.run(wrapped())
+
+
+class Stores:
+    """A migrated SQLite state store in a temporary directory, for one check."""
+
+    def __init__(self) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="hub-kit-")
+        self.path = Path(self._dir.name)
+        self.engine = make_engine(f"sqlite+aiosqlite:///{self.path}/kit.db")
+        self.sessions = sessionmaker(self.engine)
+        key = secrets.token_bytes(32)
+        self.pseudonymiser = Pseudonymiser(active_key_id=KIT_KEY_ID, keys={KIT_KEY_ID: key})
+        self.vault = IdentityVault([key])
+
+    async def __aenter__(self) -> Stores:
+        await migrate(self.engine)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.engine.dispose()
+        self._dir.cleanup()
+
+
+@dataclass
+class Bus:
+    """Collects what a runtime would publish."""
+
+    records: list[KafkaRecord] = field(default_factory=list)
+    dead_letters: list[tuple[bytes, bytes | None, dict[str, str]]] = field(default_factory=list)
+
+    async def send(self, record: KafkaRecord) -> None:
+        self.records.append(record)
+
+    async def dead_letter(self, value: bytes, key: bytes | None, headers: dict[str, str]) -> None:
+        self.dead_letters.append((value, key, headers))
+
+
+@dataclass
+class HttpPartner:
+    """A fake partner HTTP API for outbound connectors (an ``httpx.MockTransport``).
+
+    It answers 200 unless told otherwise: ``fail_next("retryable")`` makes the next
+    request get a 503, ``fail_next("permanent")`` a 400. Every request is kept.
+    """
+
+    requests: list[httpx.Request] = field(default_factory=list)
+    _planned: list[int] = field(default_factory=list)
+
+    def fail_next(self, kind: str, times: int = 1) -> None:
+        self._planned.extend([503 if kind == "retryable" else 400] * times)
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        status = self._planned.pop(0) if self._planned else 200
+        return httpx.Response(status, json={"status": status})
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self._answer)
+
+
+class _RawCapture(logging.Handler):
+    """Standard-library records as written, with no formatter that could scrub them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.name} {record.getMessage()} {record.__dict__}")
+
+
+@contextmanager
+def captured_logs() -> Iterator[list[str]]:
+    """Every log line written inside the block, as the code wrote it: structlog events
+    before any processor (the BSN scrubber included), stdlib records before formatting."""
+    root = logging.getLogger()
+    handler = _RawCapture()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    lines: list[str] = []
+    try:
+        with structlog.testing.capture_logs() as events:
+            yield lines
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+        lines.extend(repr(event) for event in events)
+        lines.extend(handler.lines)
+
+
+def secret_values(config: BaseModel) -> list[str]:
+    """The clear text of every SecretStr in a config, nested ones included."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, SecretStr):
+            found.append(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+
+    walk(config)
+    return [v for v in found if v]
+
+
+def leaks(texts: Sequence[str], needles: Sequence[str]) -> list[str]:
+    return sorted({n for n in needles if n and any(n in t for t in texts)})
+
+
+async def wait_for(ready: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    """Wait until ``ready()`` holds; raises TimeoutError after ``timeout_s``."""
+    async with asyncio.timeout(timeout_s):
+        while not ready():  # noqa: ASYNC110 - another task fills the state; nothing to await
+            await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def connected(broker: KafkaBroker, *, real: bool) -> AsyncIterator[KafkaBroker]:
+    """The broker running: in memory (TestKafkaBroker), or on the real broker."""
+    if real:
+        async with broker:
+            await broker.start()
+            yield broker
+    else:
+        async with TestKafkaBroker(broker) as test_broker:
+            yield test_broker

