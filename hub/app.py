@@ -16,6 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub import __version__
 from hub.bus.broker import make_broker
 from hub.bus.publisher import EventPublisher
+from hub.connectors import registry
+from hub.connectors.runtime.wiring import ConnectorSet, wire
+from hub.errors import ConfigurationError
 from hub.identity.pseudonym import Pseudonymiser
 from hub.logs import get_logger
 from hub.ops_api import make_ops_app
@@ -29,20 +32,35 @@ log = get_logger(__name__)
 
 
 def build_broker(
-    settings: HubSettings, engine: AsyncEngine, lookup: CaseLookup | None = None
-) -> tuple[KafkaBroker, Router]:
-    """The broker with every consumer of this process attached, and the router it feeds."""
+    settings: HubSettings,
+    engine: AsyncEngine,
+    lookup: CaseLookup | None = None,
+    pseudonymiser: Pseudonymiser | None = None,
+) -> tuple[KafkaBroker, Router, ConnectorSet]:
+    """The broker with every consumer of this process attached: the router, and the
+    configured connectors (a misconfigured one raises ConfigurationError naming it)."""
     broker = make_broker(settings.kafka)
     sessions = sessionmaker(engine)
+    connectors = ConnectorSet()
+    if settings.connectors:
+        if pseudonymiser is None:
+            raise ConfigurationError("connectors need the pseudonymiser")
+        connectors = wire(
+            registry.configured(settings.connectors),
+            broker=broker,
+            kafka=settings.kafka,
+            sessions=sessions,
+            pseudonymiser=pseudonymiser,
+        )
     router = Router(
         sessions,
         policy_from_settings(settings.policy),
-        lookup or LocalCaseLookup(sessions),
+        lookup or connectors.lookup or LocalCaseLookup(sessions),
         EventPublisher(broker).send,
         bsn_kinds=frozenset(settings.routing.bsn_authorised),
     )
     broker.include_router(router_subscriber(router, settings.kafka))
-    return broker, router
+    return broker, router, connectors
 
 
 @dataclass
@@ -53,12 +71,15 @@ class HubProcess:
     lookup: CaseLookup | None = None
     broker: KafkaBroker = field(init=False)
     router: Router = field(init=False)
+    connectors: ConnectorSet = field(init=False)
     _server: uvicorn.Server | None = field(default=None, init=False)
     _server_task: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.engine = make_engine(self.settings.database_url, echo=self.settings.database.echo)
-        self.broker, self.router = build_broker(self.settings, self.engine, self.lookup)
+        self.broker, self.router, self.connectors = build_broker(
+            self.settings, self.engine, self.lookup, self.pseudonymiser
+        )
 
     async def readiness(self) -> dict[str, bool]:
         checks: dict[str, bool] = {}
@@ -73,10 +94,11 @@ class HubProcess:
 
     async def start(self) -> None:
         await self.broker.start()
+        self.connectors.start_sources()
         left = await self.router.flush()
         if left:
             log.info("outbox_flushed", deliveries=left)
-        app = make_ops_app(self.readiness, __version__)
+        app = make_ops_app(self.readiness, __version__, self.connectors.routers())
         config = uvicorn.Config(
             app,
             host=self.settings.http.host,
@@ -97,6 +119,7 @@ class HubProcess:
             http=self.http_url,
             kafka=self.settings.kafka.bootstrap_servers,
             policy_version=self.router.policy.version,
+            connectors=self.connectors.names,
         )
 
     @property
@@ -111,6 +134,7 @@ class HubProcess:
         return f"http://{self.http_address}"
 
     async def stop(self) -> None:
+        await self.connectors.stop_sources()
         if self._server is not None:
             self._server.should_exit = True
         if self._server_task is not None:

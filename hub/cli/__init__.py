@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from hub.cli import audit, db, policy, schemas, serve, settings_doc
+from hub.cli import asyncapi, audit, connectors, db, policy, schemas, serve, settings_doc
 
 app = typer.Typer(
     name="hub",
@@ -20,6 +20,8 @@ app.add_typer(db.app, name="db")
 app.add_typer(policy.app, name="policy")
 app.add_typer(audit.app, name="audit")
 app.command("settings")(settings_doc.settings)
+app.command("asyncapi")(asyncapi.asyncapi)
+app.add_typer(connectors.app, name="connectors")
 
 
 def main() -> None:

@@ -91,7 +91,7 @@ async def test_consent_and_withdrawal_change_what_the_llc_receives(
     )
     engine = make_engine(url)
     await migrate(engine)
-    broker, _ = build_broker(settings, engine)
+    broker, _, _ = build_broker(settings, engine)
     publisher = EventPublisher(broker)
 
     async def publish(event: CanonicalEvent, sender: str) -> str:

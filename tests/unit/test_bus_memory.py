@@ -82,7 +82,7 @@ async def test_malformed_input_publishes_nothing(
 
 def _hub(tmp_path: Path) -> tuple[AsyncEngine, KafkaBroker]:
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/hub.db")
-    broker, _ = build_broker(HubSettings(data_dir=tmp_path), engine)
+    broker, _, _ = build_broker(HubSettings(data_dir=tmp_path), engine)
     return engine, broker
 
 

@@ -106,3 +106,29 @@ def test_documented_input_schema_is_current() -> None:
     result = runner.invoke(app, ["policy", "schema"])
     written = (DOCS / "decision-input.schema.json").read_text(encoding="utf-8")
     assert result.stdout == written, "run `hub policy schema > docs/decision-input.schema.json`"
+
+
+def test_connectors_list_shows_every_installed_connector_and_its_health(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "HUB_CONNECTORS",
+        json.dumps(
+            {
+                "reclassering-iris-signals": {"webhook_secret": "s"},
+                "zvh-notifications": {"base_url": "http://127.0.0.1:9/api"},
+            }
+        ),
+    )
+    result = runner.invoke(app, ["connectors", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["reclassering-iris-signals"]["health"] == "ok"
+    assert rows["reclassering-iris-signals"]["topics"] == ["signal.label.v1"]
+    assert rows["zvh-notifications"]["health"].startswith("failing (retryable)")
+    assert rows["zvh-notifications"]["topics"] == ["delivery.zvh.v1"]
+    monkeypatch.setenv("HUB_CONNECTORS", json.dumps({"zvh-notifications": {}}))
+    result = runner.invoke(app, ["connectors", "list"])
+    assert result.exit_code == 0
+    assert "misconfigured" in result.stdout
+    assert "connectors.zvh-notifications.base_url" in result.stdout

@@ -39,9 +39,10 @@ class Prepared:
     bsn: str
 
 
-def event_id(connector: str, source_id: str, event_type: str) -> str:
-    """Stable for the same partner record, so a re-sent message is recognised."""
-    return str(uuid.uuid5(EVENT_NAMESPACE, f"{connector}|{source_id}|{event_type}"))
+def event_id(connector: str, source_id: str, event_type: str, subject: str) -> str:
+    """Stable for the same partner record about the same person, so a re-sent message
+    is recognised; a record re-sent with a corrected BSN is a new event."""
+    return str(uuid.uuid5(EVENT_NAMESPACE, f"{connector}|{source_id}|{event_type}|{subject}"))
 
 
 class InboundRuntime:
@@ -100,7 +101,9 @@ class InboundRuntime:
                 item.event,
                 subject=subject,
                 source=partner_source(self.connector.partner),
-                event_id=event_id(self.connector.name, item.source_id, item.event.event_type()),
+                event_id=event_id(
+                    self.connector.name, item.source_id, item.event.event_type(), subject
+                ),
                 correlation_id=item.correlation_id,
             )
             prepared.append(Prepared(envelope, encode(item.event, envelope), item.bsn))

@@ -82,6 +82,8 @@ class HttpPartner:
     """
 
     requests: list[httpx.Request] = field(default_factory=list)
+    reply: dict[str, Any] | None = None
+    """The JSON body of a successful answer (a look-up's answer, say)."""
     _planned: list[int] = field(default_factory=list)
 
     def fail_next(self, kind: str, times: int = 1) -> None:
@@ -90,7 +92,8 @@ class HttpPartner:
     def _answer(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         status = self._planned.pop(0) if self._planned else 200
-        return httpx.Response(status, json={"status": status})
+        body = self.reply if status == 200 and self.reply is not None else {"status": status}
+        return httpx.Response(status, json=body)
 
     @property
     def transport(self) -> httpx.MockTransport:

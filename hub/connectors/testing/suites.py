@@ -93,7 +93,13 @@ class OutboundConnectorSuite(ConnectorSuite):
 class LookupConnectorSuite(ConnectorSuite):
     connector: ClassVar[type[LookupConnector[Any]]]
     scenarios: ClassVar[Sequence[LookupScenario]] = ()
+    partner_reply: ClassVar[Mapping[str, Any] | None] = None
+    """What the fake partner answers with a 200, for connectors that talk HTTP."""
     checks = SHARED + outbound_checks.LOOKUP_CHECKS
 
     def build(self) -> LookupConnector[Any]:
-        return self.connector.from_config(self.config)
+        connector = self.connector.from_config(self.config)
+        if hasattr(connector, "transport"):
+            reply = dict(self.partner_reply) if self.partner_reply is not None else None
+            connector.transport = HttpPartner(reply=reply).transport
+        return connector

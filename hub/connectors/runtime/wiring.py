@@ -1,0 +1,99 @@
+"""Plugs the configured connectors into one hub process: inbound ones behind the webhook
+and their file and poll sources, outbound ones as consumer groups on their delivery
+topic, and a look-up connector behind the router's case look-up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter
+from faststream.kafka import KafkaBroker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hub.bus.publisher import EventPublisher
+from hub.connectors.base import Connector, InboundConnector, LookupConnector, OutboundConnector
+from hub.connectors.runtime.inbound import InboundRuntime
+from hub.connectors.runtime.lookup import LookupRuntime
+from hub.connectors.runtime.outbound import DeadLetter, OutboundRuntime, outbound_subscriber
+from hub.connectors.runtime.sources import run_sources
+from hub.connectors.runtime.webhook import webhook_router
+from hub.errors import ConfigurationError
+from hub.identity.pseudonym import Pseudonymiser
+from hub.identity.vault import IdentityVault
+from hub.settings import KafkaSettings
+
+
+@dataclass
+class ConnectorSet:
+    inbound: dict[str, InboundRuntime] = field(default_factory=dict)
+    lookup: LookupRuntime | None = None
+    names: list[str] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def routers(self) -> list[APIRouter]:
+        return [webhook_router(self.inbound)] if self.inbound else []
+
+    def start_sources(self) -> None:
+        """Background scans and polls, for inbound connectors that have a source."""
+        for runtime in self.inbound.values():
+            config = runtime.connector.config
+            polls = type(runtime.connector).poll is not InboundConnector.poll
+            if getattr(config, "drop_directory", None) is not None or polls:
+                self._tasks.append(asyncio.create_task(run_sources(runtime)))
+
+    async def stop_sources(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+
+def wire(
+    connectors: Sequence[Connector[Any]],
+    *,
+    broker: KafkaBroker,
+    kafka: KafkaSettings,
+    sessions: async_sessionmaker[AsyncSession],
+    pseudonymiser: Pseudonymiser,
+) -> ConnectorSet:
+    vault = IdentityVault.for_pseudonymiser(pseudonymiser)
+    wired = ConnectorSet(names=[c.name for c in connectors])
+    send = EventPublisher(broker).send
+    for connector in connectors:
+        if isinstance(connector, InboundConnector):
+            wired.inbound[connector.name] = InboundRuntime(
+                connector, sessions=sessions, send=send, pseudonymiser=pseudonymiser, vault=vault
+            )
+        elif isinstance(connector, OutboundConnector):
+
+            def make(
+                dead_letter: DeadLetter, c: OutboundConnector[Any] = connector
+            ) -> OutboundRuntime:
+                return OutboundRuntime(c, sessions=sessions, vault=vault, dead_letter=dead_letter)
+
+            broker.include_router(outbound_subscriber(make, kafka))
+        elif isinstance(connector, LookupConnector):
+            if wired.lookup is not None:
+                raise ConfigurationError(
+                    "only one look-up connector can answer the router's case look-up",
+                    field=f"connectors.{connector.name}",
+                )
+            wired.lookup = LookupRuntime(connector, sessions=sessions, vault=vault)
+    return wired
+
+
+def _maker(
+    connector: OutboundConnector[Any],
+    sessions: async_sessionmaker[AsyncSession],
+    vault: IdentityVault,
+) -> Callable[[DeadLetter], OutboundRuntime]:
+    def make(dead_letter: DeadLetter) -> OutboundRuntime:
+        return OutboundRuntime(connector, sessions=sessions, vault=vault, dead_letter=dead_letter)
+
+    return make

@@ -1,0 +1,148 @@
+"""``hub connectors new``: a new connector package from the template, ready to edit at
+its ``TODO`` markers and passing the kit as generated."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from hub.errors import ConfigurationError
+
+TEMPLATES = Path(__file__).parent / "templates"
+KINDS = ("inbound", "outbound", "lookup")
+DEFAULT_PARTNER = {"inbound": "politie", "outbound": "gemeente", "lookup": "kedo"}
+EXAMPLE_RECIPIENT = {"gemeente": "gemeente:GM0363", "zvh": "zvh:amsterdam", "llz": "llz:fivoor"}
+_NAME = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
+KIT_IMPORTS = {
+    "inbound": (
+        "from hub.connectors.testing import InboundConnectorSuite, InboundScenario",
+        "from hub.schemas.signals import PoliceEncounter",
+    ),
+    "outbound": (
+        "from hub.connectors.testing import OutboundConnectorSuite, OutboundScenario, "
+        "sample_delivery",
+        "from hub.schemas.categories import DataCategory",
+        "from hub.schemas.detention import DetentionStarted",
+    ),
+    "lookup": ("from hub.connectors.testing import LookupConnectorSuite, LookupScenario",),
+}
+
+
+def _imports(kind: str, module: str, class_name: str) -> str:
+    """The test's imports as isort orders them: in the hub's tree the connector is
+    first-party like ``hub`` and sorts among its imports; standalone it is the only
+    first-party package, in a block of its own."""
+    own = f"from {module} import {class_name}"
+    hub = list(KIT_IMPORTS[kind])
+    if module.startswith("hub."):
+        return "\n".join(sorted([*hub, own], key=lambda line: line.split()[1]))
+    return "\n".join(hub) + "\n\n" + own
+
+
+@dataclass(frozen=True)
+class Rendered:
+    files: list[Path]
+    entry_point: str
+    test_file: Path
+
+
+def _values(name: str, kind: str, partner: str, module: str, installed: bool) -> dict[str, str]:
+    package = module.rsplit(".", 1)[0]
+    kind_of_partner = partner.split(":", 1)[0]
+    class_name = "".join(part.capitalize() for part in name.split("-"))
+    return {
+        "name": name,
+        "package": package.rsplit(".", 1)[-1],
+        "module": module,
+        "class_name": class_name,
+        "partner": partner,
+        "env_name": name.upper().replace("-", "_"),
+        "require_entry_point": str(installed),
+        "example_recipient": EXAMPLE_RECIPIENT.get(kind_of_partner, partner),
+        "imports": _imports(kind, module, class_name),
+    }
+
+
+def _statements(block: str) -> list[str]:
+    statements: list[str] = []
+    for line in block.splitlines():
+        if line.startswith(("import ", "from ")):
+            statements.append(line)
+        else:
+            statements[-1] += "\n" + line
+    return statements
+
+
+def as_third_party(text: str) -> str:
+    """Merge the third-party import block with the ``hub`` block that follows it, as isort
+    orders them where ``hub`` is an installed dependency rather than the project itself."""
+    blocks = text.split("\n\n")
+    for n, block in enumerate(blocks[:-1]):
+        following = blocks[n + 1]
+        if block.startswith(("import ", "from ")) and following.startswith("from hub."):
+            merged = _statements(block) + _statements(following)
+            plain = sorted((s for s in merged if s.startswith("import ")), key=str.split)
+            froms = sorted((s for s in merged if s.startswith("from ")), key=lambda s: s.split()[1])
+            return "\n\n".join([*blocks[:n], "\n".join(plain + froms), *blocks[n + 2 :]])
+    return text
+
+
+def _write(
+    template: Path, target: Path, values: dict[str, str], *, standalone: bool = False
+) -> Path:
+    if target.exists():
+        raise ConfigurationError(f"{target} exists already; nothing was written")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = Template(template.read_text(encoding="utf-8")).substitute(values)
+    target.write_text(as_third_party(text) if standalone else text)
+    return target
+
+
+def new_connector(
+    name: str,
+    kind: str,
+    *,
+    partner: str | None = None,
+    standalone: Path | None = None,
+    tree: Path | None = None,
+) -> Rendered:
+    """Render ``name`` either as a standalone package under ``standalone`` (with its own
+    pyproject.toml) or into the hub's tree rooted at ``tree``."""
+    if not _NAME.match(name):
+        raise ConfigurationError("a connector name is lower-case-with-dashes", field="name")
+    if kind not in KINDS:
+        raise ConfigurationError(f"kind must be one of {', '.join(KINDS)}", field="kind")
+    package = name.replace("-", "_")
+    partner = partner or DEFAULT_PARTNER[kind]
+    if standalone is not None:
+        root = standalone / name
+        module = f"{package}.connector"
+        values = _values(name, kind, partner, module, installed=False)
+        files = [
+            _write(TEMPLATES / "common" / "pyproject.toml.tmpl", root / "pyproject.toml", values),
+            _write(
+                TEMPLATES / "common" / "__init__.py.tmpl", root / package / "__init__.py", values
+            ),
+            _write(
+                TEMPLATES / kind / "connector.py.tmpl",
+                root / package / "connector.py",
+                values,
+                standalone=True,
+            ),
+        ]
+        test_file = root / "tests" / f"test_{package}_kit.py"
+    else:
+        root = tree or Path.cwd()
+        module = f"hub.connectors.{package}.connector"
+        values = _values(name, kind, partner, module, installed=False)
+        base = root / "hub" / "connectors" / package
+        files = [
+            _write(TEMPLATES / "common" / "__init__.py.tmpl", base / "__init__.py", values),
+            _write(TEMPLATES / kind / "connector.py.tmpl", base / "connector.py", values),
+        ]
+        test_file = root / "tests" / "connectors" / f"test_{package}_kit.py"
+    files.append(_write(TEMPLATES / kind / "test_kit.py.tmpl", test_file, values))
+    entry = f'{name} = "{module}:{values["class_name"]}"'
+    return Rendered(files=files, entry_point=entry, test_file=test_file)

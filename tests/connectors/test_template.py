@@ -1,0 +1,68 @@
+"""`hub connectors new`: the template, rendered into a temporary directory, passes the kit
+as generated, for every kind of connector."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hub.cli import app
+from hub.connectors.scaffold import KINDS, new_connector
+from hub.errors import ConfigurationError
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_standalone_connector_passes_the_kit_as_generated(kind: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["connectors", "new", f"acme-{kind}", "--kind", kind, "--standalone", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    root = tmp_path / f"acme-{kind}"
+    assert (root / "pyproject.toml").read_text().count('[project.entry-points."hub.connectors"]')
+    connector = (root / f"acme_{kind}" / "connector.py").read_text()
+    assert "TODO" in connector
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert " passed" in run.stdout
+    lint = subprocess.run(
+        [str(BIN / "ruff"), "check", "--select", "E,F,I,W", "."],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert lint.returncode == 0, lint.stdout
+
+
+def test_in_tree_it_lands_beside_the_other_connectors(tmp_path: Path) -> None:
+    rendered = new_connector("politie-signalen", "inbound", partner="politie", tree=tmp_path)
+    assert tmp_path / "hub" / "connectors" / "politie_signalen" / "connector.py" in rendered.files
+    assert rendered.test_file == tmp_path / "tests" / "connectors" / "test_politie_signalen_kit.py"
+    assert rendered.entry_point == (
+        'politie-signalen = "hub.connectors.politie_signalen.connector:PolitieSignalen"'
+    )
+    with pytest.raises(ConfigurationError, match="exists already"):
+        new_connector("politie-signalen", "inbound", tree=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "field"), [("Bad Name", "inbound", "name"), ("ok-name", "sideways", "kind")]
+)
+def test_bad_arguments_name_the_field(name: str, kind: str, field: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        new_connector(name, kind, tree=tmp_path)
+    assert info.value.field == field

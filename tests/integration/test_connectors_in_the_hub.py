@@ -1,0 +1,113 @@
+"""Connectors switched on by configuration, in a running hub on the embedded broker.
+
+Iris posts a signed probation signal to the hub's webhook; the router decides; the ZVH
+notifications connector posts it to the ZVH with the BSN (the ZVH may hold it). One
+partner system to another, through the hub, with no code but configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hub.app import HubProcess, build_broker
+from hub.bus.publisher import EventPublisher
+from hub.connectors.runtime.signing import signed_headers
+from hub.connectors.testing import HttpPartner
+from hub.connectors.testing.harness import wait_for
+from hub.connectors.zvh import ZvhNotifications
+from hub.errors import ConfigurationError
+from hub.identity.pseudonym import Pseudonymiser
+from hub.schemas.envelope import Envelope, partner_source
+from hub.settings import DatabaseSettings, HttpSettings, HubSettings, KafkaSettings
+from hub.state.cases import load_case
+from hub.state.database import make_engine, migrate, sessionmaker
+from tests.connectors.test_reclassering_kit import signal
+from tests.data import client_included
+
+BSN = "212121224"
+SECRET = "iris-webhook-secret"
+
+
+def test_a_misconfigured_connector_stops_the_start_naming_the_field(tmp_path: Path) -> None:
+    settings = HubSettings(data_dir=tmp_path, connectors={"zvh-notifications": {}})
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/hub.db")
+    pseudonymiser = Pseudonymiser(active_key_id="k", keys={"k": secrets.token_bytes(32)})
+    with pytest.raises(ConfigurationError) as info:
+        build_broker(settings, engine, pseudonymiser=pseudonymiser)
+    assert info.value.field == "connectors.zvh-notifications.base_url"
+    unknown = settings.model_copy(update={"connectors": {"no-such": {}}})
+    with pytest.raises(ConfigurationError) as info:
+        build_broker(unknown, engine, pseudonymiser=pseudonymiser)
+    assert info.value.field == "connectors.no-such"
+    assert "zvh-notifications" in str(info.value)
+
+
+async def _until_included(process: HubProcess, subject: str) -> None:
+    async with asyncio.timeout(30):
+        while True:
+            async with sessionmaker(process.engine)() as session:
+                if await load_case(session, subject) is not None:
+                    return
+            await asyncio.sleep(0.05)
+
+
+@pytest.mark.integration
+async def test_a_signed_iris_signal_reaches_the_zvh_with_the_bsn(
+    kafka_settings: KafkaSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    partner = HttpPartner()
+    monkeypatch.setattr(ZvhNotifications, "transport", partner.transport)
+    settings = HubSettings(
+        data_dir=tmp_path,
+        kafka=kafka_settings,
+        database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/hub.db"),
+        http=HttpSettings(port=0),
+        connectors={
+            "reclassering-iris-signals": {"webhook_secret": SECRET},
+            "zvh-notifications": {"base_url": "https://zvh.example/api", "max_attempts": 2},
+        },
+    )
+    # A key of its own, so no other test's events about this person reach this hub.
+    pseudonymiser = Pseudonymiser(active_key_id="w1", keys={"w1": secrets.token_bytes(32)})
+    process = HubProcess(settings, pseudonymiser)
+    await migrate(process.engine)
+    await process.start()
+    try:
+        included = client_included()
+        subject = pseudonymiser.pseudonym(BSN)
+        envelope = Envelope.for_event(
+            included, subject=subject, source=partner_source("zvh:amsterdam")
+        )
+        await EventPublisher(process.broker).publish(included, envelope)
+        await _until_included(process, subject)
+        body = signal()
+        async with httpx.AsyncClient(base_url=process.http_url) as client:
+            refused = await client.post(
+                "/connectors/reclassering-iris-signals/messages",
+                content=body,
+                headers=signed_headers(b"wrong", body),
+            )
+            accepted = await client.post(
+                "/connectors/reclassering-iris-signals/messages",
+                content=body,
+                headers=signed_headers(SECRET.encode(), body),
+            )
+        assert refused.status_code == 401
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert accepted.status_code == 202, accepted.text
+        await wait_for(lambda: bool(partner.requests))
+    finally:
+        await process.stop()
+    (request,) = partner.requests
+    sent = json.loads(request.content)
+    assert request.url.path == "/api/meldingen"
+    assert sent["client"] == {"bsn": BSN}
+    assert sent["stroom"] == "F"
+    assert sent["inhoud"]["summary"] == "Locatieverbod overtreden."
+    assert request.headers["idempotency-key"] == sent["meldingId"]
