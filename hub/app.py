@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,7 @@ from hub.ops_api import make_ops_app
 from hub.routing.cedar_policy import policy_from_settings
 from hub.routing.lookup import CaseLookup, LocalCaseLookup
 from hub.routing.router import Router, router_subscriber
-from hub.settings import HubSettings
+from hub.settings import HttpSettings, HubSettings
 from hub.state.database import make_engine, sessionmaker
 
 log = get_logger(__name__)
@@ -61,6 +62,26 @@ def build_broker(
     )
     broker.include_router(router_subscriber(router, settings.kafka))
     return broker, router, connectors
+
+
+def server_config(http: HttpSettings, app: Any) -> uvicorn.Config:
+    """The HTTP server: plain, HTTPS, or HTTPS that requires a partner client certificate
+    signed by ``tls_client_ca`` (mutual TLS, beside the webhook signature)."""
+    tls: dict[str, Any] = {}
+    if http.tls_certfile is not None:
+        tls = {"ssl_certfile": str(http.tls_certfile), "ssl_keyfile": str(http.tls_keyfile)}
+    if http.tls_client_ca is not None:
+        tls["ssl_ca_certs"] = str(http.tls_client_ca)
+        tls["ssl_cert_reqs"] = ssl.CERT_REQUIRED
+    return uvicorn.Config(
+        app,
+        host=http.host,
+        port=http.port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        **tls,
+    )
 
 
 @dataclass
@@ -99,15 +120,7 @@ class HubProcess:
         if left:
             log.info("outbox_flushed", deliveries=left)
         app = make_ops_app(self.readiness, __version__, self.connectors.routers())
-        config = uvicorn.Config(
-            app,
-            host=self.settings.http.host,
-            port=self.settings.http.port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
-        self._server = uvicorn.Server(config)
+        self._server = uvicorn.Server(server_config(self.settings.http, app))
         self._server_task = asyncio.create_task(self._server.serve())
         while not self._server.started:
             if self._server_task.done():
@@ -130,8 +143,12 @@ class HubProcess:
     def http_url(self) -> str:
         if self._server is not None and self._server.servers:
             host, port = self._server.servers[0].sockets[0].getsockname()[:2]
-            return f"http://{host}:{port}"
-        return f"http://{self.http_address}"
+            return f"{self._scheme}://{host}:{port}"
+        return f"{self._scheme}://{self.http_address}"
+
+    @property
+    def _scheme(self) -> str:
+        return "https" if self.settings.http.tls_certfile else "http"
 
     async def stop(self) -> None:
         await self.connectors.stop_sources()

@@ -111,6 +111,19 @@ class PseudonymSettings(BaseModel):
 class HttpSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Address of the hub's HTTP server.")
     port: int = Field(8480, ge=0, le=65535, description="Port of the hub's HTTP server.")
+    tls_certfile: Path | None = Field(None, description="Server certificate: serve HTTPS.")
+    tls_keyfile: Path | None = Field(None, description="Key of the server certificate.")
+    tls_client_ca: Path | None = Field(
+        None, description="CA that signs partner client certificates: require mTLS."
+    )
+
+    @model_validator(mode="after")
+    def _tls_is_whole(self) -> HttpSettings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile go together")
+        if self.tls_client_ca is not None and self.tls_certfile is None:
+            raise ValueError("mutual TLS (tls_client_ca) needs tls_certfile and tls_keyfile")
+        return self
 
 
 class LogSettings(BaseModel):
