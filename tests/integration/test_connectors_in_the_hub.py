@@ -17,6 +17,7 @@ import pytest
 
 from hub.app import HubProcess, build_broker
 from hub.bus.publisher import EventPublisher
+from hub.connectors.kedo import KedoRegie
 from hub.connectors.runtime.signing import signed_headers
 from hub.connectors.testing import HttpPartner
 from hub.connectors.testing.harness import wait_for
@@ -25,8 +26,11 @@ from hub.errors import ConfigurationError
 from hub.identity.pseudonym import Pseudonymiser
 from hub.schemas.envelope import Envelope, partner_source
 from hub.settings import DatabaseSettings, HttpSettings, HubSettings, KafkaSettings
+from hub.state import audit
 from hub.state.cases import load_case
 from hub.state.database import make_engine, migrate, sessionmaker
+from tests.connectors.test_injus_kit import gebeurtenis
+from tests.connectors.test_kedo_kit import ANSWER as KEDO_ANSWER
 from tests.connectors.test_reclassering_kit import signal
 from tests.data import client_included
 
@@ -111,3 +115,69 @@ async def test_a_signed_iris_signal_reaches_the_zvh_with_the_bsn(
     assert sent["stroom"] == "F"
     assert sent["inhoud"]["summary"] == "Locatieverbod overtreden."
     assert request.headers["idempotency-key"] == sent["meldingId"]
+
+
+@pytest.mark.integration
+async def test_flow_a_from_the_injus_xml_through_kedo_to_the_zvh(
+    kafka_settings: KafkaSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Injus START by signed webhook; KEDO (a fake) says included; the ZVH gets flow A.
+    A second person whom KEDO does not know yields nothing but a "no case" audit."""
+    zvh = HttpPartner()
+    known = "999999990"
+    kedo_seen: list[str] = []
+
+    def kedo(request: httpx.Request) -> httpx.Response:
+        kedo_seen.append(request.url.path)
+        if request.url.path.endswith(f"/{known}"):
+            return httpx.Response(200, json=KEDO_ANSWER)
+        return httpx.Response(404)
+
+    monkeypatch.setattr(ZvhNotifications, "transport", zvh.transport)
+    monkeypatch.setattr(KedoRegie, "transport", httpx.MockTransport(kedo))
+    url = f"sqlite+aiosqlite:///{tmp_path}/hub.db"
+    settings = HubSettings(
+        data_dir=tmp_path,
+        kafka=kafka_settings,
+        database=DatabaseSettings(url=url),
+        http=HttpSettings(port=0),
+        connectors={
+            "injus-detentie": {"webhook_secret": SECRET},
+            "kedo-regie": {"base_url": "https://kedo.example/api"},
+            "zvh-notifications": {"base_url": "https://zvh.example/api"},
+        },
+    )
+    pseudonymiser = Pseudonymiser(active_key_id="a1", keys={"a1": secrets.token_bytes(32)})
+    process = HubProcess(settings, pseudonymiser)
+    await migrate(process.engine)
+    await process.start()
+    try:
+        async with httpx.AsyncClient(base_url=process.http_url) as client:
+            for bsn, event_id in ((known, "INJUS-A-1"), ("111222333", "INJUS-A-2")):
+                body = gebeurtenis(event_id=event_id, bsn=bsn)
+                response = await client.post(
+                    "/connectors/injus-detentie/messages",
+                    content=body,
+                    headers={**signed_headers(SECRET.encode(), body), "content-type": "text/xml"},
+                )
+                assert response.status_code == 202, response.text
+        await wait_for(lambda: bool(zvh.requests))
+        await _until_audited(process, "NO_CASE")
+    finally:
+        await process.stop()
+    (request,) = zvh.requests
+    sent = json.loads(request.content)
+    assert sent["stroom"] == "A"
+    assert sent["client"] == {"bsn": known}
+    assert sent["inhoud"]["facility"]["code"] == "PI-AMS"
+    assert sorted(kedo_seen) == ["/api/regie/111222333", f"/api/regie/{known}"]
+
+
+async def _until_audited(process: HubProcess, outcome: str) -> None:
+    async with asyncio.timeout(30):
+        while True:
+            async with sessionmaker(process.engine)() as session:
+                found = [r async for r in audit.search(session, audit.AuditQuery(outcome=outcome))]
+            if found:
+                return
+            await asyncio.sleep(0.05)

@@ -11,15 +11,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import Field, HttpUrl, SecretStr
 
-from hub.connectors import (
-    Delivery,
-    OutboundConfig,
-    OutboundConnector,
-    PermanentError,
-    RetryableError,
-)
+from hub.connectors import Delivery, OutboundConfig, OutboundConnector
+from hub.connectors.http import HttpApi, HttpApiConfig
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import ClientMoved
 from hub.schemas.detention import (
@@ -30,13 +24,11 @@ from hub.schemas.detention import (
 )
 from hub.schemas.signals import CrisisContact, PoliceEncounter, ProbationSignal
 
-RETRY_STATUSES = {408, 429}
+ALREADY_THERE = frozenset({409})
 
 
-class ZvhNotificationsConfig(OutboundConfig):
-    base_url: HttpUrl = Field(description="The ZVH notification API, e.g. https://zvh.example/api.")
-    api_key: SecretStr | None = Field(None, description="Sent as a bearer token when set.")
-    timeout_s: float = Field(5.0, gt=0, description="Longest one request may take.")
+class ZvhNotificationsConfig(OutboundConfig, HttpApiConfig):
+    """The ZVH notification API (``base_url``, ``api_key``, ``timeout_s``) and retries."""
 
 
 class ZvhNotifications(OutboundConnector[ZvhNotificationsConfig]):
@@ -57,25 +49,11 @@ class ZvhNotifications(OutboundConnector[ZvhNotificationsConfig]):
     transport: httpx.AsyncBaseTransport | None = None
     """Set by tests to a fake partner; None uses the network."""
 
-    def _client(self) -> httpx.AsyncClient:
-        headers = {"Accept": "application/json"}
-        if self.config.api_key is not None:
-            headers["Authorization"] = f"Bearer {self.config.api_key.get_secret_value()}"
-        return httpx.AsyncClient(
-            base_url=str(self.config.base_url),
-            headers=headers,
-            timeout=self.config.timeout_s,
-            transport=self.transport,
-        )
+    def _api(self) -> HttpApi:
+        return HttpApi(self.config, "ZVH API", self.transport)
 
     async def check(self) -> None:
-        try:
-            async with self._client() as client:
-                response = await client.get("health")
-        except httpx.TransportError as exc:
-            raise RetryableError(f"ZVH API unreachable: {type(exc).__name__}") from None
-        if response.status_code >= 500:
-            raise RetryableError(f"ZVH API health answered {response.status_code}")
+        await self._api().check()
 
     async def deliver(self, delivery: Delivery) -> None:
         notification = delivery.notification
@@ -90,16 +68,8 @@ class ZvhNotifications(OutboundConnector[ZvhNotificationsConfig]):
             "grondslagen": list(notification.decision.legal_bases),
             "correlatieId": delivery.correlation_id,
         }
-        try:
-            async with self._client() as client:
-                response = await client.post(
-                    "meldingen", json=body, headers={"Idempotency-Key": delivery.delivery_id}
-                )
-        except httpx.TransportError as exc:
-            raise RetryableError(f"ZVH API unreachable: {type(exc).__name__}") from None
-        status = response.status_code
-        if status < 300 or status == 409:
-            return
-        if status >= 500 or status in RETRY_STATUSES:
-            raise RetryableError(f"ZVH API answered {status}")
-        raise PermanentError(f"ZVH API refused the notification: {status}")
+        api = self._api()
+        response = await api.call(
+            "POST", "meldingen", json=body, headers={"Idempotency-Key": delivery.delivery_id}
+        )
+        api.settle(response, accept=ALREADY_THERE)

@@ -1,0 +1,73 @@
+"""For connectors that talk to a partner's HTTP JSON API: the settings every such
+connector has, and one place that maps the partner's failures onto the error tree.
+
+    timeouts, connection failures, 408, 429 and 5xx  →  RetryableError
+    any other 3xx or 4xx                              →  PermanentError
+    409 (the partner has it already)                  →  delivered
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, Field, HttpUrl, SecretStr
+
+from hub.errors import PermanentError, RetryableError
+
+RETRY_STATUSES = frozenset({408, 429})
+
+
+class HttpApiConfig(BaseModel):
+    """Mix into a connector's config: ``class MyConfig(OutboundConfig, HttpApiConfig)``."""
+
+    base_url: HttpUrl = Field(description="The partner's API, e.g. https://partner.example/api.")
+    api_key: SecretStr | None = Field(None, description="Sent as a bearer token when set.")
+    timeout_s: float = Field(5.0, gt=0, description="Longest one request may take.")
+
+
+class HttpApi:
+    """One partner API. ``transport`` is None on the network, a fake partner in tests."""
+
+    def __init__(
+        self, config: HttpApiConfig, partner: str, transport: httpx.AsyncBaseTransport | None
+    ):
+        self._config = config
+        self._partner = partner
+        self._transport = transport
+
+    def _client(self) -> httpx.AsyncClient:
+        headers = {"Accept": "application/json"}
+        if self._config.api_key is not None:
+            headers["Authorization"] = f"Bearer {self._config.api_key.get_secret_value()}"
+        return httpx.AsyncClient(
+            base_url=str(self._config.base_url),
+            headers=headers,
+            timeout=self._config.timeout_s,
+            transport=self._transport,
+        )
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The response, whatever its status; a network failure is a RetryableError."""
+        try:
+            async with self._client() as client:
+                return await client.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            raise RetryableError(f"{self._partner} did not answer in time") from None
+        except httpx.TransportError as exc:
+            raise RetryableError(f"{self._partner} unreachable: {type(exc).__name__}") from None
+
+    def settle(self, response: httpx.Response, *, accept: frozenset[int] = frozenset()) -> None:
+        """Return for success (or a status in ``accept``); raise the categorised error."""
+        status = response.status_code
+        if status < 300 or status in accept:
+            return
+        if status >= 500 or status in RETRY_STATUSES:
+            raise RetryableError(f"{self._partner} answered {status}")
+        raise PermanentError(f"{self._partner} refused: {status}")
+
+    async def check(self, path: str = "health") -> None:
+        """A health probe: only a failure to answer, or a 5xx, counts as down."""
+        response = await self.call("GET", path)
+        if response.status_code >= 500:
+            raise RetryableError(f"{self._partner} health answered {response.status_code}")

@@ -1,0 +1,109 @@
+"""KEDO ``GET /regie/{bsn}`` → ``KedoLookupResult``. The reference contract of DESIGN §5::
+
+    404                     no current case at any ZVH
+    200 {"zvh": "zvh:amsterdam", "casusType": "levensloopaanpak",
+         "levensloopaanpak": {"geincludeerd": true, "sinds": "2026-03-01"},
+         "llc": {"naam": "…", "organisatie": "…", "partner": "llz:fivoor",
+                 "telefoon": "…", "email": "…"},
+         "casusregisseur": {…}}
+
+KEDO is slow and sometimes answers 503: timeouts, 408, 429 and 5xx raise
+RetryableError (``hub.connectors.http``), and the runtime retries within its budget.
+Written against the SDK.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hub.connectors import ContractError, LookupConfig, LookupConnector
+from hub.connectors.http import HttpApi, HttpApiConfig
+from hub.schemas.case import KedoLookupResult
+from hub.schemas.common import Contact
+
+
+class KedoRegieConfig(LookupConfig, HttpApiConfig):
+    """The KEDO API (``base_url``, ``api_key``) and the look-up's time budget."""
+
+
+class _Person(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    naam: str
+    organisatie: str
+    partner: str | None = None
+    telefoon: str | None = None
+    email: str | None = None
+
+    def contact(self, role: str) -> Contact:
+        return Contact(
+            name=self.naam,
+            role=role,
+            organisation=self.organisatie,
+            partner=self.partner,
+            phone=self.telefoon,
+            email=self.email,
+        )
+
+
+class _Inclusion(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    geincludeerd: bool = False
+    sinds: dt.date | None = None
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    zvh: str
+    casusType: str | None = None  # noqa: N815 - KEDO's field name
+    levensloopaanpak: _Inclusion = Field(default_factory=_Inclusion)
+    llc: _Person | None = None
+    casusregisseur: _Person | None = None
+
+
+class KedoRegie(LookupConnector[KedoRegieConfig]):
+    name: ClassVar[str] = "kedo-regie"
+    version: ClassVar[str] = "1.0.0"
+    partner: ClassVar[str] = "kedo"
+    config_model: ClassVar[type[KedoRegieConfig]] = KedoRegieConfig
+    transport: httpx.AsyncBaseTransport | None = None
+    """Set by tests to a fake KEDO; None uses the network."""
+
+    def _api(self) -> HttpApi:
+        return HttpApi(self.config, "KEDO", self.transport)
+
+    async def check(self) -> None:
+        await self._api().check()
+
+    async def lookup(self, bsn: str) -> KedoLookupResult:
+        api = self._api()
+        response = await api.call("GET", f"regie/{bsn}")
+        now = dt.datetime.now(dt.UTC)
+        if response.status_code == 404:
+            return KedoLookupResult(found=False, looked_up_at=now)
+        api.settle(response)
+        try:
+            data: Any = response.json()
+        except ValueError:
+            raise ContractError("KEDO's answer is not JSON", field="body") from None
+        answer = ContractError.validate(_Answer, data)
+        try:
+            return KedoLookupResult(
+                found=True,
+                zvh=answer.zvh,
+                case_type=answer.casusType,
+                included=answer.levensloopaanpak.geincludeerd,
+                included_since=answer.levensloopaanpak.sinds,
+                llc=answer.llc.contact("levensloopcoordinator") if answer.llc else None,
+                casusregisseur=(
+                    answer.casusregisseur.contact("casusregisseur")
+                    if answer.casusregisseur
+                    else None
+                ),
+                looked_up_at=now,
+            )
+        except ValidationError as exc:
+            raise ContractError.from_validation(exc) from None
