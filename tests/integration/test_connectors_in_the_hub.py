@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 from pathlib import Path
 
 import httpx
@@ -17,7 +18,10 @@ import pytest
 
 from hub.app import HubProcess, build_broker
 from hub.bus.publisher import EventPublisher
+from hub.connectors.gemeente import GemeenteCasusregisseur
 from hub.connectors.kedo import KedoRegie
+from hub.connectors.llz import LlcCommunication
+from hub.connectors.pi import PiBackoffice
 from hub.connectors.runtime.signing import signed_headers
 from hub.connectors.testing import HttpPartner
 from hub.connectors.testing.harness import wait_for
@@ -118,12 +122,20 @@ async def test_a_signed_iris_signal_reaches_the_zvh_with_the_bsn(
 
 
 @pytest.mark.integration
-async def test_flow_a_from_the_injus_xml_through_kedo_to_the_zvh(
+async def test_flow_a_from_the_injus_xml_through_kedo_to_every_partner(
     kafka_settings: KafkaSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Injus START by signed webhook; KEDO (a fake) says included; the ZVH gets flow A.
+    """Injus START by signed webhook; KEDO (a fake) says included; the gemeente, the LLC
+    (a FHIR Communication), the ZVH and the PI backoffice each get their notification.
     A second person whom KEDO does not know yields nothing but a "no case" audit."""
-    zvh = HttpPartner()
+    partners = {name: HttpPartner() for name in ("gemeente", "llc", "zvh", "pi")}
+    for cls, name in (
+        (GemeenteCasusregisseur, "gemeente"),
+        (LlcCommunication, "llc"),
+        (ZvhNotifications, "zvh"),
+        (PiBackoffice, "pi"),
+    ):
+        monkeypatch.setattr(cls, "transport", partners[name].transport)
     known = "999999990"
     kedo_seen: list[str] = []
 
@@ -133,18 +145,25 @@ async def test_flow_a_from_the_injus_xml_through_kedo_to_the_zvh(
             return httpx.Response(200, json=KEDO_ANSWER)
         return httpx.Response(404)
 
-    monkeypatch.setattr(ZvhNotifications, "transport", zvh.transport)
     monkeypatch.setattr(KedoRegie, "transport", httpx.MockTransport(kedo))
-    url = f"sqlite+aiosqlite:///{tmp_path}/hub.db"
+
+    def about(partner: HttpPartner) -> list[httpx.Request]:
+        """This test's notices: the session's broker may still hold earlier tests' ones."""
+        return [r for r in partner.requests if known.encode() in r.content]
+
+    api = {"base_url": "https://partner.example/api"}
     settings = HubSettings(
         data_dir=tmp_path,
         kafka=kafka_settings,
-        database=DatabaseSettings(url=url),
+        database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/hub.db"),
         http=HttpSettings(port=0),
         connectors={
             "injus-detentie": {"webhook_secret": SECRET},
             "kedo-regie": {"base_url": "https://kedo.example/api"},
-            "zvh-notifications": {"base_url": "https://zvh.example/api"},
+            "gemeente-casusregisseur": api,
+            "llc-communication": {"base_url": "https://fhir.example/fhir"},
+            "zvh-notifications": api,
+            "pi-backoffice": api,
         },
     )
     pseudonymiser = Pseudonymiser(active_key_id="a1", keys={"a1": secrets.token_bytes(32)})
@@ -153,6 +172,7 @@ async def test_flow_a_from_the_injus_xml_through_kedo_to_the_zvh(
     await process.start()
     try:
         async with httpx.AsyncClient(base_url=process.http_url) as client:
+            posted = time.perf_counter()
             for bsn, event_id in ((known, "INJUS-A-1"), ("111222333", "INJUS-A-2")):
                 body = gebeurtenis(event_id=event_id, bsn=bsn)
                 response = await client.post(
@@ -161,15 +181,23 @@ async def test_flow_a_from_the_injus_xml_through_kedo_to_the_zvh(
                     headers={**signed_headers(SECRET.encode(), body), "content-type": "text/xml"},
                 )
                 assert response.status_code == 202, response.text
-        await wait_for(lambda: bool(zvh.requests))
+        await wait_for(lambda: bool(about(partners["llc"])))
+        latency = time.perf_counter() - posted
+        await wait_for(lambda: all(about(p) for p in partners.values()))
         await _until_audited(process, "NO_CASE")
     finally:
         await process.stop()
-    (request,) = zvh.requests
-    sent = json.loads(request.content)
-    assert sent["stroom"] == "A"
-    assert sent["client"] == {"bsn": known}
-    assert sent["inhoud"]["facility"]["code"] == "PI-AMS"
+    print(f"\n[flow A] Injus POST to LLC Communication: {latency * 1000:.0f} ms")
+    sent = {name: json.loads(about(p)[0].content) for name, p in partners.items()}
+    assert all(len(about(p)) == 1 for p in partners.values()), "one notice each, no more"
+    assert sent["llc"]["resourceType"] == "Communication"
+    assert sent["llc"]["subject"]["identifier"]["value"] == known
+    assert "PI Amsterdam" in sent["llc"]["payload"][0]["contentString"]
+    assert sent["pi"]["melding"] == "in-levensloopaanpak"
+    assert sent["pi"]["levensloopcoordinator"]["organisation"] == "Fivoor"
+    assert "detention_title" not in json.dumps(sent["pi"]), "a PI gets only the label"
+    assert sent["gemeente"]["stroom"] == "A"
+    assert sent["zvh"]["client"] == {"bsn": known}
     assert sorted(kedo_seen) == ["/api/regie/111222333", f"/api/regie/{known}"]
 
 
