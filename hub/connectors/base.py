@@ -150,6 +150,9 @@ class Emitted:
     bsn: str
     source_id: str
     correlation_id: str | None = None
+    partner: str | None = None
+    """The partner id that sent it, for a connector that serves a kind of partner (one
+    connector for every ZVH); it must be one this connector serves."""
 
 
 class InboundConnector(Connector[ConfigT]):

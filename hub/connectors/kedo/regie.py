@@ -22,31 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.connectors import ContractError, LookupConfig, LookupConnector
 from hub.connectors.http import HttpApi, HttpApiConfig
+from hub.connectors.partner_json import DutchContact
 from hub.schemas.case import KedoLookupResult
-from hub.schemas.common import Contact
 
 
 class KedoRegieConfig(LookupConfig, HttpApiConfig):
     """The KEDO API (``base_url``, ``api_key``) and the look-up's time budget."""
-
-
-class _Person(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    naam: str
-    organisatie: str
-    partner: str | None = None
-    telefoon: str | None = None
-    email: str | None = None
-
-    def contact(self, role: str) -> Contact:
-        return Contact(
-            name=self.naam,
-            role=role,
-            organisation=self.organisatie,
-            partner=self.partner,
-            phone=self.telefoon,
-            email=self.email,
-        )
 
 
 class _Inclusion(BaseModel):
@@ -60,8 +41,8 @@ class _Answer(BaseModel):
     zvh: str
     casusType: str | None = None  # noqa: N815 - KEDO's field name
     levensloopaanpak: _Inclusion = Field(default_factory=_Inclusion)
-    llc: _Person | None = None
-    casusregisseur: _Person | None = None
+    llc: DutchContact | None = None
+    casusregisseur: DutchContact | None = None
 
 
 class KedoRegie(LookupConnector[KedoRegieConfig]):

@@ -12,9 +12,8 @@ Written against the public SDK only, as a partner team would.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -25,6 +24,7 @@ from hub.connectors import (
     InboundConnector,
     InboundMessage,
 )
+from hub.connectors.partner_json import read_object
 from hub.schemas.common import Contact
 from hub.schemas.signals import ProbationSignal, ProbationSignalKind
 
@@ -65,18 +65,7 @@ class IrisSignals(InboundConnector[IrisSignalsConfig]):
     emits: ClassVar[tuple[type[ProbationSignal], ...]] = (ProbationSignal,)
 
     def translate(self, message: InboundMessage) -> Sequence[Emitted]:
-        try:
-            data: Any = json.loads(message.body)
-        except ValueError:
-            raise ContractError("the body is not JSON", field="body") from None
-        if not isinstance(data, dict):
-            raise ContractError("the body must be a JSON object", field="body")
-        version = str(data.get("schemaVersie", ""))
-        if version not in SCHEMA_VERSIONS:
-            raise ContractError(
-                f"unknown schema version {version!r}; known: {', '.join(SCHEMA_VERSIONS)}",
-                field="schemaVersie",
-            )
+        data = read_object(message.body, SCHEMA_VERSIONS)
         signal = ContractError.validate(_Signal, data)
         if signal.soort not in KINDS:
             raise ContractError(f"unknown kind {signal.soort!r}", field="soort")

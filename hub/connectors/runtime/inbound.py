@@ -97,10 +97,19 @@ class InboundRuntime:
                 subject = self._pseudonymiser.pseudonym(item.bsn)
             except ValueError as error:
                 raise ContractError(str(error), field=f"{where}.bsn") from None
+            sender = item.partner or self.connector.partner
+            try:
+                served = self.connector.serves(sender)
+            except ValueError:
+                served = False
+            if not served:
+                raise ContractError(
+                    f"{sender!r} is not a partner this connector serves", field=f"{where}.partner"
+                )
             envelope = Envelope.for_event(
                 item.event,
                 subject=subject,
-                source=partner_source(self.connector.partner),
+                source=partner_source(sender),
                 event_id=event_id(
                     self.connector.name, item.source_id, item.event.event_type(), subject
                 ),

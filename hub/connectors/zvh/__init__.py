@@ -1,5 +1,7 @@
-"""Zorg- en Veiligheidshuis: JSON notifications to the procesregisseur, out."""
+"""Zorg- en Veiligheidshuis: case, consent and title events in; JSON notifications to the
+procesregisseur out."""
 
+from hub.connectors.zvh.events import ZvhEvents, ZvhEventsConfig
 from hub.connectors.zvh.notifications import ZvhNotifications, ZvhNotificationsConfig
 
-__all__ = ["ZvhNotifications", "ZvhNotificationsConfig"]
+__all__ = ["ZvhEvents", "ZvhEventsConfig", "ZvhNotifications", "ZvhNotificationsConfig"]
