@@ -95,6 +95,7 @@ class HubProcess:
     connectors: ConnectorSet = field(init=False)
     _server: uvicorn.Server | None = field(default=None, init=False)
     _server_task: asyncio.Task[None] | None = field(default=None, init=False)
+    _retry_task: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.engine = make_engine(self.settings.database_url, echo=self.settings.database.echo)
@@ -116,6 +117,7 @@ class HubProcess:
     async def start(self) -> None:
         await self.broker.start()
         self.connectors.start_sources()
+        self._retry_task = asyncio.create_task(self._retry_parked())
         left = await self.router.flush()
         if left:
             log.info("outbox_flushed", deliveries=left)
@@ -150,7 +152,20 @@ class HubProcess:
     def _scheme(self) -> str:
         return "https" if self.settings.http.tls_certfile else "http"
 
+    async def _retry_parked(self) -> None:
+        """Every ``retry_interval_s``, route what the router had to park."""
+        while True:
+            await asyncio.sleep(self.settings.routing.retry_interval_s)
+            try:
+                await self.router.retry_parked()
+            except Exception:  # a failed round is logged and retried; the loop must live
+                log.exception("parked_retry_failed")
+
     async def stop(self) -> None:
+        if self._retry_task is not None:
+            self._retry_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retry_task
         await self.connectors.stop_sources()
         if self._server is not None:
             self._server.should_exit = True

@@ -147,6 +147,9 @@ class RoutingSettings(BaseModel):
         ("crisis", "dji", "gemeente", "kedo", "llz", "pi", "zvh"),
         description="Partner kinds that may hold the BSN; the others receive the pseudonym.",
     )
+    retry_interval_s: float = Field(
+        1.0, gt=0, description="How often parked events (case look-up down) are retried."
+    )
 
 
 class HubSettings(BaseSettings):

@@ -21,10 +21,11 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.backoff import Backoff
 from hub.bus.codec import decode, encode
 from hub.bus.deadletter import send_dead_letter
 from hub.bus.topics import DEAD_LETTER, ROUTED_TOPICS
-from hub.errors import ContractError
+from hub.errors import ContractError, RetryableError
 from hub.logs import get_logger, message_context
 from hub.routing.decision import Policy
 from hub.routing.disclosure import Message, bsn_authorised, disclose, object_text
@@ -48,7 +49,7 @@ from hub.schemas.consent import (
 from hub.schemas.detention import DetentionEvent
 from hub.schemas.envelope import Envelope
 from hub.settings import KafkaSettings
-from hub.state import audit, cases, consents, idempotency, outbox
+from hub.state import audit, cases, consents, idempotency, outbox, parking
 from hub.state.audit import Action, AuditEntry, AuditOutcome
 
 CONSUMER = "hub-router"
@@ -69,6 +70,7 @@ class RouteResult:
     duplicate: bool
     audit_seqs: tuple[int, ...] = ()
     staged: int = 0
+    parked: bool = False
 
 
 def _utc_now() -> dt.datetime:
@@ -85,6 +87,7 @@ class Router:
         *,
         bsn_kinds: frozenset[str],
         clock: Callable[[], dt.datetime] = _utc_now,
+        retry: Backoff | None = None,
     ):
         self._sessions = sessions
         self.policy = policy
@@ -92,15 +95,31 @@ class Router:
         self._send = send
         self._bsn_kinds = bsn_kinds
         self._clock = clock
+        self._retry = retry or Backoff(initial_s=2.0, max_s=300.0)
 
-    async def route(self, envelope: Envelope, event: CanonicalEvent) -> RouteResult:
-        """Decide, audit and stage one event; nothing is sent here (see :meth:`flush`)."""
+    async def route(
+        self, envelope: Envelope, event: CanonicalEvent, *, resumed: bool = False
+    ) -> RouteResult:
+        """Decide, audit and stage one event; nothing is sent here (see :meth:`flush`).
+
+        When the case look-up is down, or an earlier event of the same subject is parked,
+        the event is parked instead (``RouteResult.parked``) and the partition moves on.
+        ``resumed`` is set by :meth:`retry_parked` for the event at the head of the queue.
+        """
         async with self._sessions() as session:
             if await idempotency.was_processed(session, CONSUMER, envelope.id):
                 return RouteResult(duplicate=True)
+            behind = not resumed and await parking.has_parked(session, envelope.subject)
+        if behind:
+            return await self._park(envelope, event, "waiting behind a parked event")
         found = None
         if isinstance(event, DetentionEvent):
-            found = await self._lookup.lookup(envelope.subject)
+            try:
+                found = await self._lookup.lookup(envelope.subject)
+            except RetryableError as error:
+                if resumed:
+                    raise
+                return await self._park(envelope, event, f"case look-up failed: {error}")
         now = self._clock()
         async with self._sessions.begin() as session:
             if not await idempotency.claim(session, CONSUMER, envelope.id):
@@ -112,6 +131,49 @@ class Router:
                 entries, staged = await self._decide(session, envelope, event, found, now)
             seqs = await audit.append(session, entries)
         return RouteResult(duplicate=False, audit_seqs=tuple(seqs), staged=staged)
+
+    async def _park(self, envelope: Envelope, event: CanonicalEvent, reason: str) -> RouteResult:
+        async with self._sessions.begin() as session:
+            await parking.park(
+                session,
+                envelope.id,
+                envelope.subject,
+                encode(event, envelope),
+                reason,
+                self._clock() + dt.timedelta(seconds=self._retry.pause(1)),
+            )
+        log.warning("event_parked", subject=envelope.subject, type=envelope.type, reason=reason)
+        return RouteResult(duplicate=False, parked=True)
+
+    async def retry_parked(self) -> int:
+        """Route parked events whose time has come, oldest first per subject; a subject
+        whose head event fails again stays parked with a longer pause. Returns how many
+        were routed."""
+        routed = 0
+        async with self._sessions() as session:
+            subjects = await parking.due_subjects(session, self._clock())
+        for subject in subjects:
+            async with self._sessions() as session:
+                waiting = await parking.queue(session, subject)
+            for item in waiting:
+                envelope, event = decode(item.record.headers, item.record.value)
+                try:
+                    await self.route(envelope, event, resumed=True)
+                except RetryableError as error:
+                    pause = self._retry.pause(item.attempts + 2)
+                    async with self._sessions.begin() as session:
+                        await parking.postpone(
+                            session,
+                            item.seq,
+                            str(error),
+                            self._clock() + dt.timedelta(seconds=pause),
+                        )
+                    break
+                async with self._sessions.begin() as session:
+                    await parking.release(session, item.seq)
+                await self.flush([envelope.id])
+                routed += 1
+        return routed
 
     async def _decide(
         self,
@@ -256,7 +318,11 @@ def router_subscriber(router: Router, kafka: KafkaSettings) -> KafkaRouter:
             result = await router.route(envelope, event)
             sent = await router.flush([envelope.id])
             log.info(
-                "event_duplicate" if result.duplicate else "event_routed",
+                "event_duplicate"
+                if result.duplicate
+                else "event_parked"
+                if result.parked
+                else "event_routed",
                 subject=envelope.subject,
                 type=envelope.type,
                 decisions=len(result.audit_seqs),

@@ -13,11 +13,11 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 
+from hub.backoff import Backoff
 from hub.connectors import InboundMessage, LookupConfig, LookupConnector, RetryableError
 from hub.connectors.reclassering import IrisSignals
 from hub.connectors.runtime.inbound import InboundRuntime
 from hub.connectors.runtime.lookup import LookupRuntime
-from hub.connectors.runtime.retry import Backoff
 from hub.connectors.runtime.signing import signed_headers
 from hub.connectors.runtime.sources import drain_directory, poll_once
 from hub.connectors.runtime.webhook import webhook_router

@@ -12,6 +12,7 @@ import json
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -29,8 +30,14 @@ from hub.connectors.zvh import ZvhNotifications
 from hub.errors import ConfigurationError
 from hub.identity.pseudonym import Pseudonymiser
 from hub.schemas.envelope import Envelope, partner_source
-from hub.settings import DatabaseSettings, HttpSettings, HubSettings, KafkaSettings
-from hub.state import audit
+from hub.settings import (
+    DatabaseSettings,
+    HttpSettings,
+    HubSettings,
+    KafkaSettings,
+    RoutingSettings,
+)
+from hub.state import audit, parking
 from hub.state.cases import load_case
 from hub.state.database import make_engine, migrate, sessionmaker
 from tests.connectors.test_injus_kit import gebeurtenis
@@ -209,3 +216,56 @@ async def _until_audited(process: HubProcess, outcome: str) -> None:
             if found:
                 return
             await asyncio.sleep(0.05)
+
+
+@pytest.mark.integration
+async def test_while_kedo_is_down_the_event_waits_and_then_arrives(
+    kafka_settings: KafkaSettings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    no_personal_data_in_logs: Any,
+) -> None:
+    """KEDO answers 503 longer than one look-up's budget: the event is parked (the
+    partition moves on), retried in the background, and then delivered."""
+    zvh = HttpPartner()
+    calls: list[int] = []
+
+    def kedo(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) <= 6:
+            return httpx.Response(503)
+        return httpx.Response(200, json=KEDO_ANSWER)
+
+    monkeypatch.setattr(ZvhNotifications, "transport", zvh.transport)
+    monkeypatch.setattr(KedoRegie, "transport", httpx.MockTransport(kedo))
+    settings = HubSettings(
+        data_dir=tmp_path,
+        kafka=kafka_settings,
+        database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/hub.db"),
+        http=HttpSettings(port=0),
+        routing=RoutingSettings(retry_interval_s=0.2),
+        connectors={
+            "injus-detentie": {"webhook_secret": SECRET},
+            "kedo-regie": {"base_url": "https://kedo.example/api", "budget_s": 0.3},
+            "zvh-notifications": {"base_url": "https://zvh.example/api"},
+        },
+    )
+    pseudonymiser = Pseudonymiser(active_key_id="p1", keys={"p1": secrets.token_bytes(32)})
+    process = HubProcess(settings, pseudonymiser)
+    await migrate(process.engine)
+    await process.start()
+    try:
+        body = gebeurtenis(event_id="INJUS-P-1", bsn="999999990")
+        async with httpx.AsyncClient(base_url=process.http_url) as client:
+            response = await client.post(
+                "/connectors/injus-detentie/messages",
+                content=body,
+                headers=signed_headers(SECRET.encode(), body),
+            )
+        assert response.status_code == 202
+        await wait_for(lambda: any(b"999999990" in r.content for r in zvh.requests))
+        async with sessionmaker(process.engine)() as session:
+            assert await parking.count(session) == 0
+    finally:
+        await process.stop()
+    assert any('"event_parked"' in line for line in no_personal_data_in_logs.lines)

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub.backoff import Backoff
 from hub.bus.codec import KafkaRecord, decode
+from hub.errors import RetryableError
 from hub.routing.cedar_policy import CedarPolicy
 from hub.routing.lookup import StaticCaseLookup
 from hub.routing.recipients import PI_FIELDS
@@ -25,7 +27,7 @@ from hub.schemas.deliveries import NotificationDelivery, Outcome
 from hub.schemas.detention import DetentionEnded, DetentionTransferred
 from hub.schemas.envelope import Envelope, partner_source
 from hub.settings import RoutingSettings
-from hub.state import audit, outbox
+from hub.state import audit, outbox, parking
 from hub.state.database import sessionmaker
 from tests.data import (
     PROCESREGISSEUR,
@@ -255,3 +257,53 @@ async def test_flows_g_and_c_move_then_exclusion(engine: AsyncEngine) -> None:
     assert withdrawn["reclassering"].flow == "C"
     assert await hub.feed(crisis_contact(), CRISIS) == []
     assert (await hub.records())[-1]["outcome"] == "NO_CASE"
+
+
+class FlakyLookup(StaticCaseLookup):
+    """KEDO that is down until told otherwise."""
+
+    def __init__(self, answers: dict[str, Any]):
+        super().__init__(answers)
+        self.down = True
+
+    async def lookup(self, subject: str) -> Any:
+        if self.down:
+            raise RetryableError("KEDO answered 503")
+        return await super().lookup(subject)
+
+
+async def test_when_kedo_is_down_events_wait_parked_in_order_and_others_go_on(
+    engine: AsyncEngine,
+) -> None:
+    other = pseudonymiser().pseudonym(TEST_BSNS[1])
+    lookup = FlakyLookup({SUBJECT: kedo_hit()})
+    hub = Hub(engine, lookup)
+    hub.router = Router(
+        hub.sessions,
+        CedarPolicy(),
+        lookup,
+        hub.send,
+        bsn_kinds=frozenset(RoutingSettings().bsn_authorised),
+        clock=lambda: NOW,
+        retry=Backoff(initial_s=0.0, max_s=0.0),
+    )
+    await hub.feed(client_included(), ZVH)
+    first = Envelope.for_event(detention_started(), subject=SUBJECT, source=partner_source(DJI))
+    result = await hub.router.route(first, detention_started())
+    assert result.parked
+    signal = Envelope.for_event(crisis_contact(), subject=SUBJECT, source=partner_source(CRISIS))
+    assert (await hub.router.route(signal, crisis_contact())).parked, "it waits behind"
+    unrelated = Envelope.for_event(client_included(), subject=other, source=partner_source(ZVH))
+    assert not (await hub.router.route(unrelated, client_included())).parked
+
+    assert await hub.router.retry_parked() == 0, "still down: nothing routed, nothing lost"
+    async with hub.sessions() as session:
+        assert await parking.count(session) == 2
+    lookup.down = False
+    assert await hub.router.retry_parked() == 2
+    async with hub.sessions() as session:
+        assert await parking.count(session) == 0
+    types = [r["event_type"] for r in await hub.records(subjects=[SUBJECT])]
+    first_signal = types.index("nl.ketenhub.signal.crisis-contact.v1")
+    assert types.index("nl.ketenhub.detention.started.v1") < first_signal, "order is kept"
+    assert any(r.topic == "delivery.llz.v1" for r in hub.sent)

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.backoff import Backoff
 from hub.connectors.base import LookupConnector
 from hub.connectors.runtime import metrics
-from hub.connectors.runtime.retry import Backoff
 from hub.errors import RetryableError
 from hub.identity.vault import IdentityVault
 from hub.logs import get_logger

@@ -22,12 +22,12 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.backoff import Backoff
 from hub.bus.codec import decode
 from hub.bus.deadletter import dead_letter_value
 from hub.bus.topics import DEAD_LETTER
 from hub.connectors.base import Delivery, OutboundConnector
 from hub.connectors.runtime import metrics
-from hub.connectors.runtime.retry import Backoff
 from hub.errors import ContractError, HubError, PermanentError, RetryableError
 from hub.identity.vault import IdentityVault
 from hub.logs import get_logger, message_context

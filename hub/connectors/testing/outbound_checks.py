@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from faststream.kafka import KafkaBroker
 
+from hub.backoff import Backoff
 from hub.bus.broker import make_broker
 from hub.bus.codec import KafkaRecord, encode
 from hub.bus.publisher import EventPublisher
 from hub.connectors.runtime.outbound import Origin, OutboundRuntime, Result, outbound_subscriber
-from hub.connectors.runtime.retry import Backoff
 from hub.connectors.testing.checks import KitCheck
 from hub.connectors.testing.harness import (
     Bus,
