@@ -11,6 +11,7 @@ import asyncio
 import json
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,10 @@ async def test_a_signed_iris_signal_reaches_the_zvh_with_the_bsn(
 
 @pytest.mark.integration
 async def test_flow_a_from_the_injus_xml_through_kedo_to_every_partner(
-    kafka_settings: KafkaSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kafka_settings: KafkaSettings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    report: Callable[[str], None],
 ) -> None:
     """Injus START by signed webhook; KEDO (a fake) says included; the gemeente, the LLC
     (a FHIR Communication), the ZVH and the PI backoffice each get their notification.
@@ -194,7 +198,7 @@ async def test_flow_a_from_the_injus_xml_through_kedo_to_every_partner(
         await _until_audited(process, "NO_CASE")
     finally:
         await process.stop()
-    print(f"\n[flow A] Injus POST to LLC Communication: {latency * 1000:.0f} ms")
+    report(f"[flow A] Injus POST to the LLC's FHIR Communication: {latency * 1000:.0f} ms")
     sent = {name: json.loads(about(p)[0].content) for name, p in partners.items()}
     assert all(len(about(p)) == 1 for p in partners.values()), "one notice each, no more"
     assert sent["llc"]["resourceType"] == "Communication"
