@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import ssl
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,9 +29,11 @@ from hub.routing.cedar_policy import policy_from_settings
 from hub.routing.lookup import CaseLookup, LocalCaseLookup
 from hub.routing.router import Router, router_subscriber
 from hub.settings import HttpSettings, HubSettings
+from hub.state import detentions
 from hub.state.database import make_engine, sessionmaker
 
 log = get_logger(__name__)
+ERASURE_INTERVAL_S = 3600.0
 
 
 def build_broker(
@@ -117,7 +121,7 @@ class HubProcess:
     async def start(self) -> None:
         await self.broker.start()
         self.connectors.start_sources()
-        self._retry_task = asyncio.create_task(self._retry_parked())
+        self._retry_task = asyncio.create_task(self._housekeeping())
         left = await self.router.flush()
         if left:
             log.info("outbox_flushed", deliveries=left)
@@ -152,14 +156,22 @@ class HubProcess:
     def _scheme(self) -> str:
         return "https" if self.settings.http.tls_certfile else "http"
 
-    async def _retry_parked(self) -> None:
-        """Every ``retry_interval_s``, route what the router had to park."""
+    async def _housekeeping(self) -> None:
+        """Every ``retry_interval_s`` route what the router had to park; once an hour
+        erase the detention data whose retention has ended."""
+        erased_at = 0.0
         while True:
             await asyncio.sleep(self.settings.routing.retry_interval_s)
             try:
                 await self.router.retry_parked()
+                if time.monotonic() - erased_at >= ERASURE_INTERVAL_S:
+                    async with sessionmaker(self.engine).begin() as session:
+                        erased = await detentions.erase_due(session, dt.datetime.now(dt.UTC).date())
+                    erased_at = time.monotonic()
+                    if erased:
+                        log.info("detention_data_erased", records=erased)
             except Exception:  # a failed round is logged and retried; the loop must live
-                log.exception("parked_retry_failed")
+                log.exception("housekeeping_failed")
 
     async def stop(self) -> None:
         if self._retry_task is not None:

@@ -49,7 +49,7 @@ from hub.schemas.consent import (
 from hub.schemas.detention import DetentionEvent
 from hub.schemas.envelope import Envelope
 from hub.settings import KafkaSettings
-from hub.state import audit, cases, consents, idempotency, outbox, parking
+from hub.state import audit, cases, consents, detentions, idempotency, outbox, parking
 from hub.state.audit import Action, AuditEntry, AuditOutcome
 
 CONSUMER = "hub-router"
@@ -191,6 +191,8 @@ class Router:
         entries, staged = [], 0
         if isinstance(event, CaseEvent):
             entries.append(_recorded(envelope, _case_change(event)))
+        if isinstance(event, DetentionEvent):
+            await detentions.record(session, subject, event, envelope.id)
         facts = await consents.load_policy_facts(session, subject, now)
         message = Message.build(event, context)
         for addressee in addressees(event, context, sender_partner(envelope.source)):

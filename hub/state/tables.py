@@ -195,3 +195,18 @@ class ParkedEvent(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     parked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class DetentionRecord(Base):
+    """Where an included client is held, as the last detention event said. Detention
+    data: erased at the latest six months after release (Bjsg art. 11a bis)."""
+
+    __tablename__ = "detention_record"
+
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    facility_code: Mapped[str] = mapped_column(String(20))
+    facility_name: Mapped[str] = mapped_column(String(200))
+    since: Mapped[dt.date] = mapped_column(Date)
+    released_on: Mapped[dt.date | None] = mapped_column(Date)
+    erase_after: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    last_event_id: Mapped[str] = mapped_column(String(200))

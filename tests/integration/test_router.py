@@ -27,8 +27,9 @@ from hub.schemas.deliveries import NotificationDelivery, Outcome
 from hub.schemas.detention import DetentionEnded, DetentionTransferred
 from hub.schemas.envelope import Envelope, partner_source
 from hub.settings import RoutingSettings
-from hub.state import audit, outbox, parking
+from hub.state import audit, detentions, outbox, parking
 from hub.state.database import sessionmaker
+from hub.state.tables import DetentionRecord
 from tests.data import (
     PROCESREGISSEUR,
     TEST_BSNS,
@@ -307,3 +308,37 @@ async def test_when_kedo_is_down_events_wait_parked_in_order_and_others_go_on(
     first_signal = types.index("nl.ketenhub.signal.crisis-contact.v1")
     assert types.index("nl.ketenhub.detention.started.v1") < first_signal, "order is kept"
     assert any(r.topic == "delivery.llz.v1" for r in hub.sent)
+
+
+async def test_release_schedules_erasure_six_months_later_and_the_job_erases_then(
+    engine: AsyncEngine,
+) -> None:
+    hub = Hub(engine, StaticCaseLookup({SUBJECT: kedo_hit()}))
+    await hub.feed(detention_started(), DJI)
+    base = detention_started().model_dump(exclude={"start_date"})
+    ended = DetentionEnded(**base, end_date=dt.date(2026, 8, 31), release_municipality="GM0363")
+    await hub.feed(ended, DJI)
+    async with hub.sessions() as session:
+        held = await session.get(DetentionRecord, SUBJECT)
+    assert held is not None
+    assert held.released_on == dt.date(2026, 8, 31)
+    assert held.erase_after == dt.date(2027, 2, 28)
+    async with hub.sessions.begin() as session:
+        assert await detentions.erase_due(session, dt.date(2027, 2, 27)) == 0
+    async with hub.sessions.begin() as session:
+        assert await detentions.erase_due(session, dt.date(2027, 2, 28)) == 1
+    async with hub.sessions() as session:
+        assert await session.get(DetentionRecord, SUBJECT) is None
+
+
+async def test_no_detention_data_is_kept_for_a_person_without_a_case(engine: AsyncEngine) -> None:
+    hub = Hub(engine)
+    await hub.feed(detention_started(), DJI)
+    async with hub.sessions() as session:
+        assert await session.get(DetentionRecord, SUBJECT) is None
+
+
+def test_six_months_after_keeps_the_day_or_takes_the_months_last() -> None:
+    assert detentions.months_after(dt.date(2026, 5, 15), 6) == dt.date(2026, 11, 15)
+    assert detentions.months_after(dt.date(2027, 8, 31), 6) == dt.date(2028, 2, 29)
+    assert detentions.months_after(dt.date(2026, 12, 1), 6) == dt.date(2027, 6, 1)
