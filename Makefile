@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 up: $(STAMP)
-	$(BIN)/hub up
+	$(BIN)/hub up --simulators
 
 test: $(STAMP)
 	$(BIN)/ruff check hub tests

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from hub.cli import asyncapi, audit, connectors, db, policy, schemas, serve, settings_doc
+from hub.cli import (
+    asyncapi,
+    audit,
+    connectors,
+    db,
+    policy,
+    schemas,
+    serve,
+    settings_doc,
+    simulate,
+)
 
 app = typer.Typer(
     name="hub",
@@ -21,6 +31,7 @@ app.add_typer(policy.app, name="policy")
 app.add_typer(audit.app, name="audit")
 app.command("settings")(settings_doc.settings)
 app.command("asyncapi")(asyncapi.asyncapi)
+app.command("simulate")(simulate.simulate)
 app.add_typer(connectors.app, name="connectors")
 
 

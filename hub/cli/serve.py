@@ -11,12 +11,14 @@ import typer
 
 from hub.app import HubProcess
 from hub.bus.admin import ensure_topics
-from hub.bus.embedded import EmbeddedKafka
+from hub.bus.embedded import EmbeddedKafka, free_port
 from hub.bus.topics import ALL_TOPICS
+from hub.cli.simulate import endpoints_path
 from hub.errors import HubError
 from hub.identity.pseudonym import pseudonymiser_from_settings
 from hub.logs import configure_logging
 from hub.settings import HubSettings
+from hub.simulators.runner import SimulatorSet
 from hub.state.database import current_revision, migrate
 
 ENDPOINTS_HELP = "Also write the listening addresses to this file as JSON."
@@ -34,21 +36,52 @@ async def _wait_for_stop_signal() -> None:
             loop.remove_signal_handler(sig)
 
 
-def _announce(process: HubProcess, endpoints_file: Path | None, embedded: bool) -> None:
+def _announce(
+    process: HubProcess,
+    endpoints_file: Path | None,
+    embedded: bool,
+    sims: SimulatorSet | None = None,
+) -> None:
     endpoints = process.endpoints()
     endpoints["mode"] = "embedded" if embedded else "production"
+    if sims is not None:
+        endpoints["simulators"] = dict(sims.urls)
     typer.echo("Ketenhub is up.")
     for key, value in endpoints.items():
         typer.echo(f"  {key:<24} {value}")
+    if sims is not None:
+        typer.echo("Try flow A: .venv/bin/hub simulate intake")
+        typer.echo(f"  (what the LLC received: curl -s {sims.urls['llc']}/_sim/received)")
     typer.echo("Press Ctrl-C to stop.")
-    if endpoints_file is not None:
-        endpoints_file.parent.mkdir(parents=True, exist_ok=True)
-        endpoints_file.write_text(json.dumps(endpoints, indent=2) + "\n", encoding="utf-8")
+    text = json.dumps(endpoints, indent=2) + "\n"
+    paths = [endpoints_file] if endpoints_file is not None else []
+    if embedded:
+        paths.append(endpoints_path(process.settings))  # where `hub simulate` looks
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
 
 
-async def _serve(settings: HubSettings, *, embedded: bool, endpoints_file: Path | None) -> None:
+async def _serve(
+    settings: HubSettings,
+    *,
+    embedded: bool,
+    endpoints_file: Path | None,
+    simulators: bool = False,
+) -> None:
     if embedded:
         await ensure_topics(settings.kafka, ALL_TOPICS)
+    sims = None
+    if simulators:
+        port = settings.http.port or free_port()
+        sims = SimulatorSet(hub_url=f"http://{settings.http.host}:{port}")
+        await sims.start()
+        settings = settings.model_copy(
+            update={
+                "http": settings.http.model_copy(update={"port": port}),
+                "connectors": {**sims.connectors(), **settings.connectors},
+            }
+        )
     pseudonymiser = pseudonymiser_from_settings(settings, create_key=embedded)
     process = HubProcess(settings, pseudonymiser)
     if embedded:
@@ -58,10 +91,12 @@ async def _serve(settings: HubSettings, *, embedded: bool, endpoints_file: Path 
         raise HubError("the database has no schema", detail="run `hub db upgrade` first")
     await process.start()
     try:
-        _announce(process, endpoints_file, embedded)
+        _announce(process, endpoints_file, embedded, sims)
         await _wait_for_stop_signal()
     finally:
         await process.stop()
+        if sims is not None:
+            await sims.stop()
 
 
 def _fail(error: HubError) -> None:
@@ -71,6 +106,9 @@ def _fail(error: HubError) -> None:
 
 def up(
     endpoints_file: Path | None = typer.Option(None, "--endpoints-file", help=ENDPOINTS_HELP),
+    simulators: bool = typer.Option(
+        False, "--simulators", help="Also start the partner simulators, wired to the hub."
+    ),
 ) -> None:
     """Start the embedded broker and the hub on the embedded defaults; Ctrl-C stops all."""
     settings = HubSettings()
@@ -85,7 +123,14 @@ def up(
     try:
         kafka = settings.kafka.model_copy(update={"bootstrap_servers": broker.bootstrap_servers})
         embedded_settings = settings.model_copy(update={"kafka": kafka})
-        asyncio.run(_serve(embedded_settings, embedded=True, endpoints_file=endpoints_file))
+        asyncio.run(
+            _serve(
+                embedded_settings,
+                embedded=True,
+                endpoints_file=endpoints_file,
+                simulators=simulators,
+            )
+        )
     except HubError as error:
         _fail(error)
     finally:

@@ -52,3 +52,41 @@ def test_hub_up_starts_everything_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert process.returncode == 0, output.decode()
     assert b"Ketenhub stopped." in output
     assert not answers_kafka(host, int(port), timeout=0.5), "the embedded broker outlived the hub"
+
+
+def test_hub_up_with_simulators_and_one_command_for_flow_a(tmp_path: Path) -> None:
+    """The README's demo: `make up` (hub up --simulators), then `hub simulate intake`."""
+    env = {
+        **os.environ,
+        "HUB_DATA_DIR": str(tmp_path / "data"),
+        "HUB_HTTP__PORT": str(free_port()),
+        "HUB_LOG__FORMAT": "json",
+    }
+    endpoints_file = tmp_path / "data" / "endpoints.json"
+    process = subprocess.Popen(
+        [HUB, "up", "--simulators"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        started = time.monotonic()
+        while not endpoints_file.exists():
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            assert time.monotonic() - started < 30, "hub up --simulators took longer than 30 s"
+            time.sleep(0.1)
+        demo = subprocess.run(
+            [HUB, "simulate", "intake"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        assert "the LLC received 1" in demo.stdout
+        assert "Communication: Detentie gestart op" in demo.stdout
+        quiet = subprocess.run(
+            [HUB, "simulate", "no-case", "--wait-s", "2"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "nothing was sent to anyone" in quiet.stdout
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=15)
+    assert process.returncode == 0, output.decode()

@@ -156,6 +156,13 @@ def leaks(texts: Sequence[str], needles: Sequence[str]) -> list[str]:
     return sorted({n for n in needles if n and any(n in t for t in texts)})
 
 
+async def wait_until(ready: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> None:
+    """Wait until the coroutine ``ready()`` answers True; TimeoutError after ``timeout_s``."""
+    async with asyncio.timeout(timeout_s):
+        while not await ready():  # noqa: ASYNC110 - the state lives elsewhere; nothing to await
+            await asyncio.sleep(0.05)
+
+
 async def wait_for(ready: Callable[[], bool], timeout_s: float = 30.0) -> None:
     """Wait until ``ready()`` holds; raises TimeoutError after ``timeout_s``."""
     async with asyncio.timeout(timeout_s):

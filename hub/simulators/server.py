@@ -1,0 +1,167 @@
+"""One partner simulator: it records what it receives, de-duplicates on the idempotency
+key the way a real partner would (409 for a repeat, and it counts them), answers KEDO
+look-ups from the demo population, sends its own messages to the hub signed, and takes
+fault switches.
+
+    GET  /_sim/received    what it received, oldest first, and the duplicate count
+    POST /_sim/faults      {"latency_ms": 0, "error_rate": 0.0, "down": false}
+    POST /_sim/send        {"kind": "START", "bsn": "…", "event_id": "…"} (Injus only)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import random
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from hub.connectors.runtime.signing import signed_headers
+from hub.simulators.population import kedo_answer, person
+
+
+class Faults(BaseModel):
+    latency_ms: int = Field(0, ge=0, le=60_000)
+    error_rate: float = Field(0.0, ge=0.0, le=1.0)
+    down: bool = False
+
+
+class SendCommand(BaseModel):
+    kind: str = "START"
+    bsn: str
+    event_id: str = Field(default_factory=lambda: f"INJUS-SIM-{uuid.uuid4().hex[:12]}")
+    facility_code: str = "PI-AMS"
+    facility_name: str = "PI Amsterdam"
+    previous_facility_code: str = "PI-VUG"
+    date: dt.date = Field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
+    release_municipality: str | None = None
+
+
+@dataclass
+class SimState:
+    name: str
+    received: list[dict[str, Any]] = field(default_factory=list)
+    seen_keys: set[str] = field(default_factory=set)
+    duplicates: int = 0
+    faults: Faults = field(default_factory=Faults)
+
+
+def injus_xml(command: SendCommand) -> bytes:
+    found = person(command.bsn)
+    name = found.name if found else "Onbekend"
+    born = found.born if found else "1990-01-01"
+    municipality = found.municipality if found else "GM0363"
+    parts = [
+        f"<eventId>{command.event_id}</eventId>",
+        f"<type>{command.kind}</type>",
+        f"<bsn>{command.bsn}</bsn>",
+        "<skn>SKN-SIM</skn>",
+        f"<naam>{name}</naam>",
+        f"<geboortedatum>{born}</geboortedatum>",
+        f"<gemeente>{municipality}</gemeente>",
+        f"<inrichting><code>{command.facility_code}</code>"
+        f"<naam>{command.facility_name}</naam></inrichting>",
+        f"<datum>{command.date.isoformat()}</datum>",
+        "<titel>voorlopige hechtenis</titel>",
+    ]
+    if command.kind == "OVERPLAATSING":
+        parts.append(
+            f"<vorigeInrichting><code>{command.previous_facility_code}</code>"
+            "<naam>Vorige PI</naam></vorigeInrichting>"
+        )
+    if command.kind == "EINDE":
+        parts.append(
+            f"<gemeenteVanUitstroom>{command.release_municipality or municipality}"
+            "</gemeenteVanUitstroom>"
+        )
+    body = "".join(parts)
+    return f'<DetentieGebeurtenis versie="1">{body}</DetentieGebeurtenis>'.encode()
+
+
+def make_simulator(
+    name: str, *, hub_url: str | None = None, secret: str | None = None, seed: int = 7
+) -> FastAPI:
+    """The simulator app for partner ``name`` (``gemeente``, ``zvh``, ``pi``, ``llc``,
+    ``kedo`` or ``injus``); ``hub_url`` and ``secret`` let it send to the hub's webhook."""
+    app = FastAPI(title=f"{name} simulator", docs_url=None, redoc_url=None)
+    state = SimState(name)
+    rng = random.Random(seed)
+    app.state.sim = state
+
+    async def apply_faults() -> Response | None:
+        if state.faults.latency_ms:
+            await asyncio.sleep(state.faults.latency_ms / 1000)
+        if state.faults.down or rng.random() < state.faults.error_rate:
+            return JSONResponse({"status": 503}, status_code=503)
+        return None
+
+    @app.get("/_sim/received")
+    async def received() -> dict[str, Any]:
+        return {"received": state.received, "duplicates": state.duplicates}
+
+    @app.post("/_sim/faults")
+    async def faults(settings: Faults) -> Faults:
+        state.faults = settings
+        return state.faults
+
+    @app.post("/_sim/send")
+    async def send(command: SendCommand) -> dict[str, Any]:
+        if hub_url is None or secret is None:
+            return {"sent": False, "reason": "this simulator sends nothing"}
+        body = injus_xml(command)
+        headers = {**signed_headers(secret.encode(), body), "Content-Type": "application/xml"}
+        async with httpx.AsyncClient(base_url=hub_url, timeout=10) as client:
+            answer = await client.post(
+                f"/connectors/{INJUS_CONNECTOR}/messages", content=body, headers=headers
+            )
+        return {"sent": True, "status": answer.status_code, "answer": answer.json()}
+
+    @app.get("/api/regie/{bsn}")
+    async def regie(bsn: str) -> Response:
+        failed = await apply_faults()
+        if failed is not None:
+            return failed
+        found = person(bsn)
+        if found is None:
+            return JSONResponse({"status": 404}, status_code=404)
+        return JSONResponse(kedo_answer(found))
+
+    @app.api_route("/{path:path}", methods=["GET", "POST"])
+    async def partner_api(path: str, request: Request) -> Response:
+        failed = await apply_faults()
+        if failed is not None:
+            return failed
+        if request.method == "GET":
+            return JSONResponse({"status": "ok"})
+        key = request.headers.get("idempotency-key", "")
+        if key and key in state.seen_keys:
+            state.duplicates += 1
+            return JSONResponse({"status": 409, "duplicate": key}, status_code=409)
+        if key:
+            state.seen_keys.add(key)
+        raw = await request.body()
+        try:
+            body: Any = json.loads(raw)
+        except ValueError:
+            return JSONResponse({"status": 400}, status_code=400)
+        state.received.append(
+            {
+                "path": "/" + path,
+                "idempotency_key": key,
+                "received_at": dt.datetime.now(dt.UTC).isoformat(),
+                "body": body,
+            }
+        )
+        return JSONResponse({"status": 201}, status_code=201)
+
+    return app
+
+
+INJUS_CONNECTOR = "injus-detentie"

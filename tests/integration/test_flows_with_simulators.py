@@ -1,0 +1,136 @@
+"""Flows A, D and E through real HTTP partner simulators on loopback: each starts with
+the partner's own message and ends in the simulators' received lists."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hub.app import HubProcess
+from hub.bus.embedded import free_port
+from hub.connectors.testing.harness import wait_until
+from hub.identity.pseudonym import Pseudonymiser
+from hub.settings import DatabaseSettings, HttpSettings, HubSettings, KafkaSettings
+from hub.simulators.runner import SimulatorSet
+from hub.state import audit
+from hub.state.database import migrate, sessionmaker
+
+pytestmark = pytest.mark.integration
+INCLUDED, UNKNOWN = "111222333", "999999990"
+
+
+class Chain:
+    def __init__(self, hub: HubProcess, sims: SimulatorSet, client: httpx.AsyncClient):
+        self.hub, self.sims, self.client = hub, sims, client
+
+    async def received(self, partner: str) -> list[dict[str, Any]]:
+        """What ``partner`` received about this test's client. The session's broker is
+        shared: deliveries that earlier tests left for partners without a connector then
+        reach this test's simulators too, as they would reach a connector switched on late."""
+        answer = await self.client.get(f"{self.sims.urls[partner]}/_sim/received")
+        return [r for r in answer.json()["received"] if INCLUDED in json.dumps(r["body"])]
+
+    async def send(self, **command: Any) -> dict[str, Any]:
+        answer = await self.client.post(f"{self.sims.urls['injus']}/_sim/send", json=command)
+        result: dict[str, Any] = answer.json()
+        assert result["status"] == 202, result
+        return result
+
+    async def until(self, partner: str, count: int) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+
+        async def enough() -> bool:
+            found[:] = await self.received(partner)
+            return len(found) >= count
+
+        await wait_until(enough)
+        return found
+
+
+@pytest.fixture
+async def chain(kafka_settings: KafkaSettings, tmp_path: Path) -> AsyncIterator[Chain]:
+    port = free_port()
+    sims = SimulatorSet(hub_url=f"http://127.0.0.1:{port}")
+    await sims.start()
+    settings = HubSettings(
+        data_dir=tmp_path,
+        kafka=kafka_settings,
+        database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/hub.db"),
+        http=HttpSettings(port=port),
+        connectors=sims.connectors(),
+    )
+    keys = Pseudonymiser(active_key_id="s1", keys={"s1": secrets.token_bytes(32)})
+    hub = HubProcess(settings, keys)
+    await migrate(hub.engine)
+    await hub.start()
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            yield Chain(hub, sims, client)
+    finally:
+        await hub.stop()
+        await sims.stop()
+
+
+async def test_flow_a_intake_reaches_all_four_and_no_case_reaches_no_one(
+    chain: Chain, report: Callable[[str], None]
+) -> None:
+    started = time.perf_counter()
+    await chain.send(kind="START", bsn=INCLUDED, event_id="SIM-A-1")
+    (communication,) = await chain.until("llc", 1)
+    latency = time.perf_counter() - started
+    report(f"[flow A, simulators] Injus send to the LLC's Communication: {latency * 1000:.0f} ms")
+    assert communication["path"] == "/fhir/Communication"
+    assert communication["body"]["resourceType"] == "Communication"
+    for partner in ("gemeente", "zvh", "pi"):
+        (notice,) = await chain.until(partner, 1)
+        assert notice["idempotency_key"]
+    (pi,) = await chain.received("pi")
+    assert pi["body"]["melding"] == "in-levensloopaanpak"
+    await chain.send(kind="START", bsn=INCLUDED, event_id="SIM-A-1")  # Injus sends it again
+    await chain.send(kind="START", bsn=UNKNOWN, event_id="SIM-A-2")
+
+    async def no_case_audited() -> bool:
+        async with sessionmaker(chain.hub.engine)() as session:
+            query = audit.AuditQuery(outcome="NO_CASE")
+            return bool([r async for r in audit.search(session, query)])
+
+    await wait_until(no_case_audited)
+    for partner in ("gemeente", "zvh", "pi", "llc"):
+        assert len(await chain.received(partner)) == 1, f"{partner} got a second notice"
+
+
+async def test_flow_d_transfer_reaches_the_receiving_pi_the_llc_and_the_zvh(chain: Chain) -> None:
+    await chain.send(kind="START", bsn=INCLUDED, event_id="SIM-D-1")
+    await chain.until("pi", 1)
+    await chain.send(
+        kind="OVERPLAATSING",
+        bsn=INCLUDED,
+        event_id="SIM-D-2",
+        facility_code="PI-VUG",
+        facility_name="PI Vught",
+        previous_facility_code="PI-AMS",
+    )
+    pi = await chain.until("pi", 2)
+    assert pi[1]["body"]["inrichting"] == "pi:pi-vug"
+    assert pi[1]["body"]["levensloopcoordinator"]["partner"] == "llz:fivoor"
+    assert len(await chain.until("llc", 2)) == 2
+    assert len(await chain.until("zvh", 2)) == 2
+
+
+async def test_flow_e_release_reaches_the_municipality_of_release(chain: Chain) -> None:
+    await chain.send(kind="START", bsn=INCLUDED, event_id="SIM-E-1")
+    await chain.until("gemeente", 1)
+    await chain.send(kind="EINDE", bsn=INCLUDED, event_id="SIM-E-2", release_municipality="GM0344")
+    gemeente = await chain.until("gemeente", 3)
+    recipients = sorted(n["body"]["ontvanger"] for n in gemeente[1:])
+    assert recipients == ["gemeente:GM0344", "gemeente:GM0363"]
+    assert len(await chain.until("llc", 2)) == 2
+    assert len(await chain.until("zvh", 2)) == 2
+    assert len(await chain.received("pi")) == 1, "the PI has left the team at release"
