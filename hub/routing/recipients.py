@@ -9,7 +9,6 @@ sharing policy decides afterwards, per field, what of that may really go.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -23,7 +22,7 @@ from hub.schemas.case import (
     TeamMember,
     TeamRole,
 )
-from hub.schemas.common import Contact, Facility
+from hub.schemas.common import Contact
 from hub.schemas.deliveries import Flow
 from hub.schemas.detention import (
     DetentionEnded,
@@ -32,7 +31,7 @@ from hub.schemas.detention import (
     DetentionStarted,
     DetentionTransferred,
 )
-from hub.schemas.partners import PartnerKind, partner_kind
+from hub.schemas.partners import PartnerKind, partner_kind, pi_partner
 from hub.schemas.signals import SignalEvent
 from hub.state.cases import Case
 
@@ -45,11 +44,6 @@ LABEL_SET_FIELDS = frozenset(
     {"levensloopaanpak", "zvh", "included_since", "llc", "procesregisseur"}
 )
 LABEL_WITHDRAWN_FIELDS = frozenset({"levensloopaanpak", "zvh", "excluded_on"})
-
-
-def pi_partner(facility: Facility) -> str:
-    """The partner id of a PI's backoffice, from its DJI code (``PI-AMS`` → ``pi:pi-ams``)."""
-    return "pi:" + re.sub(r"[^a-z0-9-]+", "-", facility.code.lower()).strip("-")[:40]
 
 
 @dataclass(frozen=True)
@@ -128,7 +122,7 @@ def _detention_context(
     else:
         # Seed 003, INSTROOM / OVERPLAATSING: the PI holding the client is in the team.
         members = [m for m in members if m.role is not R.PI_BACKOFFICE]
-        members.append(TeamMember(partner=pi_partner(event.facility), role=R.PI_BACKOFFICE))
+        members.append(TeamMember(partner=pi_partner(event.facility.code), role=R.PI_BACKOFFICE))
     return CaseContext(
         found=True,
         included=True,

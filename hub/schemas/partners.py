@@ -52,3 +52,8 @@ def _validate(partner_id: str) -> str:
 
 
 PartnerId = Annotated[str, AfterValidator(_validate)]
+
+
+def pi_partner(facility_code: str) -> str:
+    """The partner id of a PI's backoffice, from its DJI code (``PI-AMS`` → ``pi:pi-ams``)."""
+    return "pi:" + re.sub(r"[^a-z0-9-]+", "-", facility_code.lower()).strip("-")[:40]

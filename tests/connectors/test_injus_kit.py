@@ -88,6 +88,7 @@ class TestInjusDetentie(InboundConnectorSuite):
         "bad-municipality": gebeurtenis(gemeente="Amsterdam"),
         "bad-date": gebeurtenis(datum="20-11-2026"),
         "wrong-root": b"<Iets/>",
+        "transfer-to-the-same-pi": gebeurtenis("OVERPLAATSING").replace(b"PI-VUG", b"PI-AMS"),
     }
 
 
@@ -122,6 +123,7 @@ def test_each_type_maps_its_own_fields() -> None:
         ("bad-municipality", "municipality"),
         ("bad-date", "datum"),
         ("wrong-root", "body"),
+        ("transfer-to-the-same-pi", "vorigeInrichting"),
     ],
 )
 def test_bad_messages_name_the_field(case: str, field: str) -> None:

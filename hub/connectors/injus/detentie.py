@@ -140,8 +140,11 @@ class InjusDetentie(InboundConnector[InjusDetentieConfig]):
             if kind == "START":
                 event: DetentionEvent = DetentionStarted(**common, start_date=day)
             elif kind == "OVERPLAATSING":
+                previous = read.facility("vorigeInrichting")
+                if previous.code == common["facility"].code:
+                    raise ContractError("vorigeInrichting is the same PI", field="vorigeInrichting")
                 event = DetentionTransferred(
-                    **common, previous_facility=read.facility("vorigeInrichting"), transfer_date=day
+                    **common, previous_facility=previous, transfer_date=day
                 )
             elif kind == "VERLOF":
                 event = DetentionLeave(

@@ -1,5 +1,7 @@
-"""PI backoffice: the "in Levensloopaanpak" melding with the LLC contact, out."""
+"""PI backoffice: transfer notices in; the "in Levensloopaanpak" melding with the LLC
+contact out."""
 
 from hub.connectors.pi.backoffice import PiBackoffice
+from hub.connectors.pi.transfers import PiTransfers, PiTransfersConfig
 
-__all__ = ["PiBackoffice"]
+__all__ = ["PiBackoffice", "PiTransfers", "PiTransfersConfig"]
