@@ -91,6 +91,8 @@ async def _serve(
         raise HubError("the database has no schema", detail="run `hub db upgrade` first")
     await process.start()
     try:
+        if sims is not None:
+            await sims.seed()
         _announce(process, endpoints_file, embedded, sims)
         await _wait_for_stop_signal()
     finally:

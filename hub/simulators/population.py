@@ -52,3 +52,86 @@ def kedo_answer(found: Person) -> dict[str, Any]:
             "telefoon": "020-0000000",
         },
     }
+
+
+def _person_json(name: str, role: str, organisation: str, partner: str) -> dict[str, str]:
+    return {"naam": name, "rol": role, "organisatie": organisation, "partner": partner}
+
+
+def zvh_events() -> list[dict[str, Any]]:
+    """What the ZVHs tell the hub about the demo population at start: every included
+    client's inclusion, a consent for one, a zorgmachtiging for another, nothing for the
+    third, and nothing at all about people in no case."""
+    events: list[dict[str, Any]] = []
+    included = [p for p in POPULATION if p.included]
+    for n, found in enumerate(included):
+        gemeente = f"gemeente:{found.municipality}"
+        base = {"schemaVersie": "1", "bsn": found.bsn, "zvh": found.zvh}
+        events.append(
+            {
+                **base,
+                "id": f"DEMO-INCL-{n}",
+                "soort": "INCLUSIE",
+                "datum": "2026-03-01",
+                "gemeente": found.municipality,
+                "team": [
+                    {"partner": found.zvh, "rol": "procesregisseur"},
+                    {"partner": found.llz, "rol": "levensloopcoordinator"},
+                    {"partner": gemeente, "rol": "casusregisseur"},
+                    {"partner": "politie", "rol": "politie"},
+                ],
+                "llc": _person_json("L. Coördinator", "levensloopcoordinator", "LLZ", found.llz),
+                "casusregisseur": _person_json(
+                    "C. Regisseur", "casusregisseur", "Gemeente", gemeente
+                ),
+                "procesregisseur": _person_json(
+                    "P. Regisseur", "procesregisseur", "ZVH", found.zvh
+                ),
+            }
+        )
+        if n == 0:
+            events.append(
+                {
+                    **base,
+                    "id": "DEMO-CONSENT-0",
+                    "soort": "TOESTEMMING",
+                    "consent": _consent(f"demo-consent-{n}", found.llz),
+                }
+            )
+        if n == 1:
+            events.append(
+                {
+                    **base,
+                    "id": "DEMO-TITLE-1",
+                    "soort": "TITEL",
+                    "titelId": "ZM-DEMO-1",
+                    "titel": "zorgmachtiging",
+                    "afgegevenDoor": "rechter",
+                    "inclusiefLevensloopaanpak": True,
+                    "geldigVan": "2026-01-01",
+                    "geldigTot": "2027-12-31",
+                }
+            )
+    return events
+
+
+def _consent(consent_id: str, llz: str) -> dict[str, Any]:
+    """A FHIR R4 Consent: medical data to this client's LLC, for the Levensloopaanpak."""
+    return {
+        "resourceType": "Consent",
+        "id": consent_id,
+        "status": "active",
+        "scope": {"coding": [{"code": "patient-privacy"}]},
+        "category": [{"coding": [{"code": "medical"}]}],
+        "provision": {
+            "type": "permit",
+            "period": {"start": "2026-01-01"},
+            "actor": [
+                {
+                    "role": {"coding": [{"code": "IRCP"}]},
+                    "reference": {"identifier": {"system": "urn:ketenhub:partner", "value": llz}},
+                }
+            ],
+            "class": [{"code": "medical"}],
+        },
+    }

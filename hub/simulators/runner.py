@@ -8,9 +8,11 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import uvicorn
 
 from hub.bus.embedded import free_port
+from hub.simulators.population import zvh_events
 from hub.simulators.server import make_simulator
 
 PARTNERS = ("injus", "kedo", "gemeente", "zvh", "pi", "llc")
@@ -57,4 +59,17 @@ class SimulatorSet:
             "zvh-notifications": {"base_url": f"{self.urls['zvh']}/api"},
             "pi-backoffice": {"base_url": f"{self.urls['pi']}/api"},
             "llc-communication": {"base_url": f"{self.urls['llc']}/fhir"},
+            "zvh-events": {"webhook_secret": self.secret},
+            "pi-transfers": {"webhook_secret": self.secret},
         }
+
+    async def seed(self) -> int:
+        """Tell the hub about the demo population through the ZVH simulator, as the ZVHs
+        would; returns how many events the hub accepted."""
+        accepted = 0
+        async with httpx.AsyncClient(timeout=10) as client:
+            for data in zvh_events():
+                answer = await client.post(f"{self.urls['zvh']}/_sim/send", json=data)
+                answer.raise_for_status()
+                accepted += int(answer.json()["answer"]["accepted"])
+        return accepted

@@ -5,7 +5,8 @@ fault switches.
 
     GET  /_sim/received    what it received, oldest first, and the duplicate count
     POST /_sim/faults      {"latency_ms": 0, "error_rate": 0.0, "down": false}
-    POST /_sim/send        {"kind": "START", "bsn": "…", "event_id": "…"} (Injus only)
+    POST /_sim/send        Injus: {"kind": "START", "bsn": "…", "event_id": "…"};
+                           ZVH and PI: the event or transfer notice itself
 """
 
 from __future__ import annotations
@@ -112,14 +113,22 @@ def make_simulator(
         return state.faults
 
     @app.post("/_sim/send")
-    async def send(command: SendCommand) -> dict[str, Any]:
-        if hub_url is None or secret is None:
+    async def send(request: Request) -> dict[str, Any]:
+        """Injus: a SendCommand, rendered as its XML. ZVH and PI: the message itself (a
+        ZVH event or a transfer notice, as JSON). Either is signed and posted to the hub."""
+        connector = SENDS_TO.get(name)
+        if hub_url is None or secret is None or connector is None:
             return {"sent": False, "reason": "this simulator sends nothing"}
-        body = injus_xml(command)
-        headers = {**signed_headers(secret.encode(), body), "Content-Type": "application/xml"}
+        raw = await request.body()
+        if name == "injus":
+            body = injus_xml(SendCommand.model_validate_json(raw or b"{}"))
+            kind = "application/xml"
+        else:
+            body, kind = raw, "application/json"
+        headers = {**signed_headers(secret.encode(), body), "Content-Type": kind}
         async with httpx.AsyncClient(base_url=hub_url, timeout=10) as client:
             answer = await client.post(
-                f"/connectors/{INJUS_CONNECTOR}/messages", content=body, headers=headers
+                f"/connectors/{connector}/messages", content=body, headers=headers
             )
         return {"sent": True, "status": answer.status_code, "answer": answer.json()}
 
@@ -164,4 +173,5 @@ def make_simulator(
     return app
 
 
-INJUS_CONNECTOR = "injus-detentie"
+SENDS_TO = {"injus": "injus-detentie", "zvh": "zvh-events", "pi": "pi-transfers"}
+"""Which inbound connector each sending simulator posts to."""

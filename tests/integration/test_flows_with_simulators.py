@@ -20,6 +20,7 @@ from hub.identity.pseudonym import Pseudonymiser
 from hub.settings import DatabaseSettings, HttpSettings, HubSettings, KafkaSettings
 from hub.simulators.runner import SimulatorSet
 from hub.state import audit
+from hub.state.cases import load_case
 from hub.state.database import migrate, sessionmaker
 
 pytestmark = pytest.mark.integration
@@ -134,3 +135,47 @@ async def test_flow_e_release_reaches_the_municipality_of_release(chain: Chain) 
     assert len(await chain.until("llc", 2)) == 2
     assert len(await chain.until("zvh", 2)) == 2
     assert len(await chain.received("pi")) == 1, "the PI has left the team at release"
+
+
+async def test_the_demo_population_is_seeded_with_inclusions_a_consent_and_a_title(
+    chain: Chain,
+) -> None:
+    assert await chain.sims.seed() == 5
+
+    async def recorded() -> bool:
+        async with sessionmaker(chain.hub.engine)() as session:
+            query = audit.AuditQuery(outcome="RECORDED")
+            found = [r async for r in audit.search(session, query)]
+        return len(found) >= 5
+
+    await wait_until(recorded)
+    async with sessionmaker(chain.hub.engine)() as session:
+        records = [r async for r in audit.search(session, audit.AuditQuery(outcome="RECORDED"))]
+        included = await load_case(session, chain.hub.pseudonymiser.pseudonym(INCLUDED))
+    objects = [r["object"] for r in records]
+    assert sum(o.startswith("case included") for o in objects) == 3
+    assert "consent demo-consent-0 recorded" in objects
+    assert any(o.startswith("zorgmachtiging ZM-DEMO-1") for o in objects)
+    assert included is not None
+    assert included.included
+    assert await chain.sims.seed() == 0, "seeding twice changes nothing"
+
+
+async def test_the_pi_simulator_sends_a_transfer_notice_that_reaches_the_receiving_pi(
+    chain: Chain,
+) -> None:
+    await chain.send(kind="START", bsn=INCLUDED, event_id="SIM-PI-1")
+    await chain.until("pi", 1)
+    transfer = {
+        "schemaVersie": "1",
+        "id": "PI-AMS-SIM-1",
+        "bsn": INCLUDED,
+        "gemeente": "GM0363",
+        "van": {"code": "PI-AMS", "naam": "PI Amsterdam"},
+        "naar": {"code": "PI-ZWL", "naam": "PI Zwolle"},
+        "datum": "2026-12-01",
+    }
+    answer = await chain.client.post(f"{chain.sims.urls['pi']}/_sim/send", json=transfer)
+    assert answer.json()["status"] == 202
+    pi = await chain.until("pi", 2)
+    assert pi[1]["body"]["inrichting"] == "pi:pi-zwl"
