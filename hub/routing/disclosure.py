@@ -9,6 +9,7 @@ field keeps the data category its declaration gives it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -61,7 +62,9 @@ class CaseEnrichment(BaseModel):
     }
 
 
+@functools.cache
 def _specs(model: type[BaseModel]) -> dict[str, FieldSpec]:
+    """Each field's spec, read once per model from its declaration (callers copy it)."""
     out = {}
     for name, info in model.model_fields.items():
         category = category_of(info)

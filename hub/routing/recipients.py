@@ -31,7 +31,7 @@ from hub.schemas.detention import (
     DetentionStarted,
     DetentionTransferred,
 )
-from hub.schemas.partners import PartnerKind, partner_kind, pi_partner
+from hub.schemas.partners import pi_partner
 from hub.schemas.signals import SignalEvent
 from hub.state.cases import Case
 
@@ -111,17 +111,16 @@ def _detention_context(
             if contact.partner:
                 members.append(TeamMember(partner=contact.partner, role=role))
     nazorg: set[str] = set()
+    # Seed 003: the PI that holds the client is in the team, and leaves it at release.
+    members = [m for m in members if m.role is not R.PI_BACKOFFICE]
     if isinstance(event, DetentionEnded):
-        # Seed 003, UITSTROOM: the PI leaves the team; the municipality of release joins
-        # for its aftercare task.
-        members = [m for m in members if m.role is not R.PI_BACKOFFICE]
+        # UITSTROOM: the municipality of release joins for its aftercare task.
         release = f"gemeente:{event.release_municipality}"
         if not any(m.partner == release for m in members):
             nazorg.add(release)
         members.append(TeamMember(partner=release, role=R.CASUSREGISSEUR))
     else:
-        # Seed 003, INSTROOM / OVERPLAATSING: the PI holding the client is in the team.
-        members = [m for m in members if m.role is not R.PI_BACKOFFICE]
+        # INSTROOM / OVERPLAATSING: the PI now holding the client.
         members.append(TeamMember(partner=pi_partner(event.facility.code), role=R.PI_BACKOFFICE))
     return CaseContext(
         found=True,
@@ -208,11 +207,7 @@ def addressees(event: CanonicalEvent, context: CaseContext, sender: str | None) 
         for partner in context.members(route.role):
             if partner == sender or (partner, route.role) in found:
                 continue
-            purpose = (
-                Purpose.NAZORG
-                if partner in context.nazorg_only and partner_kind(partner) is PartnerKind.GEMEENTE
-                else Purpose.LEVENSLOOPAANPAK
-            )
+            purpose = Purpose.NAZORG if partner in context.nazorg_only else Purpose.LEVENSLOOPAANPAK
             found[(partner, route.role)] = Addressee(
                 partner=partner,
                 role=route.role,

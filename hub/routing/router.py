@@ -302,7 +302,11 @@ def router_subscriber(router: Router, kafka: KafkaSettings) -> KafkaRouter:
             envelope, event = decode(record.headers, record.value or b"")
         except ContractError as error:
             log.warning(
-                "event_rejected", error=str(error), topic=record.topic, offset=record.offset
+                "event_rejected",
+                error=error.slug,
+                field=error.field,
+                topic=record.topic,
+                offset=record.offset,
             )
             await send_dead_letter(
                 dead_letters,

@@ -36,11 +36,6 @@ class PolicyFacts:
     conflict_decisions: tuple[ConflictDecision, ...] = ()
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes; everything stored here is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
 async def record_consent(
     session: AsyncSession, subject: str, event: ConsentRecorded, event_id: str
 ) -> str:
@@ -107,7 +102,7 @@ async def load_policy_facts(session: AsyncSession, subject: str, now: dt.datetim
     active = tuple(
         json.loads(row.resource)
         for row in consents
-        if row.withdrawn_at is None or _aware(row.withdrawn_at) > now
+        if row.withdrawn_at is None or row.withdrawn_at > now
     )
     titles = await session.scalars(
         select(LegalTitleRecord).where(LegalTitleRecord.subject == subject)
@@ -132,8 +127,8 @@ async def load_policy_facts(session: AsyncSession, subject: str, now: dt.datetim
                 decision_id=d.decision_id,
                 decided_by=d.decided_by,
                 recipient=d.recipient,
-                decided_at=_aware(d.decided_at),
-                valid_until=_aware(d.valid_until),
+                decided_at=d.decided_at,
+                valid_until=d.valid_until,
             )
             for d in decisions
         ),

@@ -27,10 +27,6 @@ class Parked:
     attempts: int
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
 async def has_parked(session: AsyncSession, subject: str) -> bool:
     found = await session.scalar(
         select(ParkedEvent.seq).where(ParkedEvent.subject == subject).limit(1)

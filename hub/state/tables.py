@@ -15,7 +15,9 @@ from sqlalchemy import (
     String,
     Text,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -24,6 +26,29 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A moment, stored and handed back time-zone aware in UTC (a moment without a zone is
+    taken as UTC). SQLite forgets the zone of a ``DateTime(timezone=True)``; this puts it
+    back once, for every table and query."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        return _in_utc(value)
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        return _in_utc(value)
+
+
+def _in_utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 class Base(DeclarativeBase):
@@ -37,7 +62,7 @@ class ProcessedEvent(Base):
 
     consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    processed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    processed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
 class CaseState(Base):
@@ -51,7 +76,7 @@ class CaseState(Base):
     municipality: Mapped[str | None] = mapped_column(String(10))
     included_since: Mapped[dt.date | None] = mapped_column(Date)
     contacts: Mapped[str | None] = mapped_column(Text, doc="JSON: role → professional contact.")
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     last_event_id: Mapped[str] = mapped_column(String(200))
 
 
@@ -74,8 +99,8 @@ class ConsentRecord(Base):
     consent_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     subject: Mapped[str] = mapped_column(String(64), index=True)
     resource: Mapped[str] = mapped_column(Text)
-    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     event_id: Mapped[str] = mapped_column(String(200))
 
 
@@ -103,8 +128,8 @@ class ConflictDecisionRecord(Base):
     subject: Mapped[str] = mapped_column(String(64), index=True)
     decided_by: Mapped[str] = mapped_column(String(200))
     recipient: Mapped[str] = mapped_column(String(60))
-    decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    valid_until: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    valid_until: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     event_id: Mapped[str] = mapped_column(String(200))
 
 
@@ -166,7 +191,7 @@ class OutboxRecord(Base):
     key: Mapped[bytes] = mapped_column(LargeBinary)
     value: Mapped[bytes] = mapped_column(LargeBinary)
     headers: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
 class IdentityVaultEntry(Base):
@@ -176,7 +201,7 @@ class IdentityVaultEntry(Base):
 
     subject: Mapped[str] = mapped_column(String(64), primary_key=True)
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
-    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
 class ParkedEvent(Base):
@@ -193,8 +218,8 @@ class ParkedEvent(Base):
     value: Mapped[bytes] = mapped_column(LargeBinary)
     reason: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer)
-    parked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    parked_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
 
 
 class DetentionRecord(Base):

@@ -78,6 +78,7 @@ class OutboundRuntime:
         )
         self._sleep = sleep
         self.consumer = f"outbound:{connector.name}"
+        self._accepted = frozenset(model.event_type() for model in connector.accepts)
 
     async def handle(self, headers: Mapping[str, Any], value: bytes, origin: Origin) -> Result:
         """Deliver one record; never raises for a bad record or a failed delivery."""
@@ -117,8 +118,7 @@ class OutboundRuntime:
     async def _deliver(
         self, delivery: Delivery, headers: Mapping[str, Any], value: bytes, origin: Origin
     ) -> Result:
-        accepted = tuple(model.event_type() for model in self.connector.accepts)
-        if delivery.notification.source_type not in accepted:
+        if delivery.notification.source_type not in self._accepted:
             error = PermanentError(
                 f"{self.connector.name} cannot deliver {delivery.notification.source_type}",
                 field="source_type",

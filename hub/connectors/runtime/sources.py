@@ -64,7 +64,11 @@ async def poll_once(runtime: InboundRuntime) -> int:
         try:
             published += len(await runtime.ingest(message))
         except ContractError as error:
-            log.warning("poll_message_rejected", connector=runtime.connector.name, error=str(error))
+            name = runtime.connector.name
+            # The reason goes to the slug and field only: a partner's text may hold personal data.
+            log.warning(
+                "poll_message_rejected", connector=name, error=error.slug, field=error.field
+            )
     return published
 
 
@@ -81,5 +85,8 @@ async def run_sources(runtime: InboundRuntime) -> None:
                 await drain_directory(runtime, directory)
             await poll_once(runtime)
         except HubError as error:
-            log.warning("inbound_source_failed", connector=runtime.connector.name, error=str(error))
+            name = runtime.connector.name
+            log.warning(
+                "inbound_source_failed", connector=name, error=error.slug, field=error.field
+            )
         await asyncio.sleep(interval)
