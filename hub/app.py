@@ -14,26 +14,30 @@ from typing import Any
 import uvicorn
 from faststream.kafka import KafkaBroker
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from hub import __version__
 from hub.bus.broker import make_broker
 from hub.bus.publisher import EventPublisher
 from hub.connectors import registry
+from hub.connectors.runtime.inbound import NONCE_PREFIX
 from hub.connectors.runtime.wiring import ConnectorSet, wire
 from hub.errors import ConfigurationError
 from hub.identity.pseudonym import Pseudonymiser
 from hub.logs import get_logger
 from hub.ops_api import make_ops_app
 from hub.routing.cedar_policy import policy_from_settings
+from hub.routing.label_resend import resend_failed_labels
 from hub.routing.lookup import CaseLookup, LocalCaseLookup
 from hub.routing.router import Router, router_subscriber
 from hub.settings import HttpSettings, HubSettings
-from hub.state import detentions
+from hub.state import detentions, idempotency
 from hub.state.database import make_engine, sessionmaker
 
 log = get_logger(__name__)
 ERASURE_INTERVAL_S = 3600.0
+MAX_REPLAY_WINDOW_S = 3600
+"""The widest replay window a connector may set (``InboundConfig.replay_window_s``)."""
 
 
 def build_broker(
@@ -93,6 +97,7 @@ class HubProcess:
     settings: HubSettings
     pseudonymiser: Pseudonymiser
     engine: AsyncEngine = field(init=False)
+    sessions: async_sessionmaker[AsyncSession] = field(init=False)
     lookup: CaseLookup | None = None
     broker: KafkaBroker = field(init=False)
     router: Router = field(init=False)
@@ -103,6 +108,7 @@ class HubProcess:
 
     def __post_init__(self) -> None:
         self.engine = make_engine(self.settings.database_url, echo=self.settings.database.echo)
+        self.sessions = sessionmaker(self.engine)
         self.broker, self.router, self.connectors = build_broker(
             self.settings, self.engine, self.lookup, self.pseudonymiser
         )
@@ -157,21 +163,37 @@ class HubProcess:
         return "https" if self.settings.http.tls_certfile else "http"
 
     async def _housekeeping(self) -> None:
-        """Every ``retry_interval_s`` route what the router had to park; once an hour
-        erase the detention data whose retention has ended."""
-        erased_at = 0.0
+        """Every ``retry_interval_s`` route what the router had to park; every
+        ``label_resend_interval_s`` offer failed label deliveries to partners that are
+        back; once an hour erase the detention data whose retention has ended, and
+        forget webhook signatures older than any replay window."""
+        routing = self.settings.routing
+        erased_at = resent_at = time.monotonic()
+        erased_at -= ERASURE_INTERVAL_S
         while True:
-            await asyncio.sleep(self.settings.routing.retry_interval_s)
+            await asyncio.sleep(routing.retry_interval_s)
             try:
                 await self.router.retry_parked()
+                if time.monotonic() - resent_at >= routing.label_resend_interval_s:
+                    resent_at = time.monotonic()
+                    await resend_failed_labels(
+                        self.sessions, self.connectors.outbound, EventPublisher(self.broker).send
+                    )
                 if time.monotonic() - erased_at >= ERASURE_INTERVAL_S:
-                    async with sessionmaker(self.engine).begin() as session:
-                        erased = await detentions.erase_due(session, dt.datetime.now(dt.UTC).date())
                     erased_at = time.monotonic()
-                    if erased:
-                        log.info("detention_data_erased", records=erased)
+                    await self._erase_due()
             except Exception:  # a failed round is logged and retried; the loop must live
                 log.exception("housekeeping_failed")
+
+    async def _erase_due(self) -> None:
+        now = dt.datetime.now(dt.UTC)
+        async with self.sessions.begin() as session:
+            erased = await detentions.erase_due(session, now.date())
+            await idempotency.forget(
+                session, NONCE_PREFIX, now - dt.timedelta(seconds=MAX_REPLAY_WINDOW_S)
+            )
+        if erased:
+            log.info("detention_data_erased", records=erased)
 
     async def stop(self) -> None:
         if self._retry_task is not None:

@@ -6,6 +6,7 @@
     │   │                    an HTTP edge, a dead letter on the bus; never retried
     │   └── PayloadTooLarge  the body exceeds the connector's limit (413)
     ├── AuthenticationError  a webhook's signature or timestamp does not hold (401)
+    │   └── ReplayedRequest  a signed request seen before, sent again (409)
     ├── NotFound             no such resource at an HTTP edge (404)
     ├── RetryableError       a transient failure (timeout, 503); retried with backoff
     ├── PermanentError       will never succeed as sent; dead-lettered with its reason
@@ -95,6 +96,12 @@ class AuthenticationError(HubError):
     slug = "unauthenticated"
     title = "The sender could not be authenticated"
     status = 401
+
+
+class ReplayedRequest(AuthenticationError):
+    slug = "replayed-request"
+    title = "This signed request was received before"
+    status = 409
 
 
 class NotFound(HubError):

@@ -150,6 +150,18 @@ class RoutingSettings(BaseModel):
     retry_interval_s: float = Field(
         1.0, gt=0, description="How often parked events (case look-up down) are retried."
     )
+    label_incomplete_after_s: float = Field(
+        300.0,
+        gt=0,
+        description="A label set or withdrawal not acknowledged after this long is listed "
+        "as incomplete by `hub labels status`.",
+    )
+    label_resend_interval_s: float = Field(
+        30.0,
+        gt=0,
+        description="How often a label delivery that failed is offered again to its "
+        "partner, once the partner's health check passes.",
+    )
 
 
 class HubSettings(BaseSettings):

@@ -13,7 +13,7 @@ from hub.schemas.fhir import PARTNER_SYSTEM
 from hub.schemas.signals import CrisisContact
 
 TEST_KEY = bytes(range(32))
-TEST_BSNS = ("111222333", "123456782", "999999990", "212121224")
+TEST_BSNS = ("111222333", "123456782", "999999990", "212121224", "300000005")
 TEST_NAMES = ("Jansen-Testpersoon", "Pietersma-Testpersoon")
 
 LLC = Contact(

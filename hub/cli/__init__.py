@@ -9,6 +9,7 @@ from hub.cli import (
     audit,
     connectors,
     db,
+    labels,
     policy,
     schemas,
     serve,
@@ -29,6 +30,7 @@ app.add_typer(schemas.app, name="schemas")
 app.add_typer(db.app, name="db")
 app.add_typer(policy.app, name="policy")
 app.add_typer(audit.app, name="audit")
+app.add_typer(labels.app, name="labels")
 app.command("settings")(settings_doc.settings)
 app.command("asyncapi")(asyncapi.asyncapi)
 app.command("simulate")(simulate.simulate)

@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.identity.bsn import normalise_bsn
-from hub.identity.pseudonym import is_pseudonym, pseudonymiser_from_settings
-from hub.settings import HubSettings
+from hub.cli.store import subjects_of, with_session
 from hub.state import audit
-from hub.state.database import make_engine, migrate, sessionmaker
 
 app = typer.Typer(help="The audit trail of sharing decisions (NEN 7513).", no_args_is_help=True)
-T = TypeVar("T")
-
-
-def _with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    async def run() -> T:
-        engine = make_engine(HubSettings().database_url)
-        try:
-            await migrate(engine)
-            async with sessionmaker(engine)() as session:
-                return await work(session)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
 
 
 def _moment(text: str | None, option: str) -> dt.datetime | None:
@@ -44,21 +25,6 @@ def _moment(text: str | None, option: str) -> dt.datetime | None:
             "use ISO 8601, e.g. 2026-11-23T10:00:00+01:00", param_hint=option
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
-def _subjects(subject: str) -> list[str]:
-    """A pseudonym as given, or a BSN's pseudonym under every known key (never echoed)."""
-    if is_pseudonym(subject):
-        return [subject]
-    try:
-        normalise_bsn(subject)
-    except ValueError as error:
-        raise typer.BadParameter(f"neither a pseudonym nor a BSN: {error}") from None
-    try:
-        pseudonymiser = pseudonymiser_from_settings(HubSettings(), create_key=False)
-    except ValueError as error:
-        raise typer.BadParameter(f"cannot pseudonymise the BSN: {error}") from None
-    return pseudonymiser.all_pseudonyms(subject)
 
 
 @app.command("search")
@@ -75,7 +41,7 @@ def search_command(
 ) -> None:
     """Print matching records as JSON lines, oldest first."""
     query = audit.AuditQuery(
-        subjects=_subjects(subject) if subject else (),
+        subjects=subjects_of(subject) if subject else (),
         partner=partner,
         outcome=outcome,
         since=_moment(since, "--since"),
@@ -87,14 +53,14 @@ def search_command(
     async def work(session: AsyncSession) -> list[dict[str, Any]]:
         return [record async for record in audit.search(session, query)]
 
-    for record in _with_session(work):
+    for record in with_session(work):
         typer.echo(json.dumps(record, ensure_ascii=False, sort_keys=True))
 
 
 @app.command("verify")
 def verify_command() -> None:
     """Check the whole hash chain; exit 1 naming the first broken record."""
-    report = _with_session(audit.verify)
+    report = with_session(audit.verify)
     if report.broken is None:
         typer.echo(f"audit chain intact: {report.records} records")
         return
@@ -114,11 +80,11 @@ def report_command(
     subject: str = typer.Argument(..., help="The person's BSN or pseudonym."),
 ) -> None:
     """Per-person disclosure report (GDPR art. 15): who received what, when, on which basis."""
-    subjects = _subjects(subject)
+    subjects = subjects_of(subject)
 
     async def work(session: AsyncSession) -> dict[str, Any]:
         return await audit.disclosure_report(session, subjects)
 
-    report = _with_session(work)
+    report = with_session(work)
     report["generated_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     typer.echo(json.dumps(report, ensure_ascii=False, indent=2))

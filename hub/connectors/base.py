@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from hub.bus.topics import delivery_topic
-from hub.errors import ConfigurationError
+from hub.errors import ConfigurationError, PermanentError
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import KedoLookupResult
 from hub.schemas.deliveries import NotificationDelivery
@@ -133,6 +133,8 @@ class InboundMessage:
     received_via: Literal["webhook", "poll", "file"] = "webhook"
     name: str | None = None
     """The file name for a file drop, the partner's message id where it has one."""
+    nonce: str | None = None
+    """Set by the webhook to the request's signature: the runtime accepts each once."""
     received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
@@ -141,18 +143,25 @@ class Emitted:
     """One canonical event an inbound connector made of a partner message.
 
     ``bsn`` is the subject as the partner knows it; the runtime turns it into the
-    pseudonym and it never reaches the bus. ``source_id`` is the partner's own id for
-    the record: the runtime derives the event id from it, so a message received twice
-    yields the same event once.
+    pseudonym and it never reaches the bus. A partner that does not hold the BSN names
+    the client by the ``label_reference`` the hub gave it with the label (the police
+    subscription id); the runtime then finds the client from the label, and refuses a
+    reference that no label of this partner carries. Given both, they must agree.
+
+    ``source_id`` is the partner's own id for the record: the runtime derives the event
+    id from it, so a message received twice yields the same event once.
     """
 
     event: CanonicalEvent
-    bsn: str
+    bsn: str | None
     source_id: str
     correlation_id: str | None = None
     partner: str | None = None
     """The partner id that sent it, for a connector that serves a kind of partner (one
     connector for every ZVH); it must be one this connector serves."""
+    label_reference: str | None = None
+    label_reference_field: str = "label_reference"
+    """The partner's name for the reference, so a refusal names the field it sent."""
 
 
 class InboundConnector(Connector[ConfigT]):
@@ -198,6 +207,16 @@ class Delivery:
     subject: str
     correlation_id: str
     bsn: str | None = None
+
+    @property
+    def label_reference(self) -> str:
+        """The partner's handle for the client's label (flows B and C)."""
+        reference = self.notification.label_reference
+        if not reference:
+            raise PermanentError(
+                "a label delivery arrived without its label reference", field="label_reference"
+            )
+        return reference
 
 
 class OutboundConnector(Connector[ConfigT]):

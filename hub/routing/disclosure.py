@@ -129,6 +129,7 @@ def disclose(
     facts: PolicyFacts,
     may_hold_bsn: bool,
     now: dt.datetime,
+    label_reference: str | None = None,
 ) -> Disclosure:
     """Decide for one addressee; build its delivery when anything may go.
 
@@ -181,6 +182,7 @@ def disclose(
             content_categories={name: message.specs[name].category for name in permitted},
             removed_fields=decision.removed_fields,
             bsn_permitted=decision.field_verdicts.get(BSN_FIELD) is Verdict.PERMIT,
+            label_reference=label_reference,
         )
         delivery = (
             notification,

@@ -41,7 +41,15 @@ PI_FIELDS = frozenset(
     {"levensloopaanpak", "zvh", "llc", "facility", "skn", "person_name", "birth_date"}
 )
 LABEL_SET_FIELDS = frozenset(
-    {"levensloopaanpak", "zvh", "included_since", "llc", "procesregisseur"}
+    {
+        "levensloopaanpak",
+        "zvh",
+        "included_since",
+        "handling_advice",
+        "llc",
+        "casusregisseur",
+        "procesregisseur",
+    }
 )
 LABEL_WITHDRAWN_FIELDS = frozenset({"levensloopaanpak", "zvh", "excluded_on"})
 

@@ -27,7 +27,7 @@ from hub.bus.deadletter import send_dead_letter
 from hub.bus.topics import DEAD_LETTER, ROUTED_TOPICS
 from hub.errors import ContractError, RetryableError
 from hub.logs import get_logger, message_context
-from hub.routing.decision import Policy
+from hub.routing.decision import Decision, Policy
 from hub.routing.disclosure import Message, bsn_authorised, disclose, object_text
 from hub.routing.lookup import CaseLookup
 from hub.routing.recipients import addressees, case_context
@@ -46,13 +46,15 @@ from hub.schemas.consent import (
     ConsentWithdrawn,
     LegalTitleRecorded,
 )
+from hub.schemas.deliveries import Flow
 from hub.schemas.detention import DetentionEvent
 from hub.schemas.envelope import Envelope
 from hub.settings import KafkaSettings
-from hub.state import audit, cases, consents, detentions, idempotency, outbox, parking
+from hub.state import audit, cases, consents, detentions, idempotency, labels, outbox, parking
 from hub.state.audit import Action, AuditEntry, AuditOutcome
 
 CONSUMER = "hub-router"
+LABEL_ACTIONS = {Flow.B: labels.LabelAction.SET, Flow.C: labels.LabelAction.WITHDRAW}
 PARTNER_SOURCE_PREFIX = "urn:ketenhub:partner:"
 log = get_logger(__name__)
 
@@ -196,6 +198,10 @@ class Router:
         facts = await consents.load_policy_facts(session, subject, now)
         message = Message.build(event, context)
         for addressee in addressees(event, context, sender_partner(envelope.source)):
+            action = LABEL_ACTIONS.get(addressee.flow)
+            reference = (
+                await labels.reference_for(session, subject, addressee.partner) if action else None
+            )
             result = disclose(
                 envelope=envelope,
                 message=message,
@@ -205,18 +211,37 @@ class Router:
                 facts=facts,
                 may_hold_bsn=bsn_authorised(addressee.partner, self._bsn_kinds),
                 now=now,
+                label_reference=reference,
             )
             entries.append(result.audit)
+            record = None
             if result.delivery is not None:
                 notification, delivery_envelope = result.delivery
                 record = encode(notification, delivery_envelope)
                 outbox.stage(session, delivery_envelope.id, envelope.id, record)
                 staged += 1
+            if action is not None and reference is not None:
+                await labels.request(
+                    session,
+                    subject=subject,
+                    partner=addressee.partner,
+                    action=action,
+                    reference=reference,
+                    delivery_id=result.audit.delivery_id,
+                    record=record,
+                    now=now,
+                    denied=None if record else _denial(result.decision),
+                )
         return entries, staged
 
     async def flush(self, event_ids: list[str] | None = None) -> int:
         """Send the staged deliveries (of ``event_ids``, or all that are pending)."""
         return await outbox.flush(self._sessions, self._send, event_ids=event_ids)
+
+
+def _denial(decision: Decision) -> str:
+    reasons = "; ".join(m.code for m in decision.missing) or "no field permitted"
+    return f"the policy permitted nothing ({reasons})"
 
 
 def _case_change(event: CaseEvent) -> str:

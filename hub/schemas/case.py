@@ -61,6 +61,12 @@ class ClientIncluded(CaseEvent):
     llc: Contact = categorised(C, description="The levensloopcoördinator.")
     casusregisseur: Contact = categorised(C, description="The gemeentelijke casusregisseur.")
     procesregisseur: Contact = categorised(C, description="The ZVH procesregisseur.")
+    handling_advice: str | None = categorised(
+        L,
+        description="Short advice for the police and the crisis service on meeting the client.",
+        default=None,
+        max_length=500,
+    )
 
     @model_validator(mode="after")
     def _team_has_an_llc(self) -> ClientIncluded:

@@ -70,6 +70,13 @@ class NotificationDelivery(CanonicalEvent):
         description="The recipient may hold the BSN: only then does its connector re-identify.",
         default=False,
     )
+    label_reference: str | None = categorised(
+        L,
+        description="The partner's handle for the client's label (flows B and C): the police "
+        "subscription id, the Iris melding id, the crisis Flag identifier.",
+        default=None,
+        max_length=64,
+    )
 
     @model_validator(mode="after")
     def _every_field_is_categorised(self) -> NotificationDelivery:

@@ -71,13 +71,22 @@ def parse_consent(resource: dict[str, Any]) -> Consent:
 
 
 def levensloop_flag(
-    *, subject: dict[str, Any], zvh: str, start: dt.date, end: dt.date | None, active: bool
+    *,
+    subject: dict[str, Any],
+    zvh: str,
+    start: dt.date | None,
+    end: dt.date | None,
+    active: bool,
+    identifier: dict[str, str] | None = None,
 ) -> Flag:
     """The crisis service's pre-registration flag; withdrawal sets it ``inactive``."""
-    period: dict[str, str] = {"start": start.isoformat()}
+    period: dict[str, str] = {}
+    if start is not None:
+        period["start"] = start.isoformat()
     if end is not None:
         period["end"] = end.isoformat()
     return Flag(
+        identifier=[identifier] if identifier else None,
         status="active" if active else "inactive",
         code={
             "coding": [
@@ -89,19 +98,32 @@ def levensloop_flag(
             ]
         },
         subject=subject,
-        period=period,
+        period=period or None,
         author=partner_reference(zvh),
     )
 
 
-def care_team(*, subject: dict[str, Any], members: Sequence[Contact]) -> CareTeam:
+def _display(contact: Contact) -> str:
+    reach = ", ".join(v for v in (contact.organisation, contact.phone, contact.email) if v)
+    return f"{contact.name} ({reach})"
+
+
+def care_team(
+    *,
+    subject: dict[str, Any],
+    members: Sequence[Contact],
+    active: bool = True,
+    identifier: dict[str, str] | None = None,
+) -> CareTeam:
+    """Who the crisis team calls: the LLC and the casusregisseur, with their numbers."""
     return CareTeam(
-        status="active",
+        identifier=[identifier] if identifier else None,
+        status="active" if active else "inactive",
         subject=subject,
         participant=[
             {
                 "role": [{"text": m.role}],
-                "member": {"display": f"{m.name} ({m.organisation})"},
+                "member": {"display": _display(m)},
                 "onBehalfOf": partner_reference(m.partner) if m.partner else None,
             }
             for m in members

@@ -16,13 +16,29 @@ class Person:
     included: bool
     zvh: str = "zvh:amsterdam"
     llz: str = "llz:fivoor"
+    crisis: str = "crisis:amsterdam"
+    seeded: bool = True
+    """Whether the ZVH's inclusion is sent at start; the demo includes the others live."""
 
 
 POPULATION: tuple[Person, ...] = (
     Person("111222333", "Demo-Jansen", "1988-02-29", "GM0363", included=True),
     Person("123456782", "Demo-De Vries", "1979-07-01", "GM0363", included=True),
-    Person("212121224", "Demo-Bakker", "1993-11-11", "GM0344", True, "zvh:utrecht", "llz:altrecht"),
+    Person(
+        "212121224",
+        "Demo-Bakker",
+        "1993-11-11",
+        "GM0344",
+        True,
+        "zvh:utrecht",
+        "llz:altrecht",
+        "crisis:utrecht",
+    ),
+    Person("300000005", "Demo-Smit", "1990-06-15", "GM0363", included=True, seeded=False),
     Person("999999990", "Demo-Visser", "1985-04-04", "GM0363", included=False),
+)
+HANDLING_ADVICE = (
+    "Rustig benaderen, geen fysiek contact zonder noodzaak; bel de levensloopcoördinator."
 )
 
 
@@ -58,37 +74,41 @@ def _person_json(name: str, role: str, organisation: str, partner: str) -> dict[
     return {"naam": name, "rol": role, "organisatie": organisation, "partner": partner}
 
 
+def inclusion(found: Person, event_id: str, date: str = "2026-03-01") -> dict[str, Any]:
+    """The ZVH's INCLUSIE for ``found``: a levensloopteam with the three label partners."""
+    gemeente = f"gemeente:{found.municipality}"
+    return {
+        "schemaVersie": "1",
+        "bsn": found.bsn,
+        "zvh": found.zvh,
+        "id": event_id,
+        "soort": "INCLUSIE",
+        "datum": date,
+        "gemeente": found.municipality,
+        "team": [
+            {"partner": found.zvh, "rol": "procesregisseur"},
+            {"partner": found.llz, "rol": "levensloopcoordinator"},
+            {"partner": gemeente, "rol": "casusregisseur"},
+            {"partner": "politie", "rol": "politie"},
+            {"partner": "reclassering", "rol": "reclassering"},
+            {"partner": found.crisis, "rol": "crisisdienst"},
+        ],
+        "llc": _person_json("L. Coördinator", "levensloopcoordinator", "LLZ", found.llz),
+        "casusregisseur": _person_json("C. Regisseur", "casusregisseur", "Gemeente", gemeente),
+        "procesregisseur": _person_json("P. Regisseur", "procesregisseur", "ZVH", found.zvh),
+        "handelingsadvies": HANDLING_ADVICE,
+    }
+
+
 def zvh_events() -> list[dict[str, Any]]:
-    """What the ZVHs tell the hub about the demo population at start: every included
+    """What the ZVHs tell the hub about the demo population at start: every seeded
     client's inclusion, a consent for one, a zorgmachtiging for another, nothing for the
     third, and nothing at all about people in no case."""
     events: list[dict[str, Any]] = []
-    included = [p for p in POPULATION if p.included]
+    included = [p for p in POPULATION if p.included and p.seeded]
     for n, found in enumerate(included):
-        gemeente = f"gemeente:{found.municipality}"
         base = {"schemaVersie": "1", "bsn": found.bsn, "zvh": found.zvh}
-        events.append(
-            {
-                **base,
-                "id": f"DEMO-INCL-{n}",
-                "soort": "INCLUSIE",
-                "datum": "2026-03-01",
-                "gemeente": found.municipality,
-                "team": [
-                    {"partner": found.zvh, "rol": "procesregisseur"},
-                    {"partner": found.llz, "rol": "levensloopcoordinator"},
-                    {"partner": gemeente, "rol": "casusregisseur"},
-                    {"partner": "politie", "rol": "politie"},
-                ],
-                "llc": _person_json("L. Coördinator", "levensloopcoordinator", "LLZ", found.llz),
-                "casusregisseur": _person_json(
-                    "C. Regisseur", "casusregisseur", "Gemeente", gemeente
-                ),
-                "procesregisseur": _person_json(
-                    "P. Regisseur", "procesregisseur", "ZVH", found.zvh
-                ),
-            }
-        )
+        events.append(inclusion(found, f"DEMO-INCL-{n}"))
         if n == 0:
             events.append(
                 {

@@ -15,7 +15,17 @@ from hub.bus.embedded import free_port
 from hub.simulators.population import zvh_events
 from hub.simulators.server import make_simulator
 
-PARTNERS = ("injus", "kedo", "gemeente", "zvh", "pi", "llc")
+PARTNERS = (
+    "injus",
+    "kedo",
+    "gemeente",
+    "zvh",
+    "pi",
+    "llc",
+    "politie",
+    "reclassering",
+    "crisis",
+)
 
 
 @dataclass
@@ -61,6 +71,12 @@ class SimulatorSet:
             "llc-communication": {"base_url": f"{self.urls['llc']}/fhir"},
             "zvh-events": {"webhook_secret": self.secret},
             "pi-transfers": {"webhook_secret": self.secret},
+            "politie-abonnementen": {"base_url": f"{self.urls['politie']}/api"},
+            "politie-signalen": {"webhook_secret": self.secret},
+            "reclassering-iris-meldingen": {"base_url": f"{self.urls['reclassering']}/iris"},
+            "reclassering-iris-signals": {"webhook_secret": self.secret},
+            "crisis-vooraanmelding": {"base_url": f"{self.urls['crisis']}/fhir"},
+            "crisis-contacten": {"webhook_secret": self.secret},
         }
 
     async def seed(self) -> int:

@@ -4,9 +4,11 @@ look-ups from the demo population, sends its own messages to the hub signed, and
 fault switches.
 
     GET  /_sim/received    what it received, oldest first, and the duplicate count
+    GET  /_sim/state       what it holds now (police subscriptions, crisis Flags, …)
     POST /_sim/faults      {"latency_ms": 0, "error_rate": 0.0, "down": false}
     POST /_sim/send        Injus: {"kind": "START", "bsn": "…", "event_id": "…"};
-                           ZVH and PI: the event or transfer notice itself
+                           the others: their own message (a ZVH event, a transfer
+                           notice, a police, Iris or crisis signal) as JSON
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class SimState:
     seen_keys: set[str] = field(default_factory=set)
     duplicates: int = 0
     faults: Faults = field(default_factory=Faults)
+    resources: dict[str, Any] = field(default_factory=dict)
 
 
 def injus_xml(command: SendCommand) -> bytes:
@@ -89,8 +92,8 @@ def injus_xml(command: SendCommand) -> bytes:
 def make_simulator(
     name: str, *, hub_url: str | None = None, secret: str | None = None, seed: int = 7
 ) -> FastAPI:
-    """The simulator app for partner ``name`` (``gemeente``, ``zvh``, ``pi``, ``llc``,
-    ``kedo`` or ``injus``); ``hub_url`` and ``secret`` let it send to the hub's webhook."""
+    """The simulator app for partner ``name`` (one of ``runner.PARTNERS``); ``hub_url``
+    and ``secret`` let it send to the hub's webhook."""
     app = FastAPI(title=f"{name} simulator", docs_url=None, redoc_url=None)
     state = SimState(name)
     rng = random.Random(seed)
@@ -114,8 +117,8 @@ def make_simulator(
 
     @app.post("/_sim/send")
     async def send(request: Request) -> dict[str, Any]:
-        """Injus: a SendCommand, rendered as its XML. ZVH and PI: the message itself (a
-        ZVH event or a transfer notice, as JSON). Either is signed and posted to the hub."""
+        """Injus: a SendCommand, rendered as its XML. The others: the message itself, as
+        JSON. Either is signed and posted to the hub."""
         connector = SENDS_TO.get(name)
         if hub_url is None or secret is None or connector is None:
             return {"sent": False, "reason": "this simulator sends nothing"}
@@ -142,7 +145,12 @@ def make_simulator(
             return JSONResponse({"status": 404}, status_code=404)
         return JSONResponse(kedo_answer(found))
 
-    @app.api_route("/{path:path}", methods=["GET", "POST"])
+    @app.get("/_sim/state")
+    async def current() -> dict[str, Any]:
+        """What the partner holds now: police subscriptions, crisis Flags, Iris meldingen."""
+        return {"resources": state.resources}
+
+    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE"])
     async def partner_api(path: str, request: Request) -> Response:
         failed = await apply_faults()
         if failed is not None:
@@ -153,25 +161,66 @@ def make_simulator(
         if key and key in state.seen_keys:
             state.duplicates += 1
             return JSONResponse({"status": 409, "duplicate": key}, status_code=409)
+        raw = await request.body()
+        body = _body(raw) if request.method != "DELETE" else None
+        if request.method != "DELETE" and body is None:
+            return JSONResponse({"status": 400}, status_code=400)
         if key:
             state.seen_keys.add(key)
-        raw = await request.body()
-        try:
-            body: Any = json.loads(raw)
-        except ValueError:
-            return JSONResponse({"status": 400}, status_code=400)
         state.received.append(
             {
                 "path": "/" + path,
+                "method": request.method,
                 "idempotency_key": key,
                 "received_at": dt.datetime.now(dt.UTC).isoformat(),
                 "body": body,
             }
         )
-        return JSONResponse({"status": 201}, status_code=201)
+        return _hold(state, "/" + path, request.method, body)
 
     return app
 
 
-SENDS_TO = {"injus": "injus-detentie", "zvh": "zvh-events", "pi": "pi-transfers"}
+def _body(raw: bytes) -> Any:
+    """JSON as JSON, XML as its text; None for anything else."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        text = raw.decode("utf-8", "replace").lstrip()
+        return {"xml": text} if text.startswith("<") else None
+
+
+def _hold(state: SimState, path: str, method: str, body: Any) -> Response:
+    """Keep what a PUT, a DELETE or a FHIR transaction leaves at the partner, as the
+    partner system would, and answer as it would."""
+    if method == "PUT":
+        state.resources[path] = body
+        return JSONResponse(body, status_code=200)
+    if method == "DELETE":
+        if state.resources.pop(path, None) is None:
+            return JSONResponse({"status": 404}, status_code=404)
+        return Response(status_code=204)
+    if isinstance(body, dict) and body.get("resourceType") == "Bundle":
+        answers = []
+        for entry in body.get("entry", []):
+            request = entry.get("request", {})
+            if request.get("method") == "PUT":
+                state.resources[request.get("url", "")] = entry.get("resource")
+            answers.append({"response": {"status": "200 OK"}})
+        return JSONResponse(
+            {"resourceType": "Bundle", "type": "transaction-response", "entry": answers}
+        )
+    if isinstance(body, dict) and "xml" in body:
+        state.resources[f"{path}#{len(state.received)}"] = body
+    return JSONResponse({"status": 201}, status_code=201)
+
+
+SENDS_TO = {
+    "injus": "injus-detentie",
+    "zvh": "zvh-events",
+    "pi": "pi-transfers",
+    "politie": "politie-signalen",
+    "reclassering": "reclassering-iris-signals",
+    "crisis": "crisis-contacten",
+}
 """Which inbound connector each sending simulator posts to."""

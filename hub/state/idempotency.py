@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,3 +37,15 @@ async def was_processed(session: AsyncSession, consumer: str, event_id: str) -> 
         )
     )
     return row is not None
+
+
+async def forget(session: AsyncSession, consumer_prefix: str, before: dt.datetime) -> int:
+    """Drop the claims of consumers named ``consumer_prefix…`` made before ``before``:
+    for claims that only matter for a while, as webhook signatures inside their window."""
+    result = await session.execute(
+        delete(ProcessedEvent).where(
+            ProcessedEvent.consumer.startswith(consumer_prefix, autoescape=True),
+            ProcessedEvent.processed_at < before,
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -235,3 +235,30 @@ class DetentionRecord(Base):
     released_on: Mapped[dt.date | None] = mapped_column(Date)
     erase_after: Mapped[dt.date | None] = mapped_column(Date, index=True)
     last_event_id: Mapped[str] = mapped_column(String(200))
+
+
+class LabelStatus(Base):
+    """Where the Levensloopaanpak label stands at one partner for one client (flows B, C).
+
+    While a set or a withdrawal is not yet acknowledged, the row keeps the delivery
+    record itself, so a partner that was down gets it when it comes back; the record is
+    dropped the moment the partner acknowledges.
+    """
+
+    __tablename__ = "label_status"
+
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    partner: Mapped[str] = mapped_column(String(60), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    action: Mapped[str] = mapped_column(String(10))
+    reference: Mapped[str] = mapped_column(String(64), index=True)
+    delivery_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    resends: Mapped[int] = mapped_column(Integer)
+    requested_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    topic: Mapped[str | None] = mapped_column(String(100))
+    key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    value: Mapped[bytes | None] = mapped_column(LargeBinary)
+    headers: Mapped[str | None] = mapped_column(Text)

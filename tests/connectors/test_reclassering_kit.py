@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from hub.connectors.reclassering import IrisSignals
 from hub.connectors.testing import InboundConnectorSuite, InboundScenario
 from hub.schemas.signals import ProbationSignal
+from tests.connectors.label_content import REFERENCE
 
 BSN = "212121224"
 SUPERVISOR = "T. Toezichthouder-Testpersoon"
@@ -30,6 +31,7 @@ def signal(**changes: object) -> bytes:
 class TestIrisSignals(InboundConnectorSuite):
     connector = IrisSignals
     config: ClassVar[dict[str, Any]] = {"webhook_secret": "kit-webhook-secret-123"}
+    labels: ClassVar[dict[tuple[str, str], str]] = {("reclassering", REFERENCE): BSN}
     scenarios: ClassVar[list[InboundScenario]] = [
         InboundScenario(
             "a violation",
@@ -42,6 +44,12 @@ class TestIrisSignals(InboundConnectorSuite):
             body=signal(signaalId="IRIS-2026-000124", soort="afspraak-gemist", toezichthouder=None),
             expect=(ProbationSignal,),
             personal_data=(BSN,),
+        ),
+        InboundScenario(
+            "a concern naming the client by the hub's melding id only",
+            body=signal(signaalId="IRIS-2026-000125", soort="zorg", bsn=None, meldingId=REFERENCE),
+            expect=(ProbationSignal,),
+            personal_data=(SUPERVISOR,),
         ),
     ]
     edge_cases: ClassVar[dict[str, bytes]] = {

@@ -125,8 +125,11 @@ async def test_router_applies_each_inclusion_once_and_sets_labels(tmp_path: Path
             "zvh",
             "included_since",
             "llc",
+            "casusregisseur",
             "procesregisseur",
         }
+        assert delivery.label_reference is not None
+        assert delivery.label_reference.startswith("lla-")
         assert [(r["outcome"], r["recipient"]) for r in records] == [
             ("RECORDED", None),
             ("PERMIT_REDACTED", "politie"),

@@ -6,6 +6,9 @@ Iris posts one JSON signal per request (the reference contract of DESIGN §5)::
      "soort": "overtreding", "tijdstip": "2026-11-23T09:15:00+01:00",
      "samenvatting": "...", "toezichthouder": {"naam": "...", "telefoon": "..."}}
 
+Iris names the client by ``bsn``, by the ``meldingId`` of the hub's melding (Iris
+need not hold the BSN), or by both, which must then agree.
+
 Written against the public SDK only, as a partner team would.
 """
 
@@ -50,7 +53,8 @@ class _Supervisor(BaseModel):
 class _Signal(BaseModel):
     model_config = ConfigDict(extra="ignore")
     signaalId: str = Field(min_length=1, max_length=100)  # noqa: N815 - the partner's field name
-    bsn: str = Field(min_length=8, max_length=9)
+    bsn: str | None = Field(None, max_length=9)
+    meldingId: str | None = Field(None, min_length=1, max_length=64)  # noqa: N815
     soort: str
     tijdstip: dt.datetime
     samenvatting: str = Field(max_length=2000)
@@ -88,4 +92,12 @@ class IrisSignals(InboundConnector[IrisSignalsConfig]):
             )
         except ValidationError as exc:
             raise ContractError.from_validation(exc) from None
-        return [Emitted(event=event, bsn=signal.bsn, source_id=signal.signaalId)]
+        return [
+            Emitted(
+                event=event,
+                bsn=signal.bsn,
+                source_id=signal.signaalId,
+                label_reference=signal.meldingId,
+                label_reference_field="meldingId",
+            )
+        ]

@@ -5,6 +5,10 @@ All events of one partner message are validated before any is published, so a
 malformed message publishes nothing. Each event's id is derived from the partner's own
 record id; its claim commits only after the publish succeeded, so a message received
 again (a redelivered webhook, a file dropped twice, a restart) publishes nothing new.
+
+A signed webhook is accepted once: its signature is claimed in the transaction that
+publishes, so the very same request sent again is refused (409), while a request that
+failed may be sent again as it was.
 """
 
 from __future__ import annotations
@@ -18,15 +22,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.bus.codec import KafkaRecord, encode
-from hub.connectors.base import InboundConnector, InboundMessage
-from hub.connectors.runtime import metrics
-from hub.errors import ContractError, HubError, PayloadTooLarge
+from hub.connectors.base import Emitted, InboundConnector, InboundMessage
+from hub.connectors.runtime import metrics, signing
+from hub.errors import ContractError, HubError, PayloadTooLarge, ReplayedRequest
 from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.vault import IdentityVault
 from hub.logs import get_logger, message_context
 from hub.schemas.envelope import Envelope, partner_source
-from hub.state import idempotency
+from hub.state import idempotency, labels
 
+NONCE_PREFIX = "webhook-nonce:"
 EVENT_NAMESPACE = uuid.UUID("0f6d3a52-3f0e-4d59-8a8e-0c5f4c6b2b11")
 Send = Callable[[KafkaRecord], Awaitable[None]]
 log = get_logger(__name__)
@@ -36,7 +41,7 @@ log = get_logger(__name__)
 class Prepared:
     envelope: Envelope
     record: KafkaRecord
-    bsn: str
+    bsn: str | None
 
 
 def event_id(connector: str, source_id: str, event_type: str, subject: str) -> str:
@@ -61,20 +66,22 @@ class InboundRuntime:
         self._pseudonymiser = pseudonymiser
         self._vault = vault
         self.consumer = f"inbound:{connector.name}"
+        self.nonce_consumer = f"{NONCE_PREFIX}{connector.name}"
 
     @property
     def max_body_bytes(self) -> int:
         return int(getattr(self.connector.config, "max_body_bytes", 1_048_576))
 
-    def prepare(self, message: InboundMessage) -> list[Prepared]:
-        """Translate and validate everything; raises ContractError and publishes nothing."""
+    def translate(self, message: InboundMessage) -> list[Emitted]:
+        """The connector's events for ``message``, each checked against what the
+        connector declared; raises ContractError."""
         if len(message.body) > self.max_body_bytes:
             raise PayloadTooLarge(
                 f"{len(message.body)} bytes; this connector accepts {self.max_body_bytes}",
                 field="body",
             )
         try:
-            emitted = self.connector.translate(message)
+            emitted = list(self.connector.translate(message))
         except HubError:
             raise
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
@@ -84,7 +91,6 @@ class InboundRuntime:
             ) from None
         if not emitted:
             raise ContractError("the message holds no event this connector knows", field="body")
-        prepared = []
         for n, item in enumerate(emitted):
             where = f"events.{n}"
             if not isinstance(item.event, self.connector.emits):
@@ -93,11 +99,7 @@ class InboundRuntime:
                 )
             if not item.source_id:
                 raise ContractError("every event needs the partner's record id", field=where)
-            try:
-                subject = self._pseudonymiser.pseudonym(item.bsn)
-            except ValueError as error:
-                raise ContractError(str(error), field=f"{where}.bsn") from None
-            sender = item.partner or self.connector.partner
+            sender = self._sender(item)
             try:
                 served = self.connector.serves(sender)
             except ValueError:
@@ -106,23 +108,65 @@ class InboundRuntime:
                 raise ContractError(
                     f"{sender!r} is not a partner this connector serves", field=f"{where}.partner"
                 )
-            envelope = Envelope.for_event(
-                item.event,
-                subject=subject,
-                source=partner_source(sender),
-                event_id=event_id(
-                    self.connector.name, item.source_id, item.event.event_type(), subject
-                ),
-                correlation_id=item.correlation_id,
+        return emitted
+
+    def _sender(self, item: Emitted) -> str:
+        return item.partner or self.connector.partner
+
+    async def _subject(self, session: AsyncSession, item: Emitted, where: str) -> str:
+        """The pseudonym of the client ``item`` is about: from its BSN, from the label
+        reference the hub gave the partner, or from both when they agree."""
+        subject = None
+        if item.bsn is not None:
+            try:
+                subject = self._pseudonymiser.pseudonym(item.bsn)
+            except ValueError as error:
+                raise ContractError(str(error), field=f"{where}.bsn") from None
+        if item.label_reference is not None:
+            holder = await labels.resolve(session, self._sender(item), item.label_reference)
+            if holder is None:
+                raise ContractError(
+                    f"{self._sender(item)} holds no label under this reference "
+                    "(unknown, or withdrawn)",
+                    field=item.label_reference_field,
+                )
+            if subject is not None and holder != subject:
+                raise ContractError(
+                    "the label reference belongs to another client than the BSN",
+                    field=item.label_reference_field,
+                )
+            subject = holder
+        if subject is None:
+            raise ContractError(
+                "the message names no client: neither a BSN nor a label reference",
+                field=f"{where}.bsn",
             )
-            prepared.append(Prepared(envelope, encode(item.event, envelope), item.bsn))
+        return subject
+
+    async def prepare(self, message: InboundMessage) -> list[Prepared]:
+        """Translate and validate everything; raises ContractError and publishes nothing."""
+        emitted = self.translate(message)
+        prepared = []
+        async with self._sessions() as session:
+            for n, item in enumerate(emitted):
+                subject = await self._subject(session, item, f"events.{n}")
+                envelope = Envelope.for_event(
+                    item.event,
+                    subject=subject,
+                    source=partner_source(self._sender(item)),
+                    event_id=event_id(
+                        self.connector.name, item.source_id, item.event.event_type(), subject
+                    ),
+                    correlation_id=item.correlation_id,
+                )
+                prepared.append(Prepared(envelope, encode(item.event, envelope), item.bsn))
         return prepared
 
     async def ingest(self, message: InboundMessage) -> list[Envelope]:
         """Publish the message's events that were not published before; returns those."""
         started = time.perf_counter()
         try:
-            prepared = self.prepare(message)
+            prepared = await self.prepare(message)
         except ContractError as error:
             metrics.MESSAGES.labels(self.connector.name, "in", "rejected").inc()
             log.warning(
@@ -134,12 +178,22 @@ class InboundRuntime:
             raise
         published = []
         async with self._sessions.begin() as session:
+            if message.nonce is not None and not await idempotency.claim(
+                session, self.nonce_consumer, message.nonce
+            ):
+                metrics.MESSAGES.labels(self.connector.name, "in", "replayed").inc()
+                log.warning("inbound_replayed", connector=self.connector.name)
+                raise ReplayedRequest(
+                    "this signed request was received before; sign a re-send anew",
+                    field=signing.SIGNATURE_HEADER,
+                )
             for item in prepared:
                 with message_context(message_id=item.envelope.id):
                     if not await idempotency.claim(session, self.consumer, item.envelope.id):
                         log.info("inbound_duplicate", connector=self.connector.name)
                         continue
-                    await self._vault.remember(session, item.envelope.subject, item.bsn)
+                    if item.bsn is not None:
+                        await self._vault.remember(session, item.envelope.subject, item.bsn)
                     await self._send(item.record)
                     published.append(item.envelope)
                     log.info(

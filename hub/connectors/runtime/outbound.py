@@ -10,6 +10,7 @@ redelivered record or a restart never delivers twice.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -31,11 +32,13 @@ from hub.connectors.runtime import metrics
 from hub.errors import ContractError, HubError, PermanentError, RetryableError
 from hub.identity.vault import IdentityVault
 from hub.logs import get_logger, message_context
-from hub.schemas.deliveries import NotificationDelivery
+from hub.schemas.deliveries import Flow, NotificationDelivery
 from hub.settings import KafkaSettings
-from hub.state import idempotency
+from hub.state import idempotency, labels
 
 log = get_logger(__name__)
+LABEL_FLOWS = frozenset({Flow.B, Flow.C})
+"""Deliveries whose outcome is the label's state at the partner (``hub labels status``)."""
 DeadLetter = Callable[[bytes, bytes | None, dict[str, str]], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -45,6 +48,18 @@ class Result(StrEnum):
     DEAD_LETTERED = "dead-lettered"
     DUPLICATE = "duplicate"
     NOT_OURS = "not-ours"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: Result
+    attempts: int
+    error: HubError | None = None
+
+
+def _reason(error: HubError | None) -> str | None:
+    """What an operator reads in ``hub labels status``: the error tree's own words."""
+    return None if error is None else f"{error.slug}: {error.message}"[:500]
 
 
 @dataclass(frozen=True)
@@ -109,22 +124,32 @@ class OutboundRuntime:
                 correlation_id=envelope.correlationid,
                 bsn=bsn,
             )
-            result = await self._deliver(delivery, headers, value, origin)
+            outcome = await self._deliver(delivery, headers, value, origin)
             async with self._sessions.begin() as session:
                 await idempotency.claim(session, self.consumer, envelope.id)
+                if event.flow in LABEL_FLOWS:
+                    await labels.acknowledge(
+                        session,
+                        event.idempotency_key,
+                        delivered=outcome.result is Result.DELIVERED,
+                        retryable=isinstance(outcome.error, RetryableError),
+                        attempts=outcome.attempts,
+                        now=dt.datetime.now(dt.UTC),
+                        detail=_reason(outcome.error),
+                    )
         metrics.SECONDS.labels(self.connector.name, "out").observe(time.perf_counter() - started)
-        return result
+        return outcome.result
 
     async def _deliver(
         self, delivery: Delivery, headers: Mapping[str, Any], value: bytes, origin: Origin
-    ) -> Result:
+    ) -> Outcome:
         if delivery.notification.source_type not in self._accepted:
             error = PermanentError(
                 f"{self.connector.name} cannot deliver {delivery.notification.source_type}",
                 field="source_type",
             )
             await self._give_up(error, headers, value, origin)
-            return Result.DEAD_LETTERED
+            return Outcome(Result.DEAD_LETTERED, 0, error)
         for attempt in range(1, self.backoff.max_attempts + 1):
             try:
                 await self.connector.deliver(delivery)
@@ -134,25 +159,41 @@ class OutboundRuntime:
                         f"gave up after {attempt} attempts: {error.message}", field=error.field
                     )
                     await self._give_up(failure, headers, value, origin)
-                    return Result.DEAD_LETTERED
+                    return Outcome(Result.DEAD_LETTERED, attempt, failure)
                 metrics.RETRIES.labels(self.connector.name).inc()
                 pause = self.backoff.pause(attempt)
                 log.warning(
                     "delivery_retry", connector=self.connector.name, attempt=attempt, pause_s=pause
                 )
+                await self._note_retry(delivery.notification, attempt, error)
                 await self._sleep(pause)
             except HubError as error:
                 await self._give_up(error, headers, value, origin)
-                return Result.DEAD_LETTERED
+                return Outcome(Result.DEAD_LETTERED, attempt, error)
             except Exception as exc:  # Kafka Connect's rule: any other error is permanent
                 crash = PermanentError(f"{type(exc).__name__} in {self.connector.name}.deliver")
                 await self._give_up(crash, headers, value, origin)
-                return Result.DEAD_LETTERED
+                return Outcome(Result.DEAD_LETTERED, attempt, crash)
             else:
                 metrics.MESSAGES.labels(self.connector.name, "out", Result.DELIVERED).inc()
                 log.info("delivered", connector=self.connector.name, attempts=attempt)
-                return Result.DELIVERED
+                return Outcome(Result.DELIVERED, attempt)
         raise AssertionError("unreachable: the loop returns on its last attempt")
+
+    async def _note_retry(
+        self, notification: NotificationDelivery, attempt: int, error: HubError
+    ) -> None:
+        """A label waiting on a partner that is down says so while it waits."""
+        if notification.flow not in LABEL_FLOWS:
+            return
+        async with self._sessions.begin() as session:
+            await labels.note_attempt(
+                session,
+                notification.idempotency_key,
+                attempt=attempt,
+                detail=_reason(error) or error.slug,
+                now=dt.datetime.now(dt.UTC),
+            )
 
     async def _give_up(
         self, error: HubError, headers: Mapping[str, Any], value: bytes, origin: Origin

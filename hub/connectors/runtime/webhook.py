@@ -46,11 +46,13 @@ def webhook_router(runtimes: Mapping[str, InboundRuntime]) -> APIRouter:
             request.headers.get(signing.TIMESTAMP_HEADER),
             request.headers.get(signing.SIGNATURE_HEADER),
             window_s=int(runtime.connector.config.replay_window_s),
+            nonce=request.headers.get(signing.NONCE_HEADER),
         )
         message = InboundMessage(
             body=body,
             content_type=request.headers.get("content-type", "application/octet-stream"),
             received_via="webhook",
+            nonce=str(request.headers.get(signing.SIGNATURE_HEADER)).strip(),
         )
         published = await runtime.ingest(message)
         return {"accepted": len(published), "event_ids": [e.id for e in published]}

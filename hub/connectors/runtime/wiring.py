@@ -31,6 +31,7 @@ from hub.settings import KafkaSettings
 class ConnectorSet:
     inbound: dict[str, InboundRuntime] = field(default_factory=dict)
     lookup: LookupRuntime | None = None
+    outbound: list[OutboundConnector[Any]] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -71,13 +72,8 @@ def wire(
                 connector, sessions=sessions, send=send, pseudonymiser=pseudonymiser, vault=vault
             )
         elif isinstance(connector, OutboundConnector):
-
-            def make(
-                dead_letter: DeadLetter, c: OutboundConnector[Any] = connector
-            ) -> OutboundRuntime:
-                return OutboundRuntime(c, sessions=sessions, vault=vault, dead_letter=dead_letter)
-
-            broker.include_router(outbound_subscriber(make, kafka))
+            wired.outbound.append(connector)
+            broker.include_router(outbound_subscriber(_maker(connector, sessions, vault), kafka))
         elif isinstance(connector, LookupConnector):
             if wired.lookup is not None:
                 raise ConfigurationError(

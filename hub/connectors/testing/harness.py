@@ -5,10 +5,11 @@ BSN scrubber does (so the check proves nothing was logged, not that it was hidde
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import secrets
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from pydantic import BaseModel, SecretStr
 from hub.bus.codec import KafkaRecord
 from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.vault import IdentityVault
+from hub.state import labels as label_state
 from hub.state.database import make_engine, migrate, sessionmaker
 
 T = TypeVar("T")
@@ -39,9 +41,11 @@ def run(coroutine: Awaitable[T]) -> T:
 
 
 class Stores:
-    """A migrated SQLite state store in a temporary directory, for one check."""
+    """A migrated SQLite state store in a temporary directory, for one check, holding the
+    ``labels`` a partner already has: ``{(partner, reference): bsn}``."""
 
-    def __init__(self) -> None:
+    def __init__(self, labels: Mapping[tuple[str, str], str] | None = None) -> None:
+        self._labels = dict(labels or {})
         self._dir = tempfile.TemporaryDirectory(prefix="hub-kit-")
         self.path = Path(self._dir.name)
         self.engine = make_engine(f"sqlite+aiosqlite:///{self.path}/kit.db")
@@ -52,6 +56,15 @@ class Stores:
 
     async def __aenter__(self) -> Stores:
         await migrate(self.engine)
+        async with self.sessions.begin() as session:
+            for (partner, reference), bsn in self._labels.items():
+                await label_state.adopt(
+                    session,
+                    subject=self.pseudonymiser.pseudonym(bsn),
+                    partner=partner,
+                    reference=reference,
+                    now=dt.datetime.now(dt.UTC),
+                )
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -67,7 +67,7 @@ class OutputsValidate(_InboundCheck):
         self.scenarios(suite)
 
         async def go() -> None:
-            async with Stores() as stores:
+            async with Stores(labels=suite.labels) as stores:
                 bus = Bus()
                 runtime = _runtime(suite, stores, bus.send)
                 for scenario in suite.scenarios:
@@ -105,7 +105,7 @@ class RedeliveryEmitsNothing(_InboundCheck):
         self.scenarios(suite)
 
         async def go() -> None:
-            async with Stores() as stores:
+            async with Stores(labels=suite.labels) as stores:
                 bus = Bus()
                 for scenario in suite.scenarios:
                     first = await _runtime(suite, stores, bus.send).ingest(_message(scenario.body))
@@ -138,7 +138,7 @@ class CannedEdgeCases(_InboundCheck):
         cases["oversized"] = (b" " * (limit + 1), PayloadTooLarge)
 
         async def go() -> None:
-            async with Stores() as stores:
+            async with Stores(labels=suite.labels) as stores:
                 bus = Bus()
                 runtime = _runtime(suite, stores, bus.send)
                 for name, (body, expected) in cases.items():
@@ -173,7 +173,7 @@ class WebhookSignature(_InboundCheck):
         body = suite.scenarios[0].body
 
         async def go() -> None:
-            async with Stores() as stores:
+            async with Stores(labels=suite.labels) as stores:
                 bus = Bus()
                 runtime = _runtime(suite, stores, bus.send)
                 app = make_ops_app(
@@ -225,7 +225,7 @@ class NoSecretOrBsnInLogsOrHeaders(_InboundCheck):
             self.fail("give each scenario's personal_data (its BSN and names), so it can be sought")
 
         async def go() -> list[KafkaRecord]:
-            async with Stores() as stores:
+            async with Stores(labels=suite.labels) as stores:
                 bus = Bus()
                 runtime = _runtime(suite, stores, bus.send)
                 for scenario in suite.scenarios:
@@ -257,7 +257,7 @@ def _round_trip(suite: InboundConnectorSuite, broker: KafkaBroker, real: bool) -
     budget = suite.real_broker_timeout_s if real else suite.check_timeout_s
 
     async def go() -> list[Any]:
-        async with Stores() as stores:
+        async with Stores(labels=suite.labels) as stores:
             async with connected(broker, real=real) as running:
                 runtime = _runtime(suite, stores, EventPublisher(running).send)
                 message = _message(scenario.body, scenario.content_type)

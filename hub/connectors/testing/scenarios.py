@@ -70,6 +70,7 @@ def sample_delivery(
     role: str = "levensloopcoordinator",
     bsn_permitted: bool = False,
     key: str | None = None,
+    label_reference: str | None = None,
 ) -> NotificationDelivery:
     """A delivery as the router would make it, for an outbound scenario."""
     return NotificationDelivery(
@@ -88,4 +89,5 @@ def sample_delivery(
         content=content,
         content_categories=categories,
         bsn_permitted=bsn_permitted,
+        label_reference=label_reference,
     )

@@ -70,6 +70,9 @@ class InboundConnectorSuite(ConnectorSuite):
     connector: ClassVar[type[InboundConnector[Any]]]
     scenarios: ClassVar[Sequence[InboundScenario]] = ()
     edge_cases: ClassVar[Mapping[str, bytes]] = {}
+    labels: ClassVar[Mapping[tuple[str, str], str]] = {}
+    """Labels the partner holds before each check, ``{(partner, reference): bsn}``, for a
+    connector whose messages name the client by label reference."""
     checks = SHARED + inbound_checks.CHECKS
 
     def build(self) -> InboundConnector[Any]:

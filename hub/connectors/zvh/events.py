@@ -5,7 +5,8 @@ serves every ZVH; each message names its ZVH, which becomes the event's source.
      "zvh": "zvh:amsterdam", "datum": "2026-03-01", "gemeente": "GM0363",
      "team": [{"partner": "llz:fivoor", "rol": "levensloopcoordinator"}, …],
      "llc": {"naam": "…", "rol": "…", "organisatie": "…", "partner": "…"},
-     "casusregisseur": {…}, "procesregisseur": {…}}
+     "casusregisseur": {…}, "procesregisseur": {…},
+     "handelingsadvies": "…"}   (optional: for the police and the crisis service)
 
     EXCLUSIE    zvh, datum, reden
     VERHUIZING  zvh (handing over), naarZvh, datum, procesregisseur
@@ -73,6 +74,7 @@ class _Inclusion(BaseModel):
     llc: DutchContact
     casusregisseur: DutchContact
     procesregisseur: DutchContact
+    handelingsadvies: str | None = Field(None, max_length=500)
 
 
 class _Exclusion(BaseModel):
@@ -123,6 +125,7 @@ def _inclusion(head: _Header, data: Any) -> CanonicalEvent:
         llc=body.llc.contact(),
         casusregisseur=body.casusregisseur.contact(),
         procesregisseur=body.procesregisseur.contact(),
+        handling_advice=body.handelingsadvies,
     )
 
 

@@ -1,0 +1,53 @@
+"""A label set or withdrawal whose partner was down when it was sent is not lost: the
+outbound connector gave up and marked it failed, with its delivery kept, and this offers
+it again once the partner answers its health check. The delivery keeps its id, so a
+partner that had it after all sees a repeat, never a second label."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hub.connectors.base import OutboundConnector
+from hub.logs import get_logger
+from hub.state import labels, outbox
+
+log = get_logger(__name__)
+
+
+async def _healthy(connector: OutboundConnector[Any]) -> bool:
+    try:
+        await connector.check()
+    except Exception:  # any failure to answer means: not back yet
+        return False
+    return True
+
+
+async def resend_failed_labels(
+    sessions: async_sessionmaker[AsyncSession],
+    connectors: Sequence[OutboundConnector[Any]],
+    send: outbox.Send,
+) -> int:
+    """Re-send every failed label delivery whose partner is healthy again; returns how
+    many went out."""
+    async with sessions() as session:
+        waiting = await labels.failed_deliveries(session)
+    health: dict[str, bool] = {}
+    sent = 0
+    for item in waiting:
+        connector = next((c for c in connectors if c.serves(item.partner)), None)
+        if connector is None:
+            continue
+        if connector.name not in health:
+            health[connector.name] = await _healthy(connector)
+        if not health[connector.name]:
+            continue
+        await send(item.record)
+        async with sessions.begin() as session:
+            await labels.resent(session, item.subject, item.partner, dt.datetime.now(dt.UTC))
+        log.info("label_resent", subject=item.subject, partner=item.partner)
+        sent += 1
+    return sent
