@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import xml.etree.ElementTree as ET
 from typing import Any, ClassVar
+from xml.etree.ElementTree import Element
 
 import httpx
+from defusedxml.ElementTree import fromstring
 from fhir.resources.R4B.bundle import Bundle
 
 from hub.connectors import Delivery, OutboundConnector
@@ -117,11 +118,11 @@ def _sent(connector: OutboundConnector[Any], notification: Any, bsn: str | None)
     return request
 
 
-def _iris(notification: Any) -> ET.Element:
+def _iris(notification: Any) -> Element:
     connector = IrisMeldingen.from_config(TestIrisMeldingen.config)
     request = _sent(connector, notification, None)
     assert request.headers["content-type"] == "application/xml"
-    return ET.fromstring(request.content)
+    return fromstring(request.content)
 
 
 def test_iris_gets_a_melding_and_an_afmelding_under_the_same_melding_id() -> None:
