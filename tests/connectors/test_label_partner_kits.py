@@ -122,7 +122,8 @@ def _iris(notification: Any) -> Element:
     connector = IrisMeldingen.from_config(TestIrisMeldingen.config)
     request = _sent(connector, notification, None)
     assert request.headers["content-type"] == "application/xml"
-    return fromstring(request.content)
+    root: Element = fromstring(request.content)
+    return root
 
 
 def test_iris_gets_a_melding_and_an_afmelding_under_the_same_melding_id() -> None:
