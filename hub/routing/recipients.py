@@ -79,6 +79,8 @@ class Route:
     flow: Flow
     fields: frozenset[str] | None = None
     """The message fields this role needs; None means all of them."""
+    to_sender: bool = False
+    """Whether the partner that sent the event hears of it too (the warm handover)."""
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,7 @@ ROUTES: dict[type[CanonicalEvent], tuple[Route, ...]] = {
     ),
     ClientIncluded: tuple(Route(role, Flow.B, LABEL_SET_FIELDS) for role in LABEL_ROLES),
     ClientExcluded: tuple(Route(role, Flow.C, LABEL_WITHDRAWN_FIELDS) for role in LABEL_ROLES),
-    ClientMoved: (Route(R.PROCESREGISSEUR, Flow.G),),
+    ClientMoved: (Route(R.PROCESREGISSEUR, Flow.G, to_sender=True),),
 }
 
 
@@ -209,11 +211,12 @@ def routes_for(event: CanonicalEvent) -> tuple[Route, ...]:
 
 
 def addressees(event: CanonicalEvent, context: CaseContext, sender: str | None) -> list[Addressee]:
-    """One addressee per partner and role the flow names; never the sender itself."""
+    """One addressee per partner and role the flow names; the sender itself only where
+    the route says so."""
     found: dict[tuple[str, TeamRole], Addressee] = {}
     for route in routes_for(event):
         for partner in context.members(route.role):
-            if partner == sender or (partner, route.role) in found:
+            if (partner == sender and not route.to_sender) or (partner, route.role) in found:
                 continue
             purpose = Purpose.NAZORG if partner in context.nazorg_only else Purpose.LEVENSLOOPAANPAK
             found[(partner, route.role)] = Addressee(

@@ -3,84 +3,44 @@ the partner's own message and ends in the simulators' received lists."""
 
 from __future__ import annotations
 
-import json
-import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from hub.app import HubProcess
-from hub.bus.embedded import free_port
 from hub.connectors.testing.harness import wait_until
-from hub.identity.pseudonym import Pseudonymiser
-from hub.settings import DatabaseSettings, HttpSettings, HubSettings, KafkaSettings
-from hub.simulators.runner import SimulatorSet
+from hub.settings import KafkaSettings
 from hub.state import audit
 from hub.state.cases import load_case
-from hub.state.database import migrate, sessionmaker
+from hub.state.database import sessionmaker
+from tests.integration.simulated_chain import Chain, simulated_chain
 
 pytestmark = pytest.mark.integration
 INCLUDED, UNKNOWN = "111222333", "999999990"
 
 
-class Chain:
-    def __init__(self, hub: HubProcess, sims: SimulatorSet, client: httpx.AsyncClient):
-        self.hub, self.sims, self.client = hub, sims, client
+class DetentionChain(Chain):
+    """The detention flows: Injus sends, and only this test's client counts."""
 
-    async def received(self, partner: str) -> list[dict[str, Any]]:
-        """What ``partner`` received about this test's client. The session's broker is
-        shared: deliveries that earlier tests left for partners without a connector then
-        reach this test's simulators too, as they would reach a connector switched on late."""
-        answer = await self.client.get(f"{self.sims.urls[partner]}/_sim/received")
-        return [r for r in answer.json()["received"] if INCLUDED in json.dumps(r["body"])]
+    async def received(self, partner: str, *needles: str) -> list[dict[str, Any]]:
+        return await super().received(partner, *(needles or (INCLUDED,)))
 
-    async def send(self, **command: Any) -> dict[str, Any]:
-        answer = await self.client.post(f"{self.sims.urls['injus']}/_sim/send", json=command)
-        result: dict[str, Any] = answer.json()
-        assert result["status"] == 202, result
-        return result
-
-    async def until(self, partner: str, count: int) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-
-        async def enough() -> bool:
-            found[:] = await self.received(partner)
-            return len(found) >= count
-
-        await wait_until(enough)
-        return found
+    async def send(
+        self, partner: str = "injus", message: Mapping[str, Any] | None = None, **command: Any
+    ) -> dict[str, Any]:
+        return await super().send(partner, message or command)
 
 
 @pytest.fixture
-async def chain(kafka_settings: KafkaSettings, tmp_path: Path) -> AsyncIterator[Chain]:
-    port = free_port()
-    sims = SimulatorSet(hub_url=f"http://127.0.0.1:{port}")
-    await sims.start()
-    settings = HubSettings(
-        data_dir=tmp_path,
-        kafka=kafka_settings,
-        database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/hub.db"),
-        http=HttpSettings(port=port),
-        connectors=sims.connectors(),
-    )
-    keys = Pseudonymiser(active_key_id="s1", keys={"s1": secrets.token_bytes(32)})
-    hub = HubProcess(settings, keys)
-    await migrate(hub.engine)
-    await hub.start()
-    try:
-        async with httpx.AsyncClient(timeout=10) as client:
-            yield Chain(hub, sims, client)
-    finally:
-        await hub.stop()
-        await sims.stop()
+async def chain(kafka_settings: KafkaSettings, tmp_path: Path) -> AsyncIterator[DetentionChain]:
+    async with simulated_chain(kafka_settings, tmp_path) as running:
+        yield DetentionChain(running.hub, running.sims, running.client)
 
 
 async def test_flow_a_intake_reaches_all_four_and_no_case_reaches_no_one(
-    chain: Chain, report: Callable[[str], None]
+    chain: DetentionChain, report: Callable[[str], None]
 ) -> None:
     started = time.perf_counter()
     await chain.send(kind="START", bsn=INCLUDED, event_id="SIM-A-1")
@@ -107,7 +67,9 @@ async def test_flow_a_intake_reaches_all_four_and_no_case_reaches_no_one(
         assert len(await chain.received(partner)) == 1, f"{partner} got a second notice"
 
 
-async def test_flow_d_transfer_reaches_the_receiving_pi_the_llc_and_the_zvh(chain: Chain) -> None:
+async def test_flow_d_transfer_reaches_the_receiving_pi_the_llc_and_the_zvh(
+    chain: DetentionChain,
+) -> None:
     await chain.send(kind="START", bsn=INCLUDED, event_id="SIM-D-1")
     await chain.until("pi", 1)
     await chain.send(
@@ -125,7 +87,7 @@ async def test_flow_d_transfer_reaches_the_receiving_pi_the_llc_and_the_zvh(chai
     assert len(await chain.until("zvh", 2)) == 2
 
 
-async def test_flow_e_release_reaches_the_municipality_of_release(chain: Chain) -> None:
+async def test_flow_e_release_reaches_the_municipality_of_release(chain: DetentionChain) -> None:
     await chain.send(kind="START", bsn=INCLUDED, event_id="SIM-E-1")
     await chain.until("gemeente", 1)
     await chain.send(kind="EINDE", bsn=INCLUDED, event_id="SIM-E-2", release_municipality="GM0344")
@@ -138,7 +100,7 @@ async def test_flow_e_release_reaches_the_municipality_of_release(chain: Chain) 
 
 
 async def test_the_demo_population_is_seeded_with_inclusions_a_consent_and_a_title(
-    chain: Chain,
+    chain: DetentionChain,
 ) -> None:
     assert await chain.sims.seed() == 5
 
@@ -162,7 +124,7 @@ async def test_the_demo_population_is_seeded_with_inclusions_a_consent_and_a_tit
 
 
 async def test_the_pi_simulator_sends_a_transfer_notice_that_reaches_the_receiving_pi(
-    chain: Chain,
+    chain: DetentionChain,
 ) -> None:
     await chain.send(kind="START", bsn=INCLUDED, event_id="SIM-PI-1")
     await chain.until("pi", 1)
