@@ -3,6 +3,7 @@ a running ``hub up --simulators``, for a demo or a load test."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 import uuid
@@ -13,10 +14,14 @@ import httpx
 import typer
 
 from hub.settings import HubSettings
-from hub.simulators.population import POPULATION
+from hub.simulators.population import POPULATION, inclusion
 
-SCENARIOS = ("intake", "transfer", "release", "no-case", "load")
+SCENARIOS = ("intake", "transfer", "release", "no-case", "load", "include", "exclude")
+LABEL_SCENARIOS = ("include", "exclude")
+LABEL_PARTNERS = ("politie", "reclassering", "crisis")
 INCLUDED = [p.bsn for p in POPULATION if p.included]
+LIVE_DEMO = next(p for p in POPULATION if p.included and not p.seeded)
+"""The demo client the ZVH includes live (not at start), so the label set can be watched."""
 NOT_IN_A_CASE = [p.bsn for p in POPULATION if not p.included]
 
 
@@ -70,10 +75,15 @@ def simulate(
     count: int = typer.Option(100, min=1, help="Messages for the load scenario."),
     wait_s: float = typer.Option(10.0, help="How long to wait for the LLC to have it."),
 ) -> None:
-    """Send Injus messages through the simulator and show what the LLC received."""
+    """Drive a flow through the simulators: Injus messages (intake, transfer, release,
+    no-case, load) and what the LLC received, or the ZVH including or excluding the live
+    demo client (include, exclude) and what the label partners heard."""
     if scenario not in SCENARIOS:
         raise typer.BadParameter(f"one of: {', '.join(SCENARIOS)}", param_hint="SCENARIO")
     urls = _simulators()
+    if scenario in LABEL_SCENARIOS:
+        _label_demo(scenario, urls, wait_s)
+        return
     commands = _commands(scenario, count)
     with httpx.Client(timeout=30) as client:
         before = len(client.get(f"{urls['llc']}/_sim/received").json()["received"])
@@ -98,3 +108,51 @@ def simulate(
         typer.echo(f"  {body['resourceType']}: {body['payload'][0]['contentString']}")
     if scenario == "no-case" and not received:
         typer.echo("  nothing was sent to anyone (the audit records 'no case')")
+
+
+def _zvh_message(scenario: str) -> dict[str, Any]:
+    run = uuid.uuid4().hex[:8]
+    if scenario == "include":
+        return inclusion(LIVE_DEMO, f"SIM-INCL-{run}")
+    return {
+        "schemaVersie": "1",
+        "id": f"SIM-EXCL-{run}",
+        "soort": "EXCLUSIE",
+        "bsn": LIVE_DEMO.bsn,
+        "zvh": LIVE_DEMO.zvh,
+        "datum": dt.date.today().isoformat(),
+        "reden": "stable-two-years",
+    }
+
+
+def _label_demo(scenario: str, urls: dict[str, str], wait_s: float) -> None:
+    """The ZVH includes (or excludes) the live demo client; wait until the police, Iris
+    and the crisis service each have heard of it."""
+    with httpx.Client(timeout=30) as client:
+
+        def heard() -> dict[str, int]:
+            return {
+                p: len(client.get(f"{urls[p]}/_sim/received").json()["received"])
+                for p in LABEL_PARTNERS
+            }
+
+        before = heard()
+        started = time.perf_counter()
+        answer = client.post(f"{urls['zvh']}/_sim/send", json=_zvh_message(scenario)).json()
+        if answer.get("status") != 202:
+            typer.secho(f"refused: {answer}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1)
+        done: list[str] = []
+        while time.perf_counter() - started < wait_s:
+            now = heard()
+            done = [p for p in LABEL_PARTNERS if now[p] > before[p]]
+            if len(done) == len(LABEL_PARTNERS):
+                break
+            time.sleep(0.1)
+    elapsed = time.perf_counter() - started
+    what = "label set" if scenario == "include" else "label withdrawn"
+    typer.echo(
+        f"{what} for demo client {LIVE_DEMO.name}: {len(done)} of {len(LABEL_PARTNERS)} "
+        f"partners heard of it in {elapsed:.2f} s ({', '.join(done) or 'none'})"
+    )
+    typer.echo("see where it stands: hub labels status")

@@ -19,7 +19,9 @@ from hub.settings import DatabaseSettings, HttpSettings, HubSettings, KafkaSetti
 from hub.state import audit
 from hub.state.database import migrate, sessionmaker
 from tests.connectors.test_injus_kit import gebeurtenis
+from tests.connectors.test_label_partner_kits import crisis_contact
 from tests.connectors.test_pi_transfers_kit import notice
+from tests.connectors.test_politie_kit import signal as police_signal
 from tests.connectors.test_reclassering_kit import signal
 from tests.connectors.test_zvh_events_kit import INCLUSIE, event
 
@@ -31,6 +33,8 @@ GOOD = {
     "zvh-events": INCLUSIE,
     "reclassering-iris-signals": signal(),
     "pi-transfers": notice(),
+    "politie-signalen": police_signal(abonnementId="lla-set-by-the-control-inclusion"),
+    "crisis-contacten": crisis_contact(),
 }
 BAD: dict[str, dict[str, bytes]] = {
     "injus-detentie": {
@@ -61,6 +65,20 @@ BAD: dict[str, dict[str, bytes]] = {
         "unknown schema version": notice(schemaVersie="7"),
         "missing BSN": notice(bsn=None),
     },
+    "politie-signalen": {
+        "malformed JSON": b'{"abonnementId": ',
+        "XXE": XXE,
+        "billion laughs": XML_BOMB,
+        "unknown subscription": police_signal(abonnementId="lla-never-set-by-the-hub"),
+        "no subscription": police_signal(abonnementId=None),
+    },
+    "crisis-contacten": {
+        "malformed JSON": b"[",
+        "XXE": XXE,
+        "billion laughs": XML_BOMB,
+        "unknown Flag": crisis_contact(bsn=None, flagId="lla-never-set-by-the-hub"),
+        "missing BSN": crisis_contact(bsn=None),
+    },
 }
 
 
@@ -87,7 +105,7 @@ async def hub(kafka_settings: KafkaSettings, tmp_path: Path) -> AsyncIterator[Hu
 async def _records(process: HubProcess) -> int:
     """Audit records about this test's people. The session's broker is shared, so the
     router may also route what earlier tests left; those subjects are under other keys."""
-    bsns = ("999999990", "123456782", "212121224", "111222333")
+    bsns = ("999999990", "123456782", "212121224", "111222333", "300000005")
     subjects = [process.pseudonymiser.pseudonym(bsn) for bsn in bsns]
     async with sessionmaker(process.engine)() as session:
         query = audit.AuditQuery(subjects=subjects)
@@ -110,6 +128,7 @@ async def test_every_inbound_interface_refuses_bad_input_and_publishes_nothing(
                 "bad signature": (good, signed_headers(b"not-the-key", good)),
                 "stale timestamp": (good, signed_headers(key, good, timestamp=1_000_000_000)),
                 "oversized body": (b" " * (LIMIT + 1), signed_headers(key, b" " * (LIMIT + 1))),
+                "bad nonce": (good, signed_headers(key, good, nonce="x")),
             }
             for what, (body, headers) in attempts.items():
                 response = await post(name, body, headers)
@@ -124,3 +143,23 @@ async def test_every_inbound_interface_refuses_bad_input_and_publishes_nothing(
     async with asyncio.timeout(30):
         while await _records(hub) == 0:  # noqa: ASYNC110 - the router writes the audit
             await asyncio.sleep(0.05)
+
+
+async def test_a_replayed_webhook_is_refused_and_publishes_nothing_new(hub: HubProcess) -> None:
+    """The very same signed request sent twice inside the replay window: the first is
+    taken, the second refused with 409. The same message signed anew is accepted and, being
+    the same partner record, publishes nothing new."""
+    key, body = SECRET.encode(), GOOD["crisis-contacten"]
+    headers = signed_headers(key, body)
+    async with httpx.AsyncClient(base_url=hub.http_url) as client:
+        url = "/connectors/crisis-contacten/messages"
+        first = await client.post(url, content=body, headers=headers)
+        replayed = await client.post(url, content=body, headers=headers)
+        resent = await client.post(url, content=body, headers=signed_headers(key, body))
+    assert first.status_code == 202
+    assert first.json()["accepted"] == 1
+    assert replayed.status_code == 409
+    assert replayed.headers["content-type"].startswith("application/problem+json")
+    assert replayed.json()["type"].endswith("/replayed-request")
+    assert resent.status_code == 202
+    assert resent.json()["accepted"] == 0

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from hub.bus.embedded import answers_kafka, free_port
+from hub.cli.simulate import LIVE_DEMO
 
 pytestmark = pytest.mark.integration
 HUB = str(Path(sys.executable).with_name("hub"))
@@ -55,7 +56,8 @@ def test_hub_up_starts_everything_and_stops_on_sigterm(tmp_path: Path) -> None:
 
 
 def test_hub_up_with_simulators_and_one_command_for_flow_a(tmp_path: Path) -> None:
-    """The README's demo: `make up` (hub up --simulators), then `hub simulate intake`."""
+    """The README's demo: `make up` (hub up --simulators), then `hub simulate intake`;
+    `hub simulate include`, then `hub labels status` shows the label at all three."""
     env = {
         **os.environ,
         "HUB_DATA_DIR": str(tmp_path / "data"),
@@ -86,6 +88,24 @@ def test_hub_up_with_simulators_and_one_command_for_flow_a(tmp_path: Path) -> No
             timeout=60,
         )
         assert "nothing was sent to anyone" in quiet.stdout
+        included = subprocess.run(
+            [HUB, "simulate", "include"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert "3 of 3 partners heard of it" in included.stdout, included.stdout
+        status = subprocess.run(
+            [HUB, "labels", "status", LIVE_DEMO.bsn, "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        rows = [json.loads(line) for line in status.stdout.splitlines()]
+        assert sorted((r["partner"], r["state"]) for r in rows) == [
+            ("crisis:amsterdam", "set"),
+            ("politie", "set"),
+            ("reclassering", "set"),
+        ]
+        assert LIVE_DEMO.bsn not in status.stdout + status.stderr
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=15)
