@@ -115,7 +115,7 @@ def zvh_events() -> list[dict[str, Any]]:
                     **base,
                     "id": "DEMO-CONSENT-0",
                     "soort": "TOESTEMMING",
-                    "consent": _consent(f"demo-consent-{n}", found.llz),
+                    "consent": consent(f"demo-consent-{n}", found.llz),
                 }
             )
         if n == 1:
@@ -135,7 +135,7 @@ def zvh_events() -> list[dict[str, Any]]:
     return events
 
 
-def _consent(consent_id: str, llz: str) -> dict[str, Any]:
+def consent(consent_id: str, llz: str) -> dict[str, Any]:
     """A FHIR R4 Consent: medical data to this client's LLC, for the Levensloopaanpak."""
     return {
         "resourceType": "Consent",

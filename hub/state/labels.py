@@ -92,25 +92,13 @@ async def request(
     denied: str | None = None,
 ) -> None:
     """Record what the router asked of ``partner``; ``denied`` is why nothing could go."""
-    await session.merge(
-        LabelStatus(
-            subject=subject,
-            partner=partner,
-            state=(LabelState.FAILED if denied else LabelState.PENDING).value,
-            action=action.value,
-            reference=reference,
-            delivery_id=delivery_id,
-            detail=denied,
-            attempts=0,
-            resends=0,
-            requested_at=now,
-            updated_at=now,
-            topic=record.topic if record else None,
-            key=record.key if record else None,
-            value=record.value if record else None,
-            headers=json.dumps(record.headers, sort_keys=True) if record else None,
-        )
-    )
+    row = _row(subject, partner, reference, now)
+    row.state = (LabelState.FAILED if denied else LabelState.PENDING).value
+    row.action, row.delivery_id, row.detail = action.value, delivery_id, denied
+    if record is not None:
+        row.topic, row.key, row.value = record.topic, record.key, record.value
+        row.headers = json.dumps(record.headers, sort_keys=True)
+    await session.merge(row)
 
 
 async def adopt(
@@ -118,20 +106,27 @@ async def adopt(
 ) -> None:
     """Record a label ``partner`` already holds under ``reference``: one set before the
     hub kept track, or for a test that starts from a partner with labels."""
-    await session.merge(
-        LabelStatus(
-            subject=subject,
-            partner=partner,
-            state=LabelState.SET.value,
-            action=LabelAction.SET.value,
-            reference=reference,
-            delivery_id=None,
-            detail=None,
-            attempts=0,
-            resends=0,
-            requested_at=now,
-            updated_at=now,
-        )
+    row = _row(subject, partner, reference, now)
+    row.state, row.action = LabelState.SET.value, LabelAction.SET.value
+    await session.merge(row)
+
+
+def _row(subject: str, partner: str, reference: str, now: dt.datetime) -> LabelStatus:
+    """A fresh row: no delivery, no attempts, nothing kept."""
+    return LabelStatus(
+        subject=subject,
+        partner=partner,
+        reference=reference,
+        delivery_id=None,
+        detail=None,
+        attempts=0,
+        resends=0,
+        requested_at=now,
+        updated_at=now,
+        topic=None,
+        key=None,
+        value=None,
+        headers=None,
     )
 
 

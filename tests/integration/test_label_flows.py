@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from hub.cli import app
 from hub.settings import KafkaSettings, RoutingSettings
+from hub.simulators.population import consent as population_consent
 from hub.simulators.population import inclusion, person
 from tests.integration.simulated_chain import Chain, simulated_chain
 
@@ -60,6 +61,17 @@ async def _subscription(chain: Chain, bsn: str) -> str:
     (put,) = await chain.until("politie", 1, chain.subject(bsn))
     reference: str = put["body"]["abonnementId"]
     return reference
+
+
+def _police_signal(subscription: str, what: str) -> dict[str, Any]:
+    return {
+        "schemaVersie": "1",
+        "signaalId": _id("POL"),
+        "abonnementId": subscription,
+        "tijdstip": dt.datetime.now(dt.UTC).isoformat(),
+        "locatie": "Amsterdam",
+        "omschrijving": what,
+    }
 
 
 def _crisis_contact(bsn: str, contact_id: str) -> dict[str, Any]:
@@ -184,17 +196,7 @@ async def test_flow_f_signals_reach_the_llc_and_the_zvh_and_medical_fields_only_
     await chain.labels_until(SMIT, LABEL_PARTNERS)
     reference = await _subscription(chain, SMIT)
     started = time.perf_counter()
-    await chain.send(
-        "politie",
-        {
-            "schemaVersie": "1",
-            "signaalId": _id("POL"),
-            "abonnementId": reference,
-            "tijdstip": dt.datetime.now(dt.UTC).isoformat(),
-            "locatie": "Amsterdam-Oost",
-            "omschrijving": "Aangetroffen in verwarde toestand.",
-        },
-    )
+    await chain.send("politie", _police_signal(reference, "Aangetroffen in verwarde toestand."))
     (encounter,) = await chain.until("llc", 1, SMIT)
     report(
         f"[flow F, simulators] police signal to the LLC's Communication: "
@@ -248,17 +250,7 @@ async def test_flow_g_a_move_hands_over_to_the_new_zvh_and_later_signals_follow_
     assert sorted(n["body"]["ontvanger"] for n in handover) == ["zvh:amsterdam", "zvh:utrecht"]
     assert {n["body"]["stroom"] for n in handover} == {"G"}
     await chain.recorded(SMIT, 2)
-    await chain.send(
-        "politie",
-        {
-            "schemaVersie": "1",
-            "signaalId": _id("POL"),
-            "abonnementId": reference,
-            "tijdstip": dt.datetime.now(dt.UTC).isoformat(),
-            "locatie": "Utrecht",
-            "omschrijving": "Melding overlast.",
-        },
-    )
+    await chain.send("politie", _police_signal(reference, "Melding overlast."))
     notices = await chain.until("zvh", 3, SMIT)
     signal = [n for n in notices if n["body"]["stroom"] == "F"]
     assert [n["body"]["ontvanger"] for n in signal] == ["zvh:utrecht"]
@@ -276,24 +268,7 @@ async def test_flow_h_consent_titles_and_a_breach_change_the_next_decision_only(
         return _content((await chain.until("llc", number, SMIT))[number - 1])
 
     assert "assessment" not in await crisis_contact(1)
-    consent = {
-        "resourceType": "Consent",
-        "id": "h-consent-1",
-        "status": "active",
-        "scope": {"coding": [{"code": "patient-privacy"}]},
-        "category": [{"coding": [{"code": "medical"}]}],
-        "provision": {
-            "type": "permit",
-            "period": {"start": "2026-01-01"},
-            "actor": [
-                {
-                    "role": {"coding": [{"code": "IRCP"}]},
-                    "reference": {"identifier": {"system": "urn:ketenhub:partner", "value": llc}},
-                }
-            ],
-            "class": [{"code": "medical"}],
-        },
-    }
+    consent = population_consent("h-consent-1", llc)
     await chain.send("zvh", {**_zvh(SMIT, "TOESTEMMING"), "consent": consent})
     await chain.recorded(SMIT, 2)
     assert (await crisis_contact(2))["assessment"].startswith("Decompensatie")

@@ -17,11 +17,10 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from hub.connectors import ContractError, Emitted, InboundConfig, InboundConnector, InboundMessage
 from hub.connectors.partner_json import read_object
-from hub.schemas.common import Contact
 from hub.schemas.signals import CrisisContact
 
 VERSIONS = ("1",)
@@ -60,22 +59,22 @@ class CrisisContacten(InboundConnector[CrisisContactenConfig]):
     def translate(self, message: InboundMessage) -> Sequence[Emitted]:
         contact = ContractError.validate(_Contact, read_object(message.body, VERSIONS))
         region = f"crisis:{contact.regio}"
-        try:
-            event = CrisisContact(
-                occurred_at=contact.tijdstip,
-                police_involved=contact.politieAanwezig,
-                assessment=contact.beoordeling,
-                outcome=contact.uitkomst,
-                crisis_team=Contact(
-                    name=contact.crisisteam.naam,
-                    role="crisisteam",
-                    organisation=f"Crisisdienst {contact.regio}",
-                    partner=region,
-                    phone=contact.crisisteam.telefoon,
-                ),
-            )
-        except ValidationError as exc:
-            raise ContractError.from_validation(exc) from None
+        event = ContractError.validate(
+            CrisisContact,
+            {
+                "occurred_at": contact.tijdstip,
+                "police_involved": contact.politieAanwezig,
+                "assessment": contact.beoordeling,
+                "outcome": contact.uitkomst,
+                "crisis_team": {
+                    "name": contact.crisisteam.naam,
+                    "role": "crisisteam",
+                    "organisation": f"Crisisdienst {contact.regio}",
+                    "partner": region,
+                    "phone": contact.crisisteam.telefoon,
+                },
+            },
+        )
         return [
             Emitted(
                 event=event,

@@ -17,11 +17,10 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from hub.connectors import ContractError, Emitted, InboundConfig, InboundConnector, InboundMessage
 from hub.connectors.partner_json import read_object
-from hub.schemas.common import Contact
 from hub.schemas.signals import PoliceEncounter
 
 VERSIONS = ("1",)
@@ -59,24 +58,24 @@ class PolitieSignalen(InboundConnector[PolitieSignalenConfig]):
     def translate(self, message: InboundMessage) -> Sequence[Emitted]:
         signal = ContractError.validate(_Signal, read_object(message.body, VERSIONS))
         officer = signal.agent
-        try:
-            event = PoliceEncounter(
-                occurred_at=signal.tijdstip,
-                subscription_id=signal.abonnementId,
-                location=signal.locatie,
-                summary=signal.omschrijving,
-                officer=Contact(
-                    name=officer.naam,
-                    role="agent",
-                    organisation=officer.eenheid or self.config.organisation,
-                    partner="politie",
-                    phone=officer.telefoon,
-                )
+        event = ContractError.validate(
+            PoliceEncounter,
+            {
+                "occurred_at": signal.tijdstip,
+                "subscription_id": signal.abonnementId,
+                "location": signal.locatie,
+                "summary": signal.omschrijving,
+                "officer": {
+                    "name": officer.naam,
+                    "role": "agent",
+                    "organisation": officer.eenheid or self.config.organisation,
+                    "partner": "politie",
+                    "phone": officer.telefoon,
+                }
                 if officer
                 else None,
-            )
-        except ValidationError as exc:
-            raise ContractError.from_validation(exc) from None
+            },
+        )
         return [
             Emitted(
                 event=event,
