@@ -163,3 +163,8 @@ async def test_a_replayed_webhook_is_refused_and_publishes_nothing_new(hub: HubP
     assert replayed.json()["type"].endswith("/replayed-request")
     assert resent.status_code == 202
     assert resent.json()["accepted"] == 0
+    async with asyncio.timeout(30):
+        while await _records(hub) == 0:  # noqa: ASYNC110 - the router writes the audit
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)
+    assert await _records(hub) == 1, "the replay and the re-send published nothing"
