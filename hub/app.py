@@ -16,9 +16,10 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from hub import __version__
+from hub import __version__, monitoring
 from hub.bus.broker import make_broker
 from hub.bus.publisher import EventPublisher
+from hub.bus.topics import ROUTED_TOPICS
 from hub.connectors import registry
 from hub.connectors.runtime.inbound import NONCE_PREFIX
 from hub.connectors.runtime.wiring import ConnectorSet, wire
@@ -29,6 +30,7 @@ from hub.ops_api import make_ops_app
 from hub.routing.cedar_policy import policy_from_settings
 from hub.routing.label_resend import resend_failed_labels
 from hub.routing.lookup import CaseLookup, LocalCaseLookup
+from hub.routing.router import CONSUMER as ROUTER_GROUP
 from hub.routing.router import Router, router_subscriber
 from hub.settings import HttpSettings, HubSettings
 from hub.state import detentions, idempotency
@@ -164,16 +166,21 @@ class HubProcess:
 
     async def _housekeeping(self) -> None:
         """Every ``retry_interval_s`` route what the router had to park; every
-        ``label_resend_interval_s`` offer failed label deliveries to partners that are
-        back; once an hour erase the detention data whose retention has ended, and
-        forget webhook signatures older than any replay window."""
+        ``metrics_interval_s`` refresh the state gauges; every ``label_resend_interval_s``
+        offer failed label deliveries to partners that are back; once an hour erase the
+        detention data whose retention has ended, and forget webhook signatures older than
+        any replay window."""
         routing = self.settings.routing
-        erased_at = resent_at = time.monotonic()
+        erased_at = resent_at = measured_at = time.monotonic()
         erased_at -= ERASURE_INTERVAL_S
+        measured_at -= self.settings.ops.metrics_interval_s
         while True:
             await asyncio.sleep(routing.retry_interval_s)
             try:
                 await self.router.retry_parked()
+                if time.monotonic() - measured_at >= self.settings.ops.metrics_interval_s:
+                    measured_at = time.monotonic()
+                    await self._measure()
                 if time.monotonic() - resent_at >= routing.label_resend_interval_s:
                     resent_at = time.monotonic()
                     await resend_failed_labels(
@@ -184,6 +191,19 @@ class HubProcess:
                     await self._erase_due()
             except Exception:  # a failed round is logged and retried; the loop must live
                 log.exception("housekeeping_failed")
+
+    async def _measure(self) -> None:
+        groups: dict[str, tuple[str, ...]] = {
+            ROUTER_GROUP: tuple(t.name for t in ROUTED_TOPICS),
+            **self.connectors.consumer_groups(),
+        }
+        await monitoring.refresh(
+            kafka=self.settings.kafka,
+            groups=groups,
+            sessions=self.sessions,
+            connectors=self.connectors.connectors(),
+            incomplete_after_s=self.settings.routing.label_incomplete_after_s,
+        )
 
     async def _erase_due(self) -> None:
         now = dt.datetime.now(dt.UTC)

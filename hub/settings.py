@@ -164,6 +164,15 @@ class RoutingSettings(BaseModel):
     )
 
 
+class OpsSettings(BaseModel):
+    metrics_interval_s: float = Field(
+        15.0,
+        gt=0,
+        description="How often the state gauges on /metrics (consumer lag, dead-letter "
+        "depth, incomplete labels, connector health) are refreshed.",
+    )
+
+
 class HubSettings(BaseSettings):
     """The root of the configuration tree."""
 
@@ -182,6 +191,7 @@ class HubSettings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    ops: OpsSettings = Field(default_factory=OpsSettings)
     connectors: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Connectors to run, by name, each with its own settings "

@@ -46,6 +46,8 @@ def encode(event: CanonicalEvent, envelope: Envelope) -> KafkaRecord:
         )
     attributes: dict[str, Any] = envelope.model_dump(exclude={"datacategories"}, exclude_none=True)
     attributes["datacategories"] = _CATEGORY_SEPARATOR.join(sorted(envelope.datacategories))
+    if envelope.origintime is not None:
+        attributes["origintime"] = envelope.origintime.isoformat()
     cloud_event = CloudEvent(attributes=attributes, data=event.model_dump(mode="json"))
     message = to_binary(cloud_event, _FORMAT, key_mapper=lambda e: e.get_subject())
     headers = {k: v.decode("utf-8") for k, v in message.headers.items()}

@@ -194,6 +194,7 @@ def disclose(
                 causation_id=envelope.id,
                 event_id=identifier,
                 time=now,
+                origin_time=envelope.started,
             ),
         )
     audit = AuditEntry.about(

@@ -21,6 +21,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub import monitoring
 from hub.backoff import Backoff
 from hub.bus.codec import decode, encode
 from hub.bus.deadletter import send_dead_letter
@@ -132,6 +133,7 @@ class Router:
             else:
                 entries, staged = await self._decide(session, envelope, event, found, now)
             seqs = await audit.append(session, entries)
+        monitoring.count_decisions((e.outcome, e.rule_ids) for e in entries)
         return RouteResult(duplicate=False, audit_seqs=tuple(seqs), staged=staged)
 
     async def _park(self, envelope: Envelope, event: CanonicalEvent, reason: str) -> RouteResult:
@@ -345,7 +347,10 @@ def router_subscriber(router: Router, kafka: KafkaSettings) -> KafkaRouter:
                 error=error,
             )
             return
-        with message_context(message_id=envelope.id, correlation_id=envelope.correlationid):
+        with (
+            message_context(message_id=envelope.id, correlation_id=envelope.correlationid),
+            monitoring.ROUTER_SECONDS.time(),
+        ):
             result = await router.route(envelope, event)
             sent = await router.flush([envelope.id])
             log.info(

@@ -3,7 +3,9 @@
 The subject is always a pseudonym. ``correlationid`` ties every record of one flow
 together (from the first partner message to the last delivery); ``causationid`` names
 the record that caused this one; ``datacategories`` lists the categories in the data,
-so a consumer or an auditor can see what a record holds without reading it.
+so a consumer or an auditor can see what a record holds without reading it;
+``origintime`` is when the flow's first partner message reached the hub, so every stage
+downstream can measure the flow's time end to end.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ class Envelope(BaseModel):
     correlationid: str = Field(min_length=1, max_length=200)
     causationid: str | None = Field(None, max_length=200)
     datacategories: frozenset[DataCategory] = frozenset()
+    origintime: dt.datetime | None = Field(
+        None, description="When the flow's first partner message reached the hub."
+    )
 
     @field_validator("subject")
     @classmethod
@@ -42,12 +47,17 @@ class Envelope(BaseModel):
             raise ValueError("subject must be a pseudonym (psn-<key id>-<40 hex>)")
         return value
 
-    @field_validator("time")
+    @field_validator("time", "origintime")
     @classmethod
-    def _time_is_aware(cls, value: dt.datetime) -> dt.datetime:
-        if value.tzinfo is None:
+    def _time_is_aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
             raise ValueError("time needs a time zone")
         return value
+
+    @property
+    def started(self) -> dt.datetime:
+        """When this record's flow began at the hub's edge."""
+        return self.origintime or self.time
 
     @classmethod
     def for_event(
@@ -60,6 +70,7 @@ class Envelope(BaseModel):
         causation_id: str | None = None,
         event_id: str | None = None,
         time: dt.datetime | None = None,
+        origin_time: dt.datetime | None = None,
     ) -> Envelope:
         """A new envelope for ``event``; a new flow starts a new correlation id."""
         new_id = event_id or str(uuid.uuid4())
@@ -73,6 +84,7 @@ class Envelope(BaseModel):
             correlationid=correlation_id or new_id,
             causationid=causation_id,
             datacategories=event.categories_present(),
+            origintime=origin_time,
         )
 
 

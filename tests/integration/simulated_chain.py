@@ -22,6 +22,7 @@ from hub.settings import (
     HttpSettings,
     HubSettings,
     KafkaSettings,
+    OpsSettings,
     RoutingSettings,
 )
 from hub.simulators.runner import SimulatorSet
@@ -121,6 +122,7 @@ async def simulated_chain(
     tmp_path: Path,
     connectors: Mapping[str, Mapping[str, Any]] | None = None,
     routing: RoutingSettings | None = None,
+    ops: OpsSettings | None = None,
 ) -> AsyncIterator[Chain]:
     """Every simulator, and a hub with every connector pointed at them; ``connectors``
     adds settings per connector (shorter retries, say)."""
@@ -136,6 +138,7 @@ async def simulated_chain(
         database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/hub.db"),
         http=HttpSettings(port=port),
         routing=routing or RoutingSettings(),
+        ops=ops or OpsSettings(),
         connectors=configured,
     )
     keys = Pseudonymiser(active_key_id="s1", keys={"s1": secrets.token_bytes(32)})

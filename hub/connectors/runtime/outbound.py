@@ -32,6 +32,7 @@ from hub.connectors.runtime import metrics
 from hub.errors import ContractError, HubError, PermanentError, RetryableError
 from hub.identity.vault import IdentityVault
 from hub.logs import get_logger, message_context
+from hub.monitoring import FLOW_SECONDS
 from hub.schemas.deliveries import Flow, NotificationDelivery
 from hub.settings import KafkaSettings
 from hub.state import idempotency, labels
@@ -125,6 +126,11 @@ class OutboundRuntime:
                 bsn=bsn,
             )
             outcome = await self._deliver(delivery, headers, value, origin)
+            if outcome.result is Result.DELIVERED:
+                flow_time = dt.datetime.now(dt.UTC) - envelope.started
+                FLOW_SECONDS.labels(event.flow.value, self.connector.name).observe(
+                    max(0.0, flow_time.total_seconds())
+                )
             async with self._sessions.begin() as session:
                 await idempotency.claim(session, self.consumer, envelope.id)
                 if event.flow in LABEL_FLOWS:
@@ -221,6 +227,11 @@ class OutboundRuntime:
         log.warning("delivery_dead_lettered", connector=self.connector.name, error=error.slug)
 
 
+def outbound_group(connector: str) -> str:
+    """The consumer group of an outbound connector."""
+    return f"outbound-{connector}"
+
+
 def outbound_subscriber(
     make_runtime: Callable[[DeadLetter], OutboundRuntime], kafka: KafkaSettings
 ) -> KafkaRouter:
@@ -236,7 +247,7 @@ def outbound_subscriber(
 
     @router.subscriber(
         topic,
-        group_id=runtime.consumer.replace(":", "-"),
+        group_id=outbound_group(runtime.connector.name),
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title=f"connector-{runtime.connector.name}",
         description=f"Delivers to {runtime.connector.partner} through {runtime.connector.name}.",

@@ -18,7 +18,12 @@ from hub.bus.publisher import EventPublisher
 from hub.connectors.base import Connector, InboundConnector, LookupConnector, OutboundConnector
 from hub.connectors.runtime.inbound import InboundRuntime
 from hub.connectors.runtime.lookup import LookupRuntime
-from hub.connectors.runtime.outbound import DeadLetter, OutboundRuntime, outbound_subscriber
+from hub.connectors.runtime.outbound import (
+    DeadLetter,
+    OutboundRuntime,
+    outbound_group,
+    outbound_subscriber,
+)
 from hub.connectors.runtime.sources import run_sources
 from hub.connectors.runtime.webhook import webhook_router
 from hub.errors import ConfigurationError
@@ -34,6 +39,18 @@ class ConnectorSet:
     outbound: list[OutboundConnector[Any]] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def connectors(self) -> list[Connector[Any]]:
+        """Every connector this process runs, for the health gauge."""
+        found: list[Connector[Any]] = [r.connector for r in self.inbound.values()]
+        found += self.outbound
+        if self.lookup is not None:
+            found.append(self.lookup.connector)
+        return found
+
+    def consumer_groups(self) -> dict[str, tuple[str, ...]]:
+        """The outbound connectors' consumer groups and their topics, for the lag gauge."""
+        return {outbound_group(c.name): c.topics() for c in self.outbound}
 
     def routers(self) -> list[APIRouter]:
         return [webhook_router(self.inbound)] if self.inbound else []

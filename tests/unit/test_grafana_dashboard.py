@@ -1,0 +1,42 @@
+"""The Grafana dashboard asks only for series the hub really exports."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from prometheus_client import REGISTRY
+
+import hub.connectors.runtime.metrics
+import hub.monitoring  # noqa: F401 - registers the hub's series
+
+DASHBOARD = Path(__file__).parents[2] / "deploy" / "grafana" / "ketenhub.json"
+SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+
+
+def _exported() -> set[str]:
+    names = set()
+    for family in REGISTRY.collect():
+        if family.name.startswith("ketenhub_"):
+            names |= {family.name + s for s in SUFFIXES.get(family.type, ("",))}
+    return names
+
+
+def test_every_series_the_dashboard_asks_for_is_exported() -> None:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    expressions = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    asked = {name for e in expressions for name in re.findall(r"ketenhub_[a-z_]+", e)}
+    exported = _exported()
+    assert asked, "the dashboard queries nothing"
+    assert asked <= exported, f"not exported: {sorted(asked - exported)}"
+    for family in (
+        "flow_seconds",
+        "router_decisions",
+        "consumer_lag",
+        "dead_letter_depth",
+        "labels_incomplete",
+        "connector_up",
+        "connector_messages",
+    ):
+        assert any(family in name for name in asked), f"no panel shows ketenhub_{family}"
