@@ -35,6 +35,7 @@ from hub.routing.router import Router, router_subscriber
 from hub.settings import HttpSettings, HubSettings
 from hub.state import detentions, idempotency
 from hub.state.database import make_engine, sessionmaker
+from hub.tracing import configure_tracing
 
 log = get_logger(__name__)
 ERASURE_INTERVAL_S = 3600.0
@@ -109,6 +110,7 @@ class HubProcess:
     _retry_task: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        configure_tracing(self.settings.tracing)
         self.engine = make_engine(self.settings.database_url, echo=self.settings.database.echo)
         self.sessions = sessionmaker(self.engine)
         self.broker, self.router, self.connectors = build_broker(

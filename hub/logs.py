@@ -2,7 +2,8 @@
 
 Every log event, from our code or from a library through the standard ``logging``
 module, passes the same processor chain: context variables (message and correlation
-ids) are merged in, and anything that looks like a BSN is replaced before rendering.
+ids, and the trace id of the span the line is written in) are merged in, and anything
+that looks like a BSN is replaced before rendering.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from hub.identity.bsn import scrub_bsns
 from hub.settings import LogSettings
+from hub.tracing import add_trace_id
 
 
 def _scrub(value: Any) -> Any:
@@ -53,6 +55,7 @@ def shared_processors() -> list[Processor]:
         structlog.stdlib.add_logger_name,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_trace_id,
         _render_exception_then_scrub,
     ]
 

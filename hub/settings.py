@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, HttpUrl, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -173,6 +173,15 @@ class OpsSettings(BaseModel):
     )
 
 
+class TracingSettings(BaseModel):
+    otlp_endpoint: HttpUrl | None = Field(
+        None,
+        description="OTLP/HTTP traces endpoint (e.g. http://collector:4318/v1/traces); "
+        "without one, trace ids still appear in the logs.",
+    )
+    service_name: str = Field("ketenhub", description="The service name on every span.")
+
+
 class HubSettings(BaseSettings):
     """The root of the configuration tree."""
 
@@ -192,6 +201,7 @@ class HubSettings(BaseSettings):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     connectors: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Connectors to run, by name, each with its own settings "

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, Field, HttpUrl, SecretStr
 
+from hub import tracing
 from hub.errors import PermanentError, RetryableError
 
 RETRY_STATUSES = frozenset({408, 429})
@@ -49,9 +50,11 @@ class HttpApi:
 
     async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """The response, whatever its status; a network failure is a RetryableError."""
+        headers = dict(kwargs.pop("headers", None) or {})
+        tracing.inject(headers)
         try:
             async with self._client() as client:
-                return await client.request(method, path, **kwargs)
+                return await client.request(method, path, headers=headers, **kwargs)
         except httpx.TimeoutException:
             raise RetryableError(f"{self._partner} did not answer in time") from None
         except httpx.TransportError as exc:

@@ -21,7 +21,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub import monitoring
+from hub import monitoring, tracing
 from hub.backoff import Backoff
 from hub.bus.codec import decode, encode
 from hub.bus.deadletter import send_dead_letter
@@ -220,6 +220,7 @@ class Router:
             if result.delivery is not None:
                 notification, delivery_envelope = result.delivery
                 record = encode(notification, delivery_envelope)
+                tracing.inject(record.headers)
                 outbox.stage(session, delivery_envelope.id, envelope.id, record)
                 staged += 1
             if action is not None and reference is not None:
@@ -348,6 +349,7 @@ def router_subscriber(router: Router, kafka: KafkaSettings) -> KafkaRouter:
             )
             return
         with (
+            tracing.span("route", parent=record.headers, type=envelope.type),
             message_context(message_id=envelope.id, correlation_id=envelope.correlationid),
             monitoring.ROUTER_SECONDS.time(),
         ):

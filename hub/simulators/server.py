@@ -172,6 +172,7 @@ def make_simulator(
                 "path": "/" + path,
                 "method": request.method,
                 "idempotency_key": key,
+                "traceparent": request.headers.get("traceparent"),
                 "received_at": dt.datetime.now(dt.UTC).isoformat(),
                 "body": body,
             }

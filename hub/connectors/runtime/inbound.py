@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub import tracing
 from hub.bus.codec import KafkaRecord, encode
 from hub.connectors.base import Emitted, InboundConnector, InboundMessage
 from hub.connectors.runtime import metrics, signing
@@ -194,6 +195,7 @@ class InboundRuntime:
                         continue
                     if item.bsn is not None:
                         await self._vault.remember(session, item.envelope.subject, item.bsn)
+                    tracing.inject(item.record.headers)
                     await self._send(item.record)
                     published.append(item.envelope)
                     log.info(

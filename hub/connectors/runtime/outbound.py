@@ -23,6 +23,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub import tracing
 from hub.backoff import Backoff
 from hub.bus.codec import decode
 from hub.bus.deadletter import dead_letter_value
@@ -258,6 +259,7 @@ def outbound_subscriber(
     async def on_delivery(message: KafkaMessage) -> None:
         record = cast("ConsumerRecord[bytes, bytes]", message.raw_message)
         origin = Origin(record.topic, record.partition, record.offset, record.key)
-        await runtime.handle(dict(record.headers), record.value or b"", origin)
+        with tracing.span(f"deliver {runtime.connector.name}", parent=record.headers):
+            await runtime.handle(dict(record.headers), record.value or b"", origin)
 
     return router

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from fastapi import APIRouter, Request
 
+from hub import tracing
 from hub.connectors.base import InboundMessage
 from hub.connectors.runtime import signing
 from hub.connectors.runtime.inbound import InboundRuntime
@@ -54,7 +55,8 @@ def webhook_router(runtimes: Mapping[str, InboundRuntime]) -> APIRouter:
             received_via="webhook",
             nonce=str(request.headers.get(signing.SIGNATURE_HEADER)).strip(),
         )
-        published = await runtime.ingest(message)
+        with tracing.span(f"webhook {name}", parent=dict(request.headers), connector=name):
+            published = await runtime.ingest(message)
         return {"accepted": len(published), "event_ids": [e.id for e in published]}
 
     return router
