@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import secrets
 import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+from fastapi import APIRouter
 from faststream.kafka import KafkaBroker
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -23,6 +25,7 @@ from hub.bus.topics import ROUTED_TOPICS
 from hub.connectors import registry
 from hub.connectors.runtime.inbound import NONCE_PREFIX
 from hub.connectors.runtime.wiring import ConnectorSet, wire
+from hub.console.web import console_router
 from hub.errors import ConfigurationError
 from hub.identity.pseudonym import Pseudonymiser
 from hub.logs import get_logger
@@ -135,7 +138,9 @@ class HubProcess:
         left = await self.router.flush()
         if left:
             log.info("outbox_flushed", deliveries=left)
-        app = make_ops_app(self.readiness, __version__, self.connectors.routers())
+        app = make_ops_app(
+            self.readiness, __version__, [*self.connectors.routers(), self._console()]
+        )
         self._server = uvicorn.Server(server_config(self.settings.http, app))
         self._server_task = asyncio.create_task(self._server.serve())
         while not self._server.started:
@@ -193,6 +198,16 @@ class HubProcess:
                     await self._erase_due()
             except Exception:  # a failed round is logged and retried; the loop must live
                 log.exception("housekeeping_failed")
+
+    def _console(self) -> APIRouter:
+        console = self.settings.console
+        secret = console.session_secret
+        return console_router(
+            self.sessions,
+            secret.get_secret_value().encode() if secret else secrets.token_bytes(32),
+            self.connectors.connectors,
+            max_age_s=console.session_max_age_s,
+        )
 
     async def _measure(self) -> None:
         groups: dict[str, tuple[str, ...]] = {

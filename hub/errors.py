@@ -7,6 +7,7 @@
     │   └── PayloadTooLarge  the body exceeds the connector's limit (413)
     ├── AuthenticationError  a webhook's signature or timestamp does not hold (401)
     │   └── ReplayedRequest  a signed request seen before, sent again (409)
+    ├── Forbidden            signed in, but this role may not see it (403)
     ├── NotFound             no such resource at an HTTP edge (404)
     ├── RetryableError       a transient failure (timeout, 503); retried with backoff
     ├── PermanentError       will never succeed as sent; dead-lettered with its reason
@@ -102,6 +103,12 @@ class ReplayedRequest(AuthenticationError):
     slug = "replayed-request"
     title = "This signed request was received before"
     status = 409
+
+
+class Forbidden(HubError):
+    slug = "forbidden"
+    title = "This role may not see this"
+    status = 403
 
 
 class NotFound(HubError):

@@ -60,6 +60,8 @@ CONNECTOR_UP = Gauge(
     "1 when the connector's partner answered its last health check, else 0.",
     ["connector"],
 )
+HEALTH: dict[str, bool] = {}
+"""The last health check per connector, for the console."""
 DEAD_LETTER_GROUP = "hub-dead-letters"
 """The group whose lag is the dead-letter depth (the replay of issue 9 consumes as it)."""
 
@@ -88,7 +90,8 @@ async def refresh(
 ) -> None:
     """Bring the state gauges up to date; a part that fails leaves its gauge as it was."""
     for connector in connectors:
-        CONNECTOR_UP.labels(connector.name).set(1 if await _healthy(connector) else 0)
+        HEALTH[connector.name] = await _healthy(connector)
+        CONNECTOR_UP.labels(connector.name).set(1 if HEALTH[connector.name] else 0)
     async with sessions() as session:
         views = await labels.status(session)
     now = dt.datetime.now(dt.UTC)

@@ -173,6 +173,15 @@ class OpsSettings(BaseModel):
     )
 
 
+class ConsoleSettings(BaseModel):
+    session_secret: SecretStr | None = Field(
+        None,
+        description="Key that signs console session cookies; without one a new key is made "
+        "at every start (everyone logs in again).",
+    )
+    session_max_age_s: int = Field(8 * 3600, gt=0, description="How long a login lasts.")
+
+
 class TracingSettings(BaseModel):
     otlp_endpoint: HttpUrl | None = Field(
         None,
@@ -202,6 +211,7 @@ class HubSettings(BaseSettings):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     connectors: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Connectors to run, by name, each with its own settings "

@@ -8,6 +8,7 @@ from hub.cli import (
     asyncapi,
     audit,
     connectors,
+    console,
     db,
     labels,
     policy,
@@ -31,6 +32,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(policy.app, name="policy")
 app.add_typer(audit.app, name="audit")
 app.add_typer(labels.app, name="labels")
+app.add_typer(console.app, name="console")
 app.command("settings")(settings_doc.settings)
 app.command("asyncapi")(asyncapi.asyncapi)
 app.command("simulate")(simulate.simulate)

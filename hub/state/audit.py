@@ -231,6 +231,7 @@ class AuditQuery:
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     event_id: str | None = None
+    correlation_id: str | None = None
     limit: int | None = None
 
 
@@ -263,6 +264,8 @@ async def search(session: AsyncSession, query: AuditQuery) -> AsyncIterator[dict
         statement = statement.where(AuditRecord.recorded_at < timestamp(query.until))
     if query.event_id:
         statement = statement.where(AuditRecord.event_id == query.event_id)
+    if query.correlation_id:
+        statement = statement.where(AuditRecord.correlation_id == query.correlation_id)
     if query.limit:
         statement = statement.limit(query.limit)
     for row in await session.scalars(statement):

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     Integer,
     LargeBinary,
     MetaData,
@@ -262,3 +263,34 @@ class LabelStatus(Base):
     key: Mapped[bytes | None] = mapped_column(LargeBinary)
     value: Mapped[bytes | None] = mapped_column(LargeBinary)
     headers: Mapped[str | None] = mapped_column(Text)
+
+
+class ConsoleAccount(Base):
+    """A local console account (embedded mode): an argon2 hash, never the password."""
+
+    __tablename__ = "console_account"
+
+    username: Mapped[str] = mapped_column(String(100), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(20))
+    partner: Mapped[str | None] = mapped_column(String(60))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class DeliveryReceipt(Base):
+    """What became of one delivery at its partner: delivered or dead-lettered, after how
+    many tries and how long. Ids and partners only, never content."""
+
+    __tablename__ = "delivery_receipt"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(String(64), index=True)
+    correlation_id: Mapped[str] = mapped_column(String(200), index=True)
+    connector: Mapped[str] = mapped_column(String(100))
+    recipient: Mapped[str] = mapped_column(String(60), index=True)
+    flow: Mapped[str] = mapped_column(String(2))
+    outcome: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer)
+    seconds: Mapped[float] = mapped_column(Float)
+    detail: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)

@@ -36,7 +36,7 @@ from hub.logs import get_logger, message_context
 from hub.monitoring import FLOW_SECONDS
 from hub.schemas.deliveries import Flow, NotificationDelivery
 from hub.settings import KafkaSettings
-from hub.state import idempotency, labels
+from hub.state import idempotency, labels, receipts
 
 log = get_logger(__name__)
 LABEL_FLOWS = frozenset({Flow.B, Flow.C})
@@ -134,6 +134,21 @@ class OutboundRuntime:
                 )
             async with self._sessions.begin() as session:
                 await idempotency.claim(session, self.consumer, envelope.id)
+                receipts.record(
+                    session,
+                    receipts.Receipt(
+                        delivery_id=event.idempotency_key,
+                        correlation_id=envelope.correlationid,
+                        connector=self.connector.name,
+                        recipient=event.recipient,
+                        flow=event.flow.value,
+                        outcome=outcome.result.value,
+                        attempts=outcome.attempts,
+                        seconds=time.perf_counter() - started,
+                        detail=_reason(outcome.error),
+                        finished_at=dt.datetime.now(dt.UTC),
+                    ),
+                )
                 if event.flow in LABEL_FLOWS:
                     await labels.acknowledge(
                         session,

@@ -1,0 +1,95 @@
+"""Local console accounts for the embedded mode, with argon2 password hashes.
+
+A role decides what an account sees. Production puts an OIDC provider in front: its
+token's claims map onto the same :class:`Viewer` (name, role, partner), so the pages and
+their checks stay as they are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.errors import ContractError
+from hub.schemas.partners import partner_kind
+from hub.state.tables import ConsoleAccount
+
+_hasher = PasswordHasher()
+MIN_PASSWORD = 12
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"
+    """Metadata only: ids, pseudonyms, partners, outcomes, timings."""
+    PRIVACY_OFFICER = "privacy-officer"
+    """Also the audit details and the per-person disclosure report (each view audited)."""
+    PARTNER = "partner"
+    """Only its own partner's flows, deliveries and connectors."""
+
+
+@dataclass(frozen=True)
+class Viewer:
+    name: str
+    role: Role
+    partner: str | None = None
+
+    def may_see_audit_details(self) -> bool:
+        return self.role is Role.PRIVACY_OFFICER
+
+    def sees_partner(self, *partners: str | None) -> bool:
+        """Whether a row between these partners is this viewer's to see."""
+        return self.role is not Role.PARTNER or self.partner in partners
+
+
+async def create(
+    session: AsyncSession, username: str, password: str, role: Role, partner: str | None = None
+) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ContractError(f"a password needs {MIN_PASSWORD} characters", field="password")
+    if (role is Role.PARTNER) != (partner is not None):
+        raise ContractError("a partner account, and only that, names its partner", field="partner")
+    if partner is not None:
+        try:
+            partner_kind(partner)
+        except ValueError as error:
+            raise ContractError(str(error), field="partner") from None
+    if await session.get(ConsoleAccount, username) is not None:
+        raise ContractError(f"account {username!r} exists already", field="username")
+    session.add(
+        ConsoleAccount(
+            username=username,
+            password_hash=_hasher.hash(password),
+            role=role.value,
+            partner=partner,
+            created_at=dt.datetime.now(dt.UTC),
+        )
+    )
+
+
+async def verify(session: AsyncSession, username: str, password: str) -> Viewer | None:
+    """The account's viewer when the password holds; None otherwise, in about the same
+    time either way (a missing account is checked against a dummy hash)."""
+    account = await session.get(ConsoleAccount, username)
+    stored = account.password_hash if account is not None else _DUMMY
+    try:
+        _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if account is None:
+        return None
+    return Viewer(name=account.username, role=Role(account.role), partner=account.partner)
+
+
+async def viewer(session: AsyncSession, username: str) -> Viewer | None:
+    account = await session.get(ConsoleAccount, username)
+    if account is None:
+        return None
+    return Viewer(name=account.username, role=Role(account.role), partner=account.partner)
+
+
+_DUMMY = _hasher.hash("not-a-password-anyone-has")

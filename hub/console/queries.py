@@ -1,0 +1,206 @@
+"""What the console pages show, read from the audit trail, the delivery receipts and the
+label state, and cut down to what the viewer's role may see. No query returns a payload,
+a BSN or a name: the stores hold none."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.console.accounts import Viewer
+from hub.state import audit, labels, receipts
+from hub.state.audit import Action, AuditEntry
+
+PARTNER_PREFIX = "urn:ketenhub:partner:"
+NO_CASE = "(no case)"
+DETAIL_FIELDS = ("legal_bases", "consent_id", "disclosed_fields", "removed_fields", "purpose")
+"""Audit details only a privacy officer sees."""
+
+
+def _partner(source: str) -> str:
+    return source.removeprefix(PARTNER_PREFIX)
+
+
+def _moment(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+@dataclass
+class PathStat:
+    source: str
+    target: str
+    decisions: int = 0
+    denied: int = 0
+    delivered: int = 0
+    failed: int = 0
+    slowest_ms: float = 0.0
+
+    @property
+    def failing(self) -> bool:
+        return self.failed > 0
+
+
+@dataclass(frozen=True)
+class FlowPicture:
+    since: dt.datetime
+    paths: list[PathStat]
+
+    @property
+    def slowest(self) -> PathStat | None:
+        timed = [p for p in self.paths if p.slowest_ms > 0]
+        return max(timed, key=lambda p: p.slowest_ms) if timed else None
+
+
+async def flow_picture(session: AsyncSession, viewer: Viewer, since: dt.datetime) -> FlowPicture:
+    """Partners and the message counts between them since ``since``: decisions from the
+    audit trail, deliveries and failures from the receipts, the slowest time per path."""
+    paths: dict[tuple[str, str], PathStat] = {}
+    sources: dict[str, str] = {}
+    async for record in audit.search(session, audit.AuditQuery(since=since)):
+        if record["action"] == Action.RECORD:
+            continue
+        source = _partner(record["sender"])
+        target = record["recipient"] or NO_CASE
+        sources.setdefault(record["correlation_id"], source)
+        if not viewer.sees_partner(source, target):
+            continue
+        path = paths.setdefault((source, target), PathStat(source, target))
+        path.decisions += 1
+        path.denied += record["action"] != Action.DISCLOSE
+    for receipt in await receipts.since(session, since):
+        source = sources.get(receipt.correlation_id, "?")
+        if not viewer.sees_partner(source, receipt.recipient):
+            continue
+        path = paths.setdefault((source, receipt.recipient), PathStat(source, receipt.recipient))
+        if receipt.outcome == "delivered":
+            path.delivered += 1
+        else:
+            path.failed += 1
+        path.slowest_ms = max(path.slowest_ms, receipt.seconds * 1000)
+    ordered = sorted(paths.values(), key=lambda p: (p.source, p.target))
+    return FlowPicture(since=since, paths=ordered)
+
+
+@dataclass(frozen=True)
+class Filters:
+    outcome: str | None = None
+    partner: str | None = None
+    rule: str | None = None
+    since: dt.datetime | None = None
+    limit: int = 200
+
+
+def _visible(record: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
+    """The record as this viewer may see it: metadata, and details for a privacy officer."""
+    shown = {
+        "recorded_at": record["recorded_at"],
+        "event_type": record["event_type"],
+        "event_id": record["event_id"],
+        "correlation_id": record["correlation_id"],
+        "subject": record["subject"],
+        "sender": _partner(record["sender"]),
+        "recipient": record["recipient"],
+        "flow": record["flow"],
+        "outcome": record["outcome"],
+        "rule_ids": record["rule_ids"],
+        "missing": record["missing"],
+    }
+    if viewer.may_see_audit_details():
+        shown.update({name: record[name] for name in DETAIL_FIELDS})
+    return shown
+
+
+async def decisions(
+    session: AsyncSession, viewer: Viewer, filters: Filters
+) -> list[dict[str, Any]]:
+    """Newest first, by outcome, partner, rule and time."""
+    query = audit.AuditQuery(outcome=filters.outcome, partner=filters.partner, since=filters.since)
+    found = []
+    async for record in audit.search(session, query):
+        if record["action"] == Action.RECORD:
+            continue
+        if filters.rule and filters.rule not in record["rule_ids"]:
+            continue
+        if not viewer.sees_partner(_partner(record["sender"]), record["recipient"]):
+            continue
+        found.append(_visible(record, viewer))
+    return found[::-1][: filters.limit]
+
+
+@dataclass(frozen=True)
+class Stage:
+    at: dt.datetime
+    stage: str
+    partner: str
+    outcome: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Trace:
+    correlation_id: str
+    stages: list[Stage] = field(default_factory=list)
+
+    @property
+    def total_ms(self) -> float:
+        if len(self.stages) < 2:
+            return 0.0
+        return (self.stages[-1].at - self.stages[0].at).total_seconds() * 1000
+
+
+async def trace(session: AsyncSession, viewer: Viewer, correlation_id: str) -> Trace:
+    """Every stage of one flow: received, decided per recipient, delivered or failed."""
+    stages: list[Stage] = []
+    received = False
+    query = audit.AuditQuery(correlation_id=correlation_id)
+    async for record in audit.search(session, query):
+        source = _partner(record["sender"])
+        if not viewer.sees_partner(source, record["recipient"]):
+            continue
+        if not received:
+            stages.append(
+                Stage(_moment(record["event_time"]), "received", source, record["event_type"])
+            )
+            received = True
+        rules = ", ".join(record["rule_ids"]) or ", ".join(record["missing"])
+        stages.append(
+            Stage(
+                _moment(record["recorded_at"]),
+                "decided" if record["action"] != Action.RECORD else "recorded",
+                record["recipient"] or "-",
+                record["outcome"],
+                rules,
+            )
+        )
+    for receipt in await receipts.for_flows(session, [correlation_id]):
+        if not viewer.sees_partner(receipt.recipient):
+            continue
+        tries = f"{receipt.attempts} attempt(s), {receipt.seconds * 1000:.0f} ms"
+        detail = f"{tries}; {receipt.detail}" if receipt.detail else tries
+        stages.append(
+            Stage(receipt.finished_at, "delivered", receipt.recipient, receipt.outcome, detail)
+        )
+    return Trace(correlation_id, sorted(stages, key=lambda s: s.at))
+
+
+async def label_rows(session: AsyncSession, viewer: Viewer) -> list[labels.LabelView]:
+    return [v for v in await labels.status(session) if viewer.sees_partner(v.partner)]
+
+
+def view_audited(viewer: Viewer, subject: str, what: str) -> AuditEntry:
+    """The audit record of a privacy officer's look at a person's audit details."""
+    now = dt.datetime.now(dt.UTC)
+    return AuditEntry(
+        event_id=f"console-view-{now.timestamp():.6f}",
+        event_type="nl.ketenhub.console.view",
+        event_time=now,
+        action="view",
+        sender=f"urn:ketenhub:console:{viewer.name}",
+        subject=subject,
+        object=what,
+        outcome="VIEWED",
+        correlation_id=f"console-{viewer.name}",
+    )

@@ -1,0 +1,112 @@
+"""The console over HTTP after a detention intake through the simulators: a login, the
+flows, a trace, the decisions, and each role seeing only what it may."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hub.console import accounts
+from hub.console.accounts import Role
+from hub.settings import KafkaSettings
+from hub.state import audit
+from hub.state.database import sessionmaker
+from tests.data import TEST_BSNS, TEST_NAMES
+from tests.integration.simulated_chain import Chain, simulated_chain
+
+pytestmark = pytest.mark.integration
+INCLUDED = "111222333"
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+async def chain(kafka_settings: KafkaSettings, tmp_path: Path) -> AsyncIterator[Chain]:
+    async with simulated_chain(kafka_settings, tmp_path) as running:
+        async with sessionmaker(running.hub.engine).begin() as session:
+            await accounts.create(session, "ops", PASSWORD, Role.OPERATOR)
+            await accounts.create(session, "privacy", PASSWORD, Role.PRIVACY_OFFICER)
+            await accounts.create(session, "fivoor", PASSWORD, Role.PARTNER, "llz:fivoor")
+        await running.send("injus", {"kind": "START", "bsn": INCLUDED, "event_id": "CONSOLE-1"})
+        await running.until("llc", 1, INCLUDED)
+        await running.until("gemeente", 1, INCLUDED)
+        yield running
+
+
+@asynccontextmanager
+async def _console(chain: Chain, user: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser-like client, logged in as ``user``."""
+    async with httpx.AsyncClient(base_url=chain.hub.http_url, follow_redirects=False) as client:
+        answer = await client.post("/console/login", data={"username": user, "password": PASSWORD})
+        assert answer.status_code == 303, answer.text
+        yield client
+
+
+def _clean(page: str) -> None:
+    leaked = [v for v in (*TEST_BSNS, *TEST_NAMES, "Demo-Jansen") if v in page]
+    assert not leaked, f"the console showed personal data: {leaked}"
+
+
+async def test_login_is_needed_and_a_wrong_password_is_refused(chain: Chain) -> None:
+    async with httpx.AsyncClient(base_url=chain.hub.http_url) as anonymous:
+        page = await anonymous.get("/console/flows", follow_redirects=False)
+        assert page.status_code == 303
+        assert page.headers["location"] == "/console/login"
+        wrong = await anonymous.post(
+            "/console/login", data={"username": "ops", "password": "not-the-password"}
+        )
+        assert wrong.status_code == 401
+        assert "Wrong name or password" in wrong.text
+
+
+async def test_an_operator_sees_the_intake_flow_and_its_trace_without_personal_data(
+    chain: Chain,
+) -> None:
+    async with _console(chain, "ops") as console:
+        flows = (await console.get("/console/flows")).text
+        assert re.search(r"<td>dji</td><td>llz:fivoor</td><td>1</td><td>0</td>\s*<td>1</td>", flows)
+        assert "<td>dji</td><td>gemeente:GM0363</td>" in flows
+        decisions = (await console.get("/console/decisions", params={"outcome": "PERMIT"})).text
+        correlation = re.search(r"correlation_id=([0-9a-f-]{36})", decisions)
+        assert correlation is not None
+        trace = (
+            await console.get("/console/trace", params={"correlation_id": correlation[1]})
+        ).text
+        for stage in ("received", "decided", "delivered"):
+            assert f"<td>{stage}</td>" in trace
+        assert "wgs-samenwerkingsverband" in trace
+        assert "legal bases" not in decisions, "audit details are for the privacy officer"
+        report = await console.get("/console/report", params={"subject": "psn-x"})
+        assert report.status_code == 403
+        for page in (flows, decisions, trace, (await console.get("/console/labels")).text):
+            _clean(page)
+
+
+async def test_a_partner_sees_only_its_own_paths(chain: Chain) -> None:
+    async with _console(chain, "fivoor") as console:
+        flows = (await console.get("/console/flows")).text
+        assert "<td>llz:fivoor</td>" in flows
+        assert "gemeente:GM0363" not in flows
+        connectors = (await console.get("/console/connectors")).text
+        assert "llc-communication" in connectors
+        assert "injus-detentie" not in connectors
+
+
+async def test_a_privacy_officers_look_at_a_persons_report_is_audited(chain: Chain) -> None:
+    subject = chain.subject(INCLUDED)
+    async with _console(chain, "privacy") as console:
+        report = await console.get("/console/report", params={"subject": subject})
+        decisions = (await console.get("/console/decisions")).text
+    assert report.status_code == 200
+    assert "wgs-samenwerkingsverband" in report.text
+    assert "legal bases" in decisions
+    _clean(report.text)
+    async with sessionmaker(chain.hub.engine)() as session:
+        query = audit.AuditQuery(subjects=[subject], outcome="VIEWED")
+        (viewed,) = [r async for r in audit.search(session, query)]
+    assert viewed["sender"] == "urn:ketenhub:console:privacy"
+    assert viewed["object"] == "disclosure report"
