@@ -253,6 +253,7 @@ class HubProcess:
             "http": self.http_url,
             "health": f"{self.http_url}/healthz",
             "readiness": f"{self.http_url}/readyz",
+            "console": f"{self.http_url}/console",
             "database": _safe_url(self.settings.database_url),
             "data_dir": str(self.settings.data_dir.resolve()),
             "pseudonym_key_id": self.pseudonymiser.active_key_id,

@@ -46,6 +46,9 @@ def test_hub_up_starts_everything_and_stops_on_sigterm(tmp_path: Path) -> None:
         ready = httpx.get(endpoints["readiness"], timeout=5)
         assert ready.status_code == 200
         assert ready.json()["checks"] == {"database": True, "kafka": True}
+        login = httpx.get(endpoints["console"], timeout=5, follow_redirects=True)
+        assert login.status_code == 200
+        assert "Log in" in login.text
         assert (tmp_path / "data" / "hub.db").exists()
     finally:
         process.send_signal(signal.SIGTERM)
