@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from hub.bus.admin import consumer_lag
 from hub.bus.topics import DEAD_LETTER
 from hub.connectors.base import Connector
+from hub.connectors.runtime.health import answers
 from hub.logs import get_logger
 from hub.settings import KafkaSettings
 from hub.state import labels
@@ -72,14 +73,6 @@ def count_decisions(outcomes: Iterable[tuple[str, Sequence[str]]]) -> None:
             DECISIONS.labels(outcome, rule).inc()
 
 
-async def _healthy(connector: Connector[Any]) -> bool:
-    try:
-        await connector.check()
-    except Exception:  # any failure to answer counts as down
-        return False
-    return True
-
-
 async def refresh(
     *,
     kafka: KafkaSettings,
@@ -90,12 +83,11 @@ async def refresh(
 ) -> None:
     """Bring the state gauges up to date; a part that fails leaves its gauge as it was."""
     for connector in connectors:
-        HEALTH[connector.name] = await _healthy(connector)
+        HEALTH[connector.name] = await answers(connector)
         CONNECTOR_UP.labels(connector.name).set(1 if HEALTH[connector.name] else 0)
+    older_than = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=incomplete_after_s)
     async with sessions() as session:
-        views = await labels.status(session)
-    now = dt.datetime.now(dt.UTC)
-    LABELS_INCOMPLETE.set(sum(v.incomplete_after(now, incomplete_after_s) for v in views))
+        LABELS_INCOMPLETE.set(await labels.incomplete(session, older_than=older_than))
     try:
         lag = await consumer_lag(kafka, {**groups, DEAD_LETTER_GROUP: [DEAD_LETTER.name]})
     except Exception as exc:  # the broker may be briefly away; the next round tries again

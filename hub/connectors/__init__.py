@@ -33,6 +33,7 @@ from hub.connectors.base import (
     OutboundConfig,
     OutboundConnector,
 )
+from hub.connectors.http import HttpApiConfig, HttpPartnerApi
 from hub.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -53,6 +54,8 @@ __all__ = [
     "ContractError",
     "Delivery",
     "Emitted",
+    "HttpApiConfig",
+    "HttpPartnerApi",
     "HubError",
     "InboundConfig",
     "InboundConnector",

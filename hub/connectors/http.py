@@ -8,7 +8,7 @@ connector has, and one place that maps the partner's failures onto the error tre
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, Field, HttpUrl, SecretStr
@@ -74,3 +74,23 @@ class HttpApi:
         response = await self.call("GET", path)
         if response.status_code >= 500:
             raise RetryableError(f"{self._partner} health answered {response.status_code}")
+
+
+class HttpPartnerApi:
+    """Mix into a connector whose config mixes in :class:`HttpApiConfig`, before the
+    connector base (``class Mine(HttpPartnerApi, OutboundConnector[MyConfig])``): it gives
+    ``self.api()`` for the calls and a ``check()`` that probes ``health_path``."""
+
+    name: ClassVar[str]
+    config: Any
+    transport: httpx.AsyncBaseTransport | None = None
+    """Set by tests to a fake partner; None uses the network."""
+    api_name: ClassVar[str | None] = None
+    """How errors name the partner ("politie answered 503"); the connector's name if unset."""
+    health_path: ClassVar[str] = "health"
+
+    def api(self) -> HttpApi:
+        return HttpApi(self.config, self.api_name or self.name, self.transport)
+
+    async def check(self) -> None:
+        await self.api().check(self.health_path)

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import httpx
-
 from hub.connectors.base import Delivery, OutboundConfig, OutboundConnector
-from hub.connectors.http import HttpApi, HttpApiConfig
+from hub.connectors.http import HttpApiConfig, HttpPartnerApi
 
 ALREADY_THERE = frozenset({409})
 
@@ -22,17 +20,9 @@ class JsonNotificationsConfig(OutboundConfig, HttpApiConfig):
     """The partner's notification API (``base_url``, ``api_key``, ``timeout_s``) and retries."""
 
 
-class JsonNotifications(OutboundConnector[JsonNotificationsConfig]):
+class JsonNotifications(HttpPartnerApi, OutboundConnector[JsonNotificationsConfig]):
     config_model: ClassVar[type[JsonNotificationsConfig]] = JsonNotificationsConfig
     path: ClassVar[str] = "meldingen"
-    transport: httpx.AsyncBaseTransport | None = None
-    """Set by tests to a fake partner; None uses the network."""
-
-    def _api(self) -> HttpApi:
-        return HttpApi(self.config, self.name, self.transport)
-
-    async def check(self) -> None:
-        await self._api().check()
 
     def render(self, delivery: Delivery) -> dict[str, Any]:
         """The body the partner receives: the permitted content and why it may have it."""
@@ -50,7 +40,7 @@ class JsonNotifications(OutboundConnector[JsonNotificationsConfig]):
         }
 
     async def deliver(self, delivery: Delivery) -> None:
-        api = self._api()
+        api = self.api()
         response = await api.call(
             "POST",
             self.path,

@@ -4,6 +4,7 @@ its ``TODO`` markers and passing the kit as generated."""
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -75,13 +76,22 @@ def _statements(block: str) -> list[str]:
     return statements
 
 
+def _third_party(block: str) -> bool:
+    """Whether ``block`` is an import block of installed packages (not the standard
+    library, not ``__future__``)."""
+    if not block.startswith(("import ", "from ")):
+        return False
+    module = block.split()[1].split(".")[0]
+    return module != "__future__" and module not in sys.stdlib_module_names
+
+
 def as_third_party(text: str) -> str:
     """Merge the third-party import block with the ``hub`` block that follows it, as isort
     orders them where ``hub`` is an installed dependency rather than the project itself."""
     blocks = text.split("\n\n")
     for n, block in enumerate(blocks[:-1]):
         following = blocks[n + 1]
-        if block.startswith(("import ", "from ")) and following.startswith("from hub."):
+        if _third_party(block) and following.startswith("from hub."):
             merged = _statements(block) + _statements(following)
             plain = sorted((s for s in merged if s.startswith("import ")), key=str.split)
             froms = sorted((s for s in merged if s.startswith("from ")), key=lambda s: s.split()[1])

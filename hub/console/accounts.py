@@ -80,13 +80,14 @@ async def verify(session: AsyncSession, username: str, password: str) -> Viewer 
         _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return None
-    if account is None:
-        return None
-    return Viewer(name=account.username, role=Role(account.role), partner=account.partner)
+    return _viewer(account)
 
 
 async def viewer(session: AsyncSession, username: str) -> Viewer | None:
-    account = await session.get(ConsoleAccount, username)
+    return _viewer(await session.get(ConsoleAccount, username))
+
+
+def _viewer(account: ConsoleAccount | None) -> Viewer | None:
     if account is None:
         return None
     return Viewer(name=account.username, role=Role(account.role), partner=account.partner)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -25,10 +25,6 @@ from hub.state import audit
 COOKIE = "ketenhub_console"
 WINDOWS = {"15m": dt.timedelta(minutes=15), "24h": dt.timedelta(hours=24)}
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-
-
-class _LoginNeeded(Exception):
-    pass
 
 
 def console_router(
@@ -57,9 +53,12 @@ def console_router(
             request, name, {"viewer": viewer, "active": name.removesuffix(".html"), **context}
         )
 
-    async def signed_in(request: Request) -> Viewer | RedirectResponse:
+    async def signed_in(request: Request) -> Viewer:
+        """The page's viewer; without a valid login, a redirect to the login page."""
         viewer = await viewer_of(request)
-        return viewer if viewer is not None else RedirectResponse("/console/login", 303)
+        if viewer is None:
+            raise HTTPException(status_code=303, headers={"Location": "/console/login"})
+        return viewer
 
     @router.get("/login")
     async def login_form(request: Request) -> HTMLResponse:
@@ -101,10 +100,9 @@ def console_router(
         return RedirectResponse("/console/flows", 303)
 
     @router.get("/flows")
-    async def flows(request: Request, window: str = "15m") -> Response:
-        viewer = await signed_in(request)
-        if not isinstance(viewer, Viewer):
-            return viewer
+    async def flows(
+        request: Request, window: str = "15m", viewer: Viewer = Depends(signed_in)
+    ) -> Response:
         span = WINDOWS.get(window, WINDOWS["15m"])
         async with sessions() as session:
             picture = await queries.flow_picture(session, viewer, dt.datetime.now(dt.UTC) - span)
@@ -117,10 +115,8 @@ def console_router(
         partner: str | None = None,
         rule: str | None = None,
         hours: float = 24.0,
+        viewer: Viewer = Depends(signed_in),
     ) -> Response:
-        viewer = await signed_in(request)
-        if not isinstance(viewer, Viewer):
-            return viewer
         filters = queries.Filters(
             outcome=outcome or None,
             partner=partner or None,
@@ -132,10 +128,9 @@ def console_router(
         return page(request, "decisions.html", viewer, rows=rows, filters=filters, hours=hours)
 
     @router.get("/trace")
-    async def trace(request: Request, correlation_id: str = "") -> Response:
-        viewer = await signed_in(request)
-        if not isinstance(viewer, Viewer):
-            return viewer
+    async def trace(
+        request: Request, correlation_id: str = "", viewer: Viewer = Depends(signed_in)
+    ) -> Response:
         found = None
         if correlation_id:
             async with sessions() as session:
@@ -143,28 +138,21 @@ def console_router(
         return page(request, "trace.html", viewer, trace=found, correlation_id=correlation_id)
 
     @router.get("/labels")
-    async def label_page(request: Request) -> Response:
-        viewer = await signed_in(request)
-        if not isinstance(viewer, Viewer):
-            return viewer
+    async def label_page(request: Request, viewer: Viewer = Depends(signed_in)) -> Response:
         async with sessions() as session:
             rows = await queries.label_rows(session, viewer)
         return page(request, "labels.html", viewer, rows=rows)
 
     @router.get("/connectors")
-    async def connector_page(request: Request) -> Response:
-        viewer = await signed_in(request)
-        if not isinstance(viewer, Viewer):
-            return viewer
+    async def connector_page(request: Request, viewer: Viewer = Depends(signed_in)) -> Response:
         shown = [c for c in connectors() if viewer.sees_partner(c.partner) or _serves(c, viewer)]
         return page(request, "connectors.html", viewer, connectors=shown, health=HEALTH)
 
     @router.get("/report")
-    async def report(request: Request, subject: str) -> Response:
+    async def report(
+        request: Request, subject: str, viewer: Viewer = Depends(signed_in)
+    ) -> Response:
         """A person's disclosure report: a privacy officer only, and the look is audited."""
-        viewer = await signed_in(request)
-        if not isinstance(viewer, Viewer):
-            return viewer
         if not viewer.may_see_audit_details():
             raise Forbidden("only a privacy officer sees a person's audit details")
         async with sessions.begin() as session:

@@ -12,18 +12,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.connectors.base import OutboundConnector
+from hub.connectors.runtime.health import answers
 from hub.logs import get_logger
 from hub.state import labels, outbox
 
 log = get_logger(__name__)
-
-
-async def _healthy(connector: OutboundConnector[Any]) -> bool:
-    try:
-        await connector.check()
-    except Exception:  # any failure to answer means: not back yet
-        return False
-    return True
 
 
 async def resend_failed_labels(
@@ -42,7 +35,7 @@ async def resend_failed_labels(
         if connector is None:
             continue
         if connector.name not in health:
-            health[connector.name] = await _healthy(connector)
+            health[connector.name] = await answers(connector)
         if not health[connector.name]:
             continue
         await send(item.record)

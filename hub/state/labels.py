@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.bus.codec import KafkaRecord
@@ -196,6 +196,20 @@ async def status(session: AsyncSession, subjects: Sequence[str] | None = None) -
     if subjects is not None:
         statement = statement.where(LabelStatus.subject.in_(list(subjects)))
     return [_view(row) for row in await session.scalars(statement)]
+
+
+async def incomplete(session: AsyncSession, *, older_than: dt.datetime) -> int:
+    """How many sets and withdrawals were asked before ``older_than`` and are still not
+    acknowledged (the same rule as :meth:`LabelView.incomplete_after`)."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(LabelStatus)
+        .where(
+            LabelStatus.state.not_in([s.value for s in DONE]),
+            LabelStatus.requested_at <= older_than,
+        )
+    )
+    return int(count or 0)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ SDK = [
     "ContractError",
     "Delivery",
     "Emitted",
+    "HttpApiConfig",
+    "HttpPartnerApi",
     "HubError",
     "InboundConfig",
     "InboundConnector",

@@ -21,6 +21,8 @@ from hub.cli import app
 from hub.settings import KafkaSettings, RoutingSettings
 from hub.simulators.population import consent as population_consent
 from hub.simulators.population import inclusion, person
+from hub.state import labels
+from hub.state.database import sessionmaker
 from tests.integration.simulated_chain import Chain, simulated_chain
 
 pytestmark = pytest.mark.integration
@@ -132,6 +134,8 @@ async def test_flow_b_a_label_set_while_the_police_are_down_completes_when_they_
         SMIT, {"politie": "failed", "reclassering": "set", "crisis:amsterdam": "set"}
     )
     assert "politie answered 503" in (states["politie"].detail or "")
+    async with sessionmaker(chain.hub.engine)() as session:
+        assert await labels.incomplete(session, older_than=dt.datetime.now(dt.UTC)) == 1
     monkeypatch.setenv("HUB_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("HUB_DATABASE__URL", f"sqlite+aiosqlite:///{tmp_path}/hub.db")
     shown = await asyncio.to_thread(

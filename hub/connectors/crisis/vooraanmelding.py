@@ -20,11 +20,10 @@ import json
 import uuid
 from typing import Any, ClassVar
 
-import httpx
 from fhir.resources.R4B.bundle import Bundle
 
 from hub.connectors import Delivery, OutboundConfig, OutboundConnector
-from hub.connectors.http import HttpApi, HttpApiConfig
+from hub.connectors.http import HttpApiConfig, HttpPartnerApi
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import ClientExcluded, ClientIncluded
 from hub.schemas.common import Contact
@@ -55,20 +54,14 @@ def _full_url(reference: str, kind: str) -> str:
     return f"urn:uuid:{uuid.uuid5(FULL_URL_NAMESPACE, f'{reference}|{kind}')}"
 
 
-class CrisisVooraanmelding(OutboundConnector[CrisisVooraanmeldingConfig]):
+class CrisisVooraanmelding(HttpPartnerApi, OutboundConnector[CrisisVooraanmeldingConfig]):
     name: ClassVar[str] = "crisis-vooraanmelding"
     version: ClassVar[str] = "1.0.0"
     partner: ClassVar[str] = "crisis"
     config_model: ClassVar[type[CrisisVooraanmeldingConfig]] = CrisisVooraanmeldingConfig
     accepts: ClassVar[tuple[type[CanonicalEvent], ...]] = (ClientIncluded, ClientExcluded)
-    transport: httpx.AsyncBaseTransport | None = None
-    """Set by tests to a fake FHIR server; None uses the network."""
-
-    def _api(self) -> HttpApi:
-        return HttpApi(self.config, "crisis FHIR endpoint", self.transport)
-
-    async def check(self) -> None:
-        await self._api().check("metadata")
+    api_name: ClassVar[str | None] = "crisis FHIR endpoint"
+    health_path: ClassVar[str] = "metadata"
 
     def render(self, delivery: Delivery) -> dict[str, Any]:
         content = delivery.notification.content
@@ -124,7 +117,7 @@ class CrisisVooraanmelding(OutboundConnector[CrisisVooraanmeldingConfig]):
         return bundle.model_dump(mode="json", exclude_none=True)
 
     async def deliver(self, delivery: Delivery) -> None:
-        api = self._api()
+        api = self.api()
         response = await api.call(
             "POST",
             "",

@@ -17,11 +17,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.connectors import ContractError, LookupConfig, LookupConnector
-from hub.connectors.http import HttpApi, HttpApiConfig
+from hub.connectors.http import HttpApiConfig, HttpPartnerApi
 from hub.connectors.partner_json import DutchContact
 from hub.schemas.case import KedoLookupResult
 
@@ -45,22 +44,15 @@ class _Answer(BaseModel):
     casusregisseur: DutchContact | None = None
 
 
-class KedoRegie(LookupConnector[KedoRegieConfig]):
+class KedoRegie(HttpPartnerApi, LookupConnector[KedoRegieConfig]):
     name: ClassVar[str] = "kedo-regie"
     version: ClassVar[str] = "1.0.0"
     partner: ClassVar[str] = "kedo"
     config_model: ClassVar[type[KedoRegieConfig]] = KedoRegieConfig
-    transport: httpx.AsyncBaseTransport | None = None
-    """Set by tests to a fake KEDO; None uses the network."""
-
-    def _api(self) -> HttpApi:
-        return HttpApi(self.config, "KEDO", self.transport)
-
-    async def check(self) -> None:
-        await self._api().check()
+    api_name: ClassVar[str | None] = "KEDO"
 
     async def lookup(self, bsn: str) -> KedoLookupResult:
-        api = self._api()
+        api = self.api()
         response = await api.call("GET", f"regie/{bsn}")
         now = dt.datetime.now(dt.UTC)
         if response.status_code == 404:

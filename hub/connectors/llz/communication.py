@@ -15,12 +15,11 @@ import datetime as dt
 import json
 from typing import Any, ClassVar
 
-import httpx
 from fhir.resources.R4B.communication import Communication
 from pydantic import Field
 
 from hub.connectors import Delivery, OutboundConfig, OutboundConnector
-from hub.connectors.http import HttpApi, HttpApiConfig
+from hub.connectors.http import HttpApiConfig, HttpPartnerApi
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.detention import (
     DetentionEnded,
@@ -79,7 +78,7 @@ def summary(source_type: str, content: dict[str, Any]) -> str:
     return text
 
 
-class LlcCommunication(OutboundConnector[LlcCommunicationConfig]):
+class LlcCommunication(HttpPartnerApi, OutboundConnector[LlcCommunicationConfig]):
     name: ClassVar[str] = "llc-communication"
     version: ClassVar[str] = "1.0.0"
     partner: ClassVar[str] = "llz"
@@ -93,14 +92,8 @@ class LlcCommunication(OutboundConnector[LlcCommunicationConfig]):
         ProbationSignal,
         CrisisContact,
     )
-    transport: httpx.AsyncBaseTransport | None = None
-    """Set by tests to a fake FHIR server; None uses the network."""
-
-    def _api(self) -> HttpApi:
-        return HttpApi(self.config, "FHIR endpoint", self.transport)
-
-    async def check(self) -> None:
-        await self._api().check("metadata")
+    api_name: ClassVar[str | None] = "FHIR endpoint"
+    health_path: ClassVar[str] = "metadata"
 
     def render(self, delivery: Delivery, sent: dt.datetime) -> dict[str, Any]:
         notification = delivery.notification
@@ -129,7 +122,7 @@ class LlcCommunication(OutboundConnector[LlcCommunicationConfig]):
         return resource.model_dump(mode="json", exclude_none=True)
 
     async def deliver(self, delivery: Delivery) -> None:
-        api = self._api()
+        api = self.api()
         response = await api.call(
             "POST",
             "Communication",

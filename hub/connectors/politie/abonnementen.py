@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import httpx
 from pydantic import Field
 
 from hub.connectors import Delivery, OutboundConfig, OutboundConnector
-from hub.connectors.http import HttpApi, HttpApiConfig
+from hub.connectors.http import HttpApiConfig, HttpPartnerApi
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import ClientExcluded, ClientIncluded
 
@@ -40,20 +39,13 @@ class PolitieAbonnementenConfig(OutboundConfig, HttpApiConfig):
     )
 
 
-class PolitieAbonnementen(OutboundConnector[PolitieAbonnementenConfig]):
+class PolitieAbonnementen(HttpPartnerApi, OutboundConnector[PolitieAbonnementenConfig]):
     name: ClassVar[str] = "politie-abonnementen"
     version: ClassVar[str] = "1.0.0"
     partner: ClassVar[str] = "politie"
     config_model: ClassVar[type[PolitieAbonnementenConfig]] = PolitieAbonnementenConfig
     accepts: ClassVar[tuple[type[CanonicalEvent], ...]] = (ClientIncluded, ClientExcluded)
-    transport: httpx.AsyncBaseTransport | None = None
-    """Set by tests to a fake partner; None uses the network."""
-
-    def _api(self) -> HttpApi:
-        return HttpApi(self.config, "politie", self.transport)
-
-    async def check(self) -> None:
-        await self._api().check()
+    api_name: ClassVar[str | None] = "politie"
 
     def render(self, delivery: Delivery) -> dict[str, Any]:
         content = delivery.notification.content
@@ -71,7 +63,7 @@ class PolitieAbonnementen(OutboundConnector[PolitieAbonnementenConfig]):
         }
 
     async def deliver(self, delivery: Delivery) -> None:
-        api = self._api()
+        api = self.api()
         path = f"abonnementen/{delivery.label_reference}"
         headers = {"Idempotency-Key": delivery.delivery_id}
         if delivery.notification.source_type == ClientExcluded.event_type():

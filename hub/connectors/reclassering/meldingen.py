@@ -20,10 +20,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any, ClassVar
 
-import httpx
-
 from hub.connectors import Delivery, OutboundConfig, OutboundConnector
-from hub.connectors.http import HttpApi, HttpApiConfig
+from hub.connectors.http import HttpApiConfig, HttpPartnerApi
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import ClientExcluded, ClientIncluded
 
@@ -48,20 +46,13 @@ def _contact(parent: ET.Element, tag: str, value: Any) -> None:
         _text(element, target, value.get(source))
 
 
-class IrisMeldingen(OutboundConnector[IrisMeldingenConfig]):
+class IrisMeldingen(HttpPartnerApi, OutboundConnector[IrisMeldingenConfig]):
     name: ClassVar[str] = "reclassering-iris-meldingen"
     version: ClassVar[str] = "1.0.0"
     partner: ClassVar[str] = "reclassering"
     config_model: ClassVar[type[IrisMeldingenConfig]] = IrisMeldingenConfig
     accepts: ClassVar[tuple[type[CanonicalEvent], ...]] = (ClientIncluded, ClientExcluded)
-    transport: httpx.AsyncBaseTransport | None = None
-    """Set by tests to a fake partner; None uses the network."""
-
-    def _api(self) -> HttpApi:
-        return HttpApi(self.config, "Iris", self.transport)
-
-    async def check(self) -> None:
-        await self._api().check()
+    api_name: ClassVar[str | None] = "Iris"
 
     def render(self, delivery: Delivery) -> bytes:
         content = delivery.notification.content
@@ -90,7 +81,7 @@ class IrisMeldingen(OutboundConnector[IrisMeldingenConfig]):
         return rendered
 
     async def deliver(self, delivery: Delivery) -> None:
-        api = self._api()
+        api = self.api()
         response = await api.call(
             "POST",
             "meldingen",

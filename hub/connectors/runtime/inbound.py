@@ -114,9 +114,10 @@ class InboundRuntime:
     def _sender(self, item: Emitted) -> str:
         return item.partner or self.connector.partner
 
-    async def _subject(self, session: AsyncSession, item: Emitted, where: str) -> str:
+    async def _subject(self, item: Emitted, where: str) -> str:
         """The pseudonym of the client ``item`` is about: from its BSN, from the label
-        reference the hub gave the partner, or from both when they agree."""
+        reference the hub gave the partner, or from both when they agree. Only a label
+        reference costs a state look-up."""
         subject = None
         if item.bsn is not None:
             try:
@@ -124,7 +125,8 @@ class InboundRuntime:
             except ValueError as error:
                 raise ContractError(str(error), field=f"{where}.bsn") from None
         if item.label_reference is not None:
-            holder = await labels.resolve(session, self._sender(item), item.label_reference)
+            async with self._sessions() as session:
+                holder = await labels.resolve(session, self._sender(item), item.label_reference)
             if holder is None:
                 raise ContractError(
                     f"{self._sender(item)} holds no label under this reference "
@@ -148,19 +150,18 @@ class InboundRuntime:
         """Translate and validate everything; raises ContractError and publishes nothing."""
         emitted = self.translate(message)
         prepared = []
-        async with self._sessions() as session:
-            for n, item in enumerate(emitted):
-                subject = await self._subject(session, item, f"events.{n}")
-                envelope = Envelope.for_event(
-                    item.event,
-                    subject=subject,
-                    source=partner_source(self._sender(item)),
-                    event_id=event_id(
-                        self.connector.name, item.source_id, item.event.event_type(), subject
-                    ),
-                    correlation_id=item.correlation_id,
-                )
-                prepared.append(Prepared(envelope, encode(item.event, envelope), item.bsn))
+        for n, item in enumerate(emitted):
+            subject = await self._subject(item, f"events.{n}")
+            envelope = Envelope.for_event(
+                item.event,
+                subject=subject,
+                source=partner_source(self._sender(item)),
+                event_id=event_id(
+                    self.connector.name, item.source_id, item.event.event_type(), subject
+                ),
+                correlation_id=item.correlation_id,
+            )
+            prepared.append(Prepared(envelope, encode(item.event, envelope), item.bsn))
         return prepared
 
     async def ingest(self, message: InboundMessage) -> list[Envelope]:
