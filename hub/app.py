@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from hub import __version__, monitoring
 from hub.bus.broker import make_broker
+from hub.bus.deadletter import topic_publisher
 from hub.bus.publisher import EventPublisher
 from hub.bus.topics import ROUTED_TOPICS
 from hub.connectors import registry
@@ -74,7 +75,7 @@ def build_broker(
         EventPublisher(broker).send,
         bsn_kinds=frozenset(settings.routing.bsn_authorised),
     )
-    broker.include_router(router_subscriber(router, settings.kafka))
+    broker.include_router(router_subscriber(router, settings.kafka, topic_publisher(broker)))
     return broker, router, connectors
 
 
@@ -94,6 +95,7 @@ def server_config(http: HttpSettings, app: Any) -> uvicorn.Config:
         log_config=None,
         access_log=False,
         lifespan="off",
+        timeout_graceful_shutdown=3,
         **tls,
     )
 
@@ -220,6 +222,7 @@ class HubProcess:
             sessions=self.sessions,
             connectors=self.connectors.connectors(),
             incomplete_after_s=self.settings.routing.label_incomplete_after_s,
+            breakers={r.connector.name: r.breakers for r in self.connectors.outbound_runtimes},
         )
 
     async def _erase_due(self) -> None:
@@ -233,17 +236,20 @@ class HubProcess:
             log.info("detention_data_erased", records=erased)
 
     async def stop(self) -> None:
-        if self._retry_task is not None:
-            self._retry_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retry_task
-        await self.connectors.stop_sources()
+        """Stop taking input first (the webhook), then let the consumers finish the
+        record in hand and commit it, then stop the background work. Whatever is not
+        finished is not committed, and is redone after the restart."""
         if self._server is not None:
             self._server.should_exit = True
         if self._server_task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._server_task
         await self.broker.stop()
+        if self._retry_task is not None:
+            self._retry_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retry_task
+        await self.connectors.stop_sources()
         await self.engine.dispose()
         log.info("hub_stopped")
 

@@ -17,13 +17,13 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.breaker import Breakers, BreakerState
 from hub.bus.admin import consumer_lag
-from hub.bus.topics import DEAD_LETTER
 from hub.connectors.base import Connector
 from hub.connectors.runtime.health import answers
 from hub.logs import get_logger
 from hub.settings import KafkaSettings
-from hub.state import labels
+from hub.state import dead_letters, labels, retries
 
 log = get_logger(__name__)
 FLOW_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
@@ -50,7 +50,17 @@ CONSUMER_LAG = Gauge(
 )
 DEAD_LETTER_DEPTH = Gauge(
     "ketenhub_dead_letter_depth",
-    "Records on the dead-letter topic not yet consumed by the dead-letter reader.",
+    "Dead letters not yet replayed or discarded (`hub dlq list`).",
+)
+RETRY_QUEUE_DEPTH = Gauge(
+    "ketenhub_retry_queue_depth",
+    "Deliveries waiting in the retry queue for their next attempt, per connector.",
+    ["connector"],
+)
+CIRCUIT_OPEN = Gauge(
+    "ketenhub_circuit_open",
+    "1 while a partner's circuit breaker is open (the partner is left alone), else 0.",
+    ["connector", "partner"],
 )
 LABELS_INCOMPLETE = Gauge(
     "ketenhub_labels_incomplete",
@@ -63,8 +73,6 @@ CONNECTOR_UP = Gauge(
 )
 HEALTH: dict[str, bool] = {}
 """The last health check per connector, for the console."""
-DEAD_LETTER_GROUP = "hub-dead-letters"
-"""The group whose lag is the dead-letter depth (the replay of issue 9 consumes as it)."""
 
 
 def count_decisions(outcomes: Iterable[tuple[str, Sequence[str]]]) -> None:
@@ -80,6 +88,7 @@ async def refresh(
     sessions: async_sessionmaker[AsyncSession],
     connectors: Sequence[Connector[Any]],
     incomplete_after_s: float,
+    breakers: Mapping[str, Breakers] | None = None,
 ) -> None:
     """Bring the state gauges up to date; a part that fails leaves its gauge as it was."""
     for connector in connectors:
@@ -88,11 +97,15 @@ async def refresh(
     older_than = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=incomplete_after_s)
     async with sessions() as session:
         LABELS_INCOMPLETE.set(await labels.incomplete(session, older_than=older_than))
+        DEAD_LETTER_DEPTH.set(await dead_letters.open_count(session))
+        for name, breaker_set in (breakers or {}).items():
+            RETRY_QUEUE_DEPTH.labels(name).set(await retries.pending(session, f"outbound:{name}"))
+            for partner, state in breaker_set.states().items():
+                CIRCUIT_OPEN.labels(name, partner).set(int(state is BreakerState.OPEN))
     try:
-        lag = await consumer_lag(kafka, {**groups, DEAD_LETTER_GROUP: [DEAD_LETTER.name]})
+        lag = await consumer_lag(kafka, groups)
     except Exception as exc:  # the broker may be briefly away; the next round tries again
         log.warning("consumer_lag_unavailable", error=type(exc).__name__)
         return
-    DEAD_LETTER_DEPTH.set(lag.pop(DEAD_LETTER_GROUP))
     for group, behind in lag.items():
         CONSUMER_LAG.labels(group).set(behind)

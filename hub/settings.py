@@ -61,6 +61,12 @@ class KafkaSettings(BaseModel):
         "thirds of it on tansu.",
     )
     heartbeat_interval_ms: int = Field(1500, ge=100, description="Consumer heartbeat.")
+    graceful_timeout_s: float = Field(
+        3.0,
+        gt=0,
+        description="On shutdown, how long a consumer may finish the record in hand; what "
+        "is not finished is not committed and comes again after the restart.",
+    )
 
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> KafkaSettings:
@@ -165,6 +171,13 @@ class RoutingSettings(BaseModel):
 
 
 class OpsSettings(BaseModel):
+    shutdown_timeout_s: float = Field(
+        8.0,
+        gt=0,
+        le=60,
+        description="On SIGTERM, the longest the hub takes to stop; work not finished by "
+        "then is abandoned uncommitted and redone after the restart.",
+    )
     metrics_interval_s: float = Field(
         15.0,
         gt=0,

@@ -53,7 +53,9 @@ def producer_options(settings: KafkaSettings) -> dict[str, Any]:
 
 
 def make_broker(settings: KafkaSettings, **overrides: Any) -> KafkaBroker:
-    """FastStream logs through the standard library, so the BSN scrubber sees its lines too."""
+    """FastStream logs through the standard library, so the BSN scrubber sees its lines too.
+    On stop, a consumer waits up to ``graceful_timeout_s`` for the record in hand."""
+    overrides.setdefault("graceful_timeout", settings.graceful_timeout_s)
     return KafkaBroker(
         settings.bootstrap_servers,
         client_id=settings.client_id,

@@ -10,6 +10,7 @@ from hub.cli import (
     connectors,
     console,
     db,
+    dlq,
     labels,
     policy,
     schemas,
@@ -32,6 +33,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(policy.app, name="policy")
 app.add_typer(audit.app, name="audit")
 app.add_typer(labels.app, name="labels")
+app.add_typer(dlq.app, name="dlq")
 app.add_typer(console.app, name="console")
 app.command("settings")(settings_doc.settings)
 app.command("asyncapi")(asyncapi.asyncapi)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import time
 from pathlib import Path
 
 import typer
@@ -16,11 +17,12 @@ from hub.bus.topics import ALL_TOPICS
 from hub.cli.simulate import endpoints_path
 from hub.errors import HubError
 from hub.identity.pseudonym import pseudonymiser_from_settings
-from hub.logs import configure_logging
+from hub.logs import configure_logging, get_logger
 from hub.settings import HubSettings
 from hub.simulators.runner import SimulatorSet
 from hub.state.database import current_revision, migrate
 
+log = get_logger(__name__)
 ENDPOINTS_HELP = "Also write the listening addresses to this file as JSON."
 
 
@@ -34,6 +36,18 @@ async def _wait_for_stop_signal() -> None:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+async def _stop_within(process: HubProcess, seconds: float) -> None:
+    """Stop gracefully, but never take longer than ``seconds``: what is abandoned then
+    was not committed, and the restart redoes it."""
+    started = time.monotonic()
+    try:
+        await asyncio.wait_for(process.stop(), timeout=seconds)
+    except TimeoutError:
+        log.warning("shutdown_abandoned", after_s=seconds)
+    else:
+        log.info("shutdown_done", seconds=round(time.monotonic() - started, 2))
 
 
 def _announce(
@@ -96,7 +110,7 @@ async def _serve(
         _announce(process, endpoints_file, embedded, sims)
         await _wait_for_stop_signal()
     finally:
-        await process.stop()
+        await _stop_within(process, settings.ops.shutdown_timeout_s)
         if sims is not None:
             await sims.stop()
 

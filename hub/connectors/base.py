@@ -51,6 +51,18 @@ class OutboundConfig(ConnectorConfig):
     max_attempts: int = Field(5, ge=1, le=50, description="Tries before dead-lettering.")
     backoff_initial_s: float = Field(0.5, ge=0, description="First pause between tries.")
     backoff_max_s: float = Field(30.0, ge=0, description="Longest pause between tries.")
+    retry_max_total_s: float = Field(
+        3600.0,
+        gt=0,
+        description="Longest a delivery may keep being retried before it is dead-lettered, "
+        "whatever attempts are left.",
+    )
+    breaker_failures: int = Field(
+        5, ge=1, description="Failed attempts in a row that open the partner's circuit breaker."
+    )
+    breaker_open_s: float = Field(
+        30.0, gt=0, description="How long an open breaker leaves the partner alone."
+    )
 
 
 class LookupConfig(ConnectorConfig):

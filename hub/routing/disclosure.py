@@ -33,6 +33,7 @@ from hub.schemas.common import Contact
 from hub.schemas.deliveries import DecisionSummary, NotificationDelivery, Outcome
 from hub.schemas.envelope import HUB_SOURCE, Envelope
 from hub.schemas.partners import partner_kind
+from hub.schemas.registry import model_for
 from hub.state.audit import Action, AuditEntry
 from hub.state.consents import PolicyFacts
 
@@ -73,6 +74,12 @@ def _specs(model: type[BaseModel]) -> dict[str, FieldSpec]:
                 name=name, category=category, relevant_roles=relevant_roles_of(info)
             )
     return out
+
+
+def field_specs(source_type: str) -> dict[str, FieldSpec]:
+    """Every field a delivery of ``source_type`` may carry, with its declared category
+    and relevant roles: the source event's fields, then what the case adds."""
+    return {**_specs(CaseEnrichment), **_specs(model_for(source_type))}
 
 
 @dataclass(frozen=True)

@@ -16,17 +16,20 @@ from dataclasses import dataclass
 from typing import cast
 
 from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub import monitoring, tracing
 from hub.backoff import Backoff
 from hub.bus.codec import decode, encode
-from hub.bus.deadletter import send_dead_letter
-from hub.bus.topics import DEAD_LETTER, ROUTED_TOPICS
-from hub.errors import ContractError, RetryableError
+from hub.bus.deadletter import DeadLetters, Publish, text_headers
+from hub.bus.topics import ROUTED_TOPICS
+from hub.errors import ContractError, HubError, PermanentError, RetryableError
 from hub.logs import get_logger, message_context
 from hub.routing.decision import Decision, Policy
 from hub.routing.disclosure import Message, bsn_authorised, disclose, object_text
@@ -53,8 +56,13 @@ from hub.schemas.envelope import Envelope
 from hub.settings import KafkaSettings
 from hub.state import audit, cases, consents, detentions, idempotency, labels, outbox, parking
 from hub.state.audit import Action, AuditEntry, AuditOutcome
+from hub.state.dead_letters import Source
+from hub.state.failures import Failure
 
 CONSUMER = "hub-router"
+CRASHES_BEFORE_DEAD_LETTER = 3
+"""An event the router fails on this many times in a row for a reason that is not
+transient (a bug, not an outage) is dead-lettered, so it cannot block its partition."""
 LABEL_ACTIONS = {Flow.B: labels.LabelAction.SET, Flow.C: labels.LabelAction.WITHDRAW}
 PARTNER_SOURCE_PREFIX = "urn:ketenhub:partner:"
 log = get_logger(__name__)
@@ -92,6 +100,7 @@ class Router:
         clock: Callable[[], dt.datetime] = _utc_now,
         retry: Backoff | None = None,
     ):
+        self.sessions = sessions
         self._sessions = sessions
         self.policy = policy
         self._lookup = lookup
@@ -308,11 +317,32 @@ async def _record_fact(
     return _recorded(envelope, what, consent_id)
 
 
-def router_subscriber(router: Router, kafka: KafkaSettings) -> KafkaRouter:
+def router_subscriber(router: Router, kafka: KafkaSettings, dead_letter: Publish) -> KafkaRouter:
     """The FastStream consumer: one group over every routed topic, offsets committed
-    only after the deliveries left (NACK_ON_ERROR seeks back on any failure)."""
+    only after the deliveries left (NACK_ON_ERROR seeks back on any failure).
+
+    A record that is not a valid event is dead-lettered at once. A transient failure
+    (the state store or the bus away) is retried by redelivery for as long as it lasts.
+    Any other failure is retried twice and then dead-lettered with its history, so one
+    poisonous event never blocks the partition it shares with others.
+    """
     subscribers = KafkaRouter()
-    dead_letters = subscribers.publisher(DEAD_LETTER.name, title="dead-letters")
+    dead_letters = DeadLetters(router.sessions, dead_letter)
+    crashes: dict[str, list[Failure]] = {}
+
+    def source(record: ConsumerRecord[bytes, bytes], envelope: Envelope | None) -> Source:
+        return Source(
+            consumer=CONSUMER,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            headers=text_headers(record.headers),
+            value=record.value or b"",
+            subject=envelope.subject if envelope else None,
+            event_type=envelope.type if envelope else None,
+            correlation_id=envelope.correlationid if envelope else None,
+        )
 
     @subscribers.subscriber(
         *(topic.name for topic in ROUTED_TOPICS),
@@ -336,25 +366,35 @@ def router_subscriber(router: Router, kafka: KafkaSettings) -> KafkaRouter:
                 topic=record.topic,
                 offset=record.offset,
             )
-            await send_dead_letter(
-                dead_letters,
-                consumer=CONSUMER,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                key=record.key,
-                headers=message.headers,
-                value=record.value or b"",
-                error=error,
-            )
+            await dead_letters.give_up(source(record, None), error, [], attempts=1)
             return
         with (
             tracing.span("route", parent=record.headers, type=envelope.type),
             message_context(message_id=envelope.id, correlation_id=envelope.correlationid),
             monitoring.ROUTER_SECONDS.time(),
         ):
-            result = await router.route(envelope, event)
-            sent = await router.flush([envelope.id])
+            try:
+                result = await router.route(envelope, event)
+                sent = await router.flush([envelope.id])
+            except RetryableError:
+                raise
+            except Exception as exc:
+                history = crashes.setdefault(envelope.id, [])
+                failure = (
+                    exc
+                    if isinstance(exc, HubError) and not isinstance(exc, RetryableError)
+                    else PermanentError(f"{type(exc).__name__} in the router")
+                )
+                history.append(Failure.of(len(history) + 1, failure, dt.datetime.now(dt.UTC)))
+                if len(history) < CRASHES_BEFORE_DEAD_LETTER or _transient(exc):
+                    log.warning("route_failed", error=type(exc).__name__, attempt=len(history))
+                    raise
+                await dead_letters.give_up(
+                    source(record, envelope), failure, history, attempts=len(history)
+                )
+                crashes.pop(envelope.id, None)
+                return
+            crashes.pop(envelope.id, None)
             log.info(
                 "event_duplicate"
                 if result.duplicate
@@ -368,3 +408,10 @@ def router_subscriber(router: Router, kafka: KafkaSettings) -> KafkaRouter:
             )
 
     return subscribers
+
+
+def _transient(exc: Exception) -> bool:
+    """Failures of the infrastructure, not of the event: retried for as long as they last."""
+    return isinstance(
+        exc, OperationalError | PoolTimeout | KafkaError | ConnectionError | TimeoutError
+    )

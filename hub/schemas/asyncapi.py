@@ -89,7 +89,10 @@ def document() -> dict[str, Any]:
         "title": "DeadLetter",
         "summary": "A record that could not be processed, with its error and the original.",
         "contentType": "application/json",
-        "payload": {"type": "object", "required": ["consumer", "source", "error", "original"]},
+        "payload": {
+            "type": "object",
+            "required": ["id", "consumer", "source", "error", "errors", "original"],
+        },
     }
     channel_messages[dead_letter_id]["DeadLetter"] = {"$ref": "#/components/messages/DeadLetter"}
     channels = {

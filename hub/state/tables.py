@@ -15,6 +15,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -294,3 +295,57 @@ class DeliveryReceipt(Base):
     seconds: Mapped[float] = mapped_column(Float)
     detail: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class DeliveryRetry(Base):
+    """A delivery waiting for its next attempt, kept in arrival order per connector and
+    subject: a partner that is down never blocks the partition, and a later delivery for
+    the same client waits behind the earlier one instead of overtaking it."""
+
+    __tablename__ = "delivery_retry"
+    __table_args__ = (UniqueConstraint("connector", "event_id"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    connector: Mapped[str] = mapped_column(String(100), index=True)
+    subject: Mapped[str] = mapped_column(String(64), index=True)
+    event_id: Mapped[str] = mapped_column(String(200))
+    recipient: Mapped[str] = mapped_column(String(60))
+    topic: Mapped[str] = mapped_column(String(100))
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    headers: Mapped[str] = mapped_column(Text)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    attempts: Mapped[int] = mapped_column(Integer)
+    errors: Mapped[str] = mapped_column(Text)
+    first_failed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class DeadLetterRecord(Base):
+    """A record the hub gave up on, kept whole with its reason and full error history,
+    until an operator replays or discards it (``hub dlq``)."""
+
+    __tablename__ = "dead_letter"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    consumer: Mapped[str] = mapped_column(String(120), index=True)
+    recipient: Mapped[str | None] = mapped_column(String(60), index=True)
+    subject: Mapped[str | None] = mapped_column(String(64), index=True)
+    event_type: Mapped[str | None] = mapped_column(String(120))
+    correlation_id: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(String(60))
+    detail: Mapped[str] = mapped_column(Text)
+    errors: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    topic: Mapped[str] = mapped_column(String(100))
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    headers: Mapped[str] = mapped_column(Text)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    failed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+    settled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    settled_by: Mapped[str | None] = mapped_column(String(100))
+    settlement: Mapped[str | None] = mapped_column(Text)

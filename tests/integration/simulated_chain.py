@@ -4,6 +4,7 @@ simulators received."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 from collections.abc import AsyncIterator, Mapping
@@ -114,6 +115,21 @@ class Chain:
     async def report(self, bsn: str) -> dict[str, Any]:
         async with sessionmaker(self.hub.engine)() as session:
             return await audit.disclosure_report(session, [self.subject(bsn)])
+
+
+def crisis_contact(bsn: str, contact_id: str) -> dict[str, Any]:
+    """The crisis service's contact message: an assessment (medical) and an outcome."""
+    return {
+        "schemaVersie": "1",
+        "contactId": contact_id,
+        "regio": "amsterdam",
+        "bsn": bsn,
+        "tijdstip": dt.datetime.now(dt.UTC).isoformat(),
+        "politieAanwezig": False,
+        "beoordeling": "Decompensatie; medicatie gestaakt.",
+        "uitkomst": "Vrijwillige opname",
+        "crisisteam": {"naam": "Crisisteam Amsterdam", "telefoon": "020-5555555"},
+    }
 
 
 @asynccontextmanager

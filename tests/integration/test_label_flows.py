@@ -23,7 +23,7 @@ from hub.simulators.population import consent as population_consent
 from hub.simulators.population import inclusion, person
 from hub.state import labels
 from hub.state.database import sessionmaker
-from tests.integration.simulated_chain import Chain, simulated_chain
+from tests.integration.simulated_chain import Chain, crisis_contact, simulated_chain
 
 pytestmark = pytest.mark.integration
 SMIT, BAKKER = "300000005", "212121224"
@@ -73,20 +73,6 @@ def _police_signal(subscription: str, what: str) -> dict[str, Any]:
         "tijdstip": dt.datetime.now(dt.UTC).isoformat(),
         "locatie": "Amsterdam",
         "omschrijving": what,
-    }
-
-
-def _crisis_contact(bsn: str, contact_id: str) -> dict[str, Any]:
-    return {
-        "schemaVersie": "1",
-        "contactId": contact_id,
-        "regio": "amsterdam",
-        "bsn": bsn,
-        "tijdstip": dt.datetime.now(dt.UTC).isoformat(),
-        "politieAanwezig": False,
-        "beoordeling": "Decompensatie; medicatie gestaakt.",
-        "uitkomst": "Vrijwillige opname",
-        "crisisteam": {"naam": "Crisisteam Amsterdam", "telefoon": "020-5555555"},
     }
 
 
@@ -220,7 +206,7 @@ async def test_flow_f_signals_reach_the_llc_and_the_zvh_and_medical_fields_only_
             "samenvatting": "Afspraak reclassering gemist.",
         },
     )
-    await chain.send("crisis", _crisis_contact(SMIT, _id("GGZ")))
+    await chain.send("crisis", crisis_contact(SMIT, _id("GGZ")))
     communications = await chain.until("llc", 3, SMIT)
     crisis = _content(communications[2])
     assert "crisis_team" in crisis
@@ -267,20 +253,20 @@ async def test_flow_h_consent_titles_and_a_breach_change_the_next_decision_only(
     await _include(chain, SMIT)
     await chain.labels_until(SMIT, LABEL_PARTNERS)
 
-    async def crisis_contact(number: int) -> dict[str, Any]:
-        await chain.send("crisis", _crisis_contact(SMIT, _id(f"GGZ{number}")))
+    async def llc_content_after_contact(number: int) -> dict[str, Any]:
+        await chain.send("crisis", crisis_contact(SMIT, _id(f"GGZ{number}")))
         return _content((await chain.until("llc", number, SMIT))[number - 1])
 
-    assert "assessment" not in await crisis_contact(1)
+    assert "assessment" not in await llc_content_after_contact(1)
     consent = population_consent("h-consent-1", llc)
     await chain.send("zvh", {**_zvh(SMIT, "TOESTEMMING"), "consent": consent})
     await chain.recorded(SMIT, 2)
-    assert (await crisis_contact(2))["assessment"].startswith("Decompensatie")
+    assert (await llc_content_after_contact(2))["assessment"].startswith("Decompensatie")
     await chain.send(
         "zvh", {**_zvh(SMIT, "TOESTEMMING"), "consent": {**consent, "status": "inactive"}}
     )
     await chain.recorded(SMIT, 3)
-    assert "assessment" not in await crisis_contact(3)
+    assert "assessment" not in await llc_content_after_contact(3)
     await chain.send(
         "zvh",
         {
@@ -294,7 +280,7 @@ async def test_flow_h_consent_titles_and_a_breach_change_the_next_decision_only(
         },
     )
     await chain.recorded(SMIT, 4)
-    assert "assessment" in await crisis_contact(4)
+    assert "assessment" in await llc_content_after_contact(4)
     second = person(BAKKER)
     assert second is not None
     await _include(chain, BAKKER)
@@ -312,7 +298,7 @@ async def test_flow_h_consent_titles_and_a_breach_change_the_next_decision_only(
         },
     )
     await chain.recorded(BAKKER, 2)
-    await chain.send("crisis", {**_crisis_contact(BAKKER, _id("GGZB")), "regio": "utrecht"})
+    await chain.send("crisis", {**crisis_contact(BAKKER, _id("GGZB")), "regio": "utrecht"})
     (breach,) = await chain.until("llc", 1, BAKKER)
     assert "assessment" in _content(breach)
 

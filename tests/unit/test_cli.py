@@ -37,7 +37,7 @@ def test_settings_prints_the_reference() -> None:
 def test_db_upgrade_on_a_fresh_sqlite(tmp_path: Path) -> None:
     result = runner.invoke(app, ["db", "upgrade"], env={"HUB_DATA_DIR": str(tmp_path)})
     assert result.exit_code == 0, result.output
-    assert "revision 0007" in result.output
+    assert "revision 0008" in result.output
 
 
 def test_run_refuses_an_unmigrated_database(tmp_path: Path) -> None:

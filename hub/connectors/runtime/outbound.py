@@ -1,10 +1,19 @@
 """Runs an outbound connector: consume its partner kind's delivery topic, re-identify
-where permitted, deliver with retries (exponential backoff, full jitter), dead-letter
+where permitted, deliver, retry what failed through a per-subject queue, dead-letter
 what cannot be delivered, and remember what was done, so the connector only delivers.
 
-The Kafka offset is committed only after the delivery succeeded or was dead-lettered
-(AckPolicy.NACK_ON_ERROR), and a delivery id that was handled before is skipped, so a
-redelivered record or a restart never delivers twice.
+A delivery is tried once as it comes off the topic. When the partner fails, or its
+circuit breaker is open, the delivery goes to the retry queue (``hub.state.retries``)
+and the partition moves on: one partner that is down never blocks another, and a later
+delivery for the same client waits behind the earlier one rather than overtake it.
+The retry loop tries the queue's heads with exponential backoff and full jitter, within
+a cap on attempts and on total time; then the delivery is dead-lettered with every
+attempt's error.
+
+The Kafka offset is committed only after the delivery succeeded, was queued or was
+dead-lettered (AckPolicy.NACK_ON_ERROR), and a delivery id that was handled before is
+skipped, so a redelivered record or a restart never delivers twice. A crash between a
+delivery and its record can repeat it once, with the same idempotency key.
 """
 
 from __future__ import annotations
@@ -12,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
@@ -25,9 +34,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub import tracing
 from hub.backoff import Backoff
+from hub.breaker import Breakers
 from hub.bus.codec import decode
-from hub.bus.deadletter import dead_letter_value
-from hub.bus.topics import DEAD_LETTER
+from hub.bus.deadletter import DeadLetters, Publish, text_headers
 from hub.connectors.base import Delivery, OutboundConnector
 from hub.connectors.runtime import metrics
 from hub.errors import ContractError, HubError, PermanentError, RetryableError
@@ -35,33 +44,36 @@ from hub.identity.vault import IdentityVault
 from hub.logs import get_logger, message_context
 from hub.monitoring import FLOW_SECONDS
 from hub.schemas.deliveries import Flow, NotificationDelivery
+from hub.schemas.envelope import Envelope
 from hub.settings import KafkaSettings
-from hub.state import idempotency, labels, receipts
+from hub.state import idempotency, labels, receipts, retries
+from hub.state.dead_letters import Source
+from hub.state.failures import Failure
+from hub.state.retries import Entry, Waiting
 
 log = get_logger(__name__)
 LABEL_FLOWS = frozenset({Flow.B, Flow.C})
 """Deliveries whose outcome is the label's state at the partner (``hub labels status``)."""
-DeadLetter = Callable[[bytes, bytes | None, dict[str, str]], Awaitable[None]]
-Sleep = Callable[[float], Awaitable[None]]
+LEASE = dt.timedelta(seconds=20)
+"""How long one attempt from the retry queue holds its row against other processes."""
+Clock = Callable[[], dt.datetime]
 
 
 class Result(StrEnum):
     DELIVERED = "delivered"
+    QUEUED = "queued"
     DEAD_LETTERED = "dead-lettered"
     DUPLICATE = "duplicate"
     NOT_OURS = "not-ours"
 
 
-@dataclass(frozen=True)
-class Outcome:
-    result: Result
-    attempts: int
-    error: HubError | None = None
-
-
 def _reason(error: HubError | None) -> str | None:
     """What an operator reads in ``hub labels status``: the error tree's own words."""
     return None if error is None else f"{error.slug}: {error.message}"[:500]
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,17 @@ class Origin:
     key: bytes | None
 
 
+@dataclass(frozen=True)
+class Finish:
+    """How one delivery ended, for its receipt, its label and its queue row."""
+
+    result: Result
+    attempts: int
+    seconds: float
+    error: HubError | None = None
+    queued_seq: int | None = None
+
+
 class OutboundRuntime:
     def __init__(
         self,
@@ -79,33 +102,43 @@ class OutboundRuntime:
         *,
         sessions: async_sessionmaker[AsyncSession],
         vault: IdentityVault,
-        dead_letter: DeadLetter,
+        dead_letter: Publish,
         backoff: Backoff | None = None,
-        sleep: Sleep = asyncio.sleep,
+        breakers: Breakers | None = None,
+        clock: Clock = _utc_now,
     ):
         self.connector = connector
         self._sessions = sessions
         self._vault = vault
-        self._dead_letter = dead_letter
+        self._dead_letters = DeadLetters(sessions, dead_letter)
         config = connector.config
         self.backoff = backoff or Backoff(
             max_attempts=int(getattr(config, "max_attempts", 5)),
             initial_s=float(getattr(config, "backoff_initial_s", 0.5)),
             max_s=float(getattr(config, "backoff_max_s", 30.0)),
         )
-        self._sleep = sleep
+        self.max_total = dt.timedelta(seconds=float(getattr(config, "retry_max_total_s", 3600)))
+        self.breakers = breakers or Breakers(
+            failures=int(getattr(config, "breaker_failures", 5)),
+            open_s=float(getattr(config, "breaker_open_s", 30.0)),
+        )
+        self._clock = clock
         self.consumer = f"outbound:{connector.name}"
         self._accepted = frozenset(model.event_type() for model in connector.accepts)
 
     async def handle(self, headers: Mapping[str, Any], value: bytes, origin: Origin) -> Result:
-        """Deliver one record; never raises for a bad record or a failed delivery."""
+        """Deliver, queue or dead-letter one record; never raises for a bad record or a
+        failed delivery (only when the state store or the bus is away)."""
         started = time.perf_counter()
         try:
             envelope, event = decode(headers, value)
             if not isinstance(event, NotificationDelivery):
                 raise ContractError(f"{envelope.type} is not a delivery", field="ce_type")
         except ContractError as error:
-            await self._give_up(error, headers, value, origin)
+            await self._dead_letters.give_up(
+                self._source(origin, headers, value), error, [], attempts=0
+            )
+            metrics.DEAD_LETTERS.labels(self.connector.name, error.slug).inc()
             return Result.DEAD_LETTERED
         if not self.connector.serves(event.recipient):
             return Result.NOT_OURS
@@ -114,93 +147,253 @@ class OutboundRuntime:
                 if await idempotency.was_processed(session, self.consumer, envelope.id):
                     log.info("delivery_duplicate", connector=self.connector.name)
                     return Result.DUPLICATE
-                bsn = (
-                    await self._vault.reveal(session, envelope.subject)
-                    if event.bsn_permitted
-                    else None
-                )
-            delivery = Delivery(
-                notification=event,
-                delivery_id=event.idempotency_key,
+                behind = await retries.has_waiting(session, self.consumer, envelope.subject)
+            entry = Entry(
+                connector=self.consumer,
                 subject=envelope.subject,
-                correlation_id=envelope.correlationid,
-                bsn=bsn,
+                event_id=envelope.id,
+                recipient=event.recipient,
+                topic=origin.topic,
+                partition=origin.partition,
+                offset=origin.offset,
+                key=origin.key,
+                headers=text_headers(headers),
+                value=value,
             )
-            outcome = await self._deliver(delivery, headers, value, origin)
-            if outcome.result is Result.DELIVERED:
-                flow_time = dt.datetime.now(dt.UTC) - envelope.started
-                FLOW_SECONDS.labels(event.flow.value, self.connector.name).observe(
-                    max(0.0, flow_time.total_seconds())
+            if event.source_type not in self._accepted:
+                refusal = PermanentError(
+                    f"{self.connector.name} cannot deliver {event.source_type}",
+                    field="source_type",
                 )
-            async with self._sessions.begin() as session:
-                await idempotency.claim(session, self.consumer, envelope.id)
-                receipts.record(
-                    session,
-                    receipts.Receipt(
-                        delivery_id=event.idempotency_key,
-                        correlation_id=envelope.correlationid,
-                        connector=self.connector.name,
-                        recipient=event.recipient,
-                        flow=event.flow.value,
-                        outcome=outcome.result.value,
-                        attempts=outcome.attempts,
-                        seconds=time.perf_counter() - started,
-                        detail=_reason(outcome.error),
-                        finished_at=dt.datetime.now(dt.UTC),
-                    ),
+                return await self._dead_letter(entry, envelope, event, refusal, [], 0, started)
+            now = self._clock()
+            breaker = self.breakers[event.recipient]
+            if behind or not breaker.allows():
+                wait = 0.0 if behind else breaker.retry_in()
+                await self._queue(entry, [], now, now + dt.timedelta(seconds=wait))
+                log.info(
+                    "delivery_queued",
+                    connector=self.connector.name,
+                    why="behind an earlier delivery" if behind else "circuit open",
                 )
-                if event.flow in LABEL_FLOWS:
-                    await labels.acknowledge(
-                        session,
-                        event.idempotency_key,
-                        delivered=outcome.result is Result.DELIVERED,
-                        retryable=isinstance(outcome.error, RetryableError),
-                        attempts=outcome.attempts,
-                        now=dt.datetime.now(dt.UTC),
-                        detail=_reason(outcome.error),
-                    )
-        metrics.SECONDS.labels(self.connector.name, "out").observe(time.perf_counter() - started)
-        return outcome.result
+                return Result.QUEUED
+            failed = await self._attempt(envelope, event, 1)
+            if failed is None:
+                await self._finish(envelope, event, Finish(Result.DELIVERED, 1, _since(started)))
+                return Result.DELIVERED
+            history = [Failure.of(1, failed, now)]
+            if isinstance(failed, RetryableError) and self.backoff.max_attempts > 1:
+                pause = dt.timedelta(seconds=self.backoff.pause(1))
+                await self._queue(entry, history, now, now + pause, attempts=1)
+                await self._note_retry(event, 1, failed)
+                return Result.QUEUED
+            return await self._dead_letter(entry, envelope, event, failed, history, 1, started)
 
-    async def _deliver(
-        self, delivery: Delivery, headers: Mapping[str, Any], value: bytes, origin: Origin
-    ) -> Outcome:
-        if delivery.notification.source_type not in self._accepted:
-            error = PermanentError(
-                f"{self.connector.name} cannot deliver {delivery.notification.source_type}",
-                field="source_type",
-            )
-            await self._give_up(error, headers, value, origin)
-            return Outcome(Result.DEAD_LETTERED, 0, error)
-        for attempt in range(1, self.backoff.max_attempts + 1):
+    async def retry_due(self) -> list[Result]:
+        """Try the queue's heads that are due, each subject's queue in order; returns
+        what became of every delivery that left the queue."""
+        async with self._sessions() as session:
+            subjects = await retries.due_subjects(session, self.consumer, self._clock())
+        results: list[Result] = []
+        for subject in subjects:
+            results += await self._drain(subject)
+        return results
+
+    async def run_retries(self, interval_s: float = 0.25) -> None:
+        """The retry loop, for as long as the hub runs; a failed round is retried."""
+        while True:
             try:
-                await self.connector.deliver(delivery)
-            except RetryableError as error:
-                if attempt == self.backoff.max_attempts:
-                    failure = RetryableError(
-                        f"gave up after {attempt} attempts: {error.message}", field=error.field
-                    )
-                    await self._give_up(failure, headers, value, origin)
-                    return Outcome(Result.DEAD_LETTERED, attempt, failure)
-                metrics.RETRIES.labels(self.connector.name).inc()
-                pause = self.backoff.pause(attempt)
-                log.warning(
-                    "delivery_retry", connector=self.connector.name, attempt=attempt, pause_s=pause
+                await self.retry_due()
+            except Exception:  # the store may be briefly away; the next round tries again
+                log.exception("retry_round_failed", connector=self.connector.name)
+            await asyncio.sleep(interval_s)
+
+    async def _drain(self, subject: str) -> list[Result]:
+        results: list[Result] = []
+        while True:
+            now = self._clock()
+            async with self._sessions.begin() as session:
+                item = await retries.head(session, self.consumer, subject)
+                if item is None or item.next_attempt_at > now:
+                    return results
+                if not await retries.lease(session, item, now + LEASE):
+                    return results  # another hub process has it
+            breaker = self.breakers[item.entry.recipient]
+            if not breaker.allows():
+                await self._postpone(item, item.attempts, item.errors, breaker.retry_in())
+                return results
+            result = await self._retry(item, now)
+            if result is None:
+                return results
+            results.append(result)
+
+    async def _retry(self, item: Waiting, now: dt.datetime) -> Result | None:
+        """One attempt of the queue's head; None when it stays queued."""
+        started = time.perf_counter() - (now - item.first_failed_at).total_seconds()
+        envelope, event = decode(item.entry.headers, item.entry.value)
+        assert isinstance(event, NotificationDelivery)  # it was checked before it was queued
+        with message_context(message_id=envelope.id, correlation_id=envelope.correlationid):
+            async with self._sessions() as session:
+                done = await idempotency.was_processed(session, self.consumer, envelope.id)
+            if done:
+                async with self._sessions.begin() as session:
+                    await retries.remove(session, item.seq)
+                return Result.DUPLICATE
+            attempt = item.attempts + 1
+            error = await self._attempt(envelope, event, attempt)
+            if error is None:
+                finish = Finish(Result.DELIVERED, attempt, _since(started), queued_seq=item.seq)
+                await self._finish(envelope, event, finish)
+                return Result.DELIVERED
+            history = [*item.errors, Failure.of(attempt, error, now)]
+            elapsed = now - item.first_failed_at
+            if (
+                isinstance(error, RetryableError)
+                and attempt < self.backoff.max_attempts
+                and elapsed < self.max_total
+            ):
+                await self._postpone(item, attempt, history, self.backoff.pause(attempt))
+                await self._note_retry(event, attempt, error)
+                return None
+            if isinstance(error, RetryableError):
+                error = RetryableError(
+                    f"gave up after {attempt} attempts in {elapsed.total_seconds():.0f} s: "
+                    f"{error.message}",
+                    field=error.field,
                 )
-                await self._note_retry(delivery.notification, attempt, error)
-                await self._sleep(pause)
-            except HubError as error:
-                await self._give_up(error, headers, value, origin)
-                return Outcome(Result.DEAD_LETTERED, attempt, error)
-            except Exception as exc:  # Kafka Connect's rule: any other error is permanent
-                crash = PermanentError(f"{type(exc).__name__} in {self.connector.name}.deliver")
-                await self._give_up(crash, headers, value, origin)
-                return Outcome(Result.DEAD_LETTERED, attempt, crash)
-            else:
-                metrics.MESSAGES.labels(self.connector.name, "out", Result.DELIVERED).inc()
-                log.info("delivered", connector=self.connector.name, attempts=attempt)
-                return Outcome(Result.DELIVERED, attempt)
-        raise AssertionError("unreachable: the loop returns on its last attempt")
+            return await self._dead_letter(
+                item.entry, envelope, event, error, history, attempt, started, item.seq
+            )
+
+    async def _attempt(
+        self, envelope: Envelope, event: NotificationDelivery, attempt: int
+    ) -> HubError | None:
+        """One delivery attempt; the error it ended in, or None when delivered."""
+        breaker = self.breakers[event.recipient]
+        async with self._sessions() as session:
+            bsn = (
+                await self._vault.reveal(session, envelope.subject) if event.bsn_permitted else None
+            )
+        delivery = Delivery(
+            notification=event,
+            delivery_id=event.idempotency_key,
+            subject=envelope.subject,
+            correlation_id=envelope.correlationid,
+            bsn=bsn,
+        )
+        try:
+            await self.connector.deliver(delivery)
+        except RetryableError as error:
+            breaker.failed()
+            metrics.RETRIES.labels(self.connector.name).inc()
+            log.warning("delivery_failed", connector=self.connector.name, attempt=attempt)
+            return error
+        except HubError as error:
+            breaker.succeeded()  # the partner answered; it is this delivery that is wrong
+            return error
+        except Exception as exc:  # Kafka Connect's rule: any other error is permanent
+            breaker.succeeded()
+            return PermanentError(f"{type(exc).__name__} in {self.connector.name}.deliver")
+        breaker.succeeded()
+        metrics.MESSAGES.labels(self.connector.name, "out", Result.DELIVERED).inc()
+        log.info("delivered", connector=self.connector.name, attempts=attempt)
+        flow_time = dt.datetime.now(dt.UTC) - envelope.started
+        FLOW_SECONDS.labels(event.flow.value, self.connector.name).observe(
+            max(0.0, flow_time.total_seconds())
+        )
+        return None
+
+    async def _queue(
+        self,
+        entry: Entry,
+        history: list[Failure],
+        now: dt.datetime,
+        due: dt.datetime,
+        *,
+        attempts: int = 0,
+    ) -> None:
+        async with self._sessions.begin() as session:
+            await retries.enqueue(
+                session, entry, attempts=attempts, errors=history, now=now, next_attempt_at=due
+            )
+        metrics.MESSAGES.labels(self.connector.name, "out", Result.QUEUED).inc()
+
+    async def _postpone(
+        self, item: Waiting, attempts: int, history: list[Failure], pause_s: float
+    ) -> None:
+        async with self._sessions.begin() as session:
+            await retries.postpone(
+                session,
+                item.seq,
+                attempts=attempts,
+                errors=history,
+                next_attempt_at=self._clock() + dt.timedelta(seconds=pause_s),
+            )
+
+    async def _dead_letter(
+        self,
+        entry: Entry,
+        envelope: Envelope,
+        event: NotificationDelivery,
+        error: HubError,
+        history: list[Failure],
+        attempts: int,
+        started: float,
+        queued_seq: int | None = None,
+    ) -> Result:
+        source = Source(
+            consumer=self.consumer,
+            topic=entry.topic,
+            partition=entry.partition,
+            offset=entry.offset,
+            key=entry.key,
+            headers=entry.headers,
+            value=entry.value,
+            recipient=event.recipient,
+            subject=envelope.subject,
+            event_type=event.source_type,
+            correlation_id=envelope.correlationid,
+        )
+        await self._dead_letters.give_up(source, error, history, attempts=attempts)
+        metrics.DEAD_LETTERS.labels(self.connector.name, error.slug).inc()
+        metrics.MESSAGES.labels(self.connector.name, "out", Result.DEAD_LETTERED).inc()
+        finish = Finish(Result.DEAD_LETTERED, attempts, _since(started), error, queued_seq)
+        await self._finish(envelope, event, finish)
+        return Result.DEAD_LETTERED
+
+    async def _finish(self, envelope: Envelope, event: NotificationDelivery, end: Finish) -> None:
+        """Claim the delivery, write its receipt, settle its label and leave the queue,
+        in one transaction."""
+        async with self._sessions.begin() as session:
+            await idempotency.claim(session, self.consumer, envelope.id)
+            if end.queued_seq is not None:
+                await retries.remove(session, end.queued_seq)
+            receipts.record(
+                session,
+                receipts.Receipt(
+                    delivery_id=event.idempotency_key,
+                    correlation_id=envelope.correlationid,
+                    connector=self.connector.name,
+                    recipient=event.recipient,
+                    flow=event.flow.value,
+                    outcome=end.result.value,
+                    attempts=end.attempts,
+                    seconds=end.seconds,
+                    detail=_reason(end.error),
+                    finished_at=dt.datetime.now(dt.UTC),
+                ),
+            )
+            if event.flow in LABEL_FLOWS:
+                await labels.acknowledge(
+                    session,
+                    event.idempotency_key,
+                    delivered=end.result is Result.DELIVERED,
+                    retryable=isinstance(end.error, RetryableError),
+                    attempts=end.attempts,
+                    now=dt.datetime.now(dt.UTC),
+                    detail=_reason(end.error),
+                )
+        metrics.SECONDS.labels(self.connector.name, "out").observe(end.seconds)
 
     async def _note_retry(
         self, notification: NotificationDelivery, attempt: int, error: HubError
@@ -217,30 +410,21 @@ class OutboundRuntime:
                 now=dt.datetime.now(dt.UTC),
             )
 
-    async def _give_up(
-        self, error: HubError, headers: Mapping[str, Any], value: bytes, origin: Origin
-    ) -> None:
-        text_headers = {
-            k: v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-            for k, v in dict(headers).items()
-        }
-        payload = dead_letter_value(
+    def _source(self, origin: Origin, headers: Mapping[str, Any], value: bytes) -> Source:
+        return Source(
             consumer=self.consumer,
             topic=origin.topic,
             partition=origin.partition,
             offset=origin.offset,
-            headers=text_headers,
+            key=origin.key,
+            headers=text_headers(headers),
             value=value,
-            error=error,
+            subject=origin.key.decode("utf-8", "replace") if origin.key else None,
         )
-        await self._dead_letter(
-            payload,
-            origin.key,
-            {"content-type": "application/json", "x-hub-error": error.slug},
-        )
-        metrics.DEAD_LETTERS.labels(self.connector.name, error.slug).inc()
-        metrics.MESSAGES.labels(self.connector.name, "out", Result.DEAD_LETTERED).inc()
-        log.warning("delivery_dead_lettered", connector=self.connector.name, error=error.slug)
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
 
 
 def outbound_group(connector: str) -> str:
@@ -248,17 +432,9 @@ def outbound_group(connector: str) -> str:
     return f"outbound-{connector}"
 
 
-def outbound_subscriber(
-    make_runtime: Callable[[DeadLetter], OutboundRuntime], kafka: KafkaSettings
-) -> KafkaRouter:
+def outbound_subscriber(runtime: OutboundRuntime, kafka: KafkaSettings) -> KafkaRouter:
     """The connector's consumer group on its delivery topic."""
     router = KafkaRouter()
-    dead_letters = router.publisher(DEAD_LETTER.name, title="dead-letters")
-
-    async def dead_letter(payload: bytes, key: bytes | None, headers: dict[str, str]) -> None:
-        await dead_letters.publish(payload, key=key, headers=headers)
-
-    runtime = make_runtime(dead_letter)
     (topic,) = runtime.connector.topics()
 
     @router.subscriber(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,16 +14,12 @@ from fastapi import APIRouter
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.bus.deadletter import topic_publisher
 from hub.bus.publisher import EventPublisher
 from hub.connectors.base import Connector, InboundConnector, LookupConnector, OutboundConnector
 from hub.connectors.runtime.inbound import InboundRuntime
 from hub.connectors.runtime.lookup import LookupRuntime
-from hub.connectors.runtime.outbound import (
-    DeadLetter,
-    OutboundRuntime,
-    outbound_group,
-    outbound_subscriber,
-)
+from hub.connectors.runtime.outbound import OutboundRuntime, outbound_group, outbound_subscriber
 from hub.connectors.runtime.sources import run_sources
 from hub.connectors.runtime.webhook import webhook_router
 from hub.errors import ConfigurationError
@@ -37,6 +33,7 @@ class ConnectorSet:
     inbound: dict[str, InboundRuntime] = field(default_factory=dict)
     lookup: LookupRuntime | None = None
     outbound: list[OutboundConnector[Any]] = field(default_factory=list)
+    outbound_runtimes: list[OutboundRuntime] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -56,7 +53,10 @@ class ConnectorSet:
         return [webhook_router(self.inbound)] if self.inbound else []
 
     def start_sources(self) -> None:
-        """Background scans and polls, for inbound connectors that have a source."""
+        """Background work: the outbound connectors' retry loops, and the scans and polls
+        of inbound connectors that have a source."""
+        for outbound in self.outbound_runtimes:
+            self._tasks.append(asyncio.create_task(outbound.run_retries()))
         for runtime in self.inbound.values():
             config = runtime.connector.config
             polls = type(runtime.connector).poll is not InboundConnector.poll
@@ -89,8 +89,12 @@ def wire(
                 connector, sessions=sessions, send=send, pseudonymiser=pseudonymiser, vault=vault
             )
         elif isinstance(connector, OutboundConnector):
+            runtime = OutboundRuntime(
+                connector, sessions=sessions, vault=vault, dead_letter=topic_publisher(broker)
+            )
             wired.outbound.append(connector)
-            broker.include_router(outbound_subscriber(_maker(connector, sessions, vault), kafka))
+            wired.outbound_runtimes.append(runtime)
+            broker.include_router(outbound_subscriber(runtime, kafka))
         elif isinstance(connector, LookupConnector):
             if wired.lookup is not None:
                 raise ConfigurationError(
@@ -99,14 +103,3 @@ def wire(
                 )
             wired.lookup = LookupRuntime(connector, sessions=sessions, vault=vault)
     return wired
-
-
-def _maker(
-    connector: OutboundConnector[Any],
-    sessions: async_sessionmaker[AsyncSession],
-    vault: IdentityVault,
-) -> Callable[[DeadLetter], OutboundRuntime]:
-    def make(dead_letter: DeadLetter) -> OutboundRuntime:
-        return OutboundRuntime(connector, sessions=sessions, vault=vault, dead_letter=dead_letter)
-
-    return make

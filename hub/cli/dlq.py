@@ -1,0 +1,196 @@
+"""``hub dlq``: the dead letters, why each failed, and their replay.
+
+``replay`` first decides again with today's consents and titles and prints the new
+outcome per dead letter; ``--dry-run`` stops there. The replayed record goes out through
+the outbox to the hub's Kafka (the embedded broker's address comes from the running
+``hub up``'s endpoints file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import getpass
+import json
+from typing import Any
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.bus.broker import make_broker
+from hub.bus.publisher import EventPublisher
+from hub.cli.simulate import endpoints_path
+from hub.cli.store import with_session
+from hub.routing.cedar_policy import policy_from_settings
+from hub.routing.replay import Plan, Replayer, Verdicts
+from hub.settings import HubSettings, KafkaSettings
+from hub.state import dead_letters
+from hub.state.database import make_engine, migrate, sessionmaker
+from hub.state.dead_letters import Letter, LetterQuery, LetterState
+
+app = typer.Typer(help="Dead letters: list, show and replay.", no_args_is_help=True)
+STATES = ", ".join(s.value for s in LetterState)
+
+
+def summary(letter: Letter) -> dict[str, Any]:
+    """A dead letter in ids and reasons: never its content."""
+    return {
+        "id": letter.id,
+        "state": letter.state.value,
+        "consumer": letter.consumer,
+        "recipient": letter.recipient,
+        "subject": letter.subject,
+        "event_type": letter.event_type,
+        "correlation_id": letter.correlation_id,
+        "reason": letter.reason,
+        "detail": letter.detail,
+        "attempts": letter.attempts,
+        "failed_at": letter.failed_at.isoformat(timespec="seconds"),
+        "source": f"{letter.topic}[{letter.partition}]@{letter.offset}",
+        "errors": [vars(f) for f in letter.errors],
+        "settled_at": letter.settled_at.isoformat(timespec="seconds")
+        if letter.settled_at
+        else None,
+        "settled_by": letter.settled_by,
+        "settlement": letter.settlement,
+    }
+
+
+def _state(value: str) -> LetterState | None:
+    if value == "all":
+        return None
+    try:
+        return LetterState(value)
+    except ValueError:
+        raise typer.BadParameter(f"one of {STATES} or all") from None
+
+
+def _kafka(settings: HubSettings) -> KafkaSettings:
+    """The running embedded hub's broker when there is one, else the configured Kafka."""
+    try:
+        written = json.loads(endpoints_path(settings).read_text())
+    except (OSError, ValueError):
+        return settings.kafka
+    if written.get("mode") == "embedded" and written.get("kafka_bootstrap_servers"):
+        return settings.kafka.model_copy(
+            update={"bootstrap_servers": written["kafka_bootstrap_servers"]}
+        )
+    return settings.kafka
+
+
+@app.command("list")
+def list_command(
+    partner: str | None = typer.Option(None, help="Only dead letters for this partner."),
+    state: str = typer.Option("open", help=f"{STATES} or all."),
+    limit: int = typer.Option(100, min=1),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+) -> None:
+    """Dead letters, newest first."""
+    query = LetterQuery(state=_state(state), recipient=partner, limit=limit)
+
+    async def work(session: AsyncSession) -> list[Letter]:
+        return await dead_letters.find(session, query)
+
+    letters = with_session(work)
+    if as_json:
+        for letter in letters:
+            typer.echo(json.dumps(summary(letter), sort_keys=True))
+        return
+    if not letters:
+        typer.echo("no dead letters")
+        return
+    typer.echo(f"{'id':<38} {'state':<9} {'recipient':<22} {'attempts':>8}  reason")
+    for letter in letters:
+        typer.echo(
+            f"{letter.id:<38} {letter.state.value:<9} {letter.recipient or '-':<22} "
+            f"{letter.attempts:>8}  {letter.reason}: {letter.detail[:80]}"
+        )
+    typer.echo(f"\n{len(letters)} dead letter(s)")
+
+
+@app.command("show")
+def show_command(
+    letter_id: str = typer.Argument(..., help="Id, or its first 8+ characters."),
+) -> None:
+    """One dead letter: where it came from, why, and every attempt's error."""
+
+    async def work(session: AsyncSession) -> Letter | None:
+        return await dead_letters.get(session, letter_id)
+
+    letter = with_session(work)
+    if letter is None:
+        typer.secho(f"error: no dead letter {letter_id}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    typer.echo(json.dumps(summary(letter), indent=2, sort_keys=True))
+
+
+def _print_plan(plan: Plan) -> None:
+    colour = {
+        Verdicts.SEND: typer.colors.GREEN,
+        Verdicts.REROUTE: typer.colors.GREEN,
+        Verdicts.DENIED: typer.colors.YELLOW,
+    }.get(plan.verdict, typer.colors.RED)
+    typer.secho(f"{plan.letter.id}  {plan.verdict.value:<10} {plan.explanation}", fg=colour)
+
+
+@app.command("replay")
+def replay_command(
+    letter_id: str | None = typer.Argument(None, help="Id, or its first 8+ characters."),
+    partner: str | None = typer.Option(None, help="Every open dead letter for this partner."),
+    every: bool = typer.Option(False, "--all", help="Every open dead letter."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the new outcomes; send nothing."),
+) -> None:
+    """Decide again with today's consents and titles, show the outcome, then send."""
+    if (letter_id is not None) + (partner is not None) + every != 1:
+        raise typer.BadParameter("give one of: an ID, --partner P, --all")
+    settings = HubSettings()
+
+    async def work() -> list[tuple[Plan, LetterState | None]]:
+        engine = make_engine(settings.database_url)
+        try:
+            await migrate(engine)
+            sessions = sessionmaker(engine)
+            replayer = Replayer(
+                sessions,
+                policy_from_settings(settings.policy),
+                frozenset(settings.routing.bsn_authorised),
+            )
+            async with sessions() as session:
+                if letter_id is not None:
+                    found = await dead_letters.get(session, letter_id)
+                    letters = [found] if found else []
+                else:
+                    letters = await dead_letters.find(
+                        session, LetterQuery(recipient=partner, limit=10_000)
+                    )
+            now = dt.datetime.now(dt.UTC)
+            plans = [await replayer.plan(letter, now) for letter in letters]
+            for plan in plans:
+                _print_plan(plan)
+            if dry_run or not plans:
+                return [(plan, None) for plan in plans]
+            broker = make_broker(_kafka(settings))
+            await broker.connect()
+            try:
+                send = EventPublisher(broker).send
+                by = f"cli:{getpass.getuser()}"
+                return [(p, await replayer.replay(p, send, by=by, now=now)) for p in plans]
+            finally:
+                await broker.stop()
+        finally:
+            await engine.dispose()
+
+    results = asyncio.run(work())
+    if letter_id is not None and not results:
+        typer.secho(f"error: no dead letter {letter_id}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    if dry_run:
+        typer.echo(f"{len(results)} dead letter(s) decided again; nothing sent (--dry-run)")
+        return
+    done = [state for _, state in results if state is not None]
+    replayed = sum(1 for s in done if s is LetterState.REPLAYED)
+    denied = sum(1 for s in done if s is LetterState.DENIED)
+    typer.echo(
+        f"{replayed} replayed, {denied} denied by today's policy, "
+        f"{len(results) - len(done)} left as they were"
+    )

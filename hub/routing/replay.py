@@ -1,0 +1,241 @@
+"""Replaying a dead letter: decide again, show the new outcome, then send.
+
+A dead-lettered delivery is decided again with the consents, legal titles and
+conflict-of-duties decisions in force *now*: a consent withdrawn since then removes the
+fields it carried, or denies the delivery altogether. Replay never adds what the first
+decision removed, and the BSN goes only where it went before and still may. The
+replayed delivery keeps its idempotency key, so a partner that had it after all sees a
+repeat, never a second notification. Team membership is taken as it stood when the
+delivery was decided, unless the client has left the approach since (then only a label
+withdrawal, flow C, may still go).
+
+A dead letter of the router (a record it could not read, or failed on) goes back to its
+own topic, and the router decides it as if new; one that still cannot be read stays put.
+
+The new decision is audited like any other, and the replayed record goes through the
+outbox in the same transaction, so a crash cannot send it unaudited or lose it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hub.bus.codec import KafkaRecord, decode, encode
+from hub.errors import ContractError
+from hub.routing.decision import (
+    Decision,
+    DecisionInput,
+    Policy,
+    Purpose,
+    Recipient,
+    Verdict,
+    decide,
+)
+from hub.routing.disclosure import BSN_FIELD, bsn_authorised, field_specs, object_text
+from hub.schemas.deliveries import DecisionSummary, Flow, NotificationDelivery, Outcome
+from hub.schemas.envelope import Envelope
+from hub.state import audit, cases, consents, dead_letters, outbox
+from hub.state.audit import Action, AuditEntry
+from hub.state.dead_letters import Letter, LetterState
+
+REPLAY_NAMESPACE = uuid.UUID("6f1d2a8e-0b7c-4e0f-8d4a-3c5e9b1a2f60")
+
+
+class Verdicts(StrEnum):
+    SEND = "send"
+    """The delivery may go again (perhaps with fewer fields)."""
+    DENIED = "denied"
+    """Today's consents or titles no longer permit it."""
+    REROUTE = "reroute"
+    """A router dead letter: back to its topic, to be decided as if new."""
+    UNREADABLE = "unreadable"
+    """It still cannot be read; replay would only fail again."""
+    SETTLED = "settled"
+    """Replayed or discarded before."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a replay would do, shown before it does it."""
+
+    letter: Letter
+    verdict: Verdicts
+    explanation: str
+    outcome: str | None = None
+    fields: tuple[str, ...] = ()
+    removed_now: tuple[str, ...] = ()
+    record: KafkaRecord | None = None
+    audit: AuditEntry | None = None
+
+
+@dataclass(frozen=True)
+class Replayer:
+    sessions: async_sessionmaker[AsyncSession]
+    policy: Policy
+    bsn_kinds: frozenset[str]
+
+    async def plan(self, letter: Letter, now: dt.datetime) -> Plan:
+        if letter.state is not LetterState.OPEN:
+            return Plan(letter, Verdicts.SETTLED, f"already {letter.state.value}")
+        try:
+            envelope, event = decode(letter.record.headers, letter.record.value)
+        except ContractError as error:
+            return Plan(letter, Verdicts.UNREADABLE, f"still cannot be read: {error}")
+        if not isinstance(event, NotificationDelivery):
+            return Plan(
+                letter,
+                Verdicts.REROUTE,
+                f"back to {letter.topic}; the router decides it with today's facts",
+                record=letter.record,
+            )
+        async with self.sessions() as session:
+            return await self._decide(session, letter, envelope, event, now)
+
+    async def _decide(
+        self,
+        session: AsyncSession,
+        letter: Letter,
+        envelope: Envelope,
+        event: NotificationDelivery,
+        now: dt.datetime,
+    ) -> Plan:
+        case = await cases.load_case(session, envelope.subject)
+        in_team = (case is not None and case.included) or event.flow is Flow.C
+        facts = await consents.load_policy_facts(session, envelope.subject, now)
+        specs = field_specs(event.source_type)
+        wanted = [specs[name] for name in event.content if name in specs]
+        if event.bsn_permitted:
+            wanted.append(specs[BSN_FIELD])
+        decision = decide(
+            DecisionInput(
+                fields=tuple(wanted),
+                recipient=Recipient(
+                    partner=event.recipient,
+                    role=event.recipient_role,
+                    in_team=in_team,
+                    may_hold_bsn=bsn_authorised(event.recipient, self.bsn_kinds),
+                ),
+                purpose=Purpose(event.purpose),
+                consents=facts.consents,
+                titles=facts.titles,
+                conflict_decisions=facts.conflict_decisions,
+                now=now,
+            ),
+            self.policy,
+        )
+        permitted = tuple(
+            name for name in event.content if decision.field_verdicts.get(name) is Verdict.PERMIT
+        )
+        removed_now = tuple(name for name in event.content if name not in permitted)
+        if decision.outcome is Outcome.DENY or not permitted:
+            missing = "; ".join(m.code for m in decision.missing) or "no field permitted"
+            entry = _entry(letter, envelope, event, decision, (), Action.WITHHOLD)
+            return Plan(
+                letter,
+                Verdicts.DENIED,
+                f"the policy permits nothing now ({missing})",
+                outcome=Outcome.DENY.value,
+                removed_now=removed_now,
+                audit=entry,
+            )
+        replayed = event.model_copy(
+            update={
+                "content": {name: event.content[name] for name in permitted},
+                "content_categories": {name: event.content_categories[name] for name in permitted},
+                "removed_fields": tuple(dict.fromkeys((*event.removed_fields, *removed_now))),
+                "bsn_permitted": event.bsn_permitted
+                and decision.field_verdicts.get(BSN_FIELD) is Verdict.PERMIT,
+                "decision": DecisionSummary(
+                    outcome=decision.outcome,
+                    legal_bases=decision.legal_bases,
+                    rule_ids=decision.rule_ids,
+                    policy_version=decision.policy_version,
+                ),
+            }
+        )
+        new_envelope = Envelope.for_event(
+            replayed,
+            subject=envelope.subject,
+            source=envelope.source,
+            correlation_id=envelope.correlationid,
+            causation_id=envelope.causationid,
+            event_id=str(uuid.uuid5(REPLAY_NAMESPACE, letter.id)),
+            time=now,
+            origin_time=envelope.started,
+        )
+        gone = f"; removed now: {', '.join(removed_now)}" if removed_now else ""
+        return Plan(
+            letter,
+            Verdicts.SEND,
+            f"{decision.outcome.value} for {event.recipient} with {len(permitted)} field(s){gone}",
+            outcome=decision.outcome.value,
+            fields=permitted,
+            removed_now=removed_now,
+            record=encode(replayed, new_envelope),
+            audit=_entry(letter, envelope, replayed, decision, permitted, Action.DISCLOSE),
+        )
+
+    async def replay(
+        self, plan: Plan, send: outbox.Send, *, by: str, now: dt.datetime
+    ) -> LetterState | None:
+        """Carry out ``plan``: audit, settle the dead letter and stage the record in one
+        transaction, then send it. Returns the dead letter's new state, or None when
+        nothing was done (unreadable, settled, or settled meanwhile by someone else)."""
+        if plan.verdict in (Verdicts.UNREADABLE, Verdicts.SETTLED):
+            return None
+        state = LetterState.DENIED if plan.verdict is Verdicts.DENIED else LetterState.REPLAYED
+        staged = None
+        async with self.sessions.begin() as session:
+            settled = await dead_letters.settle(
+                session, plan.letter.id, state, by=by, settlement=plan.explanation, now=now
+            )
+            if not settled:
+                return None
+            if plan.audit is not None:
+                await audit.append(session, [plan.audit])
+            if plan.record is not None:
+                staged = f"replay:{plan.letter.id}"
+                outbox.stage(session, staged, staged, plan.record)
+        if staged is not None:
+            await outbox.flush(self.sessions, send, event_ids=[staged])
+        return state
+
+
+def _entry(
+    letter: Letter,
+    envelope: Envelope,
+    event: NotificationDelivery,
+    decision: Decision,
+    permitted: tuple[str, ...],
+    action: str,
+) -> AuditEntry:
+    """The replay's decision, audited against the source event like the first one."""
+    disclosed = action == Action.DISCLOSE
+    entry = AuditEntry.about(
+        envelope,
+        action=action,
+        object=f"replay of dead letter {letter.id}: "
+        + object_text(event.source_type, event.categories_present()),
+        outcome=decision.outcome.value if disclosed else Outcome.DENY.value,
+        recipient=event.recipient,
+        recipient_role=event.recipient_role,
+        flow=event.flow.value,
+        purpose=event.purpose,
+        legal_bases=decision.legal_bases if disclosed else (),
+        rule_ids=decision.rule_ids,
+        policy_version=decision.policy_version,
+        consent_id=decision.consent_id,
+        disclosed_fields=permitted,
+        removed_fields=decision.removed_fields,
+        missing=tuple(m.code for m in decision.missing),
+        delivery_id=event.idempotency_key,
+    )
+    return dataclasses.replace(
+        entry, event_id=envelope.causationid or envelope.id, event_type=event.source_type
+    )

@@ -1,0 +1,217 @@
+"""The dead-letter store: every record the hub gave up on, whole, with its reason and
+its full error history, until an operator replays or discards it.
+
+The id is derived from where the record came from (consumer, topic, partition,
+offset), so a consumer that gives up on the same record twice (a crash before its
+offset commit) stores it once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.bus.codec import KafkaRecord
+from hub.errors import HubError
+from hub.state import failures
+from hub.state.failures import Failure
+from hub.state.tables import DeadLetterRecord
+
+NAMESPACE = uuid.UUID("a3c1f1c4-4f5b-4b83-9c2e-6d1f0c9e5a27")
+
+
+class LetterState(StrEnum):
+    OPEN = "open"
+    REPLAYED = "replayed"
+    DENIED = "denied"
+    """Replay re-ran the policy and today's consents or titles no longer permit it."""
+    DISCARDED = "discarded"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the record was read, and what it is about (ids only)."""
+
+    consumer: str
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    headers: dict[str, str]
+    value: bytes
+    recipient: str | None = None
+    subject: str | None = None
+    event_type: str | None = None
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Letter:
+    id: str
+    consumer: str
+    recipient: str | None
+    subject: str | None
+    event_type: str | None
+    correlation_id: str | None
+    reason: str
+    detail: str
+    errors: list[Failure]
+    attempts: int
+    topic: str
+    partition: int
+    offset: int
+    record: KafkaRecord
+    state: LetterState
+    failed_at: dt.datetime
+    settled_at: dt.datetime | None
+    settled_by: str | None
+    settlement: str | None
+
+
+def letter_id(consumer: str, topic: str, partition: int, offset: int) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"{consumer}|{topic}|{partition}|{offset}"))
+
+
+def _letter(row: DeadLetterRecord) -> Letter:
+    return Letter(
+        id=row.id,
+        consumer=row.consumer,
+        recipient=row.recipient,
+        subject=row.subject,
+        event_type=row.event_type,
+        correlation_id=row.correlation_id,
+        reason=row.reason,
+        detail=row.detail,
+        errors=failures.load(row.errors),
+        attempts=row.attempts,
+        topic=row.topic,
+        partition=row.partition,
+        offset=row.offset,
+        record=KafkaRecord(
+            topic=row.topic,
+            key=row.key or b"",
+            value=row.value,
+            headers=json.loads(row.headers),
+        ),
+        state=LetterState(row.state),
+        failed_at=row.failed_at,
+        settled_at=row.settled_at,
+        settled_by=row.settled_by,
+        settlement=row.settlement,
+    )
+
+
+async def record(
+    session: AsyncSession,
+    source: Source,
+    error: HubError,
+    history: list[Failure],
+    *,
+    attempts: int,
+    now: dt.datetime,
+) -> str:
+    """Store the dead letter (once per source record); returns its id."""
+    identifier = letter_id(source.consumer, source.topic, source.partition, source.offset)
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    await session.execute(
+        insert(DeadLetterRecord)
+        .values(
+            id=identifier,
+            consumer=source.consumer,
+            recipient=source.recipient,
+            subject=source.subject,
+            event_type=source.event_type,
+            correlation_id=source.correlation_id,
+            reason=error.slug,
+            detail=str(error)[:2000],
+            errors=failures.dump(history),
+            attempts=attempts,
+            topic=source.topic,
+            partition=source.partition,
+            offset=source.offset,
+            key=source.key,
+            headers=json.dumps(source.headers, sort_keys=True),
+            value=source.value,
+            state=LetterState.OPEN.value,
+            failed_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    return identifier
+
+
+@dataclass(frozen=True)
+class LetterQuery:
+    state: LetterState | None = LetterState.OPEN
+    recipient: str | None = None
+    consumer: str | None = None
+    limit: int = 100
+
+
+async def find(session: AsyncSession, query: LetterQuery) -> list[Letter]:
+    statement = select(DeadLetterRecord)
+    if query.state is not None:
+        statement = statement.where(DeadLetterRecord.state == query.state.value)
+    if query.recipient is not None:
+        statement = statement.where(DeadLetterRecord.recipient == query.recipient)
+    if query.consumer is not None:
+        statement = statement.where(DeadLetterRecord.consumer == query.consumer)
+    rows = await session.scalars(
+        statement.order_by(DeadLetterRecord.failed_at.desc()).limit(query.limit)
+    )
+    return [_letter(row) for row in rows]
+
+
+async def get(session: AsyncSession, id_or_prefix: str) -> Letter | None:
+    """By id, or by an unambiguous prefix of at least 8 characters."""
+    row = await session.get(DeadLetterRecord, id_or_prefix)
+    if row is None and len(id_or_prefix) >= 8:
+        rows = (
+            await session.scalars(
+                select(DeadLetterRecord)
+                .where(DeadLetterRecord.id.startswith(id_or_prefix, autoescape=True))
+                .limit(2)
+            )
+        ).all()
+        row = rows[0] if len(rows) == 1 else None
+    return None if row is None else _letter(row)
+
+
+async def settle(
+    session: AsyncSession,
+    identifier: str,
+    state: LetterState,
+    *,
+    by: str,
+    settlement: str,
+    now: dt.datetime,
+) -> bool:
+    """Close an open dead letter; False when it was settled already (a second replay)."""
+    result = await session.execute(
+        update(DeadLetterRecord)
+        .where(
+            DeadLetterRecord.id == identifier,
+            DeadLetterRecord.state == LetterState.OPEN.value,
+        )
+        .values(state=state.value, settled_at=now, settled_by=by, settlement=settlement[:2000])
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def open_count(session: AsyncSession) -> int:
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(DeadLetterRecord)
+            .where(DeadLetterRecord.state == LetterState.OPEN.value)
+        )
+        or 0
+    )

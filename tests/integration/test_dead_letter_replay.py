@@ -1,0 +1,157 @@
+"""Dead letters and their replay through ``hub dlq``, on the embedded broker with the
+partner simulators: a delivery the LLC could not take is dead-lettered with its
+history; replay decides it again with today's consent (which was withdrawn meanwhile,
+so the medical fields stay behind), keeps its idempotency key, and a client who left
+the approach since gets nothing at all."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from hub.cli import app
+from hub.connectors.testing.harness import wait_until
+from hub.settings import KafkaSettings
+from hub.simulators.population import consent as population_consent
+from hub.simulators.population import inclusion, person
+from hub.state import audit
+from hub.state.database import sessionmaker
+from tests.integration.simulated_chain import Chain, crisis_contact, simulated_chain
+
+pytestmark = pytest.mark.integration
+SMIT = "300000005"
+FAST = {"max_attempts": 2, "backoff_initial_s": 0.05, "backoff_max_s": 0.1, "breaker_open_s": 0.2}
+
+
+@pytest.fixture
+async def chain(
+    kafka_settings: KafkaSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Chain]:
+    monkeypatch.setenv("HUB_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("HUB_DATABASE__URL", f"sqlite+aiosqlite:///{tmp_path}/hub.db")
+    monkeypatch.setenv("HUB_KAFKA__BOOTSTRAP_SERVERS", kafka_settings.bootstrap_servers)
+    async with simulated_chain(
+        kafka_settings, tmp_path, connectors={"llc-communication": FAST}
+    ) as running:
+        yield running
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def _zvh(kind: str) -> dict[str, Any]:
+    return {
+        "schemaVersie": "1",
+        "id": _id(kind),
+        "soort": kind,
+        "bsn": SMIT,
+        "zvh": "zvh:amsterdam",
+    }
+
+
+async def hub_cli(*args: str) -> tuple[int, str]:
+    result = await asyncio.to_thread(CliRunner().invoke, app, list(args))
+    return result.exit_code, result.stdout
+
+
+async def open_letters(chain: Chain, count: int) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+
+    async def enough() -> bool:
+        _, out = await hub_cli("dlq", "list", "--partner", "llz:fivoor", "--json")
+        found[:] = [json.loads(line) for line in out.splitlines()]
+        return len(found) >= count
+
+    await wait_until(enough)
+    return found
+
+
+async def test_replay_decides_again_with_todays_consent_and_keeps_the_key(chain: Chain) -> None:
+    found = person(SMIT)
+    assert found is not None
+    subject = chain.subject(SMIT)
+    await chain.send("zvh", inclusion(found, _id("INCL")))
+    await chain.send(
+        "zvh", {**_zvh("TOESTEMMING"), "consent": population_consent("r-1", "llz:fivoor")}
+    )
+    await chain.recorded(SMIT, 2)
+    await chain.faults("llc", down=True)
+    await chain.send("crisis", crisis_contact(SMIT, _id("GGZ1")))
+    await chain.send("crisis", crisis_contact(SMIT, _id("GGZ2")))
+    letters = await open_letters(chain, 2)
+    first, second = sorted(letters, key=lambda row: row["failed_at"])
+    assert first["subject"] == subject
+    assert first["attempts"] == 2
+    assert [e["error"] for e in first["errors"]] == ["retryable", "retryable"]
+    assert "answered 503" in first["detail"]
+    assert "gave up after 2 attempts" in first["detail"]
+    code, shown = await hub_cli("dlq", "show", first["id"][:12])
+    assert code == 0
+    assert json.loads(shown)["id"] == first["id"]
+    assert SMIT not in shown
+    assert "Decompensatie" not in shown
+
+    await chain.send(
+        "zvh",
+        {
+            **_zvh("TOESTEMMING"),
+            "consent": {**population_consent("r-1", "llz:fivoor"), "status": "inactive"},
+        },
+    )
+    await chain.recorded(SMIT, 3)
+    await chain.faults("llc", down=False)
+    code, planned = await hub_cli("dlq", "replay", first["id"], "--dry-run")
+    assert code == 0, planned
+    assert "send" in planned
+    assert "removed now:" in planned
+    assert "assessment" in planned
+    assert "nothing sent" in planned
+    await asyncio.sleep(0.5)
+    assert await chain.received("llc", SMIT, subject) == []
+
+    code, done = await hub_cli("dlq", "replay", first["id"])
+    assert code == 0, done
+    assert "1 replayed" in done
+    (communication,) = await chain.until("llc", 1, SMIT, subject)
+    payload = json.dumps(communication["body"], ensure_ascii=False)
+    assert "Decompensatie" not in payload  # the consent is withdrawn now
+    code, again = await hub_cli("dlq", "replay", first["id"])
+    assert "already replayed" in again
+    assert "0 replayed" in again
+    await asyncio.sleep(0.5)
+    assert len(await chain.received("llc", SMIT, subject)) == 1
+
+    await chain.send(
+        "zvh", {**_zvh("EXCLUSIE"), "datum": "2028-03-01", "reden": "stable-two-years"}
+    )
+    await chain.recorded(SMIT, 4)
+    code, denied = await hub_cli("dlq", "replay", second["id"])
+    assert code == 0, denied
+    assert "1 denied" in denied
+    await asyncio.sleep(0.5)
+    assert len(await chain.received("llc", SMIT, subject)) == 1
+    _, states = await hub_cli("dlq", "list", "--state", "all", "--json")
+    by_id = {row["id"]: row for row in map(json.loads, states.splitlines())}
+    assert by_id[first["id"]]["state"] == "replayed"
+    assert by_id[second["id"]]["state"] == "denied"
+    async with sessionmaker(chain.hub.engine)() as session:
+        query = audit.AuditQuery(subjects=[subject], partner="llz:fivoor")
+        records = [r async for r in audit.search(session, query)]
+    replays = [r for r in records if "replay of" in r["object"]]
+    assert [(r["action"], r["outcome"]) for r in replays] == [
+        ("disclose", "PERMIT_REDACTED"),
+        ("withhold", "DENY"),
+    ]
+    key = replays[0]["delivery_id"]
+    assert communication["idempotency_key"] == key
+    first_decision = [r for r in records if r["delivery_id"] == key and r not in replays]
+    assert first_decision
+    assert first_decision[0]["action"] == "disclose"

@@ -1,0 +1,210 @@
+"""The outbound retry path, the circuit breaker and the dead letters, driven with a
+fake partner and a clock the test moves: a partner that fails never blocks the others,
+one client's deliveries keep their order, a poisonous delivery ends in the dead letters
+with every attempt's error, and a dead partner is not hammered."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+import pytest
+
+from hub.backoff import Backoff
+from hub.breaker import Breakers
+from hub.bus.codec import encode
+from hub.connectors.base import Delivery, OutboundConfig, OutboundConnector
+from hub.connectors.runtime.outbound import Origin, OutboundRuntime, Result
+from hub.connectors.testing.harness import Bus, Stores
+from hub.connectors.testing.scenarios import sample_delivery
+from hub.errors import PermanentError, RetryableError
+from hub.schemas.categories import DataCategory
+from hub.schemas.detention import DetentionStarted
+from hub.schemas.envelope import HUB_SOURCE, Envelope
+from hub.state import dead_letters, retries
+from hub.state.dead_letters import LetterQuery
+
+
+class Partner(OutboundConnector[OutboundConfig]):
+    """Fails for the subjects in ``failing`` (503) or ``refusing`` (400)."""
+
+    name: ClassVar[str] = "fake-llc"
+    version: ClassVar[str] = "0"
+    partner: ClassVar[str] = "llz"
+    config_model: ClassVar[type[OutboundConfig]] = OutboundConfig
+    accepts = (DetentionStarted,)
+
+    def __init__(self, config: OutboundConfig):
+        super().__init__(config)
+        self.failing: set[str] = set()
+        self.refusing: set[str] = set()
+        self.down = False
+        self.calls: list[str] = []
+        self.delivered: list[tuple[str, str]] = []
+
+    async def deliver(self, delivery: Delivery) -> None:
+        self.calls.append(delivery.delivery_id)
+        if self.down or delivery.subject in self.failing:
+            raise RetryableError("fake-llc answered 503")
+        if delivery.subject in self.refusing:
+            raise PermanentError("fake-llc refused: 400")
+        self.delivered.append((delivery.subject, delivery.delivery_id))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC)
+        self.mono = 0.0
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+        self.mono += seconds
+
+
+class Rig:
+    def __init__(self, stores: Stores, *, max_attempts: int = 4, max_total_s: float = 3600):
+        self.stores, self.bus, self.clock = stores, Bus(), Clock()
+        self.partner = Partner(
+            OutboundConfig(max_attempts=max_attempts, retry_max_total_s=max_total_s)
+        )
+        self.runtime = OutboundRuntime(
+            self.partner,
+            sessions=stores.sessions,
+            vault=stores.vault,
+            dead_letter=self.bus.dead_letter,
+            backoff=Backoff(max_attempts=max_attempts, initial_s=1.0, max_s=1.0),
+            breakers=Breakers(failures=3, open_s=30.0, clock=lambda: self.clock.mono),
+            clock=self.clock,
+        )
+        self.offset = 0
+
+    async def send(self, subject: str, key: str) -> Result:
+        notification = sample_delivery(
+            "llz:fivoor",
+            DetentionStarted,
+            {"levensloopaanpak": True},
+            {"levensloopaanpak": DataCategory.LABEL},
+            key=key,
+        )
+        envelope = Envelope.for_event(
+            notification, subject=subject, source=HUB_SOURCE, event_id=f"ev-{key}"
+        )
+        record = encode(notification, envelope)
+        self.offset += 1
+        origin = Origin(record.topic, 0, self.offset, record.key)
+        return await self.runtime.handle(record.headers, record.value, origin)
+
+    async def retry_after(self, seconds: float) -> list[Result]:
+        self.clock.advance(seconds)
+        return await self.runtime.retry_due()
+
+    async def queued(self) -> int:
+        async with self.stores.sessions() as session:
+            return await retries.pending(session)
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    async with Stores() as stores:
+        yield Rig(stores)
+
+
+def psn(name: str) -> str:
+    return "psn-t1-" + hashlib.sha256(name.encode()).hexdigest()[:40]
+
+
+A, B = psn("a"), psn("b")
+
+
+async def test_a_failing_client_waits_in_order_while_others_are_delivered(rig: Rig) -> None:
+    rig.partner.failing.add(A)
+    assert await rig.send(A, "a1") is Result.QUEUED
+    assert await rig.send(B, "b1") is Result.DELIVERED
+    assert await rig.send(A, "a2") is Result.QUEUED  # behind a1, not attempted
+    assert await rig.send(B, "b2") is Result.DELIVERED
+    assert rig.partner.calls.count("a2") == 0
+    rig.partner.failing.clear()
+    assert await rig.retry_after(2) == [Result.DELIVERED, Result.DELIVERED]
+    assert [k for s, k in rig.partner.delivered if s == A] == ["a1", "a2"]
+    assert await rig.queued() == 0
+
+
+async def test_a_poisonous_delivery_is_dead_lettered_with_its_history(rig: Rig) -> None:
+    rig.partner.failing.add(A)
+    assert await rig.send(A, "a1") is Result.QUEUED
+    assert await rig.send(A, "a2") is Result.QUEUED
+    outcomes: list[Result] = []
+    for n in range(3):
+        await rig.send(B, f"b{n}")  # others flow between the retries
+        outcomes += await rig.retry_after(2)
+    assert Result.DEAD_LETTERED in outcomes
+    assert rig.partner.calls.count("a1") == 4  # max_attempts, then no more
+    async with rig.stores.sessions() as session:
+        (letter,) = await dead_letters.find(session, LetterQuery())
+    assert (letter.recipient, letter.subject, letter.attempts) == ("llz:fivoor", A, 4)
+    assert [f.attempt for f in letter.errors] == [1, 2, 3, 4]
+    assert letter.detail.startswith("gave up after 4 attempts")
+    body = json.loads(rig.bus.dead_letters[0][0])
+    assert body["id"] == letter.id
+    assert len(body["errors"]) == 4
+    assert len([k for s, k in rig.partner.delivered if s == B]) == 3
+    rig.partner.failing.clear()
+    assert await rig.retry_after(2) == [Result.DELIVERED]  # a2 was behind a1; now it goes
+    assert [k for s, k in rig.partner.delivered if s == A] == ["a2"]
+
+
+async def test_the_total_time_cap_ends_retries_before_the_attempts_run_out() -> None:
+    async with Stores() as stores:
+        rig = Rig(stores, max_attempts=50, max_total_s=10)
+        rig.partner.failing.add(A)
+        await rig.send(A, "a1")
+        assert await rig.retry_after(2) == []
+        assert await rig.retry_after(20) == [Result.DEAD_LETTERED]
+        assert rig.partner.calls.count("a1") == 3
+
+
+async def test_a_refusal_is_dead_lettered_at_once_and_never_retried(rig: Rig) -> None:
+    rig.partner.refusing.add(A)
+    assert await rig.send(A, "a1") is Result.DEAD_LETTERED
+    assert await rig.retry_after(60) == []
+    assert rig.partner.calls == ["a1"]
+    async with rig.stores.sessions() as session:
+        (letter,) = await dead_letters.find(session, LetterQuery())
+    assert letter.reason == "permanent"
+    assert letter.attempts == 1
+
+
+async def test_an_open_breaker_leaves_a_dead_partner_alone(rig: Rig) -> None:
+    rig.partner.down = True
+    for n in range(3):
+        assert await rig.send(psn(f"s{n}"), f"k{n}") is Result.QUEUED
+    calls = len(rig.partner.calls)
+    for n in range(3, 20):
+        assert await rig.send(psn(f"s{n}"), f"k{n}") is Result.QUEUED
+    assert len(rig.partner.calls) == calls == 3  # the breaker opened after 3 failures
+    assert await rig.retry_after(5) == []  # still open: not one attempt
+    assert len(rig.partner.calls) == 3
+    rig.partner.down = False
+    delivered = await rig.retry_after(30)  # half-open: one trial, then closed
+    delivered += await rig.retry_after(1)
+    assert delivered.count(Result.DELIVERED) == 20
+    assert sorted(k for _, k in rig.partner.delivered) == sorted(f"k{n}" for n in range(20))
+
+
+async def test_a_redelivered_record_is_queued_once_and_delivered_once(rig: Rig) -> None:
+    rig.partner.failing.add(A)
+    assert await rig.send(A, "a1") is Result.QUEUED
+    rig.offset -= 1  # the same record again, as after a crash before the offset commit
+    assert await rig.send(A, "a1") is Result.QUEUED
+    assert await rig.queued() == 1
+    rig.partner.failing.clear()
+    assert await rig.retry_after(2) == [Result.DELIVERED]
+    rig.offset -= 1
+    assert await rig.send(A, "a1") is Result.DUPLICATE
+    assert rig.partner.delivered == [(A, "a1")]
