@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from hub import __version__, monitoring
-from hub.bus.broker import make_broker
+from hub.bus.broker import make_broker, start_together
 from hub.bus.deadletter import topic_publisher
 from hub.bus.publisher import EventPublisher
 from hub.bus.topics import ROUTED_TOPICS
@@ -34,6 +34,7 @@ from hub.ops_api import make_ops_app
 from hub.routing.cedar_policy import policy_from_settings
 from hub.routing.label_resend import resend_failed_labels
 from hub.routing.lookup import CaseLookup, LocalCaseLookup
+from hub.routing.replay import Replayer
 from hub.routing.router import CONSUMER as ROUTER_GROUP
 from hub.routing.router import Router, router_subscriber
 from hub.settings import HttpSettings, HubSettings
@@ -134,7 +135,7 @@ class HubProcess:
         return checks
 
     async def start(self) -> None:
-        await self.broker.start()
+        await start_together(self.broker)
         self.connectors.start_sources()
         self._retry_task = asyncio.create_task(self._housekeeping())
         left = await self.router.flush()
@@ -208,6 +209,12 @@ class HubProcess:
             self.sessions,
             secret.get_secret_value().encode() if secret else secrets.token_bytes(32),
             self.connectors.connectors,
+            replayer=Replayer(
+                self.sessions,
+                self.router.policy,
+                frozenset(self.settings.routing.bsn_authorised),
+            ),
+            send=EventPublisher(self.broker).send,
             max_age_s=console.session_max_age_s,
         )
 

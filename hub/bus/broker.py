@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from typing import Any
@@ -64,3 +65,18 @@ def make_broker(settings: KafkaSettings, **overrides: Any) -> KafkaBroker:
         **producer_options(settings),
         **overrides,
     )
+
+
+async def start_together(broker: KafkaBroker) -> None:
+    """Start the broker with its subscribers joining their groups at once.
+
+    FastStream starts subscribers one after another, and each consumer-group join takes
+    about a second on tansu, so a hub with many connectors took many seconds to come
+    back after a crash. This does what ``KafkaBroker.start`` does, with the joins side
+    by side.
+    """
+    await broker.connect()
+    await asyncio.gather(*(subscriber.start() for subscriber in broker.subscribers))
+    for publisher in broker.publishers:
+        await publisher.start()
+    broker.running = True

@@ -103,6 +103,8 @@ def decode(
         )
     except BaseCloudEventException as exc:
         raise ContractError(f"not a CloudEvent: {exc}", field="ce") from None
+    except (UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise ContractError(f"not a CloudEvent: {type(exc).__name__}", field="ce") from None
     data = cloud_event.get_data()
     if isinstance(data, str | bytes):
         try:

@@ -41,6 +41,10 @@ class Viewer:
     def may_see_audit_details(self) -> bool:
         return self.role is Role.PRIVACY_OFFICER
 
+    def may_replay(self) -> bool:
+        """Operators and privacy officers replay dead letters; a partner only sees its own."""
+        return self.role is not Role.PARTNER
+
     def sees_partner(self, *partners: str | None) -> bool:
         """Whether a row between these partners is this viewer's to see."""
         return self.role is not Role.PARTNER or self.partner in partners

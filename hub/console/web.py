@@ -20,7 +20,9 @@ from hub.console import accounts, queries
 from hub.console.accounts import Viewer
 from hub.errors import Forbidden, NotFound
 from hub.monitoring import HEALTH
-from hub.state import audit
+from hub.routing.replay import Replayer
+from hub.state import audit, dead_letters, outbox
+from hub.state.dead_letters import Letter, LetterQuery, LetterState
 
 COOKIE = "ketenhub_console"
 WINDOWS = {"15m": dt.timedelta(minutes=15), "24h": dt.timedelta(hours=24)}
@@ -32,6 +34,8 @@ def console_router(
     secret: bytes,
     connectors: Callable[[], Sequence[Connector[Any]]],
     *,
+    replayer: Replayer,
+    send: outbox.Send,
     max_age_s: int = 8 * 3600,
 ) -> APIRouter:
     router = APIRouter(prefix="/console", include_in_schema=False)
@@ -163,6 +167,52 @@ def console_router(
                 session, [queries.view_audited(viewer, subject, "disclosure report")]
             )
         return page(request, "report.html", viewer, report=found, subject=subject)
+
+    async def letter_for(viewer: Viewer, letter_id: str) -> Letter:
+        async with sessions() as session:
+            letter = await dead_letters.get(session, letter_id)
+        if letter is None or not viewer.sees_partner(letter.recipient):
+            raise NotFound("no such dead letter")
+        return letter
+
+    @router.get("/dead-letters")
+    async def dead_letter_page(
+        request: Request, state: str = "open", viewer: Viewer = Depends(signed_in)
+    ) -> Response:
+        known = {s.value for s in LetterState}
+        state = state if state in known or state == "all" else LetterState.OPEN.value
+        chosen = None if state == "all" else LetterState(state)
+        query = LetterQuery(state=chosen, recipient=viewer.partner, limit=500)
+        async with sessions() as session:
+            letters = await dead_letters.find(session, query)
+        return page(request, "dead_letters.html", viewer, letters=letters, state=state)
+
+    @router.get("/dead-letters/{letter_id}")
+    async def dead_letter(
+        request: Request, letter_id: str, viewer: Viewer = Depends(signed_in)
+    ) -> Response:
+        """One dead letter, and what a replay would do now: decided with today's
+        consents and titles, shown before anything is sent."""
+        letter = await letter_for(viewer, letter_id)
+        plan = await replayer.plan(letter, dt.datetime.now(dt.UTC))
+        return page(
+            request,
+            "dead_letter.html",
+            viewer,
+            letter=letter,
+            plan=plan,
+            may_replay=viewer.may_replay(),
+        )
+
+    @router.post("/dead-letters/{letter_id}/replay")
+    async def replay(letter_id: str, viewer: Viewer = Depends(signed_in)) -> Response:
+        if not viewer.may_replay():
+            raise Forbidden("a partner account sees its dead letters; operators replay them")
+        letter = await letter_for(viewer, letter_id)
+        now = dt.datetime.now(dt.UTC)
+        plan = await replayer.plan(letter, now)
+        await replayer.replay(plan, send, by=f"console:{viewer.name}", now=now)
+        return RedirectResponse(f"/console/dead-letters/{letter.id}", 303)
 
     return router
 

@@ -6,8 +6,9 @@ fields it carried, or denies the delivery altogether. Replay never adds what the
 decision removed, and the BSN goes only where it went before and still may. The
 replayed delivery keeps its idempotency key, so a partner that had it after all sees a
 repeat, never a second notification. Team membership is taken as it stood when the
-delivery was decided, unless the client has left the approach since (then only a label
-withdrawal, flow C, may still go).
+delivery was decided (the team may have come from KEDO's answer, which replay does not
+ask again), unless the ZVH has excluded the client since: then only a label
+withdrawal, flow C, may still go.
 
 A dead letter of the router (a record it could not read, or failed on) goes back to its
 own topic, and the router decides it as if new; one that still cannot be read stays put.
@@ -106,7 +107,8 @@ class Replayer:
         now: dt.datetime,
     ) -> Plan:
         case = await cases.load_case(session, envelope.subject)
-        in_team = (case is not None and case.included) or event.flow is Flow.C
+        excluded_since = case is not None and not case.included
+        in_team = not excluded_since or event.flow is Flow.C
         facts = await consents.load_policy_facts(session, envelope.subject, now)
         specs = field_specs(event.source_type)
         wanted = [specs[name] for name in event.content if name in specs]

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from hub.identity.bsn import passes_eleven_check
+
 
 @dataclass(frozen=True)
 class Person:
@@ -42,8 +44,33 @@ HANDLING_ADVICE = (
 )
 
 
+SYNTHETIC_PREFIX = "80"
+"""BSNs that start so (and pass the 11-check) are synthetic clients: included at the
+Amsterdam ZVH, for load, chaos and benchmark runs with thousands of people."""
+
+
+def synthetic_bsns(count: int, first: int = 0) -> list[str]:
+    """``count`` synthetic BSNs, from the ``first``-th on, always the same ones."""
+    found: list[str] = []
+    seen = -1
+    for body in range(1_000_000):
+        digits = f"{SYNTHETIC_PREFIX}{body:06d}"
+        check = sum(int(d) * w for d, w in zip(digits, range(9, 1, -1), strict=True)) % 11
+        if check == 10:
+            continue
+        seen += 1
+        if seen >= first:
+            found.append(digits + str(check))
+            if len(found) == count:
+                return found
+    raise ValueError("not that many synthetic BSNs")
+
+
 def person(bsn: str) -> Person | None:
-    return next((p for p in POPULATION if p.bsn == bsn), None)
+    found = next((p for p in POPULATION if p.bsn == bsn), None)
+    if found is None and bsn.startswith(SYNTHETIC_PREFIX) and passes_eleven_check(bsn):
+        return Person(bsn, f"Synth-{bsn[-4:]}", "1980-01-01", "GM0363", included=True)
+    return found
 
 
 def kedo_answer(found: Person) -> dict[str, Any]:

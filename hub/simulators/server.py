@@ -5,7 +5,8 @@ fault switches.
 
     GET  /_sim/received    what it received, oldest first, and the duplicate count
     GET  /_sim/state       what it holds now (police subscriptions, crisis Flags, …)
-    POST /_sim/faults      {"latency_ms": 0, "error_rate": 0.0, "down": false}
+    POST /_sim/faults      {"latency_ms": 0, "error_rate": 0.0, "down": false,
+                            "poison": ["…"]}  (a body holding one of these: always 503)
     POST /_sim/send        Injus: {"kind": "START", "bsn": "…", "event_id": "…"};
                            the others: their own message (a ZVH event, a transfer
                            notice, a police, Iris or crisis signal) as JSON
@@ -34,6 +35,10 @@ class Faults(BaseModel):
     latency_ms: int = Field(0, ge=0, le=60_000)
     error_rate: float = Field(0.0, ge=0.0, le=1.0)
     down: bool = False
+    poison: list[str] = Field(
+        default_factory=list,
+        description="A request whose body holds any of these answers 503, every time.",
+    )
 
 
 class SendCommand(BaseModel):
@@ -99,11 +104,15 @@ def make_simulator(
     rng = random.Random(seed)
     app.state.sim = state
 
-    async def apply_faults() -> Response | None:
+    async def apply_faults(request: Request | None = None) -> Response | None:
         if state.faults.latency_ms:
             await asyncio.sleep(state.faults.latency_ms / 1000)
         if state.faults.down or rng.random() < state.faults.error_rate:
             return JSONResponse({"status": 503}, status_code=503)
+        if state.faults.poison and request is not None:
+            body = (await request.body()).decode("utf-8", "replace")
+            if any(needle in body for needle in state.faults.poison):
+                return JSONResponse({"status": 503, "poisoned": True}, status_code=503)
         return None
 
     @app.get("/_sim/received")
@@ -152,7 +161,7 @@ def make_simulator(
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE"])
     async def partner_api(path: str, request: Request) -> Response:
-        failed = await apply_faults()
+        failed = await apply_faults(request)
         if failed is not None:
             return failed
         if request.method == "GET":

@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, async_playwright
 
+from hub.connectors.testing.harness import wait_until
 from hub.console import accounts
 from hub.console.accounts import Role
 from hub.settings import KafkaSettings
+from hub.state import dead_letters
 from hub.state.database import sessionmaker
+from hub.state.dead_letters import LetterQuery
 from tests.data import TEST_BSNS, TEST_NAMES
 from tests.integration.simulated_chain import Chain, simulated_chain
 
@@ -35,6 +38,14 @@ async def chain(kafka_settings: KafkaSettings, tmp_path: Path) -> AsyncIterator[
         yield running
 
 
+async def _log_in(page: Page) -> None:
+    """Fill the login form as a person would; the console lands on the flows page."""
+    await page.fill("input[name=username]", "ops")
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/console/flows")
+
+
 async def _clean(page: Page) -> str:
     text = await page.content()
     leaked = [v for v in (*TEST_BSNS, *TEST_NAMES, "Demo-Jansen") if v in text]
@@ -53,10 +64,7 @@ async def test_an_operator_logs_in_sees_the_intake_and_traces_it(
             await page.goto(f"{chain.hub.http_url}/console/flows")
             assert page.url.endswith("/console/login"), "the console asks for a login first"
             await page.screenshot(path=SCREENSHOTS / "login.png")
-            await page.fill("input[name=username]", "ops")
-            await page.fill("input[name=password]", PASSWORD)
-            await page.click("button[type=submit]")
-            await page.wait_for_url("**/console/flows")
+            await _log_in(page)
             row = page.locator("tr", has_text="llz:fivoor")
             assert "dji" in await row.first.inner_text()
             await _clean(page)
@@ -75,5 +83,64 @@ async def test_an_operator_logs_in_sees_the_intake_and_traces_it(
                 await page.click(f"text={name}")
                 await page.wait_for_url(f"**/console/{name.lower()}")
                 await _clean(page)
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+async def failing_llc(kafka_settings: KafkaSettings, tmp_path: Path) -> AsyncIterator[Chain]:
+    """An intake whose delivery to the LLC was dead-lettered: the LLC was down, and the
+    connector's small budget ran out."""
+    fast = {"max_attempts": 2, "backoff_initial_s": 0.05, "backoff_max_s": 0.1}
+    async with simulated_chain(
+        kafka_settings, tmp_path, connectors={"llc-communication": fast}
+    ) as running:
+        async with sessionmaker(running.hub.engine).begin() as session:
+            await accounts.create(session, "ops", PASSWORD, Role.OPERATOR)
+        await running.faults("llc", down=True)
+        await running.send("injus", {"kind": "START", "bsn": INCLUDED, "event_id": "BROWSER-DLQ"})
+
+        async def dead_lettered() -> bool:
+            async with sessionmaker(running.hub.engine)() as session:
+                return bool(await dead_letters.find(session, LetterQuery()))
+
+        await wait_until(dead_lettered)
+        await running.faults("llc", down=False)
+        yield running
+
+
+async def test_an_operator_replays_a_dead_letter_after_seeing_the_new_outcome(
+    failing_llc: Chain, chromium: Path
+) -> None:
+    chain = failing_llc
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(chromium), headless=True)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 720})
+            await page.goto(f"{chain.hub.http_url}/console/login")
+            await _log_in(page)
+            await page.click("text=Dead letters")
+            await page.wait_for_url("**/console/dead-letters")
+            row = page.locator("tr", has_text="llz:fivoor")
+            assert "gave up after 2 attempts" in await row.first.inner_text()
+            await _clean(page)
+            await page.screenshot(path=SCREENSHOTS / "dead-letters.png", full_page=True)
+            await row.first.locator("a").click()
+            await page.wait_for_url("**/console/dead-letters/*")
+            plan = await page.locator("#plan").inner_text()
+            assert "send" in plan
+            assert "PERMIT" in plan
+            assert await chain.received("llc", INCLUDED) == [], "nothing goes before the click"
+            await _clean(page)
+            await page.screenshot(path=SCREENSHOTS / "dead-letter-replay.png", full_page=True)
+            await page.click("#replay")
+            await page.wait_for_url("**/console/dead-letters/*")
+            assert await page.locator("#state").inner_text() == "replayed"
+            await _clean(page)
+            (delivered,) = await chain.until("llc", 1, INCLUDED)
+            async with sessionmaker(chain.hub.engine)() as session:
+                (letter,) = await dead_letters.find(session, LetterQuery(state=None))
+            assert letter.settled_by == "console:ops"
+            assert delivered["idempotency_key"]
         finally:
             await browser.close()

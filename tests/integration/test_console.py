@@ -11,11 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hub.connectors.testing.harness import wait_until
 from hub.console import accounts
 from hub.console.accounts import Role
 from hub.settings import KafkaSettings
-from hub.state import audit
+from hub.state import audit, dead_letters
 from hub.state.database import sessionmaker
+from hub.state.dead_letters import LetterQuery
 from tests.data import TEST_BSNS, TEST_NAMES
 from tests.integration.simulated_chain import Chain, simulated_chain
 
@@ -26,7 +28,9 @@ PASSWORD = "correct-horse-battery-staple"
 
 @pytest.fixture
 async def chain(kafka_settings: KafkaSettings, tmp_path: Path) -> AsyncIterator[Chain]:
-    async with simulated_chain(kafka_settings, tmp_path) as running:
+    fast = {"max_attempts": 2, "backoff_initial_s": 0.05, "backoff_max_s": 0.1}
+    connectors = {"llc-communication": fast, "gemeente-casusregisseur": fast}
+    async with simulated_chain(kafka_settings, tmp_path, connectors=connectors) as running:
         async with sessionmaker(running.hub.engine).begin() as session:
             await accounts.create(session, "ops", PASSWORD, Role.OPERATOR)
             await accounts.create(session, "privacy", PASSWORD, Role.PRIVACY_OFFICER)
@@ -110,3 +114,34 @@ async def test_a_privacy_officers_look_at_a_persons_report_is_audited(chain: Cha
         (viewed,) = [r async for r in audit.search(session, query)]
     assert viewed["sender"] == "urn:ketenhub:console:privacy"
     assert viewed["object"] == "disclosure report"
+
+
+async def test_a_partner_sees_only_its_own_dead_letters_and_cannot_replay(chain: Chain) -> None:
+    await chain.faults("gemeente", down=True)
+    await chain.faults("llc", down=True)
+    await chain.send("injus", {"kind": "START", "bsn": INCLUDED, "event_id": "CONSOLE-DLQ"})
+
+    async def both() -> bool:
+        async with sessionmaker(chain.hub.engine)() as session:
+            found = await dead_letters.find(session, LetterQuery())
+        return {x.recipient for x in found} >= {"llz:fivoor", "gemeente:GM0363"}
+
+    await wait_until(both, timeout_s=90)
+    async with sessionmaker(chain.hub.engine)() as session:
+        letters = {x.recipient: x.id for x in await dead_letters.find(session, LetterQuery())}
+    async with _console(chain, "fivoor") as partner:
+        listing = (await partner.get("/console/dead-letters")).text
+        assert letters["llz:fivoor"][:12] in listing
+        assert letters["gemeente:GM0363"][:12] not in listing
+        other = await partner.get(f"/console/dead-letters/{letters['gemeente:GM0363']}")
+        assert other.status_code == 404
+        own = await partner.get(f"/console/dead-letters/{letters['llz:fivoor']}")
+        assert own.status_code == 200
+        assert 'id="replay"' not in own.text
+        refused = await partner.post(f"/console/dead-letters/{letters['llz:fivoor']}/replay")
+        assert refused.status_code == 403
+    async with _console(chain, "ops") as ops:
+        page = (await ops.get(f"/console/dead-letters/{letters['gemeente:GM0363']}")).text
+        _clean(page)
+        assert 'id="replay"' in page
+        assert "gave up after" in page

@@ -1,0 +1,171 @@
+"""Outage and poison, through the hub with every partner simulator:
+
+- **Outage.** The LLC is down for ``HUB_CHAOS_OUTAGE_S`` seconds (8 in CI; the issue's
+  60 s with ``HUB_CHAOS_OUTAGE_S=60``). The other partners get their deliveries while it
+  is down; after it returns, it gets everything, each client's in order.
+- **Poison.** One client's deliveries always fail at the LLC. The first goes to the dead
+  letters after its budget, with every attempt's error; the other clients' deliveries
+  flow meanwhile, and the poisoned client's later ones wait behind it, then go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from hub.connectors.testing.harness import wait_until
+from hub.settings import KafkaSettings
+from hub.simulators.population import inclusion, person, synthetic_bsns
+from hub.state import audit, dead_letters
+from hub.state.database import sessionmaker
+from hub.state.dead_letters import LetterQuery
+from tests.integration.simulated_chain import Chain, crisis_contact, simulated_chain
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+OUTAGE_S = float(os.environ.get("HUB_CHAOS_OUTAGE_S", "8"))
+PATIENT = {
+    "max_attempts": 50,
+    "backoff_initial_s": 0.2,
+    "backoff_max_s": 1.0,
+    "retry_max_total_s": 600,
+    "breaker_failures": 3,
+    "breaker_open_s": 1.0,
+}
+"""The LLC connector's retries while the LLC is down: outlast the outage."""
+BUDGET = {"max_attempts": 4, "backoff_initial_s": 0.1, "backoff_max_s": 0.3}
+"""For the poison: a small budget, so the test sees it run out."""
+
+
+@pytest.fixture
+async def chain(
+    kafka_settings: KafkaSettings, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Chain]:
+    retries = request.node.get_closest_marker("llc_retries")
+    settings = PATIENT if retries is None else retries.args[0]
+    async with simulated_chain(
+        kafka_settings, tmp_path, connectors={"llc-communication": settings}
+    ) as running:
+        yield running
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def _include(chain: Chain, bsns: list[str]) -> None:
+    for bsn in bsns:
+        found = person(bsn)
+        assert found is not None
+        await chain.send("zvh", inclusion(found, _id("INCL")))
+    for bsn in bsns:
+        await chain.recorded(bsn, 1)
+
+
+async def _signals(chain: Chain, bsn: str) -> None:
+    """A detention start, a crisis contact and a transfer: three deliveries to the LLC."""
+    await chain.send("injus", {"kind": "START", "bsn": bsn, "event_id": _id("S")})
+    await chain.send("crisis", crisis_contact(bsn, _id("C")))
+    await chain.send("injus", {"kind": "OVERPLAATSING", "bsn": bsn, "event_id": _id("T")})
+
+
+async def _disclosed(chain: Chain, bsn: str, recipient_kind: str) -> list[str]:
+    """The delivery ids the router decided for the client's partner of this kind, in
+    the order it decided them."""
+    async with sessionmaker(chain.hub.engine)() as session:
+        query = audit.AuditQuery(subjects=[chain.subject(bsn)])
+        return [
+            r["delivery_id"]
+            async for r in audit.search(session, query)
+            if r["action"] == "disclose" and str(r["recipient"]).startswith(recipient_kind)
+        ]
+
+
+async def test_after_an_llc_outage_everything_arrives_in_order_and_others_were_not_held(
+    chain: Chain, report: Callable[[str], None]
+) -> None:
+    bsns = synthetic_bsns(8, first=1000)
+    await _include(chain, bsns)
+    await chain.faults("llc", down=True)
+    down_at = time.monotonic()
+    for bsn in bsns:
+        await _signals(chain, bsn)
+    expected_zvh = {bsn: await _disclosed(chain, bsn, "zvh:") for bsn in bsns}
+
+    async def zvh_has_all() -> bool:
+        got = {
+            r["idempotency_key"]
+            for r in await chain.received("zvh", *bsns, *map(chain.subject, bsns))
+        }
+        return all(set(keys) <= got for keys in expected_zvh.values())
+
+    await wait_until(zvh_has_all, timeout_s=OUTAGE_S + 30)
+    others_done_s = time.monotonic() - down_at
+    assert others_done_s < OUTAGE_S, "the other partners waited for the LLC"
+    assert await chain.received("llc", *bsns) == []
+    await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down_at)))
+    await chain.faults("llc", down=False)
+    up_at = time.monotonic()
+    expected = {bsn: await _disclosed(chain, bsn, "llz:") for bsn in bsns}
+    total = sum(len(keys) for keys in expected.values())
+    assert total == 3 * len(bsns)
+
+    async def llc_has_all() -> bool:
+        return len(await chain.received("llc", *bsns)) >= total
+
+    await wait_until(llc_has_all, timeout_s=120)
+    drained_s = time.monotonic() - up_at
+    for bsn in bsns:
+        arrived = [r["idempotency_key"] for r in await chain.received("llc", bsn)]
+        assert arrived == expected[bsn], f"out of order for one client: {arrived}"
+    assert await chain.duplicates("llc") == 0
+    report(
+        f"[chaos] outage: LLC down {OUTAGE_S:.0f} s; {sum(map(len, expected_zvh.values()))} ZVH "
+        f"deliveries all arrived {others_done_s:.1f} s into the outage; {total} LLC "
+        f"deliveries all arrived {drained_s:.1f} s after it returned, in order per client, "
+        f"0 duplicates"
+    )
+
+
+@pytest.mark.llc_retries(BUDGET)
+async def test_a_poisonous_delivery_is_dead_lettered_while_the_others_flow(
+    chain: Chain, report: Callable[[str], None]
+) -> None:
+    poisoned, *healthy = synthetic_bsns(5, first=2000)
+    await _include(chain, [poisoned, *healthy])
+    await chain.faults("llc", poison=[poisoned])
+    await chain.send("injus", {"kind": "START", "bsn": poisoned, "event_id": _id("P")})
+    await chain.send("crisis", crisis_contact(poisoned, _id("PC")))
+    for bsn in healthy:
+        await _signals(chain, bsn)
+    await chain.until("llc", 3 * len(healthy), *healthy)
+    subject = chain.subject(poisoned)
+
+    async def letters() -> list[dead_letters.Letter]:
+        async with sessionmaker(chain.hub.engine)() as session:
+            found = await dead_letters.find(session, LetterQuery(recipient="llz:fivoor"))
+        return sorted((x for x in found if x.subject == subject), key=lambda x: x.failed_at)
+
+    async def both_dead_lettered() -> bool:
+        return len(await letters()) == 2
+
+    await wait_until(both_dead_lettered, timeout_s=60)
+    first, second = await letters()
+    for letter in (first, second):
+        assert letter.attempts == BUDGET["max_attempts"]
+        assert [e.attempt for e in letter.errors] == [1, 2, 3, 4]
+        assert {e.error for e in letter.errors} == {"retryable"}
+    assert first.event_type is not None
+    assert first.event_type.endswith("detention.started.v1")
+    assert second.errors[0].at >= first.failed_at.isoformat(), "the second overtook the first"
+    assert await chain.received("llc", poisoned, subject) == []
+    report(
+        f"[chaos] poison: a client's deliveries failed {first.attempts} times each and went to the "
+        f"dead letters in order ({first.detail}); {3 * len(healthy)} deliveries for "
+        f"{len(healthy)} other clients arrived meanwhile"
+    )
