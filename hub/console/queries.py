@@ -5,6 +5,7 @@ a BSN or a name: the stores hold none."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,27 @@ class PathStat:
 
 
 @dataclass(frozen=True)
+class Node:
+    name: str
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
+class Edge:
+    path: PathStat
+    source: Node
+    target: Node
+    width: float
+    kind: str
+    """``failing``, ``slowest`` or ``ok``: the colour it is drawn in."""
+
+
+GRAPH_ROW = 44.0
+GRAPH_WIDTH = 760.0
+
+
+@dataclass(frozen=True)
 class FlowPicture:
     since: dt.datetime
     paths: list[PathStat]
@@ -52,6 +74,30 @@ class FlowPicture:
     def slowest(self) -> PathStat | None:
         timed = [p for p in self.paths if p.slowest_ms > 0]
         return max(timed, key=lambda p: p.slowest_ms) if timed else None
+
+    def graph(self) -> tuple[list[Node], list[Edge], float]:
+        """The picture drawn: senders on the left, recipients on the right, a line per
+        path as thick as its traffic (log scale), red when failing, amber when slowest.
+        Returns the nodes, the edges and the drawing's height."""
+        senders = sorted({p.source for p in self.paths})
+        recipients = sorted({p.target for p in self.paths})
+        left = {n: Node(n, 150.0, GRAPH_ROW * (i + 0.5)) for i, n in enumerate(senders)}
+        right = {
+            n: Node(n, GRAPH_WIDTH - 190.0, GRAPH_ROW * (i + 0.5)) for i, n in enumerate(recipients)
+        }
+        slowest = self.slowest
+        edges = [
+            Edge(
+                path=p,
+                source=left[p.source],
+                target=right[p.target],
+                width=1.5 + 2.0 * math.log10(1 + p.decisions),
+                kind="failing" if p.failing else ("slowest" if p is slowest else "ok"),
+            )
+            for p in self.paths
+        ]
+        height = GRAPH_ROW * max(len(senders), len(recipients), 1)
+        return [*left.values(), *right.values()], edges, height
 
 
 async def flow_picture(session: AsyncSession, viewer: Viewer, since: dt.datetime) -> FlowPicture:

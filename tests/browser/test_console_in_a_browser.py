@@ -67,6 +67,10 @@ async def test_an_operator_logs_in_sees_the_intake_and_traces_it(
             await _log_in(page)
             row = page.locator("tr", has_text="llz:fivoor")
             assert "dji" in await row.first.inner_text()
+            titles = await page.locator("#flow-graph line title").evaluate_all(
+                "titles => titles.map(t => t.textContent)"
+            )
+            assert any(t.startswith("dji → llz:fivoor") for t in titles), titles
             await _clean(page)
             await page.screenshot(path=SCREENSHOTS / "flows.png", full_page=True)
             await page.click("text=Decisions")

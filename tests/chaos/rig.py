@@ -176,6 +176,8 @@ class HubRunner:
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
     kills: int = 0
+    stops: list[float] = field(default_factory=list)
+    """How long each SIGTERM took to stop the hub."""
 
     @property
     def url(self) -> str:
@@ -247,18 +249,26 @@ class HubRunner:
                 await asyncio.sleep(0.1)
         raise TimeoutError(f"hub not ready: {self.tail()}")
 
-    async def chaos(self, kills: int, rng: random.Random, *, alive_s: tuple[float, float]) -> None:
+    async def chaos(
+        self, kills: int, rng: random.Random, *, alive_s: tuple[float, float], terms: int = 0
+    ) -> None:
         """Kill -9 the hub ``kills`` times at random moments, restarting it each time:
         mostly while it works (a random time after it is ready), one in five while it
-        is still starting."""
-        for _ in range(kills):
+        is still starting. ``terms`` more times it gets SIGTERM while it works instead,
+        and must be gone within 10 s (``stops``)."""
+        plan = ["kill"] * kills + ["term"] * terms
+        rng.shuffle(plan)
+        for how in plan:
             self.start()
-            if rng.random() < 0.2:
+            if how == "kill" and rng.random() < 0.2:
                 await asyncio.sleep(rng.uniform(0.2, 2.0))
             else:
                 await self.ready()
                 await asyncio.sleep(rng.uniform(*alive_s))
-            self.kill()
+            if how == "kill":
+                self.kill()
+            else:
+                self.stops.append(self.terminate())
         self.start()
 
     def tail(self, lines: int = 30) -> str:
