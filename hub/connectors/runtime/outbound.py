@@ -199,7 +199,7 @@ class OutboundRuntime:
             results += await self._drain(subject)
         return results
 
-    async def run_retries(self, interval_s: float = 0.25) -> None:
+    async def run_retries(self, interval_s: float = 0.5) -> None:
         """The retry loop, for as long as the hub runs; a failed round is retried."""
         while True:
             try:
