@@ -15,6 +15,7 @@ from hub.bus.admin import ensure_topics
 from hub.bus.embedded import EmbeddedKafka, free_port
 from hub.bus.topics import ALL_TOPICS
 from hub.cli.simulate import endpoints_path
+from hub.console import accounts
 from hub.errors import HubError
 from hub.identity.pseudonym import pseudonymiser_from_settings
 from hub.logs import configure_logging, get_logger
@@ -55,9 +56,12 @@ def _announce(
     endpoints_file: Path | None,
     embedded: bool,
     sims: SimulatorSet | None = None,
+    demo_password: str | None = None,
 ) -> None:
     endpoints = process.endpoints()
     endpoints["mode"] = "embedded" if embedded else "production"
+    if demo_password is not None:
+        endpoints["console_demo_login"] = f"{accounts.DEMO_USER} / {demo_password}"
     if sims is not None:
         endpoints["simulators"] = dict(sims.urls)
     typer.echo("Ketenhub is up.")
@@ -105,9 +109,12 @@ async def _serve(
         raise HubError("the database has no schema", detail="run `hub db upgrade` first")
     await process.start()
     try:
+        demo_password = None
         if sims is not None:
             await sims.seed()
-        _announce(process, endpoints_file, embedded, sims)
+            async with process.sessions.begin() as session:
+                demo_password = await accounts.demo_login(session)
+        _announce(process, endpoints_file, embedded, sims, demo_password)
         await _wait_for_stop_signal()
     finally:
         await _stop_within(process, settings.ops.shutdown_timeout_s)

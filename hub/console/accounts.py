@@ -8,11 +8,13 @@ their checks stay as they are.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.errors import ContractError
@@ -73,6 +75,20 @@ async def create(
             created_at=dt.datetime.now(dt.UTC),
         )
     )
+
+
+DEMO_USER = "demo"
+
+
+async def demo_login(session: AsyncSession) -> str | None:
+    """For the embedded demo (``hub up --simulators``) on a store without accounts: an
+    operator account ``demo`` with a new random password, which is returned. None when
+    accounts exist already (the demo never adds to a real set of accounts)."""
+    if await session.scalar(select(ConsoleAccount.username).limit(1)) is not None:
+        return None
+    password = secrets.token_urlsafe(12)
+    await create(session, DEMO_USER, password, Role.OPERATOR)
+    return password
 
 
 async def verify(session: AsyncSession, username: str, password: str) -> Viewer | None:

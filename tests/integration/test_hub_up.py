@@ -83,6 +83,17 @@ def test_hub_up_with_simulators_and_one_command_for_flow_a(tmp_path: Path) -> No
         assert demo.returncode == 0, demo.stdout + demo.stderr
         assert "the LLC received 1" in demo.stdout
         assert "Communication: Detentie gestart op" in demo.stdout
+        written = json.loads(endpoints_file.read_text())
+        user, password = written["console_demo_login"].split(" / ")
+        with httpx.Client(base_url=written["http"], timeout=5) as console:
+            answer = console.post(
+                "/console/login",
+                data={"username": user, "password": password},
+                follow_redirects=True,
+            )
+            assert answer.status_code == 200
+            assert "dji" in answer.text
+            assert "llz:fivoor" in answer.text, "the flows page shows the intake"
         quiet = subprocess.run(
             [HUB, "simulate", "no-case", "--wait-s", "2"],
             env=env,
