@@ -189,6 +189,9 @@ class Stage:
 class Trace:
     correlation_id: str
     stages: list[Stage] = field(default_factory=list)
+    trace_ids: tuple[str, ...] = ()
+    """The OpenTelemetry trace ids the flow's deliveries ran in (one, unless a parked
+    event started a new trace)."""
 
     @property
     def total_ms(self) -> float:
@@ -221,15 +224,18 @@ async def trace(session: AsyncSession, viewer: Viewer, correlation_id: str) -> T
                 rules,
             )
         )
+    trace_ids: dict[str, None] = {}
     for receipt in await receipts.for_flows(session, [correlation_id]):
         if not viewer.sees_partner(receipt.recipient):
             continue
+        if receipt.trace_id:
+            trace_ids[receipt.trace_id] = None
         tries = f"{receipt.attempts} attempt(s), {receipt.seconds * 1000:.0f} ms"
         detail = f"{tries}; {receipt.detail}" if receipt.detail else tries
         stages.append(
             Stage(receipt.finished_at, "delivered", receipt.recipient, receipt.outcome, detail)
         )
-    return Trace(correlation_id, sorted(stages, key=lambda s: s.at))
+    return Trace(correlation_id, sorted(stages, key=lambda s: s.at), tuple(trace_ids))
 
 
 async def label_rows(session: AsyncSession, viewer: Viewer) -> list[labels.LabelView]:

@@ -24,6 +24,8 @@ class Receipt:
     seconds: float
     detail: str | None
     finished_at: dt.datetime
+    trace_id: str | None = None
+    """The OpenTelemetry trace the delivery ran in, for the console's trace page."""
 
 
 def record(session: AsyncSession, receipt: Receipt) -> None:
@@ -60,4 +62,5 @@ def _receipt(row: DeliveryReceipt) -> Receipt:
         seconds=row.seconds,
         detail=row.detail,
         finished_at=row.finished_at,
+        trace_id=row.trace_id,
     )

@@ -295,6 +295,7 @@ class DeliveryReceipt(Base):
     seconds: Mapped[float] = mapped_column(Float)
     detail: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+    trace_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class DeliveryRetry(Base):

@@ -83,6 +83,9 @@ async def test_an_operator_sees_the_intake_flow_and_its_trace_without_personal_d
         for stage in ("received", "decided", "delivered"):
             assert f"<td>{stage}</td>" in trace
         assert "wgs-samenwerkingsverband" in trace
+        (llc,) = await chain.received("llc", INCLUDED)
+        trace_id = llc["traceparent"].split("-")[1]
+        assert f'<code id="trace-id">{trace_id}</code>' in trace, "the flow's trace id"
         assert "legal bases" not in decisions, "audit details are for the privacy officer"
         report = await console.get("/console/report", params={"subject": "psn-x"})
         assert report.status_code == 403

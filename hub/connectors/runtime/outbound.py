@@ -228,6 +228,10 @@ class OutboundRuntime:
             results.append(result)
 
     async def _retry(self, item: Waiting, now: dt.datetime) -> Result | None:
+        with tracing.span(f"retry {self.connector.name}", parent=item.entry.headers):
+            return await self._retry_in_trace(item, now)
+
+    async def _retry_in_trace(self, item: Waiting, now: dt.datetime) -> Result | None:
         """One attempt of the queue's head; None when it stays queued."""
         started = time.perf_counter() - (now - item.first_failed_at).total_seconds()
         envelope, event = decode(item.entry.headers, item.entry.value)
@@ -381,6 +385,7 @@ class OutboundRuntime:
                     seconds=end.seconds,
                     detail=_reason(end.error),
                     finished_at=dt.datetime.now(dt.UTC),
+                    trace_id=tracing.current_trace_id(),
                 ),
             )
             if event.flow in LABEL_FLOWS:

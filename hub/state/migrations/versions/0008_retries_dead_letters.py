@@ -1,4 +1,5 @@
-"""Reliability: the per-subject delivery retry queue and the dead-letter store.
+"""Reliability: the per-subject delivery retry queue and the dead-letter store; the trace
+id on a delivery receipt.
 
 Revision ID: 0008
 Revises: 0007
@@ -65,8 +66,12 @@ def upgrade() -> None:
     )
     for column in ("consumer", "recipient", "subject", "state", "failed_at"):
         op.create_index(f"ix_dead_letter_{column}", "dead_letter", [column])
+    with op.batch_alter_table("delivery_receipt") as batch:
+        batch.add_column(sa.Column("trace_id", sa.String(32), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("delivery_receipt") as batch:
+        batch.drop_column("trace_id")
     op.drop_table("dead_letter")
     op.drop_table("delivery_retry")
