@@ -7,6 +7,7 @@
     │   └── PayloadTooLarge  the body exceeds the connector's limit (413)
     ├── AuthenticationError  a webhook's signature or timestamp does not hold (401)
     │   └── ReplayedRequest  a signed request seen before, sent again (409)
+    ├── TooManyRequests      a partner above its rate or concurrency limit (429, Retry-After)
     ├── Forbidden            signed in, but this role may not see it (403)
     ├── NotFound             no such resource at an HTTP edge (404)
     ├── RetryableError       a transient failure (timeout, 503); retried with backoff
@@ -103,6 +104,19 @@ class ReplayedRequest(AuthenticationError):
     slug = "replayed-request"
     title = "This signed request was received before"
     status = 409
+
+
+class TooManyRequests(HubError):
+    """A partner sends faster than its rate limit, or more at once than its concurrency
+    limit: it should wait ``retry_after_s`` and send again (the message is not taken)."""
+
+    slug = "too-many-requests"
+    title = "Too many requests from this partner"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after_s: float = 1.0, field: str | None = None):
+        super().__init__(message, field=field)
+        self.retry_after_s = retry_after_s
 
 
 class Forbidden(HubError):

@@ -3,6 +3,7 @@ problem+json for every error."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Sequence
 
 from fastapi import APIRouter, FastAPI, Request
@@ -10,14 +11,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from hub.errors import ContractError, HubError
+from hub.errors import ContractError, HubError, TooManyRequests
 
 PROBLEM_JSON = "application/problem+json"
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 
 
 def problem_response(error: HubError, instance: str | None = None) -> JSONResponse:
-    return JSONResponse(error.problem(instance), status_code=error.status, media_type=PROBLEM_JSON)
+    headers = {}
+    if isinstance(error, TooManyRequests):
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after_s)))
+    return JSONResponse(
+        error.problem(instance),
+        status_code=error.status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
 
 
 def make_ops_app(

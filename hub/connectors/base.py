@@ -41,6 +41,13 @@ class InboundConfig(ConnectorConfig):
     )
     replay_window_s: int = Field(300, ge=1, le=3600, description="Accepted clock skew.")
     max_body_bytes: int = Field(1_048_576, ge=1, description="Largest message accepted.")
+    rate_per_s: float = Field(
+        50.0, gt=0, description="Webhook requests a second this partner may send, on average."
+    )
+    burst: int = Field(100, ge=1, description="Webhook requests this partner may send at once.")
+    max_in_flight: int = Field(
+        32, ge=1, description="Webhook requests of this partner the hub works on at one time."
+    )
     drop_directory: Path | None = Field(None, description="Directory watched for files.")
     poll_interval_s: float = Field(30.0, gt=0, description="Pause between polls / scans.")
 

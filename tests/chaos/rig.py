@@ -157,6 +157,10 @@ class Driver:
             if answer is not None and answer.status_code < 300:
                 self.sent += 1
                 return
+            if answer is not None and answer.status_code == 429:
+                self.resends += 1
+                await asyncio.sleep(float(answer.headers.get("retry-after", "1")))
+                continue
             if answer is not None and 400 <= answer.status_code < 500:
                 self.rejected.append(f"{message.connector}: {answer.status_code} {answer.text}")
                 return

@@ -85,12 +85,13 @@ BAD: dict[str, dict[str, bytes]] = {
 @pytest.fixture
 async def hub(kafka_settings: KafkaSettings, tmp_path: Path) -> AsyncIterator[HubProcess]:
     inbound = {"webhook_secret": SECRET, "max_body_bytes": LIMIT}
+    limited = {**inbound, "rate_per_s": 1.0, "burst": 3}
     settings = HubSettings(
         data_dir=tmp_path,
         kafka=kafka_settings,
         database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/hub.db"),
         http=HttpSettings(port=0),
-        connectors={name: inbound for name in GOOD},
+        connectors={name: limited if name == "crisis-contacten" else inbound for name in GOOD},
     )
     keys = Pseudonymiser(active_key_id="b1", keys={"b1": secrets.token_bytes(32)})
     process = HubProcess(settings, keys)
@@ -125,6 +126,7 @@ async def test_every_inbound_interface_refuses_bad_input_and_publishes_nothing(
             good = GOOD[name]
             attempts = {
                 **{what: (body, signed_headers(key, body)) for what, body in cases.items()},
+                "unsigned": (good, {}),
                 "bad signature": (good, signed_headers(b"not-the-key", good)),
                 "stale timestamp": (good, signed_headers(key, good, timestamp=1_000_000_000)),
                 "oversized body": (b" " * (LIMIT + 1), signed_headers(key, b" " * (LIMIT + 1))),
@@ -168,3 +170,33 @@ async def test_a_replayed_webhook_is_refused_and_publishes_nothing_new(hub: HubP
             await asyncio.sleep(0.05)
     await asyncio.sleep(1.0)
     assert await _records(hub) == 1, "the replay and the re-send published nothing"
+
+
+async def test_a_burst_above_the_rate_limit_is_refused_and_publishes_nothing(
+    hub: HubProcess,
+) -> None:
+    """crisis-contacten takes 1 request a second with a burst of 3 here: of six different
+    contacts sent at once, three are taken and three refused with 429, Retry-After and
+    problem+json; the refused ones publish nothing."""
+    key = SECRET.encode()
+    bodies = [crisis_contact(contactId=f"GGZ-BURST-{n}") for n in range(6)]
+    async with httpx.AsyncClient(base_url=hub.http_url) as client:
+        answers = [
+            await client.post(
+                "/connectors/crisis-contacten/messages", content=b, headers=signed_headers(key, b)
+            )
+            for b in bodies
+        ]
+    statuses = [a.status_code for a in answers]
+    assert statuses.count(202) == 3, statuses
+    refused = [a for a in answers if a.status_code == 429]
+    assert len(refused) == 3
+    for answer in refused:
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert answer.json()["type"].endswith("/too-many-requests")
+        assert int(answer.headers["retry-after"]) >= 1
+    async with asyncio.timeout(30):
+        while await _records(hub) < 3:  # noqa: ASYNC110 - the router writes the audit
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)
+    assert await _records(hub) == 3, "only the three taken contacts reached the router"
