@@ -28,6 +28,8 @@ from hub.connectors.runtime.inbound import NONCE_PREFIX
 from hub.connectors.runtime.wiring import ConnectorSet, wire
 from hub.console.web import console_router
 from hub.errors import ConfigurationError
+from hub.identity.erasure import erase_subject
+from hub.identity.keyring import DETENTION, Keyring, MasterKeys, master_keys_from_settings
 from hub.identity.pseudonym import Pseudonymiser
 from hub.logs import get_logger
 from hub.ops_api import make_ops_app
@@ -53,6 +55,7 @@ def build_broker(
     engine: AsyncEngine,
     lookup: CaseLookup | None = None,
     pseudonymiser: Pseudonymiser | None = None,
+    keyring: Keyring | None = None,
 ) -> tuple[KafkaBroker, Router, ConnectorSet]:
     """The broker with every consumer of this process attached: the router, and the
     configured connectors (a misconfigured one raises ConfigurationError naming it)."""
@@ -68,6 +71,7 @@ def build_broker(
             kafka=settings.kafka,
             sessions=sessions,
             pseudonymiser=pseudonymiser,
+            keyring=keyring,
         )
     router = Router(
         sessions,
@@ -75,6 +79,7 @@ def build_broker(
         lookup or connectors.lookup or LocalCaseLookup(sessions),
         EventPublisher(broker).send,
         bsn_kinds=frozenset(settings.routing.bsn_authorised),
+        keyring=keyring,
     )
     broker.include_router(router_subscriber(router, settings.kafka, topic_publisher(broker)))
     return broker, router, connectors
@@ -108,6 +113,10 @@ class HubProcess:
     engine: AsyncEngine = field(init=False)
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
     lookup: CaseLookup | None = None
+    master_keys: MasterKeys | None = None
+    """None: from settings, the key file made in the data directory if there is none
+    (``hub run`` passes the keys it loaded, and never makes one)."""
+    keyring: Keyring = field(init=False)
     broker: KafkaBroker = field(init=False)
     router: Router = field(init=False)
     connectors: ConnectorSet = field(init=False)
@@ -119,8 +128,10 @@ class HubProcess:
         configure_tracing(self.settings.tracing)
         self.engine = make_engine(self.settings.database_url, echo=self.settings.database.echo)
         self.sessions = sessionmaker(self.engine)
+        masters = self.master_keys or master_keys_from_settings(self.settings, create_key=True)
+        self.keyring = Keyring(self.sessions, masters, cache_s=self.settings.crypto.key_cache_s)
         self.broker, self.router, self.connectors = build_broker(
-            self.settings, self.engine, self.lookup, self.pseudonymiser
+            self.settings, self.engine, self.lookup, self.pseudonymiser, self.keyring
         )
 
     async def readiness(self) -> dict[str, bool]:
@@ -213,6 +224,7 @@ class HubProcess:
                 self.sessions,
                 self.router.policy,
                 frozenset(self.settings.routing.bsn_authorised),
+                self.keyring,
             ),
             send=EventPublisher(self.broker).send,
             max_age_s=console.session_max_age_s,
@@ -233,14 +245,26 @@ class HubProcess:
         )
 
     async def _erase_due(self) -> None:
+        """Six months after release a client's detention data is erased: the record of
+        where they were held, and by crypto-shredding every sealed copy on the bus."""
         now = dt.datetime.now(dt.UTC)
         async with self.sessions.begin() as session:
-            erased = await detentions.erase_due(session, now.date())
+            released = await detentions.erase_due(session, now.date())
+            for subject in released:
+                await erase_subject(
+                    session,
+                    self.keyring,
+                    subject,
+                    reason="six months after release (Bjsg art. 11a bis)",
+                    by="urn:ketenhub:hub:retention",
+                    now=now,
+                    scope=DETENTION,
+                )
             await idempotency.forget(
                 session, NONCE_PREFIX, now - dt.timedelta(seconds=MAX_REPLAY_WINDOW_S)
             )
-        if erased:
-            log.info("detention_data_erased", records=erased)
+        if released:
+            log.info("detention_data_erased", clients=len(released))
 
     async def stop(self) -> None:
         """Stop taking input first (the webhook), then let the consumers finish the

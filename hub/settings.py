@@ -114,6 +114,33 @@ class PseudonymSettings(BaseModel):
     )
 
 
+class CryptoSettings(BaseModel):
+    """The master key that wraps every client's data key (sealed fields on the bus)."""
+
+    key_id: str = Field(
+        "m1", pattern=r"^[a-z0-9]{1,8}$", description="Id of the active master key."
+    )
+    key: SecretStr | None = Field(
+        None, description="The active master key, 64 hex. Empty in embedded mode: a key file."
+    )
+    key_file: Path | None = Field(
+        None,
+        description="File holding the active master key. Embedded mode creates "
+        "`<data_dir>/master-<key_id>.key` on first start.",
+    )
+    previous: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Retired master keys by id, kept until `hub keys rewrap` re-wrapped "
+        "every data key.",
+    )
+    key_cache_s: float = Field(
+        5.0,
+        gt=0,
+        description="How long a process keeps a data key in memory: an erasure reaches "
+        "every hub process within this time.",
+    )
+
+
 class HttpSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Address of the hub's HTTP server.")
     port: int = Field(8480, ge=0, le=65535, description="Port of the hub's HTTP server.")
@@ -218,6 +245,7 @@ class HubSettings(BaseSettings):
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     pseudonym: PseudonymSettings = Field(default_factory=PseudonymSettings)
+    crypto: CryptoSettings = Field(default_factory=CryptoSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)

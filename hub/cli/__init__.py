@@ -11,12 +11,14 @@ from hub.cli import (
     console,
     db,
     dlq,
+    keys,
     labels,
     policy,
     schemas,
     serve,
     settings_doc,
     simulate,
+    subject,
 )
 
 app = typer.Typer(
@@ -34,6 +36,8 @@ app.add_typer(policy.app, name="policy")
 app.add_typer(audit.app, name="audit")
 app.add_typer(labels.app, name="labels")
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(subject.app, name="subject")
+app.add_typer(keys.app, name="keys")
 app.add_typer(console.app, name="console")
 app.command("settings")(settings_doc.settings)
 app.command("asyncapi")(asyncapi.asyncapi)

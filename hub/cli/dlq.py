@@ -21,6 +21,7 @@ from hub.bus.broker import make_broker
 from hub.bus.publisher import EventPublisher
 from hub.cli.simulate import endpoints_path
 from hub.cli.store import with_session
+from hub.identity.keyring import Keyring, master_keys_from_settings
 from hub.routing.cedar_policy import policy_from_settings
 from hub.routing.replay import Plan, Replayer, Verdicts
 from hub.settings import HubSettings, KafkaSettings
@@ -154,6 +155,7 @@ def replay_command(
                 sessions,
                 policy_from_settings(settings.policy),
                 frozenset(settings.routing.bsn_authorised),
+                Keyring(sessions, master_keys_from_settings(settings, create_key=False)),
             )
             async with sessions() as session:
                 if letter_id is not None:

@@ -17,6 +17,7 @@ from hub.bus.topics import ALL_TOPICS
 from hub.cli.simulate import endpoints_path
 from hub.console import accounts
 from hub.errors import HubError
+from hub.identity.keyring import master_keys_from_settings
 from hub.identity.pseudonym import pseudonymiser_from_settings
 from hub.logs import configure_logging, get_logger
 from hub.settings import HubSettings
@@ -101,7 +102,8 @@ async def _serve(
             }
         )
     pseudonymiser = pseudonymiser_from_settings(settings, create_key=embedded)
-    process = HubProcess(settings, pseudonymiser)
+    masters = master_keys_from_settings(settings, create_key=embedded)
+    process = HubProcess(settings, pseudonymiser, master_keys=masters)
     if embedded:
         await migrate(process.engine)
     elif await current_revision(process.engine) is None:

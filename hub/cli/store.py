@@ -8,9 +8,11 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.errors import HubError
 from hub.identity.bsn import normalise_bsn
+from hub.identity.keyring import Keyring, master_keys_from_settings
 from hub.identity.pseudonym import is_pseudonym, pseudonymiser_from_settings
 from hub.settings import HubSettings
 from hub.state.database import make_engine, migrate, sessionmaker
@@ -29,6 +31,28 @@ def with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+def with_keyring(work: Callable[[async_sessionmaker[AsyncSession], Keyring], Awaitable[T]]) -> T:
+    """Run ``work`` with the configured store and the clients' keyring (the master key
+    must exist: the CLI never makes one); a HubError ends the command with its message."""
+
+    async def run() -> T:
+        settings = HubSettings()
+        engine = make_engine(settings.database_url)
+        try:
+            await migrate(engine)
+            sessions = sessionmaker(engine)
+            masters = master_keys_from_settings(settings, create_key=False)
+            return await work(sessions, Keyring(sessions, masters))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except HubError as error:
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
 
 
 def subjects_of(subject: str) -> list[str]:

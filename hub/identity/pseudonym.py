@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from hub.identity.bsn import normalise_bsn
+from hub.identity.keyfiles import key_set
 from hub.settings import HubSettings
 
 PSEUDONYM_PATTERN = re.compile(r"^psn-[a-z0-9]{1,8}-[0-9a-f]{40}$")
@@ -60,38 +58,16 @@ class Pseudonymiser:
         return f"psn-{key_id}-{digest.hexdigest()[:_DIGEST_HEX]}"
 
 
-def _decode_key(text: str) -> bytes:
-    """Keys are written as hex; anything else is taken as its UTF-8 bytes."""
-    stripped = text.strip()
-    try:
-        return bytes.fromhex(stripped)
-    except ValueError:
-        return stripped.encode("utf-8")
-
-
-def _load_or_create_key_file(path: Path) -> bytes:
-    if path.exists():
-        return _decode_key(path.read_text(encoding="utf-8"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    key = secrets.token_bytes(32)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(key.hex())
-    return key
-
-
 def pseudonymiser_from_settings(settings: HubSettings, *, create_key: bool) -> Pseudonymiser:
     """Build the pseudonymiser; only embedded mode may create a key file on first start."""
     conf = settings.pseudonym
-    if conf.key is not None:
-        active = _decode_key(conf.key.get_secret_value())
-    else:
-        path = conf.key_file or settings.data_dir / f"pseudonym-{conf.key_id}.key"
-        if not path.exists() and not create_key:
-            raise ValueError(
-                "pseudonym.key or pseudonym.key_file must name an existing key in production"
-            )
-        active = _load_or_create_key_file(path)
-    keys = {k: _decode_key(v.get_secret_value()) for k, v in conf.previous.items()}
-    keys[conf.key_id] = active
+    keys = key_set(
+        "pseudonym",
+        key_id=conf.key_id,
+        key=conf.key,
+        key_file=conf.key_file,
+        default_file=settings.data_dir / f"pseudonym-{conf.key_id}.key",
+        previous=conf.previous,
+        create=create_key,
+    )
     return Pseudonymiser(active_key_id=conf.key_id, keys=keys)

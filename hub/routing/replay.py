@@ -27,8 +27,10 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.bus.codec import KafkaRecord, decode, encode
+from hub.bus.codec import KafkaRecord, encode, open_record
+from hub.bus.sealing import Erased, scope_of
 from hub.errors import ContractError
+from hub.identity.keyring import Keyring
 from hub.routing.decision import (
     Decision,
     DecisionInput,
@@ -80,12 +82,17 @@ class Replayer:
     sessions: async_sessionmaker[AsyncSession]
     policy: Policy
     bsn_kinds: frozenset[str]
+    keyring: Keyring | None = None
 
     async def plan(self, letter: Letter, now: dt.datetime) -> Plan:
         if letter.state is not LetterState.OPEN:
             return Plan(letter, Verdicts.SETTLED, f"already {letter.state.value}")
         try:
-            envelope, event = decode(letter.record.headers, letter.record.value)
+            envelope, event = await open_record(
+                letter.record.headers, letter.record.value, self.keyring
+            )
+        except Erased:
+            return Plan(letter, Verdicts.UNREADABLE, "the client's data was erased")
         except ContractError as error:
             return Plan(letter, Verdicts.UNREADABLE, f"still cannot be read: {error}")
         if not isinstance(event, NotificationDelivery):
@@ -171,6 +178,11 @@ class Replayer:
             time=now,
             origin_time=envelope.started,
         )
+        key = (
+            await self.keyring.current(envelope.subject, scope_of(replayed))
+            if self.keyring is not None
+            else None
+        )
         gone = f"; removed now: {', '.join(removed_now)}" if removed_now else ""
         return Plan(
             letter,
@@ -179,7 +191,7 @@ class Replayer:
             outcome=decision.outcome.value,
             fields=permitted,
             removed_now=removed_now,
-            record=encode(replayed, new_envelope),
+            record=encode(replayed, new_envelope, key),
             audit=_entry(letter, envelope, replayed, decision, permitted, Action.DISCLOSE),
         )
 

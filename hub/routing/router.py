@@ -26,10 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub import monitoring, tracing
 from hub.backoff import Backoff
-from hub.bus.codec import decode, encode
+from hub.bus.codec import encode, open_record
 from hub.bus.deadletter import DeadLetters, Publish, text_headers
+from hub.bus.sealing import Erased, scope_of
 from hub.bus.topics import ROUTED_TOPICS
 from hub.errors import ContractError, HubError, PermanentError, RetryableError
+from hub.identity.keyring import DataKey, Keyring
 from hub.logs import get_logger, message_context
 from hub.routing.decision import Decision, Policy
 from hub.routing.disclosure import Message, bsn_authorised, disclose, object_text
@@ -99,7 +101,9 @@ class Router:
         bsn_kinds: frozenset[str],
         clock: Callable[[], dt.datetime] = _utc_now,
         retry: Backoff | None = None,
+        keyring: Keyring | None = None,
     ):
+        self.keyring = keyring
         self.sessions = sessions
         self._sessions = sessions
         self.policy = policy
@@ -122,8 +126,13 @@ class Router:
             if await idempotency.was_processed(session, CONSUMER, envelope.id):
                 return RouteResult(duplicate=True)
             behind = not resumed and await parking.has_parked(session, envelope.subject)
+        key = (
+            await self.keyring.current(envelope.subject, scope_of(event))
+            if self.keyring is not None
+            else None
+        )
         if behind:
-            return await self._park(envelope, event, "waiting behind a parked event")
+            return await self._park(envelope, event, "waiting behind a parked event", key)
         found = None
         if isinstance(event, DetentionEvent):
             try:
@@ -131,7 +140,7 @@ class Router:
             except RetryableError as error:
                 if resumed:
                     raise
-                return await self._park(envelope, event, f"case look-up failed: {error}")
+                return await self._park(envelope, event, f"case look-up failed: {error}", key)
         now = self._clock()
         async with self._sessions.begin() as session:
             if not await idempotency.claim(session, CONSUMER, envelope.id):
@@ -140,18 +149,20 @@ class Router:
                 entries = [await _record_fact(session, envelope, event)]
                 staged = 0
             else:
-                entries, staged = await self._decide(session, envelope, event, found, now)
+                entries, staged = await self._decide(session, envelope, event, found, now, key)
             seqs = await audit.append(session, entries)
         monitoring.count_decisions((e.outcome, e.rule_ids) for e in entries)
         return RouteResult(duplicate=False, audit_seqs=tuple(seqs), staged=staged)
 
-    async def _park(self, envelope: Envelope, event: CanonicalEvent, reason: str) -> RouteResult:
+    async def _park(
+        self, envelope: Envelope, event: CanonicalEvent, reason: str, key: DataKey | None
+    ) -> RouteResult:
         async with self._sessions.begin() as session:
             await parking.park(
                 session,
                 envelope.id,
                 envelope.subject,
-                encode(event, envelope),
+                encode(event, envelope, key),
                 reason,
                 self._clock() + dt.timedelta(seconds=self._retry.pause(1)),
             )
@@ -169,7 +180,14 @@ class Router:
             async with self._sessions() as session:
                 waiting = await parking.queue(session, subject)
             for item in waiting:
-                envelope, event = decode(item.record.headers, item.record.value)
+                try:
+                    envelope, event = await open_record(
+                        item.record.headers, item.record.value, self.keyring
+                    )
+                except Erased:
+                    async with self._sessions.begin() as session:
+                        await parking.release(session, item.seq)
+                    continue
                 try:
                     await self.route(envelope, event, resumed=True)
                 except RetryableError as error:
@@ -195,6 +213,7 @@ class Router:
         event: CanonicalEvent,
         found: KedoLookupResult | None,
         now: dt.datetime,
+        key: DataKey | None,
     ) -> tuple[list[AuditEntry], int]:
         subject = envelope.subject
         context = case_context(event, await cases.load_case(session, subject), found)
@@ -228,7 +247,7 @@ class Router:
             record = None
             if result.delivery is not None:
                 notification, delivery_envelope = result.delivery
-                record = encode(notification, delivery_envelope)
+                record = encode(notification, delivery_envelope, key)
                 tracing.inject(record.headers)
                 outbox.stage(session, delivery_envelope.id, envelope.id, record)
                 staged += 1
@@ -357,7 +376,10 @@ def router_subscriber(router: Router, kafka: KafkaSettings, dead_letter: Publish
     async def on_event(message: KafkaMessage) -> None:
         record = cast("ConsumerRecord[bytes, bytes]", message.raw_message)
         try:
-            envelope, event = decode(record.headers, record.value or b"")
+            envelope, event = await open_record(record.headers, record.value or b"", router.keyring)
+        except Erased:
+            log.info("event_erased", topic=record.topic, offset=record.offset)
+            return
         except ContractError as error:
             log.warning(
                 "event_rejected",

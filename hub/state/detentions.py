@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.schemas.detention import (
@@ -68,9 +68,13 @@ async def record(
         row.erase_after = months_after(event.end_date, retention_months)
 
 
-async def erase_due(session: AsyncSession, today: dt.date) -> int:
-    """Erase every record whose erasure date has come; returns how many."""
-    result = await session.execute(
-        delete(DetentionRecord).where(DetentionRecord.erase_after <= today)
+async def erase_due(session: AsyncSession, today: dt.date) -> list[str]:
+    """Erase every record whose erasure date has come; returns whose they were."""
+    due = list(
+        await session.scalars(
+            select(DetentionRecord.subject).where(DetentionRecord.erase_after <= today)
+        )
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if due:
+        await session.execute(delete(DetentionRecord).where(DetentionRecord.subject.in_(due)))
+    return due

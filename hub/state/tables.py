@@ -350,3 +350,20 @@ class DeadLetterRecord(Base):
     settled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     settled_by: Mapped[str | None] = mapped_column(String(100))
     settlement: Mapped[str | None] = mapped_column(Text)
+
+
+class DataKeyRecord(Base):
+    """A client's data key for one scope, wrapped by the master key. The fields of the
+    identity and medical categories travel on the bus sealed under it; erasing it (the
+    wrapped key set to NULL) makes every copy of them unreadable, wherever it lies."""
+
+    __tablename__ = "data_key"
+
+    key_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(64), index=True)
+    scope: Mapped[str] = mapped_column(String(20))
+    master_key_id: Mapped[str] = mapped_column(String(16))
+    wrapped: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    erased_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    erase_reason: Mapped[str | None] = mapped_column(Text)

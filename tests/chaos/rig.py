@@ -204,6 +204,7 @@ class HubRunner:
             "HUB_HTTP__PORT": str(self.port),
             "HUB_PSEUDONYM__KEY": self.key,
             "HUB_PSEUDONYM__KEY_ID": "ch1",
+            "HUB_CRYPTO__KEY": self.master_key,
             "HUB_CONNECTORS": json.dumps(connectors),
             "HUB_LOG__FORMAT": "json",
             "HUB_LOG__LEVEL": "WARNING",
@@ -212,6 +213,7 @@ class HubRunner:
 
     def __post_init__(self) -> None:
         self.key = secrets.token_hex(32)
+        self.master_key = secrets.token_hex(32)
         self.log = (self.tmp / "hub.log").open("ab")
 
     def upgrade(self) -> None:

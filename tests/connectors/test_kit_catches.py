@@ -246,10 +246,10 @@ def test_redelivery_check_fails_when_idempotency_is_broken(
 def test_malformed_record_check_fails_when_decoding_crashes_the_consumer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def crashing(*_: object) -> None:
+    async def crashing(*_: object) -> None:
         raise RuntimeError("a decoder that does not raise ContractError")
 
-    monkeypatch.setattr(outbound_runtime, "decode", crashing)
+    monkeypatch.setattr(outbound_runtime, "open_record", crashing)
     _fails(zvh_kit.TestZvhNotifications, outbound_checks.MalformedRecordIsDeadLettered)
 
 

@@ -4,6 +4,7 @@ simulators received."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import secrets
@@ -115,6 +116,13 @@ class Chain:
     async def report(self, bsn: str) -> dict[str, Any]:
         async with sessionmaker(self.hub.engine)() as session:
             return await audit.disclosure_report(session, [self.subject(bsn)])
+
+
+def llc_content(communication: Mapping[str, Any]) -> dict[str, Any]:
+    """The permitted fields the LLC's FHIR Communication carries as its attachment."""
+    data = communication["body"]["payload"][1]["contentAttachment"]["data"]
+    content: dict[str, Any] = json.loads(base64.b64decode(data))
+    return content
 
 
 def crisis_contact(bsn: str, contact_id: str) -> dict[str, Any]:

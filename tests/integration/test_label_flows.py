@@ -5,7 +5,6 @@ partner's own signed message and ends in what the simulators received and hold."
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
 import json
 import time
@@ -23,7 +22,12 @@ from hub.simulators.population import consent as population_consent
 from hub.simulators.population import inclusion, person
 from hub.state import labels
 from hub.state.database import sessionmaker
-from tests.integration.simulated_chain import Chain, crisis_contact, simulated_chain
+from tests.integration.simulated_chain import (
+    Chain,
+    crisis_contact,
+    llc_content,
+    simulated_chain,
+)
 
 pytestmark = pytest.mark.integration
 SMIT, BAKKER = "300000005", "212121224"
@@ -74,13 +78,6 @@ def _police_signal(subscription: str, what: str) -> dict[str, Any]:
         "locatie": "Amsterdam",
         "omschrijving": what,
     }
-
-
-def _content(communication: dict[str, Any]) -> dict[str, Any]:
-    """The permitted fields the LLC's FHIR Communication carries as its attachment."""
-    data = communication["body"]["payload"][1]["contentAttachment"]["data"]
-    content: dict[str, Any] = json.loads(base64.b64decode(data))
-    return content
 
 
 async def test_flow_b_inclusion_sets_the_label_at_all_three_partners(
@@ -208,7 +205,7 @@ async def test_flow_f_signals_reach_the_llc_and_the_zvh_and_medical_fields_only_
     )
     await chain.send("crisis", crisis_contact(SMIT, _id("GGZ")))
     communications = await chain.until("llc", 3, SMIT)
-    crisis = _content(communications[2])
+    crisis = llc_content(communications[2])
     assert "crisis_team" in crisis
     assert "assessment" not in crisis, "no consent: no medical"
     assert "outcome" not in crisis
@@ -255,7 +252,7 @@ async def test_flow_h_consent_titles_and_a_breach_change_the_next_decision_only(
 
     async def llc_content_after_contact(number: int) -> dict[str, Any]:
         await chain.send("crisis", crisis_contact(SMIT, _id(f"GGZ{number}")))
-        return _content((await chain.until("llc", number, SMIT))[number - 1])
+        return llc_content((await chain.until("llc", number, SMIT))[number - 1])
 
     assert "assessment" not in await llc_content_after_contact(1)
     consent = population_consent("h-consent-1", llc)
@@ -300,7 +297,7 @@ async def test_flow_h_consent_titles_and_a_breach_change_the_next_decision_only(
     await chain.recorded(BAKKER, 2)
     await chain.send("crisis", {**crisis_contact(BAKKER, _id("GGZB")), "regio": "utrecht"})
     (breach,) = await chain.until("llc", 1, BAKKER)
-    assert "assessment" in _content(breach)
+    assert "assessment" in llc_content(breach)
 
     history = await chain.report(SMIT)
     changes = [c["what"] for c in history["consent_and_title_changes"]]

@@ -324,9 +324,9 @@ async def test_release_schedules_erasure_six_months_later_and_the_job_erases_the
     assert held.released_on == dt.date(2026, 8, 31)
     assert held.erase_after == dt.date(2027, 2, 28)
     async with hub.sessions.begin() as session:
-        assert await detentions.erase_due(session, dt.date(2027, 2, 27)) == 0
+        assert await detentions.erase_due(session, dt.date(2027, 2, 27)) == []
     async with hub.sessions.begin() as session:
-        assert await detentions.erase_due(session, dt.date(2027, 2, 28)) == 1
+        assert len(await detentions.erase_due(session, dt.date(2027, 2, 28))) == 1
     async with hub.sessions() as session:
         assert await session.get(DetentionRecord, SUBJECT) is None
 

@@ -37,10 +37,28 @@ def test_settings_prints_the_reference() -> None:
 def test_db_upgrade_on_a_fresh_sqlite(tmp_path: Path) -> None:
     result = runner.invoke(app, ["db", "upgrade"], env={"HUB_DATA_DIR": str(tmp_path)})
     assert result.exit_code == 0, result.output
-    assert "revision 0008" in result.output
+    assert "revision 0009" in result.output
 
 
 def test_run_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    key.write_text("ab" * 32)
+    result = runner.invoke(
+        app,
+        ["run"],
+        env={
+            "HUB_DATA_DIR": str(tmp_path),
+            "HUB_PSEUDONYM__KEY_FILE": str(key),
+            "HUB_CRYPTO__KEY_FILE": str(key),
+            "HUB_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:1",
+            "HUB_LOG__FORMAT": "json",
+        },
+    )
+    assert result.exit_code == 2
+    assert "hub db upgrade" in result.output
+
+
+def test_run_refuses_to_start_without_a_master_key(tmp_path: Path) -> None:
     key = tmp_path / "k"
     key.write_text("ab" * 32)
     result = runner.invoke(
@@ -54,7 +72,8 @@ def test_run_refuses_an_unmigrated_database(tmp_path: Path) -> None:
         },
     )
     assert result.exit_code == 2
-    assert "hub db upgrade" in result.output
+    assert "master key" in result.output
+    assert not (tmp_path / "master-m1.key").exists(), "production never makes a master key"
 
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "decision-llc-no-consent.json"

@@ -1,5 +1,6 @@
 """Runs an inbound connector: size limit, translation, validation, pseudonymisation,
-idempotency and publication, so the connector only translates.
+sealing of identity and medical fields, idempotency and publication, so the connector
+only translates.
 
 All events of one partner message are validated before any is published, so a
 malformed message publishes nothing. Each event's id is derived from the partner's own
@@ -23,9 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub import tracing
 from hub.bus.codec import KafkaRecord, encode
+from hub.bus.sealing import scope_of
 from hub.connectors.base import Emitted, InboundConnector, InboundMessage
 from hub.connectors.runtime import metrics, signing
 from hub.errors import ContractError, HubError, PayloadTooLarge, ReplayedRequest
+from hub.identity.keyring import Keyring
 from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.vault import IdentityVault
 from hub.logs import get_logger, message_context
@@ -60,8 +63,10 @@ class InboundRuntime:
         send: Send,
         pseudonymiser: Pseudonymiser,
         vault: IdentityVault,
+        keyring: Keyring | None = None,
     ):
         self.connector = connector
+        self._keyring = keyring
         self._sessions = sessions
         self._send = send
         self._pseudonymiser = pseudonymiser
@@ -161,7 +166,12 @@ class InboundRuntime:
                 ),
                 correlation_id=item.correlation_id,
             )
-            prepared.append(Prepared(envelope, encode(item.event, envelope), item.bsn))
+            key = (
+                await self._keyring.current(subject, scope_of(item.event))
+                if self._keyring is not None
+                else None
+            )
+            prepared.append(Prepared(envelope, encode(item.event, envelope, key), item.bsn))
         return prepared
 
     async def ingest(self, message: InboundMessage) -> list[Envelope]:

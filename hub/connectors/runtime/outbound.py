@@ -35,11 +35,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from hub import tracing
 from hub.backoff import Backoff
 from hub.breaker import Breakers
-from hub.bus.codec import decode
+from hub.bus.codec import decode_envelope, open_record
 from hub.bus.deadletter import DeadLetters, Publish, text_headers
+from hub.bus.sealing import Erased
 from hub.connectors.base import Delivery, OutboundConnector
 from hub.connectors.runtime import metrics
 from hub.errors import ContractError, HubError, PermanentError, RetryableError
+from hub.identity.keyring import Keyring
 from hub.identity.vault import IdentityVault
 from hub.logs import get_logger, message_context
 from hub.monitoring import FLOW_SECONDS
@@ -65,6 +67,8 @@ class Result(StrEnum):
     DEAD_LETTERED = "dead-lettered"
     DUPLICATE = "duplicate"
     NOT_OURS = "not-ours"
+    ERASED = "erased"
+    """The client's data was erased (crypto-shredded) before it could be delivered."""
 
 
 def _reason(error: HubError | None) -> str | None:
@@ -106,8 +110,10 @@ class OutboundRuntime:
         backoff: Backoff | None = None,
         breakers: Breakers | None = None,
         clock: Clock = _utc_now,
+        keyring: Keyring | None = None,
     ):
         self.connector = connector
+        self._keyring = keyring
         self._sessions = sessions
         self._vault = vault
         self._dead_letters = DeadLetters(sessions, dead_letter)
@@ -131,9 +137,11 @@ class OutboundRuntime:
         failed delivery (only when the state store or the bus is away)."""
         started = time.perf_counter()
         try:
-            envelope, event = decode(headers, value)
+            envelope, event = await open_record(headers, value, self._keyring)
             if not isinstance(event, NotificationDelivery):
                 raise ContractError(f"{envelope.type} is not a delivery", field="ce_type")
+        except Erased:
+            return await self._erased(headers, origin)
         except ContractError as error:
             await self._dead_letters.give_up(
                 self._source(origin, headers, value), error, [], attempts=0
@@ -234,7 +242,12 @@ class OutboundRuntime:
     async def _retry_in_trace(self, item: Waiting, now: dt.datetime) -> Result | None:
         """One attempt of the queue's head; None when it stays queued."""
         started = time.perf_counter() - (now - item.first_failed_at).total_seconds()
-        envelope, event = decode(item.entry.headers, item.entry.value)
+        try:
+            envelope, event = await open_record(item.entry.headers, item.entry.value, self._keyring)
+        except Erased:
+            async with self._sessions.begin() as session:
+                await retries.remove(session, item.seq)
+            return await self._erased(item.entry.headers, None)
         assert isinstance(event, NotificationDelivery)  # it was checked before it was queued
         with message_context(message_id=envelope.id, correlation_id=envelope.correlationid):
             async with self._sessions() as session:
@@ -414,6 +427,20 @@ class OutboundRuntime:
                 detail=_reason(error) or error.slug,
                 now=dt.datetime.now(dt.UTC),
             )
+
+    async def _erased(self, headers: Mapping[str, Any], origin: Origin | None) -> Result:
+        """The client's data was erased: nothing to deliver, and nothing to retry."""
+        envelope = decode_envelope(headers)
+        async with self._sessions.begin() as session:
+            await idempotency.claim(session, self.consumer, envelope.id)
+        metrics.MESSAGES.labels(self.connector.name, "out", Result.ERASED).inc()
+        log.info(
+            "delivery_erased",
+            connector=self.connector.name,
+            subject=envelope.subject,
+            offset=origin.offset if origin else None,
+        )
+        return Result.ERASED
 
     def _source(self, origin: Origin, headers: Mapping[str, Any], value: bytes) -> Source:
         return Source(

@@ -23,6 +23,7 @@ from hub.connectors.runtime.outbound import OutboundRuntime, outbound_group, out
 from hub.connectors.runtime.sources import run_sources
 from hub.connectors.runtime.webhook import webhook_router
 from hub.errors import ConfigurationError
+from hub.identity.keyring import Keyring
 from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.vault import IdentityVault
 from hub.settings import KafkaSettings
@@ -79,6 +80,7 @@ def wire(
     kafka: KafkaSettings,
     sessions: async_sessionmaker[AsyncSession],
     pseudonymiser: Pseudonymiser,
+    keyring: Keyring | None = None,
 ) -> ConnectorSet:
     vault = IdentityVault.for_pseudonymiser(pseudonymiser)
     wired = ConnectorSet(names=[c.name for c in connectors])
@@ -86,11 +88,20 @@ def wire(
     for connector in connectors:
         if isinstance(connector, InboundConnector):
             wired.inbound[connector.name] = InboundRuntime(
-                connector, sessions=sessions, send=send, pseudonymiser=pseudonymiser, vault=vault
+                connector,
+                sessions=sessions,
+                send=send,
+                pseudonymiser=pseudonymiser,
+                vault=vault,
+                keyring=keyring,
             )
         elif isinstance(connector, OutboundConnector):
             runtime = OutboundRuntime(
-                connector, sessions=sessions, vault=vault, dead_letter=topic_publisher(broker)
+                connector,
+                sessions=sessions,
+                vault=vault,
+                dead_letter=topic_publisher(broker),
+                keyring=keyring,
             )
             wired.outbound.append(connector)
             wired.outbound_runtimes.append(runtime)

@@ -1,0 +1,61 @@
+"""Erasing a client's data by crypto-shredding: their data keys are destroyed, so every
+sealed copy of their identity and medical fields (on Kafka, in dead letters, in
+backups) can no longer be read; the BSN behind their pseudonym goes too.
+
+Used for an erasure request (``hub subject erase``), for the six months after release
+(flow E: the ``detention`` scope only), and at the end of the Levensloopaanpak
+retention. The audit trail records that data was erased, why and by whom, never the
+erased content, and its hash chain stays whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.identity.keyring import Keyring
+from hub.state import audit
+from hub.state.audit import AuditEntry
+from hub.state.tables import IdentityVaultEntry
+
+ERASED = "ERASED"
+
+
+async def erase_subject(
+    session: AsyncSession,
+    keyring: Keyring,
+    subject: str,
+    *,
+    reason: str,
+    by: str,
+    now: dt.datetime,
+    scope: str | None = None,
+) -> int:
+    """Shred the client's data keys (one scope, or all with the BSN link) and audit it,
+    in ``session``'s transaction; returns how many keys were destroyed."""
+    destroyed = await keyring.erase(session, subject, reason=reason, now=now, scope=scope)
+    if scope is None:
+        await session.execute(
+            delete(IdentityVaultEntry).where(IdentityVaultEntry.subject == subject)
+        )
+    what = f"{scope or 'all'} data erased ({destroyed} key(s) destroyed): {reason}"
+    await audit.append(
+        session,
+        [
+            AuditEntry(
+                event_id=f"erasure-{uuid.uuid4()}",
+                event_type="nl.ketenhub.erasure",
+                event_time=now,
+                action="erase",
+                sender=by,
+                subject=subject,
+                object=what[:500],
+                outcome=ERASED,
+                correlation_id=f"erasure-{subject}",
+            )
+        ],
+    )
+    return destroyed

@@ -1,0 +1,220 @@
+"""Per-client data keys for the sealed fields on the bus, and their erasure.
+
+Every client has a data key per scope (``detention`` for what DJI and the PIs tell, and
+``client`` for the rest), a random AES-256 key stored wrapped by the master key with
+the master key's id. Fields of the identity and medical categories travel on Kafka
+sealed under it (``hub.bus.sealing``). Erasing the key (crypto-shredding) makes every
+copy of those fields unreadable: on Kafka, in dead letters and in backups. A scope that
+gets new data after its key was erased gets a new key; the old records stay unreadable.
+
+Keys are cached for a few seconds per process, so an erasure reaches every hub process
+within ``cache_s``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hub.errors import ConfigurationError
+from hub.identity.keyfiles import key_set
+from hub.settings import HubSettings
+from hub.state.tables import DataKeyRecord
+
+NONCE = 12
+DETENTION, CLIENT = "detention", "client"
+
+
+@dataclass(frozen=True)
+class DataKey:
+    key_id: str
+    subject: str
+    scope: str
+    secret: bytes
+
+
+@dataclass(frozen=True)
+class MasterKeys:
+    """The active master key and the retired ones still needed to unwrap (rotation)."""
+
+    active_id: str
+    keys: Mapping[str, bytes]
+
+    def __post_init__(self) -> None:
+        if self.active_id not in self.keys:
+            raise ConfigurationError("the active master key is missing", field="crypto.key_id")
+        if any(len(k) != 32 for k in self.keys.values()):
+            raise ConfigurationError("master keys are 32 bytes (64 hex)", field="crypto.key")
+
+
+def _aad(key_id: str, subject: str, scope: str) -> bytes:
+    return f"{key_id}|{subject}|{scope}".encode()
+
+
+class Keyring:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        masters: MasterKeys,
+        *,
+        cache_s: float = 5.0,
+    ):
+        self._sessions = sessions
+        self._masters = masters
+        self._cache_s = cache_s
+        self._by_id: dict[str, tuple[DataKey | None, float]] = {}
+        self._current: dict[tuple[str, str], tuple[DataKey, float]] = {}
+
+    def _wrap(self, key: DataKey) -> bytes:
+        nonce = os.urandom(NONCE)
+        master = AESGCM(self._masters.keys[self._masters.active_id])
+        return nonce + master.encrypt(nonce, key.secret, _aad(key.key_id, key.subject, key.scope))
+
+    def _unwrap(self, row: DataKeyRecord) -> DataKey | None:
+        if row.wrapped is None:
+            return None
+        master = self._masters.keys.get(row.master_key_id)
+        if master is None:
+            raise ConfigurationError(
+                f"master key {row.master_key_id!r} is needed and not configured",
+                field="crypto.previous",
+            )
+        try:
+            secret = AESGCM(master).decrypt(
+                row.wrapped[:NONCE], row.wrapped[NONCE:], _aad(row.key_id, row.subject, row.scope)
+            )
+        except InvalidTag:
+            raise ConfigurationError(
+                f"master key {row.master_key_id!r} does not open data key {row.key_id}",
+                field="crypto.key",
+            ) from None
+        return DataKey(row.key_id, row.subject, row.scope, secret)
+
+    async def current(self, subject: str, scope: str) -> DataKey:
+        """The key new data of ``subject`` in ``scope`` is sealed under; made (and
+        committed) the first time, and anew after an erasure."""
+        cached = self._current.get((subject, scope))
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        async with self._sessions.begin() as session:
+            row = await session.scalar(
+                select(DataKeyRecord)
+                .where(
+                    DataKeyRecord.subject == subject,
+                    DataKeyRecord.scope == scope,
+                    DataKeyRecord.wrapped.is_not(None),
+                )
+                .order_by(DataKeyRecord.created_at.desc())
+                .limit(1)
+            )
+            key = self._unwrap(row) if row is not None else None
+            if key is None:
+                key = DataKey(str(uuid.uuid4()), subject, scope, AESGCM.generate_key(256))
+                session.add(
+                    DataKeyRecord(
+                        key_id=key.key_id,
+                        subject=subject,
+                        scope=scope,
+                        master_key_id=self._masters.active_id,
+                        wrapped=self._wrap(key),
+                        created_at=dt.datetime.now(dt.UTC),
+                    )
+                )
+        self._current[(subject, scope)] = (key, time.monotonic() + self._cache_s)
+        self._by_id[key.key_id] = (key, time.monotonic() + self._cache_s)
+        return key
+
+    async def find(self, key_ids: Iterable[str]) -> dict[str, DataKey | None]:
+        """The keys by id; None for one that was erased (or never existed here)."""
+        now = time.monotonic()
+        found: dict[str, DataKey | None] = {}
+        missing = []
+        for key_id in set(key_ids):
+            cached = self._by_id.get(key_id)
+            if cached is not None and cached[1] > now:
+                found[key_id] = cached[0]
+            else:
+                missing.append(key_id)
+        if missing:
+            async with self._sessions() as session:
+                rows = await session.scalars(
+                    select(DataKeyRecord).where(DataKeyRecord.key_id.in_(missing))
+                )
+                loaded = {row.key_id: self._unwrap(row) for row in rows}
+            for key_id in missing:
+                found[key_id] = loaded.get(key_id)
+                self._by_id[key_id] = (found[key_id], now + self._cache_s)
+        return found
+
+    async def erase(
+        self,
+        session: AsyncSession,
+        subject: str,
+        *,
+        reason: str,
+        now: dt.datetime,
+        scope: str | None = None,
+    ) -> int:
+        """Shred the client's data keys (of one scope, or all); returns how many."""
+        statement = update(DataKeyRecord).where(
+            DataKeyRecord.subject == subject, DataKeyRecord.wrapped.is_not(None)
+        )
+        if scope is not None:
+            statement = statement.where(DataKeyRecord.scope == scope)
+        result = await session.execute(
+            statement.values(wrapped=None, erased_at=now, erase_reason=reason[:500])
+        )
+        for cached_scope in (DETENTION, CLIENT):
+            if scope in (None, cached_scope):
+                self._current.pop((subject, cached_scope), None)
+        self._by_id = {
+            k: v for k, v in self._by_id.items() if v[0] is None or v[0].subject != subject
+        }
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def rewrap(self) -> int:
+        """Wrap every data key under the active master key: the step of a master-key
+        rotation after which the old master key can be retired. Returns how many moved."""
+        moved = 0
+        async with self._sessions.begin() as session:
+            rows = await session.scalars(
+                select(DataKeyRecord).where(
+                    DataKeyRecord.wrapped.is_not(None),
+                    DataKeyRecord.master_key_id != self._masters.active_id,
+                )
+            )
+            for row in rows:
+                key = self._unwrap(row)
+                if key is None:
+                    continue
+                row.wrapped = self._wrap(key)
+                row.master_key_id = self._masters.active_id
+                moved += 1
+        return moved
+
+
+def master_keys_from_settings(settings: HubSettings, *, create_key: bool) -> MasterKeys:
+    """The master keys; only embedded mode may create the key file on first start."""
+    conf = settings.crypto
+    try:
+        keys = key_set(
+            "crypto",
+            key_id=conf.key_id,
+            key=conf.key,
+            key_file=conf.key_file,
+            default_file=settings.data_dir / f"master-{conf.key_id}.key",
+            previous=conf.previous,
+            create=create_key,
+        )
+    except ValueError as error:
+        raise ConfigurationError(f"no master key: {error}", field="crypto.key") from None
+    return MasterKeys(conf.key_id, keys)
