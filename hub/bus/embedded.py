@@ -25,11 +25,19 @@ class EmbeddedBrokerError(HubError):
     title = "The embedded broker could not start"
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port free now and not handed out before by this process: a port chosen for a
+    server that binds later (the hub after its simulators) is not given out twice."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port: int = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def answers_kafka(host: str, port: int, timeout: float = 1.0) -> bool:
