@@ -7,8 +7,9 @@ sealed under it (``hub.bus.sealing``). Erasing the key (crypto-shredding) makes 
 copy of those fields unreadable: on Kafka, in dead letters and in backups. A scope that
 gets new data after its key was erased gets a new key; the old records stay unreadable.
 
-Keys are cached for a few seconds per process, so an erasure reaches every hub process
-within ``cache_s``.
+Keys for reading are cached for a few seconds per process, so an erasure reaches every
+hub process's readers within ``cache_s``; the key for new data is always read from the
+store, so no process seals new data under a key erased elsewhere.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from hub.settings import HubSettings
 from hub.state.tables import DataKeyRecord
 
 NONCE = 12
+CACHE_LIMIT = 50_000
+"""Keys kept in memory at most; past it the expired ones are dropped."""
 DETENTION, CLIENT = "detention", "client"
 
 
@@ -72,7 +75,6 @@ class Keyring:
         self._masters = masters
         self._cache_s = cache_s
         self._by_id: dict[str, tuple[DataKey | None, float]] = {}
-        self._current: dict[tuple[str, str], tuple[DataKey, float]] = {}
 
     def _wrap(self, key: DataKey) -> bytes:
         nonce = os.urandom(NONCE)
@@ -101,10 +103,8 @@ class Keyring:
 
     async def current(self, subject: str, scope: str) -> DataKey:
         """The key new data of ``subject`` in ``scope`` is sealed under; made (and
-        committed) the first time, and anew after an erasure."""
-        cached = self._current.get((subject, scope))
-        if cached is not None and cached[1] > time.monotonic():
-            return cached[0]
+        committed) the first time, and anew after an erasure. Never from the cache:
+        a key erased in another process must not seal new data."""
         async with self._sessions.begin() as session:
             row = await session.scalar(
                 select(DataKeyRecord)
@@ -129,9 +129,14 @@ class Keyring:
                         created_at=dt.datetime.now(dt.UTC),
                     )
                 )
-        self._current[(subject, scope)] = (key, time.monotonic() + self._cache_s)
-        self._by_id[key.key_id] = (key, time.monotonic() + self._cache_s)
+        self._remember(key.key_id, key)
         return key
+
+    def _remember(self, key_id: str, key: DataKey | None) -> None:
+        now = time.monotonic()
+        if len(self._by_id) >= CACHE_LIMIT:
+            self._by_id = {k: v for k, v in self._by_id.items() if v[1] > now}
+        self._by_id[key_id] = (key, now + self._cache_s)
 
     async def find(self, key_ids: Iterable[str]) -> dict[str, DataKey | None]:
         """The keys by id; None for one that was erased (or never existed here)."""
@@ -152,7 +157,7 @@ class Keyring:
                 loaded = {row.key_id: self._unwrap(row) for row in rows}
             for key_id in missing:
                 found[key_id] = loaded.get(key_id)
-                self._by_id[key_id] = (found[key_id], now + self._cache_s)
+                self._remember(key_id, found[key_id])
         return found
 
     async def erase(
@@ -173,9 +178,6 @@ class Keyring:
         result = await session.execute(
             statement.values(wrapped=None, erased_at=now, erase_reason=reason[:500])
         )
-        for cached_scope in (DETENTION, CLIENT):
-            if scope in (None, cached_scope):
-                self._current.pop((subject, cached_scope), None)
         self._by_id = {
             k: v for k, v in self._by_id.items() if v[0] is None or v[0].subject != subject
         }
