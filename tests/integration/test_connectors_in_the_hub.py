@@ -91,12 +91,17 @@ async def test_a_signed_iris_signal_reaches_the_zvh_with_the_bsn(
     )
     # A key of its own, so no other test's events about this person reach this hub.
     pseudonymiser = Pseudonymiser(active_key_id="w1", keys={"w1": secrets.token_bytes(32)})
+    subject = pseudonymiser.pseudonym(BSN)
+
+    def about_this_client() -> list[httpx.Request]:
+        """The shared broker may hold other tests' deliveries for the ZVH too."""
+        return [r for r in partner.requests if BSN in str(r.content) or subject in str(r.content)]
+
     process = HubProcess(settings, pseudonymiser)
     await migrate(process.engine)
     await process.start()
     try:
         included = client_included()
-        subject = pseudonymiser.pseudonym(BSN)
         envelope = Envelope.for_event(
             included, subject=subject, source=partner_source("zvh:amsterdam")
         )
@@ -117,10 +122,10 @@ async def test_a_signed_iris_signal_reaches_the_zvh_with_the_bsn(
         assert refused.status_code == 401
         assert refused.headers["content-type"].startswith("application/problem+json")
         assert accepted.status_code == 202, accepted.text
-        await wait_for(lambda: bool(partner.requests))
+        await wait_for(lambda: bool(about_this_client()))
     finally:
         await process.stop()
-    (request,) = partner.requests
+    (request,) = about_this_client()
     sent = json.loads(request.content)
     assert request.url.path == "/api/meldingen"
     assert sent["client"] == {"bsn": BSN}
