@@ -104,21 +104,24 @@ class Keyring:
     async def current(self, subject: str, scope: str) -> DataKey:
         """The key new data of ``subject`` in ``scope`` is sealed under; made (and
         committed) the first time, and anew after an erasure. Never from the cache:
-        a key erased in another process must not seal new data."""
-        async with self._sessions.begin() as session:
-            row = await session.scalar(
-                select(DataKeyRecord)
-                .where(
-                    DataKeyRecord.subject == subject,
-                    DataKeyRecord.scope == scope,
-                    DataKeyRecord.wrapped.is_not(None),
-                )
-                .order_by(DataKeyRecord.created_at.desc())
-                .limit(1)
+        a key erased in another process must not seal new data. Reading it is one
+        plain query; only a missing key costs a write transaction."""
+        newest = (
+            select(DataKeyRecord)
+            .where(
+                DataKeyRecord.subject == subject,
+                DataKeyRecord.scope == scope,
+                DataKeyRecord.wrapped.is_not(None),
             )
+            .order_by(DataKeyRecord.created_at.desc())
+            .limit(1)
+        )
+        async with self._sessions() as session:
+            row = await session.scalar(newest)
             key = self._unwrap(row) if row is not None else None
-            if key is None:
-                key = DataKey(str(uuid.uuid4()), subject, scope, AESGCM.generate_key(256))
+        if key is None:
+            key = DataKey(str(uuid.uuid4()), subject, scope, AESGCM.generate_key(256))
+            async with self._sessions.begin() as session:
                 session.add(
                     DataKeyRecord(
                         key_id=key.key_id,

@@ -11,7 +11,6 @@ detention data only.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -186,6 +185,7 @@ async def test_an_erased_client_cannot_be_read_back_and_the_hub_goes_on(
     assert bakker is not None
     subject = chain.subject(BAKKER)
     await chain.send("zvh", inclusion(bakker, _id("INCL")))
+    await chain.recorded(BAKKER, 1)  # topics race each other: the case first, then signals
     await chain.send("injus", {"kind": "START", "bsn": BAKKER, "event_id": _id("A")})
     await chain.send("crisis", {**crisis_contact(BAKKER, _id("F")), "regio": "utrecht"})
     await chain.until("llc", 2, BAKKER, subject)
@@ -258,4 +258,3 @@ async def test_six_months_after_release_only_the_detention_data_is_shredded(
     for record in signals:
         _, event = await open_record(record.headers, record.value, chain.hub.keyring)
         assert "Decompensatie" in event.model_dump_json()
-    assert dt.date.today() > dt.date(2025, 7, 2)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from hub.cli import app
 from hub.settings_reference import settings_markdown
@@ -40,37 +40,29 @@ def test_db_upgrade_on_a_fresh_sqlite(tmp_path: Path) -> None:
     assert "revision 0009" in result.output
 
 
-def test_run_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+def _run_in_production(tmp_path: Path, *, master_key: bool) -> Result:
+    """`hub run` with a pseudonym key file, optionally a master key file, and no broker."""
     key = tmp_path / "k"
     key.write_text("ab" * 32)
-    result = runner.invoke(
-        app,
-        ["run"],
-        env={
-            "HUB_DATA_DIR": str(tmp_path),
-            "HUB_PSEUDONYM__KEY_FILE": str(key),
-            "HUB_CRYPTO__KEY_FILE": str(key),
-            "HUB_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:1",
-            "HUB_LOG__FORMAT": "json",
-        },
-    )
+    env = {
+        "HUB_DATA_DIR": str(tmp_path),
+        "HUB_PSEUDONYM__KEY_FILE": str(key),
+        "HUB_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        "HUB_LOG__FORMAT": "json",
+    }
+    if master_key:
+        env["HUB_CRYPTO__KEY_FILE"] = str(key)
+    return runner.invoke(app, ["run"], env=env)
+
+
+def test_run_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    result = _run_in_production(tmp_path, master_key=True)
     assert result.exit_code == 2
     assert "hub db upgrade" in result.output
 
 
 def test_run_refuses_to_start_without_a_master_key(tmp_path: Path) -> None:
-    key = tmp_path / "k"
-    key.write_text("ab" * 32)
-    result = runner.invoke(
-        app,
-        ["run"],
-        env={
-            "HUB_DATA_DIR": str(tmp_path),
-            "HUB_PSEUDONYM__KEY_FILE": str(key),
-            "HUB_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:1",
-            "HUB_LOG__FORMAT": "json",
-        },
-    )
+    result = _run_in_production(tmp_path, master_key=False)
     assert result.exit_code == 2
     assert "master key" in result.output
     assert not (tmp_path / "master-m1.key").exists(), "production never makes a master key"

@@ -287,10 +287,10 @@ class OutboundRuntime:
     ) -> HubError | None:
         """One delivery attempt; the error it ended in, or None when delivered."""
         breaker = self.breakers[event.recipient]
-        async with self._sessions() as session:
-            bsn = (
-                await self._vault.reveal(session, envelope.subject) if event.bsn_permitted else None
-            )
+        bsn = None
+        if event.bsn_permitted:  # only a re-identifying delivery costs a state look-up
+            async with self._sessions() as session:
+                bsn = await self._vault.reveal(session, envelope.subject)
         delivery = Delivery(
             notification=event,
             delivery_id=event.idempotency_key,
