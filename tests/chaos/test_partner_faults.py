@@ -74,6 +74,17 @@ async def _signals(chain: Chain, bsn: str) -> None:
     await chain.send("injus", {"kind": "OVERPLAATSING", "bsn": bsn, "event_id": _id("T")})
 
 
+async def _decided(chain: Chain, bsn: str, kind: str) -> None:
+    """Wait until the router decided the client's event of ``kind``."""
+
+    async def there() -> bool:
+        async with sessionmaker(chain.hub.engine)() as session:
+            query = audit.AuditQuery(subjects=[chain.subject(bsn)])
+            return any([kind in r["event_type"] async for r in audit.search(session, query)])
+
+    await wait_until(there)
+
+
 async def _disclosed(chain: Chain, bsn: str, recipient_kind: str) -> list[str]:
     """The delivery ids the router decided for the client's partner of this kind, in
     the order it decided them."""
@@ -140,6 +151,7 @@ async def test_a_poisonous_delivery_is_dead_lettered_while_the_others_flow(
     await _include(chain, [poisoned, *healthy])
     await chain.faults("llc", poison=[poisoned])
     await chain.send("injus", {"kind": "START", "bsn": poisoned, "event_id": _id("P")})
+    await _decided(chain, poisoned, "detention.started")  # topics race: START decided first
     await chain.send("crisis", crisis_contact(poisoned, _id("PC")))
     for bsn in healthy:
         await _signals(chain, bsn)

@@ -71,8 +71,16 @@ async def test_an_operator_sees_the_intake_flow_and_its_trace_without_personal_d
     chain: Chain,
 ) -> None:
     async with _console(chain, "ops") as console:
-        flows = (await console.get("/console/flows")).text
-        assert re.search(r"<td>dji</td><td>llz:fivoor</td><td>1</td><td>0</td>\s*<td>1</td>", flows)
+        row = r"<td>dji</td><td>llz:fivoor</td><td>1</td><td>0</td>\s*<td>1</td>"
+        flows = ""
+
+        async def delivered() -> bool:
+            """The receipt is written just after the LLC answered: wait for it."""
+            nonlocal flows
+            flows = (await console.get("/console/flows")).text
+            return re.search(row, flows) is not None
+
+        await wait_until(delivered, timeout_s=10)
         assert "<td>dji</td><td>gemeente:GM0363</td>" in flows
         decisions = (await console.get("/console/decisions", params={"outcome": "PERMIT"})).text
         correlation = re.search(r"correlation_id=([0-9a-f-]{36})", decisions)
