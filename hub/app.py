@@ -28,9 +28,11 @@ from hub.connectors.runtime.inbound import NONCE_PREFIX
 from hub.connectors.runtime.wiring import ConnectorSet, wire
 from hub.console.web import console_router
 from hub.errors import ConfigurationError
-from hub.identity.erasure import erase_subject
+from hub.identity.erasure import RETENTION, erase_closed_cases, erase_subject
 from hub.identity.keyring import DETENTION, Keyring, MasterKeys, master_keys_from_settings
 from hub.identity.pseudonym import Pseudonymiser
+from hub.identity.rekeying import Rekeyer
+from hub.identity.vault import IdentityVault
 from hub.logs import get_logger
 from hub.ops_api import make_ops_app
 from hub.routing.cedar_policy import policy_from_settings
@@ -80,6 +82,11 @@ def build_broker(
         EventPublisher(broker).send,
         bsn_kinds=frozenset(settings.routing.bsn_authorised),
         keyring=keyring,
+        rekeyer=(
+            Rekeyer(pseudonymiser, IdentityVault.for_pseudonymiser(pseudonymiser), keyring)
+            if pseudonymiser is not None and keyring is not None
+            else None
+        ),
     )
     broker.include_router(router_subscriber(router, settings.kafka, topic_publisher(broker)))
     return broker, router, connectors
@@ -245,8 +252,9 @@ class HubProcess:
         )
 
     async def _erase_due(self) -> None:
-        """Six months after release a client's detention data is erased: the record of
-        where they were held, and by crypto-shredding every sealed copy on the bus."""
+        """The retention clocks: six months after release a client's detention data is
+        erased (the record of where they were held, and by crypto-shredding every sealed
+        copy on the bus); a case closed longer than the retention goes entirely."""
         now = dt.datetime.now(dt.UTC)
         async with self.sessions.begin() as session:
             released = await detentions.erase_due(session, now.date())
@@ -256,10 +264,16 @@ class HubProcess:
                     self.keyring,
                     subject,
                     reason="six months after release (Bjsg art. 11a bis)",
-                    by="urn:ketenhub:hub:retention",
+                    by=RETENTION,
                     now=now,
                     scope=DETENTION,
                 )
+            await erase_closed_cases(
+                session,
+                self.keyring,
+                now=now,
+                retention=dt.timedelta(days=self.settings.routing.retention_after_closure_days),
+            )
             await idempotency.forget(
                 session, NONCE_PREFIX, now - dt.timedelta(seconds=MAX_REPLAY_WINDOW_S)
             )

@@ -14,6 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, HttpUrl, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hub.secret_files import SecretFiles
+
 
 class SecurityProtocol(StrEnum):
     PLAINTEXT = "PLAINTEXT"
@@ -27,7 +29,7 @@ class SaslMechanism(StrEnum):
     SCRAM_SHA_512 = "SCRAM-SHA-512"
 
 
-class KafkaSettings(BaseModel):
+class KafkaSettings(SecretFiles):
     """How the hub reaches Kafka. The defaults fit the embedded tansu broker."""
 
     bootstrap_servers: str = Field(
@@ -54,6 +56,13 @@ class KafkaSettings(BaseModel):
     acks: Literal["all", 1, 0] = Field("all", description="Producer acknowledgements.")
     client_id: str = Field("ketenhub", description="Kafka client id prefix.")
     replication_factor: int = Field(1, ge=1, description="Replication factor for new topics.")
+    fetch_max_wait_ms: int = Field(
+        500,
+        ge=1,
+        le=60_000,
+        description="Longest a consumer's fetch waits for records. Apache Kafka answers as "
+        "soon as a record arrives; tansu waits this out, so the embedded mode sets it low.",
+    )
     session_timeout_ms: int = Field(
         6000,
         ge=1000,
@@ -112,6 +121,12 @@ class PseudonymSettings(BaseModel):
         default_factory=dict,
         description="Retired keys by id, kept readable during a rotation.",
     )
+    key_dir: Path | None = Field(
+        None,
+        description="Directory of key files `pseudonym-<id>.key` and `pseudonym.active`, "
+        "used when no key or key file is set, and rotated live by `hub keys rotate`. "
+        "Default: the data directory.",
+    )
 
 
 class CryptoSettings(BaseModel):
@@ -130,8 +145,14 @@ class CryptoSettings(BaseModel):
     )
     previous: dict[str, SecretStr] = Field(
         default_factory=dict,
-        description="Retired master keys by id, kept until `hub keys rewrap` re-wrapped "
+        description="Retired master keys by id, kept until `hub keys finish` re-wrapped "
         "every data key.",
+    )
+    key_dir: Path | None = Field(
+        None,
+        description="Directory of key files `master-<id>.key` and `master.active`, used "
+        "when no key or key file is set, and rotated live by `hub keys rotate`. "
+        "Default: the data directory.",
     )
     key_cache_s: float = Field(
         5.0,
@@ -195,6 +216,12 @@ class RoutingSettings(BaseModel):
         description="How often a label delivery that failed is offered again to its "
         "partner, once the partner's health check passes.",
     )
+    retention_after_closure_days: int = Field(
+        1826,
+        ge=1,
+        description="How long the hub keeps a closed case (the client excluded) before it "
+        "erases the client's state and shreds their keys: five years, as the audit trail.",
+    )
 
 
 class OpsSettings(BaseModel):
@@ -213,7 +240,7 @@ class OpsSettings(BaseModel):
     )
 
 
-class ConsoleSettings(BaseModel):
+class ConsoleSettings(SecretFiles):
     session_secret: SecretStr | None = Field(
         None,
         description="Key that signs console session cookies; without one a new key is made "

@@ -27,6 +27,8 @@ POSTGRES_ADMIN_URL = os.environ.get(
 @pytest.fixture(scope="session", autouse=True)
 def _logging() -> None:
     configure_logging(LogSettings(level="DEBUG", format="json"))
+    # Every statement twice, through the JSON scrubber, slowed the hub several-fold.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
 class _Collect(logging.Handler):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import typer
+from pydantic import ValidationError
 
 from hub.cli import (
     asyncapi,
     audit,
+    bench,
     connectors,
     console,
     db,
@@ -20,6 +24,8 @@ from hub.cli import (
     simulate,
     subject,
 )
+from hub.logs import configure_logging
+from hub.settings import HubSettings
 
 app = typer.Typer(
     name="hub",
@@ -42,8 +48,13 @@ app.add_typer(console.app, name="console")
 app.command("settings")(settings_doc.settings)
 app.command("asyncapi")(asyncapi.asyncapi)
 app.command("simulate")(simulate.simulate)
+app.command("bench")(bench.bench)
 app.add_typer(connectors.app, name="connectors")
 
 
 def main() -> None:
+    """The console script: logs go to stderr at the configured level, so a command's
+    output stays its own (a command with settings it cannot read says so itself)."""
+    with contextlib.suppress(ValidationError):
+        configure_logging(HubSettings().log)
     app()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from typing import Any
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.cli.store import subjects_of, with_session
+from hub.identity.rekeying import with_history
 from hub.state import audit
 
 app = typer.Typer(help="The audit trail of sharing decisions (NEN 7513).", no_args_is_help=True)
@@ -51,7 +53,8 @@ def search_command(
     )
 
     async def work(session: AsyncSession) -> list[dict[str, Any]]:
-        return [record async for record in audit.search(session, query)]
+        found = replace(query, subjects=await with_history(session, query.subjects))
+        return [record async for record in audit.search(session, found)]
 
     for record in with_session(work):
         typer.echo(json.dumps(record, ensure_ascii=False, sort_keys=True))
@@ -83,7 +86,7 @@ def report_command(
     subjects = subjects_of(subject)
 
     async def work(session: AsyncSession) -> dict[str, Any]:
-        return await audit.disclosure_report(session, subjects)
+        return await audit.disclosure_report(session, await with_history(session, subjects))
 
     report = with_session(work)
     report["generated_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

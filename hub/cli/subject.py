@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from hub.cli.store import subjects_of, with_keyring
 from hub.identity.erasure import erase_subject
 from hub.identity.keyring import Keyring
+from hub.identity.rekeying import current_pseudonyms
 
 app = typer.Typer(help="One client's data: erasure.", no_args_is_help=True)
 
@@ -29,7 +30,7 @@ def erase_command(
     async def work(sessions: async_sessionmaker[AsyncSession], keyring: Keyring) -> int:
         destroyed = 0
         async with sessions.begin() as session:
-            for pseudonym in subjects:
+            for pseudonym in await current_pseudonyms(session, subjects):
                 destroyed += await erase_subject(
                     session,
                     keyring,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import ConfigDict, Field, SecretStr, ValidationError
 
 from hub.bus.topics import delivery_topic
 from hub.errors import ConfigurationError, PermanentError
@@ -24,11 +24,13 @@ from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import KedoLookupResult
 from hub.schemas.deliveries import NotificationDelivery
 from hub.schemas.partners import partner_kind
+from hub.secret_files import SecretFiles
 
 
-class ConnectorConfig(BaseModel):
+class ConnectorConfig(SecretFiles):
     """Base of every connector's configuration: unknown keys are errors, secrets are
-    ``SecretStr`` (never printed, never logged)."""
+    ``SecretStr`` (never printed, never logged), each also readable from a file
+    (``webhook_secret_file``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -10,30 +10,50 @@ from __future__ import annotations
 
 import functools
 import ssl
+from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import BaseModel, Field, HttpUrl, SecretStr
+from pydantic import Field, HttpUrl, SecretStr, model_validator
 
 from hub import tracing
 from hub.errors import PermanentError, RetryableError
+from hub.secret_files import SecretFiles
 
 RETRY_STATUSES = frozenset({408, 429})
 
 
-class HttpApiConfig(BaseModel):
+class HttpApiConfig(SecretFiles):
     """Mix into a connector's config: ``class MyConfig(OutboundConfig, HttpApiConfig)``."""
 
     base_url: HttpUrl = Field(description="The partner's API, e.g. https://partner.example/api.")
     api_key: SecretStr | None = Field(None, description="Sent as a bearer token when set.")
     timeout_s: float = Field(5.0, gt=0, description="Longest one request may take.")
+    client_cert: Path | None = Field(
+        None, description="PEM certificate the hub shows the partner (mutual TLS)."
+    )
+    client_key: Path | None = Field(None, description="The private key of ``client_cert``.")
+    ca_file: Path | None = Field(
+        None, description="PEM bundle of the CAs trusted for this partner; the system's if unset."
+    )
+
+    @model_validator(mode="after")
+    def _whole_certificate(self) -> HttpApiConfig:
+        if (self.client_cert is None) != (self.client_key is None):
+            raise ValueError("client_cert and client_key go together")
+        return self
 
 
 @functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """One TLS context for every partner call: building one reads the CA bundle, which
+def _tls_context(
+    ca_file: Path | None, client_cert: Path | None, client_key: Path | None
+) -> ssl.SSLContext:
+    """One TLS context per partner setting: building one reads the CA bundle, which
     cost more than the call itself when every delivery made its own."""
-    return ssl.create_default_context()
+    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    if client_cert is not None:
+        context.load_cert_chain(str(client_cert), str(client_key) if client_key else None)
+    return context
 
 
 class HttpApi:
@@ -55,7 +75,9 @@ class HttpApi:
             headers=headers,
             timeout=self._config.timeout_s,
             transport=self._transport,
-            verify=_tls_context(),
+            verify=_tls_context(
+                self._config.ca_file, self._config.client_cert, self._config.client_key
+            ),
         )
 
     async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

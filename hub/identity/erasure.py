@@ -17,11 +17,13 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.identity.keyring import Keyring
-from hub.state import audit
+from hub.state import audit, cases
 from hub.state.audit import AuditEntry
-from hub.state.tables import IdentityVaultEntry
+from hub.state.tables import CLIENT_STATE, IdentityVaultEntry
 
 ERASED = "ERASED"
+RETENTION = "urn:ketenhub:hub:retention"
+"""Who erases on the retention clocks, in the audit trail."""
 
 
 async def erase_subject(
@@ -59,3 +61,25 @@ async def erase_subject(
         ],
     )
     return destroyed
+
+
+async def erase_closed_cases(
+    session: AsyncSession, keyring: Keyring, *, now: dt.datetime, retention: dt.timedelta
+) -> list[str]:
+    """The end of the Levensloopaanpak retention: a case closed longer than
+    ``retention`` ago loses its state (case, team, consents, titles, detention, labels)
+    and every data key; the audit trail keeps that it happened. Returns whose."""
+    due = await cases.closed_before(session, now - retention)
+    for subject in due:
+        for table in CLIENT_STATE:
+            column = table.__table__.c.subject
+            await session.execute(delete(table).where(column == subject))
+        await erase_subject(
+            session,
+            keyring,
+            subject,
+            reason="end of the Levensloopaanpak retention after closure",
+            by=RETENTION,
+            now=now,
+        )
+    return due

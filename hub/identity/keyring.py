@@ -14,6 +14,7 @@ store, so no process seals new data under a key erased elsewhere.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import time
@@ -27,7 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.errors import ConfigurationError
-from hub.identity.keyfiles import key_set
+from hub.identity.keyfiles import KeySet, KeySource, StaticKeys, key_source
 from hub.settings import HubSettings
 from hub.state.tables import DataKeyRecord
 
@@ -45,21 +46,37 @@ class DataKey:
     secret: bytes
 
 
-@dataclass(frozen=True)
 class MasterKeys:
-    """The active master key and the retired ones still needed to unwrap (rotation)."""
+    """The active master key and the retired ones still needed to unwrap; over a key
+    directory it follows a live rotation (``hub keys rotate``)."""
 
-    active_id: str
-    keys: Mapping[str, bytes]
-
-    def __post_init__(self) -> None:
-        if self.active_id not in self.keys:
-            raise ConfigurationError("the active master key is missing", field="crypto.key_id")
-        if any(len(k) != 32 for k in self.keys.values()):
+    def __init__(
+        self,
+        active_id: str | None = None,
+        keys: Mapping[str, bytes] | None = None,
+        *,
+        source: KeySource | None = None,
+    ):
+        if source is None:
+            if active_id is None or keys is None or active_id not in keys:
+                raise ConfigurationError("the active master key is missing", field="crypto.key_id")
+            source = StaticKeys(KeySet(active_id, keys))
+        self.source = source
+        if any(len(k) != 32 for k in source.current().keys.values()):
             raise ConfigurationError("master keys are 32 bytes (64 hex)", field="crypto.key")
 
+    def current(self) -> KeySet:
+        return self.source.current()
 
-def _aad(key_id: str, subject: str, scope: str) -> bytes:
+
+def _aad(key_id: str, scope: str) -> bytes:
+    """What a wrapped key is bound to. Not the subject: it changes when the pseudonym key
+    rotates, and the key id is unique already."""
+    return f"{key_id}|{scope}".encode()
+
+
+def _legacy_aad(key_id: str, subject: str, scope: str) -> bytes:
+    """How keys wrapped before migration 0010 were bound (re-wrapped when they move)."""
     return f"{key_id}|{subject}|{scope}".encode()
 
 
@@ -76,30 +93,42 @@ class Keyring:
         self._cache_s = cache_s
         self._by_id: dict[str, tuple[DataKey | None, float]] = {}
 
-    def _wrap(self, key: DataKey) -> bytes:
+    @property
+    def masters(self) -> MasterKeys:
+        return self._masters
+
+    def _wrap(self, key: DataKey) -> tuple[str, bytes]:
+        """The key wrapped under the active master key, with that key's id."""
+        masters = self._masters.current()
         nonce = os.urandom(NONCE)
-        master = AESGCM(self._masters.keys[self._masters.active_id])
-        return nonce + master.encrypt(nonce, key.secret, _aad(key.key_id, key.subject, key.scope))
+        aad = _aad(key.key_id, key.scope)
+        return masters.active_id, nonce + AESGCM(masters.active).encrypt(nonce, key.secret, aad)
 
     def _unwrap(self, row: DataKeyRecord) -> DataKey | None:
+        opened = self._open(row)
+        return None if opened is None else DataKey(row.key_id, row.subject, row.scope, opened[0])
+
+    def _open(self, row: DataKeyRecord) -> tuple[bytes, bool] | None:
+        """The secret, and whether it was wrapped the legacy way; None when erased."""
         if row.wrapped is None:
             return None
-        master = self._masters.keys.get(row.master_key_id)
+        master = self._masters.current().keys.get(row.master_key_id)
         if master is None:
             raise ConfigurationError(
                 f"master key {row.master_key_id!r} is needed and not configured",
                 field="crypto.previous",
             )
-        try:
-            secret = AESGCM(master).decrypt(
-                row.wrapped[:NONCE], row.wrapped[NONCE:], _aad(row.key_id, row.subject, row.scope)
-            )
-        except InvalidTag:
-            raise ConfigurationError(
-                f"master key {row.master_key_id!r} does not open data key {row.key_id}",
-                field="crypto.key",
-            ) from None
-        return DataKey(row.key_id, row.subject, row.scope, secret)
+        nonce, sealed = row.wrapped[:NONCE], row.wrapped[NONCE:]
+        for aad, legacy in (
+            (_aad(row.key_id, row.scope), False),
+            (_legacy_aad(row.key_id, row.subject, row.scope), True),
+        ):
+            with contextlib.suppress(InvalidTag):
+                return AESGCM(master).decrypt(nonce, sealed, aad), legacy
+        raise ConfigurationError(
+            f"master key {row.master_key_id!r} does not open data key {row.key_id}",
+            field="crypto.key",
+        )
 
     async def current(self, subject: str, scope: str) -> DataKey:
         """The key new data of ``subject`` in ``scope`` is sealed under; made (and
@@ -121,14 +150,15 @@ class Keyring:
             key = self._unwrap(row) if row is not None else None
         if key is None:
             key = DataKey(str(uuid.uuid4()), subject, scope, AESGCM.generate_key(256))
+            master_id, wrapped = self._wrap(key)
             async with self._sessions.begin() as session:
                 session.add(
                     DataKeyRecord(
                         key_id=key.key_id,
                         subject=subject,
                         scope=scope,
-                        master_key_id=self._masters.active_id,
-                        wrapped=self._wrap(key),
+                        master_key_id=master_id,
+                        wrapped=wrapped,
                         created_at=dt.datetime.now(dt.UTC),
                     )
                 )
@@ -186,6 +216,24 @@ class Keyring:
         }
         return int(result.rowcount)  # type: ignore[attr-defined]
 
+    async def move(self, session: AsyncSession, old: str, new: str) -> int:
+        """Give ``old``'s data keys to ``new`` (a pseudonym-key rotation); records sealed
+        before still open. Only the subject changes, so a concurrent re-wrap under a new
+        master key cannot be undone by it."""
+        rows = list(
+            await session.scalars(select(DataKeyRecord).where(DataKeyRecord.subject == old))
+        )
+        for row in rows:
+            opened = self._open(row)
+            if opened is not None and opened[1]:
+                key = DataKey(row.key_id, new, row.scope, opened[0])
+                row.master_key_id, row.wrapped = self._wrap(key)
+        await session.execute(
+            update(DataKeyRecord).where(DataKeyRecord.subject == old).values(subject=new)
+        )
+        self._by_id = {k: v for k, v in self._by_id.items() if v[0] is None or v[0].subject != old}
+        return len(rows)
+
     async def rewrap(self) -> int:
         """Wrap every data key under the active master key: the step of a master-key
         rotation after which the old master key can be retired. Returns how many moved."""
@@ -194,15 +242,14 @@ class Keyring:
             rows = await session.scalars(
                 select(DataKeyRecord).where(
                     DataKeyRecord.wrapped.is_not(None),
-                    DataKeyRecord.master_key_id != self._masters.active_id,
+                    DataKeyRecord.master_key_id != self._masters.current().active_id,
                 )
             )
             for row in rows:
                 key = self._unwrap(row)
                 if key is None:
                     continue
-                row.wrapped = self._wrap(key)
-                row.master_key_id = self._masters.active_id
+                row.master_key_id, row.wrapped = self._wrap(key)
                 moved += 1
         return moved
 
@@ -211,15 +258,16 @@ def master_keys_from_settings(settings: HubSettings, *, create_key: bool) -> Mas
     """The master keys; only embedded mode may create the key file on first start."""
     conf = settings.crypto
     try:
-        keys = key_set(
-            "crypto",
+        source = key_source(
+            "master",
+            section="crypto",
             key_id=conf.key_id,
             key=conf.key,
             key_file=conf.key_file,
-            default_file=settings.data_dir / f"master-{conf.key_id}.key",
+            key_dir=conf.key_dir or settings.data_dir,
             previous=conf.previous,
             create=create_key,
         )
     except ValueError as error:
-        raise ConfigurationError(f"no master key: {error}", field="crypto.key") from None
-    return MasterKeys(conf.key_id, keys)
+        raise ConfigurationError(str(error), field="crypto.key") from None
+    return MasterKeys(source=source)

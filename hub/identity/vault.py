@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.identity.bsn import normalise_bsn
 from hub.identity.pseudonym import Pseudonymiser
-from hub.state.tables import IdentityVaultEntry
+from hub.state.tables import IdentityVaultEntry, PseudonymAlias
 
 _NONCE = 12
 
@@ -29,18 +29,31 @@ def _aead(key: bytes) -> AESGCM:
 
 
 class IdentityVault:
-    """Seals under the active pseudonym key; opens under any known one (key rotation)."""
+    """Seals under the active pseudonym key; opens under any known one (key rotation).
 
-    def __init__(self, keys: Sequence[bytes]):
-        if not keys:
+    Over a pseudonymiser it follows a live rotation of its keys."""
+
+    def __init__(self, keys: Sequence[bytes] | Callable[[], Sequence[bytes]]):
+        self._keys = keys if callable(keys) else (lambda fixed=list(keys): fixed)
+        if not self._keys():
             raise ValueError("the identity vault needs at least one key")
-        self._sealers = [_aead(key) for key in keys]
+        self._aeads: dict[bytes, AESGCM] = {}
 
     @classmethod
     def for_pseudonymiser(cls, pseudonymiser: Pseudonymiser) -> IdentityVault:
-        active = pseudonymiser.keys[pseudonymiser.active_key_id]
-        others = [k for kid, k in pseudonymiser.keys.items() if kid != pseudonymiser.active_key_id]
-        return cls([active, *others])
+        def keys() -> list[bytes]:
+            keys = pseudonymiser.key_set()
+            return [keys.active, *(k for kid, k in keys.keys.items() if kid != keys.active_id)]
+
+        return cls(keys)
+
+    @property
+    def _sealers(self) -> list[AESGCM]:
+        keys = self._keys()
+        for key in keys:
+            if key not in self._aeads:
+                self._aeads[key] = _aead(key)
+        return [self._aeads[key] for key in keys]
 
     def seal(self, subject: str, bsn: str) -> bytes:
         nonce = os.urandom(_NONCE)
@@ -64,6 +77,12 @@ class IdentityVault:
         )
 
     async def reveal(self, session: AsyncSession, subject: str) -> str | None:
-        """The BSN behind ``subject``, or None when the hub never saw it (or it was erased)."""
+        """The BSN behind ``subject`` (or behind the pseudonym it became when the key
+        rotated), or None when the hub never saw it (or it was erased)."""
         entry = await session.get(IdentityVaultEntry, subject)
+        if entry is None:
+            alias = await session.get(PseudonymAlias, subject)
+            if alias is None:
+                return None
+            subject, entry = alias.current, await session.get(IdentityVaultEntry, alias.current)
         return None if entry is None else self.open(subject, entry.sealed)

@@ -32,6 +32,7 @@ from hub.bus.sealing import Erased, scope_of
 from hub.bus.topics import ROUTED_TOPICS
 from hub.errors import ContractError, HubError, PermanentError, RetryableError
 from hub.identity.keyring import DataKey, Keyring
+from hub.identity.rekeying import Rekeyer
 from hub.logs import get_logger, message_context
 from hub.routing.decision import Decision, Policy
 from hub.routing.disclosure import Message, bsn_authorised, disclose, object_text
@@ -102,8 +103,10 @@ class Router:
         clock: Callable[[], dt.datetime] = _utc_now,
         retry: Backoff | None = None,
         keyring: Keyring | None = None,
+        rekeyer: Rekeyer | None = None,
     ):
         self.keyring = keyring
+        self._rekeyer = rekeyer
         self.sessions = sessions
         self._sessions = sessions
         self.policy = policy
@@ -122,6 +125,9 @@ class Router:
         the event is parked instead (``RouteResult.parked``) and the partition moves on.
         ``resumed`` is set by :meth:`retry_parked` for the event at the head of the queue.
         """
+        if self._rekeyer is not None and self._rekeyer.rotating(envelope.subject):
+            subject = await self._rekeyer.resolve(self._sessions, envelope.subject)
+            envelope = envelope.model_copy(update={"subject": subject})
         async with self._sessions() as session:
             if await idempotency.was_processed(session, CONSUMER, envelope.id):
                 return RouteResult(duplicate=True)
@@ -371,6 +377,7 @@ def router_subscriber(router: Router, kafka: KafkaSettings, dead_letter: Publish
         description="Decides, audits and delivers every canonical event.",
         auto_offset_reset="earliest",
         session_timeout_ms=kafka.session_timeout_ms,
+        fetch_max_wait_ms=kafka.fetch_max_wait_ms,
         heartbeat_interval_ms=kafka.heartbeat_interval_ms,
     )
     async def on_event(message: KafkaMessage) -> None:

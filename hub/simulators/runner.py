@@ -36,12 +36,14 @@ class SimulatorSet:
     host: str = "127.0.0.1"
     urls: dict[str, str] = field(default_factory=dict)
     _servers: list[uvicorn.Server] = field(default_factory=list)
+    _apps: dict[str, Any] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
         for name in PARTNERS:
             port = free_port()
             app = make_simulator(name, hub_url=self.hub_url, secret=self.secret)
+            self._apps[name] = app
             config = uvicorn.Config(
                 app, host=self.host, port=port, log_config=None, access_log=False, lifespan="off"
             )
@@ -59,6 +61,10 @@ class SimulatorSet:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    def state(self, name: str) -> Any:
+        """The simulator's own record (``SimState``) of what it received, in-process."""
+        return self._apps[name].state.sim
 
     def connectors(self) -> dict[str, dict[str, Any]]:
         """The hub's connector settings that point every connector at its simulator."""

@@ -158,3 +158,14 @@ async def apply(session: AsyncSession, subject: str, event: CanonicalEvent, even
         await apply_exclusion(session, subject, event, event_id)
     elif isinstance(event, ClientMoved):
         await apply_move(session, subject, event, event_id)
+
+
+async def closed_before(session: AsyncSession, moment: dt.datetime) -> list[str]:
+    """The clients whose case was closed (excluded) before ``moment``."""
+    return list(
+        await session.scalars(
+            select(CaseState.subject).where(
+                CaseState.status == EXCLUDED, CaseState.updated_at < moment
+            )
+        )
+    )

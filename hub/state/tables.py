@@ -367,3 +367,27 @@ class DataKeyRecord(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     erased_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     erase_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class PseudonymAlias(Base):
+    """A pseudonym a client had before the pseudonym key rotated, and the one their state
+    lives under now: records still in flight, and the audit trail, use the old one."""
+
+    __tablename__ = "pseudonym_alias"
+
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    current: Mapped[str] = mapped_column(String(64), index=True)
+    rekeyed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+CLIENT_STATE: tuple[type[Base], ...] = (
+    CaseState,
+    TeamMembership,
+    ConsentRecord,
+    LegalTitleRecord,
+    ConflictDecisionRecord,
+    DetentionRecord,
+    LabelStatus,
+)
+"""What the hub knows of a client now, keyed by their pseudonym: it moves with them when
+the pseudonym key rotates, and goes at the end of the retention."""

@@ -177,6 +177,13 @@ class HubRunner:
     sims: SimulatorSet
     port: int = field(default_factory=free_port)
     extra_connector_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    name: str = "hub"
+    """Its log is ``<name>.log`` in the data directory."""
+    args: tuple[str, ...] = ()
+    """What follows ``hub run``: ``("--component", "router")`` for a router process."""
+    key_files: bool = False
+    """Keys as files in the data directory (rotated live by ``hub keys rotate``) rather
+    than values in the environment."""
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
     kills: int = 0
@@ -194,17 +201,24 @@ class HubRunner:
             for name, conf in self.sims.connectors().items()
             if name in wanted
         }
+        keys = (
+            {}
+            if self.key_files
+            else {
+                "HUB_PSEUDONYM__KEY": self.key,
+                "HUB_CRYPTO__KEY": self.master_key,
+            }
+        )
         return {
             **os.environ,
+            **keys,
+            "HUB_PSEUDONYM__KEY_ID": "ch1",
             "HUB_DATA_DIR": str(self.tmp),
             "HUB_DATABASE__URL": f"sqlite+aiosqlite:///{self.tmp}/hub.db",
             "HUB_KAFKA__BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
             "HUB_KAFKA__SESSION_TIMEOUT_MS": str(self.kafka.session_timeout_ms),
             "HUB_KAFKA__HEARTBEAT_INTERVAL_MS": str(self.kafka.heartbeat_interval_ms),
             "HUB_HTTP__PORT": str(self.port),
-            "HUB_PSEUDONYM__KEY": self.key,
-            "HUB_PSEUDONYM__KEY_ID": "ch1",
-            "HUB_CRYPTO__KEY": self.master_key,
             "HUB_CONNECTORS": json.dumps(connectors),
             "HUB_LOG__FORMAT": "json",
             "HUB_LOG__LEVEL": "WARNING",
@@ -214,14 +228,17 @@ class HubRunner:
     def __post_init__(self) -> None:
         self.key = secrets.token_hex(32)
         self.master_key = secrets.token_hex(32)
-        self.log = (self.tmp / "hub.log").open("ab")
+        self.log = (self.tmp / f"{self.name}.log").open("ab")
+        if self.key_files:
+            (self.tmp / "pseudonym-ch1.key").write_text(self.key)
+            (self.tmp / "master-m1.key").write_text(self.master_key)
 
     def upgrade(self) -> None:
         subprocess.run([HUB, "db", "upgrade"], env=self.env(), check=True, capture_output=True)
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [HUB, "run"], env=self.env(), stdout=self.log, stderr=subprocess.STDOUT
+            [HUB, "run", *self.args], env=self.env(), stdout=self.log, stderr=subprocess.STDOUT
         )
         self.starts += 1
 
@@ -279,7 +296,7 @@ class HubRunner:
 
     def tail(self, lines: int = 30) -> str:
         self.log.flush()
-        text = (self.tmp / "hub.log").read_text(errors="replace").splitlines()
+        text = (self.tmp / f"{self.name}.log").read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
 
 

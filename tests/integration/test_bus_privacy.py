@@ -11,7 +11,9 @@ detention data only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -176,6 +178,22 @@ async def test_flows_a_to_h_leave_no_bsn_name_or_diagnosis_in_clear_on_the_bus(
     assert DETENTION.name in topics
     assert DELIVERY_TOPICS["llz"].name in topics
     assert not leaks, f"in clear on the bus: {sorted(leaks)}"
+    stored = _database_text(chain.hub.engine.url.database)
+    kept = {
+        secret
+        for secret in (SMIT, *TEST_BSNS, "Demo-Smit")
+        if secret in stored or secret.encode().hex().upper() in stored
+    }
+    report(f"[privacy] state database after flows A-H: {len(kept)} BSNs or names in clear")
+    assert not kept, f"in clear in the state database: {sorted(kept)}"
+
+
+def _database_text(path: str | None) -> str:
+    """Every value in every table of the hub's SQLite state, as SQL text (a BLOB as its
+    hex, hence the hex form of each secret too)."""
+    assert path is not None
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        return "\n".join(connection.iterdump())
 
 
 async def test_an_erased_client_cannot_be_read_back_and_the_hub_goes_on(

@@ -214,7 +214,9 @@ async def test_flow_a_from_the_injus_xml_through_kedo_to_every_partner(
     assert "detention_title" not in json.dumps(sent["pi"]), "a PI gets only the label"
     assert sent["gemeente"]["stroom"] == "A"
     assert sent["zvh"]["client"] == {"bsn": known}
-    assert sorted(kedo_seen) == ["/api/regie/111222333", f"/api/regie/{known}"]
+    # The health probe may call too, and the session's broker may hold another test's
+    # detention of the same (kit) BSN, so only the two look-ups are required.
+    assert {"/api/regie/111222333", f"/api/regie/{known}"} <= set(kedo_seen)
 
 
 async def _until_audited(process: HubProcess, outcome: str) -> None:

@@ -1,12 +1,16 @@
-"""Mutual TLS for the hub's HTTP edge: with ``tls_client_ca`` set, only a partner that
-shows a certificate signed by that CA gets an answer."""
+"""Mutual TLS both ways: with ``tls_client_ca`` set, only a partner that shows a
+certificate signed by that CA gets an answer from the hub; and the hub shows its own
+client certificate to a partner API that requires one."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import ipaddress
 import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -20,7 +24,9 @@ from pydantic import ValidationError
 
 from hub.app import server_config
 from hub.bus.embedded import free_port
+from hub.connectors.http import HttpApi, HttpApiConfig
 from hub.connectors.testing.harness import wait_for
+from hub.errors import RetryableError
 from hub.ops_api import make_ops_app
 from hub.settings import HttpSettings
 
@@ -74,15 +80,23 @@ async def _ready() -> dict[str, bool]:
     return {"test": True}
 
 
-async def test_only_a_partner_with_a_trusted_client_certificate_is_answered(
-    tmp_path: Path,
-) -> None:
+@dataclass(frozen=True)
+class Pki:
+    ca: Path
+    partner: tuple[Path, Path]
+    stranger: tuple[Path, Path]
+    url: str
+
+
+@contextlib.asynccontextmanager
+async def _server_requiring_client_certificates(tmp_path: Path) -> AsyncIterator[Pki]:
+    """An HTTPS server on 127.0.0.1 that answers only clients with a certificate from
+    its CA; the partner's certificate is from that CA, the stranger's is not."""
     authority = _issue("ketenhub test CA", None, ca=True)
     ca_path, _ = _write(tmp_path, "ca", authority)
     server_cert, server_key = _write(tmp_path, "server", _issue("hub", authority, ip="127.0.0.1"))
-    client_cert, client_key = _write(tmp_path, "partner", _issue("partner", authority))
-    stranger = _issue("stranger CA", None, ca=True)
-    stranger_cert, stranger_key = _write(tmp_path, "stranger", _issue("x", stranger))
+    partner = _write(tmp_path, "partner", _issue("partner", authority))
+    stranger = _write(tmp_path, "stranger", _issue("x", _issue("stranger CA", None, ca=True)))
     http = HttpSettings(
         port=free_port(),
         tls_certfile=server_cert,
@@ -93,22 +107,50 @@ async def test_only_a_partner_with_a_trusted_client_certificate_is_answered(
     task = asyncio.create_task(server.serve())
     try:
         await wait_for(lambda: server.started, 10)
-        url = f"https://127.0.0.1:{http.port}/healthz"
-
-        async def get(cert: tuple[Path, Path] | None) -> int:
-            context = ssl.create_default_context(cafile=str(ca_path))
-            if cert:
-                context.load_cert_chain(str(cert[0]), str(cert[1]))
-            async with httpx.AsyncClient(verify=context) as client:
-                return (await client.get(url)).status_code
-
-        assert await get((client_cert, client_key)) == 200
-        for refused in (None, (stranger_cert, stranger_key)):
-            with pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)):
-                await get(refused)
+        yield Pki(ca_path, partner, stranger, f"https://127.0.0.1:{http.port}")
     finally:
         server.should_exit = True
         await task
+
+
+async def test_only_a_partner_with_a_trusted_client_certificate_is_answered(
+    tmp_path: Path,
+) -> None:
+    async with _server_requiring_client_certificates(tmp_path) as pki:
+
+        async def get(cert: tuple[Path, Path] | None) -> int:
+            context = ssl.create_default_context(cafile=str(pki.ca))
+            if cert:
+                context.load_cert_chain(str(cert[0]), str(cert[1]))
+            async with httpx.AsyncClient(verify=context) as client:
+                return (await client.get(f"{pki.url}/healthz")).status_code
+
+        assert await get(pki.partner) == 200
+        for refused in (None, pki.stranger):
+            with pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)):
+                await get(refused)
+
+
+async def test_outbound_calls_show_the_configured_client_certificate(tmp_path: Path) -> None:
+    """A partner API that requires mutual TLS answers the hub's connector only when its
+    config names the client certificate (``client_cert``/``client_key``)."""
+    async with _server_requiring_client_certificates(tmp_path) as pki:
+
+        def api(cert: tuple[Path, Path] | None) -> HttpApi:
+            config = HttpApiConfig(
+                base_url=pki.url,
+                ca_file=pki.ca,
+                client_cert=cert[0] if cert else None,
+                client_key=cert[1] if cert else None,
+            )
+            return HttpApi(config, "partner", None)
+
+        assert (await api(pki.partner).call("GET", "/healthz")).status_code == 200
+        for refused in (None, pki.stranger):
+            with pytest.raises(RetryableError, match="partner unreachable"):
+                await api(refused).call("GET", "/healthz")
+    with pytest.raises(ValidationError, match="go together"):
+        HttpApiConfig(base_url="https://x.example", client_cert=pki.partner[0])
 
 
 def test_half_a_tls_configuration_is_refused() -> None:

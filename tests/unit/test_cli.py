@@ -37,7 +37,7 @@ def test_settings_prints_the_reference() -> None:
 def test_db_upgrade_on_a_fresh_sqlite(tmp_path: Path) -> None:
     result = runner.invoke(app, ["db", "upgrade"], env={"HUB_DATA_DIR": str(tmp_path)})
     assert result.exit_code == 0, result.output
-    assert "revision 0009" in result.output
+    assert "revision 0010" in result.output
 
 
 def _run_in_production(tmp_path: Path, *, master_key: bool) -> Result:

@@ -9,6 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from hub.bus.broker import make_broker, security_from_settings
+from hub.connectors.base import InboundConfig
+from hub.connectors.http import HttpApiConfig
 from hub.settings import HubSettings, KafkaSettings, SecurityProtocol
 from hub.settings_reference import BEGIN, END, settings_markdown, splice
 
@@ -80,3 +82,34 @@ def test_readme_settings_reference_is_current() -> None:
     assert END in text
     assert splice(text) == text, "README settings table is stale: run `hub settings`"
     assert "`HUB_KAFKA__SECURITY_PROTOCOL`" in settings_markdown()
+
+
+def test_every_secret_can_come_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Docker and Kubernetes secrets are files: ``<secret>_FILE`` names one."""
+    secret = tmp_path / "secret"
+    secret.write_text("from-a-file\n")
+    monkeypatch.setenv("HUB_KAFKA__SASL_PASSWORD_FILE", str(secret))
+    monkeypatch.setenv("HUB_CONSOLE__SESSION_SECRET_FILE", str(secret))
+    settings = HubSettings()
+    assert settings.kafka.sasl_password is not None
+    assert settings.kafka.sasl_password.get_secret_value() == "from-a-file"
+    assert settings.console.session_secret is not None
+    assert settings.console.session_secret.get_secret_value() == "from-a-file"
+    assert "from-a-file" not in repr(settings)
+    inbound = InboundConfig.model_validate({"webhook_secret_file": str(secret)})
+    assert inbound.webhook_secret is not None
+    assert inbound.webhook_secret.get_secret_value() == "from-a-file"
+    api = HttpApiConfig.model_validate({"base_url": "https://x.example", "api_key_file": secret})
+    assert api.api_key is not None
+    assert api.api_key.get_secret_value() == "from-a-file"
+
+
+def test_a_secret_file_that_cannot_be_read_or_a_secret_given_twice_is_refused(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ValidationError, match="cannot read"):
+        KafkaSettings(sasl_password_file=tmp_path / "missing")
+    secret = tmp_path / "secret"
+    secret.write_text("x")
+    with pytest.raises(ValidationError, match="both set"):
+        InboundConfig.model_validate({"webhook_secret": "y", "webhook_secret_file": str(secret)})

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,6 +189,8 @@ class InboundRuntime:
             )
             raise
         published = []
+        if len(self._pseudonymiser.key_set().keys) > 1:
+            await self._remember_first(prepared)
         async with self._sessions.begin() as session:
             if message.nonce is not None and not await idempotency.claim(
                 session, self.nonce_consumer, message.nonce
@@ -219,3 +221,11 @@ class InboundRuntime:
         metrics.MESSAGES.labels(self.connector.name, "in", outcome).inc()
         metrics.SECONDS.labels(self.connector.name, "in").observe(time.perf_counter() - started)
         return published
+
+    async def _remember_first(self, prepared: Sequence[Prepared]) -> None:
+        """While the pseudonym key rotates, the router reads the BSN to move a client's
+        state to the new pseudonym; so it is committed before the event can be routed."""
+        async with self._sessions.begin() as session:
+            for item in prepared:
+                if item.bsn is not None:
+                    await self._vault.remember(session, item.envelope.subject, item.bsn)

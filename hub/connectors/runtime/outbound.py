@@ -477,6 +477,7 @@ def outbound_subscriber(runtime: OutboundRuntime, kafka: KafkaSettings) -> Kafka
         description=f"Delivers to {runtime.connector.partner} through {runtime.connector.name}.",
         auto_offset_reset="earliest",
         session_timeout_ms=kafka.session_timeout_ms,
+        fetch_max_wait_ms=kafka.fetch_max_wait_ms,
         heartbeat_interval_ms=kafka.heartbeat_interval_ms,
     )
     async def on_delivery(message: KafkaMessage) -> None:

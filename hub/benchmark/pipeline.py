@@ -1,0 +1,224 @@
+"""The hub's pipeline under load: signed Injus webhooks in, through the inbound
+connector, the router (KEDO look-up against its simulator, the policy, the audit) and
+the outbound connectors, to the LLC's FHIR endpoint, timed from the POST to the LLC's
+receipt of the Communication.
+
+The hub is ``hub run`` in a process of its own; the partner simulators and the sender
+are in the bench process, as the relay's producer and sink are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+from hub.benchmark.latency import LoadResult, at_once, paced, until
+from hub.bus.embedded import free_port
+from hub.connectors.runtime.signing import signed_headers
+from hub.settings import KafkaSettings
+from hub.simulators.population import SYNTHETIC_PREFIX
+from hub.simulators.runner import SimulatorSet
+from hub.simulators.server import SendCommand, injus_xml
+
+HUB = str(Path(sys.executable).with_name("hub"))
+FLOW_A = (
+    "injus-detentie",
+    "kedo-regie",
+    "llc-communication",
+    "pi-backoffice",
+    "gemeente-casusregisseur",
+    "zvh-notifications",
+)
+"""The connectors of flow A: the detention in, the look-up, and its four recipients."""
+_BSN = re.compile(rf"\b{SYNTHETIC_PREFIX}\d{{7}}\b")
+
+
+class HubUnderTest:
+    """``hub run`` on the bench's broker and database, its partners simulated."""
+
+    def __init__(self, directory: Path, kafka: KafkaSettings, sims: SimulatorSet, port: int):
+        self.directory = directory
+        self.database = directory / "hub.db"
+        self._kafka = kafka
+        self._sims = sims
+        self.port = port
+        self.pseudonym_key = secrets.token_hex(32)
+        self._master_key = secrets.token_hex(32)
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        connectors = {n: c for n, c in self._sims.connectors().items() if n in FLOW_A}
+        # The bench measures the pipeline, not the per-partner webhook limits.
+        connectors["injus-detentie"] |= {"rate_per_s": 100_000, "burst": 100_000}
+        connectors["injus-detentie"] |= {"max_in_flight": 1024}
+        return {
+            **os.environ,
+            "HUB_DATA_DIR": str(self.directory),
+            "HUB_DATABASE__URL": f"sqlite+aiosqlite:///{self.database}",
+            "HUB_KAFKA__BOOTSTRAP_SERVERS": self._kafka.bootstrap_servers,
+            "HUB_KAFKA__FETCH_MAX_WAIT_MS": str(self._kafka.fetch_max_wait_ms),
+            "HUB_HTTP__PORT": str(self.port),
+            "HUB_PSEUDONYM__KEY": self.pseudonym_key,
+            "HUB_CRYPTO__KEY": self._master_key,
+            "HUB_CONNECTORS": json.dumps(connectors),
+            "HUB_LOG__FORMAT": "json",
+            "HUB_LOG__LEVEL": "WARNING",
+        }
+
+    async def upgrade(self) -> None:
+        process = await asyncio.create_subprocess_exec(
+            HUB, "db", "upgrade", env=self.env(), stdout=subprocess.DEVNULL
+        )
+        if await process.wait() != 0:
+            raise RuntimeError("hub db upgrade failed")
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[HubUnderTest]:
+        with (self.directory / "hub.log").open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                HUB, "run", env=self.env(), stdout=log, stderr=subprocess.STDOUT
+            )
+            try:
+                await self._ready()
+                yield self
+            finally:
+                self.process.terminate()
+                try:
+                    async with asyncio.timeout(20):
+                        await self.process.wait()
+                except TimeoutError:
+                    self.process.kill()
+                    await self.process.wait()
+
+    async def _ready(self) -> None:
+        async with httpx.AsyncClient(timeout=2) as http, asyncio.timeout(90):
+            while True:
+                assert self.process is not None
+                if self.process.returncode is not None:
+                    raise RuntimeError(f"the hub stopped; see {self.directory / 'hub.log'}")
+                with contextlib.suppress(httpx.TransportError):
+                    if (await http.get(f"{self.url}/readyz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.2)
+
+    def peak_rss_mb(self) -> float:
+        """The hub process's peak resident set (VmHWM), in MB."""
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        kilobytes = int(
+            next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1]
+        )
+        return kilobytes / 1024
+
+
+class PipelineBench:
+    """Sends intakes to the hub and times each one until the LLC has it."""
+
+    def __init__(self, hub: HubUnderTest, sims: SimulatorSet, bsns: list[str]):
+        self._hub = hub
+        self._sims = sims
+        self._bsns = iter(bsns)
+        self._secret = sims.secret.encode()
+        self._seen = 0
+        self._arrivals: dict[str, float] = {}
+
+    def _collect(self) -> None:
+        received = self._sims.state("llc").received
+        for item in received[self._seen :]:
+            found = _BSN.search(json.dumps(item["body"]))
+            if found is not None:
+                at = dt.datetime.fromisoformat(item["received_at"]).timestamp()
+                self._arrivals.setdefault(found.group(0), at)
+        self._seen = len(received)
+
+    async def measure(
+        self, name: str, count: int, rate_per_s: float | None, *, in_flight: int = 32
+    ) -> LoadResult:
+        bsns = [next(self._bsns) for _ in range(count)]
+        sent: dict[str, float] = {}
+        refused: list[int] = []
+        async with httpx.AsyncClient(base_url=self._hub.url, timeout=60) as http:
+
+            async def send(index: int) -> None:
+                bsn = bsns[index]
+                command = SendCommand(kind="START", bsn=bsn, event_id=f"BENCH-{uuid.uuid4().hex}")
+                body = injus_xml(command)
+                headers = {**signed_headers(self._secret, body), "Content-Type": "application/xml"}
+                sent[bsn] = time.time()
+                answer = await http.post(
+                    "/connectors/injus-detentie/messages", content=body, headers=headers
+                )
+                if answer.status_code >= 300:
+                    refused.append(answer.status_code)
+
+            started = time.time()
+            if rate_per_s is None:
+                await at_once(count, send, in_flight=in_flight)
+            else:
+                await paced(rate_per_s, count, send)
+
+        def complete() -> bool:
+            self._collect()
+            return all(b in self._arrivals for b in bsns)
+
+        await until(complete, max(60.0, count / 10))
+        if refused:
+            raise RuntimeError(f"the hub refused {len(refused)} intakes: {sorted(set(refused))}")
+        return LoadResult.of(name, rate_per_s, bsns, sent, self._arrivals, started)
+
+
+async def mean_record_bytes(kafka: KafkaSettings, topic: str, *, at_least: int) -> int:
+    """The mean size of the records on ``topic`` (key, headers and value): the relay
+    carries records of that size."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=kafka.bootstrap_servers,
+        group_id=f"bench-size-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    sizes: list[int] = []
+    try:
+        async with asyncio.timeout(30):
+            while len(sizes) < at_least:
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    sizes.extend(
+                        len(r.key or b"")
+                        + len(r.value or b"")
+                        + sum(len(k) + len(v) for k, v in r.headers)
+                        for r in records
+                    )
+    finally:
+        await consumer.stop()
+    return round(sum(sizes) / len(sizes))
+
+
+@contextlib.asynccontextmanager
+async def hub_with_partners(
+    directory: Path, kafka: KafkaSettings
+) -> AsyncIterator[tuple[HubUnderTest, SimulatorSet]]:
+    port = free_port()
+    sims = SimulatorSet(hub_url=f"http://127.0.0.1:{port}")
+    await sims.start()
+    try:
+        yield HubUnderTest(directory, kafka, sims, port), sims
+    finally:
+        await sims.stop()

@@ -1,0 +1,187 @@
+"""One benchmark run: an embedded broker of its own, the hub and its simulated partners,
+the raw relay, the policy and the memory, measured in that order in one process tree.
+
+Sizes (``Sizes``) are the full run's; ``--quick`` runs a fraction of them so that it
+ends within three minutes, and the smoke test a smaller one still.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from hub.benchmark.latency import LoadResult
+from hub.benchmark.pipeline import PipelineBench, hub_with_partners, mean_record_bytes
+from hub.benchmark.population import populate
+from hub.benchmark.relay import RelayBench
+from hub.bus.admin import ensure_topics
+from hub.bus.embedded import EmbeddedKafka
+from hub.bus.topics import ALL_TOPICS, DETENTION
+from hub.identity.pseudonym import Pseudonymiser
+from hub.routing import policy_benchmark
+from hub.settings import KafkaSettings
+from hub.simulators.population import synthetic_bsns
+
+Step = Callable[[str], None]
+TARGETS = {
+    "throughput_ratio": (">=", 0.5),
+    "p99_ratio_at_100": ("<=", 2.0),
+    "intake_p99_ms": ("<", 1000.0),
+    "policy_decisions_per_s": (">=", 20_000.0),
+    "rss_mb_100k_subjects": ("<=", 300.0),
+}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    relay_max: int = 20_000
+    relay_at_100: int = 2_000
+    relay_at_500: int = 5_000
+    hub_max: int = 1_500
+    hub_at_100: int = 1_200
+    """At least 1,000 intakes: the flow-A figure comes from this run."""
+    hub_at_500: int = 2_500
+    policy_decisions: int = 5_000
+    subjects: int = 100_000
+
+    def scaled(self, factor: float, subjects: int | None = None) -> Sizes:
+        def n(value: int) -> int:
+            return max(20, round(value * factor))
+
+        return Sizes(
+            relay_max=n(self.relay_max),
+            relay_at_100=n(self.relay_at_100),
+            relay_at_500=n(self.relay_at_500),
+            hub_max=n(self.hub_max),
+            hub_at_100=n(self.hub_at_100),
+            hub_at_500=n(self.hub_at_500),
+            policy_decisions=n(self.policy_decisions),
+            subjects=subjects if subjects is not None else self.subjects,
+        )
+
+
+QUICK = replace(Sizes().scaled(0.25), hub_at_100=300, subjects=100_000)
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return round(numerator / denominator, 3) if denominator else float("nan")
+
+
+def _run(result: LoadResult) -> dict[str, Any]:
+    return {
+        "name": result.name,
+        "offered_per_s": result.offered_per_s,
+        "sent": result.sent,
+        "arrived": result.arrived,
+        "seconds": round(result.seconds, 3),
+        "per_s": round(result.per_s, 1),
+        "p50_ms": round(result.p50_ms, 2),
+        "p99_ms": round(result.p99_ms, 2),
+    }
+
+
+async def benchmark(
+    sizes: Sizes, step: Step, *, fetch_max_wait_ms: int = 500
+) -> tuple[dict[str, Any], list[LoadResult]]:
+    """Every figure of ``hub bench``, and the runs behind them (for the plot)."""
+    step("policy: field decisions on one core")
+    policy = {r.name: r for r in policy_benchmark.run(decisions=sizes.policy_decisions)}
+    runs: list[LoadResult] = []
+    with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp, EmbeddedKafka() as broker:
+        kafka = KafkaSettings(
+            bootstrap_servers=broker.bootstrap_servers, fetch_max_wait_ms=fetch_max_wait_ms
+        )
+        await ensure_topics(kafka, ALL_TOPICS)
+        async with hub_with_partners(Path(tmp), kafka) as (hub, sims):
+            await hub.upgrade()
+            step(f"state: {sizes.subjects:,} clients with a case, a team and a consent")
+            names = Pseudonymiser("k1", {"k1": bytes.fromhex(hub.pseudonym_key)})
+            bsns = synthetic_bsns(max(sizes.subjects, 100))
+            rows = await populate(f"sqlite+aiosqlite:///{hub.database}", names, bsns)
+            async with hub.running():
+                pipeline = PipelineBench(hub, sims, bsns)
+                step("hub: warming up")
+                await pipeline.measure("warm-up", 20, None)
+                record_bytes = await mean_record_bytes(kafka, DETENTION.name, at_least=20)
+                relay = RelayBench(kafka, record_bytes)
+                async with relay.running():
+                    step(f"relay: maximum over {sizes.relay_max:,} records of {record_bytes} B")
+                    runs.append(await relay.measure("relay max", sizes.relay_max, None))
+                    step("relay: 100 records a second")
+                    runs.append(await relay.measure("relay 100/s", sizes.relay_at_100, 100))
+                    step("relay: 500 records a second")
+                    runs.append(await relay.measure("relay 500/s", sizes.relay_at_500, 500))
+                step("hub: 100 intakes a second")
+                runs.append(await pipeline.measure("hub 100/s", sizes.hub_at_100, 100))
+                step("hub: 500 intakes a second")
+                runs.append(await pipeline.measure("hub 500/s", sizes.hub_at_500, 500))
+                step(f"hub: maximum over {sizes.hub_max:,} intakes")
+                runs.append(await pipeline.measure("hub max", sizes.hub_max, None))
+                rss = hub.peak_rss_mb()
+    relay_max, relay_100, _, hub_100, _, hub_max = runs
+    figures: dict[str, Any] = {
+        "relay_max_msgs_per_s": round(relay_max.per_s, 1),
+        "hub_max_msgs_per_s": round(hub_max.per_s, 1),
+        "throughput_ratio": _ratio(hub_max.per_s, relay_max.per_s),
+        "relay_p99_ms_at_100": round(relay_100.p99_ms, 2),
+        "hub_p99_ms_at_100": round(hub_100.p99_ms, 2),
+        "p99_ratio_at_100": _ratio(hub_100.p99_ms, relay_100.p99_ms),
+        "intake_p50_ms": round(hub_100.p50_ms, 2),
+        "intake_p99_ms": round(hub_100.p99_ms, 2),
+        "intakes_measured": hub_100.arrived,
+        "policy_decisions_per_s": round(policy["decide_per_field"].per_second),
+        "rss_mb_100k_subjects": round(rss, 1),
+        "subjects_in_state": sizes.subjects,
+        "state_rows": rows,
+        "record_bytes": record_bytes,
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "broker": "tansu (embedded, in memory)",
+        },
+        "runs": [_run(r) for r in runs],
+    }
+    figures["targets"] = {
+        key: {"target": f"{op} {bound:g}", "met": _meets(figures[key], op, bound)}
+        for key, (op, bound) in TARGETS.items()
+    }
+    return figures, runs
+
+
+def _meets(value: float, op: str, bound: float) -> bool:
+    if op == ">=":
+        return value >= bound
+    if op == "<=":
+        return value <= bound
+    return value < bound
+
+
+def plot(runs: list[LoadResult], path: Path) -> None:
+    """The latency CDF of every run at a fixed load, hub and relay side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 5))
+    for run in runs:
+        if run.offered_per_s is None or not run.latencies_ms:
+            continue
+        ordered = sorted(run.latencies_ms)
+        share = [(n + 1) / len(ordered) for n in range(len(ordered))]
+        axes.step(ordered, share, where="post", label=f"{run.name} (p99 {run.p99_ms:.0f} ms)")
+    axes.set_xscale("log")
+    axes.set_xlabel("latency, ms (log)")
+    axes.set_ylabel("share of messages")
+    axes.set_title("Ketenhub: intake to LLC, against a raw Kafka relay")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

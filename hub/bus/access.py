@@ -1,0 +1,150 @@
+"""Who may read and write which topic: the Kafka ACLs per principal, derived from what
+the code declares (each connector's topics, the router's), so that they cannot drift.
+
+Principals: the router (its look-up connector runs inside it), one per inbound
+connector (it may write only the topics of the events it emits), one per outbound
+connector (it may read only its partner kind's delivery topic, in its own group, and
+write dead letters), and the console (replay sends deliveries; the lag gauges describe
+every group). ``strimzi_resources`` renders them, with every topic, as Strimzi
+``KafkaTopic`` and ``KafkaUser`` resources (``hub deploy kafka``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.bus.topics import ALL_TOPICS, DEAD_LETTER, DELIVERY_TOPICS, ROUTED_TOPICS, TopicSpec
+from hub.connectors.base import Connector, InboundConnector, OutboundConnector
+from hub.connectors.runtime.outbound import outbound_group
+from hub.routing.router import CONSUMER as ROUTER_GROUP
+
+STRIMZI = "kafka.strimzi.io/v1beta2"
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    describes_groups: bool = False
+    purpose: str = ""
+    connectors: tuple[str, ...] = field(default=())
+
+
+def acl_plan(connectors: Mapping[str, type[Connector[Any]]]) -> list[Principal]:
+    """Every principal the hub runs as, with the least it needs."""
+    deliveries = tuple(t.name for t in DELIVERY_TOPICS.values())
+    plan = [
+        Principal(
+            "ketenhub-router",
+            reads=tuple(t.name for t in ROUTED_TOPICS),
+            writes=(*deliveries, DEAD_LETTER.name),
+            groups=(ROUTER_GROUP,),
+            purpose="decides and audits every event; sends the deliveries",
+        ),
+        Principal(
+            "ketenhub-console",
+            writes=deliveries,
+            describes_groups=True,
+            purpose="replays dead letters; reads the consumer lag for its gauges",
+        ),
+    ]
+    for name, cls in sorted(connectors.items()):
+        if issubclass(cls, InboundConnector):
+            plan.append(
+                Principal(
+                    f"ketenhub-in-{name}",
+                    writes=cls.topics(),
+                    purpose=f"the {name} webhook: publishes what it translated",
+                    connectors=(name,),
+                )
+            )
+        elif issubclass(cls, OutboundConnector):
+            plan.append(
+                Principal(
+                    f"ketenhub-out-{name}",
+                    reads=cls.topics(),
+                    writes=(DEAD_LETTER.name,),
+                    groups=(outbound_group(name),),
+                    purpose=f"delivers to {cls.partner}",
+                    connectors=(name,),
+                )
+            )
+    return plan
+
+
+def _acl(kind: str, name: str, operations: Iterable[str]) -> dict[str, Any]:
+    return {
+        "resource": {"type": kind, "name": name, "patternType": "literal"},
+        "operations": list(operations),
+    }
+
+
+def _labels(cluster: str) -> dict[str, str]:
+    return {"strimzi.io/cluster": cluster, "app.kubernetes.io/part-of": "ketenhub"}
+
+
+def kafka_topic(spec: TopicSpec, *, cluster: str, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": STRIMZI,
+        "kind": "KafkaTopic",
+        "metadata": {
+            "name": spec.name.replace(".", "-"),
+            "namespace": namespace,
+            "labels": _labels(cluster),
+            "annotations": {"ketenhub.nl/description": spec.description},
+        },
+        "spec": {
+            "topicName": spec.name,
+            "partitions": spec.partitions,
+            "replicas": 3,
+            "config": {
+                "retention.ms": str(spec.retention_ms),
+                "min.insync.replicas": "2",
+                "cleanup.policy": "delete",
+            },
+        },
+    }
+
+
+def kafka_user(principal: Principal, *, cluster: str, namespace: str) -> dict[str, Any]:
+    acls = [
+        *(_acl("topic", t, ("Read", "Describe")) for t in principal.reads),
+        *(_acl("topic", t, ("Write", "Describe")) for t in principal.writes),
+        *(_acl("group", g, ("Read",)) for g in principal.groups),
+    ]
+    if principal.describes_groups:
+        acls.append(
+            {
+                "resource": {"type": "group", "name": "*", "patternType": "literal"},
+                "operations": ["Describe"],
+            }
+        )
+        acls.extend(_acl("topic", t.name, ("Describe",)) for t in ALL_TOPICS)
+    return {
+        "apiVersion": STRIMZI,
+        "kind": "KafkaUser",
+        "metadata": {
+            "name": principal.name,
+            "namespace": namespace,
+            "labels": _labels(cluster),
+            "annotations": {"ketenhub.nl/purpose": principal.purpose},
+        },
+        "spec": {
+            "authentication": {"type": "tls"},
+            "authorization": {"type": "simple", "acls": acls},
+        },
+    }
+
+
+def strimzi_resources(
+    connectors: Mapping[str, type[Connector[Any]]], *, cluster: str, namespace: str
+) -> list[dict[str, Any]]:
+    """Every topic the hub documents and every principal it runs as, for Strimzi."""
+    return [
+        *(kafka_topic(t, cluster=cluster, namespace=namespace) for t in ALL_TOPICS),
+        *(kafka_user(p, cluster=cluster, namespace=namespace) for p in acl_plan(connectors)),
+    ]
