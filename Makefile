@@ -28,7 +28,7 @@ fuzz: $(STAMP)
 	HUB_FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/fuzz -m fuzz -q
 
 chaos: $(STAMP)
-	HUB_CHAOS_CLIENTS=250 $(BIN)/pytest tests/chaos -q
+	HUB_CHAOS_CLIENTS=250 HUB_SCALE_CLIENTS=150 $(BIN)/pytest tests/chaos -q
 
 clean:
 	rm -rf $(VENV) .hub-data .pytest_cache .mypy_cache .ruff_cache

@@ -24,6 +24,7 @@ from hub.bus.deadletter import topic_publisher
 from hub.bus.publisher import EventPublisher
 from hub.bus.topics import ROUTED_TOPICS
 from hub.connectors import registry
+from hub.connectors.base import LookupConnector
 from hub.connectors.runtime.inbound import NONCE_PREFIX
 from hub.connectors.runtime.wiring import ConnectorSet, wire
 from hub.console.web import console_router
@@ -48,6 +49,11 @@ from hub.tracing import configure_tracing
 
 log = get_logger(__name__)
 ERASURE_INTERVAL_S = 3600.0
+ROUTER, CONNECTORS, CONSOLE = "router", "connectors", "console"
+ALL_COMPONENTS = frozenset({ROUTER, CONNECTORS, CONSOLE})
+"""The parts of the hub, each able to run in processes of its own (``hub run
+--component``): the router with the case look-up and the retention clocks; the inbound
+and outbound connectors with the label re-send; the console with the lag gauges."""
 MAX_REPLAY_WINDOW_S = 3600
 """The widest replay window a connector may set (``InboundConfig.replay_window_s``)."""
 
@@ -58,17 +64,24 @@ def build_broker(
     lookup: CaseLookup | None = None,
     pseudonymiser: Pseudonymiser | None = None,
     keyring: Keyring | None = None,
+    components: frozenset[str] = ALL_COMPONENTS,
 ) -> tuple[KafkaBroker, Router, ConnectorSet]:
-    """The broker with every consumer of this process attached: the router, and the
-    configured connectors (a misconfigured one raises ConfigurationError naming it)."""
+    """The broker with every consumer of this process attached: the router (with the
+    case look-up connector) and the inbound and outbound connectors, as far as
+    ``components`` asks (a misconfigured connector raises ConfigurationError naming it)."""
     broker = make_broker(settings.kafka)
     sessions = sessionmaker(engine)
     connectors = ConnectorSet()
-    if settings.connectors:
+    chosen = [
+        c
+        for c in registry.configured(settings.connectors)
+        if (ROUTER if isinstance(c, LookupConnector) else CONNECTORS) in components
+    ]
+    if chosen:
         if pseudonymiser is None:
             raise ConfigurationError("connectors need the pseudonymiser")
         connectors = wire(
-            registry.configured(settings.connectors),
+            chosen,
             broker=broker,
             kafka=settings.kafka,
             sessions=sessions,
@@ -88,7 +101,8 @@ def build_broker(
             else None
         ),
     )
-    broker.include_router(router_subscriber(router, settings.kafka, topic_publisher(broker)))
+    if ROUTER in components:
+        broker.include_router(router_subscriber(router, settings.kafka, topic_publisher(broker)))
     return broker, router, connectors
 
 
@@ -123,6 +137,7 @@ class HubProcess:
     master_keys: MasterKeys | None = None
     """None: from settings, the key file made in the data directory if there is none
     (``hub run`` passes the keys it loaded, and never makes one)."""
+    components: frozenset[str] = ALL_COMPONENTS
     keyring: Keyring = field(init=False)
     broker: KafkaBroker = field(init=False)
     router: Router = field(init=False)
@@ -138,7 +153,12 @@ class HubProcess:
         masters = self.master_keys or master_keys_from_settings(self.settings, create_key=True)
         self.keyring = Keyring(self.sessions, masters, cache_s=self.settings.crypto.key_cache_s)
         self.broker, self.router, self.connectors = build_broker(
-            self.settings, self.engine, self.lookup, self.pseudonymiser, self.keyring
+            self.settings,
+            self.engine,
+            self.lookup,
+            self.pseudonymiser,
+            self.keyring,
+            self.components,
         )
 
     async def readiness(self) -> dict[str, bool]:
@@ -156,12 +176,12 @@ class HubProcess:
         await start_together(self.broker)
         self.connectors.start_sources()
         self._retry_task = asyncio.create_task(self._housekeeping())
-        left = await self.router.flush()
-        if left:
-            log.info("outbox_flushed", deliveries=left)
-        app = make_ops_app(
-            self.readiness, __version__, [*self.connectors.routers(), self._console()]
-        )
+        if ROUTER in self.components:
+            left = await self.router.flush()
+            if left:
+                log.info("outbox_flushed", deliveries=left)
+        console = [self._console()] if CONSOLE in self.components else []
+        app = make_ops_app(self.readiness, __version__, [*self.connectors.routers(), *console])
         self._server = uvicorn.Server(server_config(self.settings.http, app))
         self._server_task = asyncio.create_task(self._server.serve())
         while not self._server.started:
@@ -175,6 +195,7 @@ class HubProcess:
             kafka=self.settings.kafka.bootstrap_servers,
             policy_version=self.router.policy.version,
             connectors=self.connectors.names,
+            components=sorted(self.components),
         )
 
     @property
@@ -205,7 +226,8 @@ class HubProcess:
         while True:
             await asyncio.sleep(routing.retry_interval_s)
             try:
-                await self.router.retry_parked()
+                if ROUTER in self.components:
+                    await self.router.retry_parked()
                 if time.monotonic() - measured_at >= self.settings.ops.metrics_interval_s:
                     measured_at = time.monotonic()
                     await self._measure()
@@ -214,7 +236,9 @@ class HubProcess:
                     await resend_failed_labels(
                         self.sessions, self.connectors.outbound, EventPublisher(self.broker).send
                     )
-                if time.monotonic() - erased_at >= ERASURE_INTERVAL_S:
+                if ROUTER in self.components and (
+                    time.monotonic() - erased_at >= ERASURE_INTERVAL_S
+                ):
                     erased_at = time.monotonic()
                     await self._erase_due()
             except Exception:  # a failed round is logged and retried; the loop must live

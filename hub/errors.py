@@ -21,7 +21,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, TypeVar
 
+from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 PROBLEM_BASE = "https://ketenhub.nl/problems/"
@@ -147,3 +150,12 @@ class PolicyDenial(HubError):
     slug = "policy-denial"
     title = "The sharing policy does not permit this"
     status = 403
+
+
+def is_outage(exc: BaseException) -> bool:
+    """A failure of the infrastructure (the state store busy or away, the bus away), not
+    of the message: retried for as long as it lasts, never dead-lettered, and answered
+    at an edge with 503 so that the partner sends again."""
+    return isinstance(
+        exc, OperationalError | PoolTimeout | KafkaError | ConnectionError | TimeoutError
+    )

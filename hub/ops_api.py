@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from hub.errors import ContractError, HubError, TooManyRequests
+from hub.errors import ContractError, HubError, RetryableError, TooManyRequests
 
 PROBLEM_JSON = "application/problem+json"
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
@@ -21,6 +21,8 @@ def problem_response(error: HubError, instance: str | None = None) -> JSONRespon
     headers = {}
     if isinstance(error, TooManyRequests):
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after_s)))
+    elif isinstance(error, RetryableError):
+        headers["Retry-After"] = "1"
     return JSONResponse(
         error.problem(instance),
         status_code=error.status,

@@ -7,12 +7,14 @@ nested keys (``HUB_KAFKA__BOOTSTRAP_SERVERS``). A secret may also be read from a
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, HttpUrl, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from hub.secret_files import SecretFiles
 
@@ -91,14 +93,24 @@ class EmbeddedSettings(BaseModel):
 
     host: str = Field("127.0.0.1", description="Loopback address the broker binds to.")
     port: int = Field(0, ge=0, le=65535, description="Broker port; 0 picks a free port.")
+    fetch_max_wait_ms: int = Field(
+        100,
+        ge=1,
+        description="The consumers' fetch wait on the embedded broker, unless "
+        "HUB_KAFKA__FETCH_MAX_WAIT_MS says otherwise: tansu answers a fetch only when the "
+        "wait ends, so it bounds every hop's latency.",
+    )
     startup_timeout_s: float = Field(20.0, gt=0, description="How long to wait for tansu.")
 
 
-class DatabaseSettings(BaseModel):
+class DatabaseSettings(SecretFiles):
     url: str | None = Field(
         None,
         description="SQLAlchemy async URL. Empty means SQLite in the data directory; "
         "`postgresql+asyncpg://...` works unchanged.",
+    )
+    password: SecretStr | None = Field(
+        None, description="The database password, when the URL leaves it out (or its _FILE)."
     )
     echo: bool = Field(False, description="Log every SQL statement (never in production).")
 
@@ -285,9 +297,33 @@ class HubSettings(BaseSettings):
         description="Connectors to run, by name, each with its own settings "
         "(HUB_CONNECTORS__<NAME>__<KEY>, or HUB_CONNECTORS as JSON).",
     )
+    connectors_file: Path | None = Field(
+        None,
+        description="A JSON file of connector settings (a mounted secret: it holds the "
+        "webhook secrets), merged under HUB_CONNECTORS.",
+    )
+
+    @model_validator(mode="after")
+    def _connectors_from_file(self) -> HubSettings:
+        if self.connectors_file is None:
+            return self
+        try:
+            loaded = json.loads(self.connectors_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise ValueError(f"connectors_file {self.connectors_file}: {error}") from None
+        if not isinstance(loaded, dict):
+            raise ValueError("connectors_file must hold a JSON object: connector → settings")
+        merged = {name: {**loaded.get(name, {}), **conf} for name, conf in self.connectors.items()}
+        self.connectors = {**loaded, **merged}
+        return self
 
     @property
     def database_url(self) -> str:
         if self.database.url:
-            return self.database.url
+            if self.database.password is None:
+                return self.database.url
+            url = make_url(self.database.url).set(
+                password=self.database.password.get_secret_value()
+            )
+            return url.render_as_string(hide_password=False)
         return f"sqlite+aiosqlite:///{(self.data_dir / 'hub.db').resolve()}"

@@ -139,6 +139,8 @@ class PipelineBench:
         self._secret = sims.secret.encode()
         self._seen = 0
         self._arrivals: dict[str, float] = {}
+        self.resent = 0
+        """Intakes the hub asked to have sent again (503 or 429), over every run."""
 
     def _collect(self) -> None:
         received = self._sims.state("llc").received
@@ -158,14 +160,23 @@ class PipelineBench:
         async with httpx.AsyncClient(base_url=self._hub.url, timeout=60) as http:
 
             async def send(index: int) -> None:
+                """As a partner sends: again, signed anew, after a 503 or a 429."""
                 bsn = bsns[index]
                 command = SendCommand(kind="START", bsn=bsn, event_id=f"BENCH-{uuid.uuid4().hex}")
                 body = injus_xml(command)
-                headers = {**signed_headers(self._secret, body), "Content-Type": "application/xml"}
                 sent[bsn] = time.time()
-                answer = await http.post(
-                    "/connectors/injus-detentie/messages", content=body, headers=headers
-                )
+                while True:
+                    headers = {
+                        **signed_headers(self._secret, body),
+                        "Content-Type": "application/xml",
+                    }
+                    answer = await http.post(
+                        "/connectors/injus-detentie/messages", content=body, headers=headers
+                    )
+                    if answer.status_code not in (429, 503):
+                        break
+                    self.resent += 1
+                    await asyncio.sleep(float(answer.headers.get("retry-after", "1")))
                 if answer.status_code >= 300:
                     refused.append(answer.status_code)
 
@@ -179,7 +190,7 @@ class PipelineBench:
             self._collect()
             return all(b in self._arrivals for b in bsns)
 
-        await until(complete, max(60.0, count / 10))
+        await until(complete, max(60.0, count / 4))
         if refused:
             raise RuntimeError(f"the hub refused {len(refused)} intakes: {sorted(set(refused))}")
         return LoadResult.of(name, rate_per_s, bsns, sent, self._arrivals, started)

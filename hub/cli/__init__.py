@@ -14,6 +14,7 @@ from hub.cli import (
     connectors,
     console,
     db,
+    deploy,
     dlq,
     keys,
     labels,
@@ -23,6 +24,7 @@ from hub.cli import (
     settings_doc,
     simulate,
     subject,
+    topics,
 )
 from hub.logs import configure_logging
 from hub.settings import HubSettings
@@ -50,6 +52,8 @@ app.command("asyncapi")(asyncapi.asyncapi)
 app.command("simulate")(simulate.simulate)
 app.command("bench")(bench.bench)
 app.add_typer(connectors.app, name="connectors")
+app.add_typer(topics.app, name="topics")
+app.add_typer(deploy.app, name="deploy")
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from hub.benchmark.run import QUICK, Sizes, benchmark, plot
 
-STEPS = 9
+STEPS = 10
 
 
 def bench(
@@ -28,7 +28,10 @@ def bench(
         1.0, min=0.001, hidden=True, help="Multiply every run's size (the smoke test's)."
     ),
     fetch_max_wait_ms: int = typer.Option(
-        500, min=1, help="The consumers' fetch wait, the same for the hub and the relay."
+        20,
+        min=1,
+        help="The consumers' fetch wait, the same for the hub and the relay (tansu waits "
+        "it out on every fetch).",
     ),
     subjects: int | None = typer.Option(
         None, min=100, hidden=True, help="Clients in the state (100,000 unless set)."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import signal
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from hub.app import HubProcess
+from hub.app import ALL_COMPONENTS, CONNECTORS, CONSOLE, ROUTER, HubProcess
 from hub.bus.admin import ensure_topics
 from hub.bus.embedded import EmbeddedKafka, free_port
 from hub.bus.topics import ALL_TOPICS
@@ -87,6 +88,7 @@ async def _serve(
     embedded: bool,
     endpoints_file: Path | None,
     simulators: bool = False,
+    components: frozenset[str] = ALL_COMPONENTS,
 ) -> None:
     if embedded:
         await ensure_topics(settings.kafka, ALL_TOPICS)
@@ -103,7 +105,7 @@ async def _serve(
         )
     pseudonymiser = pseudonymiser_from_settings(settings, create_key=embedded)
     masters = master_keys_from_settings(settings, create_key=embedded)
-    process = HubProcess(settings, pseudonymiser, master_keys=masters)
+    process = HubProcess(settings, pseudonymiser, master_keys=masters, components=components)
     if embedded:
         await migrate(process.engine)
     elif await current_revision(process.engine) is None:
@@ -122,6 +124,13 @@ async def _serve(
         await _stop_within(process, settings.ops.shutdown_timeout_s)
         if sims is not None:
             await sims.stop()
+
+
+class Component(enum.StrEnum):
+    ALL = "all"
+    ROUTER = ROUTER
+    CONNECTORS = CONNECTORS
+    CONSOLE = CONSOLE
 
 
 def _fail(error: HubError) -> None:
@@ -146,7 +155,12 @@ def up(
     except HubError as error:
         _fail(error)
     try:
-        kafka = settings.kafka.model_copy(update={"bootstrap_servers": broker.bootstrap_servers})
+        wait = settings.kafka.fetch_max_wait_ms
+        if "fetch_max_wait_ms" not in settings.kafka.model_fields_set:
+            wait = settings.embedded.fetch_max_wait_ms
+        kafka = settings.kafka.model_copy(
+            update={"bootstrap_servers": broker.bootstrap_servers, "fetch_max_wait_ms": wait}
+        )
         embedded_settings = settings.model_copy(update={"kafka": kafka})
         asyncio.run(
             _serve(
@@ -165,11 +179,26 @@ def up(
 
 def run(
     endpoints_file: Path | None = typer.Option(None, "--endpoints-file", help=ENDPOINTS_HELP),
+    component: Component = typer.Option(
+        Component.ALL, "--component", help="Run one part of the hub, or all of it."
+    ),
+    connector: list[str] = typer.Option(
+        [], "--connector", help="With --component connectors: only these (repeatable)."
+    ),
 ) -> None:
     """Production mode: only the configured Kafka and database, nothing embedded."""
     settings = HubSettings()
     configure_logging(settings.log)
+    components = ALL_COMPONENTS if component is Component.ALL else frozenset({component.value})
+    unknown = sorted(set(connector) - set(settings.connectors))
+    if unknown:
+        _fail(HubError(f"not configured: {', '.join(unknown)}", detail="see HUB_CONNECTORS"))
+    if connector:
+        chosen = {n: c for n, c in settings.connectors.items() if n in connector}
+        settings = settings.model_copy(update={"connectors": chosen})
     try:
-        asyncio.run(_serve(settings, embedded=False, endpoints_file=endpoints_file))
+        asyncio.run(
+            _serve(settings, embedded=False, endpoints_file=endpoints_file, components=components)
+        )
     except (HubError, ValueError) as error:
         _fail(error if isinstance(error, HubError) else HubError(str(error)))

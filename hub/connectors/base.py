@@ -126,6 +126,9 @@ class Connector(ABC, Generic[ConfigT]):
                     raise RetryableError(f"health answered {response.status_code}")
         """
 
+    async def close(self) -> None:
+        """Let go of what the connector holds open (its partner API's connections)."""
+
     def serves(self, partner_id: str) -> bool:
         """Whether this connector is the one for ``partner_id``."""
         return partner_id == self.partner or partner_kind(partner_id).value == self.partner

@@ -8,6 +8,7 @@ connector has, and one place that maps the partner's failures onto the error tre
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ssl
 from pathlib import Path
@@ -57,36 +58,51 @@ def _tls_context(
 
 
 class HttpApi:
-    """One partner API. ``transport`` is None on the network, a fake partner in tests."""
+    """One partner API. ``transport`` is None on the network, a fake partner in tests.
+
+    One client, kept open, serves every call: its connections are reused, where a
+    client per call paid a new TCP (and TLS) connection and the client's own set-up
+    for every delivery."""
 
     def __init__(
         self, config: HttpApiConfig, partner: str, transport: httpx.AsyncBaseTransport | None
     ):
         self._config = config
         self._partner = partner
-        self._transport = transport
+        self.transport = transport
+        self._shared: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._shared is not None and self._loop is loop and not self._shared.is_closed:
+            return self._shared
         headers = {"Accept": "application/json"}
         if self._config.api_key is not None:
             headers["Authorization"] = f"Bearer {self._config.api_key.get_secret_value()}"
-        return httpx.AsyncClient(
+        self._loop = loop
+        self._shared = httpx.AsyncClient(
             base_url=str(self._config.base_url),
             headers=headers,
             timeout=self._config.timeout_s,
-            transport=self._transport,
+            transport=self.transport,
             verify=_tls_context(
                 self._config.ca_file, self._config.client_cert, self._config.client_key
             ),
         )
+        return self._shared
+
+    async def aclose(self) -> None:
+        if self._shared is not None and self._loop is asyncio.get_running_loop():
+            await self._shared.aclose()
+        self._shared = None
 
     async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """The response, whatever its status; a network failure is a RetryableError."""
         headers = dict(kwargs.pop("headers", None) or {})
         tracing.inject(headers)
         try:
-            async with self._client() as client:
-                return await client.request(method, path, headers=headers, **kwargs)
+            return await self._client().request(method, path, headers=headers, **kwargs)
         except httpx.TimeoutException:
             raise RetryableError(f"{self._partner} did not answer in time") from None
         except httpx.TransportError as exc:
@@ -122,7 +138,17 @@ class HttpPartnerApi:
     health_path: ClassVar[str] = "health"
 
     def api(self) -> HttpApi:
-        return HttpApi(self.config, self.api_name or self.name, self.transport)
+        """The partner's API, one per connector (a new one when a test swaps the fake)."""
+        cached: HttpApi | None = self.__dict__.get("_http_api")
+        if cached is None or cached.transport is not self.transport:
+            cached = HttpApi(self.config, self.api_name or self.name, self.transport)
+            self.__dict__["_http_api"] = cached
+        return cached
+
+    async def close(self) -> None:
+        cached: HttpApi | None = self.__dict__.get("_http_api")
+        if cached is not None:
+            await cached.aclose()
 
     async def check(self) -> None:
         await self.api().check(self.health_path)

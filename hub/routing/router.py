@@ -16,12 +16,9 @@ from dataclasses import dataclass
 from typing import cast
 
 from aiokafka import ConsumerRecord
-from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub import monitoring, tracing
@@ -30,7 +27,7 @@ from hub.bus.codec import encode, open_record
 from hub.bus.deadletter import DeadLetters, Publish, text_headers
 from hub.bus.sealing import Erased, scope_of
 from hub.bus.topics import ROUTED_TOPICS
-from hub.errors import ContractError, HubError, PermanentError, RetryableError
+from hub.errors import ContractError, HubError, PermanentError, RetryableError, is_outage
 from hub.identity.keyring import DataKey, Keyring
 from hub.identity.rekeying import Rekeyer
 from hub.logs import get_logger, message_context
@@ -415,7 +412,7 @@ def router_subscriber(router: Router, kafka: KafkaSettings, dead_letter: Publish
                     else PermanentError(f"{type(exc).__name__} in the router")
                 )
                 history.append(Failure.of(len(history) + 1, failure, dt.datetime.now(dt.UTC)))
-                if len(history) < CRASHES_BEFORE_DEAD_LETTER or _transient(exc):
+                if len(history) < CRASHES_BEFORE_DEAD_LETTER or is_outage(exc):
                     log.warning("route_failed", error=type(exc).__name__, attempt=len(history))
                     raise
                 await dead_letters.give_up(
@@ -437,10 +434,3 @@ def router_subscriber(router: Router, kafka: KafkaSettings, dead_letter: Publish
             )
 
     return subscribers
-
-
-def _transient(exc: Exception) -> bool:
-    """Failures of the infrastructure, not of the event: retried for as long as they last."""
-    return isinstance(
-        exc, OperationalError | PoolTimeout | KafkaError | ConnectionError | TimeoutError
-    )

@@ -387,3 +387,18 @@ def account(
                 accounts.out_of_order.append(f"{name}: {key}")
             last[lane] = order[key]
     return accounts
+
+
+async def settled_accounts(
+    database: Path, subjects: set[str], sims: SimulatorSet, expected: int, timeout_s: float
+) -> Accounts:
+    """Wait until every event was decided and every decided delivery arrived (or the
+    time is up); the accounts as they then stand."""
+    accounts = Accounts(events_expected=expected)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        accounts = account(subjects, decisions(database), await received(sims), expected)
+        if accounts.complete:
+            break
+        await asyncio.sleep(0.2)
+    return accounts

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from hub.bus.embedded import free_port
-from hub.connectors.testing.harness import wait_for, wait_until
+from hub.connectors.testing.harness import wait_for
 from hub.identity.keyfiles import decode_key
 from hub.identity.pseudonym import Pseudonymiser
 from hub.settings import KafkaSettings
@@ -26,14 +26,12 @@ from hub.simulators.population import synthetic_bsns
 from hub.simulators.runner import SimulatorSet
 from tests.chaos.rig import (
     HUB,
-    Accounts,
     Driver,
     HubRunner,
-    account,
     decisions,
     messages_for,
     own_broker,
-    received,
+    settled_accounts,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -89,16 +87,9 @@ async def _rotate(tmp_path: Path, kafka: KafkaSettings, report: Callable[[str], 
         }
         both = Pseudonymiser(active_key_id="ch2", keys=keys)
         subjects = {p for b in bsns for p in both.all_pseudonyms(b)}
-        accounts = Accounts(events_expected=CLIENTS * PER_CLIENT)
-
-        async def settled() -> bool:
-            nonlocal accounts
-            trail = decisions(database)
-            accounts = account(subjects, trail, await received(sims), CLIENTS * PER_CLIENT)
-            return accounts.complete
-
-        with contextlib.suppress(TimeoutError):
-            await wait_until(settled, timeout_s=120)
+        accounts = await settled_accounts(
+            database, subjects, sims, CLIENTS * PER_CLIENT, timeout_s=120
+        )
         trail = [d for d in decisions(database) if d.subject in subjects]
         under_new = sum(1 for d in trail if d.subject.startswith("psn-ch2-"))
         under_old = len(trail) - under_new

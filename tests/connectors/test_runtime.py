@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import httpx
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from hub.backoff import Backoff
 from hub.connectors import InboundMessage, LookupConfig, LookupConnector, RetryableError
@@ -25,6 +26,7 @@ from hub.connectors.testing.harness import Bus, Stores, wait_for
 from hub.identity.vault import IdentityVault
 from hub.ops_api import make_ops_app
 from hub.schemas.case import KedoLookupResult
+from hub.state import idempotency
 from tests.connectors.test_reclassering_kit import BSN, signal
 from tests.data import kedo_hit
 
@@ -101,6 +103,35 @@ async def test_webhook_edges_answer_problem_json(stores: Stores) -> None:
     assert bad.json()["field"] == "body"
     for response in (too_big, unknown, bad):
         assert response.headers["content-type"].startswith("application/problem+json")
+    assert bus.records == []
+
+
+async def test_a_busy_state_store_is_answered_503_with_retry_after_and_publishes_nothing(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under overload SQLite may stay locked past its busy timeout: the partner is told
+    to send again (503, Retry-After), never 500, and nothing is published."""
+    bus = Bus()
+    runtime = _runtime(stores, bus)
+
+    def locked(*_: object, **__: object) -> None:
+        raise OperationalError("INSERT …", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(idempotency, "claim", locked)
+    app = make_ops_app(_ready, "t", [webhook_router({runtime.connector.name: runtime})])
+    body = signal()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://hub"
+    ) as client:
+        answer = await client.post(
+            f"/connectors/{runtime.connector.name}/messages",
+            content=body,
+            headers=signed_headers(SECRET.encode(), body),
+        )
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "1"
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert "send it again" in answer.json()["detail"]
     assert bus.records == []
 
 

@@ -147,9 +147,11 @@ async def simulated_chain(
     connectors: Mapping[str, Mapping[str, Any]] | None = None,
     routing: RoutingSettings | None = None,
     ops: OpsSettings | None = None,
+    database_url: str | None = None,
 ) -> AsyncIterator[Chain]:
     """Every simulator, and a hub with every connector pointed at them; ``connectors``
-    adds settings per connector (shorter retries, say)."""
+    adds settings per connector (shorter retries, say). SQLite in ``tmp_path`` unless
+    ``database_url`` names another database."""
     port = free_port()
     sims = SimulatorSet(hub_url=f"http://127.0.0.1:{port}")
     await sims.start()
@@ -159,7 +161,7 @@ async def simulated_chain(
     settings = HubSettings(
         data_dir=tmp_path,
         kafka=kafka_settings,
-        database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/hub.db"),
+        database=DatabaseSettings(url=database_url or f"sqlite+aiosqlite:///{tmp_path}/hub.db"),
         http=HttpSettings(port=port),
         routing=routing or RoutingSettings(),
         ops=ops or OpsSettings(),

@@ -55,7 +55,12 @@ def test_the_smallest_bench_reports_every_figure(
     )
     assert figures["machine"]["cores"] >= 1
     assert figures["machine"]["broker"].startswith("tansu")
-    assert {run["name"] for run in figures["runs"]} >= {"relay max", "hub 100/s", "hub max"}
+    assert {run["name"] for run in figures["runs"]} >= {
+        "relay max",
+        "hub 100/s",
+        "hub max",
+        "intake",
+    }
     assert all(run["arrived"] == run["sent"] for run in figures["runs"])
     assert set(figures["targets"]) == {
         "throughput_ratio",

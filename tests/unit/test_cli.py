@@ -40,7 +40,7 @@ def test_db_upgrade_on_a_fresh_sqlite(tmp_path: Path) -> None:
     assert "revision 0010" in result.output
 
 
-def _run_in_production(tmp_path: Path, *, master_key: bool) -> Result:
+def _run_in_production(tmp_path: Path, *, master_key: bool, args: tuple[str, ...] = ()) -> Result:
     """`hub run` with a pseudonym key file, optionally a master key file, and no broker."""
     key = tmp_path / "k"
     key.write_text("ab" * 32)
@@ -52,7 +52,7 @@ def _run_in_production(tmp_path: Path, *, master_key: bool) -> Result:
     }
     if master_key:
         env["HUB_CRYPTO__KEY_FILE"] = str(key)
-    return runner.invoke(app, ["run"], env=env)
+    return runner.invoke(app, ["run", *args], env=env)
 
 
 def test_run_refuses_an_unmigrated_database(tmp_path: Path) -> None:
@@ -66,6 +66,20 @@ def test_run_refuses_to_start_without_a_master_key(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "master key" in result.output
     assert not (tmp_path / "master-m1.key").exists(), "production never makes a master key"
+
+
+def test_run_names_a_connector_it_was_asked_for_and_does_not_know(tmp_path: Path) -> None:
+    args = ("--component", "connectors", "--connector", "no-such-connector")
+    result = _run_in_production(tmp_path, master_key=True, args=args)
+    assert result.exit_code == 2
+    assert "not configured: no-such-connector" in result.output
+
+
+def test_topics_list_shows_every_topic_with_its_partitions() -> None:
+    result = runner.invoke(app, ["topics", "list"])
+    assert result.exit_code == 0, result.output
+    assert "justice.detention.v1\t6\t14 d" in result.output
+    assert "hub.deadletter.v1\t1\t90 d" in result.output
 
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "decision-llc-no-consent.json"

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
 from hub.bus.broker import make_broker, security_from_settings
 from hub.connectors.base import InboundConfig
@@ -113,3 +114,29 @@ def test_a_secret_file_that_cannot_be_read_or_a_secret_given_twice_is_refused(
     secret.write_text("x")
     with pytest.raises(ValidationError, match="both set"):
         InboundConfig.model_validate({"webhook_secret": "y", "webhook_secret_file": str(secret)})
+
+
+def test_connector_settings_and_the_database_password_can_come_from_files(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    connectors = tmp_path / "connectors.json"
+    connectors.write_text('{"injus-detentie": {"webhook_secret": "s3"}, "kedo-regie": {}}')
+    password = tmp_path / "pg"
+    password.write_text("p@ss word\n")
+    monkeypatch.setenv("HUB_CONNECTORS_FILE", str(connectors))
+    monkeypatch.setenv("HUB_CONNECTORS__INJUS-DETENTIE__RATE_PER_S", "5")
+    monkeypatch.setenv("HUB_DATABASE__URL", "postgresql+asyncpg://hub@db:5432/hub")
+    monkeypatch.setenv("HUB_DATABASE__PASSWORD_FILE", str(password))
+    settings = HubSettings()
+    assert settings.connectors["injus-detentie"] == {"webhook_secret": "s3", "rate_per_s": "5"}
+    assert "kedo-regie" in settings.connectors
+    url = make_url(settings.database_url)
+    assert (url.username, url.password, url.host, url.database) == ("hub", "p@ss word", "db", "hub")
+    assert "p@ss" not in repr(settings)
+
+
+def test_a_connectors_file_that_is_not_an_object_is_refused(tmp_path: Path) -> None:
+    broken = tmp_path / "connectors.json"
+    broken.write_text("[1, 2]")
+    with pytest.raises(ValidationError, match="JSON object"):
+        HubSettings(connectors_file=broken)

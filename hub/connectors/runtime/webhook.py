@@ -17,7 +17,7 @@ from hub.connectors.base import InboundMessage
 from hub.connectors.runtime import signing
 from hub.connectors.runtime.inbound import InboundRuntime
 from hub.connectors.runtime.limits import PartnerLimits
-from hub.errors import NotFound, PayloadTooLarge
+from hub.errors import NotFound, PayloadTooLarge, RetryableError, is_outage
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
@@ -76,5 +76,12 @@ async def _receive(
         nonce=str(request.headers.get(signing.SIGNATURE_HEADER)).strip(),
     )
     with tracing.span(f"webhook {name}", parent=dict(request.headers), connector=name):
-        published = await runtime.ingest(message)
+        try:
+            published = await runtime.ingest(message)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            raise RetryableError(
+                f"the hub cannot take it right now ({type(exc).__name__}); send it again"
+            ) from None
     return {"accepted": len(published), "event_ids": [e.id for e in published]}

@@ -71,6 +71,8 @@ class ConnectorSet:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        for connector in self.connectors():
+            await connector.close()
 
 
 def wire(

@@ -1,0 +1,33 @@
+"""``hub topics``: the hub's topics on the configured Kafka, with the partition counts
+and retention the hub documents (a separate step in production, as the migrations)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from hub.bus.admin import ensure_topics
+from hub.bus.topics import ALL_TOPICS
+from hub.settings import HubSettings
+
+app = typer.Typer(help="The hub's Kafka topics.", no_args_is_help=True)
+
+
+@app.command("create")
+def create_command() -> None:
+    """Create the missing topics; existing ones are left as they are."""
+    settings = HubSettings().kafka
+    created = asyncio.run(ensure_topics(settings, ALL_TOPICS))
+    typer.echo(
+        f"{len(created)} topic(s) created, {len(ALL_TOPICS) - len(created)} already there "
+        f"(replication factor {settings.replication_factor})"
+    )
+
+
+@app.command("list")
+def list_command() -> None:
+    """Every topic: name, partitions, retention and what it carries."""
+    for topic in ALL_TOPICS:
+        days = topic.retention_ms / 86_400_000
+        typer.echo(f"{topic.name}\t{topic.partitions}\t{days:g} d\t{topic.description}")
