@@ -68,6 +68,8 @@ class Sizes:
 
 
 QUICK = replace(Sizes().scaled(0.25), hub_at_100=150, hub_at_500=150, hub_max=150, intakes=60)
+WARM_UP = 20
+"""Intakes before anything is measured: the consumers have joined, the caches are warm."""
 INTAKE_RATE = 5.0
 """Intakes a second for the flow-A figure: 400 times the national average (DESIGN §6),
 and below what one hub process on this machine sustains, so the figure is the
@@ -108,12 +110,14 @@ async def benchmark(
             await hub.upgrade()
             step(f"state: {sizes.subjects:,} clients with a case, a team and a consent")
             names = Pseudonymiser("k1", {"k1": bytes.fromhex(hub.pseudonym_key)})
-            bsns = synthetic_bsns(max(sizes.subjects, 100))
-            rows = await populate(f"sqlite+aiosqlite:///{hub.database}", names, bsns)
+            intakes = WARM_UP + sizes.hub_at_100 + sizes.hub_at_500 + sizes.hub_max + sizes.intakes
+            bsns = synthetic_bsns(max(sizes.subjects, intakes))
+            database = f"sqlite+aiosqlite:///{hub.database}"
+            rows = await populate(database, names, bsns[: sizes.subjects])
             async with hub.running():
                 pipeline = PipelineBench(hub, sims, bsns)
                 step("hub: warming up")
-                await pipeline.measure("warm-up", 20, None)
+                await pipeline.measure("warm-up", WARM_UP, None)
                 record_bytes = await mean_record_bytes(kafka, DETENTION.name, at_least=20)
                 relay = RelayBench(kafka, record_bytes)
                 async with relay.running():

@@ -141,10 +141,17 @@ def kafka_user(principal: Principal, *, cluster: str, namespace: str) -> dict[st
 
 
 def strimzi_resources(
-    connectors: Mapping[str, type[Connector[Any]]], *, cluster: str, namespace: str
+    connectors: Mapping[str, type[Connector[Any]]],
+    *,
+    cluster: str,
+    namespace: str,
+    users_namespace: str,
 ) -> list[dict[str, Any]]:
-    """Every topic the hub documents and every principal it runs as, for Strimzi."""
+    """Every topic the hub documents (in the Kafka cluster's namespace) and every
+    principal it runs as (in the hub's namespace, where its pods mount the certificate
+    the User Operator writes: the operator watches ``users_namespace``)."""
+    plan = acl_plan(connectors)
     return [
         *(kafka_topic(t, cluster=cluster, namespace=namespace) for t in ALL_TOPICS),
-        *(kafka_user(p, cluster=cluster, namespace=namespace) for p in acl_plan(connectors)),
+        *(kafka_user(p, cluster=cluster, namespace=users_namespace) for p in plan),
     ]
