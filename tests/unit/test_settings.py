@@ -16,6 +16,7 @@ from hub.settings import HubSettings, KafkaSettings, SecurityProtocol
 from hub.settings_reference import BEGIN, END, settings_markdown, splice
 
 README = Path(__file__).parents[2] / "README.md"
+RUNBOOK = Path(__file__).parents[2] / "deploy" / "README.md"
 
 
 def test_nested_keys_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,11 +78,12 @@ def test_broker_factory_uses_the_producer_settings(monkeypatch: pytest.MonkeyPat
     assert seen["acks"] == "all"
 
 
-def test_readme_settings_reference_is_current() -> None:
-    text = README.read_text(encoding="utf-8")
+@pytest.mark.parametrize("document", [README, RUNBOOK], ids=["README", "runbook"])
+def test_the_settings_reference_is_current(document: Path) -> None:
+    text = document.read_text(encoding="utf-8")
     assert BEGIN in text
     assert END in text
-    assert splice(text) == text, "README settings table is stale: run `hub settings`"
+    assert splice(text) == text, f"{document.name}'s settings table is stale: run `hub settings`"
     assert "`HUB_KAFKA__SECURITY_PROTOCOL`" in settings_markdown()
 
 
