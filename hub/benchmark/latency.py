@@ -98,13 +98,3 @@ async def at_once(count: int, send: Callable[[int], Awaitable[None]], *, in_flig
             await send(index)
 
     await asyncio.gather(*(lane() for _ in range(in_flight)))
-
-
-async def until(check: Callable[[], bool], timeout_s: float) -> bool:
-    """Whether ``check()`` came to hold within ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
