@@ -92,7 +92,7 @@ def build_broker(
         sessions,
         policy_from_settings(settings.policy),
         lookup or connectors.lookup or LocalCaseLookup(sessions),
-        EventPublisher(broker).send,
+        EventPublisher(broker).send_all,
         bsn_kinds=frozenset(settings.routing.bsn_authorised),
         keyring=keyring,
         rekeyer=(
@@ -234,7 +234,9 @@ class HubProcess:
                 if time.monotonic() - resent_at >= routing.label_resend_interval_s:
                     resent_at = time.monotonic()
                     await resend_failed_labels(
-                        self.sessions, self.connectors.outbound, EventPublisher(self.broker).send
+                        self.sessions,
+                        self.connectors.outbound,
+                        EventPublisher(self.broker).send_all,
                     )
                 if ROUTER in self.components and (
                     time.monotonic() - erased_at >= ERASURE_INTERVAL_S
@@ -257,7 +259,7 @@ class HubProcess:
                 frozenset(self.settings.routing.bsn_authorised),
                 self.keyring,
             ),
-            send=EventPublisher(self.broker).send,
+            send=EventPublisher(self.broker).send_all,
             max_age_s=console.session_max_age_s,
         )
 

@@ -65,6 +65,20 @@ class KafkaSettings(SecretFiles):
         description="Longest a consumer's fetch waits for records. Apache Kafka answers as "
         "soon as a record arrives; tansu waits this out, so the embedded mode sets it low.",
     )
+    batch_max_records: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description="Most records the router and each outbound connector take from one "
+        "fetch and handle as one batch (one transaction, one round trip to the broker).",
+    )
+    batch_poll_ms: int = Field(
+        10,
+        ge=1,
+        le=1_000,
+        description="How long a batch consumer waits for records before it looks again; "
+        "at most this is added to a record that arrives while it was idle.",
+    )
     session_timeout_ms: int = Field(
         6000,
         ge=1000,

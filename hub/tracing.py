@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -70,6 +71,17 @@ def span(
     context = context_from(parent) if parent is not None else None
     with _tracer.start_as_current_span(name, context=context, attributes=attributes):
         yield
+
+
+@contextmanager
+def continuing(parent: Mapping[str, Any] | list[tuple[str, Any]]) -> Iterator[None]:
+    """``parent``'s trace made current without a span of its own: for the log line of a
+    message whose work was done in a batch."""
+    token = otel_context.attach(context_from(parent))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 def current_trace_id() -> str | None:

@@ -59,7 +59,7 @@ class HubUnderTest:
         self.port = port
         self.pseudonym_key = secrets.token_hex(32)
         self._master_key = secrets.token_hex(32)
-        self.process: asyncio.subprocess.Process | None = None
+        self.processes: list[asyncio.subprocess.Process] = []
 
     @property
     def url(self) -> str:
@@ -92,38 +92,62 @@ class HubUnderTest:
             raise RuntimeError("hub db upgrade failed")
 
     @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[HubUnderTest]:
-        with (self.directory / "hub.log").open("ab") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                HUB, "run", env=self.env(), stdout=log, stderr=subprocess.STDOUT
-            )
+    async def running(self, *, apart: bool = False) -> AsyncIterator[HubUnderTest]:
+        """``hub run`` as one process; or, ``apart``, as the production layout runs it:
+        the router in a process of its own beside the connectors (``--component``)."""
+        layout = (
+            [
+                ("router", ["--component", "router"], free_port()),
+                ("connectors", ["--component", "connectors"], self.port),
+            ]
+            if apart
+            else [("hub", [], self.port)]
+        )
+        with contextlib.ExitStack() as logs:
+            self.processes = []
             try:
-                await self._ready()
+                for name, args, port in layout:
+                    log = logs.enter_context((self.directory / f"{name}.log").open("ab"))
+                    self.processes.append(
+                        await asyncio.create_subprocess_exec(
+                            HUB,
+                            "run",
+                            *args,
+                            env={**self.env(), "HUB_HTTP__PORT": str(port)},
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                        )
+                    )
+                    await self._ready(self.processes[-1], port)
                 yield self
             finally:
-                self.process.terminate()
-                try:
-                    async with asyncio.timeout(20):
-                        await self.process.wait()
-                except TimeoutError:
-                    self.process.kill()
-                    await self.process.wait()
+                for process in self.processes:
+                    await _stop(process)
+                self.processes = []
 
-    async def _ready(self) -> None:
+    async def _ready(self, process: asyncio.subprocess.Process, port: int) -> None:
         async with httpx.AsyncClient(timeout=2) as http, asyncio.timeout(90):
             while True:
-                assert self.process is not None
-                if self.process.returncode is not None:
-                    raise RuntimeError(f"the hub stopped; see {self.directory / 'hub.log'}")
+                if process.returncode is not None:
+                    raise RuntimeError(f"the hub stopped; see the logs in {self.directory}")
                 with contextlib.suppress(httpx.TransportError):
-                    if (await http.get(f"{self.url}/readyz")).status_code == 200:
+                    if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
                         return
                 await asyncio.sleep(0.2)
 
+    def cpu_seconds(self) -> float:
+        """The CPU time the hub's processes have used (user and system)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for process in self.processes:
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        return total
+
     def peak_rss_mb(self) -> float:
         """The hub process's peak resident set (VmHWM), in MB."""
-        assert self.process is not None
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        (process,) = self.processes
+        status = Path(f"/proc/{process.pid}/status").read_text()
         kilobytes = int(
             next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1]
         )
@@ -196,6 +220,18 @@ class PipelineBench:
         if refused:
             raise RuntimeError(f"the hub refused {len(refused)} intakes: {sorted(set(refused))}")
         return LoadResult.of(name, rate_per_s, bsns, sent, self._arrivals, started)
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is not None:
+        return
+    process.terminate()
+    try:
+        async with asyncio.timeout(20):
+            await process.wait()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
 
 
 async def mean_record_bytes(kafka: KafkaSettings, topic: str, *, at_least: int) -> int:

@@ -110,12 +110,14 @@ async def benchmark(
             await hub.upgrade()
             step(f"state: {sizes.subjects:,} clients with a case, a team and a consent")
             names = Pseudonymiser("k1", {"k1": bytes.fromhex(hub.pseudonym_key)})
-            intakes = WARM_UP + sizes.hub_at_100 + sizes.hub_at_500 + sizes.hub_max + sizes.intakes
+            intakes = (
+                2 * (WARM_UP + sizes.hub_max) + sizes.hub_at_100 + sizes.hub_at_500 + sizes.intakes
+            )
             bsns = synthetic_bsns(max(sizes.subjects, intakes))
             database = f"sqlite+aiosqlite:///{hub.database}"
             rows = await populate(database, names, bsns[: sizes.subjects])
+            pipeline = PipelineBench(hub, sims, bsns)
             async with hub.running():
-                pipeline = PipelineBench(hub, sims, bsns)
                 step("hub: warming up")
                 await pipeline.measure("warm-up", WARM_UP, None)
                 record_bytes = await mean_record_bytes(kafka, DETENTION.name, at_least=20)
@@ -132,14 +134,25 @@ async def benchmark(
                 step("hub: 500 intakes a second")
                 runs.append(await pipeline.measure("hub 500/s", sizes.hub_at_500, 500))
                 step(f"hub: maximum over {sizes.hub_max:,} intakes")
+                used = hub.cpu_seconds()
                 runs.append(await pipeline.measure("hub max", sizes.hub_max, None))
+                cpu_ms = (hub.cpu_seconds() - used) * 1000 / runs[-1].arrived
                 step(f"flow A: {sizes.intakes:,} intakes at {INTAKE_RATE:g} a second")
                 runs.append(await pipeline.measure("intake", sizes.intakes, INTAKE_RATE))
                 rss = hub.peak_rss_mb()
-    relay_max, relay_100, _, hub_100, _, hub_max, intake = runs
+            step(f"hub, the router in a process of its own: maximum over {sizes.hub_max:,}")
+            async with hub.running(apart=True):
+                await pipeline.measure("warm-up apart", WARM_UP, None)
+                used = hub.cpu_seconds()
+                runs.append(await pipeline.measure("hub max, router apart", sizes.hub_max, None))
+                apart_cpu_ms = (hub.cpu_seconds() - used) * 1000 / runs[-1].arrived
+    relay_max, relay_100, _, hub_100, _, hub_max, intake, apart = runs
     figures: dict[str, Any] = {
         "relay_max_msgs_per_s": round(relay_max.per_s, 1),
         "hub_max_msgs_per_s": round(hub_max.per_s, 1),
+        "hub_cpu_ms_per_intake": round(cpu_ms, 1),
+        "hub_max_msgs_per_s_router_apart": round(apart.per_s, 1),
+        "hub_cpu_ms_per_intake_router_apart": round(apart_cpu_ms, 1),
         "throughput_ratio": _ratio(hub_max.per_s, relay_max.per_s),
         "relay_p99_ms_at_100": round(relay_100.p99_ms, 2),
         "hub_p99_ms_at_100": round(hub_100.p99_ms, 2),

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from hub.benchmark.run import QUICK, Sizes, benchmark, plot
 
-STEPS = 10
+STEPS = 11
 
 
 def bench(

@@ -174,7 +174,7 @@ def replay_command(
             broker = make_broker(_kafka(settings))
             await broker.connect()
             try:
-                send = EventPublisher(broker).send
+                send = EventPublisher(broker).send_all
                 by = f"cli:{getpass.getuser()}"
                 return [(p, await replayer.replay(p, send, by=by, now=now)) for p in plans]
             finally:

@@ -38,7 +38,7 @@ async def resend_failed_labels(
             health[connector.name] = await answers(connector)
         if not health[connector.name]:
             continue
-        await send(item.record)
+        await send([item.record])
         async with sessions.begin() as session:
             await labels.resent(session, item.subject, item.partner, dt.datetime.now(dt.UTC))
         log.info("label_resent", subject=item.subject, partner=item.partner)

@@ -8,6 +8,7 @@ commit leaves neither the claim nor the effect, so the redelivery applies it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -37,6 +38,20 @@ async def was_processed(session: AsyncSession, consumer: str, event_id: str) -> 
         )
     )
     return row is not None
+
+
+async def processed_among(
+    session: AsyncSession, consumer: str, event_ids: Collection[str]
+) -> set[str]:
+    """Which of ``event_ids`` ``consumer`` has seen: one query for a whole batch."""
+    if not event_ids:
+        return set()
+    rows = await session.scalars(
+        select(ProcessedEvent.event_id).where(
+            ProcessedEvent.consumer == consumer, ProcessedEvent.event_id.in_(list(event_ids))
+        )
+    )
+    return set(rows.all())
 
 
 async def forget(session: AsyncSession, consumer_prefix: str, before: dt.datetime) -> int:

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from hub.bus.codec import KafkaRecord
 from hub.state.tables import OutboxRecord
 
-Send = Callable[[KafkaRecord], Awaitable[None]]
+Send = Callable[[Sequence[KafkaRecord]], Awaitable[None]]
+"""Sends records in order and returns when every one was acknowledged."""
 
 
 def stage(session: AsyncSession, delivery_id: str, event_id: str, record: KafkaRecord) -> None:
@@ -51,25 +52,25 @@ async def flush(
 ) -> int:
     """Send what is pending (for ``event_ids``, or all) and drop it; returns the count.
 
-    A send that fails raises, and its row stays pending for the next flush.
+    A send that fails raises, and every row stays pending for the next flush, which
+    sends them again under the same delivery ids.
     """
     async with sessions() as session:
         statement = select(OutboxRecord)
         if event_ids is not None:
             statement = statement.where(OutboxRecord.event_id.in_(list(event_ids)))
         rows = (await session.scalars(statement.order_by(OutboxRecord.created_at))).all()
-    sent: list[str] = []
-    try:
-        for row in rows:
-            await send(_record(row))
-            sent.append(row.delivery_id)
-    finally:
-        if sent:
-            async with sessions.begin() as session:
-                await session.execute(
-                    delete(OutboxRecord).where(OutboxRecord.delivery_id.in_(sent))
-                )
-    return len(sent)
+    if not rows:
+        return 0
+    if event_ids is not None:  # in the events' order, which is the order they were decided
+        position = {event_id: n for n, event_id in enumerate(event_ids)}
+        rows = sorted(rows, key=lambda row: position.get(row.event_id, len(position)))
+    await send([_record(row) for row in rows])
+    async with sessions.begin() as session:
+        await session.execute(
+            delete(OutboxRecord).where(OutboxRecord.delivery_id.in_([r.delivery_id for r in rows]))
+        )
+    return len(rows)
 
 
 async def pending(session: AsyncSession) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
@@ -32,6 +33,16 @@ async def has_parked(session: AsyncSession, subject: str) -> bool:
         select(ParkedEvent.seq).where(ParkedEvent.subject == subject).limit(1)
     )
     return found is not None
+
+
+async def parked_among(session: AsyncSession, subjects: Collection[str]) -> set[str]:
+    """Which of ``subjects`` have an event parked: one query for a whole batch."""
+    if not subjects:
+        return set()
+    rows = await session.scalars(
+        select(ParkedEvent.subject).where(ParkedEvent.subject.in_(list(subjects))).distinct()
+    )
+    return set(rows.all())
 
 
 async def park(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
@@ -72,13 +73,18 @@ def _waiting(row: DeliveryRetry) -> Waiting:
     )
 
 
-async def has_waiting(session: AsyncSession, connector: str, subject: str) -> bool:
-    found = await session.scalar(
-        select(DeliveryRetry.seq)
-        .where(DeliveryRetry.connector == connector, DeliveryRetry.subject == subject)
-        .limit(1)
+async def waiting_among(
+    session: AsyncSession, connector: str, subjects: Collection[str]
+) -> set[str]:
+    """Which of ``subjects`` have a delivery waiting: one query for a whole batch."""
+    if not subjects:
+        return set()
+    rows = await session.scalars(
+        select(DeliveryRetry.subject)
+        .where(DeliveryRetry.connector == connector, DeliveryRetry.subject.in_(list(subjects)))
+        .distinct()
     )
-    return found is not None
+    return set(rows.all())
 
 
 async def enqueue(

@@ -236,10 +236,10 @@ def test_outbound_kit_fails_the_connector_that_breaks_it(
 def test_redelivery_check_fails_when_idempotency_is_broken(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def never_seen(*_: object) -> bool:
-        return False
+    async def never_seen(*_: object) -> set[str]:
+        return set()
 
-    monkeypatch.setattr(idempotency, "was_processed", never_seen)
+    monkeypatch.setattr(idempotency, "processed_among", never_seen)
     _fails(zvh_kit.TestZvhNotifications, outbound_checks.RedeliveryDeliversNothing)
 
 

@@ -26,6 +26,9 @@ KEYS = (
     "intake_p99_ms",
     "policy_decisions_per_s",
     "rss_mb_100k_subjects",
+    "hub_cpu_ms_per_intake",
+    "hub_max_msgs_per_s_router_apart",
+    "hub_cpu_ms_per_intake_router_apart",
 )
 
 
@@ -60,6 +63,7 @@ def test_the_smallest_bench_reports_every_figure(
         "hub 100/s",
         "hub max",
         "intake",
+        "hub max, router apart",
     }
     assert all(run["arrived"] == run["sent"] for run in figures["runs"])
     assert set(figures["targets"]) == {
@@ -69,6 +73,8 @@ def test_the_smallest_bench_reports_every_figure(
         "policy_decisions_per_s",
         "rss_mb_100k_subjects",
     }
+    busy = figures["hub_cpu_ms_per_intake"] * figures["hub_max_msgs_per_s"] / 1000
+    assert busy < (figures["machine"]["cores"] or 1) * 1.1, "no more CPU than the machine has"
     assert target.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "throughput_ratio" in done.stdout
     report("[bench] smallest size: " + ", ".join(f"{key} {figures[key]}" for key in KEYS))

@@ -5,6 +5,7 @@ with every attempt's error, and a dead partner is not hammered."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -17,14 +18,14 @@ from hub.backoff import Backoff
 from hub.breaker import Breakers
 from hub.bus.codec import encode
 from hub.connectors.base import Delivery, OutboundConfig, OutboundConnector
-from hub.connectors.runtime.outbound import Origin, OutboundRuntime, Result
+from hub.connectors.runtime.outbound import Origin, OutboundRuntime, Received, Result
 from hub.connectors.testing.harness import Bus, Stores
 from hub.connectors.testing.scenarios import sample_delivery
 from hub.errors import PermanentError, RetryableError
 from hub.schemas.categories import DataCategory
 from hub.schemas.detention import DetentionStarted
 from hub.schemas.envelope import HUB_SOURCE, Envelope
-from hub.state import dead_letters, retries
+from hub.state import dead_letters, idempotency, retries
 from hub.state.dead_letters import LetterQuery
 
 
@@ -44,9 +45,17 @@ class Partner(OutboundConnector[OutboundConfig]):
         self.down = False
         self.calls: list[str] = []
         self.delivered: list[tuple[str, str]] = []
+        self.pause_s = 0.0
+        self.in_flight = self.most_in_flight = 0
 
     async def deliver(self, delivery: Delivery) -> None:
         self.calls.append(delivery.delivery_id)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.pause_s)
+        finally:
+            self.in_flight -= 1
         if self.down or delivery.subject in self.failing:
             raise RetryableError("fake-llc answered 503")
         if delivery.subject in self.refusing:
@@ -85,6 +94,13 @@ class Rig:
         self.offset = 0
 
     async def send(self, subject: str, key: str) -> Result:
+        return await self.runtime.handle(*self.record(subject, key))
+
+    async def send_batch(self, items: list[tuple[str, str]]) -> list[Result]:
+        """As one fetch brings them."""
+        return await self.runtime.handle_batch([Received(*self.record(*i)) for i in items])
+
+    def record(self, subject: str, key: str) -> tuple[dict[str, str], bytes, Origin]:
         notification = sample_delivery(
             "llz:fivoor",
             DetentionStarted,
@@ -97,8 +113,7 @@ class Rig:
         )
         record = encode(notification, envelope)
         self.offset += 1
-        origin = Origin(record.topic, 0, self.offset, record.key)
-        return await self.runtime.handle(record.headers, record.value, origin)
+        return record.headers, record.value, Origin(record.topic, 0, self.offset, record.key)
 
     async def retry_after(self, seconds: float) -> list[Result]:
         self.clock.advance(seconds)
@@ -208,3 +223,25 @@ async def test_a_redelivered_record_is_queued_once_and_delivered_once(rig: Rig) 
     rig.offset -= 1
     assert await rig.send(A, "a1") is Result.DUPLICATE
     assert rig.partner.delivered == [(A, "a1")]
+
+
+async def test_in_one_batch_a_failing_client_waits_in_order_while_others_go_at_once(
+    rig: Rig,
+) -> None:
+    rig.partner.failing.add(A)
+    rig.partner.pause_s = 0.02
+    others = [(psn(f"o{n}"), f"o{n}") for n in range(6)]
+    results = await rig.send_batch([(A, "a1"), *others[:3], (A, "a2"), (A, "a1"), *others[3:]])
+    delivered = [Result.DELIVERED] * 3
+    assert results == [Result.QUEUED, *delivered, Result.QUEUED, Result.DUPLICATE, *delivered]
+    assert rig.partner.calls.count("a2") == 0, "a2 waits behind a1 without being tried"
+    assert rig.partner.calls.count("a1") == 1, "the same record twice is tried once"
+    assert rig.partner.most_in_flight > 1, "different clients' deliveries go at once"
+    async with rig.stores.sessions() as session:
+        assert await idempotency.processed_among(
+            session, rig.runtime.consumer, [f"ev-o{n}" for n in range(6)]
+        ) == {f"ev-o{n}" for n in range(6)}, "every delivered one is recorded"
+    assert await rig.send_batch(others) == [Result.DUPLICATE] * 6
+    rig.partner.failing.clear()
+    assert await rig.retry_after(2) == [Result.DELIVERED, Result.DELIVERED]
+    assert [k for s, k in rig.partner.delivered if s == A] == ["a1", "a2"]

@@ -7,6 +7,7 @@ exactly what would go to Kafka; the embedded-broker test runs the same on tansu.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from hub.errors import RetryableError
 from hub.routing.cedar_policy import CedarPolicy
 from hub.routing.lookup import StaticCaseLookup
 from hub.routing.recipients import PI_FIELDS
-from hub.routing.router import Router
+from hub.routing.router import Incoming, Router, RouteResult
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import ClientExcluded, ClientMoved, ExclusionReason, TeamMember, TeamRole
 from hub.schemas.common import Facility
@@ -50,7 +51,12 @@ ZVH, DJI, CRISIS = "zvh:amsterdam", "dji", "crisis:amsterdam"
 class Hub:
     """A router with a collecting ``send`` and helpers to feed it events."""
 
-    def __init__(self, engine: AsyncEngine, lookup: StaticCaseLookup | None = None):
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        lookup: StaticCaseLookup | None = None,
+        retry: Backoff | None = None,
+    ):
         self.sessions = sessionmaker(engine)
         self.lookup = lookup or StaticCaseLookup()
         self.sent: list[KafkaRecord] = []
@@ -61,10 +67,11 @@ class Hub:
             self.send,
             bsn_kinds=frozenset(RoutingSettings().bsn_authorised),
             clock=lambda: NOW,
+            retry=retry,
         )
 
-    async def send(self, record: KafkaRecord) -> None:
-        self.sent.append(record)
+    async def send(self, records: Sequence[KafkaRecord]) -> None:
+        self.sent.extend(records)
 
     async def feed(
         self, event: CanonicalEvent, sender: str, event_id: str | None = None
@@ -187,7 +194,7 @@ async def test_a_failed_send_stays_in_the_outbox_until_the_next_flush(engine: As
     hub = Hub(engine, StaticCaseLookup({SUBJECT: kedo_hit()}))
     envelope = Envelope.for_event(detention_started(), subject=SUBJECT, source=partner_source(DJI))
 
-    async def broken(record: KafkaRecord) -> None:
+    async def broken(records: Sequence[KafkaRecord]) -> None:
         raise ConnectionError("broker away")
 
     failing = Router(
@@ -278,16 +285,7 @@ async def test_when_kedo_is_down_events_wait_parked_in_order_and_others_go_on(
 ) -> None:
     other = pseudonymiser().pseudonym(TEST_BSNS[1])
     lookup = FlakyLookup({SUBJECT: kedo_hit()})
-    hub = Hub(engine, lookup)
-    hub.router = Router(
-        hub.sessions,
-        CedarPolicy(),
-        lookup,
-        hub.send,
-        bsn_kinds=frozenset(RoutingSettings().bsn_authorised),
-        clock=lambda: NOW,
-        retry=Backoff(initial_s=0.0, max_s=0.0),
-    )
+    hub = Hub(engine, lookup, retry=Backoff(initial_s=0.0, max_s=0.0))
     await hub.feed(client_included(), ZVH)
     first = Envelope.for_event(detention_started(), subject=SUBJECT, source=partner_source(DJI))
     result = await hub.router.route(first, detention_started())
@@ -342,3 +340,78 @@ def test_six_months_after_keeps_the_day_or_takes_the_months_last() -> None:
     assert detentions.months_after(dt.date(2026, 5, 15), 6) == dt.date(2026, 11, 15)
     assert detentions.months_after(dt.date(2027, 8, 31), 6) == dt.date(2028, 2, 29)
     assert detentions.months_after(dt.date(2026, 12, 1), 6) == dt.date(2027, 6, 1)
+
+
+def _incoming(event: CanonicalEvent, sender: str, subject: str, event_id: str) -> Incoming:
+    envelope = Envelope.for_event(
+        event, subject=subject, source=partner_source(sender), event_id=event_id
+    )
+    return Incoming(envelope, event)
+
+
+def _shape(records: list[KafkaRecord]) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    shapes = []
+    for record in records:
+        _, delivery = decode(record.headers, record.value)
+        assert isinstance(delivery, NotificationDelivery)
+        shapes.append(
+            (
+                delivery.source_type,
+                delivery.recipient,
+                delivery.flow.value,
+                tuple(sorted(delivery.content)),
+            )
+        )
+    return shapes
+
+
+async def test_a_batch_decides_as_one_event_at_a_time_does_in_one_transaction(
+    engine: AsyncEngine,
+) -> None:
+    other = pseudonymiser().pseudonym(TEST_BSNS[1])
+    hub = Hub(engine, StaticCaseLookup({SUBJECT: kedo_hit(), other: kedo_hit()}))
+    events = [
+        (client_included(), ZVH, "incl"),
+        (detention_started(), DJI, "start"),
+        (detention_started(), DJI, "start"),  # the same event twice in one fetch
+        (crisis_contact(), CRISIS, "crisis"),
+    ]
+    for event, sender, event_id in events:
+        item = _incoming(event, sender, other, f"{event_id}-other")
+        await hub.router.route(item.envelope, item.event)
+        await hub.router.flush([item.envelope.id])
+    one_by_one = list(hub.sent)
+    hub.sent.clear()
+    hub.lookup.asked.clear()
+
+    batch = [_incoming(e, s, SUBJECT, i) for e, s, i in events]
+    results = await hub.router.route_batch(batch)
+    assert results is not None
+    assert [r.duplicate for r in results] == [False, False, True, False]
+    assert hub.sent == [], "nothing is sent before the flush"
+    await hub.router.flush([item.envelope.id for item in batch])
+
+    assert _shape(hub.sent) == _shape(one_by_one), "the same deliveries, in the same order"
+    assert hub.lookup.asked == [SUBJECT], "one look-up for the subject's detentions"
+    seqs = [n for r in results for n in r.audit_seqs]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "one unbroken run of the chain"
+    async with hub.sessions() as session:
+        assert (await audit.verify(session)).intact
+        assert await outbox.pending(session) == 0
+    assert await hub.router.route_batch(batch) == [RouteResult(duplicate=True)] * 4
+
+
+async def test_a_batch_that_needs_parking_is_left_to_the_one_by_one_path(
+    engine: AsyncEngine,
+) -> None:
+    lookup = FlakyLookup({SUBJECT: kedo_hit()})
+    hub = Hub(engine, lookup, retry=Backoff(initial_s=0.0, max_s=0.0))
+    start = _incoming(detention_started(), DJI, SUBJECT, "start")
+    assert await hub.router.route_batch([start]) is None, "KEDO is down"
+    assert await hub.records() == [], "nothing was written"
+    assert (await hub.router.route(start.envelope, start.event)).parked
+    lookup.down = False
+    signal = _incoming(crisis_contact(), CRISIS, SUBJECT, "crisis")
+    assert await hub.router.route_batch([signal]) is None, "it would overtake a parked event"
+    assert await hub.router.retry_parked() == 1
+    assert await hub.router.route_batch([signal]) is not None

@@ -21,8 +21,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, cast
 
@@ -56,6 +56,8 @@ from hub.state.retries import Entry, Waiting
 log = get_logger(__name__)
 LABEL_FLOWS = frozenset({Flow.B, Flow.C})
 """Deliveries whose outcome is the label's state at the partner (``hub labels status``)."""
+IN_FLIGHT = 16
+"""Clients whose deliveries of one batch go out at the same time."""
 LEASE = dt.timedelta(seconds=20)
 """How long one attempt from the retry queue holds its row against other processes."""
 Clock = Callable[[], dt.datetime]
@@ -97,6 +99,17 @@ class Finish:
     seconds: float
     error: HubError | None = None
     queued_seq: int | None = None
+    trace_id: str | None = field(default_factory=tracing.current_trace_id)
+    """The trace the delivery was made in (a Finish is made inside its span)."""
+
+
+@dataclass(frozen=True)
+class Received:
+    """One record of a fetch, as the connector's consumer took it."""
+
+    headers: Mapping[str, Any]
+    value: bytes
+    origin: Origin
 
 
 class OutboundRuntime:
@@ -133,69 +146,140 @@ class OutboundRuntime:
         self._accepted = frozenset(model.event_type() for model in connector.accepts)
 
     async def handle(self, headers: Mapping[str, Any], value: bytes, origin: Origin) -> Result:
-        """Deliver, queue or dead-letter one record; never raises for a bad record or a
-        failed delivery (only when the state store or the bus is away)."""
+        """Deliver, queue or dead-letter one record (see :meth:`handle_batch`)."""
+        (result,) = await self.handle_batch([Received(headers, value, origin)])
+        return result
+
+    async def handle_batch(self, batch: Sequence[Received]) -> list[Result]:
+        """Deliver, queue or dead-letter what one fetch brought; never raises for a bad
+        record or a failed delivery (only when the state store or the bus is away).
+
+        One query finds what was handled before and which clients have deliveries
+        waiting. Each client's deliveries go in their order; different clients' go at
+        once (at most ``IN_FLIGHT``). The delivered ones are recorded in one transaction
+        at the end, so a crash before it can repeat a delivery once, with the same
+        idempotency key.
+        """
         started = time.perf_counter()
-        try:
-            envelope, event = await open_record(headers, value, self._keyring)
-            if not isinstance(event, NotificationDelivery):
-                raise ContractError(f"{envelope.type} is not a delivery", field="ce_type")
-        except Erased:
-            return await self._erased(headers, origin)
-        except ContractError as error:
-            await self._dead_letters.give_up(
-                self._source(origin, headers, value), error, [], attempts=0
+        results: list[Result | None] = [None] * len(batch)
+        opened: list[tuple[int, Envelope, NotificationDelivery]] = []
+        for n, item in enumerate(batch):
+            try:
+                envelope, event = await open_record(item.headers, item.value, self._keyring)
+                if not isinstance(event, NotificationDelivery):
+                    raise ContractError(f"{envelope.type} is not a delivery", field="ce_type")
+            except Erased:
+                results[n] = await self._erased(item.headers, item.origin)
+                continue
+            except ContractError as error:
+                await self._dead_letters.give_up(
+                    self._source(item.origin, item.headers, item.value), error, [], attempts=0
+                )
+                metrics.DEAD_LETTERS.labels(self.connector.name, error.slug).inc()
+                results[n] = Result.DEAD_LETTERED
+                continue
+            if not self.connector.serves(event.recipient):
+                results[n] = Result.NOT_OURS
+                continue
+            opened.append((n, envelope, event))
+        async with self._sessions() as session:
+            done = await idempotency.processed_among(
+                session, self.consumer, [envelope.id for _, envelope, _ in opened]
             )
-            metrics.DEAD_LETTERS.labels(self.connector.name, error.slug).inc()
-            return Result.DEAD_LETTERED
-        if not self.connector.serves(event.recipient):
-            return Result.NOT_OURS
-        with message_context(message_id=envelope.id, correlation_id=envelope.correlationid):
-            async with self._sessions() as session:
-                if await idempotency.was_processed(session, self.consumer, envelope.id):
+            waiting = await retries.waiting_among(
+                session, self.consumer, {envelope.subject for _, envelope, _ in opened}
+            )
+        per_subject: dict[str, list[tuple[int, Envelope, NotificationDelivery]]] = {}
+        for n, envelope, event in opened:
+            if envelope.id in done:
+                with message_context(message_id=envelope.id):
                     log.info("delivery_duplicate", connector=self.connector.name)
-                    return Result.DUPLICATE
-                behind = await retries.has_waiting(session, self.consumer, envelope.subject)
-            entry = Entry(
-                connector=self.consumer,
-                subject=envelope.subject,
-                event_id=envelope.id,
-                recipient=event.recipient,
-                topic=origin.topic,
-                partition=origin.partition,
-                offset=origin.offset,
-                key=origin.key,
-                headers=text_headers(headers),
-                value=value,
+                results[n] = Result.DUPLICATE
+                continue
+            done.add(envelope.id)
+            per_subject.setdefault(envelope.subject, []).append((n, envelope, event))
+        finished: list[tuple[Envelope, NotificationDelivery, Finish]] = []
+        gate = asyncio.Semaphore(IN_FLIGHT)
+
+        async def in_order(
+            subject: str, items: list[tuple[int, Envelope, NotificationDelivery]]
+        ) -> None:
+            behind = subject in waiting
+            async with gate:
+                for n, envelope, event in items:
+                    item = batch[n]
+                    with (
+                        tracing.span(f"deliver {self.connector.name}", parent=item.headers),
+                        message_context(
+                            message_id=envelope.id, correlation_id=envelope.correlationid
+                        ),
+                    ):
+                        result, finish = await self._first_attempt(
+                            item, envelope, event, behind=behind, started=started
+                        )
+                    results[n] = result
+                    behind = behind or result is Result.QUEUED
+                    if finish is not None:
+                        finished.append((envelope, event, finish))
+
+        await asyncio.gather(*(in_order(s, items) for s, items in per_subject.items()))
+        if finished:
+            await self._finish(finished)
+        return [result or Result.DUPLICATE for result in results]
+
+    async def _first_attempt(
+        self,
+        item: Received,
+        envelope: Envelope,
+        event: NotificationDelivery,
+        *,
+        behind: bool,
+        started: float,
+    ) -> tuple[Result, Finish | None]:
+        """Try one delivery as it comes off the topic; the Finish is for a delivery that
+        went out and is still to be recorded."""
+        entry = Entry(
+            connector=self.consumer,
+            subject=envelope.subject,
+            event_id=envelope.id,
+            recipient=event.recipient,
+            topic=item.origin.topic,
+            partition=item.origin.partition,
+            offset=item.origin.offset,
+            key=item.origin.key,
+            headers=text_headers(item.headers),
+            value=item.value,
+        )
+        if event.source_type not in self._accepted:
+            refusal = PermanentError(
+                f"{self.connector.name} cannot deliver {event.source_type}",
+                field="source_type",
             )
-            if event.source_type not in self._accepted:
-                refusal = PermanentError(
-                    f"{self.connector.name} cannot deliver {event.source_type}",
-                    field="source_type",
-                )
-                return await self._dead_letter(entry, envelope, event, refusal, [], 0, started)
-            now = self._clock()
-            breaker = self.breakers[event.recipient]
-            if behind or not breaker.allows():
-                wait = 0.0 if behind else breaker.retry_in()
-                await self._queue(entry, [], now, now + dt.timedelta(seconds=wait))
-                log.info(
-                    "delivery_queued",
-                    connector=self.connector.name,
-                    why="behind an earlier delivery" if behind else "circuit open",
-                )
-                return Result.QUEUED
-            failed = await self._attempt(envelope, event, 1)
-            if failed is None:
-                await self._finish(envelope, event, Finish(Result.DELIVERED, 1, _since(started)))
-                return Result.DELIVERED
-            history = [Failure.of(1, failed, now)]
-            if isinstance(failed, RetryableError) and self.backoff.max_attempts > 1:
-                pause = dt.timedelta(seconds=self.backoff.pause(1))
-                await self._queue(entry, history, now, now + pause, attempts=1)
-                await self._note_retry(event, 1, failed)
-                return Result.QUEUED
-            return await self._dead_letter(entry, envelope, event, failed, history, 1, started)
+            return await self._dead_letter(entry, envelope, event, refusal, [], 0, started), None
+        now = self._clock()
+        breaker = self.breakers[event.recipient]
+        if behind or not breaker.allows():
+            wait = 0.0 if behind else breaker.retry_in()
+            await self._queue(entry, [], now, now + dt.timedelta(seconds=wait))
+            log.info(
+                "delivery_queued",
+                connector=self.connector.name,
+                why="behind an earlier delivery" if behind else "circuit open",
+            )
+            return Result.QUEUED, None
+        failed = await self._attempt(envelope, event, 1)
+        if failed is None:
+            return Result.DELIVERED, Finish(Result.DELIVERED, 1, _since(started))
+        history = [Failure.of(1, failed, now)]
+        if isinstance(failed, RetryableError) and self.backoff.max_attempts > 1:
+            pause = dt.timedelta(seconds=self.backoff.pause(1))
+            await self._queue(entry, history, now, now + pause, attempts=1)
+            await self._note_retry(event, 1, failed)
+            return Result.QUEUED, None
+        return (
+            await self._dead_letter(entry, envelope, event, failed, history, 1, started),
+            None,
+        )
 
     async def retry_due(self) -> list[Result]:
         """Try the queue's heads that are due, each subject's queue in order; returns
@@ -260,7 +344,7 @@ class OutboundRuntime:
             error = await self._attempt(envelope, event, attempt)
             if error is None:
                 finish = Finish(Result.DELIVERED, attempt, _since(started), queued_seq=item.seq)
-                await self._finish(envelope, event, finish)
+                await self._finish([(envelope, event, finish)])
                 return Result.DELIVERED
             history = [*item.errors, Failure.of(attempt, error, now)]
             elapsed = now - item.first_failed_at
@@ -375,43 +459,45 @@ class OutboundRuntime:
         metrics.DEAD_LETTERS.labels(self.connector.name, error.slug).inc()
         metrics.MESSAGES.labels(self.connector.name, "out", Result.DEAD_LETTERED).inc()
         finish = Finish(Result.DEAD_LETTERED, attempts, _since(started), error, queued_seq)
-        await self._finish(envelope, event, finish)
+        await self._finish([(envelope, event, finish)])
         return Result.DEAD_LETTERED
 
-    async def _finish(self, envelope: Envelope, event: NotificationDelivery, end: Finish) -> None:
-        """Claim the delivery, write its receipt, settle its label and leave the queue,
-        in one transaction."""
+    async def _finish(self, ended: Sequence[tuple[Envelope, NotificationDelivery, Finish]]) -> None:
+        """Claim each delivery, write its receipt, settle its label and take it off the
+        queue, all in one transaction."""
         async with self._sessions.begin() as session:
-            await idempotency.claim(session, self.consumer, envelope.id)
-            if end.queued_seq is not None:
-                await retries.remove(session, end.queued_seq)
-            receipts.record(
-                session,
-                receipts.Receipt(
-                    delivery_id=event.idempotency_key,
-                    correlation_id=envelope.correlationid,
-                    connector=self.connector.name,
-                    recipient=event.recipient,
-                    flow=event.flow.value,
-                    outcome=end.result.value,
-                    attempts=end.attempts,
-                    seconds=end.seconds,
-                    detail=_reason(end.error),
-                    finished_at=dt.datetime.now(dt.UTC),
-                    trace_id=tracing.current_trace_id(),
-                ),
-            )
-            if event.flow in LABEL_FLOWS:
-                await labels.acknowledge(
+            for envelope, event, end in ended:
+                await idempotency.claim(session, self.consumer, envelope.id)
+                if end.queued_seq is not None:
+                    await retries.remove(session, end.queued_seq)
+                receipts.record(
                     session,
-                    event.idempotency_key,
-                    delivered=end.result is Result.DELIVERED,
-                    retryable=isinstance(end.error, RetryableError),
-                    attempts=end.attempts,
-                    now=dt.datetime.now(dt.UTC),
-                    detail=_reason(end.error),
+                    receipts.Receipt(
+                        delivery_id=event.idempotency_key,
+                        correlation_id=envelope.correlationid,
+                        connector=self.connector.name,
+                        recipient=event.recipient,
+                        flow=event.flow.value,
+                        outcome=end.result.value,
+                        attempts=end.attempts,
+                        seconds=end.seconds,
+                        detail=_reason(end.error),
+                        finished_at=dt.datetime.now(dt.UTC),
+                        trace_id=end.trace_id,
+                    ),
                 )
-        metrics.SECONDS.labels(self.connector.name, "out").observe(end.seconds)
+                if event.flow in LABEL_FLOWS:
+                    await labels.acknowledge(
+                        session,
+                        event.idempotency_key,
+                        delivered=end.result is Result.DELIVERED,
+                        retryable=isinstance(end.error, RetryableError),
+                        attempts=end.attempts,
+                        now=dt.datetime.now(dt.UTC),
+                        detail=_reason(end.error),
+                    )
+        for _, _, end in ended:
+            metrics.SECONDS.labels(self.connector.name, "out").observe(end.seconds)
 
     async def _note_retry(
         self, notification: NotificationDelivery, attempt: int, error: HubError
@@ -465,7 +551,7 @@ def outbound_group(connector: str) -> str:
 
 
 def outbound_subscriber(runtime: OutboundRuntime, kafka: KafkaSettings) -> KafkaRouter:
-    """The connector's consumer group on its delivery topic."""
+    """The connector's consumer group on its delivery topic, a fetch at a time."""
     router = KafkaRouter()
     (topic,) = runtime.connector.topics()
 
@@ -473,6 +559,9 @@ def outbound_subscriber(runtime: OutboundRuntime, kafka: KafkaSettings) -> Kafka
         topic,
         group_id=outbound_group(runtime.connector.name),
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        batch=True,
+        max_records=kafka.batch_max_records,
+        batch_timeout_ms=kafka.batch_poll_ms,
         title=f"connector-{runtime.connector.name}",
         description=f"Delivers to {runtime.connector.partner} through {runtime.connector.name}.",
         auto_offset_reset="earliest",
@@ -480,10 +569,17 @@ def outbound_subscriber(runtime: OutboundRuntime, kafka: KafkaSettings) -> Kafka
         fetch_max_wait_ms=kafka.fetch_max_wait_ms,
         heartbeat_interval_ms=kafka.heartbeat_interval_ms,
     )
-    async def on_delivery(message: KafkaMessage) -> None:
-        record = cast("ConsumerRecord[bytes, bytes]", message.raw_message)
-        origin = Origin(record.topic, record.partition, record.offset, record.key)
-        with tracing.span(f"deliver {runtime.connector.name}", parent=record.headers):
-            await runtime.handle(dict(record.headers), record.value or b"", origin)
+    async def on_deliveries(message: KafkaMessage) -> None:
+        records = cast("tuple[ConsumerRecord[bytes, bytes], ...]", message.raw_message)
+        await runtime.handle_batch(
+            [
+                Received(
+                    dict(r.headers),
+                    r.value or b"",
+                    Origin(r.topic, r.partition, r.offset, r.key),
+                )
+                for r in records
+            ]
+        )
 
     return router
