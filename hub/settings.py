@@ -72,12 +72,13 @@ class KafkaSettings(SecretFiles):
         description="Most records the router and each outbound connector take from one "
         "fetch and handle as one batch (one transaction, one round trip to the broker).",
     )
-    batch_poll_ms: int = Field(
-        10,
+    batch_wait_ms: int = Field(
+        500,
         ge=1,
-        le=1_000,
-        description="How long a batch consumer waits for records before it looks again; "
-        "at most this is added to a record that arrives while it was idle.",
+        le=10_000,
+        description="Longest a batch consumer waits for records before it asks again. A "
+        "record ends the wait the moment it is fetched, so this adds no latency; it only "
+        "sets how often an idle consumer wakes.",
     )
     session_timeout_ms: int = Field(
         6000,

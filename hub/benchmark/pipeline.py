@@ -118,7 +118,12 @@ class HubUnderTest:
                             stderr=subprocess.STDOUT,
                         )
                     )
-                    await self._ready(self.processes[-1], port)
+                await asyncio.gather(
+                    *(
+                        self._ready(process, port)
+                        for process, (_, _, port) in zip(self.processes, layout, strict=True)
+                    )
+                )
                 yield self
             finally:
                 for process in self.processes:

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub import monitoring, tracing
 from hub.backoff import Backoff
+from hub.bus.batching import wake_on_fetch
 from hub.bus.codec import encode, open_record
 from hub.bus.deadletter import DeadLetters, Publish, text_headers
 from hub.bus.sealing import Erased, scope_of
@@ -448,6 +449,7 @@ def router_subscriber(router: Router, kafka: KafkaSettings, dead_letter: Publish
     Any other failure is retried twice and then dead-lettered with its history, so one
     poisonous event never blocks the partition it shares with others.
     """
+    wake_on_fetch()
     subscribers = KafkaRouter()
     dead_letters = DeadLetters(router.sessions, dead_letter)
     crashes: dict[str, list[Failure]] = {}
@@ -522,7 +524,7 @@ def router_subscriber(router: Router, kafka: KafkaSettings, dead_letter: Publish
         ack_policy=AckPolicy.NACK_ON_ERROR,
         batch=True,
         max_records=kafka.batch_max_records,
-        batch_timeout_ms=kafka.batch_poll_ms,
+        batch_timeout_ms=kafka.batch_wait_ms,
         title="router",
         description="Decides, audits and delivers every canonical event.",
         auto_offset_reset="earliest",

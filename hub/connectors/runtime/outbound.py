@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from hub import tracing
 from hub.backoff import Backoff
 from hub.breaker import Breakers
+from hub.bus.batching import wake_on_fetch
 from hub.bus.codec import decode_envelope, open_record
 from hub.bus.deadletter import DeadLetters, Publish, text_headers
 from hub.bus.sealing import Erased
@@ -552,6 +553,7 @@ def outbound_group(connector: str) -> str:
 
 def outbound_subscriber(runtime: OutboundRuntime, kafka: KafkaSettings) -> KafkaRouter:
     """The connector's consumer group on its delivery topic, a fetch at a time."""
+    wake_on_fetch()
     router = KafkaRouter()
     (topic,) = runtime.connector.topics()
 
@@ -561,7 +563,7 @@ def outbound_subscriber(runtime: OutboundRuntime, kafka: KafkaSettings) -> Kafka
         ack_policy=AckPolicy.NACK_ON_ERROR,
         batch=True,
         max_records=kafka.batch_max_records,
-        batch_timeout_ms=kafka.batch_poll_ms,
+        batch_timeout_ms=kafka.batch_wait_ms,
         title=f"connector-{runtime.connector.name}",
         description=f"Delivers to {runtime.connector.partner} through {runtime.connector.name}.",
         auto_offset_reset="earliest",
