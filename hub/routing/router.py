@@ -94,6 +94,10 @@ class RouteResult:
     parked: bool = False
 
 
+LookUp = KedoLookupResult | RetryableError
+"""A case look-up's answer, or why there was none."""
+
+
 @dataclass(frozen=True)
 class Incoming:
     """One event of a fetch, with the record headers its trace continues from."""
@@ -131,6 +135,7 @@ class Router:
         self._bsn_kinds = bsn_kinds
         self._clock = clock
         self._retry = retry or Backoff(initial_s=2.0, max_s=300.0)
+        self._answers: dict[str, LookUp] = {}
 
     async def route(
         self, envelope: Envelope, event: CanonicalEvent, *, resumed: bool = False
@@ -158,7 +163,7 @@ class Router:
         found = None
         if isinstance(event, DetentionEvent):
             try:
-                found = await self._lookup.lookup(envelope.subject)
+                found = await self._look_up(envelope.subject, fresh=resumed)
             except RetryableError as error:
                 if resumed:
                     raise
@@ -185,6 +190,7 @@ class Router:
         a time: a subject with a parked event, a look-up that failed, a pseudonym
         rotation under way.
         """
+        self._answers = {}
         if not batch:
             return []
         if self._rekeyer is not None and any(
@@ -198,10 +204,17 @@ class Router:
             if await parking.parked_among(session, {item.envelope.subject for item in batch}):
                 return None
         fresh = [item for item in batch if item.envelope.id not in seen]
-        found = await self._look_up_all(
+        # Kept for the one-by-one path, should the batch need it: a look-up that failed
+        # after its whole budget is parked on, not asked again at once.
+        self._answers = await self._look_up_all(
             {item.envelope.subject for item in fresh if isinstance(item.event, DetentionEvent)}
         )
-        if found is None:
+        found = {
+            subject: answer
+            for subject, answer in self._answers.items()
+            if isinstance(answer, KedoLookupResult)
+        }
+        if len(found) < len(self._answers):
             return None
         keys: dict[tuple[str, str], DataKey] = {}
         if self.keyring is not None:
@@ -229,6 +242,7 @@ class Router:
                     session, [entry for entries, _ in decided.values() for entry in entries]
                 )
             )
+        self._answers = {}
         monitoring.count_decisions(
             (e.outcome, e.rule_ids) for entries, _ in decided.values() for e in entries
         )
@@ -242,20 +256,28 @@ class Router:
             results.append(RouteResult(duplicate=False, audit_seqs=numbers, staged=staged))
         return results
 
-    async def _look_up_all(self, subjects: Collection[str]) -> dict[str, KedoLookupResult] | None:
-        """The case of every subject, asked at once; None when any look-up failed."""
+    async def _look_up_all(self, subjects: Collection[str]) -> dict[str, LookUp]:
+        """The case of every subject, asked at once; a failed look-up as its error."""
         ordered = sorted(subjects)
         answers = await asyncio.gather(
             *(self._lookup.lookup(subject) for subject in ordered), return_exceptions=True
         )
-        found: dict[str, KedoLookupResult] = {}
+        found: dict[str, LookUp] = {}
         for subject, answer in zip(ordered, answers, strict=True):
-            if isinstance(answer, RetryableError):
-                return None
-            if isinstance(answer, BaseException):
+            if isinstance(answer, BaseException) and not isinstance(answer, RetryableError):
                 raise answer
             found[subject] = answer
         return found
+
+    async def _look_up(self, subject: str, *, fresh: bool) -> KedoLookupResult:
+        """The case of ``subject``: the answer the failed batch just had, unless ``fresh``,
+        so a look-up that failed after its whole budget is not asked again at once."""
+        answer = None if fresh else self._answers.pop(subject, None)
+        if answer is None:
+            return await self._lookup.lookup(subject)
+        if isinstance(answer, RetryableError):
+            raise answer
+        return answer
 
     async def _park(
         self, envelope: Envelope, event: CanonicalEvent, reason: str, key: DataKey | None

@@ -273,8 +273,10 @@ class FlakyLookup(StaticCaseLookup):
     def __init__(self, answers: dict[str, Any]):
         super().__init__(answers)
         self.down = True
+        self.tries = 0
 
     async def lookup(self, subject: str) -> Any:
+        self.tries += 1
         if self.down:
             raise RetryableError("KEDO answered 503")
         return await super().lookup(subject)
@@ -410,6 +412,7 @@ async def test_a_batch_that_needs_parking_is_left_to_the_one_by_one_path(
     assert await hub.router.route_batch([start]) is None, "KEDO is down"
     assert await hub.records() == [], "nothing was written"
     assert (await hub.router.route(start.envelope, start.event)).parked
+    assert lookup.tries == 1, "parked on the batch's failed look-up, not asked again"
     lookup.down = False
     signal = _incoming(crisis_contact(), CRISIS, SUBJECT, "crisis")
     assert await hub.router.route_batch([signal]) is None, "it would overtake a parked event"

@@ -162,7 +162,7 @@ class OutboundRuntime:
         idempotency key.
         """
         started = time.perf_counter()
-        results: list[Result | None] = [None] * len(batch)
+        results: dict[int, Result] = {}
         opened: list[tuple[int, Envelope, NotificationDelivery]] = []
         for n, item in enumerate(batch):
             try:
@@ -223,10 +223,15 @@ class OutboundRuntime:
                     if finish is not None:
                         finished.append((envelope, event, finish))
 
-        await asyncio.gather(*(in_order(s, items) for s, items in per_subject.items()))
+        try:
+            async with asyncio.TaskGroup() as group:  # one failure stops the others
+                for subject, items in per_subject.items():
+                    group.create_task(in_order(subject, items))
+        except ExceptionGroup as failures:  # the state store away: the batch comes again
+            raise failures.exceptions[0] from None
         if finished:
             await self._finish(finished)
-        return [result or Result.DUPLICATE for result in results]
+        return [results[n] for n in range(len(batch))]
 
     async def _first_attempt(
         self,
