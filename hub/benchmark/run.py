@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from hub.benchmark.latency import LoadResult
-from hub.benchmark.pipeline import PipelineBench, hub_with_partners, mean_record_bytes
+from hub.benchmark.pipeline import (
+    HubUnderTest,
+    PipelineBench,
+    hub_with_partners,
+    mean_record_bytes,
+)
 from hub.benchmark.population import populate
 from hub.benchmark.relay import RelayBench
 from hub.bus.admin import ensure_topics
@@ -136,18 +141,16 @@ async def benchmark(
                 step("hub: 500 intakes a second")
                 runs.append(await pipeline.measure("hub 500/s", sizes.hub_at_500, 500))
                 step(f"hub: maximum over {sizes.hub_max:,} intakes")
-                used = hub.cpu_seconds()
-                runs.append(await pipeline.measure("hub max", sizes.hub_max, None))
-                cpu_ms = (hub.cpu_seconds() - used) * 1000 / runs[-1].arrived
+                cpu_ms = await _at_maximum(hub, pipeline, runs, "hub max", sizes.hub_max)
                 step(f"flow A: {sizes.intakes:,} intakes at {INTAKE_RATE:g} a second")
                 runs.append(await pipeline.measure("intake", sizes.intakes, INTAKE_RATE))
                 rss = hub.peak_rss_mb()
             step(f"hub, the router in a process of its own: maximum over {sizes.hub_max:,}")
             async with hub.running(apart=True):
                 await pipeline.measure("warm-up apart", WARM_UP, None)
-                used = hub.cpu_seconds()
-                runs.append(await pipeline.measure("hub max, router apart", sizes.hub_max, None))
-                apart_cpu_ms = (hub.cpu_seconds() - used) * 1000 / runs[-1].arrived
+                apart_cpu_ms = await _at_maximum(
+                    hub, pipeline, runs, "hub max, router apart", sizes.hub_max
+                )
     relay_max, relay_100, _, hub_100, _, hub_max, intake, apart = runs
     figures: dict[str, Any] = {
         "relay_max_msgs_per_s": round(relay_max.per_s, 1),
@@ -183,6 +186,15 @@ async def benchmark(
         for key, (op, bound) in TARGETS.items()
     }
     return figures, runs
+
+
+async def _at_maximum(
+    hub: HubUnderTest, pipeline: PipelineBench, runs: list[LoadResult], name: str, count: int
+) -> float:
+    """Run the hub at its maximum into ``runs``; returns its CPU milliseconds per intake."""
+    used = hub.cpu_seconds()
+    runs.append(await pipeline.measure(name, count, None))
+    return (hub.cpu_seconds() - used) * 1000 / runs[-1].arrived
 
 
 def _meets(value: float, op: str, bound: float) -> bool:

@@ -203,11 +203,11 @@ class Router:
             )
             if await parking.parked_among(session, {item.envelope.subject for item in batch}):
                 return None
-        fresh = [item for item in batch if item.envelope.id not in seen]
+        fresh = [(n, item) for n, item in enumerate(batch) if item.envelope.id not in seen]
         # Kept for the one-by-one path, should the batch need it: a look-up that failed
         # after its whole budget is parked on, not asked again at once.
         self._answers = await self._look_up_all(
-            {item.envelope.subject for item in fresh if isinstance(item.event, DetentionEvent)}
+            {item.envelope.subject for _, item in fresh if isinstance(item.event, DetentionEvent)}
         )
         found = {
             subject: answer
@@ -218,23 +218,23 @@ class Router:
             return None
         keys: dict[tuple[str, str], DataKey] = {}
         if self.keyring is not None:
-            for item in fresh:
+            for _, item in fresh:
                 wanted = (item.envelope.subject, scope_of(item.event))
                 if wanted not in keys:
                     keys[wanted] = await self.keyring.current(*wanted)
         now = self._clock()
         decided: dict[int, tuple[list[AuditEntry], int]] = {}
         async with self._sessions.begin() as session:
-            for item in fresh:
+            for n, item in fresh:
                 envelope, event = item.envelope, item.event
                 with tracing.span("route", parent=item.headers, type=envelope.type):
                     if not await idempotency.claim(session, CONSUMER, envelope.id):
                         continue
                     if isinstance(event, ConsentEvent):
-                        decided[id(item)] = ([await _record_fact(session, envelope, event)], 0)
+                        decided[n] = ([await _record_fact(session, envelope, event)], 0)
                     else:
                         key = keys.get((envelope.subject, scope_of(event)))
-                        decided[id(item)] = await self._decide(
+                        decided[n] = await self._decide(
                             session, envelope, event, found.get(envelope.subject), now, key
                         )
             seqs = iter(
@@ -247,11 +247,11 @@ class Router:
             (e.outcome, e.rule_ids) for entries, _ in decided.values() for e in entries
         )
         results = []
-        for item in batch:
-            if id(item) not in decided:
+        for n in range(len(batch)):
+            if n not in decided:
                 results.append(RouteResult(duplicate=True))
                 continue
-            entries, staged = decided[id(item)]
+            entries, staged = decided[n]
             numbers = tuple(next(seqs) for _ in entries)
             results.append(RouteResult(duplicate=False, audit_seqs=numbers, staged=staged))
         return results

@@ -64,7 +64,7 @@ async def flush(
         return 0
     if event_ids is not None:  # in the events' order, which is the order they were decided
         position = {event_id: n for n, event_id in enumerate(event_ids)}
-        rows = sorted(rows, key=lambda row: position.get(row.event_id, len(position)))
+        rows = sorted(rows, key=lambda row: position[row.event_id])
     await send([_record(row) for row in rows])
     async with sessions.begin() as session:
         await session.execute(
