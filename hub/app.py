@@ -13,16 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter
 from faststream.kafka import KafkaBroker
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from hub import __version__, monitoring
+from hub.bus.admin import cluster_health
 from hub.bus.broker import make_broker, start_together
 from hub.bus.deadletter import topic_publisher
 from hub.bus.publisher import EventPublisher
-from hub.bus.topics import ROUTED_TOPICS
+from hub.bus.topics import ALL_TOPICS, ROUTED_TOPICS
 from hub.connectors import registry
 from hub.connectors.base import LookupConnector
 from hub.connectors.runtime.inbound import NONCE_PREFIX
@@ -35,7 +37,7 @@ from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.rekeying import Rekeyer
 from hub.identity.vault import IdentityVault
 from hub.logs import get_logger
-from hub.ops_api import make_ops_app
+from hub.ops_api import Readiness, make_ops_app
 from hub.routing.cedar_policy import policy_from_settings
 from hub.routing.label_resend import resend_failed_labels
 from hub.routing.lookup import CaseLookup, LocalCaseLookup
@@ -161,8 +163,12 @@ class HubProcess:
             self.components,
         )
 
-    async def readiness(self) -> dict[str, bool]:
+    async def readiness(self) -> Readiness:
+        """The database and the broker answer, and every partition of the hub's topics
+        has a leader. A cluster that lost a broker but still takes every write stays
+        ready, and says it is degraded."""
         checks: dict[str, bool] = {}
+        details: dict[str, str] = {}
         try:
             async with self.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
@@ -170,7 +176,17 @@ class HubProcess:
         except Exception:  # any failure means not ready; the probe must not raise
             checks["database"] = False
         checks["kafka"] = bool(await self.broker.ping(timeout=2.0))
-        return checks
+        if checks["kafka"]:
+            try:
+                health = await asyncio.wait_for(
+                    cluster_health(self.settings.kafka, [t.name for t in ALL_TOPICS]), 3.0
+                )
+            except (KafkaError, OSError, TimeoutError) as error:
+                details["kafka_cluster"] = f"unknown: {type(error).__name__}"
+            else:
+                details["kafka_cluster"] = health.describe()
+                checks["kafka_partitions_led"] = health.offline == 0
+        return Readiness(checks, details)
 
     async def start(self) -> None:
         await start_together(self.broker)

@@ -2,6 +2,7 @@
 
     HubError
     ├── ConfigurationError   settings or connector config are wrong; the hub refuses to start
+    │   └── SchemaNotCurrent the database is not at the migrations' head: `hub db upgrade`
     ├── ContractError        input breaks a contract (names the field); a 4xx problem+json at
     │   │                    an HTTP edge, a dead letter on the bus; never retried
     │   └── PayloadTooLarge  the body exceeds the connector's limit (413)
@@ -65,6 +66,14 @@ class HubError(Exception):
 class ConfigurationError(HubError):
     slug = "configuration"
     title = "Configuration error"
+
+
+class SchemaNotCurrent(ConfigurationError):
+    """Only ``hub db upgrade`` changes the schema, so the other commands refuse a database
+    whose revision is not the one their code was written for."""
+
+    slug = "schema-not-current"
+    title = "The database schema is not the one this hub expects"
 
 
 class ContractError(HubError):

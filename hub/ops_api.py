@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,7 +15,22 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from hub.errors import ContractError, HubError, RetryableError, TooManyRequests
 
 PROBLEM_JSON = "application/problem+json"
-ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """What ``/readyz`` answers: the checks that decide it, and what an operator should
+    know besides (a degraded Kafka cluster that still takes every write, say)."""
+
+    checks: dict[str, bool]
+    details: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        return all(self.checks.values())
+
+
+ReadinessCheck = Callable[[], Awaitable[Readiness]]
 
 
 def problem_response(error: HubError, instance: str | None = None) -> JSONResponse:
@@ -61,11 +77,14 @@ def make_ops_app(
 
     @app.get("/readyz", summary="Readiness: the broker and the database answer.")
     async def readyz() -> JSONResponse:
-        checks = await readiness()
-        ready = all(checks.values())
+        answer = await readiness()
         return JSONResponse(
-            {"status": "ready" if ready else "not-ready", "checks": checks},
-            status_code=200 if ready else 503,
+            {
+                "status": "ready" if answer.ready else "not-ready",
+                "checks": answer.checks,
+                **answer.details,
+            },
+            status_code=200 if answer.ready else 503,
         )
 
     return app

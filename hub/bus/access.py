@@ -15,12 +15,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.bus.topics import ALL_TOPICS, DEAD_LETTER, DELIVERY_TOPICS, ROUTED_TOPICS, TopicSpec
+from hub.bus.topics import (
+    ALL_TOPICS,
+    DEAD_LETTER,
+    DELIVERY_TOPICS,
+    ROUTED_TOPICS,
+    TopicSpec,
+    topic_config,
+)
 from hub.connectors.base import Connector, InboundConnector, OutboundConnector
 from hub.connectors.runtime.outbound import outbound_group
 from hub.routing.router import CONSUMER as ROUTER_GROUP
 
-STRIMZI = "kafka.strimzi.io/v1beta2"
+STRIMZI = "kafka.strimzi.io/v1"
+"""Served from Strimzi 0.49; v1beta2 goes in Strimzi 0.52 (1.0). In v1 a KafkaUser ACL has
+only the ``operations`` list, and both kinds require ``spec``."""
+REPLICAS = 3
+"""Replicas of every topic on the production cluster (three brokers, one may be down)."""
 
 
 @dataclass(frozen=True)
@@ -100,12 +111,8 @@ def kafka_topic(spec: TopicSpec, *, cluster: str, namespace: str) -> dict[str, A
         "spec": {
             "topicName": spec.name,
             "partitions": spec.partitions,
-            "replicas": 3,
-            "config": {
-                "retention.ms": str(spec.retention_ms),
-                "min.insync.replicas": "2",
-                "cleanup.policy": "delete",
-            },
+            "replicas": REPLICAS,
+            "config": topic_config(spec, REPLICAS),
         },
     }
 

@@ -1,28 +1,40 @@
-"""Topic administration: create the hub's topics with their partition counts, and read
-how far each consumer group is behind (for the metrics)."""
+"""Topic administration: create the hub's topics with their partition counts, read
+how far each consumer group is behind (for the metrics), and how the cluster's
+replicas stand (for readiness)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
-from hub.bus.broker import security_from_settings
-from hub.bus.topics import TopicSpec
+from hub.bus.broker import client_security
+from hub.bus.topics import TopicSpec, topic_config
 from hub.settings import KafkaSettings
 
 _TOPIC_ALREADY_EXISTS = 36
+_HEALTH_ATTEMPTS = 6
 
 
 def _admin(settings: KafkaSettings) -> AIOKafkaAdminClient:
-    security = security_from_settings(settings)
     return AIOKafkaAdminClient(
         bootstrap_servers=settings.bootstrap_servers,
         client_id=f"{settings.client_id}-admin",
-        security_protocol=settings.security_protocol.value,
-        ssl_context=security.ssl_context if security else None,
+        **client_security(settings),
+    )
+
+
+def _lag_reader(settings: KafkaSettings) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=f"{settings.client_id}-lag",
+        enable_auto_commit=False,
+        **client_security(settings),
     )
 
 
@@ -38,7 +50,7 @@ async def ensure_topics(settings: KafkaSettings, specs: Iterable[TopicSpec]) -> 
                 s.name,
                 num_partitions=s.partitions,
                 replication_factor=settings.replication_factor,
-                topic_configs={"retention.ms": str(s.retention_ms)},
+                topic_configs=topic_config(s, settings.replication_factor),
             )
             for s in wanted
             if s.name not in existing
@@ -62,15 +74,8 @@ async def consumer_lag(
 ) -> dict[str, int]:
     """Per consumer group, the records on its topics it has not committed yet. A
     partition the group never committed counts from its start."""
-    security = security_from_settings(settings)
     admin = _admin(settings)
-    reader = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        client_id=f"{settings.client_id}-lag",
-        security_protocol=settings.security_protocol.value,
-        ssl_context=security.ssl_context if security else None,
-        enable_auto_commit=False,
-    )
+    reader = _lag_reader(settings)
     await admin.start()
     await reader.start()
     try:
@@ -99,3 +104,52 @@ async def consumer_lag(
 
 def _offset(meta: OffsetAndMetadata | None) -> int:
     return meta.offset if meta is not None and meta.offset >= 0 else 0
+
+
+@dataclass(frozen=True)
+class ClusterHealth:
+    """How the brokers stand for the hub's topics, as the cluster's metadata tells it."""
+
+    brokers: int
+    partitions: int
+    under_replicated: int
+    """Partitions whose in-sync replicas are fewer than their replicas."""
+    offline: int
+    """Partitions without a leader: nothing can be written to them."""
+
+    @property
+    def degraded(self) -> bool:
+        return self.under_replicated > 0 or self.offline > 0
+
+    def describe(self) -> str:
+        state = "degraded" if self.degraded else "healthy"
+        return (
+            f"{state}: {self.brokers} brokers, {self.partitions} partitions, "
+            f"{self.under_replicated} under-replicated, {self.offline} offline"
+        )
+
+
+async def cluster_health(settings: KafkaSettings, topics: Sequence[str]) -> ClusterHealth:
+    """Read the brokers and the replicas of ``topics`` from the cluster's metadata."""
+    admin = _admin(settings)
+    await admin.start()
+    try:
+        for attempt in range(_HEALTH_ATTEMPTS):
+            # The admin client asks a random broker it knows of; a dead one refuses.
+            try:
+                brokers = len((await admin.describe_cluster())["brokers"])
+                described = await admin.describe_topics(list(topics))
+                break
+            except KafkaError:
+                if attempt == _HEALTH_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.05)
+    finally:
+        await admin.close()
+    partitions = [p for topic in described for p in topic["partitions"]]
+    return ClusterHealth(
+        brokers=brokers,
+        partitions=len(partitions),
+        under_replicated=sum(1 for p in partitions if len(p["isr"]) < len(p["replicas"])),
+        offline=sum(1 for p in partitions if p["leader"] < 0),
+    )

@@ -8,6 +8,7 @@ import ssl
 from typing import Any
 
 from faststream.kafka import KafkaBroker
+from faststream.kafka.security import parse_security
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from hub.errors import ConfigurationError
@@ -48,6 +49,13 @@ def security_from_settings(settings: KafkaSettings) -> BaseSecurity | None:
     return sasl(username=user, password=password, ssl_context=context)
 
 
+def client_security(settings: KafkaSettings) -> dict[str, Any]:
+    """aiokafka's security keyword arguments (protocol, TLS context, SASL mechanism, user
+    and password) for the hub's own aiokafka clients: converted from the object the broker
+    gets, by FastStream's own converter, so they authenticate exactly as the broker does."""
+    return {"security_protocol": "PLAINTEXT", **parse_security(security_from_settings(settings))}
+
+
 def producer_options(settings: KafkaSettings) -> dict[str, Any]:
     """Producer options shared by the broker and the raw aiokafka clients."""
     return {"acks": settings.acks, "enable_idempotence": settings.idempotent_producer}
@@ -57,8 +65,10 @@ def make_broker(settings: KafkaSettings, **overrides: Any) -> KafkaBroker:
     """FastStream logs through the standard library, so the BSN scrubber sees its lines too.
     On stop, a consumer waits up to ``graceful_timeout_s`` for the record in hand."""
     overrides.setdefault("graceful_timeout", settings.graceful_timeout_s)
+    # FastStream takes a string as one address: a cluster's list must come split.
+    servers = [s.strip() for s in settings.bootstrap_servers.split(",") if s.strip()]
     return KafkaBroker(
-        settings.bootstrap_servers,
+        servers,
         client_id=settings.client_id,
         security=security_from_settings(settings),
         logger=logging.getLogger("hub.faststream"),

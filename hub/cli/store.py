@@ -1,58 +1,73 @@
-"""What the CLI commands that read the hub's state share: a session on the configured
-database, and a person named by BSN or pseudonym."""
+"""What the CLI commands on the hub's state share: the configured database, once its
+schema is the one this hub expects, and a person named by BSN or pseudonym.
+
+Only ``hub db upgrade`` migrates: any other command may be pointed at a production
+database by a newer CLI, and must not change that database's schema as a side effect.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from hub.errors import HubError
 from hub.identity.bsn import normalise_bsn
 from hub.identity.keyring import Keyring, master_keys_from_settings
 from hub.identity.pseudonym import is_pseudonym, pseudonymiser_from_settings
 from hub.settings import HubSettings
-from hub.state.database import make_engine, migrate, sessionmaker
+from hub.state.database import check_schema, make_engine, sessionmaker
 
 T = TypeVar("T")
 
 
+@contextlib.asynccontextmanager
+async def current_store(url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on ``url``; SchemaNotCurrent, before any work, when the database is not
+    at this hub's head revision."""
+    engine = make_engine(url)
+    try:
+        await check_schema(engine)
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+def run_or_exit(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run ``work``; a HubError ends the command with its message on one line and exit
+    code 2, never a traceback."""
+    try:
+        return asyncio.run(work())
+    except HubError as error:
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+
+
 def with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     async def run() -> T:
-        engine = make_engine(HubSettings().database_url)
-        try:
-            await migrate(engine)
-            async with sessionmaker(engine)() as session:
-                return await work(session)
-        finally:
-            await engine.dispose()
+        url = HubSettings().database_url
+        async with current_store(url) as engine, sessionmaker(engine)() as session:
+            return await work(session)
 
-    return asyncio.run(run())
+    return run_or_exit(run)
 
 
 def with_keyring(work: Callable[[async_sessionmaker[AsyncSession], Keyring], Awaitable[T]]) -> T:
     """Run ``work`` with the configured store and the clients' keyring (the master key
-    must exist: the CLI never makes one); a HubError ends the command with its message."""
+    must exist: the CLI never makes one)."""
 
     async def run() -> T:
         settings = HubSettings()
-        engine = make_engine(settings.database_url)
-        try:
-            await migrate(engine)
+        async with current_store(settings.database_url) as engine:
             sessions = sessionmaker(engine)
             masters = master_keys_from_settings(settings, create_key=False)
             return await work(sessions, Keyring(sessions, masters))
-        finally:
-            await engine.dispose()
 
-    try:
-        return asyncio.run(run())
-    except HubError as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+    return run_or_exit(run)
 
 
 def subjects_of(subject: str) -> list[str]:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
@@ -15,6 +17,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from hub.errors import SchemaNotCurrent
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -48,11 +52,23 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def _alembic_config(connection: Connection) -> Config:
+def _alembic_config(connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     return config
+
+
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_alembic_config())
+
+
+def head_revision() -> str:
+    """The revision this code's migrations end at."""
+    head = _scripts().get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migrations in {MIGRATIONS}")
+    return head
 
 
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
@@ -62,9 +78,28 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
     async with engine.connect() as connection:
         return await connection.run_sync(
             lambda sync: MigrationContext.configure(sync).get_current_revision()
         )
+
+
+async def check_schema(engine: AsyncEngine) -> None:
+    """Raise SchemaNotCurrent unless the database is at this code's head revision; reads
+    the revision only, so a database at another one is left exactly as it was."""
+    head = head_revision()
+    current = await current_revision(engine)
+    if current == head:
+        return
+    if current is None:
+        raise SchemaNotCurrent(
+            f"the database has no schema, this hub expects {head}: run `hub db upgrade`"
+        )
+    if current not in {script.revision for script in _scripts().walk_revisions()}:
+        raise SchemaNotCurrent(
+            f"the database schema is at {current}, newer than this hub knows (it expects "
+            f"{head}): use the hub release that upgraded it"
+        )
+    raise SchemaNotCurrent(
+        f"the database schema is at {current}, this hub expects {head}: run `hub db upgrade`"
+    )

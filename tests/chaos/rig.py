@@ -14,7 +14,6 @@ import os
 import random
 import secrets
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -24,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 from hub.bus.admin import ensure_topics
+from hub.bus.apache_kafka import ApacheKafka
 from hub.bus.embedded import EmbeddedKafka, free_port
 from hub.bus.topics import ALL_TOPICS
 from hub.connectors.runtime.signing import signed_headers
@@ -33,6 +34,15 @@ from hub.settings import KafkaSettings
 from hub.simulators.population import inclusion, person
 from hub.simulators.runner import SimulatorSet
 from hub.simulators.server import SendCommand, injus_xml
+from hub.state.database import make_engine
+from tests.backends import (
+    EMBEDDED,
+    PRODUCTION,
+    Backend,
+    cluster_ready,
+    fresh_database,
+    production_kafka,
+)
 
 HUB = str(Path(sys.executable).with_name("hub"))
 INBOUND = ("injus-detentie", "zvh-events", "crisis-contacten")
@@ -48,25 +58,47 @@ CYCLE = ("START", "contact", "OVERPLAATSING", "contact", "EINDE")
 
 
 @contextlib.contextmanager
-def own_broker() -> Iterator[KafkaSettings]:
-    """An embedded broker for one chaos test, so its counts see nothing of the others;
-    the test process's HTTP client logs are quietened (thousands of requests)."""
+def own_backend(
+    kind: str = EMBEDDED, postgres_admin_url: str | None = None, brokers: int = 1
+) -> Iterator[Backend]:
+    """A broker of its own for one chaos test, so its counts see nothing of the others:
+    tansu (and SQLite in the test's folder), or Apache Kafka with ``brokers`` nodes (and
+    a fresh PostgreSQL database). The test process's HTTP client logs are quietened
+    (thousands of requests)."""
     quiet = [logging.getLogger(name) for name in ("httpcore", "httpx", "hpack")]
     levels = [logger.level for logger in quiet]
     for logger in quiet:
         logger.setLevel(logging.WARNING)
-    with EmbeddedKafka() as broker:
-        settings = KafkaSettings(
-            bootstrap_servers=broker.bootstrap_servers,
-            session_timeout_ms=1500,
-            heartbeat_interval_ms=300,
-        )
-        asyncio.run(ensure_topics(settings, ALL_TOPICS))
-        try:
-            yield settings
-        finally:
-            for logger, level in zip(quiet, levels, strict=True):
-                logger.setLevel(level)
+    try:
+        if kind == PRODUCTION:
+            assert postgres_admin_url is not None
+            with ApacheKafka(brokers) as cluster:
+                settings = production_kafka(cluster)
+                database = asyncio.run(fresh_database(postgres_admin_url))
+                asyncio.run(cluster_ready(settings, brokers))
+                yield Backend(PRODUCTION, settings, database, cluster)
+        else:
+            with EmbeddedKafka() as broker:
+                settings = KafkaSettings(
+                    bootstrap_servers=broker.bootstrap_servers,
+                    session_timeout_ms=1500,
+                    heartbeat_interval_ms=300,
+                )
+                asyncio.run(ensure_topics(settings, ALL_TOPICS))
+                yield Backend(EMBEDDED, settings)
+    finally:
+        for logger, level in zip(quiet, levels, strict=True):
+            logger.setLevel(level)
+
+
+def size(backend: Backend, variable: str, embedded: int, production: int) -> int:
+    """A run's size: ``HUB_<VARIABLE>`` on the embedded path, and
+    ``HUB_PRODUCTION_<VARIABLE>`` on Apache Kafka and PostgreSQL, where ``make test``
+    runs smaller (the JVMs and PostgreSQL share the two cores); ``make chaos`` sets both."""
+    prefix = "HUB_PRODUCTION_" if backend.production else "HUB_"
+    return int(
+        os.environ.get(f"{prefix}{variable}", str(production if backend.production else embedded))
+    )
 
 
 @dataclass(frozen=True)
@@ -173,7 +205,7 @@ class HubRunner:
     """`hub run` as a separate process, started, killed and stopped at will."""
 
     tmp: Path
-    kafka: KafkaSettings
+    backend: Backend
     sims: SimulatorSet
     port: int = field(default_factory=free_port)
     extra_connector_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -193,6 +225,14 @@ class HubRunner:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def kafka(self) -> KafkaSettings:
+        return self.backend.kafka
+
+    @property
+    def database_url(self) -> str:
+        return self.backend.sqlite_or(self.tmp)
 
     def env(self) -> dict[str, str]:
         wanted = {*INBOUND, *OUTBOUND, "kedo-regie"}
@@ -214,8 +254,10 @@ class HubRunner:
             **keys,
             "HUB_PSEUDONYM__KEY_ID": "ch1",
             "HUB_DATA_DIR": str(self.tmp),
-            "HUB_DATABASE__URL": f"sqlite+aiosqlite:///{self.tmp}/hub.db",
+            "HUB_DATABASE__URL": self.database_url,
             "HUB_KAFKA__BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
+            "HUB_KAFKA__IDEMPOTENT_PRODUCER": str(self.kafka.idempotent_producer),
+            "HUB_KAFKA__REPLICATION_FACTOR": str(self.kafka.replication_factor),
             "HUB_KAFKA__SESSION_TIMEOUT_MS": str(self.kafka.session_timeout_ms),
             "HUB_KAFKA__HEARTBEAT_INTERVAL_MS": str(self.kafka.heartbeat_interval_ms),
             "HUB_HTTP__PORT": str(self.port),
@@ -310,13 +352,23 @@ class Decision:
     delivery_id: str | None
 
 
-def decisions(database: Path) -> list[Decision]:
-    """The audit trail, read straight from the hub's SQLite file (the hub may be dead)."""
-    with contextlib.closing(sqlite3.connect(database)) as connection:
-        rows = connection.execute(
-            "SELECT seq, event_id, subject, action, recipient, delivery_id "
-            "FROM audit_record ORDER BY seq"
-        ).fetchall()
+async def query(database_url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows straight from the hub's database, SQLite or PostgreSQL (the hub may be dead)."""
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            return [tuple(row) for row in await connection.execute(text(sql))]
+    finally:
+        await engine.dispose()
+
+
+async def decisions(database_url: str) -> list[Decision]:
+    """The audit trail, oldest first."""
+    rows = await query(
+        database_url,
+        "SELECT seq, event_id, subject, action, recipient, delivery_id "
+        "FROM audit_record ORDER BY seq",
+    )
     return [Decision(*row) for row in rows]
 
 
@@ -390,14 +442,15 @@ def account(
 
 
 async def settled_accounts(
-    database: Path, subjects: set[str], sims: SimulatorSet, expected: int, timeout_s: float
+    database_url: str, subjects: set[str], sims: SimulatorSet, expected: int, timeout_s: float
 ) -> Accounts:
     """Wait until every event was decided and every decided delivery arrived (or the
     time is up); the accounts as they then stand."""
     accounts = Accounts(events_expected=expected)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        accounts = account(subjects, decisions(database), await received(sims), expected)
+        trail = await decisions(database_url)
+        accounts = account(subjects, trail, await received(sims), expected)
         if accounts.complete:
             break
         await asyncio.sleep(0.2)

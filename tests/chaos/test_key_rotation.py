@@ -7,9 +7,6 @@ without them, and the audit chain is whole."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
@@ -18,38 +15,32 @@ from pathlib import Path
 import pytest
 
 from hub.bus.embedded import free_port
-from hub.connectors.testing.harness import wait_for
+from hub.connectors.testing.harness import wait_for, wait_until
 from hub.identity.keyfiles import decode_key
 from hub.identity.pseudonym import Pseudonymiser
-from hub.settings import KafkaSettings
 from hub.simulators.population import synthetic_bsns
 from hub.simulators.runner import SimulatorSet
+from tests.backends import Backend
 from tests.chaos.rig import (
     HUB,
     Driver,
     HubRunner,
     decisions,
     messages_for,
-    own_broker,
+    query,
     settled_accounts,
+    size,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
-CLIENTS = int(os.environ.get("HUB_ROTATION_CLIENTS", "30"))
 PER_CLIENT = 10
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 def test_both_keys_rotate_while_messages_flow_and_none_is_lost(
-    tmp_path: Path, report: Callable[[str], None]
+    tmp_path: Path, chaos_backend: Backend, report: Callable[[str], None]
 ) -> None:
-    with own_broker() as kafka:
-        asyncio.run(_rotate(tmp_path, kafka, report))
-
-
-def _query(database: Path, sql: str) -> list[tuple[object, ...]]:
-    with contextlib.closing(sqlite3.connect(database)) as connection:
-        return connection.execute(sql).fetchall()
+    asyncio.run(_rotate(tmp_path, chaos_backend, report))
 
 
 async def _hub(hub: HubRunner, *args: str) -> subprocess.CompletedProcess[str]:
@@ -58,28 +49,29 @@ async def _hub(hub: HubRunner, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def _rotate(tmp_path: Path, kafka: KafkaSettings, report: Callable[[str], None]) -> None:
+async def _rotate(tmp_path: Path, backend: Backend, report: Callable[[str], None]) -> None:
+    clients_count = size(backend, "ROTATION_CLIENTS", 30, 15)
     port = free_port()
     sims = SimulatorSet(hub_url=f"http://127.0.0.1:{port}")
     await sims.start()
-    hub = HubRunner(tmp_path, kafka, sims, port=port, key_files=True)
-    database = tmp_path / "hub.db"
+    hub = HubRunner(tmp_path, backend, sims, port=port, key_files=True)
+    database = hub.database_url
     try:
         hub.upgrade()
         hub.start()
         await hub.ready()
-        bsns = synthetic_bsns(CLIENTS, first=500)
+        bsns = synthetic_bsns(clients_count, first=500)
         clients = [messages_for(b, PER_CLIENT) for b in bsns]
         driver = Driver(hub.url, sims.secret.encode(), lanes=6)
         driving = asyncio.create_task(driver.run(clients))
-        await wait_for(lambda: driver.sent >= CLIENTS * PER_CLIENT // 3, timeout_s=120)
+        await wait_for(lambda: driver.sent >= clients_count * PER_CLIENT // 3, timeout_s=120)
         sent_before = driver.sent
         rotation = await _hub(hub, "keys", "rotate")
         sent_during = driver.sent - sent_before
         assert rotation.returncode == 0, rotation.stderr
         await driving
         assert not driver.rejected, driver.rejected[:3]
-        assert driver.sent == CLIENTS * PER_CLIENT
+        assert driver.sent == clients_count * PER_CLIENT
 
         keys = {
             key_id: decode_key((tmp_path / f"pseudonym-{key_id}.key").read_text())
@@ -88,31 +80,33 @@ async def _rotate(tmp_path: Path, kafka: KafkaSettings, report: Callable[[str], 
         both = Pseudonymiser(active_key_id="ch2", keys=keys)
         subjects = {p for b in bsns for p in both.all_pseudonyms(b)}
         accounts = await settled_accounts(
-            database, subjects, sims, CLIENTS * PER_CLIENT, timeout_s=120
+            database, subjects, sims, clients_count * PER_CLIENT, timeout_s=120
         )
-        trail = [d for d in decisions(database) if d.subject in subjects]
+        trail = [d for d in await decisions(database) if d.subject in subjects]
         under_new = sum(1 for d in trail if d.subject.startswith("psn-ch2-"))
         under_old = len(trail) - under_new
         known_before = {d.subject for d in trail if d.subject.startswith("psn-ch1-")}
         finish = await _hub(hub, "keys", "finish")
-        vault_old = _query(
+        vault_old = await query(
             database, "SELECT count(*) FROM identity_vault WHERE subject LIKE 'psn-ch1-%'"
         )
-        cases_old = _query(
+        cases_old = await query(
             database, "SELECT count(*) FROM case_state WHERE subject LIKE 'psn-ch1-%'"
         )
-        moved = {str(row[0]) for row in _query(database, "SELECT subject FROM pseudonym_alias")}
+        moved = {
+            str(row[0]) for row in await query(database, "SELECT subject FROM pseudonym_alias")
+        }
         wrapped = {
             str(row[0]): row[1]
-            for row in _query(
+            for row in await query(
                 database,
                 "SELECT master_key_id, count(*) FROM data_key "
                 "WHERE wrapped IS NOT NULL GROUP BY master_key_id",
             )
         }
         report(
-            f"[rotation] {driver.sent} messages from {CLIENTS} clients, {sent_during} taken "
-            f"while `hub keys rotate` ran; {accounts.events_decided}/"
+            f"[rotation, {backend.name}] {driver.sent} messages from {clients_count} clients, "
+            f"{sent_during} taken while `hub keys rotate` ran; {accounts.events_decided}/"
             f"{accounts.events_expected} events decided ({under_old} decisions under "
             f"psn-ch1, {under_new} under psn-ch2), {accounts.delivered}/"
             f"{accounts.deliveries_expected} deliveries arrived, lost {len(accounts.lost)}, "
@@ -145,11 +139,15 @@ async def _rotate(tmp_path: Path, kafka: KafkaSettings, report: Callable[[str], 
         # under the new pseudonym and next to the state that moved there.
         await asyncio.sleep(1.5)
         extra = messages_for(bsns[0], PER_CLIENT + 1)[-1]
-        before = len(decisions(database))
+        before = len(await decisions(database))
         await Driver(hub.url, sims.secret.encode()).run([[extra]])
         started = time.monotonic()
-        await wait_for(lambda: len(decisions(database)) > before, timeout_s=30)
-        newest = decisions(database)[before:]
+
+        async def decided() -> bool:
+            return len(await decisions(database)) > before
+
+        await wait_until(decided, timeout_s=30)
+        newest = (await decisions(database))[before:]
         assert {d.subject for d in newest} == {both.pseudonym(bsns[0])}
         assert any(d.action == "disclose" for d in newest), newest
         took = time.monotonic() - started

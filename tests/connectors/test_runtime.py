@@ -24,7 +24,7 @@ from hub.connectors.runtime.sources import drain_directory, poll_once
 from hub.connectors.runtime.webhook import webhook_router
 from hub.connectors.testing.harness import Bus, Stores, wait_for
 from hub.identity.vault import IdentityVault
-from hub.ops_api import make_ops_app
+from hub.ops_api import Readiness, make_ops_app
 from hub.schemas.case import KedoLookupResult
 from hub.state import idempotency
 from tests.connectors.test_reclassering_kit import BSN, signal
@@ -135,8 +135,8 @@ async def test_a_busy_state_store_is_answered_503_with_retry_after_and_publishes
     assert bus.records == []
 
 
-async def _ready() -> dict[str, bool]:
-    return {"t": True}
+async def _ready() -> Readiness:
+    return Readiness({"t": True})
 
 
 class Flaky(LookupConnector[LookupConfig]):

@@ -40,7 +40,7 @@ from hub.connectors.runtime.webhook import webhook_router
 from hub.connectors.testing.harness import Bus, Stores
 from hub.connectors.testing.suites import InboundConnectorSuite
 from hub.errors import ContractError
-from hub.ops_api import make_ops_app
+from hub.ops_api import Readiness, make_ops_app
 from hub.schemas.detention import DetentionStarted
 from tests.connectors import (
     test_injus_kit,
@@ -124,8 +124,8 @@ class Edge:
         self.runner.run(self.stores.__aexit__())
 
 
-async def _ready() -> dict[str, bool]:
-    return {"fuzz": True}
+async def _ready() -> Readiness:
+    return Readiness({"fuzz": True})
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ from hub.settings import KafkaSettings
 from hub.simulators.population import consent, inclusion, person
 from hub.state import audit
 from hub.state.database import sessionmaker
-from tests.chaos.rig import own_broker as embedded_broker
+from tests.chaos.rig import own_backend
 from tests.data import TEST_BSNS, TEST_NAMES
 from tests.integration.simulated_chain import (
     Chain,
@@ -59,8 +59,8 @@ SECRETS = (
 @pytest.fixture(scope="module")
 def own_broker() -> Iterator[KafkaSettings]:
     """A broker of this module's own: the scan must see only what these flows wrote."""
-    with embedded_broker() as settings:
-        yield settings
+    with own_backend() as backend:
+        yield backend.kafka
 
 
 @pytest.fixture

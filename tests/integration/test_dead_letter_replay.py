@@ -18,11 +18,11 @@ from typer.testing import CliRunner
 
 from hub.cli import app
 from hub.connectors.testing.harness import wait_until
-from hub.settings import KafkaSettings
 from hub.simulators.population import consent as population_consent
 from hub.simulators.population import inclusion, person
 from hub.state import audit
 from hub.state.database import sessionmaker
+from tests.backends import Backend
 from tests.integration.simulated_chain import (
     Chain,
     crisis_contact,
@@ -37,13 +37,18 @@ FAST = {"max_attempts": 2, "backoff_initial_s": 0.05, "backoff_max_s": 0.1, "bre
 
 @pytest.fixture
 async def chain(
-    kafka_settings: KafkaSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Chain]:
+    database_url = backend.sqlite_or(tmp_path)
     monkeypatch.setenv("HUB_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("HUB_DATABASE__URL", f"sqlite+aiosqlite:///{tmp_path}/hub.db")
-    monkeypatch.setenv("HUB_KAFKA__BOOTSTRAP_SERVERS", kafka_settings.bootstrap_servers)
+    monkeypatch.setenv("HUB_DATABASE__URL", database_url)
+    monkeypatch.setenv("HUB_KAFKA__BOOTSTRAP_SERVERS", backend.kafka.bootstrap_servers)
+    monkeypatch.setenv("HUB_KAFKA__IDEMPOTENT_PRODUCER", str(backend.kafka.idempotent_producer))
     async with simulated_chain(
-        kafka_settings, tmp_path, connectors={"llc-communication": FAST}
+        backend.kafka,
+        tmp_path,
+        connectors={"llc-communication": FAST},
+        database_url=database_url,
     ) as running:
         yield running
 

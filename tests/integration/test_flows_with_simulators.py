@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from hub.connectors.testing.harness import wait_until
-from hub.settings import KafkaSettings
 from hub.state import audit
 from hub.state.cases import load_case
 from hub.state.database import sessionmaker
+from tests.backends import Backend
 from tests.integration.simulated_chain import Chain, simulated_chain
 
 pytestmark = pytest.mark.integration
@@ -34,8 +34,10 @@ class DetentionChain(Chain):
 
 
 @pytest.fixture
-async def chain(kafka_settings: KafkaSettings, tmp_path: Path) -> AsyncIterator[DetentionChain]:
-    async with simulated_chain(kafka_settings, tmp_path) as running:
+async def chain(backend: Backend, tmp_path: Path) -> AsyncIterator[DetentionChain]:
+    async with simulated_chain(
+        backend.kafka, tmp_path, database_url=backend.database_url
+    ) as running:
         yield DetentionChain(running.hub, running.sims, running.client)
 
 

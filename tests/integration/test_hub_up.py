@@ -15,6 +15,7 @@ import pytest
 
 from hub.bus.embedded import answers_kafka, free_port
 from hub.cli.simulate import LIVE_DEMO
+from tests.backends import apache_kafka_or_skip
 
 pytestmark = pytest.mark.integration
 HUB = str(Path(sys.executable).with_name("hub"))
@@ -45,7 +46,12 @@ def test_hub_up_starts_everything_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert answers_kafka(host, int(port))
         ready = httpx.get(endpoints["readiness"], timeout=5)
         assert ready.status_code == 200
-        assert ready.json()["checks"] == {"database": True, "kafka": True}
+        assert ready.json()["checks"] == {
+            "database": True,
+            "kafka": True,
+            "kafka_partitions_led": True,
+        }
+        assert ready.json()["kafka_cluster"].startswith("healthy: 1 brokers")
         login = httpx.get(endpoints["console"], timeout=5, follow_redirects=True)
         assert login.status_code == 200
         assert "Log in" in login.text
@@ -124,3 +130,112 @@ def test_hub_up_with_simulators_and_one_command_for_flow_a(tmp_path: Path) -> No
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=15)
     assert process.returncode == 0, output.decode()
+
+
+def _processes_with(text: str) -> list[str]:
+    """Command lines of the running processes that mention ``text``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            line = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in line:
+            found.append(line)
+    return found
+
+
+def _wait_up(process: subprocess.Popen[bytes], endpoints_file: Path, limit_s: float) -> None:
+    started = time.monotonic()
+    while not endpoints_file.exists():
+        assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+        assert time.monotonic() - started < limit_s, f"hub up took longer than {limit_s} s"
+        time.sleep(0.1)
+
+
+@pytest.mark.apache_kafka
+@pytest.mark.postgres
+def test_hub_up_on_apache_kafka_and_postgres_survives_a_kill_and_leaves_no_broker(
+    tmp_path: Path,
+) -> None:
+    """`hub up --broker kafka --store postgres`: the production broker and store with the
+    same two commands. Killed with SIGKILL, it leaves no broker behind; started again, it
+    finds its data (the audit chain goes on) and takes the next intake."""
+    apache_kafka_or_skip()
+    data = tmp_path / "data"
+    env = {
+        **os.environ,
+        "HUB_DATA_DIR": str(data),
+        "HUB_HTTP__PORT": str(free_port()),
+        "HUB_LOG__FORMAT": "json",
+    }
+    command = [HUB, "up", "--simulators", "--broker", "kafka", "--store", "postgres"]
+    endpoints_file = data / "endpoints.json"
+    records = []
+    for run in (1, 2):
+        endpoints_file.unlink(missing_ok=True)
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        try:
+            _wait_up(process, endpoints_file, 90)
+            written = json.loads(endpoints_file.read_text())
+            assert written["database"].startswith("postgresql+asyncpg://")
+            ready = httpx.get(written["readiness"], timeout=5).json()
+            assert ready["kafka_cluster"].startswith("healthy: 1 brokers"), ready
+            demo = subprocess.run(
+                [HUB, "simulate", "intake"], env=env, capture_output=True, text=True, timeout=60
+            )
+            assert "the LLC received 1" in demo.stdout, demo.stdout + demo.stderr
+            verify = subprocess.run(
+                [HUB, "audit", "verify"],
+                env={**env, "HUB_DATABASE__URL": written["database"]},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert verify.returncode == 0, verify.stdout + verify.stderr
+            records.append(verify.stdout)
+        finally:
+            process.send_signal(signal.SIGKILL if run == 1 else signal.SIGTERM)
+            output, _ = process.communicate(timeout=30)
+        brokers = [p for p in _processes_with(str(data / "kafka-1")) if "kafka.Kafka" in p]
+        for _ in range(50):
+            if not brokers:
+                break
+            time.sleep(0.1)
+            brokers = [p for p in _processes_with(str(data / "kafka-1")) if "kafka.Kafka" in p]
+        assert brokers == [], f"run {run}: a broker outlived its hub"
+    assert b"Ketenhub stopped." in output
+    first, second = (int(r.split(": ")[1].split()[0]) for r in records)
+    assert second > first, records
+
+
+def test_hub_up_killed_with_sigkill_takes_its_embedded_broker_along(tmp_path: Path) -> None:
+    """tansu is started with the parent-death signal: a hub killed outright leaves no
+    broker answering, so the next `hub up` never runs beside an orphan."""
+    endpoints_file = tmp_path / "endpoints.json"
+    env = {
+        **os.environ,
+        "HUB_DATA_DIR": str(tmp_path / "data"),
+        "HUB_HTTP__PORT": str(free_port()),
+        "HUB_LOG__FORMAT": "json",
+    }
+    process = subprocess.Popen(
+        [HUB, "up", "--endpoints-file", str(endpoints_file)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_up(process, endpoints_file, 30)
+        host, port = json.loads(endpoints_file.read_text())["kafka_bootstrap_servers"].split(":")
+        assert answers_kafka(host, int(port))
+    finally:
+        process.kill()
+        process.wait()
+    for _ in range(50):
+        if not answers_kafka(host, int(port), timeout=0.2):
+            break
+        time.sleep(0.1)
+    assert not answers_kafka(host, int(port), timeout=0.5), "tansu outlived a killed hub"

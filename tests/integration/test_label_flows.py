@@ -17,11 +17,12 @@ import pytest
 from typer.testing import CliRunner
 
 from hub.cli import app
-from hub.settings import KafkaSettings, RoutingSettings
+from hub.settings import RoutingSettings
 from hub.simulators.population import consent as population_consent
 from hub.simulators.population import inclusion, person
 from hub.state import labels
 from hub.state.database import sessionmaker
+from tests.backends import Backend
 from tests.integration.simulated_chain import (
     Chain,
     crisis_contact,
@@ -36,10 +37,11 @@ FAST_RETRIES = {"max_attempts": 2, "backoff_initial_s": 0.05, "backoff_max_s": 0
 
 
 @pytest.fixture
-async def chain(kafka_settings: KafkaSettings, tmp_path: Path) -> AsyncIterator[Chain]:
+async def chain(backend: Backend, tmp_path: Path) -> AsyncIterator[Chain]:
     async with simulated_chain(
-        kafka_settings,
+        backend.kafka,
         tmp_path,
+        database_url=backend.database_url,
         connectors={"politie-abonnementen": FAST_RETRIES},
         routing=RoutingSettings(label_resend_interval_s=0.3),
     ) as running:
@@ -120,7 +122,7 @@ async def test_flow_b_a_label_set_while_the_police_are_down_completes_when_they_
     async with sessionmaker(chain.hub.engine)() as session:
         assert await labels.incomplete(session, older_than=dt.datetime.now(dt.UTC)) == 1
     monkeypatch.setenv("HUB_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("HUB_DATABASE__URL", f"sqlite+aiosqlite:///{tmp_path}/hub.db")
+    monkeypatch.setenv("HUB_DATABASE__URL", chain.hub.settings.database_url)
     shown = await asyncio.to_thread(
         CliRunner().invoke, app, ["labels", "status", "--incomplete-after", "0", "--check"]
     )

@@ -27,7 +27,7 @@ from hub.bus.embedded import free_port
 from hub.connectors.http import HttpApi, HttpApiConfig
 from hub.connectors.testing.harness import wait_for
 from hub.errors import RetryableError
-from hub.ops_api import make_ops_app
+from hub.ops_api import Readiness, make_ops_app
 from hub.settings import HttpSettings
 
 NOW = dt.datetime.now(dt.UTC)
@@ -76,8 +76,8 @@ def _write(
     return cert_path, key_path
 
 
-async def _ready() -> dict[str, bool]:
-    return {"test": True}
+async def _ready() -> Readiness:
+    return Readiness({"test": True})
 
 
 @dataclass(frozen=True)

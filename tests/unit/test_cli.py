@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,7 @@ from typer.testing import CliRunner, Result
 
 from hub.cli import app
 from hub.settings_reference import settings_markdown
+from hub.state.database import head_revision, make_engine, migrate
 
 runner = CliRunner()
 
@@ -38,6 +42,115 @@ def test_db_upgrade_on_a_fresh_sqlite(tmp_path: Path) -> None:
     result = runner.invoke(app, ["db", "upgrade"], env={"HUB_DATA_DIR": str(tmp_path)})
     assert result.exit_code == 0, result.output
     assert "revision 0010" in result.output
+
+
+PSEUDONYM = "psn-k1-" + "0" * 40
+READS = (
+    ("dlq", "list"),
+    ("dlq", "show", "0123456789ab"),
+    ("audit", "search"),
+    ("audit", "verify"),
+    ("audit", "report", PSEUDONYM),
+    ("labels", "status"),
+)
+WRITES = (
+    ("subject", "erase", PSEUDONYM, "--reason", "erasure request"),
+    ("keys", "rotate", "--settle-s", "0"),
+    ("keys", "finish"),
+    ("keys", "retire", "master", "m0"),
+    ("dlq", "replay", "--all"),
+    ("console", "add-user", "ops", "--role", "operator", "--password", "pw"),
+)
+
+
+def _on(database: Path, *args: str) -> Result:
+    env = {
+        "HUB_DATA_DIR": str(database.parent),
+        "HUB_DATABASE__URL": f"sqlite+aiosqlite:///{database}",
+    }
+    return runner.invoke(app, list(args), env=env)
+
+
+def _tables(database: Path) -> list[str]:
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return [name for (name,) in rows]
+
+
+def _revision(database: Path) -> str:
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        (revision,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        return str(revision)
+
+
+async def _migrate(database: Path, revision: str) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{database}")
+    try:
+        await migrate(engine, revision)
+    finally:
+        await engine.dispose()
+
+
+def _refused(result: Result) -> str:
+    """The command exited 2 with one line on stderr, and no traceback."""
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    (line,) = result.stderr.strip().splitlines()
+    return line
+
+
+@pytest.mark.parametrize("args", READS + WRITES, ids=" ".join)
+def test_a_command_on_a_database_without_schema_says_so_and_creates_none(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """Only `hub db upgrade` migrates: no other command changes a database's schema."""
+    database = tmp_path / "hub.db"
+    database.touch()
+    line = _refused(_on(database, *args))
+    assert line == (
+        f"error: the database has no schema, this hub expects {head_revision()}: "
+        "run `hub db upgrade`"
+    )
+    assert _tables(database) == []
+
+
+@pytest.mark.parametrize("args", READS + WRITES, ids=" ".join)
+def test_a_command_on_an_older_schema_leaves_it_at_its_revision(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    database = tmp_path / "hub.db"
+    asyncio.run(_migrate(database, "0009"))
+    line = _refused(_on(database, *args))
+    assert line == (
+        f"error: the database schema is at 0009, this hub expects {head_revision()}: "
+        "run `hub db upgrade`"
+    )
+    assert _revision(database) == "0009"
+
+
+def test_a_command_on_a_newer_schema_does_not_ask_for_an_upgrade(tmp_path: Path) -> None:
+    """A revision this hub does not know is a newer release's: upgrading cannot help."""
+    database = tmp_path / "hub.db"
+    asyncio.run(_migrate(database, "head"))
+    with contextlib.closing(sqlite3.connect(database)) as connection, connection:
+        connection.execute("UPDATE alembic_version SET version_num = '9999'")
+    line = _refused(_on(database, "audit", "verify"))
+    assert "at 9999, newer than this hub knows" in line
+    assert "hub db upgrade" not in line
+    assert _revision(database) == "9999"
+
+
+def test_after_db_upgrade_the_read_commands_work(tmp_path: Path) -> None:
+    database = tmp_path / "hub.db"
+    upgraded = _on(database, "db", "upgrade")
+    assert upgraded.exit_code == 0, upgraded.output
+    listed = _on(database, "dlq", "list")
+    assert listed.exit_code == 0, listed.output
+    assert "no dead letters" in listed.stdout
+    verified = _on(database, "audit", "verify")
+    assert verified.exit_code == 0, verified.output
+    assert "audit chain intact: 0 records" in verified.stdout
 
 
 def _run_in_production(tmp_path: Path, *, master_key: bool, args: tuple[str, ...] = ()) -> Result:

@@ -7,16 +7,21 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import yaml
+from aiokafka.admin import NewTopic
 
+from hub.bus import admin
 from hub.bus.access import acl_plan
-from hub.bus.topics import ALL_TOPICS, DEAD_LETTER, ROUTED_TOPICS
+from hub.bus.admin import ensure_topics
+from hub.bus.topics import ALL_TOPICS, DEAD_LETTER, ROUTED_TOPICS, topic_config
 from hub.cli.deploy import kafka_yaml, workloads_yaml
 from hub.connectors.base import InboundConnector, OutboundConnector
 from hub.connectors.registry import installed
+from hub.settings import KafkaSettings
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 K8S = DEPLOY / "k8s"
@@ -91,6 +96,76 @@ def test_every_topic_is_a_kafka_topic_with_the_documented_settings() -> None:
         assert topics[spec.name]["replicas"] == 3
         assert topics[spec.name]["config"]["retention.ms"] == str(spec.retention_ms)
         assert topics[spec.name]["config"]["min.insync.replicas"] == "2"
+
+
+class _RecordingAdmin:
+    """Stands in for aiokafka's admin client: keeps what ``ensure_topics`` would create."""
+
+    def __init__(self) -> None:
+        self.created: list[NewTopic] = []
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def list_topics(self) -> list[str]:
+        return []
+
+    async def create_topics(self, new: list[NewTopic]) -> SimpleNamespace:
+        self.created.extend(new)
+        return SimpleNamespace(topic_errors=[(t.name, 0) for t in new])
+
+
+async def test_a_manifest_topic_is_configured_as_topics_create_configures_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`hub topics create` against the manifests' replication factor sends exactly the
+    partitions, replicas and configuration of the KafkaTopic resources."""
+    topics = {
+        d["spec"]["topicName"]: d["spec"]
+        for d in _documents(K8S / "kafka.yaml")
+        if d["kind"] == "KafkaTopic"
+    }
+    replicas = {spec["replicas"] for spec in topics.values()}
+    assert len(replicas) == 1
+    recording = _RecordingAdmin()
+    monkeypatch.setattr(admin, "_admin", lambda _settings: recording)
+    settings = KafkaSettings(replication_factor=replicas.pop())
+    created = await ensure_topics(settings, ALL_TOPICS)
+    assert created == [t.name for t in ALL_TOPICS]
+    sent = {t.name: t for t in recording.created}
+    assert set(sent) == set(topics)
+    for name, spec in topics.items():
+        assert sent[name].topic_configs == spec["config"], name
+        assert sent[name].num_partitions == spec["partitions"]
+        assert sent[name].replication_factor == spec["replicas"]
+
+
+def test_a_single_broker_gets_one_in_sync_replica_and_three_get_two() -> None:
+    """With fewer replicas than min.insync.replicas no acks=all write could succeed."""
+    assert topic_config(DEAD_LETTER, 1)["min.insync.replicas"] == "1"
+    assert topic_config(DEAD_LETTER, 3)["min.insync.replicas"] == "2"
+    assert topic_config(DEAD_LETTER, 3)["retention.ms"] == str(DEAD_LETTER.retention_ms)
+
+
+def test_topics_and_users_use_the_strimzi_v1_api() -> None:
+    """Strimzi 0.49+ serves kafka.strimzi.io/v1: spec required, an ACL's `operation`
+    gone, its `operations` list required."""
+    kinds = ("KafkaTopic", "KafkaUser")
+    strimzi = [d for d in _documents(K8S / "kafka.yaml") if d["kind"] in kinds]
+    assert {d["kind"] for d in strimzi} == {"KafkaTopic", "KafkaUser"}
+    for document in strimzi:
+        assert document["apiVersion"] == "kafka.strimzi.io/v1", document["metadata"]["name"]
+        assert document["spec"], document["metadata"]["name"]
+    users = [d for d in strimzi if d["kind"] == "KafkaUser"]
+    for user in users:
+        assert user["spec"]["authorization"]["type"] == "simple"
+        for acl in user["spec"]["authorization"]["acls"]:
+            assert "operation" not in acl
+            assert acl["operations"], acl
+            assert acl["resource"]["type"] in ("topic", "group")
 
 
 def test_each_connector_principal_may_touch_only_its_own_topics() -> None:

@@ -67,13 +67,14 @@ def test_sasl_scram_security_is_built() -> None:
 def test_broker_factory_uses_the_producer_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, Any] = {}
 
-    def fake_broker(servers: str, **kwargs: Any) -> str:
+    def fake_broker(servers: list[str], **kwargs: Any) -> str:
         seen.update(kwargs, servers=servers)
         return "broker"
 
     monkeypatch.setattr("hub.bus.broker.KafkaBroker", fake_broker)
-    make_broker(KafkaSettings(bootstrap_servers="k:9092", idempotent_producer=True))
-    assert seen["servers"] == "k:9092"
+    make_broker(KafkaSettings(bootstrap_servers="k1:9092, k2:9092", idempotent_producer=True))
+    # FastStream takes one string as one address: a cluster's list reaches it split.
+    assert seen["servers"] == ["k1:9092", "k2:9092"]
     assert seen["enable_idempotence"] is True
     assert seen["acks"] == "all"
 

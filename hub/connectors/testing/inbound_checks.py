@@ -31,7 +31,7 @@ from hub.connectors.testing.harness import (
 from hub.connectors.testing.scenarios import CANNED_MALFORMED, SUITE_EDGE_CASES
 from hub.errors import AuthenticationError, ContractError, PayloadTooLarge
 from hub.identity.pseudonym import is_pseudonym
-from hub.ops_api import make_ops_app
+from hub.ops_api import Readiness, make_ops_app
 
 if TYPE_CHECKING:
     from hub.connectors.testing.suites import InboundConnectorSuite
@@ -205,8 +205,8 @@ class WebhookSignature(_InboundCheck):
         run(go())
 
 
-async def _ready() -> dict[str, bool]:
-    return {"kit": True}
+async def _ready() -> Readiness:
+    return Readiness({"kit": True})
 
 
 class NoSecretOrBsnInLogsOrHeaders(_InboundCheck):
