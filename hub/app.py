@@ -38,6 +38,7 @@ from hub.identity.rekeying import Rekeyer
 from hub.identity.vault import IdentityVault
 from hub.logs import get_logger
 from hub.ops_api import Readiness, make_ops_app
+from hub.relay import Relay
 from hub.routing.cedar_policy import policy_from_settings
 from hub.routing.label_resend import resend_failed_labels
 from hub.routing.lookup import CaseLookup, LocalCaseLookup
@@ -147,6 +148,7 @@ class HubProcess:
     _server: uvicorn.Server | None = field(default=None, init=False)
     _server_task: asyncio.Task[None] | None = field(default=None, init=False)
     _retry_task: asyncio.Task[None] | None = field(default=None, init=False)
+    _relay_task: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         configure_tracing(self.settings.tracing)
@@ -192,6 +194,18 @@ class HubProcess:
         await start_together(self.broker)
         self.connectors.start_sources()
         self._retry_task = asyncio.create_task(self._housekeeping())
+        if self.components & {ROUTER, CONNECTORS}:
+            relay = Relay(
+                self.sessions,
+                EventPublisher(self.broker).send_all,
+                self.settings.kafka,
+                router=ROUTER_GROUP,
+            )
+            try:  # a broker new since the last run gets what it lost, before anything new
+                await relay.check()
+            except Exception as error:  # away for now: the relay's loop tries again
+                log.warning("relay_check_failed", error=type(error).__name__)
+            self._relay_task = asyncio.create_task(relay.run())
         if ROUTER in self.components:
             left = await self.router.flush()
             if left:
@@ -332,10 +346,11 @@ class HubProcess:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._server_task
         await self.broker.stop()
-        if self._retry_task is not None:
-            self._retry_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retry_task
+        for task in (self._retry_task, self._relay_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.connectors.stop_sources()
         await self.engine.dispose()
         log.info("hub_stopped")

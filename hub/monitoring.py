@@ -24,6 +24,7 @@ from hub.connectors.runtime.health import answers
 from hub.logs import get_logger
 from hub.settings import KafkaSettings
 from hub.state import dead_letters, labels, retries
+from hub.state.outbox import OUTBOUND_PREFIX
 
 log = get_logger(__name__)
 FLOW_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
@@ -99,7 +100,9 @@ async def refresh(
         LABELS_INCOMPLETE.set(await labels.incomplete(session, older_than=older_than))
         DEAD_LETTER_DEPTH.set(await dead_letters.open_count(session))
         for name, breaker_set in (breakers or {}).items():
-            RETRY_QUEUE_DEPTH.labels(name).set(await retries.pending(session, f"outbound:{name}"))
+            RETRY_QUEUE_DEPTH.labels(name).set(
+                await retries.pending(session, f"{OUTBOUND_PREFIX}{name}")
+            )
             for partner, state in breaker_set.states().items():
                 CIRCUIT_OPEN.labels(name, partner).set(int(state is BreakerState.OPEN))
     try:

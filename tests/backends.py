@@ -24,6 +24,15 @@ REQUIRED = "HUB_REQUIRE_PRODUCTION_PATH"
 production-path test that cannot run there fails instead of skipping."""
 
 
+BOTH_PATHS = [
+    pytest.param(EMBEDDED, id="tansu-sqlite"),
+    pytest.param(
+        PRODUCTION, id="kafka-postgres", marks=[pytest.mark.apache_kafka, pytest.mark.postgres]
+    ),
+]
+"""A fixture's parameters for running its tests on both paths."""
+
+
 def apache_kafka_or_skip() -> None:
     """Skip, with the reason, where Apache Kafka cannot run (fail where CI requires it)."""
     reason = unavailable()

@@ -21,6 +21,7 @@ from hub.settings import KafkaSettings, LogSettings
 from hub.state.database import make_engine, migrate
 from hub.state.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
 from tests.backends import (
+    BOTH_PATHS,
     EMBEDDED,
     PRODUCTION,
     Backend,
@@ -133,16 +134,7 @@ def apache_kafka() -> Iterator[ApacheKafka]:
         yield kafka
 
 
-@pytest.fixture(
-    params=[
-        pytest.param(EMBEDDED, id="tansu-sqlite"),
-        pytest.param(
-            PRODUCTION,
-            id="kafka-postgres",
-            marks=[pytest.mark.apache_kafka, pytest.mark.postgres],
-        ),
-    ]
-)
+@pytest.fixture(params=BOTH_PATHS)
 def backend(request: pytest.FixtureRequest) -> Backend:
     """Each flow test twice: embedded (tansu, SQLite) and on the production path (Apache
     Kafka with the idempotent producer, PostgreSQL)."""

@@ -153,3 +153,22 @@ async def cluster_health(settings: KafkaSettings, topics: Sequence[str]) -> Clus
         under_replicated=sum(1 for p in partitions if len(p["isr"]) < len(p["replicas"])),
         offline=sum(1 for p in partitions if p["leader"] < 0),
     )
+
+
+async def high_water(settings: KafkaSettings, topics: Sequence[str]) -> int:
+    """The records ever written to ``topics``: the sum of their end offsets (a topic the
+    broker does not have counts 0). Offsets never go back on one broker."""
+    reader = _lag_reader(settings)
+    await reader.start()
+    try:
+        await reader.topics()
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(reader.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            return 0
+        return sum((await reader.end_offsets(partitions)).values())
+    finally:
+        await reader.stop()

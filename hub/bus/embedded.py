@@ -170,6 +170,13 @@ class EmbeddedKafka:
                 self._log_path.unlink()
             self._log_path = None
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash would end it: everything it held in memory is gone."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None

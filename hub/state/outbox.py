@@ -5,7 +5,9 @@ So a crash can never leave an audit record without its delivery or a delivery wi
 its audit record: whatever committed is sent, at the latest when the event is
 redelivered or the router starts again. A delivery may go out twice after a crash, but
 always with the same delivery id, which partners de-duplicate on. A sent delivery's
-row is deleted: the hub keeps no copy of what it forwarded, only the audit record.
+row stays until its outbound connector has it (delivered, queued for a retry, or
+dead-lettered): a broker that lost it is sent it again. Then it is pruned: the hub keeps
+no copy of what it forwarded, only the audit record.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ import datetime as dt
 import json
 from collections.abc import Awaitable, Callable, Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, and_, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.bus.codec import KafkaRecord
-from hub.state.tables import OutboxRecord
+from hub.state.tables import DeliveryRetry, OutboxRecord, ProcessedEvent
+
+OUTBOUND_PREFIX = "outbound:"
+"""How outbound connectors name themselves as consumers of their delivery topics."""
 
 Send = Callable[[Sequence[KafkaRecord]], Awaitable[None]]
 """Sends records in order and returns when every one was acknowledged."""
@@ -49,30 +54,96 @@ async def flush(
     send: Send,
     *,
     event_ids: Sequence[str] | None = None,
+    staged_before: dt.datetime | None = None,
 ) -> int:
-    """Send what is pending (for ``event_ids``, or all) and drop it; returns the count.
+    """Send what is pending and mark it sent; returns the count. With ``event_ids``:
+    their deliveries, after any unsent earlier one for the same client (a send that
+    failed must not be overtaken). With ``staged_before``: whatever waits since then.
 
     A send that fails raises, and every row stays pending for the next flush, which
     sends them again under the same delivery ids.
     """
+    unsent = select(OutboxRecord).where(OutboxRecord.sent_at.is_(None))
     async with sessions() as session:
-        statement = select(OutboxRecord)
-        if event_ids is not None:
-            statement = statement.where(OutboxRecord.event_id.in_(list(event_ids)))
-        rows = (await session.scalars(statement.order_by(OutboxRecord.created_at))).all()
+        if event_ids is None:
+            if staged_before is not None:
+                unsent = unsent.where(OutboxRecord.created_at < staged_before)
+            rows = list((await session.scalars(unsent.order_by(OutboxRecord.created_at))).all())
+        else:
+            mine = (
+                await session.scalars(unsent.where(OutboxRecord.event_id.in_(list(event_ids))))
+            ).all()
+            if not mine:
+                return 0
+            position = {event_id: n for n, event_id in enumerate(event_ids)}
+            mine = sorted(mine, key=lambda row: position[row.event_id])
+            earlier = (
+                await session.scalars(
+                    unsent.where(
+                        OutboxRecord.key.in_({row.key for row in mine}),
+                        OutboxRecord.event_id.not_in(list(event_ids)),
+                        OutboxRecord.created_at < max(row.created_at for row in mine),
+                    ).order_by(OutboxRecord.created_at)
+                )
+            ).all()
+            rows = [*earlier, *mine]
     if not rows:
         return 0
-    if event_ids is not None:  # in the events' order, which is the order they were decided
-        position = {event_id: n for n, event_id in enumerate(event_ids)}
-        rows = sorted(rows, key=lambda row: position[row.event_id])
     await send([_record(row) for row in rows])
-    async with sessions.begin() as session:
-        await session.execute(
-            delete(OutboxRecord).where(OutboxRecord.delivery_id.in_([r.delivery_id for r in rows]))
-        )
+    await _mark_sent(sessions, [r.delivery_id for r in rows])
     return len(rows)
 
 
+async def _mark_sent(sessions: async_sessionmaker[AsyncSession], ids: Sequence[str]) -> None:
+    async with sessions.begin() as session:
+        await session.execute(
+            update(OutboxRecord)
+            .where(OutboxRecord.delivery_id.in_(list(ids)))
+            .values(sent_at=dt.datetime.now(dt.UTC))
+        )
+
+
+def _settled() -> ColumnElement[bool]:
+    """An outbound connector has the delivery: it recorded it as handled (delivered or
+    dead-lettered), or queued it for another attempt."""
+    handled = exists().where(
+        and_(
+            ProcessedEvent.consumer.like(f"{OUTBOUND_PREFIX}%"),
+            ProcessedEvent.event_id == OutboxRecord.delivery_id,
+        )
+    )
+    queued = exists().where(DeliveryRetry.event_id == OutboxRecord.delivery_id)
+    return handled | queued
+
+
+async def resend_unsettled(sessions: async_sessionmaker[AsyncSession], send: Send) -> int:
+    """Send again every delivery no outbound connector has, in the order decided: for a
+    broker that lost them. Returns the count."""
+    async with sessions() as session:
+        rows = (
+            await session.scalars(
+                select(OutboxRecord).where(~_settled()).order_by(OutboxRecord.created_at)
+            )
+        ).all()
+    if rows:
+        await send([_record(row) for row in rows])
+        await _mark_sent(sessions, [r.delivery_id for r in rows])
+    return len(rows)
+
+
+async def prune(session: AsyncSession) -> int:
+    """Drop the sent deliveries an outbound connector has; returns how many."""
+    result = await session.execute(
+        delete(OutboxRecord)
+        .where(OutboxRecord.sent_at.is_not(None), _settled())
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def pending(session: AsyncSession) -> int:
-    rows = await session.scalars(select(OutboxRecord.delivery_id))
+    """Deliveries decided and not sent yet."""
+    rows = await session.scalars(
+        select(OutboxRecord.delivery_id).where(OutboxRecord.sent_at.is_(None))
+    )
     return len(rows.all())

@@ -183,7 +183,9 @@ class AuditHead(Base):
 
 
 class OutboxRecord(Base):
-    """A delivery decided in the same transaction as its audit record, waiting to be sent."""
+    """A delivery decided in the same transaction as its audit record: waiting to be
+    sent, then kept until its outbound connector has it (delivered, queued or
+    dead-lettered), so a broker that loses it can be sent it again."""
 
     __tablename__ = "delivery_outbox"
 
@@ -194,6 +196,37 @@ class OutboxRecord(Base):
     value: Mapped[bytes] = mapped_column(LargeBinary)
     headers: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class AcceptedEvent(Base):
+    """An event a webhook answered 202 for, sealed as it goes on the bus: committed with
+    its idempotency claim, and kept until the router has routed or parked it."""
+
+    __tablename__ = "accepted_event"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(200), unique=True)
+    subject: Mapped[str] = mapped_column(String(64))
+    topic: Mapped[str] = mapped_column(String(100))
+    key: Mapped[bytes] = mapped_column(LargeBinary)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    headers: Mapped[str] = mapped_column(Text)
+    accepted_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    published_at: Mapped[dt.datetime | None] = mapped_column(
+        UtcDateTime(), nullable=True, index=True
+    )
+
+
+class BrokerMark(Base):
+    """The most records the hub has seen on its topics: offsets never go back on one
+    broker, so fewer means a new, empty broker that must be sent everything again."""
+
+    __tablename__ = "broker_mark"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    high_water: Mapped[int] = mapped_column(BigInteger)
+    checked_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
 class IdentityVaultEntry(Base):

@@ -7,20 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.backends import EMBEDDED, PRODUCTION, Backend, apache_kafka_or_skip
+from tests.backends import BOTH_PATHS, EMBEDDED, PRODUCTION, Backend, apache_kafka_or_skip
 from tests.chaos.rig import own_backend
 
 
-@pytest.fixture(
-    params=[
-        pytest.param(EMBEDDED, id="tansu-sqlite"),
-        pytest.param(
-            PRODUCTION,
-            id="kafka-postgres",
-            marks=[pytest.mark.apache_kafka, pytest.mark.postgres],
-        ),
-    ]
-)
+@pytest.fixture(params=BOTH_PATHS)
 def chaos_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     if request.param == EMBEDDED:
         with own_backend() as backend:

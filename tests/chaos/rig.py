@@ -63,13 +63,8 @@ def own_backend(
 ) -> Iterator[Backend]:
     """A broker of its own for one chaos test, so its counts see nothing of the others:
     tansu (and SQLite in the test's folder), or Apache Kafka with ``brokers`` nodes (and
-    a fresh PostgreSQL database). The test process's HTTP client logs are quietened
-    (thousands of requests)."""
-    quiet = [logging.getLogger(name) for name in ("httpcore", "httpx", "hpack")]
-    levels = [logger.level for logger in quiet]
-    for logger in quiet:
-        logger.setLevel(logging.WARNING)
-    try:
+    a fresh PostgreSQL database)."""
+    with quiet_http_logs():
         if kind == PRODUCTION:
             assert postgres_admin_url is not None
             with ApacheKafka(brokers) as cluster:
@@ -86,6 +81,18 @@ def own_backend(
                 )
                 asyncio.run(ensure_topics(settings, ALL_TOPICS))
                 yield Backend(EMBEDDED, settings)
+
+
+@contextlib.contextmanager
+def quiet_http_logs() -> Iterator[None]:
+    """The test process's HTTP client logs, quietened: a chaos run makes thousands of
+    requests, many refused while the hub restarts."""
+    quiet = [logging.getLogger(name) for name in ("httpcore", "httpx", "hpack")]
+    levels = [logger.level for logger in quiet]
+    for logger in quiet:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
     finally:
         for logger, level in zip(quiet, levels, strict=True):
             logger.setLevel(level)
@@ -212,7 +219,10 @@ class HubRunner:
     name: str = "hub"
     """Its log is ``<name>.log`` in the data directory."""
     args: tuple[str, ...] = ()
-    """What follows ``hub run``: ``("--component", "router")`` for a router process."""
+    """What follows the command: ``("--component", "router")`` for a router process."""
+    command: str = "run"
+    """``run`` (the configured broker), or ``up`` (an embedded broker of its own, which
+    dies with it)."""
     key_files: bool = False
     """Keys as files in the data directory (rotated live by ``hub keys rotate``) rather
     than values in the environment."""
@@ -280,15 +290,26 @@ class HubRunner:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [HUB, "run", *self.args], env=self.env(), stdout=self.log, stderr=subprocess.STDOUT
+            [HUB, self.command, *self.args],
+            env=self.env(),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         self.starts += 1
 
-    def kill(self) -> None:
+    def kill(self) -> list[int]:
+        """SIGKILL to the hub and, at the same moment, to its children (an embedded
+        broker): the whole tree, as a machine that dies takes it. Returns the
+        children's process ids."""
         assert self.process is not None
+        children = _children(self.process.pid)
         self.process.send_signal(signal.SIGKILL)
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
         self.process.wait()
         self.kills += 1
+        return children
 
     def terminate(self) -> float:
         """SIGTERM; returns how long the hub took to exit."""
@@ -340,6 +361,22 @@ class HubRunner:
         self.log.flush()
         text = (self.tmp / f"{self.name}.log").read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie waiting to be reaped."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    return fields[0] != "Z"
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 @dataclass(frozen=True)

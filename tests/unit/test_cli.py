@@ -41,7 +41,7 @@ def test_settings_prints_the_reference() -> None:
 def test_db_upgrade_on_a_fresh_sqlite(tmp_path: Path) -> None:
     result = runner.invoke(app, ["db", "upgrade"], env={"HUB_DATA_DIR": str(tmp_path)})
     assert result.exit_code == 0, result.output
-    assert "revision 0010" in result.output
+    assert "revision 0011" in result.output
 
 
 PSEUDONYM = "psn-k1-" + "0" * 40

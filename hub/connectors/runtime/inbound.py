@@ -2,13 +2,15 @@
 sealing of identity and medical fields, idempotency and publication, so the connector
 only translates.
 
-All events of one partner message are validated before any is published, so a
+All events of one partner message are validated before any is accepted, so a
 malformed message publishes nothing. Each event's id is derived from the partner's own
-record id; its claim commits only after the publish succeeded, so a message received
-again (a redelivered webhook, a file dropped twice, a restart) publishes nothing new.
+record id; its claim commits with the event itself (``state/accepted``), before the
+answer, so a message received again (a redelivered webhook, a file dropped twice, a
+restart) publishes nothing new, and an accepted one is never lost: what cannot be
+published at once, the relay publishes later.
 
 A signed webhook is accepted once: its signature is claimed in the transaction that
-publishes, so the very same request sent again is refused (409), while a request that
+accepts, so the very same request sent again is refused (409), while a request that
 failed may be sent again as it was.
 """
 
@@ -33,7 +35,7 @@ from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.vault import IdentityVault
 from hub.logs import get_logger, message_context
 from hub.schemas.envelope import Envelope, partner_source
-from hub.state import idempotency, labels
+from hub.state import accepted, idempotency, labels
 
 NONCE_PREFIX = "webhook-nonce:"
 EVENT_NAMESPACE = uuid.UUID("0f6d3a52-3f0e-4d59-8a8e-0c5f4c6b2b11")
@@ -188,7 +190,8 @@ class InboundRuntime:
                 field=error.field,
             )
             raise
-        published = []
+        taken: list[Envelope] = []
+        kept: list[accepted.Accepted] = []
         if len(self._pseudonymiser.key_set().keys) > 1:
             await self._remember_first(prepared)
         async with self._sessions.begin() as session:
@@ -209,18 +212,51 @@ class InboundRuntime:
                     if item.bsn is not None:
                         await self._vault.remember(session, item.envelope.subject, item.bsn)
                     tracing.inject(item.record.headers)
-                    await self._send(item.record)
-                    published.append(item.envelope)
-                    log.info(
-                        "inbound_published",
-                        connector=self.connector.name,
-                        subject=item.envelope.subject,
-                        type=item.envelope.type,
+                    kept.append(
+                        await accepted.accept(
+                            session, item.envelope.id, item.envelope.subject, item.record
+                        )
                     )
-        outcome = "published" if published else "duplicate"
+                    taken.append(item.envelope)
+        # Committed: the message is durable, whatever happens to the publish below.
+        await self._publish(kept)
+        outcome = "published" if taken else "duplicate"
         metrics.MESSAGES.labels(self.connector.name, "in", outcome).inc()
         metrics.SECONDS.labels(self.connector.name, "in").observe(time.perf_counter() - started)
-        return published
+        return taken
+
+    async def _publish(self, kept: Sequence[accepted.Accepted]) -> None:
+        """Publish what was just accepted, unless an earlier event of the same client is
+        still waiting for the relay (it must not be overtaken); what is not published
+        here, the relay publishes in order."""
+        if not kept:
+            return
+        async with self._sessions() as session:
+            behind = await accepted.waiting_before(
+                session, [k.subject for k in kept], min(k.seq for k in kept)
+            )
+        sent: list[int] = []
+        try:
+            for item in kept:
+                if item.subject in behind:
+                    continue
+                await self._send(item.record)
+                sent.append(item.seq)
+                log.info(
+                    "inbound_published",
+                    connector=self.connector.name,
+                    subject=item.subject,
+                    message_id=item.event_id,
+                )
+        except Exception as error:  # the event is committed: the relay publishes it later
+            log.warning(
+                "inbound_publish_deferred",
+                connector=self.connector.name,
+                error=type(error).__name__,
+            )
+        if sent:
+            async with self._sessions.begin() as session:
+                await accepted.mark_published(session, sent)
 
     async def _remember_first(self, prepared: Sequence[Prepared]) -> None:
         """While the pseudonym key rotates, the router reads the BSN to move a client's

@@ -52,6 +52,7 @@ from hub.settings import KafkaSettings
 from hub.state import idempotency, labels, receipts, retries
 from hub.state.dead_letters import Source
 from hub.state.failures import Failure
+from hub.state.outbox import OUTBOUND_PREFIX
 from hub.state.retries import Entry, Waiting
 
 log = get_logger(__name__)
@@ -143,7 +144,7 @@ class OutboundRuntime:
             open_s=float(getattr(config, "breaker_open_s", 30.0)),
         )
         self._clock = clock
-        self.consumer = f"outbound:{connector.name}"
+        self.consumer = f"{OUTBOUND_PREFIX}{connector.name}"
         self._accepted = frozenset(model.event_type() for model in connector.accepts)
 
     async def handle(self, headers: Mapping[str, Any], value: bytes, origin: Origin) -> Result:

@@ -1,0 +1,148 @@
+"""The relay: the state store is the source of truth, Kafka the transport.
+
+A webhook's 202 comes after the accepted event is committed (``state/accepted``); the
+inbound connector publishes it at once, and what it could not publish (the broker away)
+the relay publishes, in order. The router's deliveries stay in the outbox until their
+connector has them (``state/outbox``). When the broker turns out to be new and empty
+(tansu killed with its hub, a cluster rebuilt), which the relay sees because the
+records on the hub's topics went back below the most the store has seen, it creates
+the topics and sends again every accepted event the router does not have and every
+delivery no connector has; the idempotency keys make the repeats harmless. Settled
+rows are pruned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from dataclasses import dataclass
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hub.bus.admin import ensure_topics, high_water
+from hub.bus.topics import ALL_TOPICS
+from hub.logs import get_logger
+from hub.settings import KafkaSettings
+from hub.state import accepted, outbox
+from hub.state.tables import BrokerMark
+
+log = get_logger(__name__)
+MARK = "kafka"
+GRACE = dt.timedelta(seconds=2)
+"""An unpublished accepted event or delivery younger than this is still its webhook's,
+or its router's, to publish."""
+CHECK_INTERVAL_S = 2.0
+PRUNE_INTERVAL_S = 30.0
+
+
+@dataclass(frozen=True)
+class Redriven:
+    events: int
+    deliveries: int
+
+
+class Relay:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        send: outbox.Send,
+        kafka: KafkaSettings,
+        *,
+        router: str,
+        interval_s: float = 0.5,
+    ) -> None:
+        self._sessions = sessions
+        self._send = send
+        self._kafka = kafka
+        self._router = router
+        self._interval_s = interval_s
+
+    async def publish_waiting(self) -> int:
+        """Publish, in order, the accepted events their webhook could not publish, and
+        the deliveries the router could not send."""
+        before = dt.datetime.now(dt.UTC) - GRACE
+        async with self._sessions() as session:
+            rows = await accepted.unpublished(session, before)
+        if rows:
+            await self._send([row.record for row in rows])
+            async with self._sessions.begin() as session:
+                await accepted.mark_published(session, [row.seq for row in rows])
+        deliveries = await outbox.flush(self._sessions, self._send, staged_before=before)
+        if rows or deliveries:
+            log.info("relay_published", events=len(rows), deliveries=deliveries)
+        return len(rows) + deliveries
+
+    async def broker_is_new(self) -> bool:
+        """True when the hub's topics hold fewer records than the store saw on them: the
+        broker lost them. The mark is raised to what the broker holds now."""
+        names = [t.name for t in ALL_TOPICS]
+        seen = await high_water(self._kafka, names)
+        async with self._sessions() as session:
+            mark = await session.get(BrokerMark, MARK)
+        if mark is not None and seen >= mark.high_water:
+            if seen > mark.high_water:
+                await self._set_mark(seen)
+            return False
+        if mark is None:
+            async with self._sessions() as session:
+                unsettled = await accepted.count(session) + await outbox.pending(session)
+            if not unsettled and seen == 0:
+                await self._set_mark(seen)
+                return False
+        return True
+
+    async def redrive(self) -> Redriven:
+        """Create the topics, then send again what the new broker lost, in order; the
+        mark follows what the broker holds afterwards."""
+        await ensure_topics(self._kafka, ALL_TOPICS)
+        async with self._sessions() as session:
+            events = await accepted.unrouted(session, self._router)
+        if events:
+            await self._send([row.record for row in events])
+            async with self._sessions.begin() as session:
+                await accepted.mark_published(session, [row.seq for row in events])
+        deliveries = await outbox.resend_unsettled(self._sessions, self._send)
+        await self._set_mark(await high_water(self._kafka, [t.name for t in ALL_TOPICS]))
+        log.warning("broker_new_redriven", events=len(events), deliveries=deliveries)
+        return Redriven(len(events), deliveries)
+
+    async def prune(self) -> int:
+        async with self._sessions.begin() as session:
+            return await accepted.prune(session, self._router) + await outbox.prune(session)
+
+    async def check(self) -> Redriven | None:
+        """One look at the broker: re-drive when it is new."""
+        if await self.broker_is_new():
+            return await self.redrive()
+        return None
+
+    async def run(self) -> None:
+        """For as long as the hub runs; a failed round (the broker away) is tried again."""
+        checked_at = pruned_at = 0.0
+        while True:
+            try:
+                if time.monotonic() - checked_at >= CHECK_INTERVAL_S:
+                    checked_at = time.monotonic()
+                    await self.check()
+                await self.publish_waiting()
+                if time.monotonic() - pruned_at >= PRUNE_INTERVAL_S:
+                    pruned_at = time.monotonic()
+                    await self.prune()
+            except Exception as error:  # the broker or the store away: the next round
+                log.warning("relay_round_failed", error=type(error).__name__)
+            await asyncio.sleep(self._interval_s)
+
+    async def _set_mark(self, seen: int) -> None:
+        async with self._sessions.begin() as session:
+            dialect = session.get_bind().dialect.name
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            now = dt.datetime.now(dt.UTC)
+            statement = insert(BrokerMark).values(name=MARK, high_water=seen, checked_at=now)
+            await session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["name"], set_={"high_water": seen, "checked_at": now}
+                )
+            )

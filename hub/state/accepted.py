@@ -1,0 +1,119 @@
+"""Accepted events: the state store, not the broker, holds what a webhook answered 202 for.
+
+An inbound connector commits each event (sealed, as it will travel) in the same
+transaction as its idempotency claim, and only then answers. It is published after the
+commit; what was not published (the broker away) the relay publishes later, in order.
+The row stays until the router has routed or parked the event, so a broker that loses
+it (tansu killed with its hub, a new empty cluster) is sent it again. Routed rows are
+pruned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, delete, exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.bus.codec import KafkaRecord
+from hub.state.tables import AcceptedEvent, ParkedEvent, ProcessedEvent
+
+
+@dataclass(frozen=True)
+class Accepted:
+    seq: int
+    event_id: str
+    subject: str
+    record: KafkaRecord
+
+
+async def accept(
+    session: AsyncSession, event_id: str, subject: str, record: KafkaRecord
+) -> Accepted:
+    """Keep ``record`` in the caller's transaction, beside the event's claim."""
+    row = AcceptedEvent(
+        event_id=event_id,
+        subject=subject,
+        topic=record.topic,
+        key=record.key,
+        value=record.value,
+        headers=json.dumps(record.headers, sort_keys=True),
+        accepted_at=dt.datetime.now(dt.UTC),
+    )
+    session.add(row)
+    await session.flush()
+    return Accepted(row.seq, event_id, subject, record)
+
+
+def _accepted(row: AcceptedEvent) -> Accepted:
+    record = KafkaRecord(
+        topic=row.topic, key=row.key, value=row.value, headers=json.loads(row.headers)
+    )
+    return Accepted(row.seq, row.event_id, row.subject, record)
+
+
+async def waiting_before(session: AsyncSession, subjects: Sequence[str], seq: int) -> set[str]:
+    """Which of ``subjects`` have an event accepted before ``seq`` still waiting for the
+    relay: a later event of theirs must wait behind it, not overtake it."""
+    rows = await session.scalars(
+        select(AcceptedEvent.subject)
+        .where(
+            AcceptedEvent.published_at.is_(None),
+            AcceptedEvent.seq < seq,
+            AcceptedEvent.subject.in_(list(subjects)),
+        )
+        .distinct()
+    )
+    return set(rows.all())
+
+
+async def unpublished(session: AsyncSession, accepted_before: dt.datetime) -> list[Accepted]:
+    """Accepted events never published, accepted before ``accepted_before``, in order."""
+    rows = await session.scalars(
+        select(AcceptedEvent)
+        .where(AcceptedEvent.published_at.is_(None), AcceptedEvent.accepted_at < accepted_before)
+        .order_by(AcceptedEvent.seq)
+    )
+    return [_accepted(row) for row in rows.all()]
+
+
+def _settled(router: str) -> ColumnElement[bool]:
+    """The router has the event: it routed it (its claim) or parked it."""
+    routed = exists().where(
+        and_(ProcessedEvent.consumer == router, ProcessedEvent.event_id == AcceptedEvent.event_id)
+    )
+    parked = exists().where(ParkedEvent.event_id == AcceptedEvent.event_id)
+    return routed | parked
+
+
+async def unrouted(session: AsyncSession, router: str) -> list[Accepted]:
+    """Every accepted event the router does not have yet, in the order accepted."""
+    rows = await session.scalars(
+        select(AcceptedEvent).where(~_settled(router)).order_by(AcceptedEvent.seq)
+    )
+    return [_accepted(row) for row in rows.all()]
+
+
+async def mark_published(session: AsyncSession, seqs: Sequence[int]) -> None:
+    if seqs:
+        await session.execute(
+            update(AcceptedEvent)
+            .where(AcceptedEvent.seq.in_(list(seqs)))
+            .values(published_at=dt.datetime.now(dt.UTC))
+        )
+
+
+async def prune(session: AsyncSession, router: str) -> int:
+    """Drop the rows the router has; returns how many."""
+    result = await session.execute(
+        delete(AcceptedEvent).where(_settled(router)).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def count(session: AsyncSession) -> int:
+    rows = await session.scalars(select(AcceptedEvent.seq))
+    return len(rows.all())
