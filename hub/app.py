@@ -141,6 +141,9 @@ class HubProcess:
     """None: from settings, the key file made in the data directory if there is none
     (``hub run`` passes the keys it loaded, and never makes one)."""
     components: frozenset[str] = ALL_COMPONENTS
+    fresh_broker: bool = False
+    """The broker was started empty for this process (tansu under `hub up`): everything
+    accepted and not yet routed or delivered is sent to it before anything new."""
     keyring: Keyring = field(init=False)
     broker: KafkaBroker = field(init=False)
     router: Router = field(init=False)
@@ -202,7 +205,10 @@ class HubProcess:
                 router=ROUTER_GROUP,
             )
             try:  # a broker new since the last run gets what it lost, before anything new
-                await relay.check()
+                if self.fresh_broker:
+                    await relay.redrive()
+                else:
+                    await relay.check()
             except Exception as error:  # away for now: the relay's loop tries again
                 log.warning("relay_check_failed", error=type(error).__name__)
             self._relay_task = asyncio.create_task(relay.run())

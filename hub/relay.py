@@ -96,15 +96,17 @@ class Relay:
 
     async def redrive(self) -> Redriven:
         """Create the topics, then send again what the new broker lost, in order; the
-        mark follows what the broker holds afterwards."""
+        mark follows what the broker holds afterwards. The deliveries go first: they come
+        from events routed before any the router has still to route, whose deliveries
+        must not overtake them."""
         await ensure_topics(self._kafka, ALL_TOPICS)
+        deliveries = await outbox.resend_unsettled(self._sessions, self._send)
         async with self._sessions() as session:
             events = await accepted.unrouted(session, self._router)
         if events:
             await self._send([row.record for row in events])
             async with self._sessions.begin() as session:
                 await accepted.mark_published(session, [row.seq for row in events])
-        deliveries = await outbox.resend_unsettled(self._sessions, self._send)
         await self._set_mark(await high_water(self._kafka, [t.name for t in ALL_TOPICS]))
         log.warning("broker_new_redriven", events=len(events), deliveries=deliveries)
         return Redriven(len(events), deliveries)

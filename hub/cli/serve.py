@@ -92,6 +92,7 @@ async def _serve(
     endpoints_file: Path | None,
     simulators: bool = False,
     components: frozenset[str] = ALL_COMPONENTS,
+    fresh_broker: bool = False,
 ) -> None:
     if embedded:
         await ensure_topics(settings.kafka, ALL_TOPICS)
@@ -108,7 +109,13 @@ async def _serve(
         )
     pseudonymiser = pseudonymiser_from_settings(settings, create_key=embedded)
     masters = master_keys_from_settings(settings, create_key=embedded)
-    process = HubProcess(settings, pseudonymiser, master_keys=masters, components=components)
+    process = HubProcess(
+        settings,
+        pseudonymiser,
+        master_keys=masters,
+        components=components,
+        fresh_broker=fresh_broker,
+    )
     if embedded:
         await migrate(process.engine)
     elif await current_revision(process.engine) is None:
@@ -231,6 +238,7 @@ def up(
                 embedded=True,
                 endpoints_file=endpoints_file,
                 simulators=simulators,
+                fresh_broker=isinstance(broker, EmbeddedKafka),
             )
         )
     except HubError as error:

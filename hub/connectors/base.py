@@ -57,14 +57,22 @@ class InboundConfig(ConnectorConfig):
 class OutboundConfig(ConnectorConfig):
     """How the runtime retries an outbound connector's deliveries."""
 
-    max_attempts: int = Field(5, ge=1, le=50, description="Tries before dead-lettering.")
+    max_attempts: int | None = Field(
+        None,
+        ge=1,
+        description="Tries before dead-lettering. Unset (the default): no count; a delivery "
+        "that fails for a passing reason is retried until retry_max_total_s has passed.",
+    )
     backoff_initial_s: float = Field(0.5, ge=0, description="First pause between tries.")
-    backoff_max_s: float = Field(30.0, ge=0, description="Longest pause between tries.")
+    backoff_max_s: float = Field(
+        300.0, ge=0, description="Longest pause between tries (exponential, with jitter)."
+    )
     retry_max_total_s: float = Field(
-        3600.0,
+        72 * 3600.0,
         gt=0,
-        description="Longest a delivery may keep being retried before it is dead-lettered, "
-        "whatever attempts are left.",
+        description="How long a delivery is retried (72 hours): a partner down for hours "
+        "gets everything when it returns. Only a permanent answer (a 4xx other than 408, "
+        "409, 425 and 429) dead-letters it before.",
     )
     breaker_failures: int = Field(
         5, ge=1, description="Failed attempts in a row that open the partner's circuit breaker."

@@ -1,7 +1,7 @@
 """For connectors that talk to a partner's HTTP JSON API: the settings every such
 connector has, and one place that maps the partner's failures onto the error tree.
 
-    timeouts, connection failures, 408, 429 and 5xx  →  RetryableError
+    timeouts, connection failures, 408, 425, 429, 5xx →  RetryableError
     any other 3xx or 4xx                              →  PermanentError
     409 (the partner has it already)                  →  delivered
 """
@@ -21,7 +21,7 @@ from hub import tracing
 from hub.errors import PermanentError, RetryableError
 from hub.secret_files import SecretFiles
 
-RETRY_STATUSES = frozenset({408, 429})
+RETRY_STATUSES = frozenset({408, 425, 429})
 
 
 class HttpApiConfig(SecretFiles):

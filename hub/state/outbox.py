@@ -71,7 +71,11 @@ async def flush(
             rows = list((await session.scalars(unsent.order_by(OutboxRecord.created_at))).all())
         else:
             mine = (
-                await session.scalars(unsent.where(OutboxRecord.event_id.in_(list(event_ids))))
+                await session.scalars(
+                    unsent.where(OutboxRecord.event_id.in_(list(event_ids))).order_by(
+                        OutboxRecord.created_at
+                    )
+                )
             ).all()
             if not mine:
                 return 0

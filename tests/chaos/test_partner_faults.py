@@ -100,7 +100,27 @@ async def _disclosed(chain: Chain, bsn: str, recipient_kind: str) -> list[str]:
 async def test_after_an_llc_outage_everything_arrives_in_order_and_others_were_not_held(
     chain: Chain, report: Callable[[str], None]
 ) -> None:
-    bsns = synthetic_bsns(8, first=1000)
+    """Fast retries (PATIENT), so the drain after the outage takes seconds, not the
+    shipped backoff's minutes: the order and the other partners are what is tested."""
+    await _outage(chain, report, OUTAGE_S, "fast retries", first=1000)
+
+
+@pytest.mark.llc_retries({})
+async def test_a_30_s_llc_outage_with_the_shipped_retry_settings_needs_no_manual_step(
+    chain: Chain, report: Callable[[str], None]
+) -> None:
+    """The shipped defaults: retried by time (72 hours), not by count, so nothing is
+    dead-lettered during a 30 s outage and everything arrives after it, in order."""
+    await _outage(chain, report, 30.0, "shipped defaults", first=1100)
+    async with sessionmaker(chain.hub.engine)() as session:
+        assert await dead_letters.open_count(session) == 0
+
+
+async def _outage(
+    chain: Chain, report: Callable[[str], None], outage_s: float, settings: str, *, first: int
+) -> None:
+    OUTAGE_S = outage_s  # noqa: N806 (the module's figure, for this run)
+    bsns = synthetic_bsns(8, first=first)
     await _include(chain, bsns)
     await chain.faults("llc", down=True)
     down_at = time.monotonic()
@@ -142,8 +162,8 @@ async def test_after_an_llc_outage_everything_arrives_in_order_and_others_were_n
         assert arrived == expected[bsn], f"out of order for one client: {arrived}"
     assert await chain.duplicates("llc") == 0
     report(
-        f"[chaos] outage: LLC down {OUTAGE_S:.0f} s; all {3 * len(bsns)} events decided "
-        f"{decided_s:.1f} s into it; {sum(map(len, expected_zvh.values()))} ZVH "
+        f"[chaos] outage ({settings}): LLC down {OUTAGE_S:.0f} s; all {3 * len(bsns)} "
+        f"events decided {decided_s:.1f} s into it; {sum(map(len, expected_zvh.values()))} ZVH "
         f"deliveries all arrived {others_done_s:.1f} s into the outage; {total} LLC "
         f"deliveries all arrived {drained_s:.1f} s after it returned, in order per client, "
         f"0 duplicates"

@@ -17,10 +17,11 @@ import pytest
 from typer.testing import CliRunner
 
 from hub.cli import app
-from hub.settings import RoutingSettings
+from hub.connectors.testing.harness import wait_until
+from hub.settings import KafkaSettings, RoutingSettings
 from hub.simulators.population import consent as population_consent
 from hub.simulators.population import inclusion, person
-from hub.state import labels
+from hub.state import dead_letters, labels
 from hub.state.database import sessionmaker
 from tests.backends import Backend
 from tests.integration.simulated_chain import (
@@ -143,6 +144,32 @@ async def test_flow_b_a_label_set_while_the_police_are_down_completes_when_they_
     assert {(r["partner"], r["state"], r["incomplete"]) for r in rows} == {
         (partner, "set", False) for partner in LABEL_PARTNERS
     }
+
+
+async def test_flow_b_with_the_shipped_retries_a_label_waits_pending_not_failed(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    """The shipped retry settings (by time, 72 hours): while the police are down the
+    label is pending and says when it is tried next; nothing is dead-lettered; when they
+    return it is set, with no manual step."""
+    async with simulated_chain(kafka_settings, tmp_path) as chain:
+        await chain.faults("politie", down=True)
+        await _include(chain, SMIT)
+        waiting: dict[str, labels.LabelView] = {}
+
+        async def told_when() -> bool:
+            waiting.update(await chain.labels(SMIT))
+            view = waiting.get("politie")
+            return view is not None and "next attempt at" in (view.detail or "")
+
+        await wait_until(told_when)
+        assert waiting["politie"].state == "pending"
+        assert "politie answered 503" in (waiting["politie"].detail or "")
+        await chain.faults("politie", down=False)
+        states = await chain.labels_until(SMIT, LABEL_PARTNERS)
+        assert states["politie"].state == "set"
+        async with sessionmaker(chain.hub.engine)() as session:
+            assert await dead_letters.open_count(session) == 0
 
 
 async def test_flow_c_exclusion_withdraws_the_label_at_all_three_partners(chain: Chain) -> None:

@@ -134,11 +134,11 @@ class OutboundRuntime:
         self._dead_letters = DeadLetters(sessions, dead_letter)
         config = connector.config
         self.backoff = backoff or Backoff(
-            max_attempts=int(getattr(config, "max_attempts", 5)),
-            initial_s=float(getattr(config, "backoff_initial_s", 0.5)),
-            max_s=float(getattr(config, "backoff_max_s", 30.0)),
+            max_attempts=config.max_attempts,
+            initial_s=config.backoff_initial_s,
+            max_s=config.backoff_max_s,
         )
-        self.max_total = dt.timedelta(seconds=float(getattr(config, "retry_max_total_s", 3600)))
+        self.max_total = dt.timedelta(seconds=config.retry_max_total_s)
         self.breakers = breakers or Breakers(
             failures=int(getattr(config, "breaker_failures", 5)),
             open_s=float(getattr(config, "breaker_open_s", 30.0)),
@@ -278,10 +278,10 @@ class OutboundRuntime:
         if failed is None:
             return Result.DELIVERED, Finish(Result.DELIVERED, 1, _since(started))
         history = [Failure.of(1, failed, now)]
-        if isinstance(failed, RetryableError) and self.backoff.max_attempts > 1:
+        if isinstance(failed, RetryableError) and self.backoff.allows(1):
             pause = dt.timedelta(seconds=self.backoff.pause(1))
             await self._queue(entry, history, now, now + pause, attempts=1)
-            await self._note_retry(event, 1, failed)
+            await self._note_retry(event, 1, failed, now + pause)
             return Result.QUEUED, None
         return (
             await self._dead_letter(entry, envelope, event, failed, history, 1, started),
@@ -357,11 +357,12 @@ class OutboundRuntime:
             elapsed = now - item.first_failed_at
             if (
                 isinstance(error, RetryableError)
-                and attempt < self.backoff.max_attempts
+                and self.backoff.allows(attempt)
                 and elapsed < self.max_total
             ):
-                await self._postpone(item, attempt, history, self.backoff.pause(attempt))
-                await self._note_retry(event, attempt, error)
+                pause = dt.timedelta(seconds=self.backoff.pause(attempt))
+                await self._postpone(item, attempt, history, pause.total_seconds())
+                await self._note_retry(event, attempt, error, self._clock() + pause)
                 return None
             if isinstance(error, RetryableError):
                 error = RetryableError(
@@ -507,9 +508,14 @@ class OutboundRuntime:
             metrics.SECONDS.labels(self.connector.name, "out").observe(end.seconds)
 
     async def _note_retry(
-        self, notification: NotificationDelivery, attempt: int, error: HubError
+        self,
+        notification: NotificationDelivery,
+        attempt: int,
+        error: HubError,
+        next_attempt_at: dt.datetime,
     ) -> None:
-        """A label waiting on a partner that is down says so while it waits."""
+        """A label waiting on a partner that is down says so while it waits, and when it
+        is tried next: it is pending, not failed."""
         if notification.flow not in LABEL_FLOWS:
             return
         async with self._sessions.begin() as session:
@@ -517,7 +523,8 @@ class OutboundRuntime:
                 session,
                 notification.idempotency_key,
                 attempt=attempt,
-                detail=_reason(error) or error.slug,
+                detail=f"{_reason(error) or error.slug}; next attempt at "
+                f"{next_attempt_at:%Y-%m-%d %H:%M:%S} UTC",
                 now=dt.datetime.now(dt.UTC),
             )
 

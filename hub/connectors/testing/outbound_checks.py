@@ -36,13 +36,14 @@ from hub.settings import KafkaSettings
 if TYPE_CHECKING:
     from hub.connectors.testing.suites import LookupConnectorSuite, OutboundConnectorSuite
 
-NO_PAUSE = Backoff(max_attempts=3, initial_s=0.0, max_s=0.0)
+KIT_ATTEMPTS = 3
+NO_PAUSE = Backoff(max_attempts=KIT_ATTEMPTS, initial_s=0.0, max_s=0.0)
 
 
 async def _settled(runtime: OutboundRuntime, result: Result) -> Result:
     """What became of a delivery the runtime queued: its retries, run now (the kit's
     backoff has no pauses), until it leaves the queue."""
-    for _ in range(runtime.backoff.max_attempts + 1):
+    for _ in range(KIT_ATTEMPTS + 1):
         if result is not Result.QUEUED:
             return result
         done = await runtime.retry_due()
