@@ -11,7 +11,6 @@ pruned.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ from sqlalchemy import ColumnElement, and_, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.bus.codec import KafkaRecord
+from hub.state.kept_records import columns, record_of
 from hub.state.tables import AcceptedEvent, ParkedEvent, ProcessedEvent
 
 
@@ -35,13 +35,7 @@ async def accept(
 ) -> Accepted:
     """Keep ``record`` in the caller's transaction, beside the event's claim."""
     row = AcceptedEvent(
-        event_id=event_id,
-        subject=subject,
-        topic=record.topic,
-        key=record.key,
-        value=record.value,
-        headers=json.dumps(record.headers, sort_keys=True),
-        accepted_at=dt.datetime.now(dt.UTC),
+        event_id=event_id, subject=subject, accepted_at=dt.datetime.now(dt.UTC), **columns(record)
     )
     session.add(row)
     await session.flush()
@@ -49,10 +43,7 @@ async def accept(
 
 
 def _accepted(row: AcceptedEvent) -> Accepted:
-    record = KafkaRecord(
-        topic=row.topic, key=row.key, value=row.value, headers=json.loads(row.headers)
-    )
-    return Accepted(row.seq, row.event_id, row.subject, record)
+    return Accepted(row.seq, row.event_id, row.subject, record_of(row))
 
 
 async def waiting_before(session: AsyncSession, subjects: Sequence[str], seq: int) -> set[str]:

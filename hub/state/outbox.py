@@ -13,13 +13,13 @@ no copy of what it forwarded, only the audit record.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy import ColumnElement, and_, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.bus.codec import KafkaRecord
+from hub.state.kept_records import columns, record_of
 from hub.state.tables import DeliveryRetry, OutboxRecord, ProcessedEvent
 
 OUTBOUND_PREFIX = "outbound:"
@@ -34,18 +34,9 @@ def stage(session: AsyncSession, delivery_id: str, event_id: str, record: KafkaR
         OutboxRecord(
             delivery_id=delivery_id,
             event_id=event_id,
-            topic=record.topic,
-            key=record.key,
-            value=record.value,
-            headers=json.dumps(record.headers, sort_keys=True),
             created_at=dt.datetime.now(dt.UTC),
+            **columns(record),
         )
-    )
-
-
-def _record(row: OutboxRecord) -> KafkaRecord:
-    return KafkaRecord(
-        topic=row.topic, key=row.key, value=row.value, headers=json.loads(row.headers)
     )
 
 
@@ -93,7 +84,7 @@ async def flush(
             rows = [*earlier, *mine]
     if not rows:
         return 0
-    await send([_record(row) for row in rows])
+    await send([record_of(row) for row in rows])
     await _mark_sent(sessions, [r.delivery_id for r in rows])
     return len(rows)
 
@@ -130,7 +121,7 @@ async def resend_unsettled(sessions: async_sessionmaker[AsyncSession], send: Sen
             )
         ).all()
     if rows:
-        await send([_record(row) for row in rows])
+        await send([record_of(row) for row in rows])
         await _mark_sent(sessions, [r.delivery_id for r in rows])
     return len(rows)
 
