@@ -5,7 +5,8 @@ inbound connector publishes it at once, and what it could not publish (the broke
 the relay publishes, in order. The router's deliveries stay in the outbox until their
 connector has them (``state/outbox``). When the broker turns out to be new and empty
 (tansu killed with its hub, a cluster rebuilt), which the relay sees because the
-records on the hub's topics went back below the most the store has seen, it creates
+cluster id changed or a partition of the hub's topics went back below the furthest end
+offset the store has seen, it creates
 the topics and sends again every accepted event the router does not have and every
 delivery no connector has; the idempotency keys make the repeats harmless. Settled
 rows are pruned.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import time
 from dataclasses import dataclass
 
@@ -22,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.bus.admin import ensure_topics, high_water
+from hub.bus.admin import broker_state, ensure_topics
 from hub.bus.topics import ALL_TOPICS
 from hub.logs import get_logger
 from hub.settings import KafkaSettings
@@ -31,6 +33,7 @@ from hub.state.tables import BrokerMark
 
 log = get_logger(__name__)
 MARK = "kafka"
+TOPIC_NAMES = [t.name for t in ALL_TOPICS]
 GRACE = dt.timedelta(seconds=2)
 """An unpublished accepted event or delivery younger than this is still its webhook's,
 or its router's, to publish."""
@@ -76,23 +79,26 @@ class Relay:
         return len(rows) + deliveries
 
     async def broker_is_new(self) -> bool:
-        """True when the hub's topics hold fewer records than the store saw on them: the
-        broker lost them. The mark is raised to what the broker holds now."""
-        names = [t.name for t in ALL_TOPICS]
-        seen = await high_water(self._kafka, names)
+        """True when the broker lost what it had: another cluster id than the one the
+        store saw, or a partition of the hub's topics whose end offset went back. The
+        store's marks follow what the broker holds now."""
+        state = await broker_state(self._kafka, TOPIC_NAMES)
         async with self._sessions() as session:
             mark = await session.get(BrokerMark, MARK)
-        if mark is not None and seen >= mark.high_water:
-            if seen > mark.high_water:
-                await self._set_mark(seen)
-            return False
-        if mark is None:
+        if mark is None:  # the first look: only work left from before can be missing
             async with self._sessions() as session:
                 unsettled = await accepted.count(session) + await outbox.pending(session)
-            if not unsettled and seen == 0:
-                await self._set_mark(seen)
-                return False
-        return True
+            await self._set_mark(state.cluster_id, state.ends)
+            return unsettled > 0
+        seen: dict[str, int] = json.loads(mark.offsets)
+        if mark.cluster_id != state.cluster_id or any(
+            state.ends.get(partition, 0) < end for partition, end in seen.items()
+        ):
+            return True
+        furthest = {p: max(seen.get(p, 0), end) for p, end in state.ends.items()}
+        if furthest != seen:
+            await self._set_mark(state.cluster_id, furthest)
+        return False
 
     async def redrive(self) -> Redriven:
         """Create the topics, then send again what the new broker lost, in order; the
@@ -107,7 +113,8 @@ class Relay:
             await self._send([row.record for row in events])
             async with self._sessions.begin() as session:
                 await accepted.mark_published(session, [row.seq for row in events])
-        await self._set_mark(await high_water(self._kafka, [t.name for t in ALL_TOPICS]))
+        state = await broker_state(self._kafka, TOPIC_NAMES)
+        await self._set_mark(state.cluster_id, state.ends)
         log.warning("broker_new_redriven", events=len(events), deliveries=deliveries)
         return Redriven(len(events), deliveries)
 
@@ -137,14 +144,16 @@ class Relay:
                 log.warning("relay_round_failed", error=type(error).__name__)
             await asyncio.sleep(self._interval_s)
 
-    async def _set_mark(self, seen: int) -> None:
+    async def _set_mark(self, cluster_id: str, offsets: dict[str, int]) -> None:
         async with self._sessions.begin() as session:
             dialect = session.get_bind().dialect.name
             insert = pg_insert if dialect == "postgresql" else sqlite_insert
-            now = dt.datetime.now(dt.UTC)
-            statement = insert(BrokerMark).values(name=MARK, high_water=seen, checked_at=now)
+            values = {
+                "cluster_id": cluster_id,
+                "offsets": json.dumps(offsets, sort_keys=True),
+                "checked_at": dt.datetime.now(dt.UTC),
+            }
+            statement = insert(BrokerMark).values(name=MARK, **values)
             await session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["name"], set_={"high_water": seen, "checked_at": now}
-                )
+                statement.on_conflict_do_update(index_elements=["name"], set_=values)
             )

@@ -79,14 +79,10 @@ async def consumer_lag(
     await admin.start()
     await reader.start()
     try:
-        await reader.topics()  # fetches the metadata that partitions_for_topic reads
+        known = await _partitions(admin, sorted({t for topics in groups.values() for t in topics}))
         lag: dict[str, int] = {}
         for group, topics in groups.items():
-            partitions = [
-                TopicPartition(topic, p)
-                for topic in topics
-                for p in sorted(reader.partitions_for_topic(topic) or ())
-            ]
+            partitions = [tp for tp in known if tp.topic in topics]
             if not partitions:
                 lag[group] = 0
                 continue
@@ -155,20 +151,38 @@ async def cluster_health(settings: KafkaSettings, topics: Sequence[str]) -> Clus
     )
 
 
-async def high_water(settings: KafkaSettings, topics: Sequence[str]) -> int:
-    """The records ever written to ``topics``: the sum of their end offsets (a topic the
-    broker does not have counts 0). Offsets never go back on one broker."""
+async def _partitions(admin: AIOKafkaAdminClient, topics: Sequence[str]) -> list[TopicPartition]:
+    """The partitions of ``topics`` the cluster has, from its metadata (a consumer's
+    cached metadata may know none of them yet)."""
+    described = await admin.describe_topics(list(topics))
+    return [
+        TopicPartition(topic["topic"], p["partition"])
+        for topic in described
+        if topic["error_code"] == 0
+        for p in sorted(topic["partitions"], key=lambda p: int(p["partition"]))
+    ]
+
+
+@dataclass(frozen=True)
+class BrokerState:
+    """Which cluster this is and how far each partition of the hub's topics has come:
+    offsets never go back on one broker."""
+
+    cluster_id: str
+    ends: dict[str, int]
+    """End offset per ``topic:partition``."""
+
+
+async def broker_state(settings: KafkaSettings, topics: Sequence[str]) -> BrokerState:
+    admin = _admin(settings)
     reader = _lag_reader(settings)
+    await admin.start()
     await reader.start()
     try:
-        await reader.topics()
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in sorted(reader.partitions_for_topic(topic) or ())
-        ]
-        if not partitions:
-            return 0
-        return sum((await reader.end_offsets(partitions)).values())
+        cluster_id = str((await admin.describe_cluster())["cluster_id"])
+        partitions = await _partitions(admin, topics)
+        ends = await reader.end_offsets(partitions) if partitions else {}
     finally:
         await reader.stop()
+        await admin.close()
+    return BrokerState(cluster_id, {f"{tp.topic}:{tp.partition}": n for tp, n in ends.items()})

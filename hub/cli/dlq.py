@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.bus.broker import make_broker
 from hub.bus.publisher import EventPublisher
 from hub.cli.simulate import endpoints_path
-from hub.cli.store import current_store, run_or_exit, with_session
+from hub.cli.store import current_store, run_or_exit, store_url, with_session
 from hub.identity.keyring import Keyring, master_keys_from_settings
 from hub.routing.cedar_policy import policy_from_settings
 from hub.routing.replay import Plan, Replayer, Verdicts
@@ -146,7 +146,7 @@ def replay_command(
     settings = HubSettings()
 
     async def work() -> list[tuple[Plan, LetterState | None]]:
-        async with current_store(settings.database_url) as engine:
+        async with current_store(store_url(settings)) as engine:
             sessions = sessionmaker(engine)
             replayer = Replayer(
                 sessions,

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import typer
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from hub.cli.simulate import endpoints_path
 from hub.errors import HubError
 from hub.identity.bsn import normalise_bsn
 from hub.identity.keyring import Keyring, master_keys_from_settings
@@ -37,19 +40,37 @@ async def current_store(url: str) -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
+def store_url(settings: HubSettings) -> str:
+    """The configured database; when none is configured and a `hub up` in this data
+    directory runs on PostgreSQL (``--store postgres``), that one, as it wrote it."""
+    if not settings.database.url:
+        try:
+            written = json.loads(endpoints_path(settings).read_text())
+        except (OSError, ValueError):
+            return settings.database_url
+        url = written.get("database")
+        if written.get("mode") == "embedded" and str(url).startswith("postgresql"):
+            return str(url)
+    return settings.database_url
+
+
 def run_or_exit(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run ``work``; a HubError ends the command with its message on one line and exit
-    code 2, never a traceback."""
+    """Run ``work``; a HubError, or a database that does not answer, ends the command
+    with one line and exit code 2, never a traceback."""
     try:
         return asyncio.run(work())
     except HubError as error:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
+    except (DBAPIError, OSError) as error:
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        typer.secho(f"error: the database does not answer: {reason}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
 
 
 def with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     async def run() -> T:
-        url = HubSettings().database_url
+        url = store_url(HubSettings())
         async with current_store(url) as engine, sessionmaker(engine)() as session:
             return await work(session)
 
@@ -62,7 +83,7 @@ def with_keyring(work: Callable[[async_sessionmaker[AsyncSession], Keyring], Awa
 
     async def run() -> T:
         settings = HubSettings()
-        async with current_store(settings.database_url) as engine:
+        async with current_store(store_url(settings)) as engine:
             sessions = sessionmaker(engine)
             masters = master_keys_from_settings(settings, create_key=False)
             return await work(sessions, Keyring(sessions, masters))

@@ -219,13 +219,16 @@ class AcceptedEvent(Base):
 
 
 class BrokerMark(Base):
-    """The most records the hub has seen on its topics: offsets never go back on one
-    broker, so fewer means a new, empty broker that must be sent everything again."""
+    """The cluster the hub last saw and the furthest end offset of each partition of its
+    topics: offsets never go back on one broker, so another cluster id or a partition
+    that went back means a new, empty broker that must be sent everything again."""
 
     __tablename__ = "broker_mark"
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
-    high_water: Mapped[int] = mapped_column(BigInteger)
+    cluster_id: Mapped[str] = mapped_column(String(200))
+    offsets: Mapped[str] = mapped_column(Text)
+    """JSON: end offset per ``topic:partition``."""
     checked_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 

@@ -187,12 +187,8 @@ def test_hub_up_on_apache_kafka_and_postgres_survives_a_kill_and_leaves_no_broke
                 [HUB, "simulate", "intake"], env=env, capture_output=True, text=True, timeout=60
             )
             assert "the LLC received 1" in demo.stdout, demo.stdout + demo.stderr
-            verify = subprocess.run(
-                [HUB, "audit", "verify"],
-                env={**env, "HUB_DATABASE__URL": written["database"]},
-                capture_output=True,
-                text=True,
-                timeout=60,
+            verify = subprocess.run(  # finds the PostgreSQL store `hub up` runs on
+                [HUB, "audit", "verify"], env=env, capture_output=True, text=True, timeout=60
             )
             assert verify.returncode == 0, verify.stdout + verify.stderr
             records.append(verify.stdout)

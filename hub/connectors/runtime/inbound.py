@@ -16,6 +16,7 @@ failed may be sent again as it was.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -38,6 +39,9 @@ from hub.schemas.envelope import Envelope, partner_source
 from hub.state import accepted, idempotency, labels
 
 NONCE_PREFIX = "webhook-nonce:"
+PUBLISH_WAIT_S = 5.0
+"""Longest a webhook's answer waits on the broker once its events are committed: a
+broker that cannot take writes delays the partner no longer (the relay publishes)."""
 EVENT_NAMESPACE = uuid.UUID("0f6d3a52-3f0e-4d59-8a8e-0c5f4c6b2b11")
 Send = Callable[[KafkaRecord], Awaitable[None]]
 log = get_logger(__name__)
@@ -237,17 +241,8 @@ class InboundRuntime:
             )
         sent: list[int] = []
         try:
-            for item in kept:
-                if item.subject in behind:
-                    continue
-                await self._send(item.record)
-                sent.append(item.seq)
-                log.info(
-                    "inbound_published",
-                    connector=self.connector.name,
-                    subject=item.subject,
-                    message_id=item.event_id,
-                )
+            async with asyncio.timeout(PUBLISH_WAIT_S):
+                await self._publish_in_order(kept, behind, sent)
         except Exception as error:  # the event is committed: the relay publishes it later
             log.warning(
                 "inbound_publish_deferred",
@@ -257,6 +252,21 @@ class InboundRuntime:
         if sent:
             async with self._sessions.begin() as session:
                 await accepted.mark_published(session, sent)
+
+    async def _publish_in_order(
+        self, kept: Sequence[accepted.Accepted], behind: set[str], sent: list[int]
+    ) -> None:
+        for item in kept:
+            if item.subject in behind:
+                continue
+            await self._send(item.record)
+            sent.append(item.seq)
+            log.info(
+                "inbound_published",
+                connector=self.connector.name,
+                subject=item.subject,
+                message_id=item.event_id,
+            )
 
     async def _remember_first(self, prepared: Sequence[Prepared]) -> None:
         """While the pseudonym key rotates, the router reads the BSN to move a client's

@@ -1,6 +1,6 @@
 """Reliability: every accepted event kept in the state store until the router has it;
-a delivery kept after it was sent until its connector has it; the broker high-water
-mark that tells a new, empty broker.
+a delivery kept after it was sent until its connector has it; the broker's cluster id
+and offsets, that tell a new, empty broker.
 
 Revision ID: 0011
 Revises: 0010
@@ -38,7 +38,8 @@ def upgrade() -> None:
     op.create_table(
         "broker_mark",
         sa.Column("name", sa.String(40), nullable=False),
-        sa.Column("high_water", sa.BigInteger(), nullable=False),
+        sa.Column("cluster_id", sa.String(200), nullable=False),
+        sa.Column("offsets", sa.Text(), nullable=False),
         sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name="pk_broker_mark"),
     )
