@@ -24,8 +24,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.bus.admin import broker_state, ensure_topics
-from hub.bus.topics import ALL_TOPICS
+from hub.bus.admin import broker_state, consumer_lag, ensure_topics
+from hub.bus.topics import ALL_TOPICS, ROUTED_TOPICS
 from hub.logs import get_logger
 from hub.settings import KafkaSettings
 from hub.state import accepted, outbox
@@ -39,6 +39,10 @@ GRACE = dt.timedelta(seconds=2)
 or its router's, to publish."""
 CHECK_INTERVAL_S = 2.0
 PRUNE_INTERVAL_S = 30.0
+STALE = dt.timedelta(seconds=60)
+"""An accepted event published this long ago and still not routed, with the router
+caught up, is published again."""
+ROUTED_TOPIC_NAMES = tuple(t.name for t in ROUTED_TOPICS)
 
 
 @dataclass(frozen=True)
@@ -82,9 +86,12 @@ class Relay:
         """True when the broker lost what it had: another cluster id than the one the
         store saw, or a partition of the hub's topics whose end offset went back. The
         store's marks follow what the broker holds now."""
-        state = await broker_state(self._kafka, TOPIC_NAMES)
+        # The mark first, then the broker: what the broker holds now is at least what
+        # any process saw before, so another process raising the mark meanwhile can
+        # never look like offsets going back.
         async with self._sessions() as session:
             mark = await session.get(BrokerMark, MARK)
+        state = await broker_state(self._kafka, TOPIC_NAMES)
         if mark is None:  # the first look: only work left from before can be missing
             async with self._sessions() as session:
                 unsettled = await accepted.count(session) + await outbox.pending(session)
@@ -118,6 +125,26 @@ class Relay:
         log.warning("broker_new_redriven", events=len(events), deliveries=deliveries)
         return Redriven(len(events), deliveries)
 
+    async def resend_stale(self) -> int:
+        """Accepted events published a while ago and still not routed, while the router
+        has read everything there is to read: the broker lost them after all (or a
+        consumer skipped them, its position carried over from a broker that is gone).
+        They are published again, in order."""
+        async with self._sessions() as session:
+            rows = await accepted.unrouted(
+                session, self._router, published_before=dt.datetime.now(dt.UTC) - STALE
+            )
+        if not rows:
+            return 0
+        lag = await consumer_lag(self._kafka, {self._router: ROUTED_TOPIC_NAMES})
+        if lag.get(self._router, 0) > 0:
+            return 0  # still reading: late, not lost
+        await self._send([row.record for row in rows])
+        async with self._sessions.begin() as session:
+            await accepted.mark_published(session, [row.seq for row in rows])
+        log.warning("relay_resent_stale", events=len(rows))
+        return len(rows)
+
     async def prune(self) -> int:
         async with self._sessions.begin() as session:
             return await accepted.prune(session, self._router) + await outbox.prune(session)
@@ -139,6 +166,7 @@ class Relay:
                 await self.publish_waiting()
                 if time.monotonic() - pruned_at >= PRUNE_INTERVAL_S:
                     pruned_at = time.monotonic()
+                    await self.resend_stale()
                     await self.prune()
             except Exception as error:  # the broker or the store away: the next round
                 log.warning("relay_round_failed", error=type(error).__name__)

@@ -80,11 +80,15 @@ def _settled(router: str) -> ColumnElement[bool]:
     return routed | parked
 
 
-async def unrouted(session: AsyncSession, router: str) -> list[Accepted]:
-    """Every accepted event the router does not have yet, in the order accepted."""
-    rows = await session.scalars(
-        select(AcceptedEvent).where(~_settled(router)).order_by(AcceptedEvent.seq)
-    )
+async def unrouted(
+    session: AsyncSession, router: str, *, published_before: dt.datetime | None = None
+) -> list[Accepted]:
+    """Every accepted event the router does not have yet (of those published before
+    ``published_before``, if given), in the order accepted."""
+    statement = select(AcceptedEvent).where(~_settled(router))
+    if published_before is not None:
+        statement = statement.where(AcceptedEvent.published_at < published_before)
+    rows = await session.scalars(statement.order_by(AcceptedEvent.seq))
     return [_accepted(row) for row in rows.all()]
 
 
