@@ -31,6 +31,7 @@ test: $(STAMP)
 	$(BIN)/ruff check hub tests
 	$(BIN)/ruff format --check hub tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 # The long runs of issue 9: 10,000 fuzz cases per inbound interface, and the crash test

@@ -24,13 +24,14 @@ from hub.bus.admin import cluster_health
 from hub.bus.broker import make_broker, start_together
 from hub.bus.deadletter import topic_publisher
 from hub.bus.publisher import EventPublisher
-from hub.bus.topics import ALL_TOPICS, ROUTED_TOPICS
 from hub.connectors import registry
 from hub.connectors.base import LookupConnector
 from hub.connectors.runtime.inbound import NONCE_PREFIX
+from hub.connectors.runtime.label_resend import resend_failed_labels
 from hub.connectors.runtime.wiring import ConnectorSet, wire
 from hub.console.web import console_router
-from hub.errors import ConfigurationError
+from hub.core.errors import ConfigurationError
+from hub.core.topics import ALL_TOPICS, ROUTED_TOPICS, ROUTER_GROUP
 from hub.identity.erasure import RETENTION, erase_closed_cases, erase_subject
 from hub.identity.keyring import DETENTION, Keyring, MasterKeys, master_keys_from_settings
 from hub.identity.pseudonym import Pseudonymiser
@@ -40,10 +41,8 @@ from hub.logs import get_logger
 from hub.ops_api import Readiness, make_ops_app
 from hub.relay import Relay
 from hub.routing.cedar_policy import policy_from_settings
-from hub.routing.label_resend import resend_failed_labels
 from hub.routing.lookup import CaseLookup, LocalCaseLookup
 from hub.routing.replay import Replayer
-from hub.routing.router import CONSUMER as ROUTER_GROUP
 from hub.routing.router import Router, router_subscriber
 from hub.settings import HttpSettings, HubSettings
 from hub.state import detentions, idempotency

@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from hub.identity.bsn import scrub_bsns
+from hub.core.bsn import scrub_bsns
 from hub.settings import LogSettings
 from hub.tracing import add_trace_id
 

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from hub.errors import ContractError, HubError, RetryableError, TooManyRequests
+from hub.core.errors import ContractError, HubError, RetryableError, TooManyRequests
 
 PROBLEM_JSON = "application/problem+json"
 

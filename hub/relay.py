@@ -25,7 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.bus.admin import broker_state, consumer_lag, ensure_topics
-from hub.bus.topics import ALL_TOPICS, ROUTED_TOPICS
+from hub.core.topics import ALL_TOPICS, ROUTED_TOPICS
 from hub.logs import get_logger
 from hub.settings import KafkaSettings
 from hub.state import accepted, outbox

@@ -14,7 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from hub.bus.admin import ensure_topics
 from hub.bus.apache_kafka import ApacheKafka, unavailable
-from hub.bus.topics import ALL_TOPICS
+from hub.core.topics import ALL_TOPICS
 from hub.settings import KafkaSettings
 from hub.state.embedded_postgres import create_database
 

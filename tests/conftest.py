@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.bus.admin import ensure_topics
 from hub.bus.apache_kafka import ApacheKafka
 from hub.bus.embedded import EmbeddedKafka
-from hub.bus.topics import ALL_TOPICS
+from hub.core.topics import ALL_TOPICS
 from hub.logs import configure_logging, make_formatter
 from hub.settings import KafkaSettings, LogSettings
 from hub.state.database import make_engine, migrate

@@ -26,7 +26,7 @@ from hub.benchmark.population import populate
 from hub.benchmark.relay import RelayBench
 from hub.bus.admin import ensure_topics
 from hub.bus.embedded import EmbeddedKafka
-from hub.bus.topics import ALL_TOPICS, DETENTION
+from hub.core.topics import ALL_TOPICS, DETENTION
 from hub.identity.pseudonym import Pseudonymiser
 from hub.routing import policy_benchmark
 from hub.settings import KafkaSettings

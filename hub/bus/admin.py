@@ -14,7 +14,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from hub.bus.broker import client_security
-from hub.bus.topics import TopicSpec, topic_config
+from hub.core.topics import TopicSpec, topic_config
 from hub.settings import KafkaSettings
 
 _TOPIC_ALREADY_EXISTS = 36

@@ -11,7 +11,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.security import parse_security
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
-from hub.errors import ConfigurationError
+from hub.core.errors import ConfigurationError
 from hub.settings import KafkaSettings, SaslMechanism, SecurityProtocol
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary, to_binary
@@ -17,7 +16,8 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
 from hub.bus import sealing
-from hub.errors import ContractError
+from hub.core.errors import ContractError
+from hub.core.record import KafkaRecord
 from hub.identity.keyring import DataKey, Keyring
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.envelope import CONTENT_TYPE, Envelope
@@ -27,17 +27,6 @@ _FORMAT = JSONFormat()
 _CATEGORY_SEPARATOR = ","
 # cloudevents adds the Kafka key back as this extension on decode; it is not ours.
 _BINDING_ONLY = {"specversion", "partitionkey"}
-
-
-@dataclass(frozen=True)
-class KafkaRecord:
-    topic: str
-    key: bytes
-    value: bytes
-    headers: dict[str, str]
-
-    def header_list(self) -> list[tuple[str, bytes]]:
-        return [(k, v.encode("utf-8")) for k, v in self.headers.items()]
 
 
 def encode(event: CanonicalEvent, envelope: Envelope, key: DataKey | None = None) -> KafkaRecord:

@@ -18,8 +18,8 @@ from typing import Any
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.bus.topics import DEAD_LETTER
-from hub.errors import HubError
+from hub.core.errors import HubError
+from hub.core.topics import DEAD_LETTER
 from hub.logs import get_logger
 from hub.state import dead_letters
 from hub.state.dead_letters import Source

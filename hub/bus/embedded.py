@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from hub.errors import HubError
+from hub.core.errors import HubError
 
 _API_VERSIONS = 18
 

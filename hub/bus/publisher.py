@@ -14,8 +14,9 @@ from typing import Any
 from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 
-from hub.bus.codec import KafkaRecord, encode
-from hub.errors import ContractError
+from hub.bus.codec import encode
+from hub.core.errors import ContractError
+from hub.core.record import KafkaRecord
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.envelope import Envelope
 from hub.schemas.registry import parse_payload

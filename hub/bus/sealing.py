@@ -23,8 +23,8 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from hub.bus import topics
-from hub.errors import ContractError, HubError
+from hub.core import topics
+from hub.core.errors import ContractError, HubError
 from hub.identity.keyring import CLIENT, DETENTION, NONCE, DataKey
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.categories import DataCategory

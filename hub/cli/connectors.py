@@ -12,7 +12,7 @@ import typer
 from hub.connectors import registry
 from hub.connectors.base import Connector
 from hub.connectors.scaffold import KINDS, new_connector
-from hub.errors import ConfigurationError, HubError
+from hub.core.errors import ConfigurationError, HubError
 from hub.settings import HubSettings
 
 app = typer.Typer(

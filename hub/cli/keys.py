@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.cli.store import with_keyring
-from hub.errors import ConfigurationError
+from hub.core.errors import ConfigurationError
 from hub.identity.keyfiles import RELOAD_S, KeyDirectory
 from hub.identity.keyring import Keyring, master_keys_from_settings
 from hub.identity.pseudonym import Pseudonymiser, pseudonym_keys

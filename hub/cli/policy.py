@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from hub.errors import ContractError
+from hub.core.errors import ContractError
 from hub.routing import reference_policy
 from hub.routing.cedar_policy import CedarPolicy
 from hub.routing.conditions import every_combination

@@ -15,10 +15,10 @@ from hub.app import ALL_COMPONENTS, CONNECTORS, CONSOLE, ROUTER, HubProcess
 from hub.bus.admin import ensure_topics
 from hub.bus.apache_kafka import ApacheKafka
 from hub.bus.embedded import EmbeddedKafka, free_port
-from hub.bus.topics import ALL_TOPICS
 from hub.cli.simulate import endpoints_path
 from hub.console import accounts
-from hub.errors import HubError
+from hub.core.errors import HubError
+from hub.core.topics import ALL_TOPICS
 from hub.identity.keyring import master_keys_from_settings
 from hub.identity.pseudonym import pseudonymiser_from_settings
 from hub.logs import configure_logging, get_logger

@@ -18,10 +18,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from hub.cli.simulate import endpoints_path
-from hub.errors import HubError
-from hub.identity.bsn import normalise_bsn
+from hub.core.bsn import normalise_bsn
+from hub.core.errors import HubError
+from hub.core.subjects import is_pseudonym
 from hub.identity.keyring import Keyring, master_keys_from_settings
-from hub.identity.pseudonym import is_pseudonym, pseudonymiser_from_settings
+from hub.identity.pseudonym import pseudonymiser_from_settings
 from hub.settings import HubSettings
 from hub.state.database import check_schema, make_engine, sessionmaker
 

@@ -8,7 +8,7 @@ import asyncio
 import typer
 
 from hub.bus.admin import ensure_topics
-from hub.bus.topics import ALL_TOPICS
+from hub.core.topics import ALL_TOPICS
 from hub.settings import HubSettings
 
 app = typer.Typer(help="The hub's Kafka topics.", no_args_is_help=True)

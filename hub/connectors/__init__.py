@@ -7,7 +7,7 @@ Write a config model, a ``check()``, and either ``translate`` (inbound), ``deliv
 prove it with the test kit in ``hub.connectors.testing``. Start from
 ``hub connectors new NAME --kind inbound|outbound|lookup`` and ``docs/connectors.md``.
 
-The errors, one tree (see ``hub.errors``)::
+The errors, one tree (see ``hub.core.errors``)::
 
     HubError
     ├── ConfigurationError   the connector's config cannot work; the hub refuses to start
@@ -34,7 +34,7 @@ from hub.connectors.base import (
     OutboundConnector,
 )
 from hub.connectors.http import HttpApiConfig, HttpPartnerApi
-from hub.errors import (
+from hub.core.errors import (
     AuthenticationError,
     ConfigurationError,
     ContractError,

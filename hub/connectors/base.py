@@ -18,8 +18,8 @@ from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
 from pydantic import ConfigDict, Field, SecretStr, ValidationError
 
-from hub.bus.topics import delivery_topic
-from hub.errors import ConfigurationError, PermanentError
+from hub.core.errors import ConfigurationError, PermanentError
+from hub.core.topics import delivery_topic
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import KedoLookupResult
 from hub.schemas.deliveries import NotificationDelivery

@@ -18,7 +18,7 @@ import httpx
 from pydantic import Field, HttpUrl, SecretStr, model_validator
 
 from hub import tracing
-from hub.errors import PermanentError, RetryableError
+from hub.core.errors import PermanentError, RetryableError
 from hub.secret_files import SecretFiles
 
 RETRY_STATUSES = frozenset({408, 425, 429})

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from hub.errors import ContractError
+from hub.core.errors import ContractError
 from hub.schemas.common import Contact
 
 VERSION_FIELD = "schemaVersie"

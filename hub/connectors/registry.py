@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from hub.connectors.base import Connector
-from hub.errors import ConfigurationError
+from hub.core.errors import ConfigurationError
 
 ENTRY_POINT_GROUP = "hub.connectors"
 

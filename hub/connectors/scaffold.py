@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from hub.errors import ConfigurationError
+from hub.core.errors import ConfigurationError
 
 TEMPLATES = Path(__file__).parent / "templates"
 KINDS = ("inbound", "outbound", "lookup")

@@ -17,7 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.errors import ContractError
+from hub.core.errors import ContractError
 from hub.schemas.partners import partner_kind
 from hub.state.tables import ConsoleAccount
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from hub.connectors.base import Connector
 from hub.console import accounts, queries
 from hub.console.accounts import Viewer
-from hub.errors import Forbidden, NotFound
+from hub.core.errors import Forbidden, NotFound
 from hub.monitoring import HEALTH
 from hub.routing.replay import Replayer
 from hub.state import audit, dead_letters, outbox

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.errors import ConfigurationError
+from hub.core.errors import ConfigurationError
 from hub.identity.keyfiles import KeySet, KeySource, StaticKeys, key_source
 from hub.settings import HubSettings
 from hub.state.tables import DataKeyRecord

@@ -12,20 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from collections.abc import Mapping
 
-from hub.identity.bsn import normalise_bsn
+from hub.core.bsn import normalise_bsn
+from hub.core.subjects import is_pseudonym
 from hub.identity.keyfiles import KeyDirectory, KeySet, KeySource, StaticKeys, key_source
 from hub.settings import HubSettings
 
-PSEUDONYM_PATTERN = re.compile(r"^psn-[a-z0-9]{1,8}-[0-9a-f]{40}$")
 _DIGEST_HEX = 40
 _MIN_KEY_BYTES = 32
-
-
-def is_pseudonym(value: str) -> bool:
-    return PSEUDONYM_PATTERN.fullmatch(value) is not None
 
 
 class Pseudonymiser:

@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.identity.bsn import normalise_bsn
+from hub.core.bsn import normalise_bsn
 from hub.identity.pseudonym import Pseudonymiser
 from hub.state.tables import IdentityVaultEntry, PseudonymAlias
 

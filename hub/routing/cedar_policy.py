@@ -15,7 +15,7 @@ from pathlib import Path
 
 import cedarpy
 
-from hub.errors import ConfigurationError
+from hub.core.errors import ConfigurationError
 from hub.routing.conditions import Conditions, RuleResult
 from hub.schemas.categories import DataCategory
 from hub.settings import PolicySettings

@@ -27,9 +27,10 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.bus.codec import KafkaRecord, encode, open_record
+from hub.bus.codec import encode, open_record
 from hub.bus.sealing import Erased, scope_of
-from hub.errors import ContractError
+from hub.core.errors import ContractError
+from hub.core.record import KafkaRecord
 from hub.identity.keyring import Keyring
 from hub.routing.decision import (
     Decision,

@@ -30,14 +30,14 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub import monitoring, tracing
+from hub import metrics, tracing
 from hub.backoff import Backoff
 from hub.bus.batching import wake_on_fetch
 from hub.bus.codec import encode, open_record
 from hub.bus.deadletter import DeadLetters, Publish, text_headers
 from hub.bus.sealing import Erased, scope_of
-from hub.bus.topics import ROUTED_TOPICS
-from hub.errors import ContractError, HubError, PermanentError, RetryableError, is_outage
+from hub.core.errors import ContractError, HubError, PermanentError, RetryableError, is_outage
+from hub.core.topics import ROUTED_TOPICS, ROUTER_GROUP
 from hub.identity.keyring import DataKey, Keyring
 from hub.identity.rekeying import Rekeyer
 from hub.logs import get_logger, message_context
@@ -69,7 +69,6 @@ from hub.state.audit import Action, AuditEntry, AuditOutcome
 from hub.state.dead_letters import Source
 from hub.state.failures import Failure
 
-CONSUMER = "hub-router"
 CRASHES_BEFORE_DEAD_LETTER = 3
 """An event the router fails on this many times in a row for a reason that is not
 transient (a bug, not an outage) is dead-lettered, so it cannot block its partition."""
@@ -150,7 +149,7 @@ class Router:
             subject = await self._rekeyer.resolve(self._sessions, envelope.subject)
             envelope = envelope.model_copy(update={"subject": subject})
         async with self._sessions() as session:
-            if await idempotency.was_processed(session, CONSUMER, envelope.id):
+            if await idempotency.was_processed(session, ROUTER_GROUP, envelope.id):
                 return RouteResult(duplicate=True)
             behind = not resumed and await parking.has_parked(session, envelope.subject)
         key = (
@@ -170,7 +169,7 @@ class Router:
                 return await self._park(envelope, event, f"case look-up failed: {error}", key)
         now = self._clock()
         async with self._sessions.begin() as session:
-            if not await idempotency.claim(session, CONSUMER, envelope.id):
+            if not await idempotency.claim(session, ROUTER_GROUP, envelope.id):
                 return RouteResult(duplicate=True)
             if isinstance(event, ConsentEvent):
                 entries = [await _record_fact(session, envelope, event)]
@@ -178,7 +177,7 @@ class Router:
             else:
                 entries, staged = await self._decide(session, envelope, event, found, now, key)
             seqs = await audit.append(session, entries)
-        monitoring.count_decisions((e.outcome, e.rule_ids) for e in entries)
+        metrics.count_decisions((e.outcome, e.rule_ids) for e in entries)
         return RouteResult(duplicate=False, audit_seqs=tuple(seqs), staged=staged)
 
     async def route_batch(self, batch: Sequence[Incoming]) -> list[RouteResult] | None:
@@ -199,7 +198,7 @@ class Router:
             return None
         async with self._sessions() as session:
             seen = await idempotency.processed_among(
-                session, CONSUMER, [item.envelope.id for item in batch]
+                session, ROUTER_GROUP, [item.envelope.id for item in batch]
             )
             if await parking.parked_among(session, {item.envelope.subject for item in batch}):
                 return None
@@ -228,7 +227,7 @@ class Router:
             for n, item in fresh:
                 envelope, event = item.envelope, item.event
                 with tracing.span("route", parent=item.headers, type=envelope.type):
-                    if not await idempotency.claim(session, CONSUMER, envelope.id):
+                    if not await idempotency.claim(session, ROUTER_GROUP, envelope.id):
                         continue
                     if isinstance(event, ConsentEvent):
                         decided[n] = ([await _record_fact(session, envelope, event)], 0)
@@ -243,7 +242,7 @@ class Router:
                 )
             )
         self._answers = {}
-        monitoring.count_decisions(
+        metrics.count_decisions(
             (e.outcome, e.rule_ids) for entries, _ in decided.values() for e in entries
         )
         results = []
@@ -478,7 +477,7 @@ def router_subscriber(router: Router, kafka: KafkaSettings, dead_letter: Publish
 
     def source(record: ConsumerRecord[bytes, bytes], envelope: Envelope | None) -> Source:
         return Source(
-            consumer=CONSUMER,
+            consumer=ROUTER_GROUP,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
@@ -514,7 +513,7 @@ def router_subscriber(router: Router, kafka: KafkaSettings, dead_letter: Publish
         with (
             tracing.span("route", parent=record.headers, type=envelope.type),
             message_context(message_id=envelope.id, correlation_id=envelope.correlationid),
-            monitoring.ROUTER_SECONDS.time(),
+            metrics.ROUTER_SECONDS.time(),
         ):
             try:
                 result = await router.route(envelope, item.event)
@@ -542,7 +541,7 @@ def router_subscriber(router: Router, kafka: KafkaSettings, dead_letter: Publish
 
     @subscribers.subscriber(
         *(topic.name for topic in ROUTED_TOPICS),
-        group_id=CONSUMER,
+        group_id=ROUTER_GROUP,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         batch=True,
         max_records=kafka.batch_max_records,
@@ -572,7 +571,7 @@ def router_subscriber(router: Router, kafka: KafkaSettings, dead_letter: Publish
         await router.flush([item.envelope.id for _, item in batch])
         seconds = time.perf_counter() - started
         for (record, item), result in zip(batch, results, strict=True):
-            monitoring.ROUTER_SECONDS.observe(seconds)
+            metrics.ROUTER_SECONDS.observe(seconds)
             crashes.pop(item.envelope.id, None)
             with (
                 tracing.continuing(record.headers),

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from hub import __version__
-from hub.bus.topics import ALL_TOPICS, DEAD_LETTER, DELIVERY_TOPICS, TopicSpec
+from hub.core.topics import ALL_TOPICS, DEAD_LETTER, DELIVERY_TOPICS, TopicSpec
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.deliveries import NotificationDelivery
 from hub.schemas.envelope import CONTENT_TYPE

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from hub.bus.topics import TopicSpec
+from hub.core.topics import TopicSpec
 from hub.schemas.categories import DataCategory, category_of
 
 EVENT_TYPE_PREFIX = "nl.ketenhub"

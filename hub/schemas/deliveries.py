@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from hub.bus import topics
+from hub.core import topics
 from hub.schemas.base import CanonicalEvent, Payload
 from hub.schemas.categories import DataCategory, categorised
 from hub.schemas.partners import PartnerId, partner_kind

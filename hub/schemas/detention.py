@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import model_validator
 
-from hub.bus import topics
+from hub.core import topics
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.categories import DataCategory, categorised
 from hub.schemas.common import Facility

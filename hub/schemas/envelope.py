@@ -15,7 +15,7 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hub.identity.pseudonym import is_pseudonym
+from hub.core.subjects import is_pseudonym
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.categories import DataCategory
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.errors import ContractError
+from hub.core.errors import ContractError
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import ClientExcluded, ClientIncluded, ClientMoved, KedoLookupResult
 from hub.schemas.consent import (

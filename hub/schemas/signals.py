@@ -6,7 +6,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import ClassVar
 
-from hub.bus import topics
+from hub.core import topics
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import TeamRole
 from hub.schemas.categories import DataCategory, categorised

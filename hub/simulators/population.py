@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hub.identity.bsn import passes_eleven_check
+from hub.core.bsn import passes_eleven_check
 
 
 @dataclass(frozen=True)

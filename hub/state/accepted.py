@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.bus.codec import KafkaRecord
+from hub.core.record import KafkaRecord
 from hub.state.kept_records import columns, record_of
 from hub.state.tables import AcceptedEvent, ParkedEvent, ProcessedEvent
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from hub.errors import SchemaNotCurrent
+from hub.core.errors import SchemaNotCurrent
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

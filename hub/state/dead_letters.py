@@ -19,8 +19,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.bus.codec import KafkaRecord
-from hub.errors import HubError
+from hub.core.errors import HubError
+from hub.core.record import KafkaRecord
 from hub.state import failures
 from hub.state.failures import Failure
 from hub.state.tables import DeadLetterRecord

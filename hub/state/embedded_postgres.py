@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from hub.errors import HubError
+from hub.core.errors import HubError
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

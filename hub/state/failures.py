@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from hub.errors import HubError
+from hub.core.errors import HubError
 
 
 @dataclass(frozen=True)

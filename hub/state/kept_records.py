@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from hub.bus.codec import KafkaRecord
+from hub.core.record import KafkaRecord
 
 
 class KeptRecord(Protocol):

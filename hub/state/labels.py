@@ -25,7 +25,7 @@ from enum import StrEnum
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.bus.codec import KafkaRecord
+from hub.core.record import KafkaRecord
 from hub.schemas.labels import LabelState
 from hub.state.tables import LabelStatus
 

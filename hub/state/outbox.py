@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from sqlalchemy import ColumnElement, and_, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.bus.codec import KafkaRecord
+from hub.core.record import KafkaRecord
 from hub.state.kept_records import columns, record_of
 from hub.state.tables import DeliveryRetry, OutboxRecord, ProcessedEvent
 

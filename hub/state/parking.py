@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.bus.codec import KafkaRecord
+from hub.core.record import KafkaRecord
 from hub.state.tables import ParkedEvent
 
 

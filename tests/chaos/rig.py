@@ -28,8 +28,8 @@ from sqlalchemy import text
 from hub.bus.admin import ensure_topics
 from hub.bus.apache_kafka import ApacheKafka
 from hub.bus.embedded import EmbeddedKafka, free_port
-from hub.bus.topics import ALL_TOPICS
 from hub.connectors.runtime.signing import signed_headers
+from hub.core.topics import ALL_TOPICS
 from hub.settings import KafkaSettings
 from hub.simulators.population import inclusion, person
 from hub.simulators.runner import SimulatorSet

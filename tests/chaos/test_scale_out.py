@@ -23,8 +23,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from hub.bus.embedded import free_port
 from hub.connectors.testing.harness import wait_for, wait_until
+from hub.core.topics import ROUTER_GROUP
 from hub.identity.pseudonym import Pseudonymiser
-from hub.routing.router import CONSUMER as ROUTER_GROUP
 from hub.settings import KafkaSettings
 from hub.simulators.population import synthetic_bsns
 from hub.simulators.runner import SimulatorSet

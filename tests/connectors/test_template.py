@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from hub.cli import app
 from hub.connectors.scaffold import KINDS, new_connector
-from hub.errors import ConfigurationError
+from hub.core.errors import ConfigurationError
 
 BIN = Path(sys.executable).parent
 

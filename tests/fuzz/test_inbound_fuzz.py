@@ -39,7 +39,7 @@ from hub.connectors.runtime.outbound import Origin, OutboundRuntime, Result
 from hub.connectors.runtime.webhook import webhook_router
 from hub.connectors.testing.harness import Bus, Stores
 from hub.connectors.testing.suites import InboundConnectorSuite
-from hub.errors import ContractError
+from hub.core.errors import ContractError
 from hub.ops_api import Readiness, make_ops_app
 from hub.schemas.detention import DetentionStarted
 from tests.connectors import (

@@ -26,9 +26,9 @@ from typer.testing import CliRunner
 from hub.bus import sealing
 from hub.bus.codec import open_record
 from hub.bus.sealing import Erased
-from hub.bus.topics import ALL_TOPICS, DELIVERY_TOPICS, DETENTION, SIGNAL
 from hub.cli import app
 from hub.connectors.testing.harness import wait_until
+from hub.core.topics import ALL_TOPICS, DELIVERY_TOPICS, DETENTION, SIGNAL
 from hub.settings import KafkaSettings
 from hub.simulators.population import consent, inclusion, person
 from hub.state import audit

@@ -12,7 +12,7 @@ from hub.bus.broker import make_broker
 from hub.bus.codec import decode
 from hub.bus.embedded import EmbeddedKafka, answers_kafka
 from hub.bus.publisher import EventPublisher
-from hub.bus.topics import DETENTION
+from hub.core.topics import DETENTION
 from hub.schemas.envelope import partner_source
 from hub.settings import KafkaSettings
 from tests.data import TEST_BSNS, detention_started, pseudonymiser

@@ -28,7 +28,7 @@ from hub.connectors.runtime.signing import signed_headers
 from hub.connectors.testing import HttpPartner
 from hub.connectors.testing.harness import wait_for
 from hub.connectors.zvh import ZvhNotifications
-from hub.errors import ConfigurationError
+from hub.core.errors import ConfigurationError
 from hub.identity.pseudonym import Pseudonymiser
 from hub.schemas.envelope import Envelope, partner_source
 from hub.settings import (

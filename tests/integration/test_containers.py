@@ -12,8 +12,8 @@ import pytest
 from hub.bus.admin import ensure_topics
 from hub.bus.broker import make_broker
 from hub.bus.publisher import EventPublisher
-from hub.bus.topics import ALL_TOPICS
 from hub.connectors.testing.harness import wait_until
+from hub.core.topics import ALL_TOPICS
 from hub.schemas.envelope import partner_source
 from hub.settings import KafkaSettings
 from hub.simulators.population import inclusion, person

@@ -26,7 +26,7 @@ from hub.app import server_config
 from hub.bus.embedded import free_port
 from hub.connectors.http import HttpApi, HttpApiConfig
 from hub.connectors.testing.harness import wait_for
-from hub.errors import RetryableError
+from hub.core.errors import RetryableError
 from hub.ops_api import Readiness, make_ops_app
 from hub.settings import HttpSettings
 

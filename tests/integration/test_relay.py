@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.bus.admin import consumer_lag, ensure_topics
 from hub.bus.apache_kafka import ApacheKafka
-from hub.bus.codec import KafkaRecord
 from hub.bus.embedded import EmbeddedKafka
-from hub.bus.topics import ALL_TOPICS, DETENTION
+from hub.core.record import KafkaRecord
+from hub.core.topics import ALL_TOPICS, DETENTION
+from hub.core.topics import ROUTER_GROUP as ROUTER
 from hub.relay import Relay
-from hub.routing.router import CONSUMER as ROUTER
 from hub.settings import KafkaSettings
 from hub.state.database import make_engine, migrate, sessionmaker
 from tests.backends import production_kafka

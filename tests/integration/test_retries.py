@@ -21,7 +21,7 @@ from hub.connectors.base import Delivery, OutboundConfig, OutboundConnector
 from hub.connectors.runtime.outbound import Origin, OutboundRuntime, Received, Result
 from hub.connectors.testing.harness import Bus, Stores
 from hub.connectors.testing.scenarios import sample_delivery
-from hub.errors import PermanentError, RetryableError
+from hub.core.errors import PermanentError, RetryableError
 from hub.schemas.categories import DataCategory
 from hub.schemas.detention import DetentionStarted
 from hub.schemas.envelope import HUB_SOURCE, Envelope

@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.backoff import Backoff
-from hub.bus.codec import KafkaRecord, decode
-from hub.errors import RetryableError
+from hub.bus.codec import decode
+from hub.core.errors import RetryableError
+from hub.core.record import KafkaRecord
 from hub.routing.cedar_policy import CedarPolicy
 from hub.routing.lookup import StaticCaseLookup
 from hub.routing.recipients import PI_FIELDS

@@ -24,8 +24,8 @@ from typer.testing import CliRunner
 from hub.app import build_broker
 from hub.bus.codec import decode
 from hub.bus.publisher import EventPublisher
-from hub.bus.topics import delivery_topic
 from hub.cli import app
+from hub.core.topics import delivery_topic
 from hub.identity.pseudonym import Pseudonymiser
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.consent import ConsentRecorded, ConsentWithdrawn

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from hub.bus.topics import ALL_TOPICS
 from hub.cli import app
+from hub.core.topics import ALL_TOPICS
 from hub.schemas.asyncapi import document, render
 from hub.schemas.registry import EVENT_MODELS
 

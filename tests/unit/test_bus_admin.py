@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 from hub.bus import admin
 from hub.bus.admin import consumer_lag, ensure_topics
 from hub.bus.broker import client_security
-from hub.bus.topics import ALL_TOPICS
+from hub.core.topics import ALL_TOPICS
 from hub.settings import KafkaSettings, SaslMechanism, SecurityProtocol
 
 CA_NAME = "ketenhub test kafka CA"

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.app import build_broker
 from hub.bus.codec import decode
 from hub.bus.publisher import EventPublisher
-from hub.bus.topics import CASE, DEAD_LETTER, DETENTION, delivery_topic
-from hub.errors import ContractError
+from hub.core.errors import ContractError
+from hub.core.topics import CASE, DEAD_LETTER, DETENTION, delivery_topic
 from hub.schemas.case import TeamMember, TeamRole
 from hub.schemas.deliveries import NotificationDelivery
 from hub.schemas.envelope import partner_source

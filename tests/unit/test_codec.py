@@ -7,7 +7,7 @@ import json
 import pytest
 
 from hub.bus.codec import decode, decode_envelope, encode
-from hub.errors import ContractError
+from hub.core.errors import ContractError
 from hub.schemas.envelope import Envelope, partner_source
 from tests.data import TEST_BSNS, detention_started, pseudonymiser
 

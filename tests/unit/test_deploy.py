@@ -15,12 +15,12 @@ import yaml
 from aiokafka.admin import NewTopic
 
 from hub.bus import admin
-from hub.bus.access import acl_plan
 from hub.bus.admin import ensure_topics
-from hub.bus.topics import ALL_TOPICS, DEAD_LETTER, ROUTED_TOPICS, topic_config
 from hub.cli.deploy import kafka_yaml, workloads_yaml
 from hub.connectors.base import InboundConnector, OutboundConnector
 from hub.connectors.registry import installed
+from hub.core.topics import ALL_TOPICS, DEAD_LETTER, ROUTED_TOPICS, topic_config
+from hub.deploy.access import acl_plan
 from hub.settings import KafkaSettings
 
 DEPLOY = Path(__file__).parents[2] / "deploy"

@@ -9,7 +9,7 @@ from pathlib import Path
 from prometheus_client import REGISTRY
 
 import hub.connectors.runtime.metrics
-import hub.monitoring  # noqa: F401 - registers the hub's series
+import hub.metrics  # noqa: F401 - registers the hub's series
 
 DASHBOARD = Path(__file__).parents[2] / "deploy" / "grafana" / "ketenhub.json"
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}

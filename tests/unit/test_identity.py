@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.identity.bsn import normalise_bsn, passes_eleven_check, scrub_bsns
-from hub.identity.pseudonym import Pseudonymiser, is_pseudonym, pseudonymiser_from_settings
+from hub.core.bsn import normalise_bsn, passes_eleven_check, scrub_bsns
+from hub.core.subjects import is_pseudonym
+from hub.identity.pseudonym import Pseudonymiser, pseudonymiser_from_settings
 from hub.settings import HubSettings, PseudonymSettings
 from tests.data import TEST_BSNS, TEST_KEY, pseudonymiser
 

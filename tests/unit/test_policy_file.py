@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hub.cli import app
-from hub.errors import ConfigurationError
+from hub.core.errors import ConfigurationError
 from hub.routing.cedar_policy import DEFAULT_POLICY, CedarPolicy, policy_from_settings
 from hub.routing.conditions import Conditions
 from hub.schemas.categories import DataCategory

@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from hub.bus import topics
-from hub.errors import ContractError
+from hub.core import topics
+from hub.core.errors import ContractError
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.categories import CATEGORY_KEY, DataCategory, categorised
 from hub.schemas.deliveries import DecisionSummary, Flow, NotificationDelivery, Outcome

@@ -26,11 +26,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub import tracing
-from hub.bus.codec import KafkaRecord, encode
+from hub.bus.codec import encode
 from hub.bus.sealing import scope_of
 from hub.connectors.base import Emitted, InboundConnector, InboundMessage
 from hub.connectors.runtime import metrics, signing
-from hub.errors import ContractError, HubError, PayloadTooLarge, ReplayedRequest
+from hub.core.errors import ContractError, HubError, PayloadTooLarge, ReplayedRequest
+from hub.core.record import KafkaRecord
 from hub.identity.keyring import Keyring
 from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.vault import IdentityVault

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from hub.errors import TooManyRequests
+from hub.core.errors import TooManyRequests
 
 
 @dataclass

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from hub.backoff import Backoff
 from hub.connectors.base import LookupConnector
 from hub.connectors.runtime import metrics
-from hub.errors import RetryableError
+from hub.core.errors import RetryableError
 from hub.identity.vault import IdentityVault
 from hub.logs import get_logger
 from hub.routing.lookup import not_found

@@ -41,11 +41,12 @@ from hub.bus.deadletter import DeadLetters, Publish, text_headers
 from hub.bus.sealing import Erased
 from hub.connectors.base import Delivery, OutboundConnector
 from hub.connectors.runtime import metrics
-from hub.errors import ContractError, HubError, PermanentError, RetryableError
+from hub.core.errors import ContractError, HubError, PermanentError, RetryableError
+from hub.core.topics import outbound_group
 from hub.identity.keyring import Keyring
 from hub.identity.vault import IdentityVault
 from hub.logs import get_logger, message_context
-from hub.monitoring import FLOW_SECONDS
+from hub.metrics import FLOW_SECONDS
 from hub.schemas.deliveries import Flow, NotificationDelivery
 from hub.schemas.envelope import Envelope
 from hub.settings import KafkaSettings
@@ -557,11 +558,6 @@ class OutboundRuntime:
 
 def _since(started: float) -> float:
     return time.perf_counter() - started
-
-
-def outbound_group(connector: str) -> str:
-    """The consumer group of an outbound connector."""
-    return f"outbound-{connector}"
 
 
 def outbound_subscriber(runtime: OutboundRuntime, kafka: KafkaSettings) -> KafkaRouter:

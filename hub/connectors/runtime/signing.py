@@ -21,7 +21,7 @@ import re
 import secrets
 import time
 
-from hub.errors import AuthenticationError
+from hub.core.errors import AuthenticationError
 
 TIMESTAMP_HEADER = "X-Ketenhub-Timestamp"
 SIGNATURE_HEADER = "X-Ketenhub-Signature"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hub.connectors.base import InboundMessage
 from hub.connectors.runtime.inbound import InboundRuntime
-from hub.errors import ContractError, HubError
+from hub.core.errors import ContractError, HubError
 from hub.logs import get_logger
 
 PROCESSED, REJECTED = "processed", "rejected"

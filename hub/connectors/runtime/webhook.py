@@ -17,7 +17,7 @@ from hub.connectors.base import InboundMessage
 from hub.connectors.runtime import signing
 from hub.connectors.runtime.inbound import InboundRuntime
 from hub.connectors.runtime.limits import PartnerLimits
-from hub.errors import NotFound, PayloadTooLarge, RetryableError, is_outage
+from hub.core.errors import NotFound, PayloadTooLarge, RetryableError, is_outage
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:

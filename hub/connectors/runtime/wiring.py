@@ -19,10 +19,11 @@ from hub.bus.publisher import EventPublisher
 from hub.connectors.base import Connector, InboundConnector, LookupConnector, OutboundConnector
 from hub.connectors.runtime.inbound import InboundRuntime
 from hub.connectors.runtime.lookup import LookupRuntime
-from hub.connectors.runtime.outbound import OutboundRuntime, outbound_group, outbound_subscriber
+from hub.connectors.runtime.outbound import OutboundRuntime, outbound_subscriber
 from hub.connectors.runtime.sources import run_sources
 from hub.connectors.runtime.webhook import webhook_router
-from hub.errors import ConfigurationError
+from hub.core.errors import ConfigurationError
+from hub.core.topics import outbound_group
 from hub.identity.keyring import Keyring
 from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.vault import IdentityVault

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from hub.connectors.base import Connector, ConnectorConfig
 from hub.connectors.registry import installed
 from hub.connectors.testing.harness import run
-from hub.errors import ConfigurationError, RetryableError
+from hub.core.errors import ConfigurationError, RetryableError
 from hub.schemas.partners import PartnerKind, partner_kind
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ import structlog.testing
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from pydantic import BaseModel, SecretStr
 
-from hub.bus.codec import KafkaRecord
+from hub.core.record import KafkaRecord
 from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.vault import IdentityVault
 from hub.state import labels as label_state

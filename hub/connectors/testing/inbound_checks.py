@@ -11,7 +11,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from hub.bus.broker import make_broker
-from hub.bus.codec import KafkaRecord, decode
+from hub.bus.codec import decode
 from hub.bus.publisher import EventPublisher
 from hub.connectors.base import InboundMessage
 from hub.connectors.runtime.inbound import InboundRuntime, Send
@@ -29,8 +29,9 @@ from hub.connectors.testing.harness import (
     wait_for,
 )
 from hub.connectors.testing.scenarios import CANNED_MALFORMED, SUITE_EDGE_CASES
-from hub.errors import AuthenticationError, ContractError, PayloadTooLarge
-from hub.identity.pseudonym import is_pseudonym
+from hub.core.errors import AuthenticationError, ContractError, PayloadTooLarge
+from hub.core.record import KafkaRecord
+from hub.core.subjects import is_pseudonym
 from hub.ops_api import Readiness, make_ops_app
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from faststream.kafka import KafkaBroker
 
 from hub.backoff import Backoff
 from hub.bus.broker import make_broker
-from hub.bus.codec import KafkaRecord, encode
+from hub.bus.codec import encode
 from hub.bus.deadletter import topic_publisher
 from hub.bus.publisher import EventPublisher
 from hub.connectors.runtime.outbound import Origin, OutboundRuntime, Result, outbound_subscriber
@@ -28,7 +28,8 @@ from hub.connectors.testing.harness import (
     wait_for,
 )
 from hub.connectors.testing.scenarios import OutboundScenario
-from hub.errors import ContractError
+from hub.core.errors import ContractError
+from hub.core.record import KafkaRecord
 from hub.schemas.case import KedoLookupResult
 from hub.schemas.envelope import HUB_SOURCE, Envelope
 from hub.settings import KafkaSettings

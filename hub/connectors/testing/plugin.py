@@ -47,7 +47,7 @@ def shared_embedded_kafka() -> KafkaSettings:
     if "kafka" not in _state:
         from hub.bus.admin import ensure_topics
         from hub.bus.embedded import EmbeddedKafka
-        from hub.bus.topics import ALL_TOPICS
+        from hub.core.topics import ALL_TOPICS
 
         broker = EmbeddedKafka()
         broker.start()

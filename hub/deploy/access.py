@@ -15,17 +15,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.bus.topics import (
+from hub.connectors.base import Connector, InboundConnector, OutboundConnector
+from hub.core.topics import (
     ALL_TOPICS,
     DEAD_LETTER,
     DELIVERY_TOPICS,
     ROUTED_TOPICS,
+    ROUTER_GROUP,
     TopicSpec,
+    outbound_group,
     topic_config,
 )
-from hub.connectors.base import Connector, InboundConnector, OutboundConnector
-from hub.connectors.runtime.outbound import outbound_group
-from hub.routing.router import CONSUMER as ROUTER_GROUP
 
 STRIMZI = "kafka.strimzi.io/v1"
 """Served from Strimzi 0.49; v1beta2 goes in Strimzi 0.52 (1.0). In v1 a KafkaUser ACL has

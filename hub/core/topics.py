@@ -1,4 +1,5 @@
-"""Every topic the hub uses, named in one place (``<domain>.<event>.v<version>``).
+"""Every topic and consumer group the hub uses, named in one place (topics are
+``<domain>.<event>.v<version>``).
 
 Messages are keyed by the subject pseudonym, so all events about one person land on
 one partition of a topic and stay in order. Topics that the router reads together
@@ -120,3 +121,12 @@ def by_name(name: str) -> TopicSpec:
         if spec.name == name:
             return spec
     raise KeyError(f"unknown topic {name!r}")
+
+
+ROUTER_GROUP = "hub-router"
+"""The router's consumer group (and its idempotency namespace)."""
+
+
+def outbound_group(connector: str) -> str:
+    """The consumer group of an outbound connector."""
+    return f"outbound-{connector}"

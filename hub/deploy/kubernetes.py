@@ -1,5 +1,5 @@
 """The hub's Kubernetes workloads, generated from the installed connectors so that each
-runs as its own Deployment under its own Kafka principal (``hub.bus.access``).
+runs as its own Deployment under its own Kafka principal (``hub.deploy.access``).
 
 - ``ketenhub-router``: the router, its case look-up and the label re-send; three
   replicas in one consumer group, so the partitions spread over them.
@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hub.bus.access import acl_plan
 from hub.connectors.base import Connector, InboundConnector
+from hub.deploy.access import acl_plan
 
 NAMESPACE = "ketenhub"
 IMAGE = "ketenhub:0.1.0"
