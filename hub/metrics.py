@@ -20,9 +20,22 @@ DECISIONS = Counter(
     "Router decisions, by outcome and by each rule that fired ('none' when none did).",
     ["outcome", "rule"],
 )
-ROUTER_SECONDS = Histogram(
-    "ketenhub_router_seconds",
-    "Time the router took for one event: look-up, decisions, audit and sending.",
+CONSUMER_SECONDS = Histogram(
+    "ketenhub_consumer_seconds",
+    "Time a consumer group took for one fetched batch: for the router, look-up, "
+    "decisions, audit and sending; for a connector, the deliveries.",
+    ["group"],
+)
+CONSUMER_RECORDS = Counter(
+    "ketenhub_consumer_records",
+    "Records a consumer group was handed (again after a failed batch).",
+    ["group"],
+)
+CONSUMER_FAILURES = Counter(
+    "ketenhub_consumer_failures",
+    "Batches a consumer group's handler failed; each is fetched again. A count that "
+    "keeps rising for one group is a poison record or a store that does not answer.",
+    ["group", "error"],
 )
 FLOW_SECONDS = Histogram(
     "ketenhub_flow_seconds",

@@ -19,23 +19,21 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
-from faststream.middlewares import AckPolicy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub import metrics, tracing
 from hub.backoff import Backoff
-from hub.bus.batching import wake_on_fetch
 from hub.bus.codec import encode, open_record
 from hub.bus.deadletter import DeadLetters, Publish, text_headers
 from hub.bus.sealing import Erased, scope_of
+from hub.bus.subscribers import batch_consumer, fetched
 from hub.core.errors import ContractError, HubError, PermanentError, RetryableError, is_outage
 from hub.core.topics import ROUTED_TOPICS, ROUTER_GROUP
 from hub.identity.keyring import DataKey, Keyring
@@ -470,8 +468,6 @@ def router_subscriber(router: Router, kafka: KafkaSettings, dead_letter: Publish
     Any other failure is retried twice and then dead-lettered with its history, so one
     poisonous event never blocks the partition it shares with others.
     """
-    wake_on_fetch()
-    subscribers = KafkaRouter()
     dead_letters = DeadLetters(router.sessions, dead_letter)
     crashes: dict[str, list[Failure]] = {}
 
@@ -513,7 +509,6 @@ def router_subscriber(router: Router, kafka: KafkaSettings, dead_letter: Publish
         with (
             tracing.span("route", parent=record.headers, type=envelope.type),
             message_context(message_id=envelope.id, correlation_id=envelope.correlationid),
-            metrics.ROUTER_SECONDS.time(),
         ):
             try:
                 result = await router.route(envelope, item.event)
@@ -539,24 +534,12 @@ def router_subscriber(router: Router, kafka: KafkaSettings, dead_letter: Publish
             crashes.pop(envelope.id, None)
             _log_routed(envelope, result, sent)
 
-    @subscribers.subscriber(
-        *(topic.name for topic in ROUTED_TOPICS),
-        group_id=ROUTER_GROUP,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        batch=True,
-        max_records=kafka.batch_max_records,
-        batch_timeout_ms=kafka.batch_wait_ms,
-        title="router",
-        description="Decides, audits and delivers every canonical event.",
-        auto_offset_reset="earliest",
-        session_timeout_ms=kafka.session_timeout_ms,
-        fetch_max_wait_ms=kafka.fetch_max_wait_ms,
-        heartbeat_interval_ms=kafka.heartbeat_interval_ms,
-    )
     async def on_events(message: KafkaMessage) -> None:
-        records = cast("tuple[ConsumerRecord[bytes, bytes], ...]", message.raw_message)
-        batch = [(record, item) for record in records if (item := await opened(record)) is not None]
-        started = time.perf_counter()
+        batch = [
+            (record, item)
+            for record in fetched(message)
+            if (item := await opened(record)) is not None
+        ]
         try:
             results = await router.route_batch([item for _, item in batch])
         except RetryableError:
@@ -569,9 +552,7 @@ def router_subscriber(router: Router, kafka: KafkaSettings, dead_letter: Publish
                 await one_by_one(record, item)
             return
         await router.flush([item.envelope.id for _, item in batch])
-        seconds = time.perf_counter() - started
         for (record, item), result in zip(batch, results, strict=True):
-            metrics.ROUTER_SECONDS.observe(seconds)
             crashes.pop(item.envelope.id, None)
             with (
                 tracing.continuing(record.headers),
@@ -581,7 +562,14 @@ def router_subscriber(router: Router, kafka: KafkaSettings, dead_letter: Publish
             ):
                 _log_routed(item.envelope, result, result.staged)
 
-    return subscribers
+    return batch_consumer(
+        *(topic.name for topic in ROUTED_TOPICS),
+        group=ROUTER_GROUP,
+        kafka=kafka,
+        handler=on_events,
+        title="router",
+        description="Decides, audits and delivers every canonical event.",
+    )
 
 
 def _log_routed(envelope: Envelope, result: RouteResult, sent: int) -> None:

@@ -83,7 +83,8 @@ async def test_metrics_count_a_detention_intake_and_show_state(chain: Chain) -> 
     decisions = "ketenhub_router_decisions_total"
     assert moved(decisions, rule="wgs-samenwerkingsverband") >= 3
     assert moved(decisions, rule="bsn-bevoegd") >= 1
-    assert moved("ketenhub_router_seconds_count") >= 1
+    assert moved("ketenhub_consumer_seconds_count", group="hub-router") >= 1
+    assert moved("ketenhub_consumer_records_total", group="outbound-llc-communication") >= 1
     assert moved("ketenhub_flow_seconds_count", flow="A", connector="llc-communication") == 1
     assert moved("ketenhub_connector_seconds_count", connector="injus-detentie") == 1
     assert _value(after, "ketenhub_connector_up", connector="llc-communication") == 1

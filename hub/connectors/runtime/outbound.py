@@ -24,21 +24,19 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
-from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
-from faststream.middlewares import AckPolicy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub import tracing
 from hub.backoff import Backoff
 from hub.breaker import Breakers
-from hub.bus.batching import wake_on_fetch
 from hub.bus.codec import decode_envelope, open_record
 from hub.bus.deadletter import DeadLetters, Publish, text_headers
 from hub.bus.sealing import Erased
+from hub.bus.subscribers import batch_consumer, fetched
 from hub.connectors.base import Delivery, OutboundConnector
 from hub.connectors.runtime import metrics
 from hub.core.errors import ContractError, HubError, PermanentError, RetryableError
@@ -562,26 +560,10 @@ def _since(started: float) -> float:
 
 def outbound_subscriber(runtime: OutboundRuntime, kafka: KafkaSettings) -> KafkaRouter:
     """The connector's consumer group on its delivery topic, a fetch at a time."""
-    wake_on_fetch()
-    router = KafkaRouter()
     (topic,) = runtime.connector.topics()
 
-    @router.subscriber(
-        topic,
-        group_id=outbound_group(runtime.connector.name),
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        batch=True,
-        max_records=kafka.batch_max_records,
-        batch_timeout_ms=kafka.batch_wait_ms,
-        title=f"connector-{runtime.connector.name}",
-        description=f"Delivers to {runtime.connector.partner} through {runtime.connector.name}.",
-        auto_offset_reset="earliest",
-        session_timeout_ms=kafka.session_timeout_ms,
-        fetch_max_wait_ms=kafka.fetch_max_wait_ms,
-        heartbeat_interval_ms=kafka.heartbeat_interval_ms,
-    )
     async def on_deliveries(message: KafkaMessage) -> None:
-        records = cast("tuple[ConsumerRecord[bytes, bytes], ...]", message.raw_message)
+        records = fetched(message)
         await runtime.handle_batch(
             [
                 Received(
@@ -593,4 +575,11 @@ def outbound_subscriber(runtime: OutboundRuntime, kafka: KafkaSettings) -> Kafka
             ]
         )
 
-    return router
+    return batch_consumer(
+        topic,
+        group=outbound_group(runtime.connector.name),
+        kafka=kafka,
+        handler=on_deliveries,
+        title=f"connector-{runtime.connector.name}",
+        description=f"Delivers to {runtime.connector.partner} through {runtime.connector.name}.",
+    )
