@@ -26,7 +26,7 @@ from hub.metrics import (
     RETRY_QUEUE_DEPTH,
 )
 from hub.settings import KafkaSettings
-from hub.state import dead_letters, labels, retries
+from hub.state import dead_letters, holdback, labels
 from hub.state.outbox import OUTBOUND_PREFIX
 
 log = get_logger(__name__)
@@ -53,7 +53,7 @@ async def refresh(
         DEAD_LETTER_DEPTH.set(await dead_letters.open_count(session))
         for name, breaker_set in (breakers or {}).items():
             RETRY_QUEUE_DEPTH.labels(name).set(
-                await retries.pending(session, f"{OUTBOUND_PREFIX}{name}")
+                await holdback.pending(session, f"{OUTBOUND_PREFIX}{name}")
             )
             for partner, state in breaker_set.states().items():
                 CIRCUIT_OPEN.labels(name, partner).set(int(state is BreakerState.OPEN))

@@ -26,6 +26,7 @@ from hub.state.dead_letters import Source
 from hub.state.failures import Failure
 
 Publish = Callable[[bytes, bytes | None, dict[str, str]], Awaitable[None]]
+Along = Callable[[AsyncSession, str], Awaitable[None]]
 log = get_logger(__name__)
 
 
@@ -55,15 +56,25 @@ class DeadLetters:
         self._publish = publish
 
     async def give_up(
-        self, source: Source, error: HubError, history: list[Failure], *, attempts: int
+        self,
+        source: Source,
+        error: HubError,
+        history: list[Failure],
+        *,
+        attempts: int,
+        along: Along | None = None,
     ) -> str:
         """Store and publish the dead letter; returns its id. Raises when either fails,
-        so the caller does not commit its offset and the record comes again."""
+        so the caller does not commit its offset and the record comes again. ``along``
+        is the caller's own work that must commit with the dead letter (the stop of a
+        hold-back lane)."""
         now = dt.datetime.now(dt.UTC)
         async with self._sessions.begin() as session:
             letter_id = await dead_letters.record(
                 session, source, error, history, attempts=attempts, now=now
             )
+            if along is not None:
+                await along(session, letter_id)
         await self._publish(
             dead_letter_value(letter_id, source, error, history, now),
             source.key,

@@ -65,7 +65,7 @@ class ConsumeScope(BaseMiddleware):
         self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]
     ) -> Any:
         raw = msg.raw_message
-        records = raw if isinstance(raw, tuple) else (raw,)
+        records = tuple(raw) if isinstance(raw, tuple | list) else (raw,)
         topic = records[0].topic if records else ""
         CONSUMER_RECORDS.labels(self.group).inc(len(records))
         started = time.perf_counter()

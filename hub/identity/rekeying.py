@@ -33,9 +33,8 @@ from hub.logs import get_logger
 from hub.state.tables import (
     CLIENT_STATE,
     Base,
-    DeliveryRetry,
+    HeldItem,
     IdentityVaultEntry,
-    ParkedEvent,
     PseudonymAlias,
 )
 
@@ -43,7 +42,7 @@ log = get_logger(__name__)
 ATTEMPTS = 3
 T = TypeVar("T")
 
-MOVED: tuple[type[Base], ...] = (*CLIENT_STATE, ParkedEvent, DeliveryRetry)
+MOVED: tuple[type[Base], ...] = (*CLIENT_STATE, HeldItem)
 """The tables whose rows follow the client to the new pseudonym. The audit trail, the
 outbox, the receipts and the dead letters are records of what happened under the old
 one and stay as they were; the alias leads from them to the client."""

@@ -11,8 +11,9 @@ The consumer takes what one fetch brought (up to ``KafkaSettings.batch_max_recor
 and routes it in one transaction, in the order it came, with the case look-ups asked at
 once and one audit append: the per-event cost of a transaction, a commit and a
 round trip to the broker is paid once per batch. A batch that needs more than that (a
-parked subject, a look-up that failed, a pseudonym rotation, a failure) is routed one
-event at a time, which is where parking and dead-lettering live.
+held client, a look-up that failed, a pseudonym rotation, a failure) is routed one
+event at a time, which is where holding back (``hub.state.holdback``) and
+dead-lettering live.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ from hub.schemas.deliveries import Flow
 from hub.schemas.detention import DetentionEvent
 from hub.schemas.envelope import Envelope
 from hub.settings import KafkaSettings
-from hub.state import audit, cases, consents, detentions, idempotency, labels, outbox, parking
+from hub.state import audit, cases, consents, detentions, holdback, idempotency, labels, outbox
 from hub.state.audit import Action, AuditEntry, AuditOutcome
 from hub.state.dead_letters import Source
 from hub.state.failures import Failure
@@ -70,6 +71,8 @@ from hub.state.failures import Failure
 CRASHES_BEFORE_DEAD_LETTER = 3
 """An event the router fails on this many times in a row for a reason that is not
 transient (a bug, not an outage) is dead-lettered, so it cannot block its partition."""
+HELD_LEASE = dt.timedelta(seconds=20)
+"""How long one attempt at a held event holds it against the other routers."""
 LABEL_ACTIONS = {Flow.B: labels.LabelAction.SET, Flow.C: labels.LabelAction.WITHDRAW}
 PARTNER_SOURCE_PREFIX = "urn:ketenhub:partner:"
 log = get_logger(__name__)
@@ -139,8 +142,9 @@ class Router:
     ) -> RouteResult:
         """Decide, audit and stage one event; nothing is sent here (see :meth:`flush`).
 
-        When the case look-up is down, or an earlier event of the same subject is parked,
-        the event is parked instead (``RouteResult.parked``) and the partition moves on.
+        When the case look-up is down, or an earlier event of the same client is held,
+        the event is held back in the client's lane instead (``RouteResult.parked``) and
+        the partition moves on.
         ``resumed`` is set by :meth:`retry_parked` for the event at the head of the queue.
         """
         if self._rekeyer is not None and self._rekeyer.rotating(envelope.subject):
@@ -149,14 +153,18 @@ class Router:
         async with self._sessions() as session:
             if await idempotency.was_processed(session, ROUTER_GROUP, envelope.id):
                 return RouteResult(duplicate=True)
-            behind = not resumed and await parking.has_parked(session, envelope.subject)
+            behind = not resumed and bool(
+                await holdback.lanes_among(session, ROUTER_GROUP, [envelope.subject])
+            )
         key = (
             await self.keyring.current(envelope.subject, scope_of(event))
             if self.keyring is not None
             else None
         )
         if behind:
-            return await self._park(envelope, event, "waiting behind a parked event", key)
+            return await self._park(
+                envelope, event, "waiting behind an earlier event of the client", key
+            )
         found = None
         if isinstance(event, DetentionEvent):
             try:
@@ -180,11 +188,11 @@ class Router:
 
     async def route_batch(self, batch: Sequence[Incoming]) -> list[RouteResult] | None:
         """Decide, audit and stage a fetch's events in one transaction, in their order:
-        one query for what was seen before and what is parked, the detentions' case
+        one query for what was seen before and what is held, the detentions' case
         look-ups at once, one audit append. Nothing is sent here (see :meth:`flush`).
 
         Returns None, having written nothing, when some event needs :meth:`route` one at
-        a time: a subject with a parked event, a look-up that failed, a pseudonym
+        a time: a client with a held event, a look-up that failed, a pseudonym
         rotation under way.
         """
         self._answers = {}
@@ -198,11 +206,12 @@ class Router:
             seen = await idempotency.processed_among(
                 session, ROUTER_GROUP, [item.envelope.id for item in batch]
             )
-            if await parking.parked_among(session, {item.envelope.subject for item in batch}):
+            subjects = {item.envelope.subject for item in batch}
+            if await holdback.lanes_among(session, ROUTER_GROUP, subjects):
                 return None
         fresh = [(n, item) for n, item in enumerate(batch) if item.envelope.id not in seen]
         # Kept for the one-by-one path, should the batch need it: a look-up that failed
-        # after its whole budget is parked on, not asked again at once.
+        # after its whole budget is held on, not asked again at once.
         self._answers = await self._look_up_all(
             {item.envelope.subject for _, item in fresh if isinstance(item.event, DetentionEvent)}
         )
@@ -279,54 +288,68 @@ class Router:
     async def _park(
         self, envelope: Envelope, event: CanonicalEvent, reason: str, key: DataKey | None
     ) -> RouteResult:
+        now = self._clock()
         async with self._sessions.begin() as session:
-            await parking.park(
+            await holdback.hold(
                 session,
+                holdback.Lane(ROUTER_GROUP, envelope.subject),
                 envelope.id,
-                envelope.subject,
                 encode(event, envelope, key),
-                reason,
-                self._clock() + dt.timedelta(seconds=self._retry.pause(1)),
+                reason=reason,
+                now=now,
+                next_attempt_at=now + dt.timedelta(seconds=self._retry.pause(1)),
             )
         log.warning("event_parked", subject=envelope.subject, type=envelope.type, reason=reason)
         return RouteResult(duplicate=False, parked=True)
 
     async def retry_parked(self) -> int:
-        """Route parked events whose time has come, oldest first per subject; a subject
-        whose head event fails again stays parked with a longer pause. Returns how many
-        were routed."""
-        routed = 0
+        """Route held events whose time has come, each client's lane in order; a lane
+        whose head fails again waits with a longer pause. Returns how many were routed."""
         async with self._sessions() as session:
-            subjects = await parking.due_subjects(session, self._clock())
-        for subject in subjects:
-            async with self._sessions() as session:
-                waiting = await parking.queue(session, subject)
-            for item in waiting:
-                try:
-                    envelope, event = await open_record(
-                        item.record.headers, item.record.value, self.keyring
-                    )
-                except Erased:
-                    async with self._sessions.begin() as session:
-                        await parking.release(session, item.seq)
-                    continue
-                try:
-                    await self.route(envelope, event, resumed=True)
-                except RetryableError as error:
-                    pause = self._retry.pause(item.attempts + 2)
-                    async with self._sessions.begin() as session:
-                        await parking.postpone(
-                            session,
-                            item.seq,
-                            str(error),
-                            self._clock() + dt.timedelta(seconds=pause),
-                        )
-                    break
-                async with self._sessions.begin() as session:
-                    await parking.release(session, item.seq)
-                await self.flush([envelope.id])
-                routed += 1
+            lanes = await holdback.due_lanes(session, ROUTER_GROUP, self._clock())
+        routed = 0
+        for lane in lanes:
+            routed += await self._drain(lane)
         return routed
+
+    async def _drain(self, lane: holdback.Lane) -> int:
+        """Route a lane's events from its head while they are due; how many went."""
+        routed = 0
+        while True:
+            now = self._clock()
+            async with self._sessions.begin() as session:
+                item = await holdback.head(session, lane)
+                if item is None or item.stopped or item.next_attempt_at > now:
+                    return routed
+                if not await holdback.lease(session, item, now + HELD_LEASE):
+                    return routed  # another router has it
+            try:
+                envelope, event = await open_record(
+                    item.record.headers, item.record.value, self.keyring
+                )
+            except Erased:
+                async with self._sessions.begin() as session:
+                    await holdback.release(session, item.seq)
+                continue
+            try:
+                await self.route(envelope, event, resumed=True)
+            except RetryableError as error:
+                attempt = item.attempts + 1
+                async with self._sessions.begin() as session:
+                    await holdback.postpone(
+                        session,
+                        item.seq,
+                        attempts=attempt,
+                        errors=[*item.errors, Failure.of(attempt, error, now)],
+                        reason=str(error),
+                        next_attempt_at=self._clock()
+                        + dt.timedelta(seconds=self._retry.pause(attempt + 1)),
+                    )
+                return routed
+            async with self._sessions.begin() as session:
+                await holdback.release(session, item.seq)
+            await self.flush([envelope.id])
+            routed += 1
 
     async def _decide(
         self,

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.core.record import KafkaRecord
 from hub.state.kept_records import columns, record_of
-from hub.state.tables import AcceptedEvent, ParkedEvent, ProcessedEvent
+from hub.state.tables import AcceptedEvent, HeldItem, ProcessedEvent
 
 
 @dataclass(frozen=True)
@@ -72,12 +72,14 @@ async def unpublished(session: AsyncSession, accepted_before: dt.datetime) -> li
 
 
 def _settled(router: str) -> ColumnElement[bool]:
-    """The router has the event: it routed it (its claim) or parked it."""
+    """The router has the event: it routed it (its claim) or holds it back."""
     routed = exists().where(
         and_(ProcessedEvent.consumer == router, ProcessedEvent.event_id == AcceptedEvent.event_id)
     )
-    parked = exists().where(ParkedEvent.event_id == AcceptedEvent.event_id)
-    return routed | parked
+    held = exists().where(
+        and_(HeldItem.consumer == router, HeldItem.item_id == AcceptedEvent.event_id)
+    )
+    return routed | held
 
 
 async def unrouted(

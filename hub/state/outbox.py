@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.core.record import KafkaRecord
 from hub.state.kept_records import columns, record_of
-from hub.state.tables import DeliveryRetry, OutboxRecord, ProcessedEvent
+from hub.state.tables import HeldItem, OutboxRecord, ProcessedEvent
 
 OUTBOUND_PREFIX = "outbound:"
 """How outbound connectors name themselves as consumers of their delivery topics."""
@@ -100,15 +100,20 @@ async def _mark_sent(sessions: async_sessionmaker[AsyncSession], ids: Sequence[s
 
 def _settled() -> ColumnElement[bool]:
     """An outbound connector has the delivery: it recorded it as handled (delivered or
-    dead-lettered), or queued it for another attempt."""
+    dead-lettered), or holds it back for another attempt."""
     handled = exists().where(
         and_(
             ProcessedEvent.consumer.like(f"{OUTBOUND_PREFIX}%"),
             ProcessedEvent.event_id == OutboxRecord.delivery_id,
         )
     )
-    queued = exists().where(DeliveryRetry.event_id == OutboxRecord.delivery_id)
-    return handled | queued
+    held = exists().where(
+        and_(
+            HeldItem.consumer.like(f"{OUTBOUND_PREFIX}%"),
+            HeldItem.item_id == OutboxRecord.delivery_id,
+        )
+    )
+    return handled | held
 
 
 async def resend_unsettled(sessions: async_sessionmaker[AsyncSession], send: Send) -> int:

@@ -242,24 +242,6 @@ class IdentityVaultEntry(Base):
     recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
-class ParkedEvent(Base):
-    """An event the router could not route yet (the case look-up was down), kept in arrival
-    order per subject until a retry routes it; later events of that subject wait behind it."""
-
-    __tablename__ = "parked_event"
-
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(200), unique=True)
-    subject: Mapped[str] = mapped_column(String(64), index=True)
-    topic: Mapped[str] = mapped_column(String(100))
-    headers: Mapped[str] = mapped_column(Text)
-    value: Mapped[bytes] = mapped_column(LargeBinary)
-    reason: Mapped[str] = mapped_column(Text)
-    attempts: Mapped[int] = mapped_column(Integer)
-    parked_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
-    next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
-
-
 class DetentionRecord(Base):
     """Where an included client is held, as the last detention event said. Detention
     data: erased at the latest six months after release (Bjsg art. 11a bis)."""
@@ -334,29 +316,32 @@ class DeliveryReceipt(Base):
     trace_id: Mapped[str | None] = mapped_column(String(32))
 
 
-class DeliveryRetry(Base):
-    """A delivery waiting for its next attempt, kept in arrival order per connector and
-    subject: a partner that is down never blocks the partition, and a later delivery for
-    the same client waits behind the earlier one instead of overtaking it."""
+class HeldItem(Base):
+    """Something the hub cannot pass on yet, held in its lane: a (client, partner) for an
+    outbound connector, the client alone for the router. A lane goes in ``seq`` order;
+    only its head is tried, so a later item never overtakes an earlier one. A head with
+    a ``dead_letter_id`` is a stop: its item went to the dead letters, and the lane waits
+    until that dead letter is replayed or discarded."""
 
-    __tablename__ = "delivery_retry"
-    __table_args__ = (UniqueConstraint("connector", "event_id"),)
+    __tablename__ = "held_item"
+    __table_args__ = (UniqueConstraint("consumer", "item_id"),)
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    connector: Mapped[str] = mapped_column(String(100), index=True)
+    consumer: Mapped[str] = mapped_column(String(100), index=True)
     subject: Mapped[str] = mapped_column(String(64), index=True)
-    event_id: Mapped[str] = mapped_column(String(200))
-    recipient: Mapped[str] = mapped_column(String(60))
+    partner: Mapped[str] = mapped_column(String(60))
+    item_id: Mapped[str] = mapped_column(String(200))
     topic: Mapped[str] = mapped_column(String(100))
-    partition: Mapped[int] = mapped_column(Integer)
-    offset: Mapped[int] = mapped_column(BigInteger)
-    key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    partition: Mapped[int | None] = mapped_column(Integer)
+    offset: Mapped[int | None] = mapped_column(BigInteger)
     headers: Mapped[str] = mapped_column(Text)
     value: Mapped[bytes] = mapped_column(LargeBinary)
+    reason: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer)
     errors: Mapped[str] = mapped_column(Text)
-    first_failed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    held_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+    dead_letter_id: Mapped[str | None] = mapped_column(String(36), index=True)
 
 
 class DeadLetterRecord(Base):

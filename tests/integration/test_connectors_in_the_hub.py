@@ -29,6 +29,7 @@ from hub.connectors.testing import HttpPartner
 from hub.connectors.testing.harness import wait_for
 from hub.connectors.zvh import ZvhNotifications
 from hub.core.errors import ConfigurationError
+from hub.core.topics import ROUTER_GROUP
 from hub.identity.pseudonym import Pseudonymiser
 from hub.schemas.envelope import Envelope, partner_source
 from hub.settings import (
@@ -38,7 +39,7 @@ from hub.settings import (
     KafkaSettings,
     RoutingSettings,
 )
-from hub.state import audit, parking
+from hub.state import audit, holdback
 from hub.state.cases import load_case
 from hub.state.database import make_engine, migrate, sessionmaker
 from tests.connectors.test_injus_kit import gebeurtenis
@@ -276,7 +277,7 @@ async def test_while_kedo_is_down_the_event_waits_and_then_arrives(
         assert response.status_code == 202
         await wait_for(lambda: any(b"999999990" in r.content for r in zvh.requests))
         async with sessionmaker(process.engine)() as session:
-            assert await parking.count(session) == 0
+            assert await holdback.pending(session, ROUTER_GROUP) == 0
     finally:
         await process.stop()
     assert any('"event_parked"' in line for line in no_personal_data_in_logs.lines)

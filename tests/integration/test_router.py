@@ -17,6 +17,7 @@ from hub.backoff import Backoff
 from hub.bus.codec import decode
 from hub.core.errors import RetryableError
 from hub.core.record import KafkaRecord
+from hub.core.topics import ROUTER_GROUP
 from hub.routing.cedar_policy import CedarPolicy
 from hub.routing.lookup import StaticCaseLookup
 from hub.routing.recipients import PI_FIELDS
@@ -29,7 +30,7 @@ from hub.schemas.deliveries import NotificationDelivery, Outcome
 from hub.schemas.detention import DetentionEnded, DetentionTransferred
 from hub.schemas.envelope import Envelope, partner_source
 from hub.settings import RoutingSettings
-from hub.state import audit, detentions, outbox, parking
+from hub.state import audit, detentions, holdback, outbox
 from hub.state.database import sessionmaker
 from hub.state.tables import DetentionRecord
 from tests.data import (
@@ -300,11 +301,11 @@ async def test_when_kedo_is_down_events_wait_parked_in_order_and_others_go_on(
 
     assert await hub.router.retry_parked() == 0, "still down: nothing routed, nothing lost"
     async with hub.sessions() as session:
-        assert await parking.count(session) == 2
+        assert await holdback.pending(session, ROUTER_GROUP) == 2
     lookup.down = False
     assert await hub.router.retry_parked() == 2
     async with hub.sessions() as session:
-        assert await parking.count(session) == 0
+        assert await holdback.pending(session, ROUTER_GROUP) == 0
     types = [r["event_type"] for r in await hub.records(subjects=[SUBJECT])]
     first_signal = types.index("nl.ketenhub.signal.crisis-contact.v1")
     assert types.index("nl.ketenhub.detention.started.v1") < first_signal, "order is kept"

@@ -16,7 +16,7 @@ SUBJECT = pseudonymiser().pseudonym(TEST_BSNS[1])
 
 
 async def test_migrations_reach_head(engine: AsyncEngine) -> None:
-    assert await current_revision(engine) == "0011"
+    assert await current_revision(engine) == "0012"
 
 
 async def test_redelivered_event_id_is_detected(engine: AsyncEngine) -> None:

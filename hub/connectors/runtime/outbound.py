@@ -1,14 +1,16 @@
 """Runs an outbound connector: consume its partner kind's delivery topic, re-identify
-where permitted, deliver, retry what failed through a per-subject queue, dead-letter
-what cannot be delivered, and remember what was done, so the connector only delivers.
+where permitted, deliver, hold back what failed, dead-letter what cannot be delivered,
+and remember what was done, so the connector only delivers.
 
 A delivery is tried once as it comes off the topic. When the partner fails, or its
-circuit breaker is open, the delivery goes to the retry queue (``hub.state.retries``)
-and the partition moves on: one partner that is down never blocks another, and a later
-delivery for the same client waits behind the earlier one rather than overtake it.
-The retry loop tries the queue's heads with exponential backoff and full jitter, within
-a cap on attempts and on total time; then the delivery is dead-lettered with every
-attempt's error.
+circuit breaker is open, the delivery is held back in the lane of its client and partner
+(``hub.state.holdback``) and the partition moves on: one partner that is down never
+blocks another, and a later delivery for the same client and partner waits behind the
+earlier one rather than overtake it. The retry loop tries the lanes' heads with
+exponential backoff and full jitter, for the connector's horizon (72 hours by default);
+a permanent answer, or the end of the horizon, dead-letters the delivery with every
+attempt's error, and it stays as its lane's stop: what comes later for that client and
+partner waits behind it until an operator replays or discards it (``hub dlq``).
 
 The Kafka offset is committed only after the delivery succeeded, was queued or was
 dead-lettered (AckPolicy.NACK_ON_ERROR), and a delivery id that was handled before is
@@ -40,6 +42,7 @@ from hub.bus.subscribers import batch_consumer, fetched
 from hub.connectors.base import Delivery, OutboundConnector
 from hub.connectors.runtime import metrics
 from hub.core.errors import ContractError, HubError, PermanentError, RetryableError
+from hub.core.record import KafkaRecord
 from hub.core.topics import outbound_group
 from hub.identity.keyring import Keyring
 from hub.identity.vault import IdentityVault
@@ -48,11 +51,11 @@ from hub.metrics import FLOW_SECONDS
 from hub.schemas.deliveries import Flow, NotificationDelivery
 from hub.schemas.envelope import Envelope
 from hub.settings import KafkaSettings
-from hub.state import idempotency, labels, receipts, retries
+from hub.state import holdback, idempotency, labels, receipts
 from hub.state.dead_letters import Source
 from hub.state.failures import Failure
+from hub.state.holdback import Held, Lane
 from hub.state.outbox import OUTBOUND_PREFIX
-from hub.state.retries import Entry, Waiting
 
 log = get_logger(__name__)
 LABEL_FLOWS = frozenset({Flow.B, Flow.C})
@@ -60,13 +63,14 @@ LABEL_FLOWS = frozenset({Flow.B, Flow.C})
 IN_FLIGHT = 16
 """Clients whose deliveries of one batch go out at the same time."""
 LEASE = dt.timedelta(seconds=20)
-"""How long one attempt from the retry queue holds its row against other processes."""
+"""How long one attempt at a held delivery holds it against other processes."""
 Clock = Callable[[], dt.datetime]
 
 
 class Result(StrEnum):
     DELIVERED = "delivered"
     QUEUED = "queued"
+    """Held back in its lane for a later attempt."""
     DEAD_LETTERED = "dead-lettered"
     DUPLICATE = "duplicate"
     NOT_OURS = "not-ours"
@@ -100,6 +104,7 @@ class Finish:
     seconds: float
     error: HubError | None = None
     queued_seq: int | None = None
+    """The hold-back row the delivery leaves (a dead letter's row stays, as a stop)."""
     trace_id: str | None = field(default_factory=tracing.current_trace_id)
     """The trace the delivery was made in (a Finish is made inside its span)."""
 
@@ -111,6 +116,37 @@ class Received:
     headers: Mapping[str, Any]
     value: bytes
     origin: Origin
+
+
+@dataclass(frozen=True)
+class Item:
+    """A delivery as the hold-back queue keeps it: its lane, its record and where it
+    was read (for the dead letter's source)."""
+
+    lane: Lane
+    delivery_id: str
+    record: KafkaRecord
+    partition: int | None
+    offset: int | None
+
+    @classmethod
+    def received(cls, lane: Lane, delivery_id: str, item: Received) -> Item:
+        return cls(
+            lane,
+            delivery_id,
+            KafkaRecord(
+                item.origin.topic,
+                item.origin.key or lane.subject.encode(),
+                item.value,
+                text_headers(item.headers),
+            ),
+            item.origin.partition,
+            item.origin.offset,
+        )
+
+    @classmethod
+    def held(cls, item: Held) -> Item:
+        return cls(item.lane, item.item_id, item.record, item.partition, item.offset)
 
 
 class OutboundRuntime:
@@ -187,10 +223,10 @@ class OutboundRuntime:
             done = await idempotency.processed_among(
                 session, self.consumer, [envelope.id for _, envelope, _ in opened]
             )
-            waiting = await retries.waiting_among(
+            held = await holdback.lanes_among(
                 session, self.consumer, {envelope.subject for _, envelope, _ in opened}
             )
-        per_subject: dict[str, list[tuple[int, Envelope, NotificationDelivery]]] = {}
+        per_lane: dict[tuple[str, str], list[tuple[int, Envelope, NotificationDelivery]]] = {}
         for n, envelope, event in opened:
             if envelope.id in done:
                 with message_context(message_id=envelope.id):
@@ -198,14 +234,16 @@ class OutboundRuntime:
                 results[n] = Result.DUPLICATE
                 continue
             done.add(envelope.id)
-            per_subject.setdefault(envelope.subject, []).append((n, envelope, event))
+            per_lane.setdefault((envelope.subject, event.recipient), []).append(
+                (n, envelope, event)
+            )
         finished: list[tuple[Envelope, NotificationDelivery, Finish]] = []
         gate = asyncio.Semaphore(IN_FLIGHT)
 
         async def in_order(
-            subject: str, items: list[tuple[int, Envelope, NotificationDelivery]]
+            lane: tuple[str, str], items: list[tuple[int, Envelope, NotificationDelivery]]
         ) -> None:
-            behind = subject in waiting
+            behind = _behind(lane, held)
             async with gate:
                 for n, envelope, event in items:
                     item = batch[n]
@@ -219,14 +257,15 @@ class OutboundRuntime:
                             item, envelope, event, behind=behind, started=started
                         )
                     results[n] = result
-                    behind = behind or result is Result.QUEUED
+                    if behind is None and result is not Result.DELIVERED:
+                        behind = "behind an earlier delivery"
                     if finish is not None:
                         finished.append((envelope, event, finish))
 
         try:
             async with asyncio.TaskGroup() as group:  # one failure stops the others
-                for subject, items in per_subject.items():
-                    group.create_task(in_order(subject, items))
+                for lane, items in per_lane.items():
+                    group.create_task(in_order(lane, items))
         except ExceptionGroup as failures:  # the state store away: the batch comes again
             raise failures.exceptions[0] from None
         if finished:
@@ -239,22 +278,14 @@ class OutboundRuntime:
         envelope: Envelope,
         event: NotificationDelivery,
         *,
-        behind: bool,
+        behind: str | None,
         started: float,
     ) -> tuple[Result, Finish | None]:
-        """Try one delivery as it comes off the topic; the Finish is for a delivery that
-        went out and is still to be recorded."""
-        entry = Entry(
-            connector=self.consumer,
-            subject=envelope.subject,
-            event_id=envelope.id,
-            recipient=event.recipient,
-            topic=item.origin.topic,
-            partition=item.origin.partition,
-            offset=item.origin.offset,
-            key=item.origin.key,
-            headers=text_headers(item.headers),
-            value=item.value,
+        """Try one delivery as it comes off the topic, unless ``behind`` says why it must
+        wait in its lane; the Finish is for a delivery that went out and is still to be
+        recorded."""
+        entry = Item.received(
+            Lane(self.consumer, envelope.subject, event.recipient), envelope.id, item
         )
         if event.source_type not in self._accepted:
             refusal = PermanentError(
@@ -264,14 +295,11 @@ class OutboundRuntime:
             return await self._dead_letter(entry, envelope, event, refusal, [], 0, started), None
         now = self._clock()
         breaker = self.breakers[event.recipient]
-        if behind or not breaker.allows():
+        if behind is not None or not breaker.allows():
+            why = behind or "circuit open"
             wait = 0.0 if behind else breaker.retry_in()
-            await self._queue(entry, [], now, now + dt.timedelta(seconds=wait))
-            log.info(
-                "delivery_queued",
-                connector=self.connector.name,
-                why="behind an earlier delivery" if behind else "circuit open",
-            )
+            await self._queue(entry, [], why, now, now + dt.timedelta(seconds=wait))
+            log.info("delivery_queued", connector=self.connector.name, why=why)
             return Result.QUEUED, None
         failed = await self._attempt(envelope, event, 1)
         if failed is None:
@@ -279,7 +307,7 @@ class OutboundRuntime:
         history = [Failure.of(1, failed, now)]
         if isinstance(failed, RetryableError) and self.backoff.allows(1):
             pause = dt.timedelta(seconds=self.backoff.pause(1))
-            await self._queue(entry, history, now, now + pause, attempts=1)
+            await self._queue(entry, history, str(failed), now, now + pause, attempts=1)
             await self._note_retry(event, 1, failed, now + pause)
             return Result.QUEUED, None
         return (
@@ -288,13 +316,13 @@ class OutboundRuntime:
         )
 
     async def retry_due(self) -> list[Result]:
-        """Try the queue's heads that are due, each subject's queue in order; returns
-        what became of every delivery that left the queue."""
+        """Try the lanes' heads that are due, each lane in order; returns what became of
+        every delivery that left its lane."""
         async with self._sessions() as session:
-            subjects = await retries.due_subjects(session, self.consumer, self._clock())
+            lanes = await holdback.due_lanes(session, self.consumer, self._clock())
         results: list[Result] = []
-        for subject in subjects:
-            results += await self._drain(subject)
+        for lane in lanes:
+            results += await self._drain(lane)
         return results
 
     async def run_retries(self, interval_s: float = 0.5) -> None:
@@ -306,17 +334,17 @@ class OutboundRuntime:
                 log.exception("retry_round_failed", connector=self.connector.name)
             await asyncio.sleep(interval_s)
 
-    async def _drain(self, subject: str) -> list[Result]:
+    async def _drain(self, lane: Lane) -> list[Result]:
         results: list[Result] = []
         while True:
             now = self._clock()
             async with self._sessions.begin() as session:
-                item = await retries.head(session, self.consumer, subject)
-                if item is None or item.next_attempt_at > now:
+                item = await holdback.head(session, lane)
+                if item is None or item.stopped or item.next_attempt_at > now:
                     return results
-                if not await retries.lease(session, item, now + LEASE):
+                if not await holdback.lease(session, item, now + LEASE):
                     return results  # another hub process has it
-            breaker = self.breakers[item.entry.recipient]
+            breaker = self.breakers[lane.partner]
             if not breaker.allows():
                 await self._postpone(item, item.attempts, item.errors, breaker.retry_in())
                 return results
@@ -325,26 +353,29 @@ class OutboundRuntime:
                 return results
             results.append(result)
 
-    async def _retry(self, item: Waiting, now: dt.datetime) -> Result | None:
-        with tracing.span(f"retry {self.connector.name}", parent=item.entry.headers):
+    async def _retry(self, item: Held, now: dt.datetime) -> Result | None:
+        with tracing.span(f"retry {self.connector.name}", parent=item.record.headers):
             return await self._retry_in_trace(item, now)
 
-    async def _retry_in_trace(self, item: Waiting, now: dt.datetime) -> Result | None:
-        """One attempt of the queue's head; None when it stays queued."""
-        started = time.perf_counter() - (now - item.first_failed_at).total_seconds()
+    async def _retry_in_trace(self, item: Held, now: dt.datetime) -> Result | None:
+        """One attempt of a lane's head; None when it stays held."""
+        first_failed = dt.datetime.fromisoformat(item.errors[0].at) if item.errors else now
+        started = time.perf_counter() - (now - item.held_at).total_seconds()
         try:
-            envelope, event = await open_record(item.entry.headers, item.entry.value, self._keyring)
+            envelope, event = await open_record(
+                item.record.headers, item.record.value, self._keyring
+            )
         except Erased:
             async with self._sessions.begin() as session:
-                await retries.remove(session, item.seq)
-            return await self._erased(item.entry.headers, None)
+                await holdback.release(session, item.seq)
+            return await self._erased(item.record.headers, None)
         assert isinstance(event, NotificationDelivery)  # it was checked before it was queued
         with message_context(message_id=envelope.id, correlation_id=envelope.correlationid):
             async with self._sessions() as session:
                 done = await idempotency.was_processed(session, self.consumer, envelope.id)
             if done:
                 async with self._sessions.begin() as session:
-                    await retries.remove(session, item.seq)
+                    await holdback.release(session, item.seq)
                 return Result.DUPLICATE
             attempt = item.attempts + 1
             error = await self._attempt(envelope, event, attempt)
@@ -353,14 +384,14 @@ class OutboundRuntime:
                 await self._finish([(envelope, event, finish)])
                 return Result.DELIVERED
             history = [*item.errors, Failure.of(attempt, error, now)]
-            elapsed = now - item.first_failed_at
+            elapsed = now - first_failed
             if (
                 isinstance(error, RetryableError)
                 and self.backoff.allows(attempt)
                 and elapsed < self.max_total
             ):
                 pause = dt.timedelta(seconds=self.backoff.pause(attempt))
-                await self._postpone(item, attempt, history, pause.total_seconds())
+                await self._postpone(item, attempt, history, pause.total_seconds(), str(error))
                 await self._note_retry(event, attempt, error, self._clock() + pause)
                 return None
             if isinstance(error, RetryableError):
@@ -370,7 +401,7 @@ class OutboundRuntime:
                     field=error.field,
                 )
             return await self._dead_letter(
-                item.entry, envelope, event, error, history, attempt, started, item.seq
+                Item.held(item), envelope, event, error, history, attempt, started, item.seq
             )
 
     async def _attempt(
@@ -413,34 +444,51 @@ class OutboundRuntime:
 
     async def _queue(
         self,
-        entry: Entry,
+        entry: Item,
         history: list[Failure],
+        reason: str,
         now: dt.datetime,
         due: dt.datetime,
         *,
         attempts: int = 0,
     ) -> None:
         async with self._sessions.begin() as session:
-            await retries.enqueue(
-                session, entry, attempts=attempts, errors=history, now=now, next_attempt_at=due
+            await holdback.hold(
+                session,
+                entry.lane,
+                entry.delivery_id,
+                entry.record,
+                reason=reason,
+                now=now,
+                next_attempt_at=due,
+                attempts=attempts,
+                errors=history,
+                partition=entry.partition,
+                offset=entry.offset,
             )
         metrics.MESSAGES.labels(self.connector.name, "out", Result.QUEUED).inc()
 
     async def _postpone(
-        self, item: Waiting, attempts: int, history: list[Failure], pause_s: float
+        self,
+        item: Held,
+        attempts: int,
+        history: list[Failure],
+        pause_s: float,
+        reason: str | None = None,
     ) -> None:
         async with self._sessions.begin() as session:
-            await retries.postpone(
+            await holdback.postpone(
                 session,
                 item.seq,
                 attempts=attempts,
                 errors=history,
+                reason=item.reason if reason is None else reason,
                 next_attempt_at=self._clock() + dt.timedelta(seconds=pause_s),
             )
 
     async def _dead_letter(
         self,
-        entry: Entry,
+        entry: Item,
         envelope: Envelope,
         event: NotificationDelivery,
         error: HubError,
@@ -449,34 +497,62 @@ class OutboundRuntime:
         started: float,
         queued_seq: int | None = None,
     ) -> Result:
+        """Give up on the delivery; it stays in its lane as a stop, so what comes later
+        for this client and partner waits until the dead letter is settled."""
         source = Source(
             consumer=self.consumer,
-            topic=entry.topic,
-            partition=entry.partition,
-            offset=entry.offset,
-            key=entry.key,
-            headers=entry.headers,
-            value=entry.value,
+            topic=entry.record.topic,
+            partition=-1 if entry.partition is None else entry.partition,
+            offset=-1 if entry.offset is None else entry.offset,
+            key=entry.record.key,
+            headers=entry.record.headers,
+            value=entry.record.value,
             recipient=event.recipient,
             subject=envelope.subject,
             event_type=event.source_type,
             correlation_id=envelope.correlationid,
         )
-        await self._dead_letters.give_up(source, error, history, attempts=attempts)
+        reason = _reason(error) or error.slug
+
+        async def stop_the_lane(session: AsyncSession, letter_id: str) -> None:
+            if queued_seq is not None:
+                await holdback.stop(session, queued_seq, letter_id, reason)
+                return
+            now = self._clock()
+            await holdback.hold(
+                session,
+                entry.lane,
+                entry.delivery_id,
+                entry.record,
+                reason=reason,
+                now=now,
+                next_attempt_at=now,
+                attempts=attempts,
+                errors=history,
+                partition=entry.partition,
+                offset=entry.offset,
+                dead_letter_id=letter_id,
+            )
+
+        await self._dead_letters.give_up(
+            source, error, history, attempts=attempts, along=stop_the_lane
+        )
         metrics.DEAD_LETTERS.labels(self.connector.name, error.slug).inc()
         metrics.MESSAGES.labels(self.connector.name, "out", Result.DEAD_LETTERED).inc()
-        finish = Finish(Result.DEAD_LETTERED, attempts, _since(started), error, queued_seq)
+        finish = Finish(Result.DEAD_LETTERED, attempts, _since(started), error)
         await self._finish([(envelope, event, finish)])
         return Result.DEAD_LETTERED
 
     async def _finish(self, ended: Sequence[tuple[Envelope, NotificationDelivery, Finish]]) -> None:
-        """Claim each delivery, write its receipt, settle its label and take it off the
-        queue, all in one transaction."""
+        """Claim each delivery, write its receipt, settle its label and take it off its
+        lane, all in one transaction. A dead letter is not claimed: it stays in its lane
+        as a stop, and a replay that resumes it with the same record must still go."""
         async with self._sessions.begin() as session:
             for envelope, event, end in ended:
-                await idempotency.claim(session, self.consumer, envelope.id)
+                if end.result is not Result.DEAD_LETTERED:
+                    await idempotency.claim(session, self.consumer, envelope.id)
                 if end.queued_seq is not None:
-                    await retries.remove(session, end.queued_seq)
+                    await holdback.release(session, end.queued_seq)
                 receipts.record(
                     session,
                     receipts.Receipt(
@@ -552,6 +628,14 @@ class OutboundRuntime:
             value=value,
             subject=origin.key.decode("utf-8", "replace") if origin.key else None,
         )
+
+
+def _behind(lane: tuple[str, str], held: Mapping[tuple[str, str], str | None]) -> str | None:
+    """Why a delivery of ``lane`` must wait behind what its lane holds, or None."""
+    if lane not in held:
+        return None
+    stop = held[lane]
+    return "behind an earlier delivery" if stop is None else f"held behind dead letter {stop}"
 
 
 def _since(started: float) -> float:

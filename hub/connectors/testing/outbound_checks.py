@@ -149,7 +149,8 @@ class RetryableIsRetried(_OutboundCheck):
 
 class PermanentIsDeadLettered(_OutboundCheck):
     """A partner refusal (HTTP 400) raises PermanentError: the delivery is tried once
-    and dead-lettered with its reason and the original record."""
+    and dead-lettered with its reason and the original record (what comes later for the
+    same client and partner then waits behind it, so fewer requests may follow)."""
 
     name = "permanent-is-dead-lettered"
 
@@ -166,7 +167,7 @@ class PermanentIsDeadLettered(_OutboundCheck):
             or not body["original"]["value_b64"]
         ):
             self.fail(f"the dead letter lacks its reason or the original: {body['error']}")
-        if len(partner.requests) != len(suite.scenarios):
+        if len(partner.requests) > len(suite.scenarios):
             self.fail("a permanent failure was retried")
 
 
