@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, cast
@@ -39,6 +39,7 @@ from hub.bus.batching import wake_on_fetch
 from hub.bus.codec import decode_envelope, open_record
 from hub.bus.deadletter import DeadLetters, Publish, text_headers
 from hub.bus.sealing import Erased
+from hub.clock import SYSTEM_CLOCK, Clock
 from hub.connectors.base import Delivery, OutboundConnector
 from hub.connectors.runtime import metrics
 from hub.errors import ContractError, HubError, PermanentError, RetryableError
@@ -62,7 +63,6 @@ IN_FLIGHT = 16
 """Clients whose deliveries of one batch go out at the same time."""
 LEASE = dt.timedelta(seconds=20)
 """How long one attempt from the retry queue holds its row against other processes."""
-Clock = Callable[[], dt.datetime]
 
 
 class Result(StrEnum):
@@ -78,10 +78,6 @@ class Result(StrEnum):
 def _reason(error: HubError | None) -> str | None:
     """What an operator reads in ``hub labels status``: the error tree's own words."""
     return None if error is None else f"{error.slug}: {error.message}"[:500]
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -115,6 +111,10 @@ class Received:
 
 
 class OutboundRuntime:
+    """One outbound connector's delivery and retry path. ``clock`` times the retries (the
+    queue's due times, the retry loop's pause, and the breakers unless ``breakers`` is
+    given, which then must share it): one seam, so a test can move time itself."""
+
     def __init__(
         self,
         connector: OutboundConnector[Any],
@@ -124,7 +124,7 @@ class OutboundRuntime:
         dead_letter: Publish,
         backoff: Backoff | None = None,
         breakers: Breakers | None = None,
-        clock: Clock = _utc_now,
+        clock: Clock = SYSTEM_CLOCK,
         keyring: Keyring | None = None,
     ):
         self.connector = connector
@@ -142,6 +142,7 @@ class OutboundRuntime:
         self.breakers = breakers or Breakers(
             failures=int(getattr(config, "breaker_failures", 5)),
             open_s=float(getattr(config, "breaker_open_s", 30.0)),
+            clock=clock.monotonic,
         )
         self._clock = clock
         self.consumer = f"{OUTBOUND_PREFIX}{connector.name}"
@@ -263,7 +264,7 @@ class OutboundRuntime:
                 field="source_type",
             )
             return await self._dead_letter(entry, envelope, event, refusal, [], 0, started), None
-        now = self._clock()
+        now = self._clock.now()
         breaker = self.breakers[event.recipient]
         if behind or not breaker.allows():
             wait = 0.0 if behind else breaker.retry_in()
@@ -292,7 +293,7 @@ class OutboundRuntime:
         """Try the queue's heads that are due, each subject's queue in order; returns
         what became of every delivery that left the queue."""
         async with self._sessions() as session:
-            subjects = await retries.due_subjects(session, self.consumer, self._clock())
+            subjects = await retries.due_subjects(session, self.consumer, self._clock.now())
         results: list[Result] = []
         for subject in subjects:
             results += await self._drain(subject)
@@ -305,12 +306,12 @@ class OutboundRuntime:
                 await self.retry_due()
             except Exception:  # the store may be briefly away; the next round tries again
                 log.exception("retry_round_failed", connector=self.connector.name)
-            await asyncio.sleep(interval_s)
+            await self._clock.sleep(interval_s)
 
     async def _drain(self, subject: str) -> list[Result]:
         results: list[Result] = []
         while True:
-            now = self._clock()
+            now = self._clock.now()
             async with self._sessions.begin() as session:
                 item = await retries.head(session, self.consumer, subject)
                 if item is None or item.next_attempt_at > now:
@@ -362,7 +363,7 @@ class OutboundRuntime:
             ):
                 pause = dt.timedelta(seconds=self.backoff.pause(attempt))
                 await self._postpone(item, attempt, history, pause.total_seconds())
-                await self._note_retry(event, attempt, error, self._clock() + pause)
+                await self._note_retry(event, attempt, error, self._clock.now() + pause)
                 return None
             if isinstance(error, RetryableError):
                 error = RetryableError(
@@ -436,7 +437,7 @@ class OutboundRuntime:
                 item.seq,
                 attempts=attempts,
                 errors=history,
-                next_attempt_at=self._clock() + dt.timedelta(seconds=pause_s),
+                next_attempt_at=self._clock.now() + dt.timedelta(seconds=pause_s),
             )
 
     async def _dead_letter(
