@@ -24,6 +24,7 @@ from hub.bus.admin import cluster_health
 from hub.bus.broker import make_broker, start_together
 from hub.bus.deadletter import topic_publisher
 from hub.bus.publisher import EventPublisher
+from hub.clock import SYSTEM_CLOCK, Clock
 from hub.connectors import registry
 from hub.connectors.base import LookupConnector
 from hub.connectors.runtime.inbound import NONCE_PREFIX
@@ -67,10 +68,12 @@ def build_broker(
     pseudonymiser: Pseudonymiser | None = None,
     keyring: Keyring | None = None,
     components: frozenset[str] = ALL_COMPONENTS,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> tuple[KafkaBroker, Router, ConnectorSet]:
     """The broker with every consumer of this process attached: the router (with the
     case look-up connector) and the inbound and outbound connectors, as far as
-    ``components`` asks (a misconfigured connector raises ConfigurationError naming it)."""
+    ``components`` asks (a misconfigured connector raises ConfigurationError naming it);
+    ``clock`` times the outbound retries."""
     broker = make_broker(settings.kafka)
     sessions = sessionmaker(engine)
     connectors = ConnectorSet()
@@ -89,6 +92,7 @@ def build_broker(
             sessions=sessions,
             pseudonymiser=pseudonymiser,
             keyring=keyring,
+            clock=clock,
         )
     router = Router(
         sessions,
@@ -143,6 +147,9 @@ class HubProcess:
     fresh_broker: bool = False
     """The broker was started empty for this process (tansu under `hub up`): everything
     accepted and not yet routed or delivered is sent to it before anything new."""
+    clock: Clock = SYSTEM_CLOCK
+    """What times the outbound connectors' retries (``hub.clock``): a test's own clock
+    runs a partner outage of minutes in seconds."""
     keyring: Keyring = field(init=False)
     broker: KafkaBroker = field(init=False)
     router: Router = field(init=False)
@@ -165,6 +172,7 @@ class HubProcess:
             self.pseudonymiser,
             self.keyring,
             self.components,
+            self.clock,
         )
 
     async def readiness(self) -> Readiness:

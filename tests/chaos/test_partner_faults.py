@@ -85,18 +85,6 @@ async def _decided(chain: Chain, bsn: str, kind: str) -> None:
     await wait_until(there)
 
 
-async def _disclosed(chain: Chain, bsn: str, recipient_kind: str) -> list[str]:
-    """The delivery ids the router decided for the client's partner of this kind, in
-    the order it decided them."""
-    async with sessionmaker(chain.hub.engine)() as session:
-        query = audit.AuditQuery(subjects=[chain.subject(bsn)])
-        return [
-            r["delivery_id"]
-            async for r in audit.search(session, query)
-            if r["action"] == "disclose" and str(r["recipient"]).startswith(recipient_kind)
-        ]
-
-
 async def test_after_an_llc_outage_everything_arrives_in_order_and_others_were_not_held(
     chain: Chain, report: Callable[[str], None]
 ) -> None:
@@ -128,11 +116,11 @@ async def _outage(
         await _signals(chain, bsn)
 
     async def all_decided() -> bool:
-        return all([len(await _disclosed(chain, bsn, "llz:")) == 3 for bsn in bsns])
+        return all([len(await chain.disclosed(bsn, "llz:")) == 3 for bsn in bsns])
 
     await wait_until(all_decided, timeout_s=OUTAGE_S + 30)
     decided_s = time.monotonic() - down_at
-    expected_zvh = {bsn: await _disclosed(chain, bsn, "zvh:") for bsn in bsns}
+    expected_zvh = {bsn: await chain.disclosed(bsn, "zvh:") for bsn in bsns}
 
     async def zvh_has_all() -> bool:
         got = {
@@ -148,7 +136,7 @@ async def _outage(
     await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down_at)))
     await chain.faults("llc", down=False)
     up_at = time.monotonic()
-    expected = {bsn: await _disclosed(chain, bsn, "llz:") for bsn in bsns}
+    expected = {bsn: await chain.disclosed(bsn, "llz:") for bsn in bsns}
     total = sum(len(keys) for keys in expected.values())
     assert total == 3 * len(bsns)
 

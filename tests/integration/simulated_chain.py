@@ -17,6 +17,7 @@ import httpx
 
 from hub.app import HubProcess
 from hub.bus.embedded import free_port
+from hub.clock import SYSTEM_CLOCK, Clock
 from hub.connectors.testing.harness import wait_until
 from hub.identity.pseudonym import Pseudonymiser
 from hub.settings import (
@@ -113,6 +114,17 @@ class Chain:
         await wait_until(enough)
         return found
 
+    async def disclosed(self, bsn: str, recipient_kind: str) -> list[str]:
+        """The delivery ids the router decided for the client's partner of this kind, in
+        the order it decided them."""
+        async with sessionmaker(self.hub.engine)() as session:
+            query = audit.AuditQuery(subjects=[self.subject(bsn)])
+            return [
+                r["delivery_id"]
+                async for r in audit.search(session, query)
+                if r["action"] == "disclose" and str(r["recipient"]).startswith(recipient_kind)
+            ]
+
     async def report(self, bsn: str) -> dict[str, Any]:
         async with sessionmaker(self.hub.engine)() as session:
             return await audit.disclosure_report(session, [self.subject(bsn)])
@@ -148,10 +160,11 @@ async def simulated_chain(
     routing: RoutingSettings | None = None,
     ops: OpsSettings | None = None,
     database_url: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> AsyncIterator[Chain]:
     """Every simulator, and a hub with every connector pointed at them; ``connectors``
     adds settings per connector (shorter retries, say). SQLite in ``tmp_path`` unless
-    ``database_url`` names another database."""
+    ``database_url`` names another database; ``clock`` times the outbound retries."""
     port = free_port()
     sims = SimulatorSet(hub_url=f"http://127.0.0.1:{port}")
     await sims.start()
@@ -168,7 +181,7 @@ async def simulated_chain(
         connectors=configured,
     )
     keys = Pseudonymiser(active_key_id="s1", keys={"s1": secrets.token_bytes(32)})
-    hub = HubProcess(settings, keys)
+    hub = HubProcess(settings, keys, clock=clock)
     await migrate(hub.engine)
     await hub.start()
     try:

@@ -6,7 +6,6 @@ with every attempt's error, and a dead partner is not hammered."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ from hub.schemas.detention import DetentionStarted
 from hub.schemas.envelope import HUB_SOURCE, Envelope
 from hub.state import dead_letters, holdback, idempotency
 from hub.state.dead_letters import LetterQuery
+from tests.clock import ManualClock
 
 
 class Partner(OutboundConnector[OutboundConfig]):
@@ -63,22 +63,9 @@ class Partner(OutboundConnector[OutboundConfig]):
         self.delivered.append((delivery.subject, delivery.delivery_id))
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC)
-        self.mono = 0.0
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
-        self.mono += seconds
-
-
 class Rig:
     def __init__(self, stores: Stores, *, max_attempts: int = 4, max_total_s: float = 3600):
-        self.stores, self.bus, self.clock = stores, Bus(), Clock()
+        self.stores, self.bus, self.clock = stores, Bus(), ManualClock()
         self.partner = Partner(
             OutboundConfig(max_attempts=max_attempts, retry_max_total_s=max_total_s)
         )
@@ -88,7 +75,7 @@ class Rig:
             vault=stores.vault,
             dead_letter=self.bus.dead_letter,
             backoff=Backoff(max_attempts=max_attempts, initial_s=1.0, max_s=1.0),
-            breakers=Breakers(failures=3, open_s=30.0, clock=lambda: self.clock.mono),
+            breakers=Breakers(failures=3, open_s=30.0, clock=self.clock.monotonic),
             clock=self.clock,
         )
         self.offset = 0
@@ -174,7 +161,7 @@ async def test_a_poisonous_delivery_is_dead_lettered_with_its_history(rig: Rig) 
     async with rig.stores.sessions() as session:
         assert await holdback.held_behind(session, [letter.id]) == {letter.id: 1}
     async with rig.stores.sessions.begin() as session:  # what a replay does to the lane
-        assert await holdback.resume(session, letter.id, letter.record, rig.clock())
+        assert await holdback.resume(session, letter.id, letter.record, rig.clock.now())
     assert await rig.retry_after(0) == [Result.DELIVERED, Result.DELIVERED]
     assert [k for s, k in rig.partner.delivered if s == A] == ["a1", "a2"]
 

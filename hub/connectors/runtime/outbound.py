@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -39,6 +39,7 @@ from hub.bus.codec import decode_envelope, open_record
 from hub.bus.deadletter import DeadLetters, Publish, text_headers
 from hub.bus.sealing import Erased
 from hub.bus.subscribers import batch_consumer, fetched
+from hub.clock import SYSTEM_CLOCK, Clock
 from hub.connectors.base import Delivery, OutboundConnector
 from hub.connectors.runtime import metrics
 from hub.core.errors import ContractError, HubError, PermanentError, RetryableError
@@ -64,7 +65,6 @@ IN_FLIGHT = 16
 """Clients whose deliveries of one batch go out at the same time."""
 LEASE = dt.timedelta(seconds=20)
 """How long one attempt at a held delivery holds it against other processes."""
-Clock = Callable[[], dt.datetime]
 
 
 class Result(StrEnum):
@@ -81,10 +81,6 @@ class Result(StrEnum):
 def _reason(error: HubError | None) -> str | None:
     """What an operator reads in ``hub labels status``: the error tree's own words."""
     return None if error is None else f"{error.slug}: {error.message}"[:500]
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -150,6 +146,10 @@ class Item:
 
 
 class OutboundRuntime:
+    """One outbound connector's delivery and retry path. ``clock`` times the retries (the
+    queue's due times, the retry loop's pause, and the breakers unless ``breakers`` is
+    given, which then must share it): one seam, so a test can move time itself."""
+
     def __init__(
         self,
         connector: OutboundConnector[Any],
@@ -159,7 +159,7 @@ class OutboundRuntime:
         dead_letter: Publish,
         backoff: Backoff | None = None,
         breakers: Breakers | None = None,
-        clock: Clock = _utc_now,
+        clock: Clock = SYSTEM_CLOCK,
         keyring: Keyring | None = None,
     ):
         self.connector = connector
@@ -177,6 +177,7 @@ class OutboundRuntime:
         self.breakers = breakers or Breakers(
             failures=int(getattr(config, "breaker_failures", 5)),
             open_s=float(getattr(config, "breaker_open_s", 30.0)),
+            clock=clock.monotonic,
         )
         self._clock = clock
         self.consumer = f"{OUTBOUND_PREFIX}{connector.name}"
@@ -293,7 +294,7 @@ class OutboundRuntime:
                 field="source_type",
             )
             return await self._dead_letter(entry, envelope, event, refusal, [], 0, started), None
-        now = self._clock()
+        now = self._clock.now()
         breaker = self.breakers[event.recipient]
         if behind is not None or not breaker.allows():
             why = behind or "circuit open"
@@ -319,7 +320,7 @@ class OutboundRuntime:
         """Try the lanes' heads that are due, each lane in order; returns what became of
         every delivery that left its lane."""
         async with self._sessions() as session:
-            lanes = await holdback.due_lanes(session, self.consumer, self._clock())
+            lanes = await holdback.due_lanes(session, self.consumer, self._clock.now())
         results: list[Result] = []
         for lane in lanes:
             results += await self._drain(lane)
@@ -332,12 +333,12 @@ class OutboundRuntime:
                 await self.retry_due()
             except Exception:  # the store may be briefly away; the next round tries again
                 log.exception("retry_round_failed", connector=self.connector.name)
-            await asyncio.sleep(interval_s)
+            await self._clock.sleep(interval_s)
 
     async def _drain(self, lane: Lane) -> list[Result]:
         results: list[Result] = []
         while True:
-            now = self._clock()
+            now = self._clock.now()
             async with self._sessions.begin() as session:
                 item = await holdback.head(session, lane)
                 if item is None or item.stopped or item.next_attempt_at > now:
@@ -392,7 +393,7 @@ class OutboundRuntime:
             ):
                 pause = dt.timedelta(seconds=self.backoff.pause(attempt))
                 await self._postpone(item, attempt, history, pause.total_seconds(), str(error))
-                await self._note_retry(event, attempt, error, self._clock() + pause)
+                await self._note_retry(event, attempt, error, self._clock.now() + pause)
                 return None
             if isinstance(error, RetryableError):
                 error = RetryableError(
@@ -483,7 +484,7 @@ class OutboundRuntime:
                 attempts=attempts,
                 errors=history,
                 reason=item.reason if reason is None else reason,
-                next_attempt_at=self._clock() + dt.timedelta(seconds=pause_s),
+                next_attempt_at=self._clock.now() + dt.timedelta(seconds=pause_s),
             )
 
     async def _dead_letter(
@@ -518,7 +519,7 @@ class OutboundRuntime:
             if queued_seq is not None:
                 await holdback.stop(session, queued_seq, letter_id, reason)
                 return
-            now = self._clock()
+            now = self._clock.now()
             await holdback.hold(
                 session,
                 entry.lane,

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.bus.deadletter import topic_publisher
 from hub.bus.publisher import EventPublisher
+from hub.clock import SYSTEM_CLOCK, Clock
 from hub.connectors.base import Connector, InboundConnector, LookupConnector, OutboundConnector
 from hub.connectors.runtime.inbound import InboundRuntime
 from hub.connectors.runtime.lookup import LookupRuntime
@@ -84,7 +85,10 @@ def wire(
     sessions: async_sessionmaker[AsyncSession],
     pseudonymiser: Pseudonymiser,
     keyring: Keyring | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> ConnectorSet:
+    """The runtimes of ``connectors``; ``clock`` times the outbound retries (a test
+    moves it to run a long partner outage in seconds)."""
     vault = IdentityVault.for_pseudonymiser(pseudonymiser)
     wired = ConnectorSet(names=[c.name for c in connectors])
     send = EventPublisher(broker).send
@@ -104,6 +108,7 @@ def wire(
                 sessions=sessions,
                 vault=vault,
                 dead_letter=topic_publisher(broker),
+                clock=clock,
                 keyring=keyring,
             )
             wired.outbound.append(connector)
