@@ -1,9 +1,13 @@
-"""``hub dlq``: the dead letters, why each failed, and their replay.
+"""``hub dlq``: the dead letters, why each failed, what waits behind each, and their
+replay or discard.
 
-``replay`` first decides again with today's consents and titles and prints the new
-outcome per dead letter; ``--dry-run`` stops there. The replayed record goes out through
-the outbox to the hub's Kafka (the embedded broker's address comes from the running
-``hub up``'s endpoints file).
+A delivery's dead letter holds back what comes later for the same client and partner
+(``held behind`` in the list), until it is replayed or discarded. ``replay`` first
+decides again with today's consents and titles and prints the new outcome per dead
+letter; ``--dry-run`` stops there. A replayed delivery goes first in its lane, then what
+waited behind it; any other replayed record goes out through the outbox to the hub's
+Kafka (the embedded broker's address comes from the running ``hub up``'s endpoints
+file). ``discard`` gives a dead letter up and lets its lane go on.
 """
 
 from __future__ import annotations
@@ -22,19 +26,20 @@ from hub.cli.simulate import endpoints_path
 from hub.cli.store import current_store, run_or_exit, store_url, with_session
 from hub.identity.keyring import Keyring, master_keys_from_settings
 from hub.routing.cedar_policy import policy_from_settings
-from hub.routing.replay import Plan, Replayer, Verdicts
+from hub.routing.replay import Plan, Replayer, Verdicts, discard
 from hub.settings import HubSettings, KafkaSettings
-from hub.state import dead_letters
+from hub.state import dead_letters, holdback
 from hub.state.database import sessionmaker
 from hub.state.dead_letters import Letter, LetterQuery, LetterState
 
-app = typer.Typer(help="Dead letters: list, show and replay.", no_args_is_help=True)
+app = typer.Typer(help="Dead letters: list, show, replay and discard.", no_args_is_help=True)
 STATES = ", ".join(s.value for s in LetterState)
 
 
-def summary(letter: Letter) -> dict[str, Any]:
+def summary(letter: Letter, held_behind: int = 0) -> dict[str, Any]:
     """A dead letter in ids and reasons: never its content."""
     return {
+        "held_behind": held_behind,
         "id": letter.id,
         "state": letter.state.value,
         "consumer": letter.consumer,
@@ -88,24 +93,32 @@ def list_command(
     """Dead letters, newest first."""
     query = LetterQuery(state=_state(state), recipient=partner, limit=limit)
 
-    async def work(session: AsyncSession) -> list[Letter]:
-        return await dead_letters.find(session, query)
+    async def work(session: AsyncSession) -> tuple[list[Letter], dict[str, int]]:
+        letters = await dead_letters.find(session, query)
+        return letters, await holdback.held_behind(session, [letter.id for letter in letters])
 
-    letters = with_session(work)
+    letters, behind = with_session(work)
     if as_json:
         for letter in letters:
-            typer.echo(json.dumps(summary(letter), sort_keys=True))
+            typer.echo(json.dumps(summary(letter, behind.get(letter.id, 0)), sort_keys=True))
         return
     if not letters:
         typer.echo("no dead letters")
         return
-    typer.echo(f"{'id':<38} {'state':<9} {'recipient':<22} {'attempts':>8}  reason")
+    typer.echo(
+        f"{'id':<38} {'state':<9} {'recipient':<22} {'attempts':>8} {'held behind':>11}  reason"
+    )
     for letter in letters:
         typer.echo(
             f"{letter.id:<38} {letter.state.value:<9} {letter.recipient or '-':<22} "
-            f"{letter.attempts:>8}  {letter.reason}: {letter.detail[:80]}"
+            f"{letter.attempts:>8} {behind.get(letter.id, 0):>11}  "
+            f"{letter.reason}: {letter.detail[:80]}"
         )
-    typer.echo(f"\n{len(letters)} dead letter(s)")
+    held = sum(behind.values())
+    typer.echo(
+        f"\n{len(letters)} dead letter(s)"
+        + (f"; {held} later deliveries held behind them (replay or discard)" if held else "")
+    )
 
 
 @app.command("show")
@@ -114,14 +127,17 @@ def show_command(
 ) -> None:
     """One dead letter: where it came from, why, and every attempt's error."""
 
-    async def work(session: AsyncSession) -> Letter | None:
-        return await dead_letters.get(session, letter_id)
+    async def work(session: AsyncSession) -> tuple[Letter | None, int]:
+        letter = await dead_letters.get(session, letter_id)
+        if letter is None:
+            return None, 0
+        return letter, (await holdback.held_behind(session, [letter.id])).get(letter.id, 0)
 
-    letter = with_session(work)
+    letter, behind = with_session(work)
     if letter is None:
         typer.secho(f"error: no dead letter {letter_id}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
-    typer.echo(json.dumps(summary(letter), indent=2, sort_keys=True))
+    typer.echo(json.dumps(summary(letter, behind), indent=2, sort_keys=True))
 
 
 def _print_plan(plan: Plan) -> None:
@@ -191,3 +207,36 @@ def replay_command(
         f"{replayed} replayed, {denied} denied by today's policy, "
         f"{len(results) - len(done)} left as they were"
     )
+
+
+@app.command("discard")
+def discard_command(
+    letter_id: str = typer.Argument(..., help="Id, or its first 8+ characters."),
+    why: str = typer.Option(..., "--why", help="Why it is given up (kept with the letter)."),
+) -> None:
+    """Give a dead letter up: nothing is sent, and what waited behind it goes on."""
+    settings = HubSettings()
+
+    async def work() -> tuple[Letter | None, bool]:
+        async with current_store(store_url(settings)) as engine:
+            sessions = sessionmaker(engine)
+            async with sessions() as session:
+                letter = await dead_letters.get(session, letter_id)
+            if letter is None:
+                return None, False
+            by = f"cli:{getpass.getuser()}"
+            now = dt.datetime.now(dt.UTC)
+            return letter, await discard(sessions, letter, by=by, why=why, now=now)
+
+    letter, done = run_or_exit(work)
+    if letter is None:
+        typer.secho(f"error: no dead letter {letter_id}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    if not done:
+        typer.secho(
+            f"error: dead letter {letter.id} was {letter.state.value} already",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(f"{letter.id} discarded; what waited behind it goes on")

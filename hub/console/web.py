@@ -20,8 +20,8 @@ from hub.console import accounts, queries
 from hub.console.accounts import Viewer
 from hub.core.errors import Forbidden, NotFound
 from hub.monitoring import HEALTH
-from hub.routing.replay import Replayer
-from hub.state import audit, dead_letters, outbox
+from hub.routing.replay import Replayer, discard
+from hub.state import audit, dead_letters, holdback, outbox
 from hub.state.dead_letters import Letter, LetterQuery, LetterState
 
 COOKIE = "ketenhub_console"
@@ -185,7 +185,10 @@ def console_router(
         query = LetterQuery(state=chosen, recipient=viewer.partner, limit=500)
         async with sessions() as session:
             letters = await dead_letters.find(session, query)
-        return page(request, "dead_letters.html", viewer, letters=letters, state=state)
+            behind = await holdback.held_behind(session, [letter.id for letter in letters])
+        return page(
+            request, "dead_letters.html", viewer, letters=letters, state=state, behind=behind
+        )
 
     @router.get("/dead-letters/{letter_id}")
     async def dead_letter(
@@ -195,12 +198,15 @@ def console_router(
         consents and titles, shown before anything is sent."""
         letter = await letter_for(viewer, letter_id)
         plan = await replayer.plan(letter, dt.datetime.now(dt.UTC))
+        async with sessions() as session:
+            behind = await holdback.held_behind(session, [letter.id])
         return page(
             request,
             "dead_letter.html",
             viewer,
             letter=letter,
             plan=plan,
+            behind=behind.get(letter.id, 0),
             may_replay=viewer.may_replay(),
         )
 
@@ -212,6 +218,18 @@ def console_router(
         now = dt.datetime.now(dt.UTC)
         plan = await replayer.plan(letter, now)
         await replayer.replay(plan, send, by=f"console:{viewer.name}", now=now)
+        return RedirectResponse(f"/console/dead-letters/{letter.id}", 303)
+
+    @router.post("/dead-letters/{letter_id}/discard")
+    async def discard_letter(
+        letter_id: str, why: str = Form(..., min_length=3), viewer: Viewer = Depends(signed_in)
+    ) -> Response:
+        """Give the dead letter up; what waited behind it in its lane goes on."""
+        if not viewer.may_replay():
+            raise Forbidden("a partner account sees its dead letters; operators discard them")
+        letter = await letter_for(viewer, letter_id)
+        now = dt.datetime.now(dt.UTC)
+        await discard(sessions, letter, by=f"console:{viewer.name}", why=why, now=now)
         return RedirectResponse(f"/console/dead-letters/{letter.id}", 303)
 
     return router

@@ -13,8 +13,12 @@ withdrawal, flow C, may still go.
 A dead letter of the router (a record it could not read, or failed on) goes back to its
 own topic, and the router decides it as if new; one that still cannot be read stays put.
 
-The new decision is audited like any other, and the replayed record goes through the
-outbox in the same transaction, so a crash cannot send it unaudited or lose it.
+The new decision is audited like any other, in the same transaction as what follows
+from it, so a crash cannot send it unaudited or lose it. A delivery's dead letter is the
+stop of its hold-back lane (``hub.state.holdback``): the replayed record takes the stop's
+place and goes first, then what waited behind it, in order. A denial, or a discard,
+removes the stop and the lane goes on. Any other replayed record (a router's dead
+letter, or one from before the hold-back queue) goes out through the outbox.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from hub.routing.decision import (
 from hub.routing.disclosure import BSN_FIELD, bsn_authorised, field_specs, object_text
 from hub.schemas.deliveries import DecisionSummary, Flow, NotificationDelivery, Outcome
 from hub.schemas.envelope import Envelope
-from hub.state import audit, cases, consents, dead_letters, outbox
+from hub.state import audit, cases, consents, dead_letters, holdback, outbox
 from hub.state.audit import Action, AuditEntry
 from hub.state.dead_letters import Letter, LetterState
 
@@ -214,12 +218,33 @@ class Replayer:
                 return None
             if plan.audit is not None:
                 await audit.append(session, [plan.audit])
-            if plan.record is not None:
+            sent = plan.record if plan.verdict is Verdicts.SEND else None
+            resumed = await holdback.resume(session, plan.letter.id, sent, now)
+            if plan.record is not None and not resumed:
                 staged = f"replay:{plan.letter.id}"
                 outbox.stage(session, staged, staged, plan.record)
         if staged is not None:
             await outbox.flush(self.sessions, send, event_ids=[staged])
         return state
+
+
+async def discard(
+    sessions: async_sessionmaker[AsyncSession],
+    letter: Letter,
+    *,
+    by: str,
+    why: str,
+    now: dt.datetime,
+) -> bool:
+    """Give up on ``letter`` for good: nothing is sent, and what waited behind it in its
+    lane goes on. False when it was settled already."""
+    async with sessions.begin() as session:
+        settled = await dead_letters.settle(
+            session, letter.id, LetterState.DISCARDED, by=by, settlement=why, now=now
+        )
+        if settled:
+            await holdback.resume(session, letter.id, None, now)
+    return settled
 
 
 def _entry(

@@ -39,6 +39,9 @@ class Faults(BaseModel):
         default_factory=list,
         description="A request whose body holds any of these answers 503, every time.",
     )
+    refuse_next: int = Field(
+        0, ge=0, le=1000, description="The next N requests answer 400 (invalid): a refusal."
+    )
 
 
 class SendCommand(BaseModel):
@@ -113,6 +116,9 @@ def make_simulator(
             body = (await request.body()).decode("utf-8", "replace")
             if any(needle in body for needle in state.faults.poison):
                 return JSONResponse({"status": 503, "poisoned": True}, status_code=503)
+        if state.faults.refuse_next and request is not None and request.method != "GET":
+            state.faults.refuse_next -= 1
+            return JSONResponse({"status": 400, "refused": True}, status_code=400)
         return None
 
     @app.get("/_sim/received")

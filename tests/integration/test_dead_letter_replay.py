@@ -10,6 +10,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,12 @@ SMIT = "300000005"
 FAST = {"max_attempts": 2, "backoff_initial_s": 0.05, "backoff_max_s": 0.1, "breaker_open_s": 0.2}
 
 
-@pytest.fixture
-async def chain(
-    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@asynccontextmanager
+async def _chain(
+    backend: Backend,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    connectors: dict[str, dict[str, Any]] | None,
 ) -> AsyncIterator[Chain]:
     database_url = backend.sqlite_or(tmp_path)
     monkeypatch.setenv("HUB_DATA_DIR", str(tmp_path))
@@ -45,11 +49,26 @@ async def chain(
     monkeypatch.setenv("HUB_KAFKA__BOOTSTRAP_SERVERS", backend.kafka.bootstrap_servers)
     monkeypatch.setenv("HUB_KAFKA__IDEMPOTENT_PRODUCER", str(backend.kafka.idempotent_producer))
     async with simulated_chain(
-        backend.kafka,
-        tmp_path,
-        connectors={"llc-communication": FAST},
-        database_url=database_url,
+        backend.kafka, tmp_path, connectors=connectors, database_url=database_url
     ) as running:
+        yield running
+
+
+@pytest.fixture
+async def chain(
+    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Chain]:
+    """The LLC's retries cut short (FAST): a 503 becomes a dead letter in a second."""
+    async with _chain(backend, tmp_path, monkeypatch, {"llc-communication": FAST}) as running:
+        yield running
+
+
+@pytest.fixture
+async def shipped_chain(
+    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Chain]:
+    """Every setting as shipped."""
+    async with _chain(backend, tmp_path, monkeypatch, None) as running:
         yield running
 
 
@@ -84,20 +103,84 @@ async def open_letters(chain: Chain, count: int) -> list[dict[str, Any]]:
     return found
 
 
-async def test_replay_decides_again_with_todays_consent_and_keeps_the_key(chain: Chain) -> None:
+async def _client_with_consent(chain: Chain) -> str:
     found = person(SMIT)
     assert found is not None
-    subject = chain.subject(SMIT)
     await chain.send("zvh", inclusion(found, _id("INCL")))
     await chain.send(
         "zvh", {**_zvh("TOESTEMMING"), "consent": population_consent("r-1", "llz:fivoor")}
     )
     await chain.recorded(SMIT, 2)
+    return chain.subject(SMIT)
+
+
+def _contact(n: int) -> dict[str, Any]:
+    return {**crisis_contact(SMIT, _id(f"GGZ{n}")), "uitkomst": f"uitkomst {n}"}
+
+
+async def _held_behind(letter_id: str, count: int) -> None:
+    async def held() -> bool:
+        _, shown = await hub_cli("dlq", "show", letter_id)
+        return bool(json.loads(shown)["held_behind"] == count)
+
+    await wait_until(held)
+
+
+async def test_a_refusal_holds_what_follows_until_a_replay_releases_it_in_order(
+    shipped_chain: Chain,
+) -> None:
+    """The issue's acceptance, with every setting as shipped: the LLC refuses one
+    delivery as invalid (400): dead-lettered at once with the reason; the client's later
+    deliveries to the LLC are held behind it, and shown; a replay releases all, in order."""
+    chain = shipped_chain
+    subject = await _client_with_consent(chain)
+    await chain.faults("llc", refuse_next=1)
+    for n in range(1, 4):
+        await chain.send("crisis", _contact(n))
+    (letter,) = await open_letters(chain, 1)
+    assert (letter["reason"], letter["attempts"]) == ("permanent", 1)
+    assert "400" in letter["detail"]
+    await _held_behind(letter["id"], 2)
+    code, listing = await hub_cli("dlq", "list", "--partner", "llz:fivoor")
+    assert code == 0
+    assert "2 later deliveries held behind them" in listing
+    assert await chain.received("llc", SMIT, subject) == [], "nothing overtook the refusal"
+
+    code, done = await hub_cli("dlq", "replay", letter["id"])
+    assert code == 0, done
+    assert "1 replayed" in done
+    arrived = await chain.until("llc", 3, SMIT, subject)
+    assert [llc_content(c)["outcome"] for c in arrived] == [f"uitkomst {n}" for n in (1, 2, 3)]
+    await _held_behind(letter["id"], 0)
+    await asyncio.sleep(0.5)
+    assert len(await chain.received("llc", SMIT, subject)) == 3, "each once"
+
+
+async def test_a_discard_lets_what_waited_behind_go_on(shipped_chain: Chain) -> None:
+    chain = shipped_chain
+    subject = await _client_with_consent(chain)
+    await chain.faults("llc", refuse_next=1)
+    for n in range(1, 3):
+        await chain.send("crisis", _contact(n))
+    (letter,) = await open_letters(chain, 1)
+    await _held_behind(letter["id"], 1)
+    code, done = await hub_cli("dlq", "discard", letter["id"][:12], "--why", "sent by phone")
+    assert code == 0, done
+    (arrived,) = await chain.until("llc", 1, SMIT, subject)
+    assert llc_content(arrived)["outcome"] == "uitkomst 2"
+    code, _ = await hub_cli("dlq", "discard", letter["id"], "--why", "again")
+    assert code == 1
+    _, shown = await hub_cli("dlq", "show", letter["id"])
+    assert json.loads(shown)["settlement"] == "sent by phone"
+
+
+async def test_replay_decides_again_with_todays_consent_and_keeps_the_key(chain: Chain) -> None:
+    subject = await _client_with_consent(chain)
     await chain.faults("llc", down=True)
-    await chain.send("crisis", crisis_contact(SMIT, _id("GGZ1")))
-    await chain.send("crisis", crisis_contact(SMIT, _id("GGZ2")))
-    letters = await open_letters(chain, 2)
-    first, second = sorted(letters, key=lambda row: row["failed_at"])
+    await chain.send("crisis", _contact(1))
+    await chain.send("crisis", _contact(2))
+    (first,) = await open_letters(chain, 1)
+    await _held_behind(first["id"], 1)
     assert first["subject"] == subject
     assert first["attempts"] == 2
     assert [e["error"] for e in first["errors"]] == ["retryable", "retryable"]
@@ -125,31 +208,38 @@ async def test_replay_decides_again_with_todays_consent_and_keeps_the_key(chain:
     assert "assessment" in planned
     assert "nothing sent" in planned
     await asyncio.sleep(0.5)
-    assert await chain.received("llc", SMIT, subject) == []
+    assert await chain.received("llc", SMIT, subject) == [], "the second waits behind the first"
 
     code, done = await hub_cli("dlq", "replay", first["id"])
     assert code == 0, done
     assert "1 replayed" in done
-    (communication,) = await chain.until("llc", 1, SMIT, subject)
+    communication, behind = await chain.until("llc", 2, SMIT, subject)
     content = llc_content(communication)
     assert "assessment" not in content  # the consent is withdrawn now
     assert "outcome" not in content
     assert "police_involved" in content, "the rest of the contact went"
+    assert communication["idempotency_key"] != behind["idempotency_key"]
     code, again = await hub_cli("dlq", "replay", first["id"])
     assert "already replayed" in again
     assert "0 replayed" in again
     await asyncio.sleep(0.5)
-    assert len(await chain.received("llc", SMIT, subject)) == 1
+    assert len(await chain.received("llc", SMIT, subject)) == 2
 
+    await chain.faults("llc", down=True)
+    await chain.send("crisis", _contact(3))
+    letters = await open_letters(chain, 1)
+    (second,) = [row for row in letters if row["id"] != first["id"]]
     await chain.send(
         "zvh", {**_zvh("EXCLUSIE"), "datum": "2028-03-01", "reden": "stable-two-years"}
     )
     await chain.recorded(SMIT, 4)
+    await chain.faults("llc", down=False)
     code, denied = await hub_cli("dlq", "replay", second["id"])
     assert code == 0, denied
     assert "1 denied" in denied
+    await _held_behind(second["id"], 0)
     await asyncio.sleep(0.5)
-    assert len(await chain.received("llc", SMIT, subject)) == 1
+    assert len(await chain.received("llc", SMIT, subject)) == 2
     _, states = await hub_cli("dlq", "list", "--state", "all", "--json")
     by_id = {row["id"]: row for row in map(json.loads, states.splitlines())}
     assert by_id[first["id"]]["state"] == "replayed"
