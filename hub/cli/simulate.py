@@ -64,8 +64,14 @@ def _commands(scenario: str, count: int) -> list[dict[str, Any]]:
         return [{"kind": "EINDE", "bsn": person, "event_id": f"SIM-{run}-1"}]
     if scenario == "no-case":
         return [{"kind": "START", "bsn": NOT_IN_A_CASE[0], "event_id": f"SIM-{run}-1"}]
+    # A stay has one start notice, so each client's messages alternate between EINDE and
+    # START: every one of them is news for the LLC, whatever the last run left open.
     return [
-        {"kind": "START", "bsn": INCLUDED[n % len(INCLUDED)], "event_id": f"SIM-{run}-{n}"}
+        {
+            "kind": "START" if (n // len(INCLUDED)) % 2 else "EINDE",
+            "bsn": INCLUDED[n % len(INCLUDED)],
+            "event_id": f"SIM-{run}-{n}",
+        }
         for n in range(count)
     ]
 
@@ -108,6 +114,11 @@ def simulate(
         typer.echo(f"  {body['resourceType']}: {body['payload'][0]['contentString']}")
     if scenario == "no-case" and not received:
         typer.echo("  nothing was sent to anyone (the audit records 'no case')")
+    if scenario == "intake" and not received:
+        typer.echo(
+            "  a START for a stay that had its start notice is a repeat: nothing is sent "
+            "(DUPLICATE_START in `hub audit search`); `hub simulate release` ends the stay"
+        )
 
 
 def _zvh_message(scenario: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The JSON notification contract of DESIGN §5, shared by the partners that receive one
 (the ZVH, the gemeente, the PI backoffice): ``POST {base_url}/meldingen`` with an
-``Idempotency-Key`` header; 409 means the partner has it already.
+``Idempotency-Key`` header; 409 means the partner has it already. ``correctie`` is true
+when the melding corrects an earlier one of the same detention stay.
 
 A partner's connector names itself, its partner and the events it accepts, and may
 override :meth:`JsonNotifications.render` when its partner wants another body.
@@ -33,6 +34,7 @@ class JsonNotifications(HttpPartnerApi, OutboundConnector[JsonNotificationsConfi
             "client": {"bsn": delivery.bsn} if delivery.bsn else {"pseudoniem": delivery.subject},
             "stroom": notification.flow.value,
             "over": notification.source_type,
+            "correctie": notification.correction,
             "inhoud": notification.content,
             "weggelaten": list(notification.removed_fields),
             "grondslagen": list(notification.decision.legal_bases),

@@ -137,10 +137,12 @@ def disclose(
     may_hold_bsn: bool,
     now: dt.datetime,
     label_reference: str | None = None,
+    correction: bool = False,
 ) -> Disclosure:
     """Decide for one addressee; build its delivery when anything may go.
 
     The BSN is always decided, so the audit shows who received it and who the pseudonym.
+    ``correction`` marks the delivery as correcting an earlier notice of the same stay.
     """
     wanted = [
         spec
@@ -190,6 +192,7 @@ def disclose(
             removed_fields=decision.removed_fields,
             bsn_permitted=decision.field_verdicts.get(BSN_FIELD) is Verdict.PERMIT,
             label_reference=label_reference,
+            correction=correction,
         )
         delivery = (
             notification,

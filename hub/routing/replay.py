@@ -12,6 +12,8 @@ withdrawal, flow C, may still go.
 
 A dead letter of the router (a record it could not read, or failed on) goes back to its
 own topic, and the router decides it as if new; one that still cannot be read stays put.
+So a replayed detention START meets :func:`~hub.routing.stays.classify_start` like any
+other: a stay that had its start notice meanwhile gets a correction, or nothing.
 
 The new decision is audited like any other, in the same transaction as what follows
 from it, so a crash cannot send it unaudited or lose it. A delivery's dead letter is the

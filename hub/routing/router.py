@@ -2,10 +2,12 @@
 permitted addressee out, and an audit record for each decision.
 
 Per event, in one database transaction: claim the event id, read the case as it stood,
-apply the event's own state change (a case or consent event), decide for every
-addressee, stage the deliveries in the outbox and chain the audit records. Only after
-that commits are the deliveries sent, and only after they are sent is the Kafka offset
-committed. A redelivered event finds its claim and sends only what was left unsent.
+apply the event's own state change (a case or consent event), tell a detention START
+from a correction or a repeat of its stay (:func:`~hub.routing.stays.classify_start`; a
+repeat sends nothing), decide for every addressee, stage the deliveries in the outbox
+and chain the audit records. Only after that commits are the deliveries sent, and only
+after they are sent is the Kafka offset committed. A redelivered event finds its claim
+and sends only what was left unsent.
 
 The consumer takes what one fetch brought (up to ``KafkaSettings.batch_max_records``)
 and routes it in one transaction, in the order it came, with the case look-ups asked at
@@ -44,6 +46,7 @@ from hub.routing.decision import Decision, Policy
 from hub.routing.disclosure import Message, bsn_authorised, disclose, object_text
 from hub.routing.lookup import CaseLookup
 from hub.routing.recipients import addressees, case_context
+from hub.routing.stays import StartClassification, StartKind, classify_start
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import (
     CaseEvent,
@@ -60,7 +63,7 @@ from hub.schemas.consent import (
     LegalTitleRecorded,
 )
 from hub.schemas.deliveries import Flow
-from hub.schemas.detention import DetentionEvent
+from hub.schemas.detention import DetentionEvent, DetentionStarted
 from hub.schemas.envelope import Envelope
 from hub.settings import KafkaSettings
 from hub.state import audit, cases, consents, detentions, holdback, idempotency, labels, outbox
@@ -368,8 +371,15 @@ class Router:
         entries, staged = [], 0
         if isinstance(event, CaseEvent):
             entries.append(_recorded(envelope, _case_change(event)))
+        start = None
+        if isinstance(event, DetentionStarted):
+            start = classify_start(await detentions.stay_of(session, subject), event, envelope.id)
+            entries.append(_classified(envelope, start))
+            if not start.sends:
+                return entries, 0
         if isinstance(event, DetentionEvent):
-            await detentions.record(session, subject, event, envelope.id)
+            stay_key = start.stay_key if start is not None else None
+            await detentions.record(session, subject, event, envelope.id, stay_key=stay_key)
         facts = await consents.load_policy_facts(session, subject, now)
         message = Message.build(event, context)
         for addressee in addressees(event, context, sender_partner(envelope.source)):
@@ -387,6 +397,7 @@ class Router:
                 may_hold_bsn=bsn_authorised(addressee.partner, self._bsn_kinds),
                 now=now,
                 label_reference=reference,
+                correction=start is not None and start.kind is StartKind.CORRECTION,
             )
             entries.append(result.audit)
             record = None
@@ -439,6 +450,13 @@ def _recorded(envelope: Envelope, what: str, consent_id: str | None = None) -> A
         outcome=AuditOutcome.RECORDED,
         object=what,
         consent_id=consent_id,
+    )
+
+
+def _classified(envelope: Envelope, start: StartClassification) -> AuditEntry:
+    """What a START is for its stay, so a second notice (or none) is explained."""
+    return AuditEntry.about(
+        envelope, action=Action.RECORD, outcome=start.kind.value, object=start.describe()
     )
 
 

@@ -77,6 +77,12 @@ class NotificationDelivery(CanonicalEvent):
         default=None,
         max_length=64,
     )
+    correction: bool = categorised(
+        L,
+        description="The notice corrects an earlier one of the same detention stay (a START "
+        "sent again with other content): the partner shows it as a change, not as news.",
+        default=False,
+    )
 
     @model_validator(mode="after")
     def _every_field_is_categorised(self) -> NotificationDelivery:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from typing import ClassVar
 
 from pydantic import model_validator
@@ -48,6 +50,14 @@ class DetentionStarted(DetentionEvent):
 
     name: ClassVar[str] = "detention.started"
     start_date: dt.date = categorised(J, description="Date of entry.")
+
+    def content_digest(self) -> str:
+        """A fingerprint of what this START says, its Injus event id aside: two STARTs of
+        one stay with the same fingerprint are one notice sent twice. The hub keeps the
+        fingerprint, not a second copy of the content, to tell a repeat from a correction."""
+        said = self.model_dump(mode="json", exclude={"source_event_id"})
+        text = json.dumps(said, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class DetentionTransferred(DetentionEvent):

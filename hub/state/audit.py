@@ -49,6 +49,12 @@ class AuditOutcome:
 
     NO_CASE = "NO_CASE"
     RECORDED = "RECORDED"
+    START = "START"
+    """A detention START opened the notices of its stay."""
+    CORRECTION = "CORRECTION"
+    """A START changed what its stay's earlier START said: partners get a correction."""
+    DUPLICATE_START = "DUPLICATE_START"
+    """A START said again what its stay's START said: nothing is sent."""
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,14 @@
-"""Detention data the hub keeps for an included client: where the client is held, and
-when that must be erased. Bjsg art. 11a bis: at the latest six months after release.
+"""Detention data the hub keeps for an included client: where the client is held, which
+stay that is, and when it must be erased. Bjsg art. 11a bis: at the latest six months
+after release.
+
+A *stay* is one uninterrupted detention of one person, from START to EINDE. Injus gives
+it no id: its eventId names one message (a START sent again has a new one), the SKN
+names the person in the criminal chain, and the PI and the start date are what a
+correction may change. So the hub names a stay by the id of the event that opened it:
+stable across repeats and corrections, and free of justice content, so the audit may
+carry it. Which stay a START belongs to is :func:`hub.routing.stays.classify_start`'s
+decision, made from the :class:`Stay` this module reads.
 
 Only clients in a case get a record; the hub keeps nothing of a detention that had no
 case. The erasure job is :func:`erase_due`, driven by a clock the caller passes in.
@@ -9,6 +18,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,26 +53,69 @@ def _first_day(event: DetentionEvent) -> dt.date:
     return event.end_date
 
 
+@dataclass(frozen=True)
+class Stay:
+    """A subject's stay as its record stood before an event: all a START's classification
+    reads, so that deciding needs no database."""
+
+    key: str
+    released_on: dt.date | None
+    start_event_id: str | None
+    """The START (or correction) partners last had of this stay; None: none yet."""
+    start_digest: str | None
+    """Its content digest; None when not known."""
+
+
+async def stay_of(session: AsyncSession, subject: str) -> Stay | None:
+    """The subject's last known stay, or None when the hub keeps no detention of them."""
+    row = await session.get(DetentionRecord, subject)
+    if row is None:
+        return None
+    return Stay(
+        key=row.stay_key,
+        released_on=row.released_on,
+        start_event_id=row.start_event_id,
+        start_digest=row.start_digest,
+    )
+
+
 async def record(
     session: AsyncSession,
     subject: str,
     event: DetentionEvent,
     event_id: str,
     *,
+    stay_key: str | None = None,
     retention_months: int = RETENTION_MONTHS,
 ) -> None:
-    """Keep where the client is; a release schedules the erasure."""
+    """Keep where the client is and in which stay; a release schedules the erasure.
+
+    ``stay_key`` is the stay a START belongs to, as its classification said (None: a
+    stay of its own). Only a new stay undoes a release: a late correction of a stay
+    that has ended keeps its erasure date. Other events keep the record's stay, or open
+    one where there is none, or where a transfer follows a release (a stay whose START
+    the hub never saw).
+    """
     row = await session.get(DetentionRecord, subject)
     if row is None:
-        row = DetentionRecord(subject=subject, since=_first_day(event))
+        row = DetentionRecord(subject=subject, since=_first_day(event), stay_key=event_id)
         session.add(row)
+    if isinstance(event, DetentionStarted):
+        opens = (stay_key or event_id) != row.stay_key
+    else:
+        opens = isinstance(event, DetentionTransferred) and row.released_on is not None
+    if opens:
+        row.stay_key = stay_key or event_id
+        row.start_event_id = row.start_digest = None
+        row.released_on = row.erase_after = None
     row.facility_code = event.facility.code
     row.facility_name = event.facility.name
     row.last_event_id = event_id
+    if isinstance(event, DetentionStarted):
+        row.start_event_id = event_id
+        row.start_digest = event.content_digest()
     if isinstance(event, DetentionStarted | DetentionTransferred):
         row.since = _first_day(event)
-        row.released_on = None
-        row.erase_after = None
     if isinstance(event, DetentionEnded):
         row.released_on = event.end_date
         row.erase_after = months_after(event.end_date, retention_months)

@@ -243,8 +243,9 @@ class IdentityVaultEntry(Base):
 
 
 class DetentionRecord(Base):
-    """Where an included client is held, as the last detention event said. Detention
-    data: erased at the latest six months after release (Bjsg art. 11a bis)."""
+    """Where an included client is held, as the last detention event said, and which stay
+    that is (see :mod:`hub.state.detentions`). Detention data: erased at the latest six
+    months after release (Bjsg art. 11a bis)."""
 
     __tablename__ = "detention_record"
 
@@ -255,6 +256,13 @@ class DetentionRecord(Base):
     released_on: Mapped[dt.date | None] = mapped_column(Date)
     erase_after: Mapped[dt.date | None] = mapped_column(Date, index=True)
     last_event_id: Mapped[str] = mapped_column(String(200))
+    stay_key: Mapped[str] = mapped_column(String(200))
+    """The stay's business key: the id of the event that opened it."""
+    start_event_id: Mapped[str | None] = mapped_column(String(200))
+    """The START (or correction) partners last had of this stay; None: none yet."""
+    start_digest: Mapped[str | None] = mapped_column(String(64))
+    """That START's :meth:`~hub.schemas.detention.DetentionStarted.content_digest`;
+    None when it is not known (a record older than the stay key)."""
 
 
 class LabelStatus(Base):

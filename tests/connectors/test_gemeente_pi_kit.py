@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from hub.connectors import Delivery
 from hub.connectors.gemeente import GemeenteCasusregisseur
+from hub.connectors.json_notifications import JsonNotifications
 from hub.connectors.pi import PiBackoffice
 from hub.connectors.testing import (
     HttpPartner,
@@ -17,7 +18,7 @@ from hub.connectors.testing import (
     sample_delivery,
 )
 from hub.schemas.categories import DataCategory
-from hub.schemas.deliveries import Flow
+from hub.schemas.deliveries import Flow, NotificationDelivery
 from hub.schemas.detention import DetentionEnded, DetentionStarted, DetentionTransferred
 
 NAME = "Jansen-Testpersoon"
@@ -82,6 +83,19 @@ class TestPiBackoffice(OutboundConnectorSuite):
             personal_data=(NAME,),
         ),
         OutboundScenario(
+            "a corrected intake",
+            notification=sample_delivery(
+                "pi:pi-vug",
+                DetentionStarted,
+                PI_CONTENT,
+                PI_CATEGORIES,
+                role="pi-backoffice",
+                correction=True,
+            ),
+            bsn="999999990",
+            personal_data=(NAME,),
+        ),
+        OutboundScenario(
             "transfer to the receiving PI",
             notification=sample_delivery(
                 "pi:pi-vug",
@@ -93,6 +107,33 @@ class TestPiBackoffice(OutboundConnectorSuite):
             ),
         ),
     ]
+
+
+def _body(connector: JsonNotifications, notification: NotificationDelivery) -> dict[str, Any]:
+    """What the partner receives for ``notification``."""
+    partner = HttpPartner()
+    connector.transport = partner.transport
+    delivery = Delivery(
+        notification=notification,
+        delivery_id=notification.idempotency_key,
+        subject="psn-k1-" + "0" * 40,
+        correlation_id="c-1",
+    )
+    asyncio.run(connector.deliver(delivery))
+    (request,) = partner.requests
+    body: dict[str, Any] = json.loads(request.content)
+    return body
+
+
+def test_a_melding_says_whether_it_corrects_an_earlier_one_of_the_stay() -> None:
+    gemeente = GemeenteCasusregisseur.from_config(CONFIG)
+    intake = TestGemeenteCasusregisseur.scenarios[0].notification
+    assert _body(gemeente, intake)["correctie"] is False
+    corrected = intake.model_copy(update={"correction": True})
+    assert _body(gemeente, corrected)["correctie"] is True
+    pi = PiBackoffice.from_config(CONFIG)
+    assert _body(pi, TestPiBackoffice.scenarios[0].notification)["correctie"] is False
+    assert _body(pi, TestPiBackoffice.scenarios[1].notification)["correctie"] is True
 
 
 def test_the_pi_melding_says_in_levensloopaanpak_with_the_llc_to_call() -> None:

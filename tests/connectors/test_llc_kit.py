@@ -19,6 +19,7 @@ from hub.connectors.testing import (
     sample_delivery,
 )
 from hub.schemas.categories import DataCategory
+from hub.schemas.deliveries import NotificationDelivery
 from hub.schemas.detention import DetentionStarted
 from hub.schemas.fhir import BSN_SYSTEM, PSEUDONYM_SYSTEM
 
@@ -43,6 +44,7 @@ CATEGORIES = {
     "person_name": DataCategory.IDENTITY,
 }
 INTAKE = sample_delivery("llz:fivoor", DetentionStarted, CONTENT, CATEGORIES)
+CORRECTED = sample_delivery("llz:fivoor", DetentionStarted, CONTENT, CATEGORIES, correction=True)
 
 
 class TestLlcCommunication(OutboundConnectorSuite):
@@ -53,6 +55,7 @@ class TestLlcCommunication(OutboundConnectorSuite):
     }
     scenarios: ClassVar[list[OutboundScenario]] = [
         OutboundScenario("detention intake", INTAKE, bsn="212121224", personal_data=(NAME,)),
+        OutboundScenario("a corrected intake", CORRECTED, bsn="212121224", personal_data=(NAME,)),
         OutboundScenario(
             "intake under the pseudonym",
             sample_delivery(
@@ -65,13 +68,15 @@ class TestLlcCommunication(OutboundConnectorSuite):
     ]
 
 
-def _sent(bsn: str | None) -> tuple[Any, dict[str, Any]]:
+def _sent(
+    bsn: str | None, notification: NotificationDelivery = INTAKE
+) -> tuple[Any, dict[str, Any]]:
     partner = HttpPartner()
     connector = LlcCommunication.from_config(TestLlcCommunication.config)
     connector.transport = partner.transport
     delivery = Delivery(
-        notification=INTAKE,
-        delivery_id=INTAKE.idempotency_key,
+        notification=notification,
+        delivery_id=notification.idempotency_key,
         subject="psn-k1-" + "a" * 40,
         correlation_id="c-1",
         bsn=bsn,
@@ -100,3 +105,11 @@ def test_without_permission_the_patient_is_the_pseudonym() -> None:
     _, body = _sent(None)
     assert body["subject"]["identifier"]["system"] == PSEUDONYM_SYSTEM
     assert "212121224" not in json.dumps(body)
+
+
+def test_a_corrected_start_reads_as_a_change_not_as_a_second_detention() -> None:
+    _, body = _sent("212121224", CORRECTED)
+    Communication.model_validate(body)
+    text = body["payload"][0]["contentString"]
+    assert text.startswith("Detentie gewijzigd: gestart op 2026-11-20 in PI Amsterdam.")
+    assert "Detentie gestart" not in text

@@ -130,7 +130,10 @@ async def test_a_privacy_officers_look_at_a_persons_report_is_audited(chain: Cha
 async def test_a_partner_sees_only_its_own_dead_letters_and_cannot_replay(chain: Chain) -> None:
     await chain.faults("gemeente", down=True)
     await chain.faults("llc", down=True)
-    await chain.send("injus", {"kind": "START", "bsn": INCLUDED, "event_id": "CONSOLE-DLQ"})
+    corrected = {"facility_code": "PI-VUG", "facility_name": "PI Vught"}  # the fixture's went
+    await chain.send(
+        "injus", {"kind": "START", "bsn": INCLUDED, "event_id": "CONSOLE-DLQ", **corrected}
+    )
 
     async def both() -> bool:
         async with sessionmaker(chain.hub.engine)() as session:

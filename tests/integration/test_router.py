@@ -132,7 +132,9 @@ async def test_flow_a_hit_notifies_casusregisseur_llc_zvh_and_the_pi(engine: Asy
     assert "detention_title" not in pi.content
     gemeente = got["gemeente:GM0363"]
     assert "wettelijke-taak-nazorg" in gemeente.decision.legal_bases
-    records = await hub.records()
+    assert not any(d.correction for d in got.values())
+    stay, *records = await hub.records()
+    assert (stay["outcome"], stay["recipient"]) == ("START", None), "the stay's start first"
     assert {r["recipient"] for r in records} == set(got)
     assert all(r["delivery_id"] == got[r["recipient"]].idempotency_key for r in records)
 
@@ -145,7 +147,7 @@ async def test_a_redelivered_event_makes_no_second_delivery_or_audit_record(
     again = await hub.feed(detention_started(), DJI, event_id="injus-1")
     assert len(first) == 4
     assert again == []
-    assert len(await hub.records()) == 4
+    assert len(await hub.records()) == 5, "the stay's start and four decisions, once"
 
 
 async def test_consent_then_withdrawal_changes_the_next_message(engine: AsyncEngine) -> None:
@@ -420,3 +422,103 @@ async def test_a_batch_that_needs_parking_is_left_to_the_one_by_one_path(
     assert await hub.router.route_batch([signal]) is None, "it would overtake a parked event"
     assert await hub.router.retry_parked() == 1
     assert await hub.router.route_batch([signal]) is not None
+
+
+async def _routed(hub: Hub, items: list[Incoming], how: str) -> list[list[NotificationDelivery]]:
+    """Each item's deliveries, the items routed one at a time or as one fetch."""
+    if how == "one fetch":
+        assert await hub.router.route_batch(items) is not None
+    else:
+        for item in items:
+            await hub.router.route(item.envelope, item.event)
+    await hub.router.flush([item.envelope.id for item in items])
+    out: dict[str | None, list[NotificationDelivery]] = {item.envelope.id: [] for item in items}
+    for record in hub.sent:
+        envelope, delivery = decode(record.headers, record.value)
+        assert isinstance(delivery, NotificationDelivery)
+        out[envelope.causationid].append(delivery)
+    return [out[item.envelope.id] for item in items]
+
+
+@pytest.mark.parametrize("how", ["one by one", "one fetch"])
+async def test_a_second_start_of_a_stay_is_a_repeat_or_a_correction_never_a_second_start(
+    engine: AsyncEngine, how: str
+) -> None:
+    hub = Hub(engine, StaticCaseLookup({SUBJECT: kedo_hit()}))
+    vught = Facility(code="PI-VUG", name="PI Vught")
+    items = [
+        _incoming(detention_started(), DJI, SUBJECT, "start-1"),
+        _incoming(detention_started(source_event_id="INJUS-0002"), DJI, SUBJECT, "start-2"),
+        _incoming(
+            detention_started(source_event_id="INJUS-0003", facility=vught),
+            DJI,
+            SUBJECT,
+            "start-3",
+        ),
+    ]
+    first, repeat, corrected = await _routed(hub, items, how)
+
+    assert {d.recipient for d in first} == {"gemeente:GM0363", "llz:fivoor", ZVH, "pi:pi-ams"}
+    assert not any(d.correction for d in first)
+    assert repeat == [], "the same content under a new event id: no partner hears of it"
+    assert {d.recipient for d in corrected} == {"gemeente:GM0363", "llz:fivoor", ZVH, "pi:pi-vug"}
+    assert all(d.correction for d in corrected)
+    assert by_recipient(corrected)["llz:fivoor"].content["facility"]["code"] == "PI-VUG"
+
+    records = await hub.records(subjects=[SUBJECT])
+    stays = [r for r in records if r["recipient"] is None]
+    assert [(r["event_id"], r["outcome"], r["object"]) for r in stays] == [
+        ("start-1", "START", "stay start-1: start"),
+        ("start-2", "DUPLICATE_START", "stay start-1: repeat of event start-1, nothing sent"),
+        ("start-3", "CORRECTION", "stay start-1: correction of event start-1"),
+    ]
+    assert [r for r in records if r["event_id"] == "start-2"] == stays[1:2], "no decision"
+    async with hub.sessions() as session:
+        assert (await audit.verify(session)).intact
+        held = await session.get(DetentionRecord, SUBJECT)
+    assert held is not None
+    assert (held.stay_key, held.start_event_id, held.facility_code) == (
+        "start-1",
+        "start-3",
+        "PI-VUG",
+    )
+
+
+async def test_a_start_after_the_release_opens_a_new_stay_with_its_own_start_notice(
+    engine: AsyncEngine,
+) -> None:
+    hub = Hub(engine, StaticCaseLookup({SUBJECT: kedo_hit()}))
+    await hub.feed(detention_started(), DJI, event_id="stay-1")
+    base = detention_started().model_dump(exclude={"start_date"})
+    ended = DetentionEnded(**base, end_date=dt.date(2026, 12, 1), release_municipality="GM0363")
+    await hub.feed(ended, DJI, event_id="end-1")
+    again = detention_started(source_event_id="INJUS-0002", start_date=dt.date(2027, 3, 1))
+    got = await hub.feed(again, DJI, event_id="stay-2")
+    assert len(got) == 4
+    assert not any(d.correction for d in got)
+    (record,) = await hub.records(event_id="stay-2", outcome="START")
+    assert record["object"] == "stay stay-2: start"
+
+
+async def test_a_late_correction_of_an_ended_stay_keeps_its_release_and_erasure_date(
+    engine: AsyncEngine,
+) -> None:
+    hub = Hub(engine, StaticCaseLookup({SUBJECT: kedo_hit()}))
+    await hub.feed(detention_started(), DJI, event_id="stay-1")
+    base = detention_started().model_dump(exclude={"start_date"})
+    ended = DetentionEnded(**base, end_date=dt.date(2026, 12, 1), release_municipality="GM0363")
+    await hub.feed(ended, DJI, event_id="end-1")
+    late = detention_started(source_event_id="INJUS-0002", detention_title="gevangenisstraf")
+    got = await hub.feed(late, DJI, event_id="late-1")
+    assert got
+    assert all(d.correction for d in got)
+    (record,) = await hub.records(event_id="late-1", outcome="CORRECTION")
+    assert record["object"] == "stay stay-1: correction of event stay-1"
+    async with hub.sessions() as session:
+        held = await session.get(DetentionRecord, SUBJECT)
+    assert held is not None
+    assert (held.stay_key, held.released_on, held.erase_after) == (
+        "stay-1",
+        dt.date(2026, 12, 1),
+        dt.date(2027, 6, 1),
+    )

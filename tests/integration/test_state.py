@@ -3,20 +3,64 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
 
+import pytest
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub.routing.stays import StartKind, classify_start
 from hub.schemas.case import ClientExcluded, ClientMoved, ExclusionReason, TeamRole
-from hub.state import cases, idempotency
+from hub.state import cases, detentions, idempotency
 from hub.state.cases import load_case
-from hub.state.database import current_revision, sessionmaker
-from tests.data import PROCESREGISSEUR, TEST_BSNS, client_included, pseudonymiser
+from hub.state.database import current_revision, make_engine, migrate, sessionmaker
+from hub.state.tables import DetentionRecord
+from tests.backends import fresh_database
+from tests.data import PROCESREGISSEUR, TEST_BSNS, client_included, detention_started, pseudonymiser
 
 SUBJECT = pseudonymiser().pseudonym(TEST_BSNS[1])
 
 
 async def test_migrations_reach_head(engine: AsyncEngine) -> None:
-    assert await current_revision(engine) == "0012"
+    assert await current_revision(engine) == "0013"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def before_stay_key(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[AsyncEngine]:
+    """A store at revision 0012, the last one without a stay key."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/hub.db"
+    else:
+        url = await fresh_database(request.getfixturevalue("postgres_admin_url"))
+    db = make_engine(url)
+    await migrate(db, "0012")
+    yield db
+    await db.dispose()
+
+
+async def test_a_record_kept_before_the_stay_key_gets_a_correction_never_a_second_start(
+    before_stay_key: AsyncEngine,
+) -> None:
+    async with before_stay_key.begin() as connection:
+        await connection.execute(
+            insert(DetentionRecord).values(
+                subject=SUBJECT,
+                facility_code="PI-AMS",
+                facility_name="PI Amsterdam",
+                since=dt.date(2026, 11, 20),
+                last_event_id="old-1",
+            )
+        )
+    await migrate(before_stay_key)
+    async with sessionmaker(before_stay_key)() as session:
+        stay = await detentions.stay_of(session, SUBJECT)
+    assert stay == detentions.Stay(
+        key="old-1", released_on=None, start_event_id="old-1", start_digest=None
+    )
+    assert classify_start(stay, detention_started(), "new-1").kind is StartKind.CORRECTION
 
 
 async def test_redelivered_event_id_is_detected(engine: AsyncEngine) -> None:

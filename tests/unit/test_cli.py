@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from hub.cli import app
+from hub.cli.simulate import INCLUDED, _commands
 from hub.settings_reference import settings_markdown
 from hub.state.database import head_revision, make_engine, migrate
 
@@ -38,10 +39,17 @@ def test_settings_prints_the_reference() -> None:
     assert result.output.strip() == settings_markdown()
 
 
+def test_the_load_scenario_sends_news_only_a_release_then_a_start_per_client() -> None:
+    """A stay has one start notice, so STARTs alone would mostly be repeats."""
+    commands = _commands("load", 4 * len(INCLUDED))
+    kinds = {bsn: [c["kind"] for c in commands if c["bsn"] == bsn] for bsn in INCLUDED}
+    assert set(map(tuple, kinds.values())) == {("EINDE", "START", "EINDE", "START")}
+
+
 def test_db_upgrade_on_a_fresh_sqlite(tmp_path: Path) -> None:
     result = runner.invoke(app, ["db", "upgrade"], env={"HUB_DATA_DIR": str(tmp_path)})
     assert result.exit_code == 0, result.output
-    assert "revision 0011" in result.output
+    assert "revision 0013" in result.output
 
 
 PSEUDONYM = "psn-k1-" + "0" * 40

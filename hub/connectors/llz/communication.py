@@ -52,11 +52,13 @@ def _contact(value: Any) -> str:
     return f"{value.get('name')} ({value.get('organisation')}{', ' + reach if reach else ''})"
 
 
-def summary(source_type: str, content: dict[str, Any]) -> str:
-    """The text the LLC reads first; only fields the delivery carries appear in it."""
+def summary(source_type: str, content: dict[str, Any], *, correction: bool = False) -> str:
+    """The text the LLC reads first; only fields the delivery carries appear in it. A
+    corrected START says so first, so it does not read as a second detention."""
     c = content
     if source_type == DetentionStarted.event_type():
-        text = f"Detentie gestart op {c.get('start_date', '?')} in {_name(c.get('facility'))}."
+        what = "Detentie gewijzigd: gestart" if correction else "Detentie gestart"
+        text = f"{what} op {c.get('start_date', '?')} in {_name(c.get('facility'))}."
     elif source_type == DetentionTransferred.event_type():
         text = (
             f"Overgeplaatst op {c.get('transfer_date', '?')} van "
@@ -109,7 +111,13 @@ class LlcCommunication(HttpPartnerApi, OutboundConnector[LlcCommunicationConfig]
                 "sent": sent.isoformat(),
                 "topic": {"text": notification.source_type},
                 "payload": [
-                    {"contentString": summary(notification.source_type, notification.content)},
+                    {
+                        "contentString": summary(
+                            notification.source_type,
+                            notification.content,
+                            correction=notification.correction,
+                        )
+                    },
                     {
                         "contentAttachment": {
                             "contentType": "application/json",

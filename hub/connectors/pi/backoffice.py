@@ -29,6 +29,7 @@ class PiBackoffice(JsonNotifications):
             "melding": "in-levensloopaanpak"
             if content.get("levensloopaanpak")
             else "niet-in-levensloopaanpak",
+            "correctie": delivery.notification.correction,
             "gedetineerde": {
                 "bsn": delivery.bsn,
                 "skn": content.get("skn"),

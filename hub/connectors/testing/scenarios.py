@@ -71,6 +71,7 @@ def sample_delivery(
     bsn_permitted: bool = False,
     key: str | None = None,
     label_reference: str | None = None,
+    correction: bool = False,
 ) -> NotificationDelivery:
     """A delivery as the router would make it, for an outbound scenario."""
     return NotificationDelivery(
@@ -90,4 +91,5 @@ def sample_delivery(
         content_categories=categories,
         bsn_permitted=bsn_permitted,
         label_reference=label_reference,
+        correction=correction,
     )
