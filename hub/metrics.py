@@ -54,7 +54,13 @@ DEAD_LETTER_DEPTH = Gauge(
 )
 RETRY_QUEUE_DEPTH = Gauge(
     "ketenhub_retry_queue_depth",
-    "Deliveries waiting in the retry queue for their next attempt, per connector.",
+    "Deliveries held back for a later attempt (dead-letter stops included), per connector.",
+    ["connector"],
+)
+HELD_BEHIND_DEAD_LETTERS = Gauge(
+    "ketenhub_held_behind_dead_letters",
+    "Deliveries waiting behind a dead letter of the same client and partner, per "
+    "connector: they go only when an operator replays or discards it (`hub dlq`).",
     ["connector"],
 )
 CIRCUIT_OPEN = Gauge(

@@ -22,6 +22,7 @@ from hub.metrics import (
     CONNECTOR_UP,
     CONSUMER_LAG,
     DEAD_LETTER_DEPTH,
+    HELD_BEHIND_DEAD_LETTERS,
     LABELS_INCOMPLETE,
     RETRY_QUEUE_DEPTH,
 )
@@ -51,10 +52,12 @@ async def refresh(
     async with sessions() as session:
         LABELS_INCOMPLETE.set(await labels.incomplete(session, older_than=older_than))
         DEAD_LETTER_DEPTH.set(await dead_letters.open_count(session))
+        behind = await holdback.behind_stops(session)
         for name, breaker_set in (breakers or {}).items():
             RETRY_QUEUE_DEPTH.labels(name).set(
                 await holdback.pending(session, f"{OUTBOUND_PREFIX}{name}")
             )
+            HELD_BEHIND_DEAD_LETTERS.labels(name).set(behind.get(f"{OUTBOUND_PREFIX}{name}", 0))
             for partner, state in breaker_set.states().items():
                 CIRCUIT_OPEN.labels(name, partner).set(int(state is BreakerState.OPEN))
     try:
@@ -62,5 +65,5 @@ async def refresh(
     except Exception as exc:  # the broker may be briefly away; the next round tries again
         log.warning("consumer_lag_unavailable", error=type(exc).__name__)
         return
-    for group, behind in lag.items():
-        CONSUMER_LAG.labels(group).set(behind)
+    for group, records in lag.items():
+        CONSUMER_LAG.labels(group).set(records)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -34,6 +35,8 @@ class LetterState(StrEnum):
     DENIED = "denied"
     """Replay re-ran the policy and today's consents or titles no longer permit it."""
     DISCARDED = "discarded"
+    RESOLVED = "resolved"
+    """A later re-send of the same delivery succeeded (a label offered again)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class Source:
     subject: str | None = None
     event_type: str | None = None
     correlation_id: str | None = None
+    delivery_id: str | None = None
+    """A delivery's idempotency key: a later re-send of it resolves the dead letter."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,7 @@ async def record(
             subject=source.subject,
             event_type=source.event_type,
             correlation_id=source.correlation_id,
+            delivery_id=source.delivery_id,
             reason=error.slug,
             detail=str(error)[:2000],
             errors=failures.dump(history),
@@ -204,6 +210,41 @@ async def settle(
         .values(state=state.value, settled_at=now, settled_by=by, settlement=settlement[:2000])
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def open_for_deliveries(
+    session: AsyncSession, consumer: str, delivery_ids: Collection[str]
+) -> dict[str, str]:
+    """The open dead letters of ``consumer`` for each of ``delivery_ids``: letter id by
+    delivery id."""
+    if not delivery_ids:
+        return {}
+    rows = await session.execute(
+        select(DeadLetterRecord.delivery_id, DeadLetterRecord.id).where(
+            DeadLetterRecord.consumer == consumer,
+            DeadLetterRecord.state == LetterState.OPEN.value,
+            DeadLetterRecord.delivery_id.in_(list(delivery_ids)),
+        )
+    )
+    return {str(delivery): str(letter) for delivery, letter in rows}
+
+
+async def resolve(
+    session: AsyncSession, consumer: str, delivery_id: str, *, now: dt.datetime
+) -> list[str]:
+    """A later re-send of ``delivery_id`` succeeded: its open dead letters are resolved
+    by themselves. Returns their ids."""
+    found = await open_for_deliveries(session, consumer, [delivery_id])
+    for letter in found.values():
+        await settle(
+            session,
+            letter,
+            LetterState.RESOLVED,
+            by="hub",
+            settlement="delivered by a later re-send of the same delivery",
+            now=now,
+        )
+    return list(found.values())
 
 
 async def open_count(session: AsyncSession) -> int:

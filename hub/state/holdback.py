@@ -286,6 +286,27 @@ async def held_behind(session: AsyncSession, dead_letter_ids: Collection[str]) -
     }
 
 
+async def behind_stops(session: AsyncSession) -> dict[str, int]:
+    """Per consumer, how many items wait in lanes that a dead letter stops."""
+    stopped = (
+        select(HeldItem.consumer, HeldItem.subject, HeldItem.partner)
+        .where(HeldItem.dead_letter_id.is_not(None))
+        .subquery()
+    )
+    rows = await session.execute(
+        select(HeldItem.consumer, func.count())
+        .join(
+            stopped,
+            (HeldItem.consumer == stopped.c.consumer)
+            & (HeldItem.subject == stopped.c.subject)
+            & (HeldItem.partner == stopped.c.partner),
+        )
+        .where(HeldItem.dead_letter_id.is_(None))
+        .group_by(HeldItem.consumer)
+    )
+    return {str(consumer): int(count) for consumer, count in rows}
+
+
 async def pending(session: AsyncSession, consumer: str | None = None) -> int:
     """Items held (stops included), for one consumer or all."""
     statement = select(func.count()).select_from(HeldItem)

@@ -354,7 +354,8 @@ class HeldItem(Base):
 
 class DeadLetterRecord(Base):
     """A record the hub gave up on, kept whole with its reason and full error history,
-    until an operator replays or discards it (``hub dlq``)."""
+    until an operator replays or discards it (``hub dlq``), or a later re-send of the
+    same delivery (``delivery_id``, its idempotency key) succeeds."""
 
     __tablename__ = "dead_letter"
 
@@ -364,6 +365,7 @@ class DeadLetterRecord(Base):
     subject: Mapped[str | None] = mapped_column(String(64), index=True)
     event_type: Mapped[str | None] = mapped_column(String(120))
     correlation_id: Mapped[str | None] = mapped_column(String(200))
+    delivery_id: Mapped[str | None] = mapped_column(String(64), index=True)
     reason: Mapped[str] = mapped_column(String(60))
     detail: Mapped[str] = mapped_column(Text)
     errors: Mapped[str] = mapped_column(Text)

@@ -100,6 +100,7 @@ async def test_a_stop_holds_its_lane_until_replayed_or_discarded(engine: AsyncEn
             (POLICE.subject, POLICE.partner): None,
         }
         assert await holdback.held_behind(session, ["letter-1", "unknown"]) == {"letter-1": 2}
+        assert await holdback.behind_stops(session) == {"outbound:llc": 2}
     replayed = record(7)
     async with sessions.begin() as session:
         assert await holdback.resume(session, "letter-1", replayed, NOW)

@@ -23,6 +23,7 @@ from hub.simulators.population import consent as population_consent
 from hub.simulators.population import inclusion, person
 from hub.state import dead_letters, labels
 from hub.state.database import sessionmaker
+from hub.state.dead_letters import LetterQuery, LetterState
 from tests.backends import Backend
 from tests.integration.simulated_chain import (
     Chain,
@@ -134,6 +135,9 @@ async def test_flow_b_a_label_set_while_the_police_are_down_completes_when_they_
     await chain.faults("politie", down=False)
     states = await chain.labels_until(SMIT, LABEL_PARTNERS)
     assert states["politie"].resends >= 1
+    async with sessionmaker(chain.hub.engine)() as session:
+        letters = await dead_letters.find(session, LetterQuery(state=None, recipient="politie"))
+    assert [letter.state for letter in letters] == [LetterState.RESOLVED], "resolved by itself"
     await _subscription(chain, SMIT)
     assert await chain.duplicates("politie") == 0
     shown = await asyncio.to_thread(

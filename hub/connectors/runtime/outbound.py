@@ -52,7 +52,7 @@ from hub.metrics import FLOW_SECONDS
 from hub.schemas.deliveries import Flow, NotificationDelivery
 from hub.schemas.envelope import Envelope
 from hub.settings import KafkaSettings
-from hub.state import holdback, idempotency, labels, receipts
+from hub.state import dead_letters, holdback, idempotency, labels, receipts
 from hub.state.dead_letters import Source
 from hub.state.failures import Failure
 from hub.state.holdback import Held, Lane
@@ -227,6 +227,14 @@ class OutboundRuntime:
             held = await holdback.lanes_among(
                 session, self.consumer, {envelope.subject for _, envelope, _ in opened}
             )
+            stopped = any(stop is not None for stop in held.values())
+            resent = (
+                await dead_letters.open_for_deliveries(
+                    session, self.consumer, [event.idempotency_key for _, _, event in opened]
+                )
+                if stopped
+                else {}
+            )
         per_lane: dict[tuple[str, str], list[tuple[int, Envelope, NotificationDelivery]]] = {}
         for n, envelope, event in opened:
             if envelope.id in done:
@@ -248,6 +256,12 @@ class OutboundRuntime:
             async with gate:
                 for n, envelope, event in items:
                     item = batch[n]
+                    stop = resent.get(event.idempotency_key)
+                    if stop is not None and held.get(lane) == stop:
+                        lane_of = Lane(self.consumer, envelope.subject, event.recipient)
+                        again = Item.received(lane_of, envelope.id, item)
+                        results[n] = await self._resend(stop, again.record)
+                        continue
                     with (
                         tracing.span(f"deliver {self.connector.name}", parent=item.headers),
                         message_context(
@@ -315,6 +329,15 @@ class OutboundRuntime:
             await self._dead_letter(entry, envelope, event, failed, history, 1, started),
             None,
         )
+
+    async def _resend(self, letter_id: str, record: KafkaRecord) -> Result:
+        """A re-send of the delivery its lane is stopped at (a label offered again): it
+        takes the stop's place and goes first; when it succeeds, the dead letter is
+        resolved by itself."""
+        async with self._sessions.begin() as session:
+            await holdback.resume(session, letter_id, record, self._clock.now())
+        log.info("delivery_resent", connector=self.connector.name, dead_letter=letter_id)
+        return Result.QUEUED
 
     async def retry_due(self) -> list[Result]:
         """Try the lanes' heads that are due, each lane in order; returns what became of
@@ -512,6 +535,7 @@ class OutboundRuntime:
             subject=envelope.subject,
             event_type=event.source_type,
             correlation_id=envelope.correlationid,
+            delivery_id=event.idempotency_key,
         )
         reason = _reason(error) or error.slug
 
@@ -554,6 +578,10 @@ class OutboundRuntime:
                     await idempotency.claim(session, self.consumer, envelope.id)
                 if end.queued_seq is not None:
                     await holdback.release(session, end.queued_seq)
+                    if end.result is Result.DELIVERED:  # a re-send resolves its dead letter
+                        await dead_letters.resolve(
+                            session, self.consumer, event.idempotency_key, now=self._clock.now()
+                        )
                 receipts.record(
                     session,
                     receipts.Receipt(
