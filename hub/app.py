@@ -42,9 +42,10 @@ from hub.logs import get_logger
 from hub.ops_api import Readiness, make_ops_app
 from hub.relay import Relay
 from hub.routing.cedar_policy import policy_from_settings
+from hub.routing.consumer import router_subscriber
 from hub.routing.lookup import CaseLookup, LocalCaseLookup
 from hub.routing.replay import Replayer
-from hub.routing.router import Router, router_subscriber
+from hub.routing.router import Router
 from hub.settings import HttpSettings, HubSettings
 from hub.state import detentions, idempotency
 from hub.state.database import make_engine, sessionmaker

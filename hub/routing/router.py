@@ -9,39 +9,35 @@ and chain the audit records. Only after that commits are the deliveries sent, an
 after they are sent is the Kafka offset committed. A redelivered event finds its claim
 and sends only what was left unsent.
 
-The consumer takes what one fetch brought (up to ``KafkaSettings.batch_max_records``)
-and routes it in one transaction, in the order it came, with the case look-ups asked at
-once and one audit append: the per-event cost of a transaction, a commit and a
-round trip to the broker is paid once per batch. A batch that needs more than that (a
-held client, a look-up that failed, a pseudonym rotation, a failure) is routed one
-event at a time, which is where holding back (``hub.state.holdback``) and
-dead-lettering live.
+There is one path, :meth:`Router.route_batch`. The consumer takes what one fetch
+brought (up to ``KafkaSettings.batch_max_records``) and routes it in one transaction, in
+the order it came, with the case look-ups asked at once and one audit append: the
+per-event cost of a transaction, a commit and a round trip to the broker is paid once
+per batch. An event whose client has an earlier one held back, or whose look-up failed,
+is held back in the client's lane (``hub.state.holdback``) in that transaction; a held
+event tried again, and a single event, are batches of one. A batch that fails is split
+until the event that fails it is alone, and that one is dead-lettered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import ConsumerRecord
-from faststream.kafka import KafkaRouter
-from faststream.kafka.annotations import KafkaMessage
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub import metrics, tracing
 from hub.backoff import Backoff
 from hub.bus.codec import encode, open_record
-from hub.bus.deadletter import DeadLetters, Publish, text_headers
 from hub.bus.sealing import Erased, scope_of
-from hub.bus.subscribers import batch_consumer, fetched
-from hub.core.errors import ContractError, HubError, PermanentError, RetryableError, is_outage
-from hub.core.topics import ROUTED_TOPICS, ROUTER_GROUP
+from hub.core.errors import ContractError, RetryableError
+from hub.core.topics import ROUTER_GROUP
 from hub.identity.keyring import DataKey, Keyring
 from hub.identity.rekeying import Rekeyer
-from hub.logs import get_logger, message_context
+from hub.logs import get_logger
 from hub.routing.decision import Decision, Policy
 from hub.routing.disclosure import Message, bsn_authorised, disclose, object_text
 from hub.routing.lookup import CaseLookup
@@ -65,15 +61,10 @@ from hub.schemas.consent import (
 from hub.schemas.deliveries import Flow
 from hub.schemas.detention import DetentionEvent, DetentionStarted
 from hub.schemas.envelope import Envelope
-from hub.settings import KafkaSettings
 from hub.state import audit, cases, consents, detentions, holdback, idempotency, labels, outbox
 from hub.state.audit import Action, AuditEntry, AuditOutcome
-from hub.state.dead_letters import Source
 from hub.state.failures import Failure
 
-CRASHES_BEFORE_DEAD_LETTER = 3
-"""An event the router fails on this many times in a row for a reason that is not
-transient (a bug, not an outage) is dead-lettered, so it cannot block its partition."""
 HELD_LEASE = dt.timedelta(seconds=20)
 """How long one attempt at a held event holds it against the other routers."""
 LABEL_ACTIONS = {Flow.B: labels.LabelAction.SET, Flow.C: labels.LabelAction.WITHDRAW}
@@ -138,93 +129,49 @@ class Router:
         self._bsn_kinds = bsn_kinds
         self._clock = clock
         self._retry = retry or Backoff(initial_s=2.0, max_s=300.0)
-        self._answers: dict[str, LookUp] = {}
 
     async def route(
         self, envelope: Envelope, event: CanonicalEvent, *, resumed: bool = False
     ) -> RouteResult:
-        """Decide, audit and stage one event; nothing is sent here (see :meth:`flush`).
-
-        When the case look-up is down, or an earlier event of the same client is held,
-        the event is held back in the client's lane instead (``RouteResult.parked``) and
-        the partition moves on.
-        ``resumed`` is set by :meth:`retry_parked` for the event at the head of the queue.
-        """
-        if self._rekeyer is not None and self._rekeyer.rotating(envelope.subject):
-            subject = await self._rekeyer.resolve(self._sessions, envelope.subject)
-            envelope = envelope.model_copy(update={"subject": subject})
-        async with self._sessions() as session:
-            if await idempotency.was_processed(session, ROUTER_GROUP, envelope.id):
-                return RouteResult(duplicate=True)
-            behind = not resumed and bool(
-                await holdback.lanes_among(session, ROUTER_GROUP, [envelope.subject])
-            )
-        key = (
-            await self.keyring.current(envelope.subject, scope_of(event))
-            if self.keyring is not None
-            else None
+        """One event: a batch of one (see :meth:`route_batch`)."""
+        (result,) = await self.route_batch(
+            [Incoming(envelope, event)], resumed=frozenset({envelope.id} if resumed else ())
         )
-        if behind:
-            return await self._park(
-                envelope, event, "waiting behind an earlier event of the client", key
-            )
-        found = None
-        if isinstance(event, DetentionEvent):
-            try:
-                found = await self._look_up(envelope.subject, fresh=resumed)
-            except RetryableError as error:
-                if resumed:
-                    raise
-                return await self._park(envelope, event, f"case look-up failed: {error}", key)
-        now = self._clock()
-        async with self._sessions.begin() as session:
-            if not await idempotency.claim(session, ROUTER_GROUP, envelope.id):
-                return RouteResult(duplicate=True)
-            if isinstance(event, ConsentEvent):
-                entries = [await _record_fact(session, envelope, event)]
-                staged = 0
-            else:
-                entries, staged = await self._decide(session, envelope, event, found, now, key)
-            seqs = await audit.append(session, entries)
-        metrics.count_decisions((e.outcome, e.rule_ids) for e in entries)
-        return RouteResult(duplicate=False, audit_seqs=tuple(seqs), staged=staged)
+        return result
 
-    async def route_batch(self, batch: Sequence[Incoming]) -> list[RouteResult] | None:
+    async def route_batch(
+        self, batch: Sequence[Incoming], *, resumed: frozenset[str] = frozenset()
+    ) -> list[RouteResult]:
         """Decide, audit and stage a fetch's events in one transaction, in their order:
-        one query for what was seen before and what is held, the detentions' case
-        look-ups at once, one audit append. Nothing is sent here (see :meth:`flush`).
+        one query for what was seen before, one for which clients are held back, the
+        detentions' case look-ups at once, one audit append. Nothing is sent here (see
+        :meth:`flush`).
 
-        Returns None, having written nothing, when some event needs :meth:`route` one at
-        a time: a client with a held event, a look-up that failed, a pseudonym
-        rotation under way.
+        An event whose client has an earlier event held back, or whose case look-up
+        failed, is held back in the client's lane (``RouteResult.parked``) in the same
+        transaction, and the others go on. ``resumed`` names held events being tried
+        again from the head of their lane: one of those whose look-up fails again
+        raises the RetryableError, so it stays at the head.
         """
-        self._answers = {}
         if not batch:
             return []
-        if self._rekeyer is not None and any(
-            self._rekeyer.rotating(item.envelope.subject) for item in batch
-        ):
-            return None
+        batch = [await self._current_subject(item) for item in batch]
+        subjects = {item.envelope.subject for item in batch}
         async with self._sessions() as session:
             seen = await idempotency.processed_among(
                 session, ROUTER_GROUP, [item.envelope.id for item in batch]
             )
-            subjects = {item.envelope.subject for item in batch}
-            if await holdback.lanes_among(session, ROUTER_GROUP, subjects):
-                return None
+            lanes = await holdback.lanes_among(session, ROUTER_GROUP, subjects)
+        holding = {subject for subject, _ in lanes}
         fresh = [(n, item) for n, item in enumerate(batch) if item.envelope.id not in seen]
-        # Kept for the one-by-one path, should the batch need it: a look-up that failed
-        # after its whole budget is held on, not asked again at once.
-        self._answers = await self._look_up_all(
-            {item.envelope.subject for _, item in fresh if isinstance(item.event, DetentionEvent)}
+        answers = await self._look_up_all(
+            {
+                item.envelope.subject
+                for _, item in fresh
+                if isinstance(item.event, DetentionEvent)
+                and (item.envelope.subject not in holding or item.envelope.id in resumed)
+            }
         )
-        found = {
-            subject: answer
-            for subject, answer in self._answers.items()
-            if isinstance(answer, KedoLookupResult)
-        }
-        if len(found) < len(self._answers):
-            return None
         keys: dict[tuple[str, str], DataKey] = {}
         if self.keyring is not None:
             for _, item in fresh:
@@ -233,37 +180,77 @@ class Router:
                     keys[wanted] = await self.keyring.current(*wanted)
         now = self._clock()
         decided: dict[int, tuple[list[AuditEntry], int]] = {}
+        held: set[int] = set()
         async with self._sessions.begin() as session:
             for n, item in fresh:
                 envelope, event = item.envelope, item.event
+                key = keys.get((envelope.subject, scope_of(event)))
+                reason = self._held_because(item, holding, answers, resumed)
+                if reason is not None:
+                    await self._hold(session, item, reason, key, now)
+                    holding.add(envelope.subject)
+                    held.add(n)
+                    continue
                 with tracing.span("route", parent=item.headers, type=envelope.type):
                     if not await idempotency.claim(session, ROUTER_GROUP, envelope.id):
                         continue
                     if isinstance(event, ConsentEvent):
                         decided[n] = ([await _record_fact(session, envelope, event)], 0)
                     else:
-                        key = keys.get((envelope.subject, scope_of(event)))
+                        found = answers.get(envelope.subject)
                         decided[n] = await self._decide(
-                            session, envelope, event, found.get(envelope.subject), now, key
+                            session,
+                            envelope,
+                            event,
+                            found if isinstance(found, KedoLookupResult) else None,
+                            now,
+                            key,
                         )
             seqs = iter(
                 await audit.append(
                     session, [entry for entries, _ in decided.values() for entry in entries]
                 )
             )
-        self._answers = {}
         metrics.count_decisions(
             (e.outcome, e.rule_ids) for entries, _ in decided.values() for e in entries
         )
         results = []
         for n in range(len(batch)):
-            if n not in decided:
+            if n in held:
+                results.append(RouteResult(duplicate=False, parked=True))
+            elif n not in decided:
                 results.append(RouteResult(duplicate=True))
-                continue
-            entries, staged = decided[n]
-            numbers = tuple(next(seqs) for _ in entries)
-            results.append(RouteResult(duplicate=False, audit_seqs=numbers, staged=staged))
+            else:
+                entries, staged = decided[n]
+                numbers = tuple(next(seqs) for _ in entries)
+                results.append(RouteResult(duplicate=False, audit_seqs=numbers, staged=staged))
         return results
+
+    async def _current_subject(self, item: Incoming) -> Incoming:
+        """The item under its client's current pseudonym, during a key rotation."""
+        if self._rekeyer is None or not self._rekeyer.rotating(item.envelope.subject):
+            return item
+        subject = await self._rekeyer.resolve(self._sessions, item.envelope.subject)
+        envelope = item.envelope.model_copy(update={"subject": subject})
+        return Incoming(envelope, item.event, item.headers)
+
+    @staticmethod
+    def _held_because(
+        item: Incoming,
+        holding: Collection[str],
+        answers: Mapping[str, LookUp],
+        resumed: Collection[str],
+    ) -> str | None:
+        """Why ``item`` must wait in its client's lane, or None when it can be routed."""
+        subject, head = item.envelope.subject, item.envelope.id in resumed
+        if subject in holding and not head:
+            return "behind an earlier event of the client"
+        answer = answers.get(subject)
+        if isinstance(item.event, DetentionEvent) and isinstance(answer, RetryableError):
+            if head:
+                raise answer
+            return f"case look-up failed: {answer}"
+        return None
 
     async def _look_up_all(self, subjects: Collection[str]) -> dict[str, LookUp]:
         """The case of every subject, asked at once; a failed look-up as its error."""
@@ -278,32 +265,25 @@ class Router:
             found[subject] = answer
         return found
 
-    async def _look_up(self, subject: str, *, fresh: bool) -> KedoLookupResult:
-        """The case of ``subject``: the answer the failed batch just had, unless ``fresh``,
-        so a look-up that failed after its whole budget is not asked again at once."""
-        answer = None if fresh else self._answers.pop(subject, None)
-        if answer is None:
-            return await self._lookup.lookup(subject)
-        if isinstance(answer, RetryableError):
-            raise answer
-        return answer
-
-    async def _park(
-        self, envelope: Envelope, event: CanonicalEvent, reason: str, key: DataKey | None
-    ) -> RouteResult:
-        now = self._clock()
-        async with self._sessions.begin() as session:
-            await holdback.hold(
-                session,
-                holdback.Lane(ROUTER_GROUP, envelope.subject),
-                envelope.id,
-                encode(event, envelope, key),
-                reason=reason,
-                now=now,
-                next_attempt_at=now + dt.timedelta(seconds=self._retry.pause(1)),
-            )
+    async def _hold(
+        self,
+        session: AsyncSession,
+        item: Incoming,
+        reason: str,
+        key: DataKey | None,
+        now: dt.datetime,
+    ) -> None:
+        envelope = item.envelope
+        await holdback.hold(
+            session,
+            holdback.Lane(ROUTER_GROUP, envelope.subject),
+            envelope.id,
+            encode(item.event, envelope, key),
+            reason=reason,
+            now=now,
+            next_attempt_at=now + dt.timedelta(seconds=self._retry.pause(1)),
+        )
         log.warning("event_parked", subject=envelope.subject, type=envelope.type, reason=reason)
-        return RouteResult(duplicate=False, parked=True)
 
     async def retry_parked(self) -> int:
         """Route held events whose time has come, each client's lane in order; a lane
@@ -497,131 +477,3 @@ async def _record_fact(
     else:
         raise ContractError(f"no state change defined for {envelope.type}", field="ce_type")
     return _recorded(envelope, what, consent_id)
-
-
-def router_subscriber(router: Router, kafka: KafkaSettings, dead_letter: Publish) -> KafkaRouter:
-    """The FastStream consumer: one group over every routed topic, taking what a fetch
-    brought as one batch, offsets committed only after the deliveries left
-    (NACK_ON_ERROR rewinds every partition of the batch on any failure).
-
-    A record that is not a valid event is dead-lettered at once. A transient failure
-    (the state store or the bus away) is retried by redelivery for as long as it lasts.
-    Any other failure is retried twice and then dead-lettered with its history, so one
-    poisonous event never blocks the partition it shares with others.
-    """
-    dead_letters = DeadLetters(router.sessions, dead_letter)
-    crashes: dict[str, list[Failure]] = {}
-
-    def source(record: ConsumerRecord[bytes, bytes], envelope: Envelope | None) -> Source:
-        return Source(
-            consumer=ROUTER_GROUP,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-            headers=text_headers(record.headers),
-            value=record.value or b"",
-            subject=envelope.subject if envelope else None,
-            event_type=envelope.type if envelope else None,
-            correlation_id=envelope.correlationid if envelope else None,
-        )
-
-    async def opened(record: ConsumerRecord[bytes, bytes]) -> Incoming | None:
-        """The record's event, or None when it was erased or dead-lettered as unreadable."""
-        try:
-            envelope, event = await open_record(record.headers, record.value or b"", router.keyring)
-        except Erased:
-            log.info("event_erased", topic=record.topic, offset=record.offset)
-            return None
-        except ContractError as error:
-            log.warning(
-                "event_rejected",
-                error=error.slug,
-                field=error.field,
-                topic=record.topic,
-                offset=record.offset,
-            )
-            await dead_letters.give_up(source(record, None), error, [], attempts=1)
-            return None
-        return Incoming(envelope, event, list(record.headers))
-
-    async def one_by_one(record: ConsumerRecord[bytes, bytes], item: Incoming) -> None:
-        envelope = item.envelope
-        with (
-            tracing.span("route", parent=record.headers, type=envelope.type),
-            message_context(message_id=envelope.id, correlation_id=envelope.correlationid),
-        ):
-            try:
-                result = await router.route(envelope, item.event)
-                sent = await router.flush([envelope.id])
-            except RetryableError:
-                raise
-            except Exception as exc:
-                history = crashes.setdefault(envelope.id, [])
-                failure = (
-                    exc
-                    if isinstance(exc, HubError) and not isinstance(exc, RetryableError)
-                    else PermanentError(f"{type(exc).__name__} in the router")
-                )
-                history.append(Failure.of(len(history) + 1, failure, dt.datetime.now(dt.UTC)))
-                if len(history) < CRASHES_BEFORE_DEAD_LETTER or is_outage(exc):
-                    log.warning("route_failed", error=type(exc).__name__, attempt=len(history))
-                    raise
-                await dead_letters.give_up(
-                    source(record, envelope), failure, history, attempts=len(history)
-                )
-                crashes.pop(envelope.id, None)
-                return
-            crashes.pop(envelope.id, None)
-            _log_routed(envelope, result, sent)
-
-    async def on_events(message: KafkaMessage) -> None:
-        batch = [
-            (record, item)
-            for record in fetched(message)
-            if (item := await opened(record)) is not None
-        ]
-        try:
-            results = await router.route_batch([item for _, item in batch])
-        except RetryableError:
-            raise
-        except Exception as exc:  # one event may be poisonous: find it one by one
-            log.warning("batch_failed", error=type(exc).__name__, events=len(batch))
-            results = None
-        if results is None:
-            for record, item in batch:
-                await one_by_one(record, item)
-            return
-        await router.flush([item.envelope.id for _, item in batch])
-        for (record, item), result in zip(batch, results, strict=True):
-            crashes.pop(item.envelope.id, None)
-            with (
-                tracing.continuing(record.headers),
-                message_context(
-                    message_id=item.envelope.id, correlation_id=item.envelope.correlationid
-                ),
-            ):
-                _log_routed(item.envelope, result, result.staged)
-
-    return batch_consumer(
-        *(topic.name for topic in ROUTED_TOPICS),
-        group=ROUTER_GROUP,
-        kafka=kafka,
-        handler=on_events,
-        title="router",
-        description="Decides, audits and delivers every canonical event.",
-    )
-
-
-def _log_routed(envelope: Envelope, result: RouteResult, sent: int) -> None:
-    log.info(
-        "event_duplicate"
-        if result.duplicate
-        else "event_parked"
-        if result.parked
-        else "event_routed",
-        subject=envelope.subject,
-        type=envelope.type,
-        decisions=len(result.audit_seqs),
-        deliveries=sent,
-    )

@@ -407,27 +407,36 @@ async def test_a_batch_decides_as_one_event_at_a_time_does_in_one_transaction(
     assert await hub.router.route_batch(batch) == [RouteResult(duplicate=True)] * 4
 
 
-async def test_a_batch_that_needs_parking_is_left_to_the_one_by_one_path(
+async def test_in_one_batch_a_failed_look_up_holds_that_client_and_the_others_go_on(
     engine: AsyncEngine,
 ) -> None:
-    lookup = FlakyLookup({SUBJECT: kedo_hit()})
-    hub = Hub(engine, lookup, retry=Backoff(initial_s=0.0, max_s=0.0))
+    other = pseudonymiser().pseudonym(TEST_BSNS[1])
+    lookup = FlakyLookup({SUBJECT: kedo_hit(), other: kedo_hit()})
+    hub = Hub(engine, lookup, retry=Backoff(initial_s=0.0, max_s=0.0))  # due again at once
+    await hub.feed(client_included(), ZVH)
     start = _incoming(detention_started(), DJI, SUBJECT, "start")
-    assert await hub.router.route_batch([start]) is None, "KEDO is down"
-    assert await hub.records() == [], "nothing was written"
-    assert (await hub.router.route(start.envelope, start.event)).parked
-    assert lookup.tries == 1, "parked on the batch's failed look-up, not asked again"
-    lookup.down = False
     signal = _incoming(crisis_contact(), CRISIS, SUBJECT, "crisis")
-    assert await hub.router.route_batch([signal]) is None, "it would overtake a parked event"
-    assert await hub.router.retry_parked() == 1
-    assert await hub.router.route_batch([signal]) is not None
+    elsewhere = _incoming(client_included(), ZVH, other, "incl-other")
+    results = await hub.router.route_batch([start, signal, elsewhere])
+    assert [r.parked for r in results] == [True, True, False], "KEDO is down for the start"
+    assert lookup.tries == 1, "asked once, for the one detention"
+    async with hub.sessions() as session:
+        assert await holdback.pending(session, ROUTER_GROUP) == 2
+    assert await hub.router.retry_parked() == 0, "still down: the head stays, nothing lost"
+    lookup.down = False
+    assert await hub.router.retry_parked() == 2
+    async with hub.sessions() as session:
+        assert await holdback.pending(session, ROUTER_GROUP) == 0
+    types = [r["event_type"] for r in await hub.records(subjects=[SUBJECT])]
+    assert types.index("nl.ketenhub.detention.started.v1") < types.index(
+        "nl.ketenhub.signal.crisis-contact.v1"
+    ), "the order is kept"
 
 
 async def _routed(hub: Hub, items: list[Incoming], how: str) -> list[list[NotificationDelivery]]:
     """Each item's deliveries, the items routed one at a time or as one fetch."""
     if how == "one fetch":
-        assert await hub.router.route_batch(items) is not None
+        await hub.router.route_batch(items)
     else:
         for item in items:
             await hub.router.route(item.envelope, item.event)

@@ -1,0 +1,91 @@
+"""The router's consumer with a poisonous event in a fetch: the batch is split until
+that event is alone; what came before it is routed, and the fetch comes again (what
+came after waits, so no client's events overtake) until the poisonous one has failed
+three times; then it is dead-lettered with its history and the rest is routed, each
+event once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import pytest
+from aiokafka import ConsumerRecord
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.bus.codec import encode
+from hub.bus.deadletter import DeadLetters
+from hub.core.topics import ROUTER_GROUP
+from hub.routing.consumer import CRASHES_BEFORE_DEAD_LETTER, RouterConsumer
+from hub.routing.lookup import StaticCaseLookup
+from hub.schemas.case import KedoLookupResult
+from hub.schemas.envelope import Envelope, partner_source
+from hub.state import audit, dead_letters
+from hub.state.dead_letters import LetterQuery
+from tests.data import TEST_BSNS, detention_started, kedo_hit, pseudonymiser
+from tests.integration.test_router import Hub
+
+SUBJECTS = [pseudonymiser().pseudonym(bsn) for bsn in TEST_BSNS[:5]]
+POISON = SUBJECTS[2]
+
+
+class BuggyLookup(StaticCaseLookup):
+    """A look-up with a bug for one client (not an outage: a plain exception)."""
+
+    async def lookup(self, subject: str) -> KedoLookupResult:
+        if subject == POISON:
+            raise ValueError("a bug in the look-up")
+        return await super().lookup(subject)
+
+
+def _records() -> list[ConsumerRecord[bytes, bytes]]:
+    records = []
+    for offset, subject in enumerate(SUBJECTS):
+        event = detention_started()
+        envelope = Envelope.for_event(
+            event, subject=subject, source=partner_source("dji"), event_id=f"start-{offset}"
+        )
+        record = encode(event, envelope)
+        records.append(
+            ConsumerRecord(
+                record.topic, 0, offset, 0, 0, record.key, record.value, None,
+                len(record.key), len(record.value), record.header_list(),
+            )
+        )  # fmt: skip
+    return records
+
+
+async def test_a_poisonous_event_is_split_off_and_dead_lettered_after_three_failures(
+    engine: AsyncEngine,
+) -> None:
+    hub = Hub(engine, BuggyLookup({s: kedo_hit() for s in SUBJECTS}))
+    published: list[bytes] = []
+
+    async def publish(value: bytes, _key: bytes | None, _headers: dict[str, str]) -> None:
+        published.append(value)
+
+    consumer = RouterConsumer(hub.router, DeadLetters(hub.sessions, publish))
+    records = _records()
+
+    async def routed_subjects() -> Sequence[str]:
+        found = await hub.records()
+        return sorted({r["subject"] for r in found if r["event_id"].startswith("start-")})
+
+    for attempt in range(1, CRASHES_BEFORE_DEAD_LETTER):
+        with pytest.raises(ValueError, match="a bug"):
+            await consumer.handle(records)  # raised: the fetch comes again
+        assert await routed_subjects() == sorted(SUBJECTS[:2]), attempt  # what came before
+    await consumer.handle(records)  # the third time: dead-lettered, not raised
+    assert await routed_subjects() == sorted(set(SUBJECTS) - {POISON}), "then what came after"
+    decisions = [(r["event_id"], r["recipient"], r["action"]) for r in await hub.records()]
+    assert len(decisions) == len(set(decisions)), "each routed once, however often it came"
+    async with hub.sessions() as session:
+        (letter,) = await dead_letters.find(session, LetterQuery(consumer=ROUTER_GROUP))
+    assert (letter.subject, letter.attempts, letter.offset) == (POISON, 3, 2)
+    assert [f.error for f in letter.errors] == ["permanent"] * 3
+    assert "ValueError in the router" in letter.detail
+    assert json.loads(published[0])["id"] == letter.id
+    delivered = {record.key.decode() for record in hub.sent}
+    assert delivered == set(SUBJECTS) - {POISON}, "the poisonous client got nothing"
+    async with hub.sessions() as session:
+        assert (await audit.verify(session)).intact
