@@ -38,17 +38,11 @@ from hub.core.topics import ROUTER_GROUP
 from hub.identity.keyring import DataKey, Keyring
 from hub.identity.rekeying import Rekeyer
 from hub.logs import get_logger
-from hub.routing.decision import Decision, Policy
-from hub.routing.disclosure import Message, bsn_authorised, disclose, object_text
+from hub.routing.core import Inputs, plan_event, recorded
+from hub.routing.decision import Policy
 from hub.routing.lookup import CaseLookup
-from hub.routing.recipients import addressees, case_context
-from hub.routing.stays import StartClassification, StartKind, classify_start
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import (
-    CaseEvent,
-    ClientExcluded,
-    ClientIncluded,
-    ClientMoved,
     KedoLookupResult,
 )
 from hub.schemas.consent import (
@@ -58,26 +52,15 @@ from hub.schemas.consent import (
     ConsentWithdrawn,
     LegalTitleRecorded,
 )
-from hub.schemas.deliveries import Flow
 from hub.schemas.detention import DetentionEvent, DetentionStarted
 from hub.schemas.envelope import Envelope
 from hub.state import audit, cases, consents, detentions, holdback, idempotency, labels, outbox
-from hub.state.audit import Action, AuditEntry, AuditOutcome
+from hub.state.audit import AuditEntry
 from hub.state.failures import Failure
 
 HELD_LEASE = dt.timedelta(seconds=20)
 """How long one attempt at a held event holds it against the other routers."""
-LABEL_ACTIONS = {Flow.B: labels.LabelAction.SET, Flow.C: labels.LabelAction.WITHDRAW}
-PARTNER_SOURCE_PREFIX = "urn:ketenhub:partner:"
 log = get_logger(__name__)
-
-
-def sender_partner(source: str) -> str | None:
-    return (
-        source.removeprefix(PARTNER_SOURCE_PREFIX)
-        if source.startswith(PARTNER_SOURCE_PREFIX)
-        else None
-    )
 
 
 @dataclass(frozen=True)
@@ -343,110 +326,56 @@ class Router:
         now: dt.datetime,
         key: DataKey | None,
     ) -> tuple[list[AuditEntry], int]:
+        """Load the client's state, plan the event (:func:`~hub.routing.core.plan_event`,
+        no I/O) and carry the plan out in ``session``."""
         subject = envelope.subject
-        context = case_context(event, await cases.load_case(session, subject), found)
+        inputs = Inputs(
+            case=await cases.load_case(session, subject),
+            found=found,
+            facts=await consents.load_policy_facts(session, subject, now),
+            stay=(
+                await detentions.stay_of(session, subject)
+                if isinstance(event, DetentionStarted)
+                else None
+            ),
+            references=await labels.references(session, subject),
+        )
+        plan = plan_event(
+            envelope,
+            event,
+            inputs,
+            policy=self.policy,
+            bsn_kinds=self._bsn_kinds,
+            now=now,
+            mint=labels.new_reference,
+        )
         await cases.apply(session, subject, event, envelope.id)
-        if not context.team:
-            return [_no_case(envelope)], 0
-        entries, staged = [], 0
-        if isinstance(event, CaseEvent):
-            entries.append(_recorded(envelope, _case_change(event)))
-        start = None
-        if isinstance(event, DetentionStarted):
-            start = classify_start(await detentions.stay_of(session, subject), event, envelope.id)
-            entries.append(_classified(envelope, start))
-            if not start.sends:
-                return entries, 0
-        if isinstance(event, DetentionEvent):
-            stay_key = start.stay_key if start is not None else None
-            await detentions.record(session, subject, event, envelope.id, stay_key=stay_key)
-        facts = await consents.load_policy_facts(session, subject, now)
-        message = Message.build(event, context)
-        for addressee in addressees(event, context, sender_partner(envelope.source)):
-            action = LABEL_ACTIONS.get(addressee.flow)
-            reference = (
-                await labels.reference_for(session, subject, addressee.partner) if action else None
-            )
-            result = disclose(
-                envelope=envelope,
-                message=message,
-                addressee=addressee,
-                context=context,
-                policy=self.policy,
-                facts=facts,
-                may_hold_bsn=bsn_authorised(addressee.partner, self._bsn_kinds),
+        if plan.record_detention:
+            assert isinstance(event, DetentionEvent)
+            await detentions.record(session, subject, event, envelope.id, stay_key=plan.stay_key)
+        records = []
+        for outgoing in plan.deliveries:
+            record = encode(outgoing.notification, outgoing.envelope, key)
+            tracing.inject(record.headers)
+            outbox.stage(session, outgoing.envelope.id, envelope.id, record)
+            records.append(record)
+        for ask in plan.labels:
+            await labels.request(
+                session,
+                subject=subject,
+                partner=ask.partner,
+                action=ask.action,
+                reference=ask.reference,
+                delivery_id=ask.delivery_id,
+                record=None if ask.outgoing is None else records[ask.outgoing],
                 now=now,
-                label_reference=reference,
-                correction=start is not None and start.kind is StartKind.CORRECTION,
+                denied=ask.denied,
             )
-            entries.append(result.audit)
-            record = None
-            if result.delivery is not None:
-                notification, delivery_envelope = result.delivery
-                record = encode(notification, delivery_envelope, key)
-                tracing.inject(record.headers)
-                outbox.stage(session, delivery_envelope.id, envelope.id, record)
-                staged += 1
-            if action is not None and reference is not None:
-                await labels.request(
-                    session,
-                    subject=subject,
-                    partner=addressee.partner,
-                    action=action,
-                    reference=reference,
-                    delivery_id=result.audit.delivery_id,
-                    record=record,
-                    now=now,
-                    denied=None if record else _denial(result.decision),
-                )
-        return entries, staged
+        return plan.entries, len(plan.deliveries)
 
     async def flush(self, event_ids: list[str] | None = None) -> int:
         """Send the staged deliveries (of ``event_ids``, or all that are pending)."""
         return await outbox.flush(self._sessions, self._send, event_ids=event_ids)
-
-
-def _denial(decision: Decision) -> str:
-    reasons = "; ".join(m.code for m in decision.missing) or "no field permitted"
-    return f"the policy permitted nothing ({reasons})"
-
-
-def _case_change(event: CaseEvent) -> str:
-    if isinstance(event, ClientIncluded):
-        return (
-            f"case included at {event.zvh} since {event.included_since}, team of {len(event.team)}"
-        )
-    if isinstance(event, ClientExcluded):
-        return f"case closed at {event.zvh} on {event.excluded_on} ({event.reason.value})"
-    if isinstance(event, ClientMoved):
-        return f"case moved from {event.from_zvh} to {event.to_zvh} on {event.moved_on}"
-    return f"case event {event.event_type()}"
-
-
-def _recorded(envelope: Envelope, what: str, consent_id: str | None = None) -> AuditEntry:
-    return AuditEntry.about(
-        envelope,
-        action=Action.RECORD,
-        outcome=AuditOutcome.RECORDED,
-        object=what,
-        consent_id=consent_id,
-    )
-
-
-def _classified(envelope: Envelope, start: StartClassification) -> AuditEntry:
-    """What a START is for its stay, so a second notice (or none) is explained."""
-    return AuditEntry.about(
-        envelope, action=Action.RECORD, outcome=start.kind.value, object=start.describe()
-    )
-
-
-def _no_case(envelope: Envelope) -> AuditEntry:
-    return AuditEntry.about(
-        envelope,
-        action=Action.NO_CASE,
-        outcome=AuditOutcome.NO_CASE,
-        object=object_text(envelope.type, envelope.datacategories),
-    )
 
 
 async def _record_fact(
@@ -476,4 +405,4 @@ async def _record_fact(
         )
     else:
         raise ContractError(f"no state change defined for {envelope.type}", field="ce_type")
-    return _recorded(envelope, what, consent_id)
+    return recorded(envelope, what, consent_id)

@@ -73,10 +73,17 @@ def _view(row: LabelStatus) -> LabelView:
     )
 
 
-async def reference_for(session: AsyncSession, subject: str, partner: str) -> str:
-    """The partner's handle for this client: made once, kept across set and withdrawal."""
-    row = await session.get(LabelStatus, (subject, partner))
-    return row.reference if row is not None else REFERENCE_PREFIX + secrets.token_hex(16)
+async def references(session: AsyncSession, subject: str) -> dict[str, str]:
+    """Each partner's handle for this client: made once (:func:`new_reference`), kept
+    across set and withdrawal."""
+    rows = await session.scalars(select(LabelStatus).where(LabelStatus.subject == subject))
+    return {row.partner: row.reference for row in rows}
+
+
+def new_reference() -> str:
+    """A new handle for a partner that has none for this client: random, so it says
+    nothing of the client."""
+    return REFERENCE_PREFIX + secrets.token_hex(16)
 
 
 async def request(

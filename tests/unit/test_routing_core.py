@@ -1,0 +1,196 @@
+"""The router's pure core, without a database or a broker: a decision table of what one
+event plans from the client's state as it stood, and that the plan depends on its
+inputs alone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable
+
+import pytest
+
+from hub.routing.cedar_policy import CedarPolicy
+from hub.routing.core import EventPlan, Inputs, plan_event
+from hub.routing.lookup import not_found
+from hub.schemas.base import CanonicalEvent
+from hub.schemas.case import ClientIncluded, TeamMember, TeamRole
+from hub.schemas.common import Facility
+from hub.schemas.envelope import Envelope, partner_source
+from hub.settings import RoutingSettings
+from hub.state.cases import Case
+from hub.state.consents import PolicyFacts
+from hub.state.detentions import Stay
+from hub.state.labels import LabelAction
+from tests.data import (
+    TEST_BSNS,
+    client_included,
+    crisis_contact,
+    detention_started,
+    fhir_consent,
+    kedo_hit,
+    pseudonymiser,
+)
+
+NOW = dt.datetime(2026, 11, 23, 12, tzinfo=dt.UTC)
+SUBJECT = pseudonymiser().pseudonym(TEST_BSNS[0])
+POLICY = CedarPolicy()
+DIGEST = detention_started().content_digest()
+FOUR = {"gemeente:GM0363", "llz:fivoor", "zvh:amsterdam", "pi:pi-ams"}
+LABELLED = client_included(
+    team=(
+        *client_included().team,
+        TeamMember(partner="politie", role=TeamRole.POLITIE),
+        TeamMember(partner="reclassering", role=TeamRole.RECLASSERING),
+        TeamMember(partner="crisis:amsterdam", role=TeamRole.CRISISDIENST),
+    )
+)
+
+
+def counter() -> Callable[[], str]:
+    numbers = itertools.count(1)
+    return lambda: f"ref-new-{next(numbers)}"
+
+
+def plan(
+    event: CanonicalEvent,
+    inputs: Inputs,
+    *,
+    sender: str = "dji",
+    envelope: Envelope | None = None,
+    mint: Callable[[], str] | None = None,
+) -> EventPlan:
+    envelope = envelope or Envelope.for_event(
+        event, subject=SUBJECT, source=partner_source(sender), event_id="e-1", time=NOW
+    )
+    return plan_event(
+        envelope,
+        event,
+        inputs,
+        policy=POLICY,
+        bsn_kinds=RoutingSettings().bsn_authorised,
+        now=NOW,
+        mint=mint or counter(),
+    )
+
+
+def inputs(**changes: object) -> Inputs:
+    fields: dict[str, object] = {
+        "case": None,
+        "found": kedo_hit(),
+        "facts": PolicyFacts(),
+        "stay": None,
+        "references": {},
+    }
+    fields.update(changes)
+    return Inputs(**fields)  # type: ignore[arg-type]
+
+
+def case_of(included: ClientIncluded) -> Case:
+    """The case an inclusion leaves, as the state store would hand it over."""
+    return Case(
+        subject=SUBJECT,
+        status="included",
+        zvh=included.zvh,
+        municipality=included.municipality,
+        included_since=included.included_since,
+        team=included.team,
+        contacts={
+            TeamRole.LEVENSLOOPCOORDINATOR: included.llc,
+            TeamRole.CASUSREGISSEUR: included.casusregisseur,
+            TeamRole.PROCESREGISSEUR: included.procesregisseur,
+        },
+    )
+
+
+def recipients(planned: EventPlan) -> set[str]:
+    return {o.notification.recipient for o in planned.deliveries}
+
+
+def test_without_a_case_only_no_case_is_audited() -> None:
+    planned = plan(detention_started(), inputs(found=not_found()))
+    assert [e.outcome for e in planned.entries] == ["NO_CASE"]
+    assert (planned.deliveries, planned.labels, planned.record_detention) == ([], [], False)
+
+
+def test_a_first_start_opens_the_stay_and_tells_the_four() -> None:
+    planned = plan(detention_started(), inputs())
+    assert planned.entries[0].outcome == "START"
+    assert recipients(planned) == FOUR
+    assert (planned.record_detention, planned.stay_key) == (True, "e-1")
+    assert not any(o.notification.correction for o in planned.deliveries)
+    delivered = {o.notification.idempotency_key for o in planned.deliveries}
+    assert delivered == {e.delivery_id for e in planned.entries[1:]}, "one audit per delivery"
+
+
+@pytest.mark.parametrize(
+    ("stay", "start", "outcome", "sent", "correction"),
+    [
+        (Stay("s-1", None, "e-0", DIGEST), {}, "DUPLICATE_START", 0, False),
+        (Stay("s-1", None, "e-0", DIGEST), {"source_event_id": "X-2"}, "DUPLICATE_START", 0, False),
+        (Stay("s-1", None, "e-0", "another digest"), {}, "CORRECTION", 4, True),
+        (Stay("s-1", None, None, None), {}, "START", 4, False),
+        (Stay("s-1", dt.date(2026, 11, 1), "e-0", "d"), {}, "START", 4, False),
+        (Stay("s-1", dt.date(2026, 12, 1), "e-0", "d"), {}, "CORRECTION", 4, True),
+    ],
+)  # fmt: skip
+def test_a_start_against_the_stay_on_record(
+    stay: Stay, start: dict[str, object], outcome: str, sent: int, correction: bool
+) -> None:
+    planned = plan(detention_started(**start), inputs(stay=stay))
+    assert planned.entries[0].outcome == outcome
+    assert len(planned.deliveries) == sent
+    assert planned.record_detention is (sent > 0)
+    assert all(o.notification.correction is correction for o in planned.deliveries)
+
+
+def test_a_correction_to_another_prison_tells_that_prison() -> None:
+    vught = Facility(code="PI-VUG", name="PI Vught")
+    stay = Stay("s-1", None, "e-0", detention_started().content_digest())
+    planned = plan(detention_started(facility=vught), inputs(stay=stay))
+    assert recipients(planned) == FOUR - {"pi:pi-ams"} | {"pi:pi-vug"}
+
+
+def test_an_inclusion_asks_each_label_partner_with_its_own_handle() -> None:
+    planned = plan(
+        LABELLED, inputs(found=None, references={"politie": "ref-kept"}), sender="zvh:amsterdam"
+    )
+    asks = {a.partner: a for a in planned.labels}
+    assert set(asks) == {"politie", "reclassering", "crisis:amsterdam"}
+    assert asks["politie"].reference == "ref-kept", "a handle is made once"
+    assert {asks["reclassering"].reference, asks["crisis:amsterdam"].reference} == {
+        "ref-new-1",
+        "ref-new-2",
+    }
+    assert all(a.action is LabelAction.SET for a in asks.values())
+    for ask in asks.values():
+        assert ask.outgoing is not None
+        assert ask.denied is None
+        assert planned.deliveries[ask.outgoing].notification.recipient == ask.partner
+
+
+def test_a_signal_carries_medical_fields_only_with_a_consent() -> None:
+    case = case_of(client_included())
+    without = plan(crisis_contact(), inputs(case=case), sender="crisis:amsterdam")
+    llc = [o.notification for o in without.deliveries if o.notification.recipient == "llz:fivoor"]
+    assert llc
+    assert "assessment" not in llc[0].content
+    consent = fhir_consent("c-1", actor="llz:fivoor")
+    with_consent = plan(
+        crisis_contact(),
+        inputs(case=case, facts=PolicyFacts(consents=(consent,))),
+        sender="crisis:amsterdam",
+    )
+    llc = [
+        o.notification for o in with_consent.deliveries if o.notification.recipient == "llz:fivoor"
+    ]
+    assert "assessment" in llc[0].content
+
+
+def test_the_plan_depends_on_its_inputs_alone() -> None:
+    envelope = Envelope.for_event(
+        LABELLED, subject=SUBJECT, source=partner_source("zvh:amsterdam"), event_id="e-1"
+    )
+    first = plan(LABELLED, inputs(found=None), envelope=envelope)
+    again = plan(LABELLED, inputs(found=None), envelope=envelope)
+    assert first == again
