@@ -229,7 +229,7 @@ class RoutingSettings(BaseModel):
         description="Partner kinds that may hold the BSN; the others receive the pseudonym.",
     )
     retry_interval_s: float = Field(
-        1.0, gt=0, description="How often parked events (case look-up down) are retried."
+        1.0, gt=0, description="How often held-back events (case look-up down) are retried."
     )
     label_incomplete_after_s: float = Field(
         300.0,
