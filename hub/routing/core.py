@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from hub.routing.decision import Decision, Policy
@@ -93,20 +93,23 @@ class Inputs:
     """The label handle each partner has for this client already."""
 
 
+@dataclass(frozen=True)
+class Rules:
+    """What decides, besides the client's state: the sharing policy, who may hold a
+    BSN, the moment, and how a new label handle is made."""
+
+    policy: Policy
+    bsn_kinds: frozenset[str]
+    now: dt.datetime
+    mint: Callable[[], str]
+
+
 def plan_event(
-    envelope: Envelope,
-    event: CanonicalEvent,
-    inputs: Inputs,
-    *,
-    policy: Policy,
-    bsn_kinds: Collection[str],
-    now: dt.datetime,
-    mint: Callable[[], str],
+    envelope: Envelope, event: CanonicalEvent, inputs: Inputs, rules: Rules
 ) -> EventPlan:
-    """The decision for a detention, case or signal event (``mint`` makes a new label
-    handle for a partner that has none). The audit records are numbered from the event
-    id, so the same inputs give the same plan."""
-    planned = _plan(envelope, event, inputs, policy=policy, bsn_kinds=bsn_kinds, now=now, mint=mint)
+    """The decision for a detention, case or signal event. The audit records are
+    numbered from the event id, so the same inputs give the same plan."""
+    planned = _plan(envelope, event, inputs, rules)
     numbered = [
         replace(entry, record_id=str(uuid.uuid5(RECORD_IDS, f"{envelope.id}|{n}")))
         for n, entry in enumerate(planned.entries)
@@ -114,16 +117,7 @@ def plan_event(
     return replace(planned, entries=numbered)
 
 
-def _plan(
-    envelope: Envelope,
-    event: CanonicalEvent,
-    inputs: Inputs,
-    *,
-    policy: Policy,
-    bsn_kinds: Collection[str],
-    now: dt.datetime,
-    mint: Callable[[], str],
-) -> EventPlan:
+def _plan(envelope: Envelope, event: CanonicalEvent, inputs: Inputs, rules: Rules) -> EventPlan:
     context = case_context(event, inputs.case, inputs.found)
     if not context.team:
         return EventPlan([_no_case(envelope)])
@@ -141,16 +135,16 @@ def _plan(
     asks: list[LabelAsk] = []
     for addressee in addressees(event, context, sender_partner(envelope.source)):
         action = LABEL_ACTIONS.get(addressee.flow)
-        reference = (inputs.references.get(addressee.partner) or mint()) if action else None
+        reference = (inputs.references.get(addressee.partner) or rules.mint()) if action else None
         result = disclose(
             envelope=envelope,
             message=message,
             addressee=addressee,
             context=context,
-            policy=policy,
+            policy=rules.policy,
             facts=inputs.facts,
-            may_hold_bsn=bsn_authorised(addressee.partner, frozenset(bsn_kinds)),
-            now=now,
+            may_hold_bsn=bsn_authorised(addressee.partner, rules.bsn_kinds),
+            now=rules.now,
             label_reference=reference,
             correction=start is not None and start.kind is StartKind.CORRECTION,
         )

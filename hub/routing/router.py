@@ -38,7 +38,7 @@ from hub.core.topics import ROUTER_GROUP
 from hub.identity.keyring import DataKey, Keyring
 from hub.identity.rekeying import Rekeyer
 from hub.logs import get_logger
-from hub.routing.core import Inputs, plan_event, recorded
+from hub.routing.core import Inputs, Rules, plan_event, recorded
 from hub.routing.decision import Policy
 from hub.routing.lookup import CaseLookup
 from hub.schemas.base import CanonicalEvent
@@ -340,15 +340,8 @@ class Router:
             ),
             references=await labels.references(session, subject),
         )
-        plan = plan_event(
-            envelope,
-            event,
-            inputs,
-            policy=self.policy,
-            bsn_kinds=self._bsn_kinds,
-            now=now,
-            mint=labels.new_reference,
-        )
+        rules = Rules(self.policy, self._bsn_kinds, now, labels.new_reference)
+        plan = plan_event(envelope, event, inputs, rules)
         await cases.apply(session, subject, event, envelope.id)
         if plan.record_detention:
             assert isinstance(event, DetentionEvent)

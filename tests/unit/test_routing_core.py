@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from hub.routing.cedar_policy import CedarPolicy
-from hub.routing.core import EventPlan, Inputs, plan_event
+from hub.routing.core import EventPlan, Inputs, Rules, plan_event
 from hub.routing.lookup import not_found
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import ClientIncluded, TeamMember, TeamRole
@@ -63,15 +63,8 @@ def plan(
     envelope = envelope or Envelope.for_event(
         event, subject=SUBJECT, source=partner_source(sender), event_id="e-1", time=NOW
     )
-    return plan_event(
-        envelope,
-        event,
-        inputs,
-        policy=POLICY,
-        bsn_kinds=RoutingSettings().bsn_authorised,
-        now=NOW,
-        mint=mint or counter(),
-    )
+    rules = Rules(POLICY, frozenset(RoutingSettings().bsn_authorised), NOW, mint or counter())
+    return plan_event(envelope, event, inputs, rules)
 
 
 def inputs(**changes: object) -> Inputs:

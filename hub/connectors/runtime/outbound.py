@@ -144,6 +144,33 @@ class Item:
     def held(cls, item: Held) -> Item:
         return cls(item.lane, item.item_id, item.record, item.partition, item.offset)
 
+    async def hold(
+        self,
+        session: AsyncSession,
+        *,
+        reason: str,
+        now: dt.datetime,
+        due: dt.datetime,
+        attempts: int,
+        errors: list[Failure],
+        dead_letter_id: str | None = None,
+    ) -> None:
+        """Put the delivery at the end of its lane (as its stop, with a dead letter)."""
+        await holdback.hold(
+            session,
+            self.lane,
+            self.delivery_id,
+            self.record,
+            reason=reason,
+            now=now,
+            next_attempt_at=due,
+            attempts=attempts,
+            errors=errors,
+            partition=self.partition,
+            offset=self.offset,
+            dead_letter_id=dead_letter_id,
+        )
+
 
 class OutboundRuntime:
     """One outbound connector's delivery and retry path. ``clock`` times the retries (the
@@ -477,18 +504,8 @@ class OutboundRuntime:
         attempts: int = 0,
     ) -> None:
         async with self._sessions.begin() as session:
-            await holdback.hold(
-                session,
-                entry.lane,
-                entry.delivery_id,
-                entry.record,
-                reason=reason,
-                now=now,
-                next_attempt_at=due,
-                attempts=attempts,
-                errors=history,
-                partition=entry.partition,
-                offset=entry.offset,
+            await entry.hold(
+                session, reason=reason, now=now, due=due, attempts=attempts, errors=history
             )
         metrics.MESSAGES.labels(self.connector.name, "out", Result.QUEUED).inc()
 
@@ -544,18 +561,13 @@ class OutboundRuntime:
                 await holdback.stop(session, queued_seq, letter_id, reason)
                 return
             now = self._clock.now()
-            await holdback.hold(
+            await entry.hold(
                 session,
-                entry.lane,
-                entry.delivery_id,
-                entry.record,
                 reason=reason,
                 now=now,
-                next_attempt_at=now,
+                due=now,
                 attempts=attempts,
                 errors=history,
-                partition=entry.partition,
-                offset=entry.offset,
                 dead_letter_id=letter_id,
             )
 
