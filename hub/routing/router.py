@@ -41,6 +41,7 @@ from hub.logs import get_logger
 from hub.routing.core import Inputs, Rules, plan_event, recorded
 from hub.routing.decision import Policy
 from hub.routing.lookup import CaseLookup
+from hub.routing.snapshot import Snapshot
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import (
     KedoLookupResult,
@@ -52,7 +53,7 @@ from hub.schemas.consent import (
     ConsentWithdrawn,
     LegalTitleRecorded,
 )
-from hub.schemas.detention import DetentionEvent, DetentionStarted
+from hub.schemas.detention import DetentionEvent
 from hub.schemas.envelope import Envelope
 from hub.state import audit, cases, consents, detentions, holdback, idempotency, labels, outbox
 from hub.state.audit import AuditEntry
@@ -165,6 +166,9 @@ class Router:
         decided: dict[int, tuple[list[AuditEntry], int]] = {}
         held: set[int] = set()
         async with self._sessions.begin() as session:
+            snapshot = await Snapshot.load(
+                session, {item.envelope.subject for _, item in fresh}, now
+            )
             for n, item in fresh:
                 envelope, event = item.envelope, item.event
                 key = keys.get((envelope.subject, scope_of(event)))
@@ -181,14 +185,13 @@ class Router:
                         decided[n] = ([await _record_fact(session, envelope, event)], 0)
                     else:
                         found = answers.get(envelope.subject)
-                        decided[n] = await self._decide(
+                        inputs = await snapshot.inputs(
                             session,
-                            envelope,
-                            event,
+                            envelope.subject,
                             found if isinstance(found, KedoLookupResult) else None,
-                            now,
-                            key,
                         )
+                        decided[n] = await self._decide(session, envelope, event, inputs, now, key)
+                    snapshot.changed(envelope.subject)
             seqs = iter(
                 await audit.append(
                     session, [entry for entries, _ in decided.values() for entry in entries]
@@ -322,24 +325,14 @@ class Router:
         session: AsyncSession,
         envelope: Envelope,
         event: CanonicalEvent,
-        found: KedoLookupResult | None,
+        inputs: Inputs,
         now: dt.datetime,
         key: DataKey | None,
     ) -> tuple[list[AuditEntry], int]:
-        """Load the client's state, plan the event (:func:`~hub.routing.core.plan_event`,
-        no I/O) and carry the plan out in ``session``."""
+        """Plan the event from the client's state as the batch left it
+        (:func:`~hub.routing.core.plan_event`, no I/O) and carry the plan out in
+        ``session``."""
         subject = envelope.subject
-        inputs = Inputs(
-            case=await cases.load_case(session, subject),
-            found=found,
-            facts=await consents.load_policy_facts(session, subject, now),
-            stay=(
-                await detentions.stay_of(session, subject)
-                if isinstance(event, DetentionStarted)
-                else None
-            ),
-            references=await labels.references(session, subject),
-        )
         rules = Rules(self.policy, self._bsn_kinds, now, labels.new_reference)
         plan = plan_event(envelope, event, inputs, rules)
         await cases.apply(session, subject, event, envelope.id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
@@ -131,23 +132,33 @@ async def apply_move(
 
 
 async def load_case(session: AsyncSession, subject: str) -> Case | None:
-    state = await session.get(CaseState, subject)
-    if state is None:
-        return None
-    rows = await session.scalars(select(TeamMembership).where(TeamMembership.subject == subject))
-    team = tuple(
-        TeamMember(partner=r.partner, role=TeamRole(r.role))
-        for r in sorted(rows, key=lambda r: (r.role, r.partner))
-    )
-    return Case(
-        subject=subject,
-        status=state.status,
-        zvh=state.zvh,
-        municipality=state.municipality,
-        included_since=state.included_since,
-        team=team,
-        contacts=_contacts(state.contacts),
-    )
+    return (await cases_among(session, [subject])).get(subject)
+
+
+async def cases_among(session: AsyncSession, subjects: Collection[str]) -> dict[str, Case]:
+    """The case of each of ``subjects`` that has one: one query per table."""
+    wanted = list(subjects)
+    states = await session.scalars(select(CaseState).where(CaseState.subject.in_(wanted)))
+    members: dict[str, list[TeamMembership]] = {s: [] for s in wanted}
+    for row in await session.scalars(
+        select(TeamMembership).where(TeamMembership.subject.in_(wanted))
+    ):
+        members[row.subject].append(row)
+    return {
+        state.subject: Case(
+            subject=state.subject,
+            status=state.status,
+            zvh=state.zvh,
+            municipality=state.municipality,
+            included_since=state.included_since,
+            team=tuple(
+                TeamMember(partner=r.partner, role=TeamRole(r.role))
+                for r in sorted(members[state.subject], key=lambda r: (r.role, r.partner))
+            ),
+            contacts=_contacts(state.contacts),
+        )
+        for state in states
+    }
 
 
 async def apply(session: AsyncSession, subject: str, event: CanonicalEvent, event_id: str) -> None:

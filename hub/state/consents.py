@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,21 +99,25 @@ async def record_conflict_decision(
 
 async def load_policy_facts(session: AsyncSession, subject: str, now: dt.datetime) -> PolicyFacts:
     """The subject's facts that have not been withdrawn by ``now``; validity is the policy's job."""
-    consents = await session.scalars(select(ConsentRecord).where(ConsentRecord.subject == subject))
-    active = tuple(
-        json.loads(row.resource)
-        for row in consents
-        if row.withdrawn_at is None or row.withdrawn_at > now
-    )
-    titles = await session.scalars(
-        select(LegalTitleRecord).where(LegalTitleRecord.subject == subject)
-    )
-    decisions = await session.scalars(
-        select(ConflictDecisionRecord).where(ConflictDecisionRecord.subject == subject)
-    )
-    return PolicyFacts(
-        consents=active,
-        titles=tuple(
+    return (await policy_facts_among(session, [subject], now))[subject]
+
+
+async def policy_facts_among(
+    session: AsyncSession, subjects: Collection[str], now: dt.datetime
+) -> dict[str, PolicyFacts]:
+    """:func:`load_policy_facts` for every one of ``subjects``: one query per table."""
+    wanted = list(subjects)
+    consents: dict[str, list[dict[str, Any]]] = {s: [] for s in wanted}
+    for row in await session.scalars(
+        select(ConsentRecord).where(ConsentRecord.subject.in_(wanted))
+    ):
+        if row.withdrawn_at is None or row.withdrawn_at > now:
+            consents[row.subject].append(json.loads(row.resource))
+    titles: dict[str, list[LegalTitle]] = {s: [] for s in wanted}
+    for t in await session.scalars(
+        select(LegalTitleRecord).where(LegalTitleRecord.subject.in_(wanted))
+    ):
+        titles[t.subject].append(
             LegalTitle(
                 title_id=t.title_id,
                 kind=TitleKind(t.kind),
@@ -120,9 +125,12 @@ async def load_policy_facts(session: AsyncSession, subject: str, now: dt.datetim
                 valid_from=t.valid_from,
                 valid_until=t.valid_until,
             )
-            for t in titles
-        ),
-        conflict_decisions=tuple(
+        )
+    decisions: dict[str, list[ConflictDecision]] = {s: [] for s in wanted}
+    for d in await session.scalars(
+        select(ConflictDecisionRecord).where(ConflictDecisionRecord.subject.in_(wanted))
+    ):
+        decisions[d.subject].append(
             ConflictDecision(
                 decision_id=d.decision_id,
                 decided_by=d.decided_by,
@@ -130,6 +138,12 @@ async def load_policy_facts(session: AsyncSession, subject: str, now: dt.datetim
                 decided_at=d.decided_at,
                 valid_until=d.valid_until,
             )
-            for d in decisions
-        ),
-    )
+        )
+    return {
+        s: PolicyFacts(
+            consents=tuple(consents[s]),
+            titles=tuple(titles[s]),
+            conflict_decisions=tuple(decisions[s]),
+        )
+        for s in wanted
+    }

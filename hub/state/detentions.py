@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
@@ -68,15 +69,23 @@ class Stay:
 
 async def stay_of(session: AsyncSession, subject: str) -> Stay | None:
     """The subject's last known stay, or None when the hub keeps no detention of them."""
-    row = await session.get(DetentionRecord, subject)
-    if row is None:
-        return None
-    return Stay(
-        key=row.stay_key,
-        released_on=row.released_on,
-        start_event_id=row.start_event_id,
-        start_digest=row.start_digest,
+    return (await stays_among(session, [subject])).get(subject)
+
+
+async def stays_among(session: AsyncSession, subjects: Collection[str]) -> dict[str, Stay]:
+    """The last known stay of each of ``subjects`` that has one: one query."""
+    rows = await session.scalars(
+        select(DetentionRecord).where(DetentionRecord.subject.in_(list(subjects)))
     )
+    return {
+        row.subject: Stay(
+            key=row.stay_key,
+            released_on=row.released_on,
+            start_event_id=row.start_event_id,
+            start_digest=row.start_digest,
+        )
+        for row in rows
+    }
 
 
 async def record(

@@ -18,7 +18,7 @@ import datetime as dt
 import json
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -73,11 +73,16 @@ def _view(row: LabelStatus) -> LabelView:
     )
 
 
-async def references(session: AsyncSession, subject: str) -> dict[str, str]:
-    """Each partner's handle for this client: made once (:func:`new_reference`), kept
-    across set and withdrawal."""
-    rows = await session.scalars(select(LabelStatus).where(LabelStatus.subject == subject))
-    return {row.partner: row.reference for row in rows}
+async def references_among(
+    session: AsyncSession, subjects: Collection[str]
+) -> dict[str, dict[str, str]]:
+    """Each partner's handle for each of ``subjects``: made once (:func:`new_reference`),
+    kept across set and withdrawal. One query."""
+    wanted = list(subjects)
+    found: dict[str, dict[str, str]] = {s: {} for s in wanted}
+    for row in await session.scalars(select(LabelStatus).where(LabelStatus.subject.in_(wanted))):
+        found[row.subject][row.partner] = row.reference
+    return found
 
 
 def new_reference() -> str:

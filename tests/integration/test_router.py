@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.backoff import Backoff
@@ -531,3 +532,28 @@ async def test_a_late_correction_of_an_ended_stay_keeps_its_release_and_erasure_
         dt.date(2026, 12, 1),
         dt.date(2027, 6, 1),
     )
+
+
+async def test_a_batch_reads_each_table_of_client_state_once(engine: AsyncEngine) -> None:
+    """Five clients' detentions in one fetch: the snapshot reads each table of client
+    state with one query, not one per event. (Keeping a detention record still looks
+    its row up when it writes it: a write, not the decision's read.)"""
+    subjects = [pseudonymiser().pseudonym(bsn) for bsn in TEST_BSNS]
+    hub = Hub(engine, StaticCaseLookup({s: kedo_hit() for s in subjects}))
+    items = [_incoming(detention_started(), DJI, s, f"start-{n}") for n, s in enumerate(subjects)]
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    sa_event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        results = await hub.router.route_batch(items)
+    finally:
+        sa_event.remove(engine.sync_engine, "before_cursor_execute", seen)
+    assert all(r.staged == 4 for r in results)
+    tables = ("case_state", "team_membership", "consent", "legal_title", "conflict_decision")
+    tables += ("label_status",)
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    reads = {t: sum(1 for s in selects if f"FROM {t}\n" in s or f"FROM {t} " in s) for t in tables}
+    assert reads == dict.fromkeys(tables, 1)
