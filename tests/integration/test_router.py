@@ -552,8 +552,14 @@ async def test_a_batch_reads_each_table_of_client_state_once(engine: AsyncEngine
     finally:
         sa_event.remove(engine.sync_engine, "before_cursor_execute", seen)
     assert all(r.staged == 4 for r in results)
-    tables = ("case_state", "team_membership", "consent", "legal_title", "conflict_decision")
-    tables += ("label_status",)
+    tables = [
+        "case_state",
+        "team_membership",
+        "consent",
+        "legal_title",
+        "conflict_decision",
+        "label_status",
+    ]
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     reads = {t: sum(1 for s in selects if f"FROM {t}\n" in s or f"FROM {t} " in s) for t in tables}
     assert reads == dict.fromkeys(tables, 1)
