@@ -1,11 +1,13 @@
-"""The router's decision for one event, as a pure function: what the client's state
-was, what the event says and what the look-up found go in; the audit records, the
-deliveries, the label requests and the detention record to keep come out. No I/O: no
-database, no broker, no clock (``now`` is given), no randomness (``mint`` is given).
+"""The router's decisions as pure functions: what the client's state was, what the
+event says and what the look-up found go in; the audit records, the deliveries, the
+label requests and the detention record to keep come out. No I/O: no database, no
+broker, no clock (``now`` is given), no randomness (``mint`` is given).
 
 :class:`hub.routing.router.Router` loads the inputs, calls :func:`plan_event` for
-every event of a batch, in order, and carries the plan out in the batch's transaction;
-this module is unit-tested on its own (``tests/unit/test_routing_core.py``).
+every event of a batch, in order, and carries the plan out in the batch's transaction.
+A replay (:class:`hub.routing.replay.Replayer`) calls :func:`replan` for a
+dead-lettered delivery; a router dead letter goes back through the router. This module
+is unit-tested on its own (``tests/unit/test_routing_core.py``).
 """
 
 from __future__ import annotations
@@ -15,8 +17,23 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from hub.routing.decision import Decision, Policy
-from hub.routing.disclosure import Message, bsn_authorised, disclose, object_text
+from hub.routing.decision import (
+    Decision,
+    DecisionInput,
+    Policy,
+    Purpose,
+    Recipient,
+    Verdict,
+    decide,
+)
+from hub.routing.disclosure import (
+    BSN_FIELD,
+    Message,
+    bsn_authorised,
+    disclose,
+    field_specs,
+    object_text,
+)
 from hub.routing.recipients import addressees, case_context
 from hub.routing.stays import StartClassification, StartKind, classify_start
 from hub.schemas.base import CanonicalEvent
@@ -27,7 +44,7 @@ from hub.schemas.case import (
     ClientMoved,
     KedoLookupResult,
 )
-from hub.schemas.deliveries import Flow, NotificationDelivery
+from hub.schemas.deliveries import DecisionSummary, Flow, NotificationDelivery, Outcome
 from hub.schemas.detention import DetentionEvent, DetentionStarted
 from hub.schemas.envelope import Envelope
 from hub.state.audit import Action, AuditEntry, AuditOutcome
@@ -39,6 +56,7 @@ from hub.state.labels import LabelAction
 LABEL_ACTIONS = {Flow.B: LabelAction.SET, Flow.C: LabelAction.WITHDRAW}
 PARTNER_SOURCE_PREFIX = "urn:ketenhub:partner:"
 RECORD_IDS = uuid.UUID("0b8f3c2e-6a41-4d8e-9a57-2f1c7d9e4b13")
+REPLAY_NAMESPACE = uuid.UUID("6f1d2a8e-0b7c-4e0f-8d4a-3c5e9b1a2f60")
 
 
 def sender_partner(source: str) -> str | None:
@@ -214,4 +232,138 @@ def _no_case(envelope: Envelope) -> AuditEntry:
         action=Action.NO_CASE,
         outcome=AuditOutcome.NO_CASE,
         object=object_text(envelope.type, envelope.datacategories),
+    )
+
+
+@dataclass(frozen=True)
+class Replanned:
+    """Today's decision for a dead-lettered delivery: the delivery to send again (with
+    what the decision still permits), or None when it denies it now."""
+
+    explanation: str
+    outcome: str
+    fields: tuple[str, ...]
+    removed_now: tuple[str, ...]
+    delivery: Outgoing | None
+    audit: AuditEntry
+
+
+def replan(
+    letter_id: str,
+    envelope: Envelope,
+    event: NotificationDelivery,
+    case: Case | None,
+    facts: PolicyFacts,
+    rules: Rules,
+) -> Replanned:
+    """Decide a dead-lettered delivery again with the client's case and facts of now.
+    The team is taken as it stood when the delivery was decided, unless the ZVH has
+    excluded the client since (then only a label withdrawal, flow C, may still go).
+    Nothing is added that the first decision removed; the idempotency key stays."""
+    in_team = case is None or case.included or event.flow is Flow.C
+    specs = field_specs(event.source_type)
+    wanted = [specs[name] for name in event.content if name in specs]
+    if event.bsn_permitted:
+        wanted.append(specs[BSN_FIELD])
+    decision = decide(
+        DecisionInput(
+            fields=tuple(wanted),
+            recipient=Recipient(
+                partner=event.recipient,
+                role=event.recipient_role,
+                in_team=in_team,
+                may_hold_bsn=bsn_authorised(event.recipient, rules.bsn_kinds),
+            ),
+            purpose=Purpose(event.purpose),
+            consents=facts.consents,
+            titles=facts.titles,
+            conflict_decisions=facts.conflict_decisions,
+            now=rules.now,
+        ),
+        rules.policy,
+    )
+    permitted = tuple(
+        name for name in event.content if decision.field_verdicts.get(name) is Verdict.PERMIT
+    )
+    removed_now = tuple(name for name in event.content if name not in permitted)
+    if decision.outcome is Outcome.DENY or not permitted:
+        missing = "; ".join(m.code for m in decision.missing) or "no field permitted"
+        return Replanned(
+            f"the policy permits nothing now ({missing})",
+            Outcome.DENY.value,
+            (),
+            removed_now,
+            None,
+            _replay_entry(letter_id, envelope, event, decision, (), Action.WITHHOLD),
+        )
+    replayed = event.model_copy(
+        update={
+            "content": {name: event.content[name] for name in permitted},
+            "content_categories": {name: event.content_categories[name] for name in permitted},
+            "removed_fields": tuple(dict.fromkeys((*event.removed_fields, *removed_now))),
+            "bsn_permitted": event.bsn_permitted
+            and decision.field_verdicts.get(BSN_FIELD) is Verdict.PERMIT,
+            "decision": DecisionSummary(
+                outcome=decision.outcome,
+                legal_bases=decision.legal_bases,
+                rule_ids=decision.rule_ids,
+                policy_version=decision.policy_version,
+            ),
+        }
+    )
+    new_envelope = Envelope.for_event(
+        replayed,
+        subject=envelope.subject,
+        source=envelope.source,
+        correlation_id=envelope.correlationid,
+        causation_id=envelope.causationid,
+        event_id=str(uuid.uuid5(REPLAY_NAMESPACE, letter_id)),
+        time=rules.now,
+        origin_time=envelope.started,
+    )
+    gone = f"; removed now: {', '.join(removed_now)}" if removed_now else ""
+    return Replanned(
+        f"{decision.outcome.value} for {event.recipient} with {len(permitted)} field(s){gone}",
+        decision.outcome.value,
+        permitted,
+        removed_now,
+        Outgoing(replayed, new_envelope),
+        _replay_entry(letter_id, envelope, replayed, decision, permitted, Action.DISCLOSE),
+    )
+
+
+def _replay_entry(
+    letter_id: str,
+    envelope: Envelope,
+    event: NotificationDelivery,
+    decision: Decision,
+    permitted: tuple[str, ...],
+    action: str,
+) -> AuditEntry:
+    """The replay's decision, audited against the source event like the first one."""
+    disclosed = action == Action.DISCLOSE
+    entry = AuditEntry.about(
+        envelope,
+        action=action,
+        object=f"replay of dead letter {letter_id}: "
+        + object_text(event.source_type, event.categories_present()),
+        outcome=decision.outcome.value if disclosed else Outcome.DENY.value,
+        recipient=event.recipient,
+        recipient_role=event.recipient_role,
+        flow=event.flow.value,
+        purpose=event.purpose,
+        legal_bases=decision.legal_bases if disclosed else (),
+        rule_ids=decision.rule_ids,
+        policy_version=decision.policy_version,
+        consent_id=decision.consent_id,
+        disclosed_fields=permitted,
+        removed_fields=decision.removed_fields,
+        missing=tuple(m.code for m in decision.missing),
+        delivery_id=event.idempotency_key,
+    )
+    return replace(
+        entry,
+        event_id=envelope.causationid or envelope.id,
+        event_type=event.source_type,
+        record_id=str(uuid.uuid5(RECORD_IDS, f"replay|{letter_id}")),
     )

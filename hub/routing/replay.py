@@ -25,9 +25,7 @@ letter, or one from before the hold-back queue) goes out through the outbox.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -38,23 +36,13 @@ from hub.bus.sealing import Erased, scope_of
 from hub.core.errors import ContractError
 from hub.core.record import KafkaRecord
 from hub.identity.keyring import Keyring
-from hub.routing.decision import (
-    Decision,
-    DecisionInput,
-    Policy,
-    Purpose,
-    Recipient,
-    Verdict,
-    decide,
-)
-from hub.routing.disclosure import BSN_FIELD, bsn_authorised, field_specs, object_text
-from hub.schemas.deliveries import DecisionSummary, Flow, NotificationDelivery, Outcome
+from hub.routing.core import Rules, replan
+from hub.routing.decision import Policy
+from hub.schemas.deliveries import NotificationDelivery
 from hub.schemas.envelope import Envelope
 from hub.state import audit, cases, consents, dead_letters, holdback, outbox
-from hub.state.audit import Action, AuditEntry
+from hub.state.audit import AuditEntry
 from hub.state.dead_letters import Letter, LetterState
-
-REPLAY_NAMESPACE = uuid.UUID("6f1d2a8e-0b7c-4e0f-8d4a-3c5e9b1a2f60")
 
 
 class Verdicts(StrEnum):
@@ -120,86 +108,40 @@ class Replayer:
         event: NotificationDelivery,
         now: dt.datetime,
     ) -> Plan:
-        case = await cases.load_case(session, envelope.subject)
-        excluded_since = case is not None and not case.included
-        in_team = not excluded_since or event.flow is Flow.C
-        facts = await consents.load_policy_facts(session, envelope.subject, now)
-        specs = field_specs(event.source_type)
-        wanted = [specs[name] for name in event.content if name in specs]
-        if event.bsn_permitted:
-            wanted.append(specs[BSN_FIELD])
-        decision = decide(
-            DecisionInput(
-                fields=tuple(wanted),
-                recipient=Recipient(
-                    partner=event.recipient,
-                    role=event.recipient_role,
-                    in_team=in_team,
-                    may_hold_bsn=bsn_authorised(event.recipient, self.bsn_kinds),
-                ),
-                purpose=Purpose(event.purpose),
-                consents=facts.consents,
-                titles=facts.titles,
-                conflict_decisions=facts.conflict_decisions,
-                now=now,
-            ),
-            self.policy,
+        """Today's decision for the dead-lettered delivery: the client's case and facts
+        are read here, the decision is the core's (:func:`~hub.routing.core.replan`)."""
+        decided = replan(
+            letter.id,
+            envelope,
+            event,
+            await cases.load_case(session, envelope.subject),
+            await consents.load_policy_facts(session, envelope.subject, now),
+            Rules(self.policy, self.bsn_kinds, now, _no_labels),
         )
-        permitted = tuple(
-            name for name in event.content if decision.field_verdicts.get(name) is Verdict.PERMIT
-        )
-        removed_now = tuple(name for name in event.content if name not in permitted)
-        if decision.outcome is Outcome.DENY or not permitted:
-            missing = "; ".join(m.code for m in decision.missing) or "no field permitted"
-            entry = _entry(letter, envelope, event, decision, (), Action.WITHHOLD)
+        if decided.delivery is None:
             return Plan(
                 letter,
                 Verdicts.DENIED,
-                f"the policy permits nothing now ({missing})",
-                outcome=Outcome.DENY.value,
-                removed_now=removed_now,
-                audit=entry,
+                decided.explanation,
+                outcome=decided.outcome,
+                removed_now=decided.removed_now,
+                audit=decided.audit,
             )
-        replayed = event.model_copy(
-            update={
-                "content": {name: event.content[name] for name in permitted},
-                "content_categories": {name: event.content_categories[name] for name in permitted},
-                "removed_fields": tuple(dict.fromkeys((*event.removed_fields, *removed_now))),
-                "bsn_permitted": event.bsn_permitted
-                and decision.field_verdicts.get(BSN_FIELD) is Verdict.PERMIT,
-                "decision": DecisionSummary(
-                    outcome=decision.outcome,
-                    legal_bases=decision.legal_bases,
-                    rule_ids=decision.rule_ids,
-                    policy_version=decision.policy_version,
-                ),
-            }
-        )
-        new_envelope = Envelope.for_event(
-            replayed,
-            subject=envelope.subject,
-            source=envelope.source,
-            correlation_id=envelope.correlationid,
-            causation_id=envelope.causationid,
-            event_id=str(uuid.uuid5(REPLAY_NAMESPACE, letter.id)),
-            time=now,
-            origin_time=envelope.started,
-        )
+        replayed = decided.delivery
         key = (
-            await self.keyring.current(envelope.subject, scope_of(replayed))
+            await self.keyring.current(envelope.subject, scope_of(replayed.notification))
             if self.keyring is not None
             else None
         )
-        gone = f"; removed now: {', '.join(removed_now)}" if removed_now else ""
         return Plan(
             letter,
             Verdicts.SEND,
-            f"{decision.outcome.value} for {event.recipient} with {len(permitted)} field(s){gone}",
-            outcome=decision.outcome.value,
-            fields=permitted,
-            removed_now=removed_now,
-            record=encode(replayed, new_envelope, key),
-            audit=_entry(letter, envelope, replayed, decision, permitted, Action.DISCLOSE),
+            decided.explanation,
+            outcome=decided.outcome,
+            fields=decided.fields,
+            removed_now=decided.removed_now,
+            record=encode(replayed.notification, replayed.envelope, key),
+            audit=decided.audit,
         )
 
     async def replay(
@@ -249,35 +191,5 @@ async def discard(
     return settled
 
 
-def _entry(
-    letter: Letter,
-    envelope: Envelope,
-    event: NotificationDelivery,
-    decision: Decision,
-    permitted: tuple[str, ...],
-    action: str,
-) -> AuditEntry:
-    """The replay's decision, audited against the source event like the first one."""
-    disclosed = action == Action.DISCLOSE
-    entry = AuditEntry.about(
-        envelope,
-        action=action,
-        object=f"replay of dead letter {letter.id}: "
-        + object_text(event.source_type, event.categories_present()),
-        outcome=decision.outcome.value if disclosed else Outcome.DENY.value,
-        recipient=event.recipient,
-        recipient_role=event.recipient_role,
-        flow=event.flow.value,
-        purpose=event.purpose,
-        legal_bases=decision.legal_bases if disclosed else (),
-        rule_ids=decision.rule_ids,
-        policy_version=decision.policy_version,
-        consent_id=decision.consent_id,
-        disclosed_fields=permitted,
-        removed_fields=decision.removed_fields,
-        missing=tuple(m.code for m in decision.missing),
-        delivery_id=event.idempotency_key,
-    )
-    return dataclasses.replace(
-        entry, event_id=envelope.causationid or envelope.id, event_type=event.source_type
-    )
+def _no_labels() -> str:
+    raise AssertionError("a replay makes no label handle")

@@ -7,15 +7,17 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
 from hub.routing.cedar_policy import CedarPolicy
-from hub.routing.core import EventPlan, Inputs, Rules, plan_event
+from hub.routing.core import EventPlan, Inputs, Rules, plan_event, replan
 from hub.routing.lookup import not_found
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import ClientIncluded, TeamMember, TeamRole
 from hub.schemas.common import Facility
+from hub.schemas.deliveries import NotificationDelivery
 from hub.schemas.envelope import Envelope, partner_source
 from hub.settings import RoutingSettings
 from hub.state.cases import Case
@@ -187,3 +189,49 @@ def test_the_plan_depends_on_its_inputs_alone() -> None:
     first = plan(LABELLED, inputs(found=None), envelope=envelope)
     again = plan(LABELLED, inputs(found=None), envelope=envelope)
     assert first == again
+
+
+def _delivered_to_llc(facts: PolicyFacts) -> tuple[Envelope, NotificationDelivery]:
+    """The crisis contact as the LLC got it (or would have), decided with ``facts``."""
+    case = case_of(client_included())
+    envelope = Envelope.for_event(
+        crisis_contact(), subject=SUBJECT, source=partner_source("crisis:amsterdam"), time=NOW
+    )
+    planned = plan(crisis_contact(), inputs(case=case, facts=facts), envelope=envelope)
+    (llc,) = [o for o in planned.deliveries if o.notification.recipient == "llz:fivoor"]
+    return llc.envelope, llc.notification
+
+
+CONSENTED = PolicyFacts(consents=(fhir_consent("c-1", actor="llz:fivoor"),))
+
+
+@pytest.mark.parametrize(
+    ("facts", "case", "sent", "removed_now"),
+    [
+        (CONSENTED, client_included(), True, ()),
+        (PolicyFacts(), client_included(), True, ("assessment", "outcome")),
+        (CONSENTED, None, True, ()),
+        (CONSENTED, "excluded", False, None),
+    ],
+)
+def test_a_replay_decides_again_with_the_facts_of_now(
+    facts: PolicyFacts, case: object, sent: bool, removed_now: tuple[str, ...] | None
+) -> None:
+    envelope, delivery = _delivered_to_llc(CONSENTED)
+    state = case_of(client_included()) if case is not None else None
+    if case == "excluded" and state is not None:
+        state = replace(state, status="excluded")
+    rules = Rules(POLICY, frozenset(RoutingSettings().bsn_authorised), NOW, counter())
+    decided = replan("letter-1", envelope, delivery, state, facts, rules)
+    assert (decided.delivery is not None) is sent
+    assert decided.audit.delivery_id == delivery.idempotency_key
+    if decided.delivery is None:
+        assert decided.outcome == "DENY"
+        return
+    again = decided.delivery.notification
+    assert again.idempotency_key == delivery.idempotency_key, "the key stays"
+    assert decided.removed_now == removed_now
+    assert set(again.content) <= set(delivery.content), "a replay never adds a field"
+    repeated = replan("letter-1", envelope, delivery, state, facts, rules).delivery
+    assert repeated is not None
+    assert repeated.envelope.id == decided.delivery.envelope.id, "one replay id per letter"
