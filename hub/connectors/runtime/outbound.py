@@ -42,6 +42,7 @@ from hub.bus.subscribers import batch_consumer, fetched
 from hub.clock import SYSTEM_CLOCK, Clock
 from hub.connectors.base import Delivery, OutboundConnector
 from hub.connectors.runtime import metrics
+from hub.connectors.runtime.lanes import LaneKey, Planned, Step, plan_fetch
 from hub.core.errors import ContractError, HubError, PermanentError, RetryableError
 from hub.core.record import KafkaRecord
 from hub.core.topics import outbound_group
@@ -219,9 +220,10 @@ class OutboundRuntime:
         """Deliver, queue or dead-letter what one fetch brought; never raises for a bad
         record or a failed delivery (only when the state store or the bus is away).
 
-        One query finds what was handled before and which clients have deliveries
-        waiting. Each client's deliveries go in their order; different clients' go at
-        once (at most ``IN_FLIGHT``). The delivered ones are recorded in one transaction
+        One query finds what was handled before and which lanes hold something; the
+        steps are planned from that without I/O (``hub.connectors.runtime.lanes``).
+        Each lane's deliveries go in their order; different lanes' go at once (at most
+        ``IN_FLIGHT``). The delivered ones are recorded in one transaction
         at the end, so a crash before it can repeat a delivery once, with the same
         idempotency key.
         """
@@ -262,32 +264,24 @@ class OutboundRuntime:
                 if stopped
                 else {}
             )
-        per_lane: dict[tuple[str, str], list[tuple[int, Envelope, NotificationDelivery]]] = {}
-        for n, envelope, event in opened:
-            if envelope.id in done:
-                with message_context(message_id=envelope.id):
-                    log.info("delivery_duplicate", connector=self.connector.name)
-                results[n] = Result.DUPLICATE
-                continue
-            done.add(envelope.id)
-            per_lane.setdefault((envelope.subject, event.recipient), []).append(
-                (n, envelope, event)
-            )
+        plan = plan_fetch(opened, done, held, resent)
+        for step in plan.duplicates:
+            with message_context(message_id=step.envelope.id):
+                log.info("delivery_duplicate", connector=self.connector.name)
+            results[step.n] = Result.DUPLICATE
         finished: list[tuple[Envelope, NotificationDelivery, Finish]] = []
         gate = asyncio.Semaphore(IN_FLIGHT)
 
-        async def in_order(
-            lane: tuple[str, str], items: list[tuple[int, Envelope, NotificationDelivery]]
-        ) -> None:
-            behind = _behind(lane, held)
+        async def in_order(lane: LaneKey, steps: list[Planned]) -> None:
+            behind = plan.waiting.get(lane)
             async with gate:
-                for n, envelope, event in items:
-                    item = batch[n]
-                    stop = resent.get(event.idempotency_key)
-                    if stop is not None and held.get(lane) == stop:
+                for step in steps:
+                    item, envelope, event = batch[step.n], step.envelope, step.event
+                    if step.step is Step.RESEND:
+                        assert step.stop is not None
                         lane_of = Lane(self.consumer, envelope.subject, event.recipient)
                         again = Item.received(lane_of, envelope.id, item)
-                        results[n] = await self._resend(stop, again.record)
+                        results[step.n] = await self._resend(step.stop, again.record)
                         continue
                     with (
                         tracing.span(f"deliver {self.connector.name}", parent=item.headers),
@@ -298,7 +292,7 @@ class OutboundRuntime:
                         result, finish = await self._first_attempt(
                             item, envelope, event, behind=behind, started=started
                         )
-                    results[n] = result
+                    results[step.n] = result
                     if behind is None and result is not Result.DELIVERED:
                         behind = "behind an earlier delivery"
                     if finish is not None:
@@ -306,8 +300,8 @@ class OutboundRuntime:
 
         try:
             async with asyncio.TaskGroup() as group:  # one failure stops the others
-                for lane, items in per_lane.items():
-                    group.create_task(in_order(lane, items))
+                for lane, steps in plan.lanes.items():
+                    group.create_task(in_order(lane, steps))
         except ExceptionGroup as failures:  # the state store away: the batch comes again
             raise failures.exceptions[0] from None
         if finished:
@@ -669,14 +663,6 @@ class OutboundRuntime:
             value=value,
             subject=origin.key.decode("utf-8", "replace") if origin.key else None,
         )
-
-
-def _behind(lane: tuple[str, str], held: Mapping[tuple[str, str], str | None]) -> str | None:
-    """Why a delivery of ``lane`` must wait behind what its lane holds, or None."""
-    if lane not in held:
-        return None
-    stop = held[lane]
-    return "behind an earlier delivery" if stop is None else f"held behind dead letter {stop}"
 
 
 def _since(started: float) -> float:
