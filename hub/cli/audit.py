@@ -33,15 +33,15 @@ def _moment(text: str | None, option: str) -> dt.datetime | None:
 def search_command(
     subject: str | None = typer.Option(None, help="Subject pseudonym or BSN."),
     partner: str | None = typer.Option(None, help="Partner id, as sender or recipient."),
-    outcome: str | None = typer.Option(
-        None, help="PERMIT, PERMIT_REDACTED, PERMIT_BREAK_GLASS, DENY, NO_CASE or RECORDED."
-    ),
+    outcome: str | None = typer.Option(None, help=f"One of: {', '.join(audit.OUTCOMES)}."),
     since: str | None = typer.Option(None, help="Recorded at or after (ISO 8601)."),
     until: str | None = typer.Option(None, help="Recorded before (ISO 8601)."),
     event_id: str | None = typer.Option(None, help="One source event id."),
     limit: int | None = typer.Option(None, min=1, help="At most this many records."),
 ) -> None:
     """Print matching records as JSON lines, oldest first."""
+    if outcome is not None and outcome not in audit.OUTCOMES:
+        raise typer.BadParameter(f"one of: {', '.join(audit.OUTCOMES)}", param_hint="--outcome")
     query = audit.AuditQuery(
         subjects=subjects_of(subject) if subject else (),
         partner=partner,

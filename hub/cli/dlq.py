@@ -215,6 +215,8 @@ def discard_command(
     why: str = typer.Option(..., "--why", help="Why it is given up (kept with the letter)."),
 ) -> None:
     """Give a dead letter up: nothing is sent, and what waited behind it goes on."""
+    if len(why.strip()) < 3:
+        raise typer.BadParameter("say why, in a few words", param_hint="--why")
     settings = HubSettings()
 
     async def work() -> tuple[Letter | None, bool]:

@@ -91,22 +91,33 @@ def simulate(
         _label_demo(scenario, urls, wait_s)
         return
     commands = _commands(scenario, count)
-    with httpx.Client(timeout=30) as client:
-        before = len(client.get(f"{urls['llc']}/_sim/received").json()["received"])
-        started = time.perf_counter()
-        with typer.progressbar(commands, label=f"{scenario}: sending", show_pos=True) as bar:
-            for command in bar:
-                answer = client.post(f"{urls['injus']}/_sim/send", json=command).json()
-                if answer.get("status") != 202:
-                    typer.secho(f"refused: {answer}", fg=typer.colors.RED, err=True)
-                    raise typer.Exit(1)
-        expected = 0 if scenario == "no-case" else len(commands)
-        received: list[dict[str, Any]] = []
-        while time.perf_counter() - started < wait_s:
-            received = client.get(f"{urls['llc']}/_sim/received").json()["received"][before:]
-            if len(received) >= expected and expected:
-                break
-            time.sleep(0.1)
+    accepted = 0
+    try:
+        with httpx.Client(timeout=30) as client:
+            before = len(client.get(f"{urls['llc']}/_sim/received").json()["received"])
+            started = time.perf_counter()
+            with typer.progressbar(commands, label=f"{scenario}: sending", show_pos=True) as bar:
+                for command in bar:
+                    answer = client.post(f"{urls['injus']}/_sim/send", json=command).json()
+                    if answer.get("status") != 202:
+                        typer.secho(f"refused: {answer}", fg=typer.colors.RED, err=True)
+                        raise typer.Exit(1)
+                    accepted += 1
+            expected = 0 if scenario == "no-case" else len(commands)
+            received: list[dict[str, Any]] = []
+            while time.perf_counter() - started < wait_s:
+                received = client.get(f"{urls['llc']}/_sim/received").json()["received"][before:]
+                if len(received) >= expected and expected:
+                    break
+                time.sleep(0.1)
+    except httpx.HTTPError as error:
+        typer.secho(
+            f"error: the hub or its simulators stopped answering ({type(error).__name__}) "
+            f"after {accepted} of {len(commands)} were answered 202",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(1) from None
     elapsed = time.perf_counter() - started
     typer.echo(f"sent {len(commands)}; the LLC received {len(received)} in {elapsed:.2f} s")
     for item in received[:3]:
@@ -114,10 +125,13 @@ def simulate(
         typer.echo(f"  {body['resourceType']}: {body['payload'][0]['contentString']}")
     if scenario == "no-case" and not received:
         typer.echo("  nothing was sent to anyone (the audit records 'no case')")
-    if scenario == "intake" and not received:
+    if scenario != "no-case" and len(received) < len(commands):
         typer.echo(
-            "  a START for a stay that had its start notice is a repeat: nothing is sent "
-            "(DUPLICATE_START in `hub audit search`); `hub simulate release` ends the stay"
+            "  not all reached the LLC: a START for a stay that had its start notice is a "
+            "repeat and sends nothing (DUPLICATE_START in `hub audit search --outcome "
+            "DUPLICATE_START`; `hub simulate release` ends the stay); a delivery the LLC "
+            "refused is in `hub dlq list`, with what waits behind it; one it could not take "
+            "yet is retried"
         )
 
 

@@ -41,7 +41,7 @@ from hub.routing.decision import Policy
 from hub.schemas.deliveries import NotificationDelivery
 from hub.schemas.envelope import Envelope
 from hub.state import audit, cases, consents, dead_letters, holdback, outbox
-from hub.state.audit import AuditEntry
+from hub.state.audit import Action, AuditEntry, AuditOutcome
 from hub.state.dead_letters import Letter, LetterState
 
 
@@ -180,15 +180,34 @@ async def discard(
     why: str,
     now: dt.datetime,
 ) -> bool:
-    """Give up on ``letter`` for good: nothing is sent, and what waited behind it in its
-    lane goes on. False when it was settled already."""
+    """Give up on ``letter`` for good: nothing is sent, what waited behind it in its
+    lane goes on, and the audit says who gave it up (the reason stays with the letter,
+    not in the audit, which holds no free text). False when it was settled already."""
     async with sessions.begin() as session:
         settled = await dead_letters.settle(
             session, letter.id, LetterState.DISCARDED, by=by, settlement=why, now=now
         )
         if settled:
             await holdback.resume(session, letter.id, None, now)
+            await audit.append(session, [_discarded(letter, by, now)])
     return settled
+
+
+def _discarded(letter: Letter, by: str, now: dt.datetime) -> AuditEntry:
+    """The audit record of a discard: the dead letter's event, withheld by a person."""
+    headers = letter.record.headers
+    return AuditEntry(
+        event_id=headers.get("ce_causationid") or headers.get("ce_id") or letter.id,
+        event_type=letter.event_type or headers.get("ce_type", "unknown"),
+        event_time=now,
+        action=Action.WITHHOLD,
+        sender=headers.get("ce_source", letter.consumer),
+        subject=letter.subject or "",
+        object=f"dead letter {letter.id} discarded by {by}",
+        outcome=AuditOutcome.DISCARDED,
+        correlation_id=letter.correlation_id or letter.id,
+        recipient=letter.recipient,
+    )
 
 
 def _no_labels() -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.schemas.deliveries import Outcome
 from hub.schemas.envelope import Envelope
 from hub.state.tables import AuditHead, AuditRecord
 
@@ -55,6 +56,15 @@ class AuditOutcome:
     """A START changed what its stay's earlier START said: partners get a correction."""
     DUPLICATE_START = "DUPLICATE_START"
     """A START said again what its stay's START said: nothing is sent."""
+    DISCARDED = "DISCARDED"
+    """An operator gave a dead letter up: it is not sent (``hub dlq discard``)."""
+
+
+OUTCOMES = (
+    *(outcome.value for outcome in Outcome),
+    *(v for k, v in vars(AuditOutcome).items() if k.isupper()),
+)
+"""Every outcome a record can have: the policy's and the hub's own."""
 
 
 @dataclass(frozen=True)

@@ -81,8 +81,23 @@ class Letter:
     settlement: str | None
 
 
-def letter_id(consumer: str, topic: str, partition: int, offset: int) -> str:
-    return str(uuid.uuid5(NAMESPACE, f"{consumer}|{topic}|{partition}|{offset}"))
+def letter_id(consumer: str, topic: str, partition: int, offset: int, failure: int = 1) -> str:
+    """The id of the ``failure``-th dead letter of one source record."""
+    name = f"{consumer}|{topic}|{partition}|{offset}"
+    return str(uuid.uuid5(NAMESPACE, name if failure == 1 else f"{name}|{failure}"))
+
+
+async def _open_id(session: AsyncSession, source: Source) -> str:
+    """The id for a failure of ``source``: its open letter's, or the next unused one."""
+    failure = 1
+    while True:
+        identifier = letter_id(
+            source.consumer, source.topic, source.partition, source.offset, failure
+        )
+        row = await session.get(DeadLetterRecord, identifier)
+        if row is None or row.state == LetterState.OPEN.value:
+            return identifier
+        failure += 1
 
 
 def _letter(row: DeadLetterRecord) -> Letter:
@@ -123,8 +138,11 @@ async def record(
     attempts: int,
     now: dt.datetime,
 ) -> str:
-    """Store the dead letter (once per source record); returns its id."""
-    identifier = letter_id(source.consumer, source.topic, source.partition, source.offset)
+    """Store the dead letter, once per failure of a source record: a record that comes
+    again while its letter is open is the same letter; one that fails again after its
+    letter was settled (a replay the partner refused again) is a new, open letter, so it
+    can be replayed or discarded in turn. Returns its id."""
+    identifier = await _open_id(session, source)
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     await session.execute(
         insert(DeadLetterRecord)

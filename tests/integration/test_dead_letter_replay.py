@@ -164,6 +164,8 @@ async def test_a_discard_lets_what_waited_behind_go_on(shipped_chain: Chain) -> 
         await chain.send("crisis", _contact(n))
     (letter,) = await open_letters(chain, 1)
     await _held_behind(letter["id"], 1)
+    code, _ = await hub_cli("dlq", "discard", letter["id"], "--why", " ")
+    assert code == 2, "a discard says why"
     code, done = await hub_cli("dlq", "discard", letter["id"][:12], "--why", "sent by phone")
     assert code == 0, done
     (arrived,) = await chain.until("llc", 1, SMIT, subject)
@@ -172,6 +174,11 @@ async def test_a_discard_lets_what_waited_behind_go_on(shipped_chain: Chain) -> 
     assert code == 1
     _, shown = await hub_cli("dlq", "show", letter["id"])
     assert json.loads(shown)["settlement"] == "sent by phone"
+    code, found = await hub_cli("audit", "search", "--subject", subject, "--outcome", "DISCARDED")
+    (record,) = [json.loads(line) for line in found.splitlines()]
+    assert (record["action"], record["recipient"]) == ("withhold", "llz:fivoor")
+    assert letter["id"] in record["object"]
+    assert "phone" not in record["object"], "the reason stays with the letter"
 
 
 async def test_replay_decides_again_with_todays_consent_and_keeps_the_key(chain: Chain) -> None:

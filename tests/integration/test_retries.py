@@ -25,7 +25,7 @@ from hub.schemas.categories import DataCategory
 from hub.schemas.detention import DetentionStarted
 from hub.schemas.envelope import HUB_SOURCE, Envelope
 from hub.state import dead_letters, holdback, idempotency
-from hub.state.dead_letters import LetterQuery
+from hub.state.dead_letters import LetterQuery, LetterState
 from tests.clock import ManualClock
 
 
@@ -185,6 +185,34 @@ async def test_a_refusal_is_dead_lettered_at_once_and_never_retried(rig: Rig) ->
         (letter,) = await dead_letters.find(session, LetterQuery())
     assert letter.reason == "permanent"
     assert letter.attempts == 1
+
+
+async def test_a_replay_refused_again_is_a_new_open_dead_letter_that_still_holds_its_lane(
+    rig: Rig,
+) -> None:
+    """Found by an outside look: the second refusal kept the first letter's id, which
+    was settled, so the lane stayed stopped with nothing open to replay or discard."""
+    rig.partner.refusing.add(A)
+    assert await rig.send(A, "a1") is Result.DEAD_LETTERED
+    assert await rig.send(A, "a2") is Result.QUEUED
+    async with rig.stores.sessions() as session:
+        (first,) = await dead_letters.find(session, LetterQuery())
+    now = rig.clock.now()
+    async with rig.stores.sessions.begin() as session:  # what `hub dlq replay` does
+        await dead_letters.settle(
+            session, first.id, LetterState.REPLAYED, by="test", settlement="replay", now=now
+        )
+        assert await holdback.resume(session, first.id, first.record, now)
+    assert await rig.retry_after(0) == [Result.DEAD_LETTERED], "refused again"
+    async with rig.stores.sessions() as session:
+        (second,) = await dead_letters.find(session, LetterQuery())  # the open ones
+        assert second.id != first.id
+        assert await holdback.held_behind(session, [second.id]) == {second.id: 1}
+    rig.partner.refusing.clear()
+    async with rig.stores.sessions.begin() as session:  # `hub dlq discard`
+        assert await holdback.resume(session, second.id, None, now)
+    assert await rig.retry_after(0) == [Result.DELIVERED]
+    assert [k for s, k in rig.partner.delivered if s == A] == ["a2"]
 
 
 async def test_an_open_breaker_leaves_a_dead_partner_alone(rig: Rig) -> None:

@@ -278,3 +278,9 @@ def test_connectors_list_shows_every_installed_connector_and_its_health(
     assert result.exit_code == 0
     assert "misconfigured" in result.stdout
     assert "connectors.zvh-notifications.base_url" in result.stdout
+
+
+def test_an_unknown_audit_outcome_is_refused() -> None:
+    result = CliRunner().invoke(app, ["audit", "search", "--outcome", "bogus"])
+    assert result.exit_code == 2
+    assert "DUPLICATE_START" in result.output
