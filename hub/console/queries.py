@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.console.accounts import Viewer
 from hub.state import audit, labels, receipts
-from hub.state.audit import Action, AuditEntry
+from hub.state.audit import Action, AuditEntry, AuditOutcome
 
 PARTNER_PREFIX = "urn:ketenhub:partner:"
 NO_CASE = "(no case)"
@@ -253,6 +253,6 @@ def view_audited(viewer: Viewer, subject: str, what: str) -> AuditEntry:
         sender=f"urn:ketenhub:console:{viewer.name}",
         subject=subject,
         object=what,
-        outcome="VIEWED",
+        outcome=AuditOutcome.VIEWED,
         correlation_id=f"console-{viewer.name}",
     )

@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.identity.keyring import Keyring
 from hub.state import audit, cases
-from hub.state.audit import AuditEntry
+from hub.state.audit import AuditEntry, AuditOutcome
 from hub.state.tables import CLIENT_STATE, IdentityVaultEntry
 
-ERASED = "ERASED"
+ERASED = AuditOutcome.ERASED
 RETENTION = "urn:ketenhub:hub:retention"
 """Who erases on the retention clocks, in the audit trail."""
 

@@ -58,6 +58,10 @@ class AuditOutcome:
     """A START said again what its stay's START said: nothing is sent."""
     DISCARDED = "DISCARDED"
     """An operator gave a dead letter up: it is not sent (``hub dlq discard``)."""
+    ERASED = "ERASED"
+    """A client's data was erased (a request under the AVG, or a retention clock)."""
+    VIEWED = "VIEWED"
+    """A person looked at a client's records in the console."""
 
 
 OUTCOMES = (
@@ -93,6 +97,10 @@ class AuditEntry:
     missing: Sequence[str] = ()
     delivery_id: str | None = None
     record_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def __post_init__(self) -> None:
+        if self.outcome not in OUTCOMES:  # a search by outcome must be able to find it
+            raise ValueError(f"unknown audit outcome {self.outcome!r}")
 
     @classmethod
     def about(
