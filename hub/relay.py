@@ -20,8 +20,6 @@ import json
 import time
 from dataclasses import dataclass
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.bus.admin import broker_state, consumer_lag, ensure_topics
@@ -29,6 +27,7 @@ from hub.core.topics import ALL_TOPICS, ROUTED_TOPICS
 from hub.logs import get_logger
 from hub.settings import KafkaSettings
 from hub.state import accepted, outbox
+from hub.state.database import upsert_insert
 from hub.state.tables import BrokerMark
 
 log = get_logger(__name__)
@@ -174,8 +173,7 @@ class Relay:
 
     async def _set_mark(self, cluster_id: str, offsets: dict[str, int]) -> None:
         async with self._sessions.begin() as session:
-            dialect = session.get_bind().dialect.name
-            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            insert = upsert_insert(session)
             values = {
                 "cluster_id": cluster_id,
                 "offsets": json.dumps(offsets, sort_keys=True),

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -103,3 +107,9 @@ async def check_schema(engine: AsyncEngine) -> None:
     raise SchemaNotCurrent(
         f"the database schema is at {current}, this hub expects {head}: run `hub db upgrade`"
     )
+
+
+def upsert_insert(session: AsyncSession) -> Callable[..., Any]:
+    """The INSERT of the session's dialect that has ``on_conflict_do_nothing`` and
+    ``on_conflict_do_update`` (PostgreSQL's or SQLite's; both are the same there)."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert

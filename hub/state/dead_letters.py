@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.core.errors import HubError
 from hub.core.record import KafkaRecord
 from hub.state import failures
+from hub.state.database import upsert_insert
 from hub.state.failures import Failure
 from hub.state.tables import DeadLetterRecord
 
@@ -143,7 +142,7 @@ async def record(
     letter was settled (a replay the partner refused again) is a new, open letter, so it
     can be replayed or discarded in turn. Returns its id."""
     identifier = await _open_id(session, source)
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = upsert_insert(session)
     await session.execute(
         insert(DeadLetterRecord)
         .values(

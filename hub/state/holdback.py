@@ -23,12 +23,11 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.core.record import KafkaRecord
 from hub.state import failures
+from hub.state.database import upsert_insert
 from hub.state.failures import Failure
 from hub.state.tables import HeldItem
 
@@ -107,7 +106,7 @@ async def hold(
 ) -> bool:
     """Put ``item_id`` at the end of its lane, once: an item held before changes
     nothing (returns False), so a redelivered record is harmless."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = upsert_insert(session)
     result = await session.execute(
         insert(HeldItem)
         .values(

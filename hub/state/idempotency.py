@@ -11,17 +11,15 @@ import datetime as dt
 from collections.abc import Collection
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.state.database import upsert_insert
 from hub.state.tables import ProcessedEvent
 
 
 async def claim(session: AsyncSession, consumer: str, event_id: str) -> bool:
     """True the first time ``consumer`` sees ``event_id``; False for a redelivery."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = upsert_insert(session)
     statement = (
         insert(ProcessedEvent)
         .values(consumer=consumer, event_id=event_id, processed_at=dt.datetime.now(dt.UTC))

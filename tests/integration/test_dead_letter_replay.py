@@ -58,7 +58,10 @@ async def _chain(
 async def chain(
     backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Chain]:
-    """The LLC's retries cut short (FAST): a 503 becomes a dead letter in a second."""
+    """The LLC's retries cut short (FAST): a 503 becomes a dead letter in a second,
+    because replay needs a dead letter and the shipped horizon is 72 hours. The shipped
+    settings are shown by the refusal tests below (a 400 dead-letters at once) and by
+    tests/integration/test_long_partner_outage.py (an outage outlasted)."""
     async with _chain(backend, tmp_path, monkeypatch, {"llc-communication": FAST}) as running:
         yield running
 
