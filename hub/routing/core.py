@@ -286,8 +286,15 @@ def replan(
         name for name in event.content if decision.field_verdicts.get(name) is Verdict.PERMIT
     )
     removed_now = tuple(name for name in event.content if name not in permitted)
-    if decision.outcome is Outcome.DENY or not permitted:
-        missing = "; ".join(m.code for m in decision.missing) or "no field permitted"
+    # Some rules (a label partner's) do not ask for the team; a replay after the client
+    # left the approach still sends nothing but a withdrawal.
+    left = not in_team
+    if left or decision.outcome is Outcome.DENY or not permitted:
+        missing = (
+            "the client has left the approach since"
+            if left
+            else "; ".join(m.code for m in decision.missing) or "no field permitted"
+        )
         return Replanned(
             f"the policy permits nothing now ({missing})",
             Outcome.DENY.value,

@@ -235,3 +235,30 @@ def test_a_replay_decides_again_with_the_facts_of_now(
     repeated = replan("letter-1", envelope, delivery, state, facts, rules).delivery
     assert repeated is not None
     assert repeated.envelope.id == decided.delivery.envelope.id, "one replay id per letter"
+
+
+def test_a_label_set_replayed_after_the_client_left_is_denied_a_withdrawal_goes() -> None:
+    """Found by an outside look: the label partner's rule does not ask for the team, so
+    a label set replayed after the exclusion went to the police."""
+    envelope = Envelope.for_event(
+        LABELLED, subject=SUBJECT, source=partner_source("zvh:amsterdam"), time=NOW
+    )
+    planned = plan(LABELLED, inputs(found=None), envelope=envelope)
+    (label_set,) = [o for o in planned.deliveries if o.notification.recipient == "politie"]
+    excluded = replace(case_of(LABELLED), status="excluded")
+    rules = Rules(POLICY, frozenset(RoutingSettings().bsn_authorised), NOW, counter())
+    decided = replan(
+        "letter-2", label_set.envelope, label_set.notification, excluded, PolicyFacts(), rules
+    )
+    assert decided.delivery is None
+    assert decided.outcome == "DENY"
+    assert "left the approach" in decided.explanation
+    still = replan(
+        "letter-2",
+        label_set.envelope,
+        label_set.notification,
+        case_of(LABELLED),
+        PolicyFacts(),
+        rules,
+    )
+    assert still.delivery is not None, "while the client is in the approach it goes"
