@@ -9,7 +9,7 @@ from hub.identity.pseudonym import Pseudonymiser
 from hub.schemas.case import ClientIncluded, KedoLookupResult, TeamMember, TeamRole
 from hub.schemas.common import Contact, Facility
 from hub.schemas.detention import DetentionStarted
-from hub.schemas.fhir import PARTNER_SYSTEM
+from hub.schemas.fhir import BSN_SYSTEM, PARTNER_SYSTEM, PSEUDONYM_SYSTEM
 from hub.schemas.signals import CrisisContact
 
 TEST_KEY = bytes(range(32))
@@ -115,7 +115,12 @@ def fhir_consent(
     start: str = "2026-01-01",
     end: str | None = None,
     nested: list[dict[str, Any]] | None = None,
+    patient: str | None = None,
 ) -> dict[str, Any]:
+    """A Consent in the hub's profile about ``patient``: a pseudonym, or a BSN as a partner
+    names the client (by default the pseudonym of the first test BSN)."""
+    who = patient or pseudonymiser().pseudonym(TEST_BSNS[0])
+    system = PSEUDONYM_SYSTEM if who.startswith("psn-") else BSN_SYSTEM
     provision: dict[str, Any] = {
         "type": kind,
         "period": {"start": start, **({"end": end} if end else {})},
@@ -137,5 +142,6 @@ def fhir_consent(
         "status": "active",
         "scope": {"coding": [{"code": "patient-privacy"}]},
         "category": [{"coding": [{"code": "medical"}]}],
+        "patient": {"identifier": {"system": system, "value": who}},
         "provision": provision,
     }

@@ -40,7 +40,7 @@ async def populate(database_url: str, names: Pseudonymiser, bsns: Sequence[str])
             "zvh": found.zvh,
             "id": "BENCH-CONSENT",
             "soort": "TOESTEMMING",
-            "consent": consent("bench-consent", found.llz),
+            "consent": consent("bench-consent", found.llz, found.bsn),
         },
     ]
     included, consented = (
@@ -57,7 +57,8 @@ async def populate(database_url: str, names: Pseudonymiser, bsns: Sequence[str])
     try:
         async with sessions.begin() as session:
             await cases.apply(session, template, included, "bench-inclusion")
-            await consents.record_consent(session, template, consented, "bench-consent")
+            bound = consented.for_subject(subject=template, bsn=bsns[0])
+            await consents.record_consent(session, template, bound, "bench-consent")
         tables: tuple[type[Base], ...] = (CaseState, TeamMembership, ConsentRecord)
         for table in tables:
             columns = table.__table__.columns
@@ -74,6 +75,7 @@ async def populate(database_url: str, names: Pseudonymiser, bsns: Sequence[str])
                     copy = {**row, "subject": subject}
                     if "consent_id" in copy:
                         copy["consent_id"] = f"bench-consent-{n}"
+                        copy["resource"] = str(copy["resource"]).replace(template, subject)
                     copies.append(copy)
             for start in range(0, len(copies), CHUNK):
                 async with sessions.begin() as session:

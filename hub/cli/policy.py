@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
-from hub.core.errors import ContractError
+from hub.core.errors import ContractError, HubError
 from hub.routing import reference_policy
 from hub.routing.cedar_policy import CedarPolicy
 from hub.routing.conditions import every_combination
@@ -20,13 +21,28 @@ app = typer.Typer(help="The sharing policy.", no_args_is_help=True)
 def decide_command(
     input_file: Path = typer.Argument(..., help="Decision input as JSON (see `schema`)."),
 ) -> None:
-    """Print the decision for one recipient and message as JSON."""
+    """Print the decision for one recipient and message as JSON. Input the hub does not
+    fully understand is refused with one line naming the field (exit 2)."""
     try:
-        data = ContractError.validate(DecisionInput, json.loads(input_file.read_text()))
-    except (ContractError, ValueError) as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
-    typer.echo(decide(data, CedarPolicy()).model_dump_json(indent=2))
+        text = input_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        _refuse(f"cannot read {input_file}: {getattr(error, 'strerror', None) or error}")
+    try:
+        data = ContractError.validate(DecisionInput, json.loads(text))
+    except json.JSONDecodeError as error:
+        _refuse(f"{input_file} is not JSON: {error.msg} at line {error.lineno}")
+    except ContractError as error:
+        _refuse(str(error))
+    try:
+        decision = decide(data, CedarPolicy())
+    except HubError as error:
+        _refuse(str(error))
+    typer.echo(decision.model_dump_json(indent=2))
+
+
+def _refuse(message: str) -> NoReturn:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
 
 
 @app.command("schema")

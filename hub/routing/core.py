@@ -19,7 +19,6 @@ from dataclasses import dataclass, field, replace
 
 from hub.routing.decision import (
     Decision,
-    DecisionInput,
     Policy,
     Purpose,
     Recipient,
@@ -33,8 +32,9 @@ from hub.routing.disclosure import (
     disclose,
     field_specs,
     object_text,
+    policy_input,
 )
-from hub.routing.recipients import addressees, case_context
+from hub.routing.recipients import addressees, case_context, with_break_glass
 from hub.routing.stays import StartClassification, StartKind, classify_start
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import (
@@ -44,9 +44,11 @@ from hub.schemas.case import (
     ClientMoved,
     KedoLookupResult,
 )
+from hub.schemas.categories import DataCategory
 from hub.schemas.deliveries import DecisionSummary, Flow, NotificationDelivery, Outcome
 from hub.schemas.detention import DetentionEvent, DetentionStarted
 from hub.schemas.envelope import Envelope
+from hub.schemas.roles import TeamRole
 from hub.state.audit import Action, AuditEntry, AuditOutcome
 from hub.state.cases import Case
 from hub.state.consents import PolicyFacts
@@ -151,7 +153,18 @@ def _plan(envelope: Envelope, event: CanonicalEvent, inputs: Inputs, rules: Rule
     message = Message.build(event, context)
     deliveries: list[Outgoing] = []
     asks: list[LabelAsk] = []
-    for addressee in addressees(event, context, sender_partner(envelope.source)):
+    medical = [n for n, spec in message.specs.items() if spec.category is DataCategory.MEDICAL]
+    sender = sender_partner(envelope.source)
+    everyone = with_break_glass(
+        event,
+        context,
+        addressees(event, context, sender),
+        inputs.facts.conflict_decisions,
+        medical,
+        rules.now,
+        sender,
+    )
+    for addressee in everyone:
         action = LABEL_ACTIONS.get(addressee.flow)
         reference = (inputs.references.get(addressee.partner) or rules.mint()) if action else None
         result = disclose(
@@ -266,18 +279,17 @@ def replan(
     if event.bsn_permitted:
         wanted.append(specs[BSN_FIELD])
     decision = decide(
-        DecisionInput(
-            fields=tuple(wanted),
+        policy_input(
+            subject=envelope.subject,
+            fields=wanted,
             recipient=Recipient(
                 partner=event.recipient,
-                role=event.recipient_role,
+                role=TeamRole(event.recipient_role),
                 in_team=in_team,
                 may_hold_bsn=bsn_authorised(event.recipient, rules.bsn_kinds),
             ),
             purpose=Purpose(event.purpose),
-            consents=facts.consents,
-            titles=facts.titles,
-            conflict_decisions=facts.conflict_decisions,
+            facts=facts,
             now=rules.now,
         ),
         rules.policy,

@@ -5,24 +5,34 @@ purpose, consents as FHIR Consent, legal titles, conflict-of-duties decisions, t
 time), asks the policy per field, and explains every removed field in a sentence a
 privacy officer reads. The covenant flag is accepted and never used: a covenant is
 never a basis.
+
+The input fails closed: the client's pseudonym is part of it, and a consent, title or
+decision about another client is ignored (and named in the decision); a consent
+outside the hub's profile, an unknown role, a medical field without its roles, two
+fields of one name or a moment without a time zone are refused before anything is
+decided. Validity days are days in Europe/Amsterdam.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from pydantic import Field
+from pydantic import AwareDatetime, BeforeValidator, Field, WithJsonSchema, model_validator
 
+from hub.core.calendar import local_day
+from hub.core.subjects import is_pseudonym
 from hub.routing import mitz
 from hub.routing.conditions import Conditions, RuleResult
 from hub.schemas.base import Payload
-from hub.schemas.categories import DataCategory
+from hub.schemas.categories import DataCategory, roles_problem
 from hub.schemas.consent import ConflictDecision, LegalTitle, TitleKind
+from hub.schemas.consent_profile import ConsentRule, read_consent
 from hub.schemas.deliveries import Outcome
 from hub.schemas.partners import PartnerId, PartnerKind, partner_kind
+from hub.schemas.roles import TeamRole
 
 WGS_IN_FORCE = dt.date(2025, 3, 1)
 BREAK_GLASS_RULE = "conflict-van-plichten"
@@ -43,29 +53,69 @@ class Policy(Protocol):
 
 
 class FieldSpec(Payload):
-    name: str
+    name: str = Field(min_length=1)
     category: DataCategory
-    relevant_roles: tuple[str, ...] | None = Field(
-        None, description="Roles a medical field is directly relevant to; empty means all."
+    relevant_roles: tuple[TeamRole, ...] | None = Field(
+        None, description="The roles a medical field is directly relevant to (required)."
     )
+
+    @model_validator(mode="after")
+    def _medical_names_its_roles(self) -> FieldSpec:
+        problem = roles_problem(self.category, self.relevant_roles)
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 class Recipient(Payload):
     partner: PartnerId
-    role: str
+    role: TeamRole
     in_team: bool = Field(description="In the client's levensloopteam now.")
     may_hold_bsn: bool = Field(description="Authorised to hold the BSN.")
 
 
+def _read(value: Any) -> Any:
+    return read_consent(value) if isinstance(value, dict) else value
+
+
+FhirConsent = Annotated[
+    ConsentRule,
+    BeforeValidator(_read),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "description": "A FHIR R4 Consent in the hub's profile "
+            "(hub.schemas.consent_profile), its patient named by the pseudonym.",
+        }
+    ),
+]
+
+
 class DecisionInput(Payload):
+    subject: str = Field(description="The client's pseudonym; facts about others are ignored.")
     fields: tuple[FieldSpec, ...]
     recipient: Recipient
     purpose: Purpose
-    consents: tuple[dict[str, Any], ...] = Field((), description="FHIR R4 Consent resources.")
+    consents: tuple[FhirConsent, ...] = ()
+    unreadable_consents: tuple[str, ...] = Field(
+        (),
+        description="Ids of stored consents that no longer meet the profile: while one is "
+        "there no consent counts, since it might have been an objection.",
+    )
     titles: tuple[LegalTitle, ...] = ()
     conflict_decisions: tuple[ConflictDecision, ...] = ()
     covenant: bool = Field(False, description="Recorded, never a basis.")
-    now: dt.datetime
+    now: AwareDatetime
+
+    @model_validator(mode="after")
+    def _well_formed(self) -> DecisionInput:
+        if not is_pseudonym(self.subject):
+            raise ValueError("subject must be the client's pseudonym (psn-…), never a BSN")
+        names = [spec.name for spec in self.fields]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"fields: {twice[0]!r} is given twice")
+        return self
 
 
 class Verdict(StrEnum):
@@ -80,6 +130,7 @@ class MissingCondition(Payload):
 
 
 class Decision(Payload):
+    subject: str
     outcome: Outcome
     field_verdicts: dict[str, Verdict]
     removed_fields: tuple[str, ...]
@@ -89,6 +140,12 @@ class Decision(Payload):
     consent_id: str | None
     missing: tuple[MissingCondition, ...]
     review_required: bool
+    released_by: tuple[str, ...] = Field(
+        (), description="The conflict-of-duties decisions that released a field."
+    )
+    ignored: tuple[str, ...] = Field(
+        (), description="Facts in the input about another client, left out of the decision."
+    )
 
 
 _MISSING_TEXT = {
@@ -137,16 +194,43 @@ def _title_holds(titles: tuple[LegalTitle, ...], kind: TitleKind, today: dt.date
     return None
 
 
-def base_conditions(data: DecisionInput) -> tuple[Conditions, str | None]:
-    """The conditions for this recipient (role relevance set per field later)."""
+@dataclass(frozen=True)
+class _Facts:
+    """The input's facts about this client, and what was about someone else."""
+
+    consents: tuple[ConsentRule, ...]
+    titles: tuple[LegalTitle, ...]
+    decisions: tuple[ConflictDecision, ...]
+    ignored: tuple[str, ...]
+
+
+def _own(data: DecisionInput) -> _Facts:
+    subject = data.subject
+    other = "about another client"
+    return _Facts(
+        consents=tuple(c for c in data.consents if c.about(subject)),
+        titles=tuple(t for t in data.titles if t.subject == subject),
+        decisions=tuple(d for d in data.conflict_decisions if d.subject == subject),
+        ignored=(
+            *(f"consent {c.consent_id}: {other}" for c in data.consents if not c.about(subject)),
+            *(f"title {t.title_id}: {other}" for t in data.titles if t.subject != subject),
+            *(
+                f"conflict-of-duties {d.decision_id}: {other}"
+                for d in data.conflict_decisions
+                if d.subject != subject
+            ),
+        ),
+    )
+
+
+def base_conditions(data: DecisionInput, facts: _Facts) -> tuple[Conditions, str | None]:
+    """The conditions for this recipient; role relevance and a conflict-of-duties
+    release are set per field later."""
     recipient, now = data.recipient, data.now
+    today = local_day(now)
     kind = partner_kind(recipient.partner)
     consent = mitz.resolve(
-        data.consents, recipient=recipient.partner, category=DataCategory.MEDICAL.value, now=now
-    )
-    conflict = any(
-        d.recipient == recipient.partner and d.decided_at <= now < d.valid_until
-        for d in data.conflict_decisions
+        facts.consents, recipient=recipient.partner, category=DataCategory.MEDICAL, now=now
     )
     conditions = Conditions(
         in_team=recipient.in_team,
@@ -154,40 +238,54 @@ def base_conditions(data: DecisionInput) -> tuple[Conditions, str | None]:
         is_gemeente=kind is PartnerKind.GEMEENTE,
         purpose_lla=data.purpose is Purpose.LEVENSLOOPAANPAK,
         purpose_nazorg=data.purpose is Purpose.NAZORG,
-        wgs_in_force=now.date() >= WGS_IN_FORCE,
+        wgs_in_force=today >= WGS_IN_FORCE,
         bsn_authorised=recipient.may_hold_bsn,
-        consent=consent.permitted,
-        zorgmachtiging=_title_holds(data.titles, TitleKind.ZORGMACHTIGING, now.date()) is not None,
+        consent=consent.permitted and not data.unreadable_consents,
+        zorgmachtiging=_title_holds(facts.titles, TitleKind.ZORGMACHTIGING, today) is not None,
         strafrechtelijke_voorwaarde=_title_holds(
-            data.titles, TitleKind.STRAFRECHTELIJKE_VOORWAARDE, now.date()
+            facts.titles, TitleKind.STRAFRECHTELIJKE_VOORWAARDE, today
         )
         is not None,
-        conflict_of_duties=conflict,
+        conflict_of_duties=False,
         role_relevant=True,
         covenant=data.covenant,
     )
     return conditions, consent.consent_id
 
 
+def _releases(data: DecisionInput, facts: _Facts, spec: FieldSpec) -> list[str]:
+    """The decisions in force that release this field to this recipient."""
+    return [
+        d.decision_id
+        for d in facts.decisions
+        if d.recipient == data.recipient.partner
+        and d.holds_at(data.now)
+        and d.releases_field(spec.name, spec.category)
+    ]
+
+
 def decide(data: DecisionInput, policy: Policy) -> Decision:
-    base, consent_id = base_conditions(data)
+    facts = _own(data)
+    base, consent_id = base_conditions(data, facts)
     verdicts: dict[str, Verdict] = {}
     fired: set[str] = set()
-    medical_bases: set[str] = set()
+    released_by: set[str] = set()
+    break_glass = False
     missing: dict[str, list[str]] = {}
     for spec in data.fields:
-        relevant = not spec.relevant_roles or data.recipient.role in spec.relevant_roles
-        conditions = base if relevant else replace(base, role_relevant=False)
+        relevant = spec.relevant_roles is None or data.recipient.role in spec.relevant_roles
+        releases = _releases(data, facts, spec)
+        conditions = replace(base, role_relevant=relevant, conflict_of_duties=bool(releases))
         result = policy.evaluate(spec.category, conditions)
         verdicts[spec.name] = Verdict.PERMIT if result.allowed else Verdict.DENY
         fired |= result.rule_ids
-        if spec.category is DataCategory.MEDICAL:
-            medical_bases |= result.rule_ids
+        if result.allowed and result.rule_ids == {BREAK_GLASS_RULE}:
+            break_glass = True
+            released_by.update(releases)
         if not result.allowed:
             missing.setdefault(_missing_code(spec.category, conditions), []).append(spec.name)
     removed = tuple(name for name, v in verdicts.items() if v is Verdict.DENY)
     permitted = len(removed) < len(verdicts)
-    break_glass = medical_bases == {BREAK_GLASS_RULE}
     if not permitted:
         outcome = Outcome.DENY
     elif break_glass:
@@ -198,6 +296,7 @@ def decide(data: DecisionInput, policy: Policy) -> Decision:
         outcome = Outcome.PERMIT
     carries_medical = any(spec.category is DataCategory.MEDICAL for spec in data.fields)
     return Decision(
+        subject=data.subject,
         outcome=outcome,
         field_verdicts=verdicts,
         removed_fields=removed,
@@ -210,4 +309,6 @@ def decide(data: DecisionInput, policy: Policy) -> Decision:
             for code, names in missing.items()
         ),
         review_required=outcome is Outcome.PERMIT_BREAK_GLASS,
+        released_by=tuple(sorted(released_by)) if outcome is Outcome.PERMIT_BREAK_GLASS else (),
+        ignored=facts.ignored,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -21,6 +22,7 @@ from hub.routing.decision import (
     DecisionInput,
     FieldSpec,
     Policy,
+    Purpose,
     Recipient,
     Verdict,
     decide,
@@ -126,6 +128,29 @@ def object_text(event_type: str, categories: frozenset[DataCategory]) -> str:
     return f"{event_type} [{','.join(sorted(categories))}]"
 
 
+def policy_input(
+    *,
+    subject: str,
+    fields: Iterable[FieldSpec],
+    recipient: Recipient,
+    purpose: Purpose,
+    facts: PolicyFacts,
+    now: dt.datetime,
+) -> DecisionInput:
+    """The decision's input for one recipient: the client's recorded facts, as they are."""
+    return DecisionInput(
+        subject=subject,
+        fields=tuple(fields),
+        recipient=recipient,
+        purpose=purpose,
+        consents=facts.consents,
+        unreadable_consents=facts.unreadable,
+        titles=facts.titles,
+        conflict_decisions=facts.conflict_decisions,
+        now=now,
+    )
+
+
 def disclose(
     *,
     envelope: Envelope,
@@ -150,18 +175,17 @@ def disclose(
         if addressee.fields is None or name in addressee.fields or name == BSN_FIELD
     ]
     decision = decide(
-        DecisionInput(
-            fields=tuple(wanted),
+        policy_input(
+            subject=envelope.subject,
+            fields=wanted,
             recipient=Recipient(
                 partner=addressee.partner,
-                role=addressee.role.value,
+                role=addressee.role,
                 in_team=context.in_team(addressee.partner),
                 may_hold_bsn=may_hold_bsn,
             ),
             purpose=addressee.purpose,
-            consents=facts.consents,
-            titles=facts.titles,
-            conflict_decisions=facts.conflict_decisions,
+            facts=facts,
             now=now,
         ),
         policy,

@@ -26,7 +26,10 @@ from hub.routing.cedar_policy import CedarPolicy
 from hub.routing.conditions import every_combination
 from hub.routing.decision import DecisionInput, FieldSpec, Purpose, Recipient, decide
 from hub.schemas.categories import DataCategory
-from hub.schemas.fhir import PARTNER_SYSTEM
+from hub.schemas.fhir import PARTNER_SYSTEM, PSEUDONYM_SYSTEM
+from hub.schemas.roles import TeamRole
+
+SUBJECT = "psn-bench-" + "0" * 40
 
 _PARTNERS = (
     ("llz:fivoor", "levensloopcoordinator"),
@@ -64,13 +67,30 @@ def _consent(rng: random.Random, n: int) -> dict[str, Any]:
         "resourceType": "Consent",
         "id": f"c{n}",
         "status": "active",
+        "scope": {"coding": [{"code": "patient-privacy"}]},
+        "category": [{"coding": [{"code": "medical"}]}],
+        "patient": {"identifier": {"system": PSEUDONYM_SYSTEM, "value": SUBJECT}},
         "provision": {
             "type": rng.choice(("permit", "deny")),
             "period": {"start": "2026-01-01"},
-            "actor": [{"reference": {"identifier": {"system": PARTNER_SYSTEM, "value": partner}}}],
+            "actor": [
+                {
+                    "role": {"coding": [{"code": "IRCP"}]},
+                    "reference": {"identifier": {"system": PARTNER_SYSTEM, "value": partner}},
+                }
+            ],
             "class": [{"code": "medical"}],
         },
     }
+
+
+def _roles(category: DataCategory, i: int) -> tuple[TeamRole, ...] | None:
+    """Every medical field names its roles; some only the LLC, so relevance bites."""
+    if category is not DataCategory.MEDICAL:
+        return None
+    if i % 7 == 3:
+        return (TeamRole.LEVENSLOOPCOORDINATOR,)
+    return tuple(TeamRole)
 
 
 def sample_inputs(count: int, *, seed: int = 7, fields: int = 10) -> list[DecisionInput]:
@@ -82,11 +102,12 @@ def sample_inputs(count: int, *, seed: int = 7, fields: int = 10) -> list[Decisi
         partner, role = rng.choice(_PARTNERS)
         out.append(
             DecisionInput(
+                subject=SUBJECT,
                 fields=tuple(
                     FieldSpec(
                         name=f"f{i}",
                         category=_CATEGORIES[i % len(_CATEGORIES)],
-                        relevant_roles=("levensloopcoordinator",) if i % 7 == 3 else None,
+                        relevant_roles=_roles(_CATEGORIES[i % len(_CATEGORIES)], i),
                     )
                     for i in range(fields)
                 ),

@@ -9,8 +9,9 @@ sharing policy decides afterwards, per field, what of that may really go.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hub.routing.decision import Purpose
 from hub.schemas.base import CanonicalEvent
@@ -22,7 +23,9 @@ from hub.schemas.case import (
     TeamMember,
     TeamRole,
 )
+from hub.schemas.categories import DataCategory
 from hub.schemas.common import Contact
+from hub.schemas.consent import ConflictDecision
 from hub.schemas.deliveries import Flow
 from hub.schemas.detention import (
     DetentionEnded,
@@ -31,7 +34,7 @@ from hub.schemas.detention import (
     DetentionStarted,
     DetentionTransferred,
 )
-from hub.schemas.partners import pi_partner
+from hub.schemas.partners import PartnerKind, partner_kind, pi_partner
 from hub.schemas.signals import SignalEvent
 from hub.state.cases import Case
 
@@ -227,3 +230,63 @@ def addressees(event: CanonicalEvent, context: CaseContext, sender: str | None) 
                 fields=route.fields,
             )
     return list(found.values())
+
+
+ROLE_OF_KIND = {
+    PartnerKind.POLITIE: R.POLITIE,
+    PartnerKind.RECLASSERING: R.RECLASSERING,
+    PartnerKind.CRISIS: R.CRISISDIENST,
+    PartnerKind.LLZ: R.LEVENSLOOPCOORDINATOR,
+    PartnerKind.ZVH: R.PROCESREGISSEUR,
+    PartnerKind.GEMEENTE: R.CASUSREGISSEUR,
+    PartnerKind.PI: R.PI_BACKOFFICE,
+}
+
+
+def with_break_glass(
+    event: CanonicalEvent,
+    context: CaseContext,
+    found: list[Addressee],
+    decisions: Iterable[ConflictDecision],
+    medical: Iterable[str],
+    now: dt.datetime,
+    sender: str | None,
+) -> list[Addressee]:
+    """``found``, plus the recipient of every conflict-of-duties decision in force that
+    releases a medical field this message carries (document 004: to prevent serious
+    harm, also the police). A recipient the flow does not name gets exactly the
+    released fields; one it names with a narrower set gets them added. The policy then
+    decides each field, as for anyone."""
+    routes = routes_for(event)
+    if not routes:
+        return found
+    carried = list(medical)
+    out = list(found)
+    for decision in decisions:
+        released = frozenset(
+            name for name in carried if decision.releases_field(name, DataCategory.MEDICAL)
+        )
+        if not released or not decision.holds_at(now) or decision.recipient == sender:
+            continue
+        named = [n for n, a in enumerate(out) if a.partner == decision.recipient]
+        for n in named:
+            fields = out[n].fields
+            if fields is not None:
+                out[n] = replace(out[n], fields=fields | released)
+        if named:
+            continue
+        role = next(
+            (m.role for m in context.team if m.partner == decision.recipient),
+            ROLE_OF_KIND.get(partner_kind(decision.recipient)),
+        )
+        if role is not None:
+            out.append(
+                Addressee(
+                    partner=decision.recipient,
+                    role=role,
+                    flow=routes[0].flow,
+                    purpose=Purpose.LEVENSLOOPAANPAK,
+                    fields=released,
+                )
+            )
+    return out

@@ -14,12 +14,13 @@ _LABEL_PARTNER_CATEGORIES = {DataCategory.LABEL, DataCategory.CONTACT}
 
 
 def _medical_basis(c: Conditions) -> dict[str, bool]:
-    gate = (c.in_team or c.label_partner) and c.purpose_lla and c.role_relevant
+    reachable = (c.in_team or c.label_partner) and c.purpose_lla
+    gate = reachable and c.role_relevant
     return {
         "consent": gate and c.consent,
         "zorgmachtiging-lla": gate and c.zorgmachtiging,
         "strafrechtelijke-voorwaarde-lla": gate and c.strafrechtelijke_voorwaarde,
-        "conflict-van-plichten": gate and c.conflict_of_duties,
+        "conflict-van-plichten": reachable and c.conflict_of_duties,
     }
 
 

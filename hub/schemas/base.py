@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict
 
 from hub.core.topics import TopicSpec
-from hub.schemas.categories import DataCategory, category_of
+from hub.schemas.categories import DataCategory, category_of, relevant_roles_of, roles_problem
 
 EVENT_TYPE_PREFIX = "nl.ketenhub"
 
@@ -21,8 +21,9 @@ class Payload(BaseModel):
 class CanonicalEvent(BaseModel):
     """A payload on the bus. Subclasses set ``name``, ``version`` and ``topic``.
 
-    Defining a subclass with a field that has no data category fails at import time,
-    so the router never meets a field it cannot classify.
+    Defining a subclass with a field that has no data category, or a medical field that
+    names no relevant roles, fails at import time, so the router never meets a field it
+    cannot classify.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -39,6 +40,17 @@ class CanonicalEvent(BaseModel):
         missing = [f for f, info in cls.model_fields.items() if category_of(info) is None]
         if missing:
             raise TypeError(f"{cls.__name__}: fields without a data category: {missing}")
+        for name, info in cls.model_fields.items():
+            category = category_of(info)
+            problem = category and roles_problem(category, relevant_roles_of(info))
+            if problem:
+                raise TypeError(f"{cls.__name__}.{name}: {problem}")
+
+    def for_subject(self, *, subject: str, bsn: str | None) -> Self:
+        """The event bound to the client the partner's message names, once the edge knows
+        its pseudonym; an event that names its client again inside (a Consent's patient)
+        checks that it is the same client. Most events name none, and are unchanged."""
+        return self
 
     def record_topic(self) -> TopicSpec:
         """The topic this instance goes to; one per event class unless a subclass says not."""

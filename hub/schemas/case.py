@@ -13,21 +13,9 @@ from hub.schemas.base import CanonicalEvent, Payload
 from hub.schemas.categories import DataCategory, categorised
 from hub.schemas.common import Contact
 from hub.schemas.partners import PartnerId
+from hub.schemas.roles import TeamRole as TeamRole  # where the team is defined, too
 
 L, C, J = DataCategory.LABEL, DataCategory.CONTACT, DataCategory.JUSTICE
-
-
-class TeamRole(StrEnum):
-    """The roles in a client's levensloopteam (seed 004, "Wat is mijn rol?")."""
-
-    PROCESREGISSEUR = "procesregisseur"
-    LEVENSLOOPCOORDINATOR = "levensloopcoordinator"
-    CASUSREGISSEUR = "casusregisseur"
-    PI_BACKOFFICE = "pi-backoffice"
-    RECLASSERING = "reclassering"
-    POLITIE = "politie"
-    CRISISDIENST = "crisisdienst"
-    ZORGAANBIEDER = "zorgaanbieder"
 
 
 class TeamMember(Payload):

@@ -12,10 +12,8 @@ from typing import Any
 
 from fhir.resources.R4B.careteam import CareTeam
 from fhir.resources.R4B.communication import Communication
-from fhir.resources.R4B.consent import Consent
 from fhir.resources.R4B.flag import Flag
 from fhir.resources.R4B.patient import Patient
-from pydantic import ValidationError
 
 from hub.schemas.common import Contact
 
@@ -46,28 +44,6 @@ def partner_reference(partner_id: str, display: str | None = None) -> dict[str, 
     if display:
         ref["display"] = display
     return ref
-
-
-def parse_consent(resource: dict[str, Any]) -> Consent:
-    """Validate a FHIR R4 Consent as it may appear on the bus.
-
-    Raises ValueError naming the problem: not a Consent, invalid, no id, or a patient
-    referenced by BSN (the edge must have replaced it with the pseudonym).
-    """
-    if resource.get("resourceType") != "Consent":
-        raise ValueError("resourceType must be 'Consent'")
-    try:
-        consent = Consent.model_validate(resource)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"invalid FHIR Consent at {where}: {first['msg']}") from None
-    if not consent.id:
-        raise ValueError("a Consent needs an id")
-    identifier = consent.patient.identifier if consent.patient else None
-    if identifier is not None and identifier.system == BSN_SYSTEM:
-        raise ValueError("Consent.patient carries a BSN; reference the pseudonym instead")
-    return consent
 
 
 def levensloop_flag(

@@ -46,6 +46,14 @@ def partner_kind(partner_id: str) -> PartnerKind:
     return kind
 
 
+def valid_partner_id(partner_id: str) -> bool:
+    try:
+        partner_kind(partner_id)
+    except ValueError:
+        return False
+    return True
+
+
 def _validate(partner_id: str) -> str:
     partner_kind(partner_id)
     return partner_id

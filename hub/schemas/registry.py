@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from hub.core.errors import ContractError
+from hub.core.topics import CONSENT as CONSENT_TOPIC
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import ClientExcluded, ClientIncluded, ClientMoved, KedoLookupResult
+from hub.schemas.categories import DataCategory
 from hub.schemas.consent import (
     ConflictOfDutiesDecided,
     ConsentRecorded,
@@ -67,3 +70,16 @@ def model_for(event_type: str) -> type[CanonicalEvent]:
 def parse_payload(event_type: str, data: Any, prefix: str = "") -> CanonicalEvent:
     """Validate raw data as the payload of ``event_type``; errors name the field."""
     return ContractError.validate(model_for(event_type), data, prefix)
+
+
+@functools.cache
+def releasable_fields() -> frozenset[str]:
+    """The medical fields of the events the router forwards: what a conflict-of-duties
+    decision may name (the flow-H events themselves are never forwarded)."""
+    return frozenset(
+        name
+        for model in EVENT_MODELS
+        if model.topic is not CONSENT_TOPIC and model is not NotificationDelivery
+        for name, category in model.field_categories().items()
+        if category is DataCategory.MEDICAL
+    )

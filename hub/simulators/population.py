@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.core.bsn import passes_eleven_check
+from hub.schemas.fhir import BSN_SYSTEM
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ def zvh_events() -> list[dict[str, Any]]:
                     **base,
                     "id": "DEMO-CONSENT-0",
                     "soort": "TOESTEMMING",
-                    "consent": consent(f"demo-consent-{n}", found.llz),
+                    "consent": consent(f"demo-consent-{n}", found.llz, found.bsn),
                 }
             )
         if n == 1:
@@ -162,14 +163,16 @@ def zvh_events() -> list[dict[str, Any]]:
     return events
 
 
-def consent(consent_id: str, llz: str) -> dict[str, Any]:
-    """A FHIR R4 Consent: medical data to this client's LLC, for the Levensloopaanpak."""
+def consent(consent_id: str, llz: str, bsn: str) -> dict[str, Any]:
+    """A FHIR R4 Consent of the client with ``bsn``: medical data to their LLC, for the
+    Levensloopaanpak (the ZVH names the patient by BSN; the hub binds it to the pseudonym)."""
     return {
         "resourceType": "Consent",
         "id": consent_id,
         "status": "active",
         "scope": {"coding": [{"code": "patient-privacy"}]},
         "category": [{"coding": [{"code": "medical"}]}],
+        "patient": {"identifier": {"system": BSN_SYSTEM, "value": bsn}},
         "provision": {
             "type": "permit",
             "period": {"start": "2026-01-01"},

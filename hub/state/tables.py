@@ -122,7 +122,8 @@ class LegalTitleRecord(Base):
 
 
 class ConflictDecisionRecord(Base):
-    """A conflict-of-duties decision: one named professional, one recipient, an expiry."""
+    """A conflict-of-duties decision: one named professional, one recipient, the fields it
+    releases, an expiry."""
 
     __tablename__ = "conflict_decision"
 
@@ -130,6 +131,9 @@ class ConflictDecisionRecord(Base):
     subject: Mapped[str] = mapped_column(String(64), index=True)
     decided_by: Mapped[str] = mapped_column(String(200))
     recipient: Mapped[str] = mapped_column(String(60))
+    releases: Mapped[str] = mapped_column(Text, server_default="[]")
+    """JSON list of the medical fields (or 'medical') it releases; [] releases nothing."""
+    reason: Mapped[str | None] = mapped_column(Text)
     decided_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     valid_until: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     event_id: Mapped[str] = mapped_column(String(200))

@@ -72,7 +72,11 @@ class TestZvhEvents(InboundConnectorSuite):
         ),
         _scenario(
             "consent",
-            event("TOESTEMMING", "ZVH-4", consent=fhir_consent("c-9", actor="llz:fivoor")),
+            event(
+                "TOESTEMMING",
+                "ZVH-4",
+                consent=fhir_consent("c-9", actor="llz:fivoor", patient=BSN),
+            ),
             ConsentRecorded,
         ),
         _scenario(
@@ -106,6 +110,7 @@ class TestZvhEvents(InboundConnectorSuite):
                 besluitId="DB-1",
                 besluitDoor={**PERSON, "rol": "psychiater"},
                 ontvanger="llz:fivoor",
+                vrijgegeven=["assessment"],
                 reden="Acuut gevaar voor derden.",
                 besluitOp="2026-11-23T08:00:00+00:00",
                 geldigTot="2026-11-30T08:00:00+00:00",

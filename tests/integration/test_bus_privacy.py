@@ -141,7 +141,9 @@ async def test_flows_a_to_h_leave_no_bsn_name_or_diagnosis_in_clear_on_the_bus(
     assert smit is not None
     await chain.send("zvh", inclusion(smit, _id("INCL")))  # B
     await chain.labels_until(SMIT, {"politie": "set"})
-    await chain.send("zvh", _zvh(SMIT, "TOESTEMMING", consent=consent("scan-1", "llz:fivoor")))
+    await chain.send(
+        "zvh", _zvh(SMIT, "TOESTEMMING", consent=consent("scan-1", "llz:fivoor", SMIT))
+    )
     await chain.recorded(SMIT, 2)  # H
     await chain.send("injus", {"kind": "START", "bsn": SMIT, "event_id": _id("A")})  # A
     await chain.send("injus", {"kind": "OVERPLAATSING", "bsn": SMIT, "event_id": _id("D")})

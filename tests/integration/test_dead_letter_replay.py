@@ -111,7 +111,7 @@ async def _client_with_consent(chain: Chain) -> str:
     assert found is not None
     await chain.send("zvh", inclusion(found, _id("INCL")))
     await chain.send(
-        "zvh", {**_zvh("TOESTEMMING"), "consent": population_consent("r-1", "llz:fivoor")}
+        "zvh", {**_zvh("TOESTEMMING"), "consent": population_consent("r-1", "llz:fivoor", SMIT)}
     )
     await chain.recorded(SMIT, 2)
     return chain.subject(SMIT)
@@ -206,7 +206,7 @@ async def test_replay_decides_again_with_todays_consent_and_keeps_the_key(chain:
         "zvh",
         {
             **_zvh("TOESTEMMING"),
-            "consent": {**population_consent("r-1", "llz:fivoor"), "status": "inactive"},
+            "consent": {**population_consent("r-1", "llz:fivoor", SMIT), "status": "inactive"},
         },
     )
     await chain.recorded(SMIT, 3)

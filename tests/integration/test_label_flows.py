@@ -290,7 +290,7 @@ async def test_flow_h_consent_titles_and_a_breach_change_the_next_decision_only(
         return llc_content((await chain.until("llc", number, SMIT))[number - 1])
 
     assert "assessment" not in await llc_content_after_contact(1)
-    consent = population_consent("h-consent-1", llc)
+    consent = population_consent("h-consent-1", llc, SMIT)
     await chain.send("zvh", {**_zvh(SMIT, "TOESTEMMING"), "consent": consent})
     await chain.recorded(SMIT, 2)
     assert (await llc_content_after_contact(2))["assessment"].startswith("Decompensatie")
@@ -324,6 +324,7 @@ async def test_flow_h_consent_titles_and_a_breach_change_the_next_decision_only(
             "besluitId": "DVP-H-1",
             "besluitDoor": {"naam": "Dr. Arts", "organisatie": "Altrecht", "rol": "psychiater"},
             "ontvanger": second.llz,
+            "vrijgegeven": ["assessment"],
             "reden": "Acuut gevaar voor derden.",
             "besluitOp": dt.datetime.now(dt.UTC).isoformat(),
             "geldigTot": (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat(),

@@ -54,7 +54,7 @@ LABELLED_TEAM = (
 )
 
 
-def _event(kind: str, n: int) -> tuple[CanonicalEvent, str]:
+def _event(kind: str, n: int, who: int) -> tuple[CanonicalEvent, str]:
     """Event ``kind`` (the n-th of the sequence) and its sender."""
     started = detention_started(
         source_event_id=f"INJUS-{n}", facility=VUGHT if n % 3 == 0 else detention_started().facility
@@ -79,10 +79,12 @@ def _event(kind: str, n: int) -> tuple[CanonicalEvent, str]:
             "zvh:amsterdam",
         ),
         "consent": (
-            ConsentRecorded(consent=fhir_consent("c-1", actor="llz:fivoor")),
+            ConsentRecorded(
+                consent=fhir_consent(f"c-{who}", actor="llz:fivoor", patient=SUBJECTS[who])
+            ),
             "zvh:amsterdam",
         ),
-        "withdraw": (ConsentWithdrawn(consent_id="c-1", withdrawn_at=NOW), "zvh:amsterdam"),
+        "withdraw": (ConsentWithdrawn(consent_id=f"c-{who}", withdrawn_at=NOW), "zvh:amsterdam"),
         "start": (started, "dji"),
         "end": (
             DetentionEnded(
@@ -110,7 +112,7 @@ def _incoming(sequence: Sequence[tuple[str, int, bool]]) -> list[Incoming]:
     """The events, each once, and some twice (a redelivery within the fetch)."""
     items: list[Incoming] = []
     for n, (kind, who, again) in enumerate(sequence):
-        event, sender = _event(kind, n)
+        event, sender = _event(kind, n, who)
         envelope = Envelope.for_event(
             event,
             subject=SUBJECTS[who],

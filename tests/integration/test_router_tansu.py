@@ -110,7 +110,9 @@ async def test_consent_and_withdrawal_change_what_the_llc_receives(
             assert set(first.removed_fields) == MEDICAL
             assert first.content["police_involved"] is True
 
-            consent = ConsentRecorded(consent=fhir_consent("c-1", actor="llz:fivoor"))
+            consent = ConsentRecorded(
+                consent=fhir_consent("c-1", actor="llz:fivoor", patient=SUBJECT)
+            )
             await _until_audited(engine, await publish(consent, "zvh:amsterdam"))
             await publish(crisis_contact(), "crisis:amsterdam")
             second = await _next_delivery(deliveries)

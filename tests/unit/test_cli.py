@@ -49,7 +49,7 @@ def test_the_load_scenario_sends_news_only_a_release_then_a_start_per_client() -
 def test_db_upgrade_on_a_fresh_sqlite(tmp_path: Path) -> None:
     result = runner.invoke(app, ["db", "upgrade"], env={"HUB_DATA_DIR": str(tmp_path)})
     assert result.exit_code == 0, result.output
-    assert "revision 0014" in result.output
+    assert "revision 0015" in result.output
 
 
 PSEUDONYM = "psn-k1-" + "0" * 40
@@ -233,7 +233,10 @@ DOCS = Path(__file__).parents[2] / "docs"
 EXAMPLE_OUTCOMES = {
     "decision-llc-no-consent.json": ("PERMIT_REDACTED", ["geen-grondslag-medisch"]),
     "decision-llc-with-consent.json": ("PERMIT", []),
-    "decision-break-glass.json": ("PERMIT_BREAK_GLASS", []),
+    "decision-break-glass.json": (
+        "PERMIT_BREAK_GLASS",
+        ["labelpartner-alleen-label", "niet-relevant-voor-rol"],
+    ),
     "decision-outside-team.json": ("DENY", ["geen-lid-netwerk"]),
 }
 

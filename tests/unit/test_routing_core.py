@@ -17,7 +17,9 @@ from hub.routing.lookup import not_found
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import ClientIncluded, TeamMember, TeamRole
 from hub.schemas.common import Facility
-from hub.schemas.deliveries import NotificationDelivery
+from hub.schemas.consent import ConflictDecision
+from hub.schemas.consent_profile import read_consent
+from hub.schemas.deliveries import NotificationDelivery, Outcome
 from hub.schemas.envelope import Envelope, partner_source
 from hub.settings import RoutingSettings
 from hub.state.cases import Case
@@ -170,7 +172,7 @@ def test_a_signal_carries_medical_fields_only_with_a_consent() -> None:
     llc = [o.notification for o in without.deliveries if o.notification.recipient == "llz:fivoor"]
     assert llc
     assert "assessment" not in llc[0].content
-    consent = fhir_consent("c-1", actor="llz:fivoor")
+    consent = read_consent(fhir_consent("c-1", actor="llz:fivoor"))
     with_consent = plan(
         crisis_contact(),
         inputs(case=case, facts=PolicyFacts(consents=(consent,))),
@@ -180,6 +182,65 @@ def test_a_signal_carries_medical_fields_only_with_a_consent() -> None:
         o.notification for o in with_consent.deliveries if o.notification.recipient == "llz:fivoor"
     ]
     assert "assessment" in llc[0].content
+
+
+def _breach(**changes: object) -> ConflictDecision:
+    data: dict[str, object] = {
+        "subject": SUBJECT,
+        "decision_id": "DVP-1",
+        "decided_by": "Dr. A. Arts",
+        "recipient": "politie",
+        "releases": ("assessment",),
+        "reason": "Acuut gevaar voor derden.",
+        "decided_at": NOW - dt.timedelta(hours=1),
+        "valid_until": NOW + dt.timedelta(days=1),
+    }
+    data.update(changes)
+    return ConflictDecision.model_validate(data)
+
+
+def _to(planned: EventPlan, partner: str) -> list[NotificationDelivery]:
+    return [o.notification for o in planned.deliveries if o.notification.recipient == partner]
+
+
+def test_a_conflict_of_duties_sends_the_police_exactly_the_released_field() -> None:
+    """Issue 22 item 4: no route names the police for a crisis contact; the decision does."""
+    case = case_of(client_included())
+    plain = plan(crisis_contact(), inputs(case=case), sender="crisis:amsterdam")
+    assert _to(plain, "politie") == []
+    facts = PolicyFacts(conflict_decisions=(_breach(),))
+    broken = plan(crisis_contact(), inputs(case=case, facts=facts), sender="crisis:amsterdam")
+    (police,) = _to(broken, "politie")
+    assert police.content == {"assessment": crisis_contact().assessment}
+    assert police.decision.outcome is Outcome.PERMIT_BREAK_GLASS
+    assert police.decision.legal_bases == ("conflict-van-plichten",)
+    assert police.recipient_role == "politie"
+    assert not police.bsn_permitted
+    (llc,) = _to(broken, "llz:fivoor")
+    assert "assessment" not in llc.content, "the LLC's own basis is unchanged"
+    entry = next(e for e in broken.entries if e.recipient == "politie")
+    assert entry.outcome == "PERMIT_BREAK_GLASS"
+    assert entry.disclosed_fields == ("assessment",)
+
+
+def test_an_expired_or_foreign_decision_sends_the_police_nothing() -> None:
+    case = case_of(client_included())
+    for breach in (
+        _breach(valid_until=NOW - dt.timedelta(minutes=1), decided_at=NOW - dt.timedelta(days=1)),
+        _breach(releases=("outcome",), recipient="reclassering"),
+    ):
+        facts = PolicyFacts(conflict_decisions=(breach,))
+        planned = plan(crisis_contact(), inputs(case=case, facts=facts), sender="crisis:amsterdam")
+        assert _to(planned, "politie") == []
+
+
+def test_a_release_to_a_route_with_a_narrow_field_set_adds_the_field() -> None:
+    case = case_of(client_included())
+    facts = PolicyFacts(conflict_decisions=(_breach(recipient="zvh:amsterdam"),))
+    planned = plan(crisis_contact(), inputs(case=case, facts=facts), sender="crisis:amsterdam")
+    (zvh,) = _to(planned, "zvh:amsterdam")
+    assert zvh.content["assessment"] == crisis_contact().assessment
+    assert zvh.decision.outcome is Outcome.PERMIT_BREAK_GLASS
 
 
 def test_the_plan_depends_on_its_inputs_alone() -> None:
@@ -202,7 +263,7 @@ def _delivered_to_llc(facts: PolicyFacts) -> tuple[Envelope, NotificationDeliver
     return llc.envelope, llc.notification
 
 
-CONSENTED = PolicyFacts(consents=(fhir_consent("c-1", actor="llz:fivoor"),))
+CONSENTED = PolicyFacts(consents=(read_consent(fhir_consent("c-1", actor="llz:fivoor")),))
 
 
 @pytest.mark.parametrize(

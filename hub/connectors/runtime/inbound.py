@@ -164,21 +164,20 @@ class InboundRuntime:
         prepared = []
         for n, item in enumerate(emitted):
             subject = await self._subject(item, f"events.{n}")
+            event = item.event.for_subject(subject=subject, bsn=item.bsn)
             envelope = Envelope.for_event(
-                item.event,
+                event,
                 subject=subject,
                 source=partner_source(self._sender(item)),
-                event_id=event_id(
-                    self.connector.name, item.source_id, item.event.event_type(), subject
-                ),
+                event_id=event_id(self.connector.name, item.source_id, event.event_type(), subject),
                 correlation_id=item.correlation_id,
             )
             key = (
-                await self._keyring.current(subject, scope_of(item.event))
+                await self._keyring.current(subject, scope_of(event))
                 if self._keyring is not None
                 else None
             )
-            prepared.append(Prepared(envelope, encode(item.event, envelope, key), item.bsn))
+            prepared.append(Prepared(envelope, encode(event, envelope, key), item.bsn))
         return prepared
 
     async def ingest(self, message: InboundMessage) -> list[Envelope]:

@@ -14,7 +14,11 @@ serves every ZVH; each message names its ZVH, which becomes the event's source.
                 withdraws the consent with that id at once
     TITEL       zvh, titelId, titel (zorgmachtiging | strafrechtelijke-voorwaarde),
                 afgegevenDoor (rechter | om), inclusiefLevensloopaanpak, geldigVan, geldigTot
-    DOORBREKING zvh, besluitId, besluitDoor (contact), ontvanger, reden, besluitOp, geldigTot
+    DOORBREKING zvh, besluitId, besluitDoor (contact), ontvanger, vrijgegeven (the medical
+                fields it releases, or ["medical"]), reden, besluitOp, geldigTot
+
+A TOESTEMMING's Consent names its patient by the message's BSN (or the pseudonym the
+hub gave); a Consent about another client is refused.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from hub.schemas.consent import (
     TitleIssuer,
     TitleKind,
 )
+from hub.schemas.consent_profile import ProfileError, read_consent
 
 VERSIONS = ("1",)
 WITHDRAWN_STATUSES = {"inactive", "rejected"}
@@ -110,6 +115,7 @@ class _Breach(BaseModel):
     besluitId: str  # noqa: N815
     besluitDoor: DutchContact  # noqa: N815
     ontvanger: str
+    vrijgegeven: tuple[str, ...]
     reden: str
     besluitOp: dt.datetime  # noqa: N815
     geldigTot: dt.datetime  # noqa: N815
@@ -150,6 +156,10 @@ def _consent(head: _Header, data: Any) -> CanonicalEvent:
         if not consent.get("id"):
             raise ContractError("a withdrawn Consent needs its id", field="consent.id")
         return ConsentWithdrawn(consent_id=str(consent["id"]), withdrawn_at=dt.datetime.now(dt.UTC))
+    try:
+        read_consent(consent, bsn_allowed=True)
+    except ProfileError as error:
+        raise ContractError(error.reason, field=f"consent.{error.path}") from None
     return ConsentRecorded(consent=consent)
 
 
@@ -171,6 +181,7 @@ def _breach(head: _Header, data: Any) -> CanonicalEvent:
         decision_id=body.besluitId,
         decided_by=body.besluitDoor.contact(),
         recipient=body.ontvanger,
+        releases=body.vrijgegeven,
         reason=body.reden,
         decided_at=body.besluitOp,
         valid_until=body.geldigTot,
