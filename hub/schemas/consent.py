@@ -17,6 +17,7 @@ from hub.schemas.base import CanonicalEvent, Payload
 from hub.schemas.categories import DataCategory, categorised
 from hub.schemas.common import Contact
 from hub.schemas.partners import PartnerId
+from hub.schemas.plausibility import fact, may_lie_ahead
 
 M, J, C = DataCategory.MEDICAL, DataCategory.JUSTICE, DataCategory.CONTACT
 
@@ -47,7 +48,7 @@ class ConsentWithdrawn(ConsentEvent):
 
     name: ClassVar[str] = "consent.withdrawn"
     consent_id: str = categorised(M, description="Id of the withdrawn Consent.", min_length=1)
-    withdrawn_at: dt.datetime = categorised(M, description="Moment of withdrawal.")
+    withdrawn_at: dt.datetime = fact(M, description="Moment of withdrawal.")
 
 
 class TitleKind(StrEnum):
@@ -70,8 +71,10 @@ class LegalTitleRecorded(ConsentEvent):
     includes_levensloopaanpak: bool = categorised(
         J, description="The Levensloopaanpak is part of the compulsory care or the condition."
     )
-    valid_from: dt.date = categorised(J, description="First day of validity.")
-    valid_until: dt.date = categorised(J, description="Last day of validity.")
+    valid_from: dt.date = may_lie_ahead(
+        J, description="First day of validity; a title may be recorded before it applies."
+    )
+    valid_until: dt.date = may_lie_ahead(J, description="Last day of validity.")
 
     @model_validator(mode="after")
     def _period_is_ordered(self) -> LegalTitleRecorded:
@@ -90,8 +93,8 @@ class ConflictOfDutiesDecided(ConsentEvent):
     decided_by: Contact = categorised(C, description="The professional who decided.")
     recipient: PartnerId = categorised(J, description="The one recipient it applies to.")
     reason: str = categorised(M, description="Why sharing prevents serious harm.", min_length=1)
-    decided_at: dt.datetime = categorised(J, description="When the decision was taken.")
-    valid_until: dt.datetime = categorised(J, description="When the decision expires.")
+    decided_at: dt.datetime = fact(J, description="When the decision was taken.")
+    valid_until: dt.datetime = may_lie_ahead(J, description="When the decision expires.")
 
 
 class LegalTitle(Payload):
