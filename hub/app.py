@@ -74,7 +74,7 @@ def build_broker(
     """The broker with every consumer of this process attached: the router (with the
     case look-up connector) and the inbound and outbound connectors, as far as
     ``components`` asks (a misconfigured connector raises ConfigurationError naming it);
-    ``clock`` times the outbound retries."""
+    ``clock`` times the outbound retries and is the inbound connectors' "now"."""
     broker = make_broker(settings.kafka)
     sessions = sessionmaker(engine)
     connectors = ConnectorSet()
@@ -94,6 +94,7 @@ def build_broker(
             pseudonymiser=pseudonymiser,
             keyring=keyring,
             clock=clock,
+            plausibility=settings.plausibility,
         )
     router = Router(
         sessions,
@@ -150,7 +151,8 @@ class HubProcess:
     accepted and not yet routed or delivered is sent to it before anything new."""
     clock: Clock = SYSTEM_CLOCK
     """What times the outbound connectors' retries (``hub.clock``): a test's own clock
-    runs a partner outage of minutes in seconds."""
+    runs a partner outage of minutes in seconds. It is also the "now" no fact in an
+    inbound message may lie ahead of (``HUB_PLAUSIBILITY__*``)."""
     keyring: Keyring = field(init=False)
     broker: KafkaBroker = field(init=False)
     router: Router = field(init=False)

@@ -11,8 +11,9 @@ import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, HttpUrl, SecretStr, model_validator
+from pydantic import BaseModel, Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -251,6 +252,42 @@ class RoutingSettings(BaseModel):
     )
 
 
+class PlausibilitySettings(BaseModel):
+    """How far ahead of the hub's clock a partner may date a fact (a detention's start,
+    a birth date, a signal) before the message is refused (``hub.schemas.plausibility``)."""
+
+    days_ahead: int = Field(
+        1,
+        ge=0,
+        le=31,
+        description="A fact's date may lie this many days after today in `timezone`: 1 "
+        "takes tomorrow (a message written just before midnight, a partner whose day "
+        "turned first) and refuses the day after.",
+    )
+    minutes_ahead: float = Field(
+        15.0,
+        ge=0,
+        le=24 * 60,
+        description="A fact's moment may lie this many minutes after the hub's clock: the "
+        "skew of a partner's clock, three times the webhook signature's default window, "
+        "far below a typing error of an hour or a day.",
+    )
+    timezone: str = Field(
+        "Europe/Amsterdam",
+        description="Where today is for a date, and the zone of a moment sent without "
+        "one: the partners' own.",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
 class OpsSettings(BaseModel):
     shutdown_timeout_s: float = Field(
         8.0,
@@ -304,6 +341,7 @@ class HubSettings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    plausibility: PlausibilitySettings = Field(default_factory=PlausibilitySettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)

@@ -194,6 +194,10 @@ class Emitted:
     label_reference: str | None = None
     label_reference_field: str = "label_reference"
     """The partner's name for the reference, so a refusal names the field it sent."""
+    partner_fields: Mapping[str, str] = field(default_factory=dict)
+    """The partner's names of the event's fields (``{"start_date": "datum"}``), so a
+    refusal by the runtime (a fact dated ahead) names the field the partner sent; an
+    unnamed field is named by its place in the event (``events.0.start_date``)."""
 
 
 class InboundConnector(Connector[ConfigT]):

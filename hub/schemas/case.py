@@ -13,6 +13,7 @@ from hub.schemas.base import CanonicalEvent, Payload
 from hub.schemas.categories import DataCategory, categorised
 from hub.schemas.common import Contact
 from hub.schemas.partners import PartnerId
+from hub.schemas.plausibility import fact, may_lie_ahead
 from hub.schemas.roles import TeamRole as TeamRole  # where the team is defined, too
 
 L, C, J = DataCategory.LABEL, DataCategory.CONTACT, DataCategory.JUSTICE
@@ -39,7 +40,7 @@ class ClientIncluded(CaseEvent):
 
     name: ClassVar[str] = "case.included"
     zvh: PartnerId = categorised(L, description="The ZVH that holds process direction.")
-    included_since: dt.date = categorised(L, description="Date of inclusion.")
+    included_since: dt.date = fact(L, description="Date of inclusion.")
     municipality: str = categorised(
         L, description="GM code of the municipality.", pattern=r"^GM\d{4}$"
     )
@@ -69,7 +70,9 @@ class ClientExcluded(CaseEvent):
     name: ClassVar[str] = "case.excluded"
     zvh: PartnerId = categorised(L, description="The ZVH that closes the case.")
     reason: ExclusionReason = categorised(L, description="Why the case ends.")
-    excluded_on: dt.date = categorised(L, description="Date of exclusion.")
+    excluded_on: dt.date = may_lie_ahead(
+        L, description="Date of exclusion; an exclusion may be planned, so it may lie ahead."
+    )
 
 
 class ClientMoved(CaseEvent):
@@ -78,7 +81,9 @@ class ClientMoved(CaseEvent):
     name: ClassVar[str] = "case.moved"
     from_zvh: PartnerId = categorised(L, description="The ZVH handing over.")
     to_zvh: PartnerId = categorised(L, description="The ZVH taking over.")
-    moved_on: dt.date = categorised(L, description="Date of the handover.")
+    moved_on: dt.date = may_lie_ahead(
+        L, description="Date of the handover; the ZVHs agree it in advance, so it may lie ahead."
+    )
     procesregisseur: Contact = categorised(C, description="Procesregisseur at the new ZVH.")
 
     @model_validator(mode="after")
@@ -99,12 +104,12 @@ class KedoLookupResult(CanonicalEvent):
         J, description="KEDO case type.", default=None, max_length=100
     )
     included: bool = categorised(L, description="Included in the Levensloopaanpak.", default=False)
-    included_since: dt.date | None = categorised(L, description="Date of inclusion.", default=None)
+    included_since: dt.date | None = fact(L, description="Date of inclusion.", default=None)
     llc: Contact | None = categorised(C, description="The levensloopcoördinator.", default=None)
     casusregisseur: Contact | None = categorised(
         C, description="The gemeentelijke casusregisseur.", default=None
     )
-    looked_up_at: dt.datetime = categorised(L, description="When KEDO answered.")
+    looked_up_at: dt.datetime = fact(L, description="When KEDO answered.")
 
     @model_validator(mode="after")
     def _no_case_no_details(self) -> KedoLookupResult:

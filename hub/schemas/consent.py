@@ -19,6 +19,7 @@ from hub.schemas.categories import DataCategory, categorised
 from hub.schemas.common import Contact
 from hub.schemas.consent_profile import ProfileError, bound_to, read_consent
 from hub.schemas.partners import PartnerId
+from hub.schemas.plausibility import fact, may_lie_ahead
 
 M, J, C = DataCategory.MEDICAL, DataCategory.JUSTICE, DataCategory.CONTACT
 KEEPERS = ("procesregisseur",)
@@ -64,7 +65,7 @@ class ConsentWithdrawn(ConsentEvent):
     consent_id: str = categorised(
         M, description="Id of the withdrawn Consent.", min_length=1, relevant_roles=KEEPERS
     )
-    withdrawn_at: AwareDatetime = categorised(
+    withdrawn_at: AwareDatetime = fact(
         M, description="Moment of withdrawal.", relevant_roles=KEEPERS
     )
 
@@ -89,8 +90,10 @@ class LegalTitleRecorded(ConsentEvent):
     includes_levensloopaanpak: bool = categorised(
         J, description="The Levensloopaanpak is part of the compulsory care or the condition."
     )
-    valid_from: dt.date = categorised(J, description="First day of validity.")
-    valid_until: dt.date = categorised(J, description="Last day of validity.")
+    valid_from: dt.date = may_lie_ahead(
+        J, description="First day of validity; a title may be recorded before it applies."
+    )
+    valid_until: dt.date = may_lie_ahead(J, description="Last day of validity.")
 
     @model_validator(mode="after")
     def _period_is_ordered(self) -> LegalTitleRecorded:
@@ -116,8 +119,8 @@ class ConflictOfDutiesDecided(ConsentEvent):
     reason: str = categorised(
         M, description="Why sharing prevents serious harm.", min_length=1, relevant_roles=KEEPERS
     )
-    decided_at: AwareDatetime = categorised(J, description="When the decision was taken.")
-    valid_until: AwareDatetime = categorised(J, description="When the decision expires.")
+    decided_at: AwareDatetime = fact(J, description="When the decision was taken.")
+    valid_until: AwareDatetime = may_lie_ahead(J, description="When the decision expires.")
 
     @field_validator("releases")
     @classmethod

@@ -13,6 +13,7 @@ from hub.core import topics
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.categories import DataCategory, categorised
 from hub.schemas.common import Facility
+from hub.schemas.plausibility import fact, may_lie_ahead
 
 GM_CODE = r"^GM\d{4}$"
 J, ID = DataCategory.JUSTICE, DataCategory.IDENTITY
@@ -32,7 +33,7 @@ class DetentionEvent(CanonicalEvent):
     person_name: str | None = categorised(
         ID, description="Name as Injus gives it.", default=None, max_length=200
     )
-    birth_date: dt.date | None = categorised(ID, description="Date of birth.", default=None)
+    birth_date: dt.date | None = fact(ID, description="Date of birth.", default=None)
     municipality: str = categorised(
         J, description="GM code of the municipality of origin.", pattern=GM_CODE
     )
@@ -40,8 +41,8 @@ class DetentionEvent(CanonicalEvent):
     detention_title: str | None = categorised(
         J, description="Legal title of the detention.", default=None, max_length=100
     )
-    expected_end_date: dt.date | None = categorised(
-        J, description="Expected end of the detention.", default=None
+    expected_end_date: dt.date | None = may_lie_ahead(
+        J, description="Expected end of the detention: a forecast, so it lies ahead.", default=None
     )
 
 
@@ -49,7 +50,7 @@ class DetentionStarted(DetentionEvent):
     """Injus START: the person entered a PI (flow A)."""
 
     name: ClassVar[str] = "detention.started"
-    start_date: dt.date = categorised(J, description="Date of entry.")
+    start_date: dt.date = fact(J, description="Date of entry.")
 
     def content_digest(self) -> str:
         """A fingerprint of what this START says, its Injus event id aside: two STARTs of
@@ -65,7 +66,7 @@ class DetentionTransferred(DetentionEvent):
 
     name: ClassVar[str] = "detention.transferred"
     previous_facility: Facility = categorised(J, description="The PI the person left.")
-    transfer_date: dt.date = categorised(J, description="Date of the transfer.")
+    transfer_date: dt.date = fact(J, description="Date of the transfer.")
 
     @model_validator(mode="after")
     def _two_different_facilities(self) -> DetentionTransferred:
@@ -78,15 +79,17 @@ class DetentionLeave(DetentionEvent):
     """Injus VERLOF: temporary leave from the PI."""
 
     name: ClassVar[str] = "detention.leave"
-    leave_start: dt.date = categorised(J, description="First day of leave.")
-    leave_end: dt.date | None = categorised(J, description="Last day of leave.", default=None)
+    leave_start: dt.date = fact(J, description="First day of leave.")
+    leave_end: dt.date | None = may_lie_ahead(
+        J, description="Last day of leave: the planned return, ahead while on leave.", default=None
+    )
 
 
 class DetentionEnded(DetentionEvent):
     """Injus EINDE: release (flow E). Detention data is erased six months after ``end_date``."""
 
     name: ClassVar[str] = "detention.ended"
-    end_date: dt.date = categorised(J, description="Date of release.")
+    end_date: dt.date = fact(J, description="Date of release.")
     release_municipality: str = categorised(
         J, description="GM code of the municipality of release.", pattern=GM_CODE
     )

@@ -11,6 +11,7 @@ from hub.schemas.base import CanonicalEvent
 from hub.schemas.categories import DataCategory, categorised
 from hub.schemas.common import Contact
 from hub.schemas.partners import PartnerId
+from hub.schemas.plausibility import fact, may_lie_ahead
 
 L, C = DataCategory.LABEL, DataCategory.CONTACT
 
@@ -30,15 +31,19 @@ class LabelEvent(CanonicalEvent):
 class LabelSet(LabelEvent):
     name: ClassVar[str] = "label.set"
     zvh: PartnerId = categorised(L, description="The ZVH that included the client.")
-    valid_from: dt.date = categorised(L, description="Start of the label.")
-    valid_until: dt.date | None = categorised(L, description="End of the label.", default=None)
+    valid_from: dt.date = fact(L, description="Start of the label: the date of inclusion.")
+    valid_until: dt.date | None = may_lie_ahead(
+        L, description="End of the label: a planned exclusion may lie ahead.", default=None
+    )
     llc: Contact = categorised(C, description="The levensloopcoördinator.")
     handling_advice: str = categorised(L, description="Short advice.", max_length=500)
 
 
 class LabelWithdrawn(LabelEvent):
     name: ClassVar[str] = "label.withdrawn"
-    withdrawn_on: dt.date = categorised(L, description="Date of withdrawal.")
+    withdrawn_on: dt.date = may_lie_ahead(
+        L, description="Date of withdrawal: the exclusion's date, which may lie ahead."
+    )
 
 
 class LabelAcknowledged(LabelEvent):

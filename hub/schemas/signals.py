@@ -11,13 +11,14 @@ from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import TeamRole
 from hub.schemas.categories import DataCategory, categorised
 from hub.schemas.common import Contact
+from hub.schemas.plausibility import fact
 
 J, M, L, C = DataCategory.JUSTICE, DataCategory.MEDICAL, DataCategory.LABEL, DataCategory.CONTACT
 
 
 class SignalEvent(CanonicalEvent):
     topic: ClassVar[topics.TopicSpec] = topics.SIGNAL
-    occurred_at: dt.datetime = categorised(J, description="When it happened.")
+    occurred_at: dt.datetime = fact(J, description="When it happened.")
 
 
 class PoliceEncounter(SignalEvent):

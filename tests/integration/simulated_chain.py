@@ -137,14 +137,16 @@ def llc_content(communication: Mapping[str, Any]) -> dict[str, Any]:
     return content
 
 
-def crisis_contact(bsn: str, contact_id: str) -> dict[str, Any]:
-    """The crisis service's contact message: an assessment (medical) and an outcome."""
+def crisis_contact(bsn: str, contact_id: str, at: dt.datetime | None = None) -> dict[str, Any]:
+    """The crisis service's contact message: an assessment (medical) and an outcome, at
+    ``at`` (now by default; a test on its own clock passes that clock's now, as the hub
+    refuses a contact dated ahead of its clock)."""
     return {
         "schemaVersie": "1",
         "contactId": contact_id,
         "regio": "amsterdam",
         "bsn": bsn,
-        "tijdstip": dt.datetime.now(dt.UTC).isoformat(),
+        "tijdstip": (at or dt.datetime.now(dt.UTC)).isoformat(),
         "politieAanwezig": False,
         "beoordeling": "Decompensatie; medicatie gestaakt.",
         "uitkomst": "Vrijwillige opname",

@@ -123,13 +123,18 @@ class Outage:
 
     async def send_round(self, kind: str, bsns: list[str], round_no: int) -> None:
         """One message per client, then wait (real time, clock still) until the router
-        decided each and the LLC connector took each (into its queue, or off it)."""
+        decided each and the LLC connector took each (into its queue, or off it). Each is
+        dated by the test's clock: the hub refuses a fact dated ahead of its clock."""
+        now = self.clock.now()
         for bsn in bsns:
             tag = f"{kind[:1]}{round_no}-{uuid.uuid4().hex[:10]}"
             if kind == "contact":
-                await self.chain.send("crisis", crisis_contact(bsn, tag))
+                await self.chain.send("crisis", crisis_contact(bsn, tag, at=now))
             else:
-                await self.chain.send("injus", {"kind": kind, "bsn": bsn, "event_id": tag})
+                day = now.date().isoformat()
+                await self.chain.send(
+                    "injus", {"kind": kind, "bsn": bsn, "event_id": tag, "date": day}
+                )
 
         async def taken() -> bool:
             decided = [len(await self.chain.disclosed(bsn, "llz:")) for bsn in bsns]

@@ -83,5 +83,6 @@ class CrisisContacten(InboundConnector[CrisisContactenConfig]):
                 partner=region,
                 label_reference=contact.flagId,
                 label_reference_field="flagId",
+                partner_fields={"occurred_at": "tijdstip"},
             )
         ]

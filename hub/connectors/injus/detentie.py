@@ -42,6 +42,16 @@ from hub.schemas.detention import (
 
 ROOT = "DetentieGebeurtenis"
 VERSIONS = ("1",)
+ELEMENTS = {
+    "birth_date": "geboortedatum",
+    "start_date": "datum",
+    "transfer_date": "datum",
+    "leave_start": "datum",
+    "leave_end": "verlofEinde",
+    "end_date": "datum",
+    "expected_end_date": "verwachteEinddatum",
+}
+"""Injus's element of each event date, so a refusal names the element Injus sent."""
 
 
 class InjusDetentieConfig(InboundConfig):
@@ -162,4 +172,4 @@ class InjusDetentie(InboundConnector[InjusDetentieConfig]):
                 )
         except ValidationError as exc:
             raise ContractError.from_validation(exc) from None
-        return [Emitted(event=event, bsn=bsn, source_id=source_id)]
+        return [Emitted(event=event, bsn=bsn, source_id=source_id, partner_fields=ELEMENTS)]

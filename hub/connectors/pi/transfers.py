@@ -65,4 +65,12 @@ class PiTransfers(InboundConnector[PiTransfersConfig]):
         except ValidationError as exc:
             raise ContractError.from_validation(exc) from None
         sender = pi_partner(notice.van.code)
-        return [Emitted(event=event, bsn=notice.bsn, source_id=notice.id, partner=sender)]
+        return [
+            Emitted(
+                event=event,
+                bsn=notice.bsn,
+                source_id=notice.id,
+                partner=sender,
+                partner_fields={"transfer_date": "datum"},
+            )
+        ]

@@ -83,5 +83,6 @@ class PolitieSignalen(InboundConnector[PolitieSignalenConfig]):
                 source_id=signal.signaalId,
                 label_reference=signal.abonnementId,
                 label_reference_field="abonnementId",
+                partner_fields={"occurred_at": "tijdstip"},
             )
         ]

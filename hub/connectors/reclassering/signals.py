@@ -99,5 +99,6 @@ class IrisSignals(InboundConnector[IrisSignalsConfig]):
                 source_id=signal.signaalId,
                 label_reference=signal.meldingId,
                 label_reference_field="meldingId",
+                partner_fields={"occurred_at": "tijdstip"},
             )
         ]

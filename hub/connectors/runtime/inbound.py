@@ -9,6 +9,10 @@ answer, so a message received again (a redelivered webhook, a file dropped twice
 restart) publishes nothing new, and an accepted one is never lost: what cannot be
 published at once, the relay publishes later.
 
+Every event is checked against the clock: a fact dated ahead (a detention starting
+next week, a birth date to come) is refused naming the field, whatever the connector
+(``hub.schemas.plausibility``).
+
 A signed webhook is accepted once: its signature is claimed in the transaction that
 accepts, so the very same request sent again is refused (409), while a request that
 failed may be sent again as it was.
@@ -17,6 +21,7 @@ failed may be sent again as it was.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from hub import tracing
 from hub.bus.codec import encode
 from hub.bus.sealing import scope_of
+from hub.clock import SYSTEM_CLOCK, Clock
 from hub.connectors.base import Emitted, InboundConnector, InboundMessage
 from hub.connectors.runtime import metrics, signing
 from hub.core.errors import ContractError, HubError, PayloadTooLarge, ReplayedRequest
@@ -37,6 +43,8 @@ from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.vault import IdentityVault
 from hub.logs import get_logger, message_context
 from hub.schemas.envelope import Envelope, partner_source
+from hub.schemas.plausibility import too_far_ahead
+from hub.settings import PlausibilitySettings
 from hub.state import accepted, idempotency, labels
 
 NONCE_PREFIX = "webhook-nonce:"
@@ -71,9 +79,13 @@ class InboundRuntime:
         pseudonymiser: Pseudonymiser,
         vault: IdentityVault,
         keyring: Keyring | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        plausibility: PlausibilitySettings | None = None,
     ):
         self.connector = connector
         self._keyring = keyring
+        self._clock = clock
+        self._plausibility = plausibility or PlausibilitySettings()
         self._sessions = sessions
         self._send = send
         self._pseudonymiser = pseudonymiser
@@ -104,6 +116,7 @@ class InboundRuntime:
             ) from None
         if not emitted:
             raise ContractError("the message holds no event this connector knows", field="body")
+        now = self._clock.now()
         for n, item in enumerate(emitted):
             where = f"events.{n}"
             if not isinstance(item.event, self.connector.emits):
@@ -121,7 +134,26 @@ class InboundRuntime:
                 raise ContractError(
                     f"{sender!r} is not a partner this connector serves", field=f"{where}.partner"
                 )
+            self._plausible(item, where, now)
         return emitted
+
+    def _plausible(self, item: Emitted, where: str, now: dt.datetime) -> None:
+        """Refuse a fact dated ahead of ``now`` beyond the tolerance, naming the field as
+        the partner sent it. The value is not echoed: a birth date is personal data."""
+        found = too_far_ahead(item.event, now, self._plausibility)
+        if not found:
+            return
+        first, tolerance = found[0], self._plausibility
+        if isinstance(first.latest, dt.datetime):
+            allowed = f"now plus {tolerance.minutes_ahead:g} minutes of clock skew"
+        else:
+            allowed = f"today in {tolerance.timezone} plus {tolerance.days_ahead} day(s)"
+        raise ContractError(
+            f"{first.field} lies in the future: a fact may be dated at most "
+            f"{first.latest.isoformat()} ({allowed})",
+            field=item.partner_fields.get(first.field, f"{where}.{first.field}"),
+            detail=f"{len(found) - 1} more field(s) in the future" if len(found) > 1 else None,
+        )
 
     def _sender(self, item: Emitted) -> str:
         return item.partner or self.connector.partner

@@ -28,7 +28,7 @@ from hub.core.topics import outbound_group
 from hub.identity.keyring import Keyring
 from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.vault import IdentityVault
-from hub.settings import KafkaSettings
+from hub.settings import KafkaSettings, PlausibilitySettings
 
 
 @dataclass
@@ -86,9 +86,11 @@ def wire(
     pseudonymiser: Pseudonymiser,
     keyring: Keyring | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    plausibility: PlausibilitySettings | None = None,
 ) -> ConnectorSet:
     """The runtimes of ``connectors``; ``clock`` times the outbound retries (a test
-    moves it to run a long partner outage in seconds)."""
+    moves it to run a long partner outage in seconds) and is the "now" no fact an
+    inbound message states may lie ahead of, by ``plausibility``."""
     vault = IdentityVault.for_pseudonymiser(pseudonymiser)
     wired = ConnectorSet(names=[c.name for c in connectors])
     send = EventPublisher(broker).send
@@ -101,6 +103,8 @@ def wire(
                 pseudonymiser=pseudonymiser,
                 vault=vault,
                 keyring=keyring,
+                clock=clock,
+                plausibility=plausibility,
             )
         elif isinstance(connector, OutboundConnector):
             runtime = OutboundRuntime(

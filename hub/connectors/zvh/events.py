@@ -51,6 +51,15 @@ from hub.schemas.consent import (
 from hub.schemas.consent_profile import ProfileError, read_consent
 
 VERSIONS = ("1",)
+PARTNER_FIELDS = {
+    "included_since": "datum",
+    "excluded_on": "datum",
+    "moved_on": "datum",
+    "decided_at": "besluitOp",
+    "valid_until": "geldigTot",
+    "valid_from": "geldigVan",
+}
+"""The ZVH's names of the dates the runtime checks, so a refusal names what it sent."""
 WITHDRAWN_STATUSES = {"inactive", "rejected"}
 
 
@@ -225,4 +234,12 @@ class ZvhEvents(InboundConnector[ZvhEventsConfig]):
             event = make(head, data)
         except ValidationError as exc:
             raise ContractError.from_validation(exc) from None
-        return [Emitted(event=event, bsn=head.bsn, source_id=head.id, partner=head.zvh)]
+        return [
+            Emitted(
+                event=event,
+                bsn=head.bsn,
+                source_id=head.id,
+                partner=head.zvh,
+                partner_fields=PARTNER_FIELDS,
+            )
+        ]
