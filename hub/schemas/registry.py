@@ -6,7 +6,13 @@ from typing import Any
 
 from hub.core.errors import ContractError
 from hub.schemas.base import CanonicalEvent
-from hub.schemas.case import ClientExcluded, ClientIncluded, ClientMoved, KedoLookupResult
+from hub.schemas.case import (
+    CaseDisputed,
+    ClientExcluded,
+    ClientIncluded,
+    ClientMoved,
+    KedoLookupResult,
+)
 from hub.schemas.consent import (
     ConflictOfDutiesDecided,
     ConsentRecorded,
@@ -32,6 +38,7 @@ EVENT_MODELS: tuple[type[CanonicalEvent], ...] = (
     ClientIncluded,
     ClientExcluded,
     ClientMoved,
+    CaseDisputed,
     ConsentRecorded,
     ConsentWithdrawn,
     LegalTitleRecorded,

@@ -30,8 +30,15 @@ from hub.settings import (
 )
 from hub.simulators.runner import SimulatorSet
 from hub.state import audit, labels
+from hub.state.cases import day_of
 from hub.state.database import migrate, sessionmaker
 from hub.state.labels import LabelView
+
+
+def today() -> str:
+    """The hub's day (Europe/Amsterdam) as a ZVH writes a date: an exclusion of today
+    takes effect at once, one dated later on its day."""
+    return day_of(dt.datetime.now(dt.UTC)).isoformat()
 
 
 class Chain:
