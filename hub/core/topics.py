@@ -125,6 +125,9 @@ def by_name(name: str) -> TopicSpec:
 
 ROUTER_GROUP = "hub-router"
 """The router's consumer group (and its idempotency namespace)."""
+ROUTER_SCHEDULE = "hub-router-schedule"
+"""The router's lanes of events dated ahead (an exclusion routed again on its day):
+apart from ``ROUTER_GROUP``'s, so a wait of months holds up none of the client's events."""
 
 
 def outbound_group(connector: str) -> str:

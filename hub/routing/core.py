@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
+from hub.core.calendar import day_start, local_day
 from hub.routing.decision import (
     Decision,
     Policy,
@@ -34,23 +35,33 @@ from hub.routing.disclosure import (
     object_text,
     policy_input,
 )
-from hub.routing.recipients import addressees, case_context, with_break_glass
+from hub.routing.recipients import (
+    DISPUTE_FIELDS,
+    Addressee,
+    addressees,
+    case_context,
+    dispute,
+    dispute_context,
+    flow_of,
+    with_break_glass,
+)
 from hub.routing.stays import StartClassification, StartKind, classify_start
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import (
+    CaseDisputed,
     CaseEvent,
     ClientExcluded,
     ClientIncluded,
     ClientMoved,
     KedoLookupResult,
+    TeamRole,
 )
 from hub.schemas.categories import DataCategory
 from hub.schemas.deliveries import DecisionSummary, Flow, NotificationDelivery, Outcome
 from hub.schemas.detention import DetentionEvent, DetentionStarted
-from hub.schemas.envelope import Envelope
-from hub.schemas.roles import TeamRole
+from hub.schemas.envelope import HUB_SOURCE, Envelope
 from hub.state.audit import Action, AuditEntry, AuditOutcome
-from hub.state.cases import Case
+from hub.state.cases import EXCLUDED, Case
 from hub.state.consents import PolicyFacts
 from hub.state.detentions import Stay
 from hub.state.labels import LabelAction
@@ -59,6 +70,10 @@ LABEL_ACTIONS = {Flow.B: LabelAction.SET, Flow.C: LabelAction.WITHDRAW}
 PARTNER_SOURCE_PREFIX = "urn:ketenhub:partner:"
 RECORD_IDS = uuid.UUID("0b8f3c2e-6a41-4d8e-9a57-2f1c7d9e4b13")
 REPLAY_NAMESPACE = uuid.UUID("6f1d2a8e-0b7c-4e0f-8d4a-3c5e9b1a2f60")
+DISPUTE_NAMESPACE = uuid.UUID("3e9a7c51-8d2f-4b06-a1e4-5c7b0d2f9e38")
+DUE_NAMESPACE = uuid.UUID("a4c2e8f0-1b3d-4e5f-9a7b-6c8d0e2f4a16")
+DISPUTE_CODE = "hub-kedo-dispute"
+"""The missing condition of a dispute's audit record: the hub and KEDO must agree."""
 
 
 def sender_partner(source: str) -> str | None:
@@ -91,6 +106,16 @@ class LabelAsk:
 
 
 @dataclass(frozen=True)
+class Scheduled:
+    """An event to route again at ``due``: an exclusion dated ahead, whose label
+    withdrawals (flow C) go on its day. ``envelope`` is its own, from the hub."""
+
+    envelope: Envelope
+    event: ClientExcluded
+    due: dt.datetime
+
+
+@dataclass(frozen=True)
 class EventPlan:
     """Everything one event changes, for the shell to carry out."""
 
@@ -99,6 +124,9 @@ class EventPlan:
     labels: list[LabelAsk] = field(default_factory=list)
     record_detention: bool = False
     stay_key: str | None = None
+    apply_case: bool = True
+    """Whether the event's own case change is applied (not for a superseded exclusion)."""
+    scheduled: Scheduled | None = None
 
 
 @dataclass(frozen=True)
@@ -138,12 +166,21 @@ def plan_event(
 
 
 def _plan(envelope: Envelope, event: CanonicalEvent, inputs: Inputs, rules: Rules) -> EventPlan:
-    context = case_context(event, inputs.case, inputs.found)
+    today = local_day(rules.now)
+    notice = dispute(event, inputs.case, inputs.found, today)
+    if notice is not None:
+        return _disputed(envelope, event, notice, inputs, rules)
+    due = isinstance(event, ClientExcluded) and envelope.source == HUB_SOURCE
+    if isinstance(event, ClientExcluded) and due and not _still_due(event, inputs.case):
+        return EventPlan([recorded(envelope, _superseded(event))], apply_case=False)
+    context = case_context(event, inputs.case, inputs.found, today)
     if not context.team:
         return EventPlan([_no_case(envelope)])
     entries: list[AuditEntry] = []
     if isinstance(event, CaseEvent):
-        entries.append(recorded(envelope, _case_change(event)))
+        entries.append(recorded(envelope, _case_change(event, today, due=due)))
+    if isinstance(event, ClientExcluded) and event.excluded_on > today:
+        return EventPlan(entries, scheduled=_on_its_day(envelope, event, rules))
     start: StartClassification | None = None
     if isinstance(event, DetentionStarted):
         start = classify_start(inputs.stay, event, envelope.id)
@@ -215,15 +252,124 @@ def recorded(envelope: Envelope, what: str, consent_id: str | None = None) -> Au
     )
 
 
+def _disputed(
+    envelope: Envelope,
+    event: CanonicalEvent,
+    notice: CaseDisputed,
+    inputs: Inputs,
+    rules: Rules,
+) -> EventPlan:
+    """The hub and KEDO disagree: nobody gets the detention; the ZVH procesregisseur
+    gets a notice of label facts to resolve it, decided by the policy like any delivery,
+    and the audit records the dispute."""
+    entries = [
+        AuditEntry.about(
+            envelope,
+            action=Action.DISPUTE,
+            outcome=AuditOutcome.DISPUTED,
+            object=_dispute_text(notice),
+            missing=(DISPUTE_CODE,),
+        )
+    ]
+    notice_envelope = Envelope.for_event(
+        notice,
+        subject=envelope.subject,
+        source=HUB_SOURCE,
+        correlation_id=envelope.correlationid,
+        causation_id=envelope.id,
+        event_id=str(uuid.uuid5(DISPUTE_NAMESPACE, envelope.id)),
+        time=rules.now,
+        origin_time=envelope.started,
+    )
+    context = dispute_context(notice)
+    addressee = Addressee(
+        partner=notice.zvh,
+        role=TeamRole.PROCESREGISSEUR,
+        flow=flow_of(event),
+        purpose=Purpose.LEVENSLOOPAANPAK,
+        fields=DISPUTE_FIELDS,
+    )
+    result = disclose(
+        envelope=notice_envelope,
+        message=Message.build(notice, context),
+        addressee=addressee,
+        context=context,
+        policy=rules.policy,
+        facts=inputs.facts,
+        may_hold_bsn=bsn_authorised(notice.zvh, rules.bsn_kinds),
+        now=rules.now,
+    )
+    # Audited against the detention event that met the dispute, so a search by it finds both.
+    entries.append(replace(result.audit, event_id=envelope.id))
+    deliveries = [Outgoing(*result.delivery)] if result.delivery is not None else []
+    return EventPlan(entries, deliveries)
+
+
+def _dispute_text(notice: CaseDisputed) -> str:
+    """What disagrees, in label terms only: never the detention itself."""
+    dates = ", ".join(
+        f"{name} {value}"
+        for name, value in (
+            ("included since", notice.included_since),
+            ("excluded on", notice.excluded_on),
+        )
+        if value is not None
+    )
+    kedo_zvh = f" at {notice.kedo_zvh}" if notice.kedo_zvh else ""
+    return (
+        f"hub and KEDO disagree on {notice.met_by}: the hub says {notice.hub_says.value} at "
+        f"{notice.zvh}{f' ({dates})' if dates else ''}, KEDO says {notice.kedo_says.value}"
+        f"{kedo_zvh}; nothing forwarded, {notice.zvh} asked to resolve it"
+    )
+
+
+def _on_its_day(envelope: Envelope, event: ClientExcluded, rules: Rules) -> Scheduled:
+    """The exclusion again, from the hub, at the first moment of its day."""
+    return Scheduled(
+        envelope=Envelope.for_event(
+            event,
+            subject=envelope.subject,
+            source=HUB_SOURCE,
+            correlation_id=envelope.correlationid,
+            causation_id=envelope.id,
+            event_id=str(uuid.uuid5(DUE_NAMESPACE, envelope.id)),
+            time=rules.now,
+            origin_time=envelope.started,
+        ),
+        event=event,
+        due=day_start(event.excluded_on),
+    )
+
+
+def _still_due(event: ClientExcluded, case: Case | None) -> bool:
+    """An exclusion on its day still stands: the ZVH has not included the client again
+    or dated the exclusion otherwise since."""
+    return case is not None and case.status == EXCLUDED and case.excluded_on == event.excluded_on
+
+
+def _superseded(event: ClientExcluded) -> str:
+    return (
+        f"exclusion at {event.zvh} of {event.excluded_on} superseded before its day "
+        "(included again, or dated otherwise): nothing withdrawn"
+    )
+
+
 def _denial(decision: Decision) -> str:
     reasons = "; ".join(m.code for m in decision.missing) or "no field permitted"
     return f"the policy permitted nothing ({reasons})"
 
 
-def _case_change(event: CaseEvent) -> str:
+def _case_change(event: CaseEvent, today: dt.date, *, due: bool = False) -> str:
     if isinstance(event, ClientIncluded):
         return (
             f"case included at {event.zvh} since {event.included_since}, team of {len(event.team)}"
+        )
+    if isinstance(event, ClientExcluded) and due:
+        return f"exclusion at {event.zvh} of {event.excluded_on} in effect: labels withdrawn"
+    if isinstance(event, ClientExcluded) and event.excluded_on > today:
+        return (
+            f"case closes at {event.zvh} on {event.excluded_on} ({event.reason.value}); "
+            "open until then, labels withdrawn on that day"
         )
     if isinstance(event, ClientExcluded):
         return f"case closed at {event.zvh} on {event.excluded_on} ({event.reason.value})"
@@ -270,10 +416,16 @@ def replan(
     rules: Rules,
 ) -> Replanned:
     """Decide a dead-lettered delivery again with the client's case and facts of now.
-    The team is taken as it stood when the delivery was decided, unless the ZVH has
-    excluded the client since (then only a label withdrawal, flow C, may still go).
-    Nothing is added that the first decision removed; the idempotency key stays."""
-    in_team = case is None or case.included or event.flow is Flow.C
+    The team is taken as it stood when the delivery was decided, unless the ZVH's
+    exclusion has taken effect since (then only a label withdrawal, flow C, or a dispute
+    notice to the ZVH may still go). Nothing is added that the first decision removed;
+    the idempotency key stays."""
+    in_team = (
+        case is None
+        or case.open_on(local_day(rules.now))
+        or event.flow is Flow.C
+        or event.source_type == CaseDisputed.event_type()
+    )
     specs = field_specs(event.source_type)
     wanted = [specs[name] for name in event.content if name in specs]
     if event.bsn_permitted:

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.core.calendar import local_day
 from hub.schemas.case import KedoLookupResult, TeamRole
 from hub.state.cases import load_case
 
@@ -37,8 +38,9 @@ class LocalCaseLookup:
     async def lookup(self, subject: str) -> KedoLookupResult:
         async with self._sessions() as session:
             case = await load_case(session, subject)
-        if case is None or not case.included:
-            return not_found()
+        now = dt.datetime.now(dt.UTC)
+        if case is None or not case.open_on(local_day(now)):
+            return not_found(now)
         return KedoLookupResult(
             found=True,
             zvh=case.zvh,
@@ -46,7 +48,7 @@ class LocalCaseLookup:
             included_since=case.included_since,
             llc=case.contacts.get(TeamRole.LEVENSLOOPCOORDINATOR),
             casusregisseur=case.contacts.get(TeamRole.CASUSREGISSEUR),
-            looked_up_at=dt.datetime.now(dt.UTC),
+            looked_up_at=now,
         )
 
 

@@ -5,6 +5,11 @@ levensloopteam the ZVH registered, completed by what the event itself establishe
 PI that now holds the client, the municipality of release, the ZVH taking over). Each
 flow then names the roles to notify, the purpose, and the fields that role needs; the
 sharing policy decides afterwards, per field, what of that may really go.
+
+For a detention event the hub's case state and KEDO's answer must agree. When one says
+the client is in the approach and the other says not (:func:`dispute`), the detention
+goes nowhere: only the ZVH procesregisseur hears, with label facts alone, that the two
+disagree, so that a person resolves it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from dataclasses import dataclass, field, replace
 from hub.routing.decision import Purpose
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import (
+    CaseDisputed,
+    CaseView,
     ClientExcluded,
     ClientIncluded,
     ClientMoved,
@@ -36,7 +43,7 @@ from hub.schemas.detention import (
 )
 from hub.schemas.partners import PartnerKind, partner_kind, pi_partner
 from hub.schemas.signals import SignalEvent
-from hub.state.cases import Case
+from hub.state.cases import INCLUDED, Case
 
 R = TeamRole
 LABEL_ROLES = (R.POLITIE, R.RECLASSERING, R.CRISISDIENST)
@@ -55,6 +62,8 @@ LABEL_SET_FIELDS = frozenset(
     }
 )
 LABEL_WITHDRAWN_FIELDS = frozenset({"levensloopaanpak", "zvh", "excluded_on"})
+DISPUTE_FIELDS = frozenset(CaseDisputed.model_fields)
+"""A dispute notice carries its own label facts, and nothing the case would add."""
 
 
 @dataclass(frozen=True)
@@ -99,19 +108,69 @@ def _merge(team: Iterable[TeamMember]) -> tuple[TeamMember, ...]:
     return tuple(dict.fromkeys(team))
 
 
-def _registered(case: Case | None) -> tuple[tuple[TeamMember, ...], dict[TeamRole, Contact]]:
-    if case is None or not case.included:
+def _registered(
+    case: Case | None, today: dt.date
+) -> tuple[tuple[TeamMember, ...], dict[TeamRole, Contact]]:
+    """The team on ``today``: an exclusion dated ahead leaves it in place until its day."""
+    if case is None or not case.open_on(today):
         return (), {}
     return case.team, dict(case.contacts)
 
 
+def _kedo_view(lookup: KedoLookupResult | None) -> CaseView:
+    if lookup is None or not lookup.found:
+        return CaseView.NOT_FOUND
+    return CaseView.INCLUDED if lookup.included else CaseView.NOT_INCLUDED
+
+
+def dispute(
+    event: CanonicalEvent, case: Case | None, lookup: KedoLookupResult | None, today: dt.date
+) -> CaseDisputed | None:
+    """The notice for the ZVH when the hub and KEDO disagree about a detained client, or
+    None when they agree (or the hub never heard of the client: then KEDO alone decides).
+
+    The hub has an exclusion in effect and KEDO says included; or the hub has the client
+    in the approach and KEDO says not included, or has no case at all (conservatively a
+    dispute too: the hub's own inclusion is not set aside by a silent KEDO).
+    """
+    if not isinstance(event, DetentionEvent) or case is None:
+        return None
+    kedo = _kedo_view(lookup)
+    if case.closed_on(today) and kedo is CaseView.INCLUDED:
+        hub = CaseView.EXCLUDED
+    elif case.open_on(today) and kedo is not CaseView.INCLUDED:
+        hub = CaseView.INCLUDED
+    else:
+        return None
+    other_zvh = lookup.zvh if lookup is not None and lookup.zvh != case.zvh else None
+    return CaseDisputed(
+        zvh=case.zvh,
+        hub_says=hub,
+        kedo_says=kedo,
+        met_by=event.event_type(),
+        included_since=case.included_since,
+        excluded_on=case.excluded_on if case.status != INCLUDED else None,
+        kedo_zvh=other_zvh,
+    )
+
+
+def dispute_context(notice: CaseDisputed) -> CaseContext:
+    """The one addressee of a dispute: the ZVH procesregisseur, who resolves it."""
+    return CaseContext(
+        found=True,
+        included=False,
+        zvh=notice.zvh,
+        team=(TeamMember(partner=notice.zvh, role=R.PROCESREGISSEUR),),
+    )
+
+
 def _detention_context(
-    event: DetentionEvent, case: Case | None, lookup: KedoLookupResult | None
+    event: DetentionEvent, case: Case | None, lookup: KedoLookupResult | None, today: dt.date
 ) -> CaseContext:
     """KEDO decides whether there is a case; the registered team and KEDO's contacts form it."""
     if lookup is None or not (lookup.found and lookup.included):
         return CaseContext(found=bool(lookup and lookup.found), included=False)
-    team, contacts = _registered(case)
+    team, contacts = _registered(case, today)
     members = list(team)
     if lookup.zvh:
         members.append(TeamMember(partner=lookup.zvh, role=R.PROCESREGISSEUR))
@@ -146,11 +205,15 @@ def _detention_context(
 
 
 def case_context(
-    event: CanonicalEvent, case: Case | None, lookup: KedoLookupResult | None = None
+    event: CanonicalEvent,
+    case: Case | None,
+    lookup: KedoLookupResult | None,
+    today: dt.date,
 ) -> CaseContext:
-    """The effective team for ``event``, from the case as it stood before the event."""
+    """The effective team for ``event`` on ``today`` (Europe/Amsterdam), from the case as
+    it stood before the event."""
     if isinstance(event, DetentionEvent):
-        return _detention_context(event, case, lookup)
+        return _detention_context(event, case, lookup, today)
     if isinstance(event, ClientIncluded):
         return CaseContext(
             found=True,
@@ -163,13 +226,18 @@ def case_context(
                 R.PROCESREGISSEUR: event.procesregisseur,
             },
         )
-    team, contacts = _registered(case)
+    if isinstance(event, ClientExcluded):
+        # The notice of withdrawal goes to the team as it was (still there while an
+        # exclusion dated ahead waits for its day); the case closes after it.
+        if case is None or not case.team:
+            return CaseContext(found=case is not None, included=False)
+        return CaseContext(
+            found=True, included=False, zvh=case.zvh, team=case.team, contacts=dict(case.contacts)
+        )
+    team, contacts = _registered(case, today)
     if not team:
         return CaseContext(found=case is not None, included=False)
     assert case is not None
-    if isinstance(event, ClientExcluded):
-        # The notice of withdrawal goes to the team as it was; the case closes after it.
-        return CaseContext(found=True, included=False, zvh=case.zvh, team=team, contacts=contacts)
     if isinstance(event, ClientMoved):
         contacts[R.PROCESREGISSEUR] = event.procesregisseur
         members = (*team, TeamMember(partner=event.from_zvh, role=R.PROCESREGISSEUR))
@@ -205,6 +273,12 @@ ROUTES: dict[type[CanonicalEvent], tuple[Route, ...]] = {
     ClientExcluded: tuple(Route(role, Flow.C, LABEL_WITHDRAWN_FIELDS) for role in LABEL_ROLES),
     ClientMoved: (Route(R.PROCESREGISSEUR, Flow.G, to_sender=True),),
 }
+
+
+def flow_of(event: CanonicalEvent) -> Flow:
+    """The flow an event belongs to (a detention's: A, D or E)."""
+    routes = routes_for(event)
+    return routes[0].flow if routes else Flow.A
 
 
 def routes_for(event: CanonicalEvent) -> tuple[Route, ...]:

@@ -33,12 +33,13 @@ from hub import metrics, tracing
 from hub.backoff import Backoff
 from hub.bus.codec import encode, open_record
 from hub.bus.sealing import Erased, scope_of
+from hub.core.calendar import local_day
 from hub.core.errors import ContractError, RetryableError
-from hub.core.topics import ROUTER_GROUP
+from hub.core.topics import ROUTER_GROUP, ROUTER_SCHEDULE
 from hub.identity.keyring import DataKey, Keyring
 from hub.identity.rekeying import Rekeyer
 from hub.logs import get_logger
-from hub.routing.core import Inputs, Rules, plan_event, recorded
+from hub.routing.core import Inputs, Rules, Scheduled, plan_event, recorded
 from hub.routing.decision import Policy
 from hub.routing.lookup import CaseLookup
 from hub.routing.snapshot import Snapshot
@@ -272,10 +273,13 @@ class Router:
         log.warning("event_parked", subject=envelope.subject, type=envelope.type, reason=reason)
 
     async def retry_parked(self) -> int:
-        """Route held events whose time has come, each client's lane in order; a lane
-        whose head fails again waits with a longer pause. Returns how many were routed."""
+        """Route held events whose time has come, each client's lane in order, and the
+        events dated ahead whose day has come; a lane whose head fails again waits with
+        a longer pause. Returns how many were routed."""
         async with self._sessions() as session:
-            lanes = await holdback.due_lanes(session, ROUTER_GROUP, self._clock())
+            now = self._clock()
+            lanes = await holdback.due_lanes(session, ROUTER_GROUP, now)
+            lanes += await holdback.due_lanes(session, ROUTER_SCHEDULE, now)
         routed = 0
         for lane in lanes:
             routed += await self._drain(lane)
@@ -335,7 +339,10 @@ class Router:
         subject = envelope.subject
         rules = Rules(self.policy, self._bsn_kinds, now, labels.new_reference)
         plan = plan_event(envelope, event, inputs, rules)
-        await cases.apply(session, subject, event, envelope.id)
+        if plan.apply_case:
+            await cases.apply(session, subject, event, envelope.id, today=local_day(now))
+        if plan.scheduled is not None:
+            await self._schedule(session, plan.scheduled, key, now)
         if plan.record_detention:
             assert isinstance(event, DetentionEvent)
             await detentions.record(session, subject, event, envelope.id, stay_key=plan.stay_key)
@@ -358,6 +365,23 @@ class Router:
                 denied=ask.denied,
             )
         return plan.entries, len(plan.deliveries)
+
+    @staticmethod
+    async def _schedule(
+        session: AsyncSession, scheduled: Scheduled, key: DataKey | None, now: dt.datetime
+    ) -> None:
+        """Keep an event dated ahead in the client's schedule lane until its day; a
+        redelivered event schedules nothing twice (the item id is derived from it)."""
+        envelope = scheduled.envelope
+        await holdback.hold(
+            session,
+            holdback.Lane(ROUTER_SCHEDULE, envelope.subject),
+            envelope.id,
+            encode(scheduled.event, envelope, key),
+            reason=f"exclusion of {scheduled.event.excluded_on}: labels withdrawn on that day",
+            now=now,
+            next_attempt_at=scheduled.due,
+        )
 
     async def flush(self, event_ids: list[str] | None = None) -> int:
         """Send the staged deliveries (of ``event_ids``, or all that are pending)."""

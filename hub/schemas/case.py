@@ -116,3 +116,37 @@ class KedoLookupResult(CanonicalEvent):
         if not self.found and (self.zvh or self.included or self.llc):
             raise ValueError("a look-up without a case carries no case details")
         return self
+
+
+class CaseView(StrEnum):
+    """Where a client stands by one source, in a dispute notice."""
+
+    INCLUDED = "included"
+    EXCLUDED = "excluded"
+    NOT_INCLUDED = "not-included"
+    NOT_FOUND = "not-found"
+
+
+class CaseDisputed(CanonicalEvent):
+    """The hub's notice to the ZVH procesregisseur that the hub's case state and KEDO
+    disagree about a client, so the ZVH can resolve it. Label facts only: never the
+    detention that met the dispute. It travels only inside a delivery, on the look-up's
+    topic that the router does not consume."""
+
+    topic: ClassVar[topics.TopicSpec] = topics.LOOKUP
+    name: ClassVar[str] = "case.disputed"
+    zvh: PartnerId = categorised(L, description="The ZVH asked to resolve the dispute.")
+    hub_says: CaseView = categorised(L, description="The case as the hub's own state has it.")
+    kedo_says: CaseView = categorised(L, description="The case as KEDO answered.")
+    met_by: str = categorised(
+        L, description="CloudEvents type of the event that met the dispute.", max_length=200
+    )
+    included_since: dt.date | None = categorised(
+        L, description="The inclusion date the hub has.", default=None
+    )
+    excluded_on: dt.date | None = categorised(
+        L, description="The exclusion date the hub has.", default=None
+    )
+    kedo_zvh: PartnerId | None = categorised(
+        L, description="The ZVH KEDO named, when another.", default=None
+    )

@@ -8,7 +8,13 @@ from typing import Any
 from hub.core.errors import ContractError
 from hub.core.topics import CONSENT as CONSENT_TOPIC
 from hub.schemas.base import CanonicalEvent
-from hub.schemas.case import ClientExcluded, ClientIncluded, ClientMoved, KedoLookupResult
+from hub.schemas.case import (
+    CaseDisputed,
+    ClientExcluded,
+    ClientIncluded,
+    ClientMoved,
+    KedoLookupResult,
+)
 from hub.schemas.categories import DataCategory
 from hub.schemas.consent import (
     ConflictOfDutiesDecided,
@@ -35,6 +41,7 @@ EVENT_MODELS: tuple[type[CanonicalEvent], ...] = (
     ClientIncluded,
     ClientExcluded,
     ClientMoved,
+    CaseDisputed,
     ConsentRecorded,
     ConsentWithdrawn,
     LegalTitleRecorded,

@@ -43,6 +43,7 @@ class Action:
     WITHHOLD = "withhold"
     NO_CASE = "no-case"
     RECORD = "record"
+    DISPUTE = "dispute"
 
 
 class AuditOutcome:
@@ -62,6 +63,9 @@ class AuditOutcome:
     """A client's data was erased (a request under the AVG, or a retention clock)."""
     VIEWED = "VIEWED"
     """A person looked at a client's records in the console."""
+    DISPUTED = "DISPUTED"
+    """The hub's case state and KEDO disagreed about a detained client: nothing of the
+    event was forwarded, and the ZVH procesregisseur was asked to resolve it."""
 
 
 OUTCOMES = (

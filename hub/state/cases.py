@@ -1,7 +1,9 @@
 """Case state per subject: the ZVH, the status and the levensloopteam.
 
 The router reads it to decide who may receive a signal; the case projector writes it
-from the ZVH's inclusion, exclusion and move events.
+from the ZVH's inclusion, exclusion and move events. An exclusion takes effect on its
+date, a calendar day in Europe/Amsterdam: one dated ahead is recorded at once, and the
+case (with its team) stays open until that day.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.core.calendar import local_day
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import ClientExcluded, ClientIncluded, ClientMoved, TeamMember, TeamRole
 from hub.schemas.common import Contact
@@ -32,10 +35,21 @@ class Case:
     included_since: dt.date | None
     team: tuple[TeamMember, ...]
     contacts: dict[TeamRole, Contact] = field(default_factory=dict)
+    excluded_on: dt.date | None = None
+    """The day a recorded exclusion takes effect; the case is open before it."""
 
     @property
     def included(self) -> bool:
+        """No exclusion is on record (whatever its date)."""
         return self.status == INCLUDED
+
+    def open_on(self, day: dt.date) -> bool:
+        """The client is in the approach on ``day``: included, or excluded from a later day."""
+        return self.included or (self.excluded_on is not None and day < self.excluded_on)
+
+    def closed_on(self, day: dt.date) -> bool:
+        """An exclusion is on record and in effect on ``day``."""
+        return self.status == EXCLUDED and not self.open_on(day)
 
     def is_member(self, partner: str) -> bool:
         return any(m.partner == partner for m in self.team)
@@ -62,6 +76,7 @@ async def apply_inclusion(
             zvh=event.zvh,
             municipality=event.municipality,
             included_since=event.included_since,
+            excluded_on=None,
             contacts=_contacts_json(
                 {
                     TeamRole.LEVENSLOOPCOORDINATOR: event.llc,
@@ -95,14 +110,17 @@ async def _stamped(session: AsyncSession, subject: str, event_id: str) -> CaseSt
 
 
 async def apply_exclusion(
-    session: AsyncSession, subject: str, event: ClientExcluded, event_id: str
+    session: AsyncSession, subject: str, event: ClientExcluded, event_id: str, today: dt.date
 ) -> None:
-    """The case closes and the team dissolves; nothing is sent to its members after this."""
+    """The exclusion is on record at once; the team dissolves on its date (today, or when
+    the router routes it again on that day), and nothing is sent to its members after."""
     state = await _stamped(session, subject, event_id)
     if state is None:
         return
     state.status = EXCLUDED
-    await session.execute(delete(TeamMembership).where(TeamMembership.subject == subject))
+    state.excluded_on = event.excluded_on
+    if event.excluded_on <= today:
+        await session.execute(delete(TeamMembership).where(TeamMembership.subject == subject))
 
 
 async def apply_move(
@@ -156,17 +174,27 @@ async def cases_among(session: AsyncSession, subjects: Collection[str]) -> dict[
                 for r in sorted(members[state.subject], key=lambda r: (r.role, r.partner))
             ),
             contacts=_contacts(state.contacts),
+            excluded_on=state.excluded_on,
         )
         for state in states
     }
 
 
-async def apply(session: AsyncSession, subject: str, event: CanonicalEvent, event_id: str) -> None:
-    """Apply a case event in the caller's transaction (the caller claims the event id)."""
+async def apply(
+    session: AsyncSession,
+    subject: str,
+    event: CanonicalEvent,
+    event_id: str,
+    *,
+    today: dt.date | None = None,
+) -> None:
+    """Apply a case event in the caller's transaction (the caller claims the event id).
+    ``today`` is the router's day (Europe/Amsterdam); the machine's day by default."""
     if isinstance(event, ClientIncluded):
         await apply_inclusion(session, subject, event, event_id)
     elif isinstance(event, ClientExcluded):
-        await apply_exclusion(session, subject, event, event_id)
+        day = today or local_day(dt.datetime.now(dt.UTC))
+        await apply_exclusion(session, subject, event, event_id, day)
     elif isinstance(event, ClientMoved):
         await apply_move(session, subject, event, event_id)
 

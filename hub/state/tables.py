@@ -77,6 +77,9 @@ class CaseState(Base):
     zvh: Mapped[str] = mapped_column(String(60))
     municipality: Mapped[str | None] = mapped_column(String(10))
     included_since: Mapped[dt.date | None] = mapped_column(Date)
+    excluded_on: Mapped[dt.date | None] = mapped_column(
+        Date, doc="The day an exclusion takes effect (Europe/Amsterdam); None while included."
+    )
     contacts: Mapped[str | None] = mapped_column(Text, doc="JSON: role → professional contact.")
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     last_event_id: Mapped[str] = mapped_column(String(200))

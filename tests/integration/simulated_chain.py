@@ -19,6 +19,7 @@ from hub.app import HubProcess
 from hub.bus.embedded import free_port
 from hub.clock import SYSTEM_CLOCK, Clock
 from hub.connectors.testing.harness import wait_until
+from hub.core.calendar import local_day
 from hub.identity.pseudonym import Pseudonymiser
 from hub.settings import (
     DatabaseSettings,
@@ -32,6 +33,12 @@ from hub.simulators.runner import SimulatorSet
 from hub.state import audit, labels
 from hub.state.database import migrate, sessionmaker
 from hub.state.labels import LabelView
+
+
+def today() -> str:
+    """The hub's day (Europe/Amsterdam) as a ZVH writes a date: an exclusion of today
+    takes effect at once, one dated later on its day."""
+    return local_day(dt.datetime.now(dt.UTC)).isoformat()
 
 
 class Chain:

@@ -29,6 +29,7 @@ from tests.integration.simulated_chain import (
     crisis_contact,
     llc_content,
     simulated_chain,
+    today,
 )
 
 pytestmark = pytest.mark.integration
@@ -239,9 +240,7 @@ async def test_replay_decides_again_with_todays_consent_and_keeps_the_key(chain:
     await chain.send("crisis", _contact(3))
     letters = await open_letters(chain, 1)
     (second,) = [row for row in letters if row["id"] != first["id"]]
-    await chain.send(
-        "zvh", {**_zvh("EXCLUSIE"), "datum": "2028-03-01", "reden": "stable-two-years"}
-    )
+    await chain.send("zvh", {**_zvh("EXCLUSIE"), "datum": today(), "reden": "stable-two-years"})
     await chain.recorded(SMIT, 4)
     await chain.faults("llc", down=False)
     code, denied = await hub_cli("dlq", "replay", second["id"])

@@ -3,6 +3,7 @@ the partner's own message and ends in the simulators' received lists."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
@@ -15,7 +16,7 @@ from hub.state import audit
 from hub.state.cases import load_case
 from hub.state.database import sessionmaker
 from tests.backends import Backend
-from tests.integration.simulated_chain import Chain, simulated_chain
+from tests.integration.simulated_chain import Chain, simulated_chain, today
 
 pytestmark = pytest.mark.integration
 INCLUDED, UNKNOWN = "111222333", "999999990"
@@ -143,3 +144,41 @@ async def test_the_pi_simulator_sends_a_transfer_notice_that_reaches_the_receivi
     assert answer.json()["status"] == 202
     pi = await chain.until("pi", 2)
     assert pi[1]["body"]["inrichting"] == "pi:pi-zwl"
+
+
+async def test_kedo_still_answering_included_after_an_exclusion_reaches_only_the_zvh(
+    chain: DetentionChain,
+) -> None:
+    """The KEDO simulator keeps the demo client included; the ZVH excluded them today.
+    The detention goes to nobody; the ZVH gets a notice to resolve the dispute."""
+    await chain.sims.seed()
+    await chain.recorded(INCLUDED, 1)
+    await chain.send(
+        "zvh",
+        {
+            "schemaVersie": "1",
+            "id": "SIM-X-1",
+            "soort": "EXCLUSIE",
+            "bsn": INCLUDED,
+            "zvh": "zvh:amsterdam",
+            "datum": today(),
+            "reden": "stable-two-years",
+        },
+    )
+    await chain.recorded(INCLUDED, 2)
+    await chain.send(kind="START", bsn=INCLUDED, event_id="SIM-X-2")
+    (notice,) = await chain.until("zvh", 1)
+    body = notice["body"]
+    assert body["over"] == "nl.ketenhub.case.disputed.v1"
+    assert (body["inhoud"]["hub_says"], body["inhoud"]["kedo_says"]) == ("excluded", "included")
+    assert "inrichting" not in json.dumps(body)
+    assert "facility" not in body["inhoud"]
+
+    async def disputed() -> bool:
+        async with sessionmaker(chain.hub.engine)() as session:
+            query = audit.AuditQuery(outcome="DISPUTED")
+            return bool([r async for r in audit.search(session, query)])
+
+    await wait_until(disputed)
+    for partner in ("gemeente", "pi", "llc"):
+        assert await chain.received(partner) == [], f"{partner} heard of the detention"

@@ -30,6 +30,7 @@ from tests.integration.simulated_chain import (
     crisis_contact,
     llc_content,
     simulated_chain,
+    today,
 )
 
 pytestmark = pytest.mark.integration
@@ -182,8 +183,9 @@ async def test_flow_c_exclusion_withdraws_the_label_at_all_three_partners(chain:
     await _include(chain, SMIT)
     states = await chain.labels_until(SMIT, LABEL_PARTNERS)
     reference = await _subscription(chain, SMIT)
+    excluded_on = today()
     await chain.send(
-        "zvh", {**_zvh(SMIT, "EXCLUSIE"), "datum": "2028-03-01", "reden": "stable-two-years"}
+        "zvh", {**_zvh(SMIT, "EXCLUSIE"), "datum": excluded_on, "reden": "stable-two-years"}
     )
     await chain.labels_until(
         SMIT, {"politie": "withdrawn", "reclassering": "withdrawn", "crisis:amsterdam": "withdrawn"}
@@ -208,7 +210,7 @@ async def test_flow_c_exclusion_withdraws_the_label_at_all_three_partners(chain:
         if r.get("resourceType") == "Flag" and r["identifier"][0]["value"] == flag_reference
     ]
     assert flag["status"] == "inactive"
-    assert flag["period"]["end"] == "2028-03-01"
+    assert flag["period"]["end"] == excluded_on
 
 
 async def test_flow_f_signals_reach_the_llc_and_the_zvh_and_medical_fields_only_with_a_basis(

@@ -7,7 +7,7 @@ exactly what would go to Kafka; the embedded-broker test runs the same on tansu.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -59,6 +59,7 @@ class Hub:
         engine: AsyncEngine,
         lookup: StaticCaseLookup | None = None,
         retry: Backoff | None = None,
+        clock: Callable[[], dt.datetime] = lambda: NOW,
     ):
         self.sessions = sessionmaker(engine)
         self.lookup = lookup or StaticCaseLookup()
@@ -69,7 +70,7 @@ class Hub:
             self.lookup,
             self.send,
             bsn_kinds=frozenset(RoutingSettings().bsn_authorised),
-            clock=lambda: NOW,
+            clock=clock,
             retry=retry,
         )
 
@@ -262,7 +263,7 @@ async def test_flows_g_and_c_move_then_exclusion(engine: AsyncEngine) -> None:
     handover = by_recipient(await hub.feed(move, ZVH))
     assert set(handover) == {ZVH, "zvh:utrecht"}, "both ZVHs get the handover, the sender too"
     exclusion = ClientExcluded(
-        zvh="zvh:utrecht", reason=ExclusionReason.STABLE_TWO_YEARS, excluded_on=dt.date(2028, 1, 1)
+        zvh="zvh:utrecht", reason=ExclusionReason.STABLE_TWO_YEARS, excluded_on=NOW.date()
     )
     withdrawn = by_recipient(await hub.feed(exclusion, "zvh:utrecht"))
     assert set(withdrawn) == {"reclassering"}
@@ -563,3 +564,92 @@ async def test_a_batch_reads_each_table_of_client_state_once(engine: AsyncEngine
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     reads = {t: sum(1 for s in selects if f"FROM {t}\n" in s or f"FROM {t} " in s) for t in tables}
     assert reads == dict.fromkeys(tables, 1)
+
+
+LABELLED = (
+    *client_included().team,
+    TeamMember(partner="politie", role=TeamRole.POLITIE),
+    TeamMember(partner="reclassering", role=TeamRole.RECLASSERING),
+    TeamMember(partner=CRISIS, role=TeamRole.CRISISDIENST),
+)
+LABEL_PARTNERS = {"politie", "reclassering", CRISIS}
+AHEAD = dt.date(2027, 1, 15)
+ITS_DAY = dt.datetime(2027, 1, 14, 23, tzinfo=dt.UTC)
+"""0:00 on 15 January 2027 in Amsterdam."""
+
+
+def _exclusion(on: dt.date) -> ClientExcluded:
+    return ClientExcluded(zvh=ZVH, reason=ExclusionReason.STABLE_TWO_YEARS, excluded_on=on)
+
+
+async def test_kedo_still_included_after_the_exclusion_reaches_only_the_zvh_as_a_dispute(
+    engine: AsyncEngine,
+) -> None:
+    """Found by an outside look: after the hub recorded the exclusion, a detention that
+    KEDO still called included went to the gemeente, the LLC, the ZVH and the PI."""
+    hub = Hub(engine, StaticCaseLookup({SUBJECT: kedo_hit()}))
+    await hub.feed(client_included(team=LABELLED), ZVH)
+    assert set(by_recipient(await hub.feed(_exclusion(NOW.date()), ZVH))) == LABEL_PARTNERS
+    (notice,) = await hub.feed(detention_started(), DJI)
+    assert (notice.recipient, notice.source_type) == (ZVH, "nl.ketenhub.case.disputed.v1")
+    assert notice.content["hub_says"] == "excluded"
+    assert notice.content["kedo_says"] == "included"
+    assert {notice.content_categories[name] for name in notice.content} == {"label"}
+    (disputed,) = await hub.records(outcome="DISPUTED")
+    assert disputed["missing"] == ["hub-kedo-dispute"]
+    assert disputed["recipient"] is None
+    (decided,) = await hub.records(event_id=disputed["event_id"], partner=ZVH)
+    assert decided["delivery_id"] == notice.idempotency_key
+    async with hub.sessions() as session:
+        assert (await session.get(DetentionRecord, SUBJECT)) is None, "nothing of it kept"
+
+
+async def test_an_exclusion_dated_ahead_withdraws_the_labels_and_closes_the_case_on_its_day(
+    engine: AsyncEngine,
+) -> None:
+    moment = [NOW]
+    hub = Hub(engine, StaticCaseLookup({SUBJECT: kedo_hit()}), clock=lambda: moment[0])
+    await hub.feed(client_included(team=LABELLED), ZVH)
+    assert await hub.feed(_exclusion(AHEAD), ZVH) == [], "no label withdrawn before its day"
+    assert set(by_recipient(await hub.feed(detention_started(), DJI))) == {
+        "gemeente:GM0363",
+        "llz:fivoor",
+        ZVH,
+        "pi:pi-ams",
+    }, "still in the approach before the day"
+    assert await hub.router.retry_parked() == 0
+    moment[0] = ITS_DAY
+    before = len(hub.sent)
+    assert await hub.router.retry_parked() == 1
+    withdrawn = [decode(r.headers, r.value)[1] for r in hub.sent[before:]]
+    assert {d.recipient for d in withdrawn if isinstance(d, NotificationDelivery)} == (
+        LABEL_PARTNERS
+    )
+    assert all(isinstance(d, NotificationDelivery) and d.flow == "C" for d in withdrawn)
+    assert await hub.router.retry_parked() == 0, "once"
+    base = detention_started().model_dump(exclude={"start_date"})
+    end = DetentionEnded(**base, end_date=AHEAD, release_municipality="GM0363")
+    (notice,) = await hub.feed(end, DJI)
+    assert notice.source_type == "nl.ketenhub.case.disputed.v1", "KEDO still says included"
+    hub.lookup.answers.clear()
+    assert await hub.feed(crisis_contact(), CRISIS) == []
+    assert (await hub.records())[-1]["outcome"] == "NO_CASE"
+
+
+async def test_a_consent_withdrawal_dated_ahead_counts_from_its_moment(
+    engine: AsyncEngine,
+) -> None:
+    """Withdrawals of consent already took effect at their date; pinned beside the
+    exclusion, which now does the same."""
+    moment = [NOW]
+    hub = Hub(engine, clock=lambda: moment[0])
+    await hub.feed(client_included(), ZVH)
+    consent = fhir_consent("consent-1", actor="llz:fivoor", cls="medical")
+    await hub.feed(ConsentRecorded(consent=consent), ZVH)
+    later = NOW + dt.timedelta(days=3)
+    await hub.feed(ConsentWithdrawn(consent_id="consent-1", withdrawn_at=later), ZVH)
+    whole = by_recipient(await hub.feed(crisis_contact(), CRISIS))
+    assert "assessment" in whole["llz:fivoor"].content, "the consent holds until then"
+    moment[0] = later
+    again = by_recipient(await hub.feed(crisis_contact(), CRISIS))
+    assert set(again["llz:fivoor"].removed_fields) == {"assessment", "outcome"}

@@ -23,7 +23,7 @@ SUBJECT = pseudonymiser().pseudonym(TEST_BSNS[1])
 
 
 async def test_migrations_reach_head(engine: AsyncEngine) -> None:
-    assert await current_revision(engine) == "0015"
+    assert await current_revision(engine) == "0016"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -102,15 +102,24 @@ async def test_case_lifecycle_include_move_exclude(engine: AsyncEngine) -> None:
     assert not case.is_member("zvh:amsterdam")
     assert case.contacts[TeamRole.PROCESREGISSEUR] == PROCESREGISSEUR
     assert case.contacts[TeamRole.LEVENSLOOPCOORDINATOR].partner == "llz:fivoor"
-    excluded = ClientExcluded(
+    ahead = ClientExcluded(
         zvh="zvh:utrecht", reason=ExclusionReason.STABLE_TWO_YEARS, excluded_on=dt.date(2028, 6, 1)
     )
     async with sessions.begin() as session:
-        await cases.apply(session, SUBJECT, excluded, "e3")
+        await cases.apply(session, SUBJECT, ahead, "e3", today=dt.date(2028, 5, 31))
+    async with sessions() as session:
+        closing = await load_case(session, SUBJECT)
+    assert closing is not None
+    assert not closing.included, "the exclusion is on record"
+    assert closing.open_on(dt.date(2028, 5, 31)), "and the case open until its day"
+    assert closing.closed_on(dt.date(2028, 6, 1))
+    assert closing.is_member("zvh:utrecht"), "the team stays until then"
+    async with sessions.begin() as session:
+        await cases.apply(session, SUBJECT, ahead, "e3-due", today=dt.date(2028, 6, 1))
     async with sessions() as session:
         closed = await load_case(session, SUBJECT)
     assert closed is not None
-    assert not closed.included
+    assert closed.excluded_on == dt.date(2028, 6, 1)
     assert closed.team == ()
 
 

@@ -15,12 +15,12 @@ from hub.routing.cedar_policy import CedarPolicy
 from hub.routing.core import EventPlan, Inputs, Rules, plan_event, replan
 from hub.routing.lookup import not_found
 from hub.schemas.base import CanonicalEvent
-from hub.schemas.case import ClientIncluded, TeamMember, TeamRole
+from hub.schemas.case import ClientExcluded, ClientIncluded, ExclusionReason, TeamMember, TeamRole
 from hub.schemas.common import Facility
 from hub.schemas.consent import ConflictDecision
 from hub.schemas.consent_profile import read_consent
 from hub.schemas.deliveries import NotificationDelivery, Outcome
-from hub.schemas.envelope import Envelope, partner_source
+from hub.schemas.envelope import HUB_SOURCE, Envelope, partner_source
 from hub.settings import RoutingSettings
 from hub.state.cases import Case
 from hub.state.consents import PolicyFacts
@@ -323,3 +323,172 @@ def test_a_label_set_replayed_after_the_client_left_is_denied_a_withdrawal_goes(
         rules,
     )
     assert still.delivery is not None, "while the client is in the approach it goes"
+
+
+# Issue 22, item 5: conservative when the hub and KEDO disagree, and an exclusion dated
+# ahead takes effect on its day (Europe/Amsterdam).
+
+ZVH = "zvh:amsterdam"
+AHEAD = dt.date(2027, 1, 15)
+
+
+def at(moment: dt.datetime) -> Callable[[CanonicalEvent, Inputs], EventPlan]:
+    """Plan as the router would at ``moment`` (the core reads no clock)."""
+
+    def planned(event: CanonicalEvent, given: Inputs) -> EventPlan:
+        envelope = Envelope.for_event(
+            event, subject=SUBJECT, source=partner_source("dji"), event_id="e-1", time=moment
+        )
+        rules = Rules(POLICY, frozenset(RoutingSettings().bsn_authorised), moment, counter())
+        return plan_event(envelope, event, given, rules)
+
+    return planned
+
+
+def excluded(on: dt.date, *, team: bool = True) -> Case:
+    """The case after the ZVH's exclusion of ``on``: the team stays while it is ahead."""
+    case = case_of(client_included())
+    return replace(case, status="excluded", excluded_on=on, team=case.team if team else ())
+
+
+def only_the_dispute_notice(planned: EventPlan) -> NotificationDelivery:
+    """Nothing of the detention goes anywhere; the ZVH alone gets label facts."""
+    assert planned.entries[0].outcome == "DISPUTED"
+    assert planned.entries[0].action == "dispute"
+    assert planned.entries[0].missing == ("hub-kedo-dispute",)
+    assert (planned.labels, planned.record_detention, planned.stay_key) == ([], False, None)
+    (out,) = planned.deliveries
+    notice = out.notification
+    assert notice.recipient == ZVH
+    assert notice.recipient_role == "procesregisseur"
+    assert notice.source_type == "nl.ketenhub.case.disputed.v1"
+    assert set(notice.content_categories.values()) == {"label"}
+    assert "facility" not in notice.content
+    assert "person_name" not in notice.content
+    assert notice.decision.outcome is Outcome.PERMIT
+    assert out.envelope.correlationid == "e-1", "the same flow as the event"
+    (decided,) = planned.entries[1:]
+    assert (decided.recipient, decided.event_id, decided.delivery_id) == (
+        ZVH,
+        "e-1",
+        notice.idempotency_key,
+    )
+    return notice
+
+
+def test_hub_closed_and_kedo_included_sends_only_the_notice_to_the_zvh() -> None:
+    planned = plan(detention_started(), inputs(case=excluded(dt.date(2026, 11, 1), team=False)))
+    notice = only_the_dispute_notice(planned)
+    assert notice.content["hub_says"] == "excluded"
+    assert notice.content["kedo_says"] == "included"
+    assert notice.content["excluded_on"] == "2026-11-01"
+    assert notice.content["met_by"] == "nl.ketenhub.detention.started.v1"
+    assert "excluded on 2026-11-01" in planned.entries[0].object
+
+
+@pytest.mark.parametrize(
+    ("answer", "kedo_says"),
+    [(kedo_hit(included=False, llc=None), "not-included"), (not_found(NOW), "not-found")],
+)
+def test_hub_included_and_kedo_not_included_sends_only_the_notice(
+    answer: object, kedo_says: str
+) -> None:
+    planned = plan(detention_started(), inputs(case=case_of(client_included()), found=answer))
+    notice = only_the_dispute_notice(planned)
+    assert (notice.content["hub_says"], notice.content["kedo_says"]) == ("included", kedo_says)
+    assert "excluded_on" not in notice.content
+
+
+@pytest.mark.parametrize(
+    ("case", "found", "outcome", "sent"),
+    [
+        (None, kedo_hit(), "START", FOUR),
+        ("included", kedo_hit(), "START", FOUR),
+        (None, not_found(NOW), "NO_CASE", set()),
+        ("excluded", not_found(NOW), "NO_CASE", set()),
+        ("excluded", kedo_hit(included=False, llc=None), "NO_CASE", set()),
+    ],
+)  # fmt: skip
+def test_when_the_hub_and_kedo_agree_nothing_changes(
+    case: str | None, found: object, outcome: str, sent: set[str]
+) -> None:
+    state = {
+        None: None,
+        "included": case_of(client_included()),
+        "excluded": excluded(dt.date(2026, 11, 1), team=False),
+    }[case]
+    planned = plan(detention_started(), inputs(case=state, found=found))
+    assert planned.entries[0].outcome == outcome
+    assert recipients(planned) == sent
+
+
+AMSTERDAM_MIDNIGHT = dt.datetime(2027, 1, 14, 23, tzinfo=dt.UTC)
+"""15 January 2027, 00:00 in Amsterdam (CET, UTC+1)."""
+
+
+@pytest.mark.parametrize(
+    ("moment", "outcome", "sent"),
+    [
+        (NOW, "START", FOUR),
+        (AMSTERDAM_MIDNIGHT - dt.timedelta(seconds=1), "START", FOUR),
+        (AMSTERDAM_MIDNIGHT, "DISPUTED", {ZVH}),
+    ],
+)
+def test_an_exclusion_dated_ahead_keeps_the_case_open_until_its_amsterdam_day(
+    moment: dt.datetime, outcome: str, sent: set[str]
+) -> None:
+    """KEDO still says included throughout: before the day the client is routed as
+    included; from the day the hub's case is closed, and KEDO's answer is a dispute."""
+    planned = at(moment)(detention_started(), inputs(case=excluded(AHEAD)))
+    assert planned.entries[0].outcome == outcome
+    assert recipients(planned) == sent
+
+
+def test_on_its_day_an_exclusion_and_kedo_not_found_agree_on_no_case() -> None:
+    planned = at(AMSTERDAM_MIDNIGHT)(detention_started(), inputs(case=excluded(AHEAD), found=None))
+    assert [e.outcome for e in planned.entries] == ["NO_CASE"]
+
+
+def test_an_exclusion_dated_ahead_withdraws_no_label_now_and_is_routed_again_on_its_day() -> None:
+    case = case_of(LABELLED)
+    exclusion = ClientExcluded(zvh=ZVH, reason=ExclusionReason.STABLE_TWO_YEARS, excluded_on=AHEAD)
+    planned = plan(exclusion, inputs(case=case, found=None), sender=ZVH)
+    assert [e.outcome for e in planned.entries] == ["RECORDED"]
+    assert "open until then" in planned.entries[0].object
+    assert (planned.deliveries, planned.labels, planned.apply_case) == ([], [], True)
+    assert planned.scheduled is not None
+    assert planned.scheduled.due == AMSTERDAM_MIDNIGHT
+    again = planned.scheduled.envelope
+    assert (again.source, again.causationid) == (HUB_SOURCE, "e-1")
+    assert again.id != "e-1"
+    on_the_day = replace(case, status="excluded", excluded_on=AHEAD)
+    rules = Rules(
+        POLICY, frozenset(RoutingSettings().bsn_authorised), AMSTERDAM_MIDNIGHT, counter()
+    )
+    due = plan_event(again, exclusion, inputs(case=on_the_day, found=None), rules)
+    assert {a.partner for a in due.labels} == {"politie", "reclassering", "crisis:amsterdam"}
+    assert all(a.action is LabelAction.WITHDRAW for a in due.labels)
+    assert recipients(due) == {"politie", "reclassering", "crisis:amsterdam"}
+    assert due.scheduled is None
+    included_again = plan_event(again, exclusion, inputs(case=case, found=None), rules)
+    assert (included_again.deliveries, included_again.apply_case) == ([], False)
+    assert "superseded" in included_again.entries[0].object
+
+
+def test_an_exclusion_of_today_withdraws_at_once() -> None:
+    exclusion = ClientExcluded(
+        zvh=ZVH, reason=ExclusionReason.STABLE_TWO_YEARS, excluded_on=NOW.date()
+    )
+    planned = plan(exclusion, inputs(case=case_of(LABELLED), found=None), sender=ZVH)
+    assert planned.scheduled is None
+    assert {a.partner for a in planned.labels} == {"politie", "reclassering", "crisis:amsterdam"}
+
+
+def test_a_replayed_dispute_notice_still_goes_to_the_zvh_after_the_exclusion() -> None:
+    closed = excluded(dt.date(2026, 11, 1), team=False)
+    planned = plan(detention_started(), inputs(case=closed))
+    (out,) = planned.deliveries
+    rules = Rules(POLICY, frozenset(RoutingSettings().bsn_authorised), NOW, counter())
+    decided = replan("letter-2", out.envelope, out.notification, closed, PolicyFacts(), rules)
+    assert decided.delivery is not None
+    assert decided.delivery.notification.recipient == ZVH

@@ -1,5 +1,6 @@
 """Deliveries → the ZVH procesregisseur's case system, as JSON notifications (DESIGN §5).
-Flows A, D, E (detention), F (signals) and G (the warm handover of a move)."""
+Flows A, D, E (detention), F (signals) and G (the warm handover of a move), and the
+notice that the hub and KEDO disagree about a client (``CaseDisputed``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import ClassVar
 
 from hub.connectors.json_notifications import JsonNotifications, JsonNotificationsConfig
 from hub.schemas.base import CanonicalEvent
-from hub.schemas.case import ClientMoved
+from hub.schemas.case import CaseDisputed, ClientMoved
 from hub.schemas.detention import (
     DetentionEnded,
     DetentionLeave,
@@ -32,4 +33,5 @@ class ZvhNotifications(JsonNotifications):
         PoliceEncounter,
         ProbationSignal,
         CrisisContact,
+        CaseDisputed,
     )
