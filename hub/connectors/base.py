@@ -137,9 +137,11 @@ class Connector(ABC, Generic[ConfigT]):
     async def close(self) -> None:
         """Let go of what the connector holds open (its partner API's connections)."""
 
-    def serves(self, partner_id: str) -> bool:
-        """Whether this connector is the one for ``partner_id``."""
-        return partner_id == self.partner or partner_kind(partner_id).value == self.partner
+    @classmethod
+    def serves(cls, partner_id: str) -> bool:
+        """Whether this connector is the one for ``partner_id``: a class question, so the
+        runtime can ask it of connectors that run in another process."""
+        return partner_id == cls.partner or partner_kind(partner_id).value == cls.partner
 
     @classmethod
     def topics(cls) -> tuple[str, ...]:

@@ -4,7 +4,8 @@ look-ups from the demo population, sends its own messages to the hub signed, and
 fault switches.
 
     GET  /_sim/received    what it received, oldest first, and the duplicate count
-    GET  /_sim/state       what it holds now (police subscriptions, crisis Flags, …)
+    GET  /_sim/state       what it holds now (police subscriptions and notices, crisis
+                           Flags, …)
     POST /_sim/faults      {"latency_ms": 0, "error_rate": 0.0, "down": false,
                             "poison": ["…"]}  (a body holding one of these: always 503)
     POST /_sim/send        Injus: {"kind": "START", "bsn": "…", "event_id": "…"};
@@ -162,7 +163,8 @@ def make_simulator(
 
     @app.get("/_sim/state")
     async def current() -> dict[str, Any]:
-        """What the partner holds now: police subscriptions, crisis Flags, Iris meldingen."""
+        """What the partner holds now: police subscriptions (``/api/abonnementen/{id}``)
+        and notices (``/api/meldingen/{meldingId}``), crisis Flags, Iris meldingen."""
         return {"resources": state.resources}
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE"])
@@ -207,8 +209,9 @@ def _body(raw: bytes) -> Any:
 
 
 def _hold(state: SimState, path: str, method: str, body: Any) -> Response:
-    """Keep what a PUT, a DELETE or a FHIR transaction leaves at the partner, as the
-    partner system would, and answer as it would."""
+    """Keep what a PUT, a DELETE, a FHIR transaction or a police notice (``POST
+    /meldingen``, held under its ``meldingId``) leaves at the partner, as the partner
+    system would, and answer as it would."""
     if method == "PUT":
         state.resources[path] = body
         return JSONResponse(body, status_code=200)
@@ -226,6 +229,10 @@ def _hold(state: SimState, path: str, method: str, body: Any) -> Response:
         return JSONResponse(
             {"resourceType": "Bundle", "type": "transaction-response", "entry": answers}
         )
+    if state.name == "politie" and path.endswith("/meldingen") and isinstance(body, dict):
+        notice = str(body.get("meldingId") or len(state.received))
+        state.resources[f"{path}/{notice}"] = body
+        return JSONResponse({"status": 201, "meldingId": notice}, status_code=201)
     if isinstance(body, dict) and "xml" in body:
         state.resources[f"{path}#{len(state.received)}"] = body
     return JSONResponse({"status": 201}, status_code=201)

@@ -46,3 +46,17 @@ async def test_a_simulator_without_a_hub_sends_nothing() -> None:
     async with _client("injus") as sim:
         answer = (await sim.post("/_sim/send", json={"bsn": "111222333"})).json()
     assert answer["sent"] is False
+
+
+async def test_the_police_keep_each_notice_under_its_id_next_to_their_subscriptions() -> None:
+    notice = {"meldingId": "dlv-1", "inhoud": {"assessment": "…"}, "toetsingVereist": True}
+    async with _client("politie") as sim:
+        await sim.put("/api/abonnementen/lla-1", json={"abonnementId": "lla-1"})
+        posted = await sim.post("/api/meldingen", json=notice, headers={"Idempotency-Key": "dlv-1"})
+        again = await sim.post("/api/meldingen", json=notice, headers={"Idempotency-Key": "dlv-1"})
+        held = (await sim.get("/_sim/state")).json()["resources"]
+    assert (posted.status_code, again.status_code) == (201, 409)
+    assert held == {
+        "/api/abonnementen/lla-1": {"abonnementId": "lla-1"},
+        "/api/meldingen/dlv-1": notice,
+    }

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from hub.connectors.base import OutboundConnector
 from hub.connectors.runtime.health import answers
 from hub.logs import get_logger
+from hub.schemas.case import ClientExcluded, ClientIncluded
 from hub.state import labels, outbox
 
 log = get_logger(__name__)
@@ -31,7 +32,9 @@ async def resend_failed_labels(
     health: dict[str, bool] = {}
     sent = 0
     for item in waiting:
-        connector = next((c for c in connectors if c.serves(item.partner)), None)
+        connector = next(
+            (c for c in connectors if c.serves(item.partner) and _sets_labels(c)), None
+        )
         if connector is None:
             continue
         if connector.name not in health:
@@ -44,3 +47,9 @@ async def resend_failed_labels(
         log.info("label_resent", subject=item.subject, partner=item.partner)
         sent += 1
     return sent
+
+
+def _sets_labels(connector: OutboundConnector[Any]) -> bool:
+    """The partner's label connector, whose health says whether a label can go again: a
+    partner may have another outbound connector (the police's notices) on another API."""
+    return any(model in connector.accepts for model in (ClientIncluded, ClientExcluded))

@@ -176,7 +176,9 @@ class Item:
 class OutboundRuntime:
     """One outbound connector's delivery and retry path. ``clock`` times the retries (the
     queue's due times, the retry loop's pause, and the breakers unless ``breakers`` is
-    given, which then must share it): one seam, so a test can move time itself."""
+    given, which then must share it): one seam, so a test can move time itself.
+    ``others`` are the other outbound connectors on the same delivery topic, wherever
+    they run: a delivery one of them is for is skipped, not refused (see :meth:`_ours`)."""
 
     def __init__(
         self,
@@ -189,6 +191,7 @@ class OutboundRuntime:
         breakers: Breakers | None = None,
         clock: Clock = SYSTEM_CLOCK,
         keyring: Keyring | None = None,
+        others: Sequence[type[OutboundConnector[Any]]] = (),
     ):
         self.connector = connector
         self._keyring = keyring
@@ -209,7 +212,8 @@ class OutboundRuntime:
         )
         self._clock = clock
         self.consumer = f"{OUTBOUND_PREFIX}{connector.name}"
-        self._accepted = frozenset(model.event_type() for model in connector.accepts)
+        self._accepted = _event_types(connector)
+        self._others = [(other, _event_types(other)) for other in others]
 
     async def handle(self, headers: Mapping[str, Any], value: bytes, origin: Origin) -> Result:
         """Deliver, queue or dead-letter one record (see :meth:`handle_batch`)."""
@@ -245,7 +249,7 @@ class OutboundRuntime:
                 metrics.DEAD_LETTERS.labels(self.connector.name, error.slug).inc()
                 results[n] = Result.DEAD_LETTERED
                 continue
-            if not self.connector.serves(event.recipient):
+            if not self._ours(event):
                 results[n] = Result.NOT_OURS
                 continue
             opened.append((n, envelope, event))
@@ -307,6 +311,21 @@ class OutboundRuntime:
         if finished:
             await self._finish(finished)
         return [results[n] for n in range(len(batch))]
+
+    def _ours(self, event: NotificationDelivery) -> bool:
+        """Whether this connector delivers ``event``: it serves the recipient, and no other
+        connector on the topic that serves it accepts the event where this one does not
+        (the police's subscriptions and notices are two connectors). An event no
+        connector accepts stays ours, so it is dead-lettered rather than lost; one whose
+        connector is switched off waits on the topic, as for any partner without one."""
+        if not self.connector.serves(event.recipient):
+            return False
+        if event.source_type in self._accepted:
+            return True
+        return not any(
+            other.serves(event.recipient) and event.source_type in accepted
+            for other, accepted in self._others
+        )
 
     async def _first_attempt(
         self,
@@ -663,6 +682,12 @@ class OutboundRuntime:
             value=value,
             subject=origin.key.decode("utf-8", "replace") if origin.key else None,
         )
+
+
+def _event_types(
+    connector: OutboundConnector[Any] | type[OutboundConnector[Any]],
+) -> frozenset[str]:
+    return frozenset(model.event_type() for model in connector.accepts)
 
 
 def _since(started: float) -> float:

@@ -18,6 +18,7 @@ from hub.bus.deadletter import topic_publisher
 from hub.bus.publisher import EventPublisher
 from hub.clock import SYSTEM_CLOCK, Clock
 from hub.connectors.base import Connector, InboundConnector, LookupConnector, OutboundConnector
+from hub.connectors.registry import installed
 from hub.connectors.runtime.inbound import InboundRuntime
 from hub.connectors.runtime.lookup import LookupRuntime
 from hub.connectors.runtime.outbound import OutboundRuntime, outbound_subscriber
@@ -93,6 +94,9 @@ def wire(
     inbound message states may lie ahead of, by ``plausibility``."""
     vault = IdentityVault.for_pseudonymiser(pseudonymiser)
     wired = ConnectorSet(names=[c.name for c in connectors])
+    outbound = [c for c in connectors if isinstance(c, OutboundConnector)]
+    _one_connector_per_event(outbound)
+    peers = _outbound_classes(outbound) if outbound else []
     send = EventPublisher(broker).send
     for connector in connectors:
         if isinstance(connector, InboundConnector):
@@ -114,6 +118,11 @@ def wire(
                 dead_letter=topic_publisher(broker),
                 clock=clock,
                 keyring=keyring,
+                others=[
+                    p
+                    for p in peers
+                    if p.name != connector.name and p.topics() == connector.topics()
+                ],
             )
             wired.outbound.append(connector)
             wired.outbound_runtimes.append(runtime)
@@ -126,3 +135,34 @@ def wire(
                 )
             wired.lookup = LookupRuntime(connector, sessions=sessions, vault=vault)
     return wired
+
+
+def _outbound_classes(
+    wired: Sequence[OutboundConnector[Any]],
+) -> list[type[OutboundConnector[Any]]]:
+    """Every outbound connector class installed or wired here. Installed counts, not only
+    configured: a deployment runs each connector in a process of its own, and the police's
+    subscription connector must leave a notice alone there too."""
+    found: dict[str, type[OutboundConnector[Any]]] = {
+        name: cls for name, cls in installed().items() if issubclass(cls, OutboundConnector)
+    }
+    found.update({c.name: type(c) for c in wired})
+    return list(found.values())
+
+
+def _one_connector_per_event(outbound: Sequence[OutboundConnector[Any]]) -> None:
+    """Two outbound connectors may share a partner (the police's subscriptions and
+    notices) only when they split its events: both accepting one would deliver it twice."""
+    for n, first in enumerate(outbound):
+        for second in outbound[n + 1 :]:
+            if first.partner != second.partner:
+                continue
+            both = sorted(
+                {m.event_type() for m in first.accepts} & {m.event_type() for m in second.accepts}
+            )
+            if both:
+                raise ConfigurationError(
+                    f"{first.name} and {second.name} both deliver {', '.join(both)} to "
+                    f"{first.partner}; switch one of them off",
+                    field=f"connectors.{second.name}",
+                )
