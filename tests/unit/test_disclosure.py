@@ -29,6 +29,7 @@ from hub.schemas.case import ClientMoved, TeamMember, TeamRole
 from hub.schemas.categories import DataCategory
 from hub.schemas.common import Contact
 from hub.schemas.consent import ConflictDecision, LegalTitle, TitleKind
+from hub.schemas.consent_profile import read_consent
 from hub.schemas.deliveries import Flow, Outcome
 from hub.schemas.envelope import HUB_SOURCE, Envelope, partner_source
 from hub.state.audit import Action, AuditEntry
@@ -46,9 +47,10 @@ from tests.data import (
 )
 
 NOW = dt.datetime(2026, 11, 23, 12, tzinfo=dt.UTC)
+TODAY = NOW.date()
 SUBJECT = pseudonymiser().pseudonym(TEST_BSNS[0])
 POLICY = CedarPolicy()
-CONTEXT = case_context(client_included(), None)
+CONTEXT = case_context(client_included(), None, None, TODAY)
 LLZ = "llz:fivoor"
 TO_LLC = Addressee(LLZ, TeamRole.LEVENSLOOPCOORDINATOR, Flow.F, Purpose.LEVENSLOOPAANPAK, None)
 SIGNAL_TYPE = "nl.ketenhub.signal.crisis-contact.v1"
@@ -162,7 +164,7 @@ class TestMessage:
 class TestDelivery:
     @pytest.mark.parametrize("may_hold_bsn", [True, False])
     def test_the_notification_and_its_envelope(self, may_hold_bsn: bool) -> None:
-        consent = PolicyFacts(consents=(fhir_consent("c1"),))
+        consent = PolicyFacts(consents=(read_consent(fhir_consent("c1")),))
         result = signal(facts=consent, may_hold_bsn=may_hold_bsn, label_reference="ref-1")
         assert result.delivery is not None
         notification, envelope = result.delivery
@@ -236,12 +238,13 @@ class TestDelivery:
         assert decision.removed_fields == result.audit.removed_fields
 
     def test_the_audit_names_the_consent_it_rests_on(self) -> None:
-        result = signal(facts=PolicyFacts(consents=(fhir_consent("c1"),)))
+        result = signal(facts=PolicyFacts(consents=(read_consent(fhir_consent("c1")),)))
         assert result.audit.consent_id == "c1"
         assert result.audit.legal_bases == ("bsn-bevoegd", "consent", "wgs-samenwerkingsverband")
 
     def test_a_title_and_a_conflict_decision_reach_the_policy(self) -> None:
         title = LegalTitle(
+            subject=SUBJECT,
             title_id="zm1",
             kind=TitleKind.ZORGMACHTIGING,
             includes_levensloopaanpak=True,
@@ -249,9 +252,12 @@ class TestDelivery:
             valid_until=dt.date(2027, 1, 1),
         )
         conflict = ConflictDecision(
+            subject=SUBJECT,
             decision_id="d1",
             decided_by="Dr. A",
             recipient=LLZ,
+            releases=("assessment", "outcome"),
+            reason="Acuut gevaar voor derden.",
             decided_at=NOW - dt.timedelta(days=1),
             valid_until=NOW + dt.timedelta(days=1),
         )

@@ -57,6 +57,8 @@ REGISTERED = (
 )
 CONTACTS = {R.PROCESREGISSEUR: PROCESREGISSEUR, R.LEVENSLOOPCOORDINATOR: LLC}
 
+TODAY = dt.date(2026, 11, 23)
+
 
 def case(status: str = "included", team: tuple[TeamMember, ...] = REGISTERED) -> Case:
     return Case(
@@ -89,13 +91,13 @@ class TestDetentionContext:
     """KEDO says whether there is a case; its answer and the registered team form it."""
 
     def test_without_an_answer_there_is_no_case(self) -> None:
-        assert case_context(detention_started(), case(), None) == CaseContext(
+        assert case_context(detention_started(), case(), None, TODAY) == CaseContext(
             found=False, included=False
         )
 
     def test_a_case_outside_the_approach_is_found_but_not_included(self) -> None:
         lookup = kedo_hit(included=False)
-        assert case_context(detention_started(), case(), lookup) == CaseContext(
+        assert case_context(detention_started(), case(), lookup, TODAY) == CaseContext(
             found=True, included=False
         )
 
@@ -103,7 +105,7 @@ class TestDetentionContext:
         lookup = KedoLookupResult(
             found=False, looked_up_at=dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
         )
-        assert case_context(detention_started(), case(), lookup) == CaseContext(
+        assert case_context(detention_started(), case(), lookup, TODAY) == CaseContext(
             found=False, included=False
         )
 
@@ -111,7 +113,7 @@ class TestDetentionContext:
         llc_elsewhere = LLC.model_copy(update={"partner": "llz:elders"})
         no_partner = CASUSREGISSEUR.model_copy(update={"partner": None})
         lookup = kedo_hit(llc=llc_elsewhere, casusregisseur=no_partner)
-        assert case_context(detention_started(), case(), lookup) == CaseContext(
+        assert case_context(detention_started(), case(), lookup, TODAY) == CaseContext(
             found=True,
             included=True,
             zvh=ZVH,
@@ -131,7 +133,7 @@ class TestDetentionContext:
 
     def test_without_a_registered_case_kedos_answer_is_the_team(self) -> None:
         lookup = kedo_hit(zvh=None)
-        context = case_context(detention_started(), None, lookup)
+        context = case_context(detention_started(), None, lookup, TODAY)
         assert context.zvh is None
         assert context.team == (
             TeamMember(partner=LLZ, role=R.LEVENSLOOPCOORDINATOR),
@@ -140,7 +142,7 @@ class TestDetentionContext:
         )
 
     def test_release_elsewhere_brings_that_municipality_in_for_aftercare_only(self) -> None:
-        context = case_context(ended("GM0344"), case(), kedo_hit())
+        context = case_context(ended("GM0344"), case(), kedo_hit(), TODAY)
         assert context == CaseContext(
             found=True,
             included=True,
@@ -157,7 +159,7 @@ class TestDetentionContext:
         )
 
     def test_release_in_the_teams_own_municipality_is_no_aftercare_only_member(self) -> None:
-        context = case_context(ended("GM0363"), case(), kedo_hit())
+        context = case_context(ended("GM0363"), case(), kedo_hit(), TODAY)
         assert context.nazorg_only == frozenset()
         assert context.members(R.CASUSREGISSEUR) == [GEMEENTE]
 
@@ -165,7 +167,7 @@ class TestDetentionContext:
 class TestCaseContext:
     def test_an_inclusion_brings_its_own_team_and_contacts(self) -> None:
         event = client_included()
-        assert case_context(event, None) == CaseContext(
+        assert case_context(event, None, None, TODAY) == CaseContext(
             found=True,
             included=True,
             zvh=ZVH,
@@ -179,20 +181,20 @@ class TestCaseContext:
 
     def test_no_case_and_a_case_no_longer_included(self) -> None:
         event = crisis_contact()
-        assert case_context(event, None) == CaseContext(found=False, included=False)
+        assert case_context(event, None, None, TODAY) == CaseContext(found=False, included=False)
         closed = case(status="excluded")
-        assert case_context(event, closed) == CaseContext(found=True, included=False)
+        assert case_context(event, closed, None, TODAY) == CaseContext(found=True, included=False)
 
     def test_an_exclusion_goes_to_the_team_as_it_was(self) -> None:
         event = ClientExcluded(
             zvh=ZVH, reason=ExclusionReason.CLOSED, excluded_on=dt.date(2026, 12, 1)
         )
-        assert case_context(event, case()) == CaseContext(
+        assert case_context(event, case(), None, TODAY) == CaseContext(
             found=True, included=False, zvh=ZVH, team=REGISTERED, contacts=CONTACTS
         )
 
     def test_a_move_adds_both_zvhs_and_the_new_procesregisseur(self) -> None:
-        assert case_context(moved(), case()) == CaseContext(
+        assert case_context(moved(), case(), None, TODAY) == CaseContext(
             found=True,
             included=True,
             zvh="zvh:utrecht",
@@ -201,7 +203,7 @@ class TestCaseContext:
         )
 
     def test_any_other_event_sees_the_registered_case(self) -> None:
-        assert case_context(crisis_contact(), case()) == CaseContext(
+        assert case_context(crisis_contact(), case(), None, TODAY) == CaseContext(
             found=True, included=True, zvh=ZVH, team=REGISTERED, contacts=CONTACTS
         )
 
@@ -214,7 +216,9 @@ class TestCaseContext:
 class TestAddressees:
     def test_an_event_without_a_flow_has_no_routes(self) -> None:
         assert routes_for(kedo_hit()) == ()
-        assert addressees(kedo_hit(), case_context(client_included(), None), None) == []
+        assert (
+            addressees(kedo_hit(), case_context(client_included(), None, None, TODAY), None) == []
+        )
 
     def test_a_detention_notice_names_each_role_once_with_its_fields(self) -> None:
         context = CaseContext(
@@ -244,7 +248,7 @@ class TestAddressees:
         ]
 
     def test_a_move_tells_the_sending_zvh_too_but_a_notice_never_tells_its_sender(self) -> None:
-        context = case_context(moved(), case())
+        context = case_context(moved(), case(), None, TODAY)
         assert addressees(moved(), context, ZVH) == [
             Addressee(ZVH, R.PROCESREGISSEUR, Flow.G, LLA, None),
             Addressee("zvh:utrecht", R.PROCESREGISSEUR, Flow.G, LLA, None),
