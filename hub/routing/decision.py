@@ -16,7 +16,7 @@ decided. Validity days are days in Europe/Amsterdam.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Protocol
 
@@ -140,8 +140,11 @@ class Decision(Payload):
     consent_id: str | None
     missing: tuple[MissingCondition, ...]
     review_required: bool
+    break_glass_fields: tuple[str, ...] = Field(
+        (), description="The fields that rest on a conflict-of-duties decision alone."
+    )
     released_by: tuple[str, ...] = Field(
-        (), description="The conflict-of-duties decisions that released a field."
+        (), description="The conflict-of-duties decisions that released them."
     )
     ignored: tuple[str, ...] = Field(
         (), description="Facts in the input about another client, left out of the decision."
@@ -183,15 +186,13 @@ def _missing_code(category: DataCategory, c: Conditions) -> str:
     return "wgs-niet-van-kracht"
 
 
-def _title_holds(titles: tuple[LegalTitle, ...], kind: TitleKind, today: dt.date) -> str | None:
-    for title in titles:
-        if (
-            title.kind is kind
-            and title.includes_levensloopaanpak
-            and title.valid_from <= today <= title.valid_until
-        ):
-            return title.title_id
-    return None
+def _title_holds(titles: tuple[LegalTitle, ...], kind: TitleKind, today: dt.date) -> bool:
+    return any(
+        title.kind is kind
+        and title.includes_levensloopaanpak
+        and title.valid_from <= today <= title.valid_until
+        for title in titles
+    )
 
 
 @dataclass(frozen=True)
@@ -223,34 +224,31 @@ def _own(data: DecisionInput) -> _Facts:
     )
 
 
-def base_conditions(data: DecisionInput, facts: _Facts) -> tuple[Conditions, str | None]:
-    """The conditions for this recipient; role relevance and a conflict-of-duties
-    release are set per field later."""
+def recipient_conditions(data: DecisionInput, facts: _Facts) -> tuple[dict[str, bool], str | None]:
+    """The conditions that hold for this recipient and every field alike, and the consent
+    they rest on; role relevance and a conflict-of-duties release are per field."""
     recipient, now = data.recipient, data.now
     today = local_day(now)
     kind = partner_kind(recipient.partner)
     consent = mitz.resolve(
         facts.consents, recipient=recipient.partner, category=DataCategory.MEDICAL, now=now
     )
-    conditions = Conditions(
-        in_team=recipient.in_team,
-        label_partner=kind in LABEL_PARTNER_KINDS,
-        is_gemeente=kind is PartnerKind.GEMEENTE,
-        purpose_lla=data.purpose is Purpose.LEVENSLOOPAANPAK,
-        purpose_nazorg=data.purpose is Purpose.NAZORG,
-        wgs_in_force=today >= WGS_IN_FORCE,
-        bsn_authorised=recipient.may_hold_bsn,
-        consent=consent.permitted and not data.unreadable_consents,
-        zorgmachtiging=_title_holds(facts.titles, TitleKind.ZORGMACHTIGING, today) is not None,
-        strafrechtelijke_voorwaarde=_title_holds(
+    shared = {
+        "in_team": recipient.in_team,
+        "label_partner": kind in LABEL_PARTNER_KINDS,
+        "is_gemeente": kind is PartnerKind.GEMEENTE,
+        "purpose_lla": data.purpose is Purpose.LEVENSLOOPAANPAK,
+        "purpose_nazorg": data.purpose is Purpose.NAZORG,
+        "wgs_in_force": today >= WGS_IN_FORCE,
+        "bsn_authorised": recipient.may_hold_bsn,
+        "consent": consent.permitted and not data.unreadable_consents,
+        "zorgmachtiging": _title_holds(facts.titles, TitleKind.ZORGMACHTIGING, today),
+        "strafrechtelijke_voorwaarde": _title_holds(
             facts.titles, TitleKind.STRAFRECHTELIJKE_VOORWAARDE, today
-        )
-        is not None,
-        conflict_of_duties=False,
-        role_relevant=True,
-        covenant=data.covenant,
-    )
-    return conditions, consent.consent_id
+        ),
+        "covenant": data.covenant,
+    }
+    return shared, consent.consent_id
 
 
 def _releases(data: DecisionInput, facts: _Facts, spec: FieldSpec) -> list[str]:
@@ -266,29 +264,35 @@ def _releases(data: DecisionInput, facts: _Facts, spec: FieldSpec) -> list[str]:
 
 def decide(data: DecisionInput, policy: Policy) -> Decision:
     facts = _own(data)
-    base, consent_id = base_conditions(data, facts)
+    shared, consent_id = recipient_conditions(data, facts)
     verdicts: dict[str, Verdict] = {}
     fired: set[str] = set()
+    bases: set[str] = set()
     released_by: set[str] = set()
-    break_glass = False
+    on_break_glass_alone: list[str] = []
     missing: dict[str, list[str]] = {}
     for spec in data.fields:
-        relevant = spec.relevant_roles is None or data.recipient.role in spec.relevant_roles
         releases = _releases(data, facts, spec)
-        conditions = replace(base, role_relevant=relevant, conflict_of_duties=bool(releases))
+        conditions = Conditions(
+            **shared,
+            role_relevant=spec.relevant_roles is None or data.recipient.role in spec.relevant_roles,
+            conflict_of_duties=bool(releases),
+        )
         result = policy.evaluate(spec.category, conditions)
         verdicts[spec.name] = Verdict.PERMIT if result.allowed else Verdict.DENY
         fired |= result.rule_ids
-        if result.allowed and result.rule_ids == {BREAK_GLASS_RULE}:
-            break_glass = True
-            released_by.update(releases)
         if not result.allowed:
             missing.setdefault(_missing_code(spec.category, conditions), []).append(spec.name)
+            continue
+        bases |= result.rule_ids
+        if result.rule_ids == {BREAK_GLASS_RULE}:
+            on_break_glass_alone.append(spec.name)
+            released_by.update(releases)
     removed = tuple(name for name, v in verdicts.items() if v is Verdict.DENY)
     permitted = len(removed) < len(verdicts)
     if not permitted:
         outcome = Outcome.DENY
-    elif break_glass:
+    elif on_break_glass_alone:
         outcome = Outcome.PERMIT_BREAK_GLASS
     elif removed:
         outcome = Outcome.PERMIT_REDACTED
@@ -300,7 +304,7 @@ def decide(data: DecisionInput, policy: Policy) -> Decision:
         outcome=outcome,
         field_verdicts=verdicts,
         removed_fields=removed,
-        legal_bases=tuple(sorted(fired)) if permitted else (),
+        legal_bases=tuple(sorted(bases)),
         rule_ids=tuple(sorted(fired)),
         policy_version=policy.version,
         consent_id=consent_id if carries_medical else None,
@@ -309,6 +313,7 @@ def decide(data: DecisionInput, policy: Policy) -> Decision:
             for code, names in missing.items()
         ),
         review_required=outcome is Outcome.PERMIT_BREAK_GLASS,
-        released_by=tuple(sorted(released_by)) if outcome is Outcome.PERMIT_BREAK_GLASS else (),
+        break_glass_fields=tuple(on_break_glass_alone),
+        released_by=tuple(sorted(released_by)),
         ignored=facts.ignored,
     )

@@ -34,8 +34,8 @@ def _matching(
     recipient: str,
     category: DataCategory,
     now: dt.datetime,
-    depth: int = 0,
-    inherited: tuple[bool, bool] = (False, False),
+    depth: int,
+    inherited: tuple[bool, bool],
 ) -> list[tuple[int, int, ProvisionType]]:
     """(specificity, depth, type) of this provision and its nested ones that match.
 
@@ -66,7 +66,8 @@ def resolve(
     for consent in consents:
         if consent.status is not ConsentStatus.ACTIVE:
             continue
-        for specificity, depth, kind in _matching(consent.provision, recipient, category, now):
+        matching = _matching(consent.provision, recipient, category, now, 0, (False, False))
+        for specificity, depth, kind in matching:
             candidates.append((specificity, depth, kind, consent.consent_id))
     if not candidates:
         return ConsentVerdict(permitted=False, consent_id=None)

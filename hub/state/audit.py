@@ -304,7 +304,8 @@ async def disclosure_report(session: AsyncSession, subjects: Sequence[str]) -> d
     """What was disclosed about a person, to whom, when and on which basis (GDPR art. 15).
 
     Withheld decisions are counted, not listed: the person asks what others received.
-    Changes to consents and titles are listed, since they explain the bases.
+    Changes to consents and titles are listed, since they explain the bases. What went on
+    a conflict-of-duties decision alone (break-glass) is listed first, for review.
     """
     disclosures: list[dict[str, Any]] = []
     recorded: list[dict[str, Any]] = []
@@ -335,6 +336,9 @@ async def disclosure_report(session: AsyncSession, subjects: Sequence[str]) -> d
             withheld += 1
     return {
         "subject_pseudonyms": list(subjects),
+        "break_glass_to_review": [
+            d for d in disclosures if d["outcome"] == Outcome.PERMIT_BREAK_GLASS
+        ],
         "disclosures": disclosures,
         "consent_and_title_changes": recorded,
         "withheld_decisions": withheld,

@@ -112,7 +112,9 @@ async def test_a_doorbreking_from_the_zvh_carries_exactly_the_released_field_to_
         async with sessionmaker(chain.hub.engine)() as session:
             query = audit.AuditQuery(subjects=[chain.subject(BSN)], partner="politie")
             police = [r async for r in audit.search(session, query)]
+        review = (await chain.report(BSN))["break_glass_to_review"]
         assert len(await notices()) == 1, "nothing reaches the police after the decision ends"
+        assert [(d["recipient"], d["fields"]) for d in review] == [("politie", ["assessment"])]
         assert [r["outcome"] for r in police if r["action"] != "record"].count(
             "PERMIT_BREAK_GLASS"
         ) == 1

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from hub.routing import mitz
 from hub.routing.cedar_policy import CedarPolicy
+from hub.routing.conditions import RuleResult
 from hub.routing.decision import (
     DecisionInput,
     FieldSpec,
@@ -290,3 +291,188 @@ def test_no_medical_field_reaches_a_recipient_without_a_valid_basis(
         assert recipient.role in ("levensloopcoordinator", "crisisdienst") or _released(data)
     flipped = decide(data.model_copy(update={"covenant": not covenant}), POLICY)
     assert flipped.field_verdicts == decision.field_verdicts
+
+
+# --- what mutation testing found untested (make mutate) -----------------------------------
+
+GEMEENTE = Recipient(
+    partner="gemeente:GM0363", role="casusregisseur", in_team=True, may_hold_bsn=True
+)
+POLICE = Recipient(partner="politie", role="politie", in_team=False, may_hold_bsn=False)
+JUSTICE_ONLY = (FieldSpec(name="facility", category=DataCategory.JUSTICE),)
+MEDICAL_ONLY = (FIELDS[2],)
+
+
+class TestWhyWithheld:
+    """Each missing condition is named for the case it stands for."""
+
+    @pytest.mark.parametrize(
+        ("recipient", "purpose", "now", "code"),
+        [
+            (POLICE, Purpose.LEVENSLOOPAANPAK, NOW, "labelpartner-alleen-label"),
+            (
+                LLC,
+                Purpose.LEVENSLOOPAANPAK,
+                dt.datetime(2025, 2, 28, 12, tzinfo=dt.UTC),
+                "wgs-niet-van-kracht",
+            ),
+            (LLC, Purpose.NAZORG, NOW, "doel-niet-toegestaan"),
+            (GEMEENTE, Purpose.OTHER, NOW, "doel-niet-toegestaan"),
+        ],
+    )
+    def test_justice_withheld_and_why(
+        self, recipient: Recipient, purpose: Purpose, now: dt.datetime, code: str
+    ) -> None:
+        decision = _decide(fields=JUSTICE_ONLY, recipient=recipient, purpose=purpose, now=now)
+        assert decision.outcome is Outcome.DENY
+        assert [m.code for m in decision.missing] == [code]
+        assert decision.legal_bases == ()
+
+    def test_the_gemeente_for_aftercare_receives_justice(self) -> None:
+        decision = _decide(fields=JUSTICE_ONLY, recipient=GEMEENTE, purpose=Purpose.NAZORG)
+        assert decision.outcome is Outcome.PERMIT
+        assert decision.legal_bases == ("wettelijke-taak-nazorg",)
+
+    def test_the_wgs_holds_from_its_first_day_in_amsterdam(self) -> None:
+        first_day = dt.datetime(2025, 2, 28, 23, 30, tzinfo=dt.UTC)  # 1 March, 00:30 local
+        assert _decide(fields=JUSTICE_ONLY, now=first_day).outcome is Outcome.PERMIT
+        day_before = dt.datetime(2025, 2, 28, 22, 30, tzinfo=dt.UTC)
+        assert _decide(fields=JUSTICE_ONLY, now=day_before).outcome is Outcome.DENY
+
+
+class TestBases:
+    def _title(self, kind: TitleKind, start: dt.date) -> LegalTitle:
+        return LegalTitle(
+            subject=SUBJECT,
+            title_id="t1",
+            kind=kind,
+            includes_levensloopaanpak=True,
+            valid_from=start,
+            valid_until=dt.date(2027, 1, 1),
+        )
+
+    @pytest.mark.parametrize(
+        ("kind", "basis"),
+        [
+            (TitleKind.ZORGMACHTIGING, "zorgmachtiging-lla"),
+            (TitleKind.STRAFRECHTELIJKE_VOORWAARDE, "strafrechtelijke-voorwaarde-lla"),
+        ],
+    )
+    def test_a_title_is_the_basis_of_its_own_kind_from_its_first_day(
+        self, kind: TitleKind, basis: str
+    ) -> None:
+        decision = _decide(fields=MEDICAL_ONLY, titles=(self._title(kind, NOW.date()),))
+        assert decision.legal_bases == (basis,)
+        later = self._title(kind, NOW.date() + dt.timedelta(days=1))
+        assert _decide(fields=MEDICAL_ONLY, titles=(later,)).outcome is Outcome.DENY
+
+    def test_the_consent_is_named_only_for_a_message_with_medical_data(self) -> None:
+        given = (consent("c1"),)
+        assert _decide(fields=MEDICAL_ONLY, consents=given).consent_id == "c1"
+        assert _decide(fields=JUSTICE_ONLY, consents=given).consent_id is None
+
+    def test_a_rule_that_fired_on_a_denial_is_no_legal_basis(self) -> None:
+        class ForbidsJustice:
+            version = "test"
+
+            def evaluate(self, category: DataCategory, conditions: Any) -> RuleResult:
+                if category is DataCategory.JUSTICE:
+                    return RuleResult(allowed=False, rule_ids=frozenset({"verbod"}))
+                return POLICY.evaluate(category, conditions)
+
+        fields = (*JUSTICE_ONLY, FieldSpec(name="zvh", category=DataCategory.LABEL))
+        decision = decide(
+            DecisionInput(
+                subject=SUBJECT,
+                fields=fields,
+                recipient=LLC,
+                purpose=Purpose.LEVENSLOOPAANPAK,
+                now=NOW,
+            ),
+            ForbidsJustice(),
+        )
+        assert decision.rule_ids == ("verbod", "wgs-samenwerkingsverband")
+        assert decision.legal_bases == ("wgs-samenwerkingsverband",)
+
+
+class TestMitzProvisions:
+    """Nested provisions: an exception inherits what its parent names, and is deeper."""
+
+    def resolve(self, *consents: dict[str, Any]) -> mitz.ConsentVerdict:
+        rules = [read_consent(c) for c in consents]
+        return mitz.resolve(rules, recipient="llz:fivoor", category=DataCategory.MEDICAL, now=NOW)
+
+    def test_an_exception_inherits_its_parent_s_actor(self) -> None:
+        parent = consent(
+            "c1", actor="llz:fivoor", nested=[{"type": "deny", "class": [{"code": "medical"}]}]
+        )
+        rival = consent("c2", actor="llz:fivoor", cls="medical")
+        assert not self.resolve(parent, rival).permitted
+
+    def test_an_exception_inherits_its_parent_s_class(self) -> None:
+        nested = [
+            {
+                "type": "deny",
+                "actor": [
+                    {
+                        "role": {"coding": [{"code": "IRCP"}]},
+                        "reference": {
+                            "identifier": {"system": "urn:ketenhub:partner", "value": "llz:fivoor"}
+                        },
+                    }
+                ],
+            }
+        ]
+        parent = consent("c1", cls="medical", nested=nested)
+        rival = consent("c2", actor="llz:fivoor", cls="medical")
+        assert not self.resolve(parent, rival).permitted
+
+    def test_an_exception_of_equal_specificity_wins_by_depth(self) -> None:
+        parent = consent("c1", actor="llz:fivoor", nested=[{"type": "deny"}])
+        assert not self.resolve(parent).permitted
+        allowing = consent("c1", "deny", actor="llz:fivoor", nested=[{"type": "permit"}])
+        assert self.resolve(allowing).permitted
+
+    def test_an_exception_for_another_category_leaves_the_parent(self) -> None:
+        parent = consent("c1", nested=[{"type": "deny", "class": [{"code": "justice"}]}])
+        assert self.resolve(parent).permitted
+
+    def test_an_exception_names_its_own_recipient_and_period(self) -> None:
+        actor = {
+            "role": {"coding": [{"code": "IRCP"}]},
+            "reference": {"identifier": {"system": "urn:ketenhub:partner", "value": "llz:fivoor"}},
+        }
+        parent = consent("c1", nested=[{"type": "deny", "actor": [actor]}])
+        assert not self.resolve(parent).permitted
+        later = consent("c1", nested=[{"type": "deny", "period": {"start": "2027-01-01"}}])
+        assert self.resolve(later).permitted
+
+    def test_only_a_provision_for_the_levensloopaanpak_counts(self) -> None:
+        elsewhere = consent("c1")
+        elsewhere["provision"]["purpose"] = [{"code": "nazorg"}]
+        assert not self.resolve(elsewhere).permitted
+        here = consent("c1")
+        here["provision"]["purpose"] = [{"code": "levensloopaanpak"}]
+        assert self.resolve(here).permitted
+
+    @pytest.mark.parametrize(
+        "narrow",
+        [{"actor": "llz:fivoor"}, {"cls": "medical"}],
+        ids=["actor", "class"],
+    )
+    def test_naming_the_actor_or_the_class_is_more_specific_than_neither(
+        self, narrow: dict[str, str]
+    ) -> None:
+        assert self.resolve(consent("c1", "deny"), consent("c2", **narrow)).permitted
+
+    def test_the_actor_and_the_class_weigh_the_same(self) -> None:
+        by_class = consent("c1", cls="medical")
+        by_actor = consent("c2", "deny", actor="llz:fivoor")
+        assert not self.resolve(by_class, by_actor).permitted
+        by_actor = consent("c1", actor="llz:fivoor")
+        by_class = consent("c2", "deny", cls="medical")
+        assert not self.resolve(by_actor, by_class).permitted
+
+    def test_an_inactive_consent_does_not_hide_the_next(self) -> None:
+        draft = {**consent("c0"), "status": "draft"}
+        assert self.resolve(draft, consent("c1")).consent_id == "c1"

@@ -353,6 +353,7 @@ class TestBreakGlass:
         }
         assert decision.outcome is Outcome.PERMIT_BREAK_GLASS
         assert decision.review_required
+        assert decision.break_glass_fields == ("assessment",)
         assert decision.released_by == ("DVP-1",)
         assert decision.legal_bases == ("conflict-van-plichten",)
 
