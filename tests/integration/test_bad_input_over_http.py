@@ -23,7 +23,9 @@ from tests.connectors.test_label_partner_kits import crisis_contact
 from tests.connectors.test_pi_transfers_kit import notice
 from tests.connectors.test_politie_kit import signal as police_signal
 from tests.connectors.test_reclassering_kit import signal
+from tests.connectors.test_zvh_events_kit import BSN as ZVH_BSN
 from tests.connectors.test_zvh_events_kit import INCLUSIE, event
+from tests.data import fhir_consent
 
 pytestmark = pytest.mark.integration
 SECRET = "bad-input-secret"
@@ -200,3 +202,76 @@ async def test_a_burst_above_the_rate_limit_is_refused_and_publishes_nothing(
             await asyncio.sleep(0.05)
     await asyncio.sleep(1.0)
     assert await _records(hub) == 3, "only the three taken contacts reached the router"
+
+
+OTHER_BSN = "111222333"
+FLOW_H_REFUSED = {
+    "consent about another client": (
+        event("TOESTEMMING", "Z-H1", consent=fhir_consent("c-h1", patient=OTHER_BSN)),
+        "consent.patient",
+    ),
+    "provision type misspelled": (
+        event(
+            "TOESTEMMING",
+            "Z-H2",
+            consent=fhir_consent("c-h2", kind="permitt", patient=ZVH_BSN),
+        ),
+        "consent.provision.type",
+    ),
+    "not a Consent": (
+        event(
+            "TOESTEMMING",
+            "Z-H3",
+            consent={**fhir_consent("c-h3", patient=ZVH_BSN), "resourceType": "Patient"},
+        ),
+        "consent.resourceType",
+    ),
+    "title ending before it starts": (
+        event(
+            "TITEL",
+            "Z-H4",
+            titelId="ZM-H4",
+            titel="zorgmachtiging",
+            afgegevenDoor="rechter",
+            inclusiefLevensloopaanpak=True,
+            geldigVan="2026-06-01",
+            geldigTot="2026-01-01",
+        ),
+        "valid_until lies before valid_from",
+    ),
+    "doorbreking releasing justice data": (
+        event(
+            "DOORBREKING",
+            "Z-H5",
+            besluitId="DVP-H5",
+            besluitDoor={"naam": "Dr. A", "rol": "psychiater", "organisatie": "GGZ"},
+            ontvanger="politie",
+            vrijgegeven=["facility"],
+            reden="Acuut gevaar voor derden.",
+            besluitOp="2026-11-23T08:00:00+00:00",
+            geldigTot="2026-11-30T08:00:00+00:00",
+        ),
+        "releases",
+    ),
+}
+
+
+async def test_flow_h_facts_that_break_the_profile_or_name_another_client_are_refused(
+    hub: HubProcess,
+) -> None:
+    """Issue 22 items 1 and 2 at the edge: each is 422 problem+json naming the field (or,
+    for a period, the rule it breaks), and nothing is taken."""
+    key = SECRET.encode()
+    async with httpx.AsyncClient(base_url=hub.http_url) as client:
+        for what, (body, needle) in FLOW_H_REFUSED.items():
+            answer = await client.post(
+                "/connectors/zvh-events/messages", content=body, headers=signed_headers(key, body)
+            )
+            assert answer.status_code == 422, (what, answer.status_code, answer.text)
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            problem = answer.json()
+            assert needle in f"{problem.get('field')} {problem['detail']}", (what, problem)
+            assert OTHER_BSN not in answer.text
+            assert ZVH_BSN not in answer.text
+    await asyncio.sleep(1.0)
+    assert await _records(hub) == 0, "nothing refused reached the router"

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.backoff import Backoff
 from hub.bus.codec import decode
-from hub.core.errors import RetryableError
+from hub.core.errors import ContractError, RetryableError
 from hub.core.record import KafkaRecord
 from hub.core.topics import ROUTER_GROUP
 from hub.routing.cedar_policy import CedarPolicy
@@ -31,7 +31,7 @@ from hub.schemas.deliveries import NotificationDelivery, Outcome
 from hub.schemas.detention import DetentionEnded, DetentionTransferred
 from hub.schemas.envelope import Envelope, partner_source
 from hub.settings import RoutingSettings
-from hub.state import audit, detentions, holdback, outbox
+from hub.state import audit, consents, detentions, holdback, outbox
 from hub.state.database import sessionmaker
 from hub.state.tables import DetentionRecord
 from tests.data import (
@@ -653,3 +653,27 @@ async def test_a_consent_withdrawal_dated_ahead_counts_from_its_moment(
     moment[0] = later
     again = by_recipient(await hub.feed(crisis_contact(), CRISIS))
     assert set(again["llz:fivoor"].removed_fields) == {"assessment", "outcome"}
+
+
+async def test_a_consent_on_the_bus_about_another_client_is_refused_and_counts_for_no_one(
+    engine: AsyncEngine,
+) -> None:
+    """Issue 22 item 1 behind the edge: the router records a consent only for the client
+    its patient names, and an id that is another client's consent is never moved over."""
+    hub = Hub(engine)
+    await hub.feed(client_included(), ZVH)
+    other = pseudonymiser().pseudonym(TEST_BSNS[1])
+    stranger = ConsentRecorded(consent=fhir_consent("c-x", cls="medical", patient=other))
+    with pytest.raises(ContractError, match="another client"):
+        await hub.feed(stranger, ZVH)
+    got = by_recipient(await hub.feed(crisis_contact(), CRISIS))
+    assert "assessment" not in got["llz:fivoor"].content
+
+    mine = ConsentRecorded(consent=fhir_consent("c-mine", cls="medical", patient=SUBJECT))
+    await hub.feed(mine, ZVH)
+    taken = ConsentRecorded(consent=fhir_consent("c-mine", "deny", patient=other))
+    async with hub.sessions.begin() as session:
+        with pytest.raises(ContractError, match="recorded for another client"):
+            await consents.record_consent(session, other, taken, "e-taken")
+    again = by_recipient(await hub.feed(crisis_contact(), CRISIS))
+    assert "assessment" in again["llz:fivoor"].content, "the client's own consent stands"
