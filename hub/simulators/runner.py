@@ -66,13 +66,10 @@ class SimulatorSet:
         """The simulator's own record (``SimState``) of what it received, in-process."""
         return self._apps[name].state.sim
 
-    def connectors(self, *, police_notices: bool = False) -> dict[str, dict[str, Any]]:
-        """The hub's connector settings that point every connector at its simulator;
-        ``police_notices`` adds the police's notice connector, which has nothing to carry
-        until the router addresses the police under a conflict-of-duties decision."""
-        notices = {"politie-meldingen": {"base_url": f"{self.urls['politie']}/api"}}
+    def connectors(self) -> dict[str, dict[str, Any]]:
+        """The hub's connector settings that point every connector at its simulator."""
         return {
-            **(notices if police_notices else {}),
+            "politie-meldingen": {"base_url": f"{self.urls['politie']}/api"},
             "injus-detentie": {"webhook_secret": self.secret},
             "kedo-regie": {"base_url": f"{self.urls['kedo']}/api", "budget_s": 5.0},
             "gemeente-casusregisseur": {"base_url": f"{self.urls['gemeente']}/api"},

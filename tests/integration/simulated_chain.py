@@ -170,16 +170,14 @@ async def simulated_chain(
     ops: OpsSettings | None = None,
     database_url: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
-    police_notices: bool = False,
 ) -> AsyncIterator[Chain]:
     """Every simulator, and a hub with every connector pointed at them; ``connectors``
     adds settings per connector (shorter retries, say). SQLite in ``tmp_path`` unless
-    ``database_url`` names another database; ``clock`` times the outbound retries;
-    ``police_notices`` switches on the police's notice connector too."""
+    ``database_url`` names another database; ``clock`` times the outbound retries."""
     port = free_port()
     sims = SimulatorSet(hub_url=f"http://127.0.0.1:{port}")
     await sims.start()
-    configured = sims.connectors(police_notices=police_notices)
+    configured = sims.connectors()
     for name, extra in (connectors or {}).items():
         configured[name] = {**configured[name], **extra}
     settings = HubSettings(

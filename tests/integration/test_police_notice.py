@@ -36,7 +36,7 @@ async def test_a_break_glass_crisis_contact_reaches_the_police_with_only_the_ass
 ) -> None:
     key = f"dlv-break-glass-{uuid.uuid4().hex[:10]}"
     notice = f"/api/meldingen/{key}"
-    async with simulated_chain(kafka_settings, tmp_path, police_notices=True) as chain:
+    async with simulated_chain(kafka_settings, tmp_path) as chain:
         delivery = break_glass().model_copy(update={"idempotency_key": key})
         envelope = Envelope.for_event(
             delivery, subject=chain.subject(BSN), source=HUB_SOURCE, event_id=key
@@ -67,7 +67,7 @@ async def test_a_doorbreking_from_the_zvh_carries_exactly_the_released_field_to_
     found = person(BSN)
     assert found is not None
     tag = uuid.uuid4().hex[:8]
-    async with simulated_chain(kafka_settings, tmp_path, police_notices=True) as chain:
+    async with simulated_chain(kafka_settings, tmp_path) as chain:
         await chain.send("zvh", inclusion(found, f"INCL-{tag}"))
         await chain.labels_until(BSN, {"politie": "set"})
         now = dt.datetime.now(dt.UTC)
