@@ -1,4 +1,4 @@
-"""``hub policy``: ask the sharing policy, and run its own test table."""
+"""``hub policy``: ask the sharing policy, check it against the decision table, show the table."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import NoReturn
 import typer
 
 from hub.core.errors import ContractError, HubError
-from hub.routing import reference_policy
-from hub.routing.cedar_policy import CedarPolicy
-from hub.routing.conditions import every_combination
+from hub.routing import decision_table
+from hub.routing.cedar_policy import CedarPolicy, policy_from_settings
 from hub.routing.decision import DecisionInput, decide
+from hub.settings import HubSettings
 
 app = typer.Typer(help="The sharing policy.", no_args_is_help=True)
 
@@ -53,19 +53,58 @@ def schema_command() -> None:
 
 @app.command("check")
 def check_command() -> None:
-    """Evaluate every input combination in Cedar and in the reference; exit 1 on a difference."""
-    policy = CedarPolicy()
-    questions = every_combination()
-    answers = policy.evaluate_batch(questions)
-    wrong = [
-        (category.value, conditions.as_context())
-        for (category, conditions), answer in zip(questions, answers, strict=True)
-        if answer != reference_policy.evaluate(category, conditions)
-    ]
-    typer.echo(f"policy {policy.version}: {len(questions)} cases, {len(wrong)} disagreements")
-    if wrong:
-        typer.echo(json.dumps(wrong[:5], indent=2))
+    """Evaluate every input combination in the configured Cedar policy and in the decision
+    table (hub/routing/policy/policy-table.yaml); exit 1 on a difference, or where the
+    table permits what one of its own `never` rows forbids."""
+    try:
+        policy = policy_from_settings(HubSettings().policy)
+    except HubError as error:
+        _refuse(str(error))
+    result = decision_table.check(policy)
+    typer.echo(
+        f"policy {policy.version}: {result.cases} cases, {len(result.disagreements)} "
+        f"disagreements with the decision table, {len(result.contradictions)} contradictions "
+        "in the table"
+    )
+    if result.disagreements:
+        shown = [
+            {
+                "category": category.value,
+                "conditions": conditions.as_context(),
+                "policy": sorted(answer.rule_ids),
+                "table": sorted(expected.rule_ids),
+            }
+            for category, conditions, answer, expected in result.disagreements[:5]
+        ]
+        typer.echo(json.dumps(shown, indent=2))
+    if result.contradictions:
+        typer.echo(
+            json.dumps(
+                [
+                    {"category": c.value, "rules": list(rules), "never": list(never)}
+                    for c, _, rules, never in result.contradictions[:5]
+                ],
+                indent=2,
+            )
+        )
+    if result.disagreements or result.contradictions:
         raise typer.Exit(1)
+
+
+@app.command("table")
+def table_command(
+    update: Path | None = typer.Option(
+        None, help="Rewrite the table between the policy-table markers of this Markdown file."
+    ),
+) -> None:
+    """Print the decision table as Markdown (docs/policy.md shows it)."""
+    if update is None:
+        typer.echo(decision_table.render_markdown())
+        return
+    text = update.read_text(encoding="utf-8")
+    if decision_table.BEGIN not in text or decision_table.END not in text:
+        _refuse(f"{update} has no {decision_table.BEGIN} … {decision_table.END} markers")
+    update.write_text(decision_table.splice(text), encoding="utf-8")
 
 
 @app.command("bench")

@@ -1,7 +1,8 @@
 """The boolean conditions the sharing rules reason about, for one recipient and one field.
 
-Both the Cedar policy and the plain reference read exactly these, which is what makes
-it possible to test them against each other over every combination.
+The Cedar policy reads exactly these, and the decision table's conditions map onto them
+(:data:`hub.routing.decision_table.FACT_OF_CONDITION`), which is what makes it possible to
+check the policy against the table over every combination.
 """
 
 from __future__ import annotations

@@ -226,7 +226,31 @@ def test_policy_decide_names_the_bad_field(tmp_path: Path) -> None:
 def test_policy_check_passes() -> None:
     result = runner.invoke(app, ["policy", "check"])
     assert result.exit_code == 0, result.output
-    assert "40960 cases, 0 disagreements" in result.output
+    assert "40960 cases, 0 disagreements with the decision table" in result.output
+    assert "0 contradictions" in result.output
+
+
+def test_policy_check_fails_on_a_replacement_that_strays_from_the_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check asks the configured policy: one that also gives label partners justice
+    data fails against the table."""
+    from hub.routing.cedar_policy import DEFAULT_POLICY
+
+    text = DEFAULT_POLICY.read_text(encoding="utf-8")
+    rule = text.index('@id("wgs-labelpartner")')
+    looser = text[:rule] + text[rule:].replace(
+        '(resource == Category::"label"',
+        '(resource == Category::"justice" ||\n   resource == Category::"label"',
+        1,
+    )
+    replaced = tmp_path / "looser.cedar"
+    replaced.write_text(looser, encoding="utf-8")
+    monkeypatch.setenv("HUB_POLICY__FILE", str(replaced))
+    result = runner.invoke(app, ["policy", "check"])
+    assert result.exit_code == 1, result.output
+    assert "1024 disagreements with the decision table" in result.output
+    assert '"wgs-labelpartner"' in result.output
 
 
 DOCS = Path(__file__).parents[2] / "docs"

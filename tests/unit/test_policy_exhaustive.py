@@ -1,14 +1,16 @@
-"""Cedar against the plain reference over every combination of the policy's inputs."""
+"""Cedar against the decision table over every combination of the policy's inputs."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from hub.routing import reference_policy
+from hub.routing import decision_table
 from hub.routing.cedar_policy import CedarPolicy
-from hub.routing.conditions import every_combination
+from hub.routing.conditions import CONDITION_NAMES, every_combination
+from hub.routing.decision_table import FACT_OF_CONDITION, default_table, load_table
 
 
 @pytest.fixture(scope="module")
@@ -16,30 +18,50 @@ def cedar() -> CedarPolicy:
     return CedarPolicy()
 
 
-def test_cedar_and_reference_agree_on_every_combination(
-    cedar: CedarPolicy, capsys: pytest.CaptureFixture[str]
+@pytest.fixture(scope="module")
+def checked(cedar: CedarPolicy) -> decision_table.Check:
+    return decision_table.check(cedar)
+
+
+def test_cedar_and_the_decision_table_agree_on_every_combination(
+    checked: decision_table.Check, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    questions = every_combination()
-    answers = cedar.evaluate_batch(questions)
-    disagreements = [
-        (category, conditions, answer)
-        for (category, conditions), answer in zip(questions, answers, strict=True)
-        if answer != reference_policy.evaluate(category, conditions)
-    ]
+    result = checked
     with capsys.disabled():
-        print(f"\n[policy] exhaustive: {len(questions)} cases, {len(disagreements)} disagreements")
-    assert len(questions) == 5 * 2**13
-    assert not disagreements, disagreements[:3]
-    assert any(a.allowed for a in answers)
-    assert not all(a.allowed for a in answers)
+        print(
+            f"\n[policy] exhaustive: {result.cases} cases, {len(result.disagreements)} "
+            f"disagreements with the decision table"
+        )
+    assert result.cases == 5 * 2**13
+    assert not result.disagreements, result.disagreements[:3]
+
+
+def test_the_table_never_permits_what_its_never_rows_forbid(
+    checked: decision_table.Check,
+) -> None:
+    assert not checked.contradictions
+
+
+def test_every_condition_of_the_table_is_one_the_policy_reads() -> None:
+    assert sorted(FACT_OF_CONDITION.values()) == sorted(CONDITION_NAMES)
+    assert set(default_table().conditions) == set(FACT_OF_CONDITION)
+
+
+def test_a_table_that_names_an_unknown_condition_is_refused(tmp_path: Path) -> None:
+    text = decision_table.TABLE_FILE.read_text(encoding="utf-8")
+    broken = tmp_path / "table.yaml"
+    broken.write_text(text.replace("when: [wgs-in-force]", "when: [wgs-in-effect]", 1))
+    with pytest.raises(ValueError, match="wgs-in-effect"):
+        load_table(broken)
 
 
 def test_a_covenant_never_changes_an_outcome(cedar: CedarPolicy) -> None:
+    table = default_table()
     without = [(cat, c) for cat, c in every_combination() if not c.covenant]
     with_covenant = [(cat, replace(c, covenant=True)) for cat, c in without]
     assert cedar.evaluate_batch(without) == cedar.evaluate_batch(with_covenant)
     assert all(
-        reference_policy.evaluate(cat, c) == reference_policy.evaluate(cat2, c2)
+        table.evaluate(cat, c) == table.evaluate(cat2, c2)
         for (cat, c), (cat2, c2) in zip(without, with_covenant, strict=True)
     )
 
@@ -56,11 +78,10 @@ def test_every_permit_carries_its_legal_basis(cedar: CedarPolicy) -> None:
         "strafrechtelijke-voorwaarde-lla",
         "conflict-van-plichten",
     }
+    assert rule_ids == {r.basis for r in default_table().rules}
 
 
 def test_policy_version_is_a_content_hash(tmp_path: object, cedar: CedarPolicy) -> None:
-    from pathlib import Path
-
     from hub.routing.cedar_policy import DEFAULT_POLICY, DEFAULT_SCHEMA
 
     changed = Path(str(tmp_path)) / "p.cedar"

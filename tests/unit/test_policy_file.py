@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from hub.cli import app
 from hub.core.errors import ConfigurationError
+from hub.routing import decision_table
 from hub.routing.cedar_policy import DEFAULT_POLICY, CedarPolicy, policy_from_settings
 from hub.routing.conditions import Conditions
 from hub.schemas.categories import DataCategory
@@ -90,3 +91,19 @@ def test_docs_quote_every_rule_of_the_policy_word_for_word() -> None:
     for text, rule_id in rules:
         assert f"### `{rule_id}`" in doc, f"{rule_id} has no plain-language section"
         assert text in doc, f"docs/policy.md quotes an outdated {rule_id}"
+
+
+def test_the_decision_table_in_the_docs_is_current() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "policy.md").read_text(encoding="utf-8")
+    assert decision_table.BEGIN in doc
+    assert decision_table.END in doc
+    assert decision_table.splice(doc) == doc, (
+        "docs/policy.md's decision table is stale: run `hub policy table --update docs/policy.md`"
+    )
+    assert "| M4 | medical |" in doc
+
+
+def test_hub_policy_table_prints_the_table() -> None:
+    result = CliRunner().invoke(app, ["policy", "table"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == decision_table.render_markdown()
