@@ -8,6 +8,7 @@ from typing import Any
 from hub.identity.pseudonym import Pseudonymiser
 from hub.schemas.case import ClientIncluded, KedoLookupResult, TeamMember, TeamRole
 from hub.schemas.common import Contact, Facility
+from hub.schemas.consent import ConflictDecision
 from hub.schemas.detention import DetentionStarted
 from hub.schemas.fhir import BSN_SYSTEM, PARTNER_SYSTEM, PSEUDONYM_SYSTEM
 from hub.schemas.signals import CrisisContact
@@ -145,3 +146,20 @@ def fhir_consent(
         "patient": {"identifier": {"system": system, "value": who}},
         "provision": provision,
     }
+
+
+def conflict_decision(about: str, now: dt.datetime, **changes: Any) -> ConflictDecision:
+    """A DOORBREKING as the policy reads it: the police may have the crisis assessment of
+    the client ``about`` from an hour before ``now`` until a day after."""
+    data: dict[str, Any] = {
+        "subject": about,
+        "decision_id": "DVP-1",
+        "decided_by": "Dr. A. Arts",
+        "recipient": "politie",
+        "releases": ("assessment",),
+        "reason": "Acuut gevaar voor derden.",
+        "decided_at": now - dt.timedelta(hours=1),
+        "valid_until": now + dt.timedelta(days=1),
+    }
+    data.update(changes)
+    return ConflictDecision.model_validate(data)

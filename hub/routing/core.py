@@ -271,16 +271,7 @@ def _disputed(
             missing=(DISPUTE_CODE,),
         )
     ]
-    notice_envelope = Envelope.for_event(
-        notice,
-        subject=envelope.subject,
-        source=HUB_SOURCE,
-        correlation_id=envelope.correlationid,
-        causation_id=envelope.id,
-        event_id=str(uuid.uuid5(DISPUTE_NAMESPACE, envelope.id)),
-        time=rules.now,
-        origin_time=envelope.started,
-    )
+    notice_envelope = _from_the_hub(envelope, notice, DISPUTE_NAMESPACE, rules.now)
     context = dispute_context(notice)
     addressee = Addressee(
         partner=notice.zvh,
@@ -326,18 +317,26 @@ def _dispute_text(notice: CaseDisputed) -> str:
 def _on_its_day(envelope: Envelope, event: ClientExcluded, rules: Rules) -> Scheduled:
     """The exclusion again, from the hub, at the first moment of its day."""
     return Scheduled(
-        envelope=Envelope.for_event(
-            event,
-            subject=envelope.subject,
-            source=HUB_SOURCE,
-            correlation_id=envelope.correlationid,
-            causation_id=envelope.id,
-            event_id=str(uuid.uuid5(DUE_NAMESPACE, envelope.id)),
-            time=rules.now,
-            origin_time=envelope.started,
-        ),
+        envelope=_from_the_hub(envelope, event, DUE_NAMESPACE, rules.now),
         event=event,
         due=day_start(event.excluded_on),
+    )
+
+
+def _from_the_hub(
+    cause: Envelope, event: CanonicalEvent, namespace: uuid.UUID, now: dt.datetime
+) -> Envelope:
+    """An event the hub sends because of ``cause``: same client and correlation, an id
+    derived from the cause's (so the same cause gives the same event)."""
+    return Envelope.for_event(
+        event,
+        subject=cause.subject,
+        source=HUB_SOURCE,
+        correlation_id=cause.correlationid,
+        causation_id=cause.id,
+        event_id=str(uuid.uuid5(namespace, cause.id)),
+        time=now,
+        origin_time=cause.started,
     )
 
 

@@ -23,7 +23,7 @@ from hub.schemas.consent import ConflictDecision, LegalTitle, TitleKind
 from hub.schemas.consent_profile import ProfileError, bound_to, read_consent
 from hub.schemas.deliveries import Outcome
 from hub.schemas.fhir import BSN_SYSTEM, PSEUDONYM_SYSTEM
-from tests.data import TEST_BSNS, fhir_consent, pseudonymiser
+from tests.data import TEST_BSNS, conflict_decision, fhir_consent, pseudonymiser
 
 NOW = dt.datetime(2026, 11, 23, 12, tzinfo=dt.UTC)
 SUBJECT = pseudonymiser().pseudonym(TEST_BSNS[0])
@@ -57,18 +57,7 @@ def _decide(**changes: Any) -> Any:
 
 
 def _breach(**changes: Any) -> ConflictDecision:
-    data: dict[str, Any] = {
-        "subject": SUBJECT,
-        "decision_id": "DVP-1",
-        "decided_by": "Dr. A. Arts",
-        "recipient": "politie",
-        "releases": ("assessment",),
-        "reason": "Acuut gevaar voor derden.",
-        "decided_at": NOW - dt.timedelta(hours=1),
-        "valid_until": NOW + dt.timedelta(days=1),
-    }
-    data.update(changes)
-    return ConflictDecision.model_validate(data)
+    return conflict_decision(SUBJECT, NOW, **changes)
 
 
 def _title(**changes: Any) -> LegalTitle:

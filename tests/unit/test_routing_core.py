@@ -8,6 +8,7 @@ import datetime as dt
 import itertools
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,7 @@ from hub.state.labels import LabelAction
 from tests.data import (
     TEST_BSNS,
     client_included,
+    conflict_decision,
     crisis_contact,
     detention_started,
     fhir_consent,
@@ -184,19 +186,8 @@ def test_a_signal_carries_medical_fields_only_with_a_consent() -> None:
     assert "assessment" in llc[0].content
 
 
-def _breach(**changes: object) -> ConflictDecision:
-    data: dict[str, object] = {
-        "subject": SUBJECT,
-        "decision_id": "DVP-1",
-        "decided_by": "Dr. A. Arts",
-        "recipient": "politie",
-        "releases": ("assessment",),
-        "reason": "Acuut gevaar voor derden.",
-        "decided_at": NOW - dt.timedelta(hours=1),
-        "valid_until": NOW + dt.timedelta(days=1),
-    }
-    data.update(changes)
-    return ConflictDecision.model_validate(data)
+def _breach(**changes: Any) -> ConflictDecision:
+    return conflict_decision(SUBJECT, NOW, **changes)
 
 
 def _to(planned: EventPlan, partner: str) -> list[NotificationDelivery]:
