@@ -50,19 +50,23 @@ chaos: $(STAMP)
 	HUB_BROKER_FAILURE_CLIENTS=100 HUB_BROKER_RESTART_CLIENTS=20 \
 	$(BIN)/pytest tests/chaos -q
 
-# Mutation testing of the sharing policy and the consent resolution (issue 22): mutmut
-# mutates decision, mitz, conditions, disclosure and recipients in a copy under mutants/
-# ([tool.mutmut] in pyproject.toml) and runs the unit tests that reach each mutant; then
-# the score, killed / total, with every survivor, and a failure below 95 %. Each run starts
-# from a fresh copy, so no verdict is kept from older code or tests. Narrow it with
-# MUTATE_MODULES="disclosure recipients"; MUTATE_CHILDREN is the number of workers.
-MUTATE_MODULES  ?= decision mitz conditions disclosure recipients
+# Mutation testing of the sharing policy, the consent resolution and the consent profile
+# reader (issue 22): mutmut mutates the modules of MUTATE_MODULES in a copy under mutants/
+# ([tool.mutmut] in pyproject.toml, whose only_mutate lists the files it may mutate) and
+# runs the unit tests that reach each mutant; then the score, killed / total, with every
+# survivor, and a failure below 95 %. Each run starts from a fresh copy, so no verdict is
+# kept from older code or tests. MUTATE_MODULES takes dotted module names; a bare name is
+# one of hub.routing (MUTATE_MODULES="recipients hub.schemas.consent_profile" narrows it).
+# MUTATE_CHILDREN is the number of workers. Survivors are explained in docs/policy.md.
+MUTATE_MODULES  ?= hub.routing.decision hub.routing.mitz hub.routing.conditions \
+	hub.routing.disclosure hub.routing.recipients hub.schemas.consent_profile
 MUTATE_CHILDREN ?= 2
+mutate_dotted = $(foreach m,$(MUTATE_MODULES),$(if $(findstring .,$(m)),$(m),hub.routing.$(m)))
 mutate: $(STAMP)
 	rm -rf mutants
 	$(BIN)/mutmut run --max-children $(MUTATE_CHILDREN) \
-		$(foreach module,$(MUTATE_MODULES),'hub.routing.$(module).*')
-	$(BIN)/python scripts/mutation_score.py --minimum 95 $(MUTATE_MODULES)
+		$(foreach module,$(mutate_dotted),'$(module).*')
+	$(BIN)/python scripts/mutation_score.py --minimum 95 $(mutate_dotted)
 
 clean:
 	rm -rf $(VENV) .hub-data .pytest_cache .mypy_cache .ruff_cache mutants

@@ -4,10 +4,12 @@ Reads mutmut's verdicts through ``mutmut results --all true`` (run from the proj
 root, after ``mutmut run``). A mutant counts as killed when a test failed on it, when it
 made the tests run out of time, or when the type checker refused it; everything else
 (survived, no tests, suspicious, a crash) counts against the score. A survivor whose
-mutant id appears in docs/mutation-survivors.md or docs/policy.md is shown with
+mutant id appears in docs/policy.md (its section "Mutation testing") is shown with
 "explained". Exits 1 below ``--minimum`` percent, or when a mutant was not checked.
 
-    python scripts/mutation_score.py --minimum 95 disclosure recipients
+Modules are dotted names; a bare name is one of ``hub.routing``:
+
+    python scripts/mutation_score.py --minimum 95 disclosure hub.schemas.consent_profile
 """
 
 from __future__ import annotations
@@ -20,9 +22,16 @@ from collections import Counter
 from pathlib import Path
 
 PACKAGE = "hub.routing"
-MODULES = ("decision", "mitz", "conditions", "disclosure", "recipients")
+MODULES = (
+    "hub.routing.decision",
+    "hub.routing.mitz",
+    "hub.routing.conditions",
+    "hub.routing.disclosure",
+    "hub.routing.recipients",
+    "hub.schemas.consent_profile",
+)
 KILLED = frozenset({"killed", "timeout", "caught by type check"})
-EXPLANATIONS = (Path("docs/mutation-survivors.md"), Path("docs/policy.md"))
+EXPLANATIONS = Path("docs/policy.md")
 
 
 def verdicts() -> dict[str, str]:
@@ -33,31 +42,37 @@ def verdicts() -> dict[str, str]:
     found = {}
     for line in out.splitlines():
         name, sep, status = line.strip().rpartition(": ")
-        if sep and name.startswith(f"{PACKAGE}."):
+        if sep and "__mutmut_" in name:
             found[name] = status
     return found
 
 
 def module_of(mutant: str) -> str:
-    return mutant.removeprefix(f"{PACKAGE}.").split(".", 1)[0]
+    """``hub.routing.mitz.x_resolve__mutmut_17`` is of ``hub.routing.mitz``."""
+    return mutant.rpartition(".")[0]
+
+
+def dotted(module: str) -> str:
+    return module if "." in module else f"{PACKAGE}.{module}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("modules", nargs="*", default=list(MODULES), choices=MODULES)
+    parser.add_argument("modules", nargs="*", default=list(MODULES), help="dotted names")
     parser.add_argument("--minimum", type=float, default=95.0, help="percent killed")
     args = parser.parse_args(argv)
+    modules = [dotted(m) for m in args.modules]
 
-    chosen = {m: s for m, s in verdicts().items() if module_of(m) in args.modules}
+    chosen = {m: s for m, s in verdicts().items() if module_of(m) in modules}
     if not chosen:
         print("No mutants of these modules: run mutmut first (make mutate).")
         return 1
-    text = "\n".join(p.read_text(encoding="utf-8") for p in EXPLANATIONS if p.exists())
+    text = EXPLANATIONS.read_text(encoding="utf-8") if EXPLANATIONS.exists() else ""
     explained = set(re.findall(r"[\w.]+__mutmut_\d+", text))
 
     header = ("module", "mutants", "killed", "timeout", "survived", "other", "score")
-    print(f"{header[0]:<12}" + "".join(f"{h:>9}" for h in header[1:]))
-    for module in args.modules:
+    print(f"{header[0]:<28}" + "".join(f"{h:>9}" for h in header[1:]))
+    for module in modules:
         counts = Counter(s for m, s in chosen.items() if module_of(m) == module)
         total = sum(counts.values())
         if not total:
@@ -65,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         other = total - counts["killed"] - counts["timeout"] - counts["survived"]
         score = 100 * sum(counts[s] for s in KILLED) / total
         row = (total, counts["killed"], counts["timeout"], counts["survived"], other)
-        print(f"{module:<12}" + "".join(f"{n:>9}" for n in row) + f"{score:>8.1f}%")
+        print(f"{module:<28}" + "".join(f"{n:>9}" for n in row) + f"{score:>8.1f}%")
 
     survivors = sorted(m for m, s in chosen.items() if s not in KILLED)
     for mutant in survivors:

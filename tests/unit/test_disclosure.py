@@ -242,6 +242,26 @@ class TestDelivery:
         assert result.audit.consent_id == "c1"
         assert result.audit.legal_bases == ("bsn-bevoegd", "consent", "wgs-samenwerkingsverband")
 
+    def test_an_unreadable_consent_reaches_the_policy_and_blocks_the_consent_basis(
+        self,
+    ) -> None:
+        """Fail closed: a stored consent the profile refuses may be a withdrawal, so the
+        readable consent beside it is no basis for the medical fields."""
+        consent = read_consent(fhir_consent("c1"))
+        readable = signal(facts=PolicyFacts(consents=(consent,)))
+        assert readable.decision.outcome is Outcome.PERMIT
+        assert readable.audit.legal_bases == ("bsn-bevoegd", "consent", "wgs-samenwerkingsverband")
+        blocked = signal(facts=PolicyFacts(consents=(consent,), unreadable=("c2",)))
+        assert blocked.decision.outcome is Outcome.PERMIT_REDACTED
+        audit = blocked.audit
+        assert audit.legal_bases == ("bsn-bevoegd", "wgs-samenwerkingsverband")
+        assert (audit.removed_fields, audit.missing) == (
+            ("assessment", "outcome"),
+            ("geen-grondslag-medisch",),
+        )
+        assert blocked.delivery is not None
+        assert set(blocked.delivery[0].content).isdisjoint({"assessment", "outcome"})
+
     def test_a_title_and_a_conflict_decision_reach_the_policy(self) -> None:
         title = LegalTitle(
             subject=SUBJECT,

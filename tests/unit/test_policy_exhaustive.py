@@ -11,6 +11,7 @@ from hub.routing import decision_table
 from hub.routing.cedar_policy import CedarPolicy
 from hub.routing.conditions import CONDITION_NAMES, every_combination
 from hub.routing.decision_table import FACT_OF_CONDITION, default_table, load_table
+from hub.schemas.categories import DataCategory
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,14 @@ def test_the_table_never_permits_what_its_never_rows_forbid(
 def test_every_condition_of_the_table_is_one_the_policy_reads() -> None:
     assert sorted(FACT_OF_CONDITION.values()) == sorted(CONDITION_NAMES)
     assert set(default_table().conditions) == set(FACT_OF_CONDITION)
+
+
+def test_every_combination_is_each_category_times_each_assignment_once() -> None:
+    combinations = every_combination()
+    assert len(combinations) == len(set(combinations)) == len(DataCategory) * 2**13
+    for name in CONDITION_NAMES:
+        assert {c.as_context()[name] for _, c in combinations} == {False, True}
+    assert {cat for cat, _ in combinations} == set(DataCategory)
 
 
 def test_a_table_that_names_an_unknown_condition_is_refused(tmp_path: Path) -> None:
