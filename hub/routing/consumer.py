@@ -17,10 +17,11 @@ from collections.abc import Sequence
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import tracing
 from hub.bus.codec import open_record
-from hub.bus.deadletter import DeadLetters, Publish, text_headers
+from hub.bus.deadletter import Along, DeadLetters, Publish, text_headers
 from hub.bus.sealing import Erased
 from hub.bus.subscribers import batch_consumer, fetched
 from hub.core.errors import ContractError, HubError, PermanentError, RetryableError, is_outage
@@ -29,6 +30,7 @@ from hub.logs import get_logger, message_context
 from hub.routing.router import Incoming, Router, RouteResult
 from hub.schemas.envelope import Envelope
 from hub.settings import KafkaSettings
+from hub.state import idempotency
 from hub.state.dead_letters import Source
 from hub.state.failures import Failure
 
@@ -122,9 +124,23 @@ class RouterConsumer:
             log.warning("route_failed", error=type(exc).__name__, attempt=len(history))
             raise exc
         await self._dead_letters.give_up(
-            _source(record, envelope), failure, history, attempts=len(history)
+            _source(record, envelope),
+            failure,
+            history,
+            attempts=len(history),
+            along=_settle(envelope),
         )
         self._crashes.pop(envelope.id, None)
+
+
+def _settle(envelope: Envelope) -> Along:
+    """The router's claim on a dead-lettered event, with its dead letter: the event is
+    settled (the relay does not publish it again); a replay of the letter routes it."""
+
+    async def claim(session: AsyncSession, letter_id: str) -> None:
+        await idempotency.claim(session, ROUTER_GROUP, envelope.id)
+
+    return claim
 
 
 def router_subscriber(router: Router, kafka: KafkaSettings, dead_letter: Publish) -> KafkaRouter:

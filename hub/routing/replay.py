@@ -35,12 +35,13 @@ from hub.bus.codec import encode, open_record
 from hub.bus.sealing import Erased, scope_of
 from hub.core.errors import ContractError
 from hub.core.record import KafkaRecord
+from hub.core.topics import ROUTER_GROUP
 from hub.identity.keyring import Keyring
 from hub.routing.core import Rules, replan
 from hub.routing.decision import Policy
 from hub.schemas.deliveries import NotificationDelivery
 from hub.schemas.envelope import Envelope
-from hub.state import audit, cases, consents, dead_letters, holdback, outbox
+from hub.state import audit, cases, consents, dead_letters, holdback, idempotency, outbox
 from hub.state.audit import Action, AuditEntry, AuditOutcome
 from hub.state.dead_letters import Letter, LetterState
 
@@ -70,6 +71,9 @@ class Plan:
     removed_now: tuple[str, ...] = ()
     record: KafkaRecord | None = None
     audit: AuditEntry | None = None
+    reroute: str | None = None
+    """The id of the event a router dead letter holds: its claim is released, so the
+    router takes it again."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ class Replayer:
                 Verdicts.REROUTE,
                 f"back to {letter.topic}; the router decides it with today's facts",
                 record=letter.record,
+                reroute=envelope.id,
             )
         async with self.sessions() as session:
             return await self._decide(session, letter, envelope, event, now)
@@ -162,6 +167,8 @@ class Replayer:
                 return None
             if plan.audit is not None:
                 await audit.append(session, [plan.audit])
+            if plan.reroute is not None:
+                await idempotency.release(session, ROUTER_GROUP, plan.reroute)
             sent = plan.record if plan.verdict is Verdicts.SEND else None
             resumed = await holdback.resume(session, plan.letter.id, sent, now)
             if plan.record is not None and not resumed:

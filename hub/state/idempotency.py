@@ -29,6 +29,15 @@ async def claim(session: AsyncSession, consumer: str, event_id: str) -> bool:
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
+async def release(session: AsyncSession, consumer: str, event_id: str) -> None:
+    """Forget one claim, so ``consumer`` takes ``event_id`` again (a replayed dead letter)."""
+    await session.execute(
+        delete(ProcessedEvent).where(
+            ProcessedEvent.consumer == consumer, ProcessedEvent.event_id == event_id
+        )
+    )
+
+
 async def was_processed(session: AsyncSession, consumer: str, event_id: str) -> bool:
     row = await session.scalar(
         select(ProcessedEvent.event_id).where(

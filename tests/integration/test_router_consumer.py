@@ -6,6 +6,7 @@ event once."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 
@@ -15,12 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.bus.codec import encode
 from hub.bus.deadletter import DeadLetters
+from hub.core.record import KafkaRecord
 from hub.core.topics import ROUTER_GROUP
+from hub.routing.cedar_policy import CedarPolicy
 from hub.routing.consumer import CRASHES_BEFORE_DEAD_LETTER, RouterConsumer
 from hub.routing.lookup import StaticCaseLookup
+from hub.routing.replay import Replayer, Verdicts
 from hub.schemas.case import KedoLookupResult
 from hub.schemas.envelope import Envelope, partner_source
-from hub.state import audit, dead_letters
+from hub.state import accepted, audit, dead_letters
 from hub.state.dead_letters import LetterQuery
 from tests.data import TEST_BSNS, detention_started, kedo_hit, pseudonymiser
 from tests.integration.test_router import Hub
@@ -38,14 +42,25 @@ class BuggyLookup(StaticCaseLookup):
         return await super().lookup(subject)
 
 
+def _encoded() -> list[KafkaRecord]:
+    """Each client's START as the inbound edge publishes it."""
+    return [
+        encode(
+            detention_started(),
+            Envelope.for_event(
+                detention_started(),
+                subject=subject,
+                source=partner_source("dji"),
+                event_id=f"start-{offset}",
+            ),
+        )
+        for offset, subject in enumerate(SUBJECTS)
+    ]
+
+
 def _records() -> list[ConsumerRecord[bytes, bytes]]:
     records = []
-    for offset, subject in enumerate(SUBJECTS):
-        event = detention_started()
-        envelope = Envelope.for_event(
-            event, subject=subject, source=partner_source("dji"), event_id=f"start-{offset}"
-        )
-        record = encode(event, envelope)
+    for offset, record in enumerate(_encoded()):
         records.append(
             ConsumerRecord(
                 record.topic, 0, offset, 0, 0, record.key, record.value, None,
@@ -89,3 +104,36 @@ async def test_a_poisonous_event_is_split_off_and_dead_lettered_after_three_fail
     assert delivered == set(SUBJECTS) - {POISON}, "the poisonous client got nothing"
     async with hub.sessions() as session:
         assert (await audit.verify(session)).intact
+
+
+async def test_a_dead_lettered_event_is_settled_until_it_is_replayed(engine: AsyncEngine) -> None:
+    """The relay publishes again what the router does not have: a dead-lettered event is
+    settled with its letter, so it does not come back every minute as a new letter (an
+    outside look found that loop). A replay releases it, and the router takes it again."""
+    hub = Hub(engine, BuggyLookup({s: kedo_hit() for s in SUBJECTS}))
+
+    async def publish(value: bytes, _key: bytes | None, _headers: dict[str, str]) -> None:
+        return None
+
+    async with hub.sessions.begin() as session:
+        for offset, (subject, record) in enumerate(zip(SUBJECTS, _encoded(), strict=True)):
+            await accepted.accept(session, f"start-{offset}", subject, record)
+    consumer = RouterConsumer(hub.router, DeadLetters(hub.sessions, publish))
+    for _ in range(1, CRASHES_BEFORE_DEAD_LETTER):
+        with pytest.raises(ValueError, match="a bug"):
+            await consumer.handle(_records())
+    await consumer.handle(_records())
+    async with hub.sessions() as session:
+        assert await accepted.unrouted(session, ROUTER_GROUP) == []
+        (letter,) = await dead_letters.find(session, LetterQuery(consumer=ROUTER_GROUP))
+    replayer = Replayer(hub.sessions, CedarPolicy(), frozenset())
+    plan = await replayer.plan(letter, dt.datetime.now(dt.UTC))
+    assert plan.verdict is Verdicts.REROUTE
+
+    async def send(records: Sequence[KafkaRecord]) -> None:
+        return None
+
+    await replayer.replay(plan, send, by="test", now=dt.datetime.now(dt.UTC))
+    async with hub.sessions() as session:
+        (again,) = await accepted.unrouted(session, ROUTER_GROUP)
+    assert again.subject == POISON, "released: the router (or the relay) takes it again"
