@@ -6,7 +6,8 @@ A record that is not a valid event is dead-lettered at once. A transient failure
 state store or the bus away) is retried by redelivery for as long as it lasts. Any
 other failure splits the batch until the event that causes it is alone (the same path,
 smaller batches); that event is retried by redelivery twice and then dead-lettered with
-its history, so one poisonous event never blocks the partition it shares with others.
+its history, so one poisonous event never blocks the partition it shares with others. An
+event the router refuses (a fact about another client, say) is dead-lettered at once.
 """
 
 from __future__ import annotations
@@ -111,8 +112,9 @@ class RouterConsumer:
         self, record: ConsumerRecord[bytes, bytes], envelope: Envelope, exc: Exception
     ) -> None:
         """One event the router failed on, alone: raised (so it comes again) until it
-        failed CRASHES_BEFORE_DEAD_LETTER times, then dead-lettered with its history; a
-        store or broker outage is waited out."""
+        failed CRASHES_BEFORE_DEAD_LETTER times, then dead-lettered with its history; an
+        event the router refuses (a ContractError: it breaks a rule, and will again) is
+        dead-lettered at once; a store or broker outage is waited out."""
         history = self._crashes.setdefault(envelope.id, [])
         failure = (
             exc
@@ -120,7 +122,8 @@ class RouterConsumer:
             else PermanentError(f"{type(exc).__name__} in the router")
         )
         history.append(Failure.of(len(history) + 1, failure, dt.datetime.now(dt.UTC)))
-        if len(history) < CRASHES_BEFORE_DEAD_LETTER or is_outage(exc):
+        refused = isinstance(exc, ContractError)
+        if (len(history) < CRASHES_BEFORE_DEAD_LETTER and not refused) or is_outage(exc):
             log.warning("route_failed", error=type(exc).__name__, attempt=len(history))
             raise exc
         await self._dead_letters.give_up(

@@ -203,7 +203,8 @@ def _plan(envelope: Envelope, event: CanonicalEvent, inputs: Inputs, rules: Rule
     )
     for addressee in everyone:
         action = LABEL_ACTIONS.get(addressee.flow)
-        reference = (inputs.references.get(addressee.partner) or rules.mint()) if action else None
+        held = inputs.references.get(addressee.partner)
+        reference = (held or rules.mint()) if action else held
         result = disclose(
             envelope=envelope,
             message=message,

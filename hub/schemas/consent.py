@@ -18,10 +18,12 @@ from hub.schemas.base import CanonicalEvent, Payload
 from hub.schemas.categories import DataCategory, categorised
 from hub.schemas.common import Contact
 from hub.schemas.consent_profile import ProfileError, bound_to, read_consent
-from hub.schemas.partners import PartnerId
+from hub.schemas.partners import PartnerId, PartnerKind, partner_kind
 from hub.schemas.plausibility import fact, may_lie_ahead
 
 M, J, C = DataCategory.MEDICAL, DataCategory.JUSTICE, DataCategory.CONTACT
+NOT_RECIPIENTS = frozenset({PartnerKind.DJI, PartnerKind.KEDO})
+"""Partners the hub takes from or asks, never sends a client's data to."""
 KEEPERS = ("procesregisseur",)
 """The role that keeps a client's consents and decisions: the ZVH's procesregisseur.
 Flow-H events are never forwarded, but their medical fields declare a role like any."""
@@ -121,6 +123,13 @@ class ConflictOfDutiesDecided(ConsentEvent):
     )
     decided_at: AwareDatetime = fact(J, description="When the decision was taken.")
     valid_until: AwareDatetime = may_lie_ahead(J, description="When the decision expires.")
+
+    @field_validator("recipient")
+    @classmethod
+    def _a_recipient(cls, value: str) -> str:
+        if partner_kind(value) in NOT_RECIPIENTS:
+            raise ValueError(f"{value!r} receives no notices; name a partner that does")
+        return value
 
     @field_validator("releases")
     @classmethod

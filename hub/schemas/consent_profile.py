@@ -11,9 +11,10 @@ which checks the structure but not the codes) the profile requires:
   zone, and a start that does not lie after the end;
 - actors named by the hub's partner ids (``urn:ketenhub:partner``), classes that are
   data categories, purposes the hub knows;
-- none of the provision elements the hub cannot honour (``action``, ``code``,
-  ``data``, ``dataPeriod``, ``securityLabel``): ignoring a restriction would widen a
-  permit.
+- none of the elements the hub cannot honour (on a provision ``action``, ``code``,
+  ``data``, ``dataPeriod``, ``securityLabel``, ``modifierExtension``; on the Consent
+  ``modifierExtension``, ``implicitRules``, ``policyRule``): ignoring a restriction would
+  widen a permit; and no empty list where a restriction belongs (``actor: []``).
 
 Errors are :class:`ProfileError` naming the element (``provision.provision.0.type``).
 """
@@ -34,7 +35,14 @@ from hub.schemas.fhir import BSN_SYSTEM, PARTNER_SYSTEM, PSEUDONYM_SYSTEM
 from hub.schemas.partners import valid_partner_id
 
 PURPOSES = frozenset({"levensloopaanpak", "nazorg"})
-UNSUPPORTED = ("action", "code", "data", "dataPeriod", "securityLabel")
+UNSUPPORTED = ("action", "code", "data", "dataPeriod", "securityLabel", "modifierExtension")
+"""Provision elements that narrow or change what a provision means."""
+UNSUPPORTED_ROOT = ("modifierExtension", "implicitRules", "policyRule")
+"""Consent elements that change what the whole consent means (a modifier extension, rules
+to read it by, a policy such as OPTOUT): the hub cannot honour them."""
+LISTS = ("actor", "class_fhir", "purpose", "provision")
+"""Provision lists that, given empty, would read as 'no restriction' where the sender
+meant something: refused rather than guessed."""
 
 
 class ProfileError(ValueError):
@@ -148,6 +156,10 @@ def _provision(provision: Any, path: str) -> Provision:
     for name in UNSUPPORTED:
         if getattr(provision, name, None):
             raise ProfileError(f"{path}.{name}", "not supported by the hub's consent profile")
+    for name in LISTS:
+        if getattr(provision, name, None) == []:
+            shown = name.removesuffix("_fhir")
+            raise ProfileError(f"{path}.{shown}", "an empty list: leave it out, or name something")
     if provision.type not in {t.value for t in ProvisionType}:
         raise ProfileError(f"{path}.type", f"{provision.type!r} is not 'permit' or 'deny'")
     period = provision.period
@@ -184,6 +196,9 @@ def read_consent(resource: dict[str, Any], *, bsn_allowed: bool = False) -> Cons
     before the hub binds the consent to its pseudonym; on the bus it is refused.
     """
     consent = _fhir(resource)
+    for name in UNSUPPORTED_ROOT:
+        if getattr(consent, name, None):
+            raise ProfileError(name, "not supported by the hub's consent profile")
     if not consent.id:
         raise ProfileError("id", "a Consent needs an id")
     if consent.status not in {s.value for s in ConsentStatus}:

@@ -72,8 +72,10 @@ class NotificationDelivery(CanonicalEvent):
     )
     label_reference: str | None = categorised(
         L,
-        description="The partner's handle for the client's label (flows B and C): the police "
-        "subscription id, the Iris melding id, the crisis Flag identifier.",
+        description="The partner's handle for the client's label: the one a label delivery "
+        "sets or withdraws (flows B and C), or the one it holds already (a break-glass "
+        "notice to the police names their subscription): the police subscription id, the "
+        "Iris melding id, the crisis Flag identifier.",
         default=None,
         max_length=64,
     )

@@ -17,9 +17,11 @@ from hub.schemas.consent import (
     ConsentWithdrawn,
     LegalTitleRecorded,
 )
+from hub.schemas.fhir import BSN_SYSTEM
 from tests.data import fhir_consent
 
 BSN = "123456782"
+OTHER = "111222333"
 PERSON = {"naam": "P. Regisseur", "rol": "procesregisseur", "organisatie": "ZVH Amsterdam"}
 
 
@@ -84,7 +86,10 @@ class TestZvhEvents(InboundConnectorSuite):
             event(
                 "TOESTEMMING",
                 "ZVH-5",
-                consent={**fhir_consent("c-9", actor="llz:fivoor"), "status": "inactive"},
+                consent={
+                    **fhir_consent("c-9", actor="llz:fivoor", patient=BSN),
+                    "status": "inactive",
+                },
             ),
             ConsentWithdrawn,
         ),
@@ -136,10 +141,32 @@ def test_the_message_names_its_zvh_as_the_sender() -> None:
 
 
 def test_a_withdrawn_consent_needs_its_id() -> None:
-    consent = {**fhir_consent("c-9"), "status": "inactive"}
+    consent = {**fhir_consent("c-9", patient=BSN), "status": "inactive"}
     del consent["id"]
     with pytest.raises(ContractError) as info:
         ZvhEvents.from_config({}).translate(
             InboundMessage(body=event("TOESTEMMING", "ZVH-8", consent=consent))
         )
     assert info.value.field == "consent.id"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (
+            {"patient": {"identifier": {"system": BSN_SYSTEM, "value": "111222333"}}},
+            "consent.patient",
+        ),
+        ({"patient": "someone"}, "consent.patient"),
+        ({"id": ["a"]}, "consent.id"),
+        ({"resourceType": "Patient"}, "consent.resourceType"),
+    ],
+)
+def test_a_withdrawal_names_its_consent_and_this_client(change: dict[str, Any], field: str) -> None:
+    """Found by an outside look: a withdrawal skipped every check."""
+    consent = {**fhir_consent("c-9", patient=BSN), "status": "inactive", **change}
+    with pytest.raises(ContractError) as info:
+        ZvhEvents.from_config({}).translate(
+            InboundMessage(body=event("TOESTEMMING", "ZVH-9", consent=consent))
+        )
+    assert info.value.field == field

@@ -105,6 +105,9 @@ async def test_a_doorbreking_from_the_zvh_carries_exactly_the_released_field_to_
         assert (body["doorbreking"], body["toetsingVereist"]) == (True, True)
         assert body["besluit"]["uitkomst"] == "PERMIT_BREAK_GLASS"
         assert body["persoon"] == {"pseudoniem": chain.subject(BSN)}
+        held = await chain.holds("politie")
+        (subscription,) = [k for k in held if k.startswith("/api/abonnementen/")]
+        assert body["abonnementId"] == subscription.rsplit("/", 1)[1], "names the label held"
 
         await asyncio.sleep(max(0.0, (ends - dt.datetime.now(dt.UTC)).total_seconds()) + 1)
         await chain.send("crisis", crisis_contact(BSN, f"GGZ-2-{tag}"))

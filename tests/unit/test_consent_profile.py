@@ -195,6 +195,8 @@ NOT_HONOURED = "not supported by the hub's consent profile"
 BY_PARTNER = f"an actor is named by a partner id ({PARTNER_SYSTEM})"
 BY_PSEUDONYM = f"the patient is named by an identifier of {PSEUDONYM_SYSTEM}"
 NOT_A_DAY = "is not a calendar day or a moment (a year or a month is)"
+UNSUPPORTED_TEXT = "not supported by the hub's consent profile"
+EMPTY_LIST = "an empty list: leave it out, or name something"
 REFUSED: dict[str, tuple[Callable[[dict[str, Any]], Any], str, str]] = {
     "not a Consent": (
         lambda r: r.__setitem__("resourceType", "Patient"),
@@ -339,6 +341,50 @@ REFUSED: dict[str, tuple[Callable[[dict[str, Any]], Any], str, str]] = {
         lambda r: r["provision"]["actor"][1].pop("reference"),
         "provision.actor.1.reference",
         "invalid FHIR Consent: Field required",
+    ),
+    "a modifier extension on the Consent": (
+        lambda r: r.__setitem__(
+            "modifierExtension", [{"url": "https://example.nl/only-if", "valueBoolean": True}]
+        ),
+        "modifierExtension",
+        UNSUPPORTED_TEXT,
+    ),
+    "implicit rules": (
+        lambda r: r.__setitem__("implicitRules", "https://example.nl/rules"),
+        "implicitRules",
+        UNSUPPORTED_TEXT,
+    ),
+    "a policy rule": (
+        lambda r: r.__setitem__("policyRule", {"text": "OPTOUT"}),
+        "policyRule",
+        UNSUPPORTED_TEXT,
+    ),
+    "a modifier extension on a provision": (
+        lambda r: r["provision"].__setitem__(
+            "modifierExtension", [{"url": "https://example.nl/only-if", "valueBoolean": True}]
+        ),
+        "provision.modifierExtension",
+        UNSUPPORTED_TEXT,
+    ),
+    "no actors, as an empty list": (
+        lambda r: r["provision"].__setitem__("actor", []),
+        "provision.actor",
+        EMPTY_LIST,
+    ),
+    "no classes, as an empty list": (
+        lambda r: r["provision"].__setitem__("class", []),
+        "provision.class",
+        EMPTY_LIST,
+    ),
+    "no purposes, as an empty list": (
+        lambda r: r["provision"].__setitem__("purpose", []),
+        "provision.purpose",
+        EMPTY_LIST,
+    ),
+    "no exceptions, as an empty list": (
+        lambda r: r["provision"].__setitem__("provision", []),
+        "provision.provision",
+        EMPTY_LIST,
     ),
     "actor that is no partner": (
         _identifier({"system": PARTNER_SYSTEM, "value": "somebody"}),

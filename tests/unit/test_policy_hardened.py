@@ -384,6 +384,9 @@ class TestBreakGlass:
         }
         with pytest.raises(ValidationError, match="not a medical field"):
             ConflictOfDutiesDecided.model_validate(recorded)
+        to_kedo = {**recorded, "releases": ["assessment"], "recipient": "kedo"}
+        with pytest.raises(ValidationError, match="receives no notices"):
+            ConflictOfDutiesDecided.model_validate(to_kedo)
         decision = _decide(recipient=POLICE, conflict_decisions=(_breach(releases=("facility",)),))
         assert decision.field_verdicts["facility"] is Verdict.DENY
 

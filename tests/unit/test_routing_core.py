@@ -200,8 +200,15 @@ def test_a_conflict_of_duties_sends_the_police_exactly_the_released_field() -> N
     plain = plan(crisis_contact(), inputs(case=case), sender="crisis:amsterdam")
     assert _to(plain, "politie") == []
     facts = PolicyFacts(conflict_decisions=(_breach(),))
-    broken = plan(crisis_contact(), inputs(case=case, facts=facts), sender="crisis:amsterdam")
+    held = {"politie": "lla-police-1"}
+    broken = plan(
+        crisis_contact(),
+        inputs(case=case, facts=facts, references=held),
+        sender="crisis:amsterdam",
+    )
     (police,) = _to(broken, "politie")
+    assert police.label_reference == "lla-police-1", "the notice names the subscription held"
+    assert broken.labels == [], "and asks nothing of the label"
     assert police.content == {"assessment": crisis_contact().assessment}
     assert police.decision.outcome is Outcome.PERMIT_BREAK_GLASS
     assert police.decision.legal_bases == ("conflict-van-plichten",)

@@ -49,6 +49,7 @@ from hub.schemas.consent import (
     TitleKind,
 )
 from hub.schemas.consent_profile import ProfileError, read_consent
+from hub.schemas.fhir import BSN_SYSTEM
 
 VERSIONS = ("1",)
 PARTNER_FIELDS = {
@@ -162,14 +163,32 @@ def _move(head: _Header, data: Any) -> CanonicalEvent:
 def _consent(head: _Header, data: Any) -> CanonicalEvent:
     consent = ContractError.validate(_Consent, data).consent
     if consent.get("status") in WITHDRAWN_STATUSES:
-        if not consent.get("id"):
-            raise ContractError("a withdrawn Consent needs its id", field="consent.id")
-        return ConsentWithdrawn(consent_id=str(consent["id"]), withdrawn_at=dt.datetime.now(dt.UTC))
+        return _withdrawal(head, consent)
     try:
         read_consent(consent, bsn_allowed=True)
     except ProfileError as error:
         raise ContractError(error.reason, field=f"consent.{error.path}") from None
     return ConsentRecorded(consent=consent)
+
+
+def _withdrawal(head: _Header, consent: dict[str, Any]) -> CanonicalEvent:
+    """A withdrawal names the Consent by its id; if it names the patient, by this
+    message's BSN. It takes effect when the hub receives it."""
+    if consent.get("resourceType") != "Consent":
+        raise ContractError("must be 'Consent'", field="consent.resourceType")
+    consent_id = consent.get("id")
+    if not isinstance(consent_id, str) or not consent_id:
+        raise ContractError("a withdrawn Consent needs its id", field="consent.id")
+    if "patient" in consent:
+        patient = consent["patient"]
+        named = patient.get("identifier") if isinstance(patient, dict) else None
+        if named != {"system": BSN_SYSTEM, "value": head.bsn}:
+            raise ContractError(
+                "the Consent is about another client than the message (name the patient by "
+                "the message's BSN)",
+                field="consent.patient",
+            )
+    return ConsentWithdrawn(consent_id=consent_id, withdrawn_at=dt.datetime.now(dt.UTC))
 
 
 def _title(head: _Header, data: Any) -> CanonicalEvent:
