@@ -101,8 +101,8 @@ class ConsentRecord(Base):
 
     __tablename__ = "consent"
 
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     consent_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    subject: Mapped[str] = mapped_column(String(64), index=True)
     resource: Mapped[str] = mapped_column(Text)
     recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
@@ -114,8 +114,8 @@ class LegalTitleRecord(Base):
 
     __tablename__ = "legal_title"
 
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     title_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    subject: Mapped[str] = mapped_column(String(64), index=True)
     kind: Mapped[str] = mapped_column(String(40))
     issued_by: Mapped[str] = mapped_column(String(20))
     includes_levensloopaanpak: Mapped[bool] = mapped_column(Boolean)
@@ -130,8 +130,8 @@ class ConflictDecisionRecord(Base):
 
     __tablename__ = "conflict_decision"
 
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     decision_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    subject: Mapped[str] = mapped_column(String(64), index=True)
     decided_by: Mapped[str] = mapped_column(String(200))
     recipient: Mapped[str] = mapped_column(String(60))
     releases: Mapped[str] = mapped_column(Text, server_default="[]")
