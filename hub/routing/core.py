@@ -57,6 +57,7 @@ from hub.schemas.case import (
     TeamRole,
 )
 from hub.schemas.categories import DataCategory
+from hub.schemas.consent import ConsentEvent
 from hub.schemas.deliveries import DecisionSummary, Flow, NotificationDelivery, Outcome
 from hub.schemas.detention import DetentionEvent, DetentionStarted
 from hub.schemas.envelope import HUB_SOURCE, Envelope
@@ -240,6 +241,22 @@ def _plan(envelope: Envelope, event: CanonicalEvent, inputs: Inputs, rules: Rule
         record_detention=isinstance(event, DetentionEvent),
         stay_key=start.stay_key if start is not None else None,
     )
+
+
+def authority_problem(
+    event: CanonicalEvent, case: Case | None, sender: str | None, today: dt.date
+) -> str | None:
+    """Why the ZVH that sent ``event`` may not say it about this client, or None. Only
+    the ZVH with process direction records a client's consents, titles and
+    conflict-of-duties decisions, excludes or hands the client over; another ZVH may
+    include a client only when no ZVH has the client in the approach."""
+    if case is None or sender is None or not sender.startswith("zvh:"):
+        return None
+    if isinstance(event, ClientIncluded) and not case.open_on(today):
+        return None
+    if isinstance(event, ConsentEvent | CaseEvent) and sender != case.zvh:
+        return f"{sender} does not have process direction for this client; {case.zvh} has"
+    return None
 
 
 def recorded(envelope: Envelope, what: str, consent_id: str | None = None) -> AuditEntry:

@@ -39,7 +39,15 @@ from hub.core.topics import ROUTER_GROUP, ROUTER_SCHEDULE
 from hub.identity.keyring import DataKey, Keyring
 from hub.identity.rekeying import Rekeyer
 from hub.logs import get_logger
-from hub.routing.core import Inputs, Rules, Scheduled, plan_event, recorded
+from hub.routing.core import (
+    Inputs,
+    Rules,
+    Scheduled,
+    authority_problem,
+    plan_event,
+    recorded,
+    sender_partner,
+)
 from hub.routing.decision import Policy
 from hub.routing.lookup import CaseLookup
 from hub.routing.snapshot import Snapshot
@@ -182,15 +190,19 @@ class Router:
                 with tracing.span("route", parent=item.headers, type=envelope.type):
                     if not await idempotency.claim(session, ROUTER_GROUP, envelope.id):
                         continue
+                    found = answers.get(envelope.subject)
+                    inputs = await snapshot.inputs(
+                        session,
+                        envelope.subject,
+                        found if isinstance(found, KedoLookupResult) else None,
+                    )
+                    sender = sender_partner(envelope.source)
+                    problem = authority_problem(event, inputs.case, sender, local_day(now))
+                    if problem is not None:
+                        raise ContractError(problem, field="zvh")
                     if isinstance(event, ConsentEvent):
                         decided[n] = ([await _record_fact(session, envelope, event)], 0)
                     else:
-                        found = answers.get(envelope.subject)
-                        inputs = await snapshot.inputs(
-                            session,
-                            envelope.subject,
-                            found if isinstance(found, KedoLookupResult) else None,
-                        )
                         decided[n] = await self._decide(session, envelope, event, inputs, now, key)
                     snapshot.changed(envelope.subject)
             seqs = iter(

@@ -26,7 +26,7 @@ from hub.routing.router import Incoming, Router, RouteResult
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import ClientExcluded, ClientMoved, ExclusionReason, TeamMember, TeamRole
 from hub.schemas.common import Facility
-from hub.schemas.consent import ConsentRecorded, ConsentWithdrawn
+from hub.schemas.consent import ConflictOfDutiesDecided, ConsentRecorded, ConsentWithdrawn
 from hub.schemas.deliveries import NotificationDelivery, Outcome
 from hub.schemas.detention import DetentionEnded, DetentionTransferred
 from hub.schemas.envelope import Envelope, partner_source
@@ -35,6 +35,7 @@ from hub.state import audit, consents, detentions, holdback, outbox
 from hub.state.database import sessionmaker
 from hub.state.tables import DetentionRecord
 from tests.data import (
+    LLC,
     PROCESREGISSEUR,
     TEST_BSNS,
     TEST_NAMES,
@@ -684,3 +685,30 @@ async def test_a_consent_on_the_bus_about_another_client_is_refused_and_counts_f
         facts = await consents.policy_facts_among(session, [SUBJECT, other], NOW)
     assert [c.consent_id for c in facts[SUBJECT].consents] == ["c-1"]
     assert facts[other].consents == (), "the other client's withdrew its own"
+
+
+async def test_a_zvh_without_process_direction_cannot_break_glass_for_the_client(
+    engine: AsyncEngine,
+) -> None:
+    """Found by an outside look: ZVH Utrecht recorded a DOORBREKING for an Amsterdam
+    client, and the police received medical data on it. Only the ZVH with process
+    direction speaks for the client; the others' facts are refused (a dead letter with
+    the reason, by the consumer) and change nothing."""
+    hub = Hub(engine)
+    await hub.feed(client_included(), ZVH)
+    breach = ConflictOfDutiesDecided(
+        decision_id="DVP-U",
+        decided_by=LLC,
+        recipient="politie",
+        releases=("medical",),
+        reason="Acuut gevaar voor derden.",
+        decided_at=NOW - dt.timedelta(hours=1),
+        valid_until=NOW + dt.timedelta(days=1),
+    )
+    with pytest.raises(ContractError, match="zvh:utrecht does not have process direction"):
+        await hub.feed(breach, "zvh:utrecht")
+    got = by_recipient(await hub.feed(crisis_contact(), CRISIS))
+    assert "politie" not in got
+    await hub.feed(breach, ZVH)
+    again = by_recipient(await hub.feed(crisis_contact(), CRISIS))
+    assert set(again["politie"].content) == {"assessment", "outcome"}

@@ -24,7 +24,14 @@ from hub.bus.codec import decode
 from hub.routing.lookup import StaticCaseLookup
 from hub.routing.router import Incoming, RouteResult
 from hub.schemas.base import CanonicalEvent
-from hub.schemas.case import ClientExcluded, ClientMoved, ExclusionReason, TeamMember, TeamRole
+from hub.schemas.case import (
+    ClientExcluded,
+    ClientIncluded,
+    ClientMoved,
+    ExclusionReason,
+    TeamMember,
+    TeamRole,
+)
 from hub.schemas.common import Facility
 from hub.schemas.consent import ConsentRecorded, ConsentWithdrawn
 from hub.schemas.deliveries import NotificationDelivery
@@ -109,10 +116,19 @@ SEQUENCES = st.lists(
 
 
 def _incoming(sequence: Sequence[tuple[str, int, bool]]) -> list[Incoming]:
-    """The events, each once, and some twice (a redelivery within the fetch)."""
+    """The events, each once, and some twice (a redelivery within the fetch). A ZVH's
+    event comes from the ZVH that has the client (after a move, the new one), as the
+    router refuses one from another ZVH."""
     items: list[Incoming] = []
+    holder: dict[int, str] = {}
     for n, (kind, who, again) in enumerate(sequence):
         event, sender = _event(kind, n, who)
+        if sender.startswith("zvh:"):
+            sender = holder.get(who, sender)
+            if isinstance(event, ClientIncluded):
+                holder[who] = event.zvh
+            elif isinstance(event, ClientMoved) and who in holder:
+                holder[who] = event.to_zvh
         envelope = Envelope.for_event(
             event,
             subject=SUBJECTS[who],

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from hub.routing.cedar_policy import CedarPolicy
-from hub.routing.core import EventPlan, Inputs, Rules, plan_event, replan
+from hub.routing.core import EventPlan, Inputs, Rules, authority_problem, plan_event, replan
 from hub.routing.lookup import not_found
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import ClientExcluded, ClientIncluded, ExclusionReason, TeamMember, TeamRole
 from hub.schemas.common import Facility
-from hub.schemas.consent import ConflictDecision
+from hub.schemas.consent import ConflictDecision, ConflictOfDutiesDecided
 from hub.schemas.consent_profile import read_consent
 from hub.schemas.deliveries import NotificationDelivery, Outcome
 from hub.schemas.envelope import HUB_SOURCE, Envelope, partner_source
@@ -28,6 +28,7 @@ from hub.state.consents import PolicyFacts
 from hub.state.detentions import Stay
 from hub.state.labels import LabelAction
 from tests.data import (
+    LLC,
     TEST_BSNS,
     client_included,
     conflict_decision,
@@ -490,3 +491,30 @@ def test_a_replayed_dispute_notice_still_goes_to_the_zvh_after_the_exclusion() -
     decided = replan("letter-2", out.envelope, out.notification, closed, PolicyFacts(), rules)
     assert decided.delivery is not None
     assert decided.delivery.notification.recipient == ZVH
+
+
+def test_only_the_zvh_with_process_direction_speaks_for_the_client() -> None:
+    """Found by an outside look: any ZVH could record a DOORBREKING (or a consent, an
+    exclusion) for another ZVH's client, since every ZVH names itself in its messages."""
+    case = case_of(client_included())
+    today = NOW.date()
+    breach = ConflictOfDutiesDecided(
+        decision_id="DVP-9",
+        decided_by=LLC,
+        recipient="politie",
+        releases=("medical",),
+        reason="Acuut gevaar voor derden.",
+        decided_at=NOW - dt.timedelta(hours=1),
+        valid_until=NOW + dt.timedelta(days=1),
+    )
+    excluded = ClientExcluded(zvh="zvh:utrecht", reason=ExclusionReason.CLOSED, excluded_on=today)
+    assert authority_problem(breach, case, "zvh:utrecht", today) == (
+        "zvh:utrecht does not have process direction for this client; zvh:amsterdam has"
+    )
+    assert authority_problem(excluded, case, "zvh:utrecht", today) is not None
+    assert authority_problem(client_included(), case, "zvh:utrecht", today) is not None
+    assert authority_problem(breach, case, "zvh:amsterdam", today) is None
+    assert authority_problem(breach, None, "zvh:utrecht", today) is None, "no case yet"
+    assert authority_problem(detention_started(), case, "dji", today) is None
+    closed = replace(case, status="excluded", excluded_on=today - dt.timedelta(days=1))
+    assert authority_problem(client_included(), closed, "zvh:utrecht", today) is None
