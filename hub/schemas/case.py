@@ -141,11 +141,11 @@ class CaseDisputed(CanonicalEvent):
     met_by: str = categorised(
         L, description="CloudEvents type of the event that met the dispute.", max_length=200
     )
-    included_since: dt.date | None = categorised(
+    included_since: dt.date | None = fact(
         L, description="The inclusion date the hub has.", default=None
     )
-    excluded_on: dt.date | None = categorised(
-        L, description="The exclusion date the hub has.", default=None
+    excluded_on: dt.date | None = may_lie_ahead(
+        L, description="The exclusion date the hub has (it may lie ahead).", default=None
     )
     kedo_zvh: PartnerId | None = categorised(
         L, description="The ZVH KEDO named, when another.", default=None

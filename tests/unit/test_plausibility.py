@@ -55,6 +55,7 @@ DECISIONS: dict[str, dict[str, Timing]] = {
     "KedoLookupResult": {"included_since": Timing.FACT, "looked_up_at": Timing.FACT},
     "ClientIncluded": {"included_since": Timing.FACT},
     "ClientExcluded": {"excluded_on": Timing.MAY_LIE_AHEAD},
+    "CaseDisputed": {"included_since": Timing.FACT, "excluded_on": Timing.MAY_LIE_AHEAD},
     "ClientMoved": {"moved_on": Timing.MAY_LIE_AHEAD},
     "ConsentRecorded": {},
     "ConsentWithdrawn": {"withdrawn_at": Timing.FACT},
