@@ -496,6 +496,7 @@ def replan(
                 legal_bases=decision.legal_bases,
                 rule_ids=decision.rule_ids,
                 policy_version=decision.policy_version,
+                released_by=decision.released_by,
             ),
         }
     )

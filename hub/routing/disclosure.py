@@ -210,6 +210,7 @@ def disclose(
                 legal_bases=decision.legal_bases,
                 rule_ids=decision.rule_ids,
                 policy_version=decision.policy_version,
+                released_by=decision.released_by,
             ),
             content={name: message.values[name] for name in permitted},
             content_categories={name: message.specs[name].category for name in permitted},

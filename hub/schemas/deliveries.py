@@ -40,6 +40,9 @@ class DecisionSummary(Payload):
     legal_bases: tuple[str, ...]
     rule_ids: tuple[str, ...]
     policy_version: str = Field(min_length=1)
+    released_by: tuple[str, ...] = Field(
+        (), description="The conflict-of-duties decisions a break-glass delivery rests on."
+    )
 
 
 class NotificationDelivery(CanonicalEvent):

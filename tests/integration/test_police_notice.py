@@ -104,6 +104,7 @@ async def test_a_doorbreking_from_the_zvh_carries_exactly_the_released_field_to_
         assert body["inhoud"] == {"assessment": "Decompensatie; medicatie gestaakt."}
         assert (body["doorbreking"], body["toetsingVereist"]) == (True, True)
         assert body["besluit"]["uitkomst"] == "PERMIT_BREAK_GLASS"
+        assert body["besluit"]["besluitIds"] == [f"DVP-{tag}"]
         assert body["persoon"] == {"pseudoniem": chain.subject(BSN)}
         held = await chain.holds("politie")
         (subscription,) = [k for k in held if k.startswith("/api/abonnementen/")]

@@ -213,6 +213,7 @@ def test_a_conflict_of_duties_sends_the_police_exactly_the_released_field() -> N
     assert police.content == {"assessment": crisis_contact().assessment}
     assert police.decision.outcome is Outcome.PERMIT_BREAK_GLASS
     assert police.decision.legal_bases == ("conflict-van-plichten",)
+    assert police.decision.released_by == ("DVP-1",)
     assert police.recipient_role == "politie"
     assert not police.bsn_permitted
     (llc,) = _to(broken, "llz:fivoor")

@@ -9,7 +9,8 @@ exactly the fields the policy released, with the outcome and its legal basis::
 
     {"meldingId": "…", "persoon": {"pseudoniem": "psn-…"}, "abonnementId": null,
      "over": "nl.ketenhub.signal.crisis-contact.v1", "inhoud": {"assessment": "…"},
-     "besluit": {"uitkomst": "PERMIT_BREAK_GLASS", "grondslagen": ["conflict-van-plichten"], …},
+     "besluit": {"uitkomst": "PERMIT_BREAK_GLASS", "grondslagen": ["conflict-van-plichten"],
+                 "besluitIds": ["DVP-1"], …},
      "doorbreking": true, "toetsingVereist": true, …}
 
 The subscriptions (``PUT``/``DELETE /abonnementen/{id}``) stay with
@@ -67,6 +68,7 @@ class PolitieMeldingen(JsonNotifications):
                 "regels": list(decision.rule_ids),
                 "beleidsversie": decision.policy_version,
                 "doel": notification.purpose,
+                "besluitIds": list(decision.released_by),
             },
             "doorbreking": break_glass,
             "toetsingVereist": break_glass,
