@@ -167,7 +167,8 @@ async def test_flows_a_to_h_leave_no_bsn_name_or_diagnosis_in_clear_on_the_bus(
             procesregisseur=procesregisseur,
         ),
     )  # G
-    await chain.send("zvh", _zvh(SMIT, "EXCLUSIE", datum=today(), reden="stable-two-years"))  # C
+    exclusion = _zvh(SMIT, "EXCLUSIE", datum=today(), reden="stable-two-years", zvh="zvh:utrecht")
+    await chain.send("zvh", exclusion)  # C, by the ZVH that has the client since the move
     await chain.labels_until(SMIT, {"politie": "withdrawn"})
     records = await _records(own_broker, [t.name for t in ALL_TOPICS])
     leaks = {secret for r in records for secret in SECRETS if secret in _raw_text(r)}
