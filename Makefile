@@ -48,6 +48,7 @@ chaos: $(STAMP)
 	HUB_SCALE_CLIENTS=150 HUB_PRODUCTION_SCALE_CLIENTS=150 \
 	HUB_PRODUCTION_ROTATION_CLIENTS=30 \
 	HUB_BROKER_FAILURE_CLIENTS=100 HUB_BROKER_RESTART_CLIENTS=20 \
+	HUB_TREE_CLIENTS=50 HUB_TREE_KILLS=20 \
 	$(BIN)/pytest tests/chaos -q
 
 # Mutation testing of the sharing policy, the consent resolution and the consent profile

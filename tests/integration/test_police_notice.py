@@ -26,7 +26,7 @@ from tests.integration.simulated_chain import crisis_contact, simulated_chain
 
 pytestmark = pytest.mark.integration
 BSN = "300000005"
-VALID_S = 20
+VALID_S = 8
 """How long the test's DOORBREKING holds: long enough to route one contact, short enough
 to wait out (its expiry is the point; an injected clock covers days in the unit tests)."""
 
