@@ -7,11 +7,15 @@ The checks live in scripts/audit_lock.py (`make audit`, `make lock`); these test
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).parents[2]
 SCRIPT = ROOT / "scripts" / "audit_lock.py"
@@ -28,6 +32,28 @@ def _audit(*args: str | Path) -> subprocess.CompletedProcess[str]:
         check=False,
         timeout=60,
     )
+
+
+# Runs in a child: refuses to import any module the dev extra alone brings, then imports the
+# hub's command line as the image's entrypoint does.
+_RUNTIME_ONLY = """
+import importlib.abc, sys
+DEV_ONLY = set(sys.argv[1].split(","))
+class DevOnly(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in DEV_ONLY:
+            raise ModuleNotFoundError(f"{name} is installed by the dev extra only")
+        return None
+sys.meta_path.insert(0, DevOnly())
+import hub.cli
+"""
+
+
+def _locked_names(lock: Path) -> set[str]:
+    return {
+        canonicalize_name(m)
+        for m in re.findall(r"(?m)^([A-Za-z0-9][A-Za-z0-9._-]*)==", lock.read_text())
+    }
 
 
 def _failures(output: str) -> list[str]:
@@ -185,3 +211,27 @@ def test_the_image_pins_its_base_installs_only_the_lock_and_runs_unprivileged() 
     ]
     users = re.findall(r"(?m)^USER (\d+):(\d+)$", text)
     assert users == [("10001", "10001")]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hub.benchmark.pipeline and hub.benchmark.relay import wait_for from the connector"
+    " test kit, whose package imports pytest: `hub` (the image's entrypoint) does not start"
+    " on the runtime lock; the fix is in hub/, outside the supply-chain item",
+)
+def test_the_runtime_lock_is_enough_to_start_the_hub() -> None:
+    dev_only = _locked_names(DEV_LOCK) - _locked_names(LOCK)
+    modules = sorted(
+        module
+        for module, dists in importlib.metadata.packages_distributions().items()
+        if {canonicalize_name(d) for d in dists} <= dev_only
+    )
+    assert {"pytest", "_pytest", "hypothesis"} <= set(modules)
+    done = subprocess.run(
+        [sys.executable, "-c", _RUNTIME_ONLY, ",".join(modules)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
