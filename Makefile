@@ -80,7 +80,9 @@ mutate: $(STAMP)
 # dependency changed there: one universal resolution for Python 3.11+ on every platform,
 # with the hashes of every published file. Versions already locked stay unless pyproject.toml
 # no longer allows them; UPGRADE=1 moves every package to the newest its bounds allow.
-# Needs the package index (the only step that does).
+# Needs the package index (the only step that does). ADVISORY_DB=<a checkout of
+# pypa/advisory-database> also rebuilds the advisory snapshot from it for the new locks
+# (a package the snapshot does not cover fails the audit).
 LOCK_FLAGS = --universal --python-version 3.11 --generate-hashes --quiet \
 	--custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
 lock: $(STAMP)
@@ -88,6 +90,8 @@ lock: $(STAMP)
 		-o $(DEV_LOCK)
 	$(BIN)/uv pip compile pyproject.toml requirements-tools.in -c $(DEV_LOCK) $(LOCK_FLAGS) \
 		-o $(LOCK)
+	$(if $(ADVISORY_DB),$(BIN)/python scripts/audit_lock.py refresh --from $(ADVISORY_DB) \
+		$(LOCK) $(DEV_LOCK))
 	$(BIN)/python scripts/audit_lock.py $(LOCK) $(DEV_LOCK)
 
 # The dependency audit, offline: every locked version against the advisory snapshot in
