@@ -6,13 +6,20 @@ STAMP  := $(VENV)/.installed
 # Apache Kafka for the tests on the production path, resolved by Maven at install time.
 KAFKA_LIBS := $(VENV)/kafka-libs
 
-.PHONY: up test fuzz chaos mutate clean
+# The lock files: every package with the hashes of all its published files (`make lock`).
+LOCK     := requirements.lock
+DEV_LOCK := requirements-dev.lock
 
-$(STAMP): pyproject.toml deploy/kafka/pom.xml
+.PHONY: up test fuzz chaos mutate audit lock clean
+
+# The venv holds exactly the dev lock: pip refuses a file whose hash the lock does not
+# list, and the hub goes in without its dependencies and without build isolation, so
+# nothing is fetched past the lock (setuptools, its build backend, is in the lock too).
+$(STAMP): pyproject.toml $(LOCK) $(DEV_LOCK) deploy/kafka/pom.xml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Ketenhub needs Python 3.11 or newer"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@if command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then \
 		echo "Resolving Apache Kafka with Maven into $(KAFKA_LIBS)"; \
 		rm -rf $(KAFKA_LIBS); \
@@ -68,6 +75,29 @@ mutate: $(STAMP)
 	$(BIN)/mutmut run --max-children $(MUTATE_CHILDREN) \
 		$(foreach module,$(mutate_dotted),'$(module).*')
 	$(BIN)/python scripts/mutation_score.py --minimum 95 $(mutate_dotted)
+
+# Re-resolve pyproject.toml (and requirements-tools.in) into both lock files after a
+# dependency changed there: one universal resolution for Python 3.11+ on every platform,
+# with the hashes of every published file. Versions already locked stay unless pyproject.toml
+# no longer allows them; UPGRADE=1 moves every package to the newest its bounds allow.
+# Needs the package index (the only step that does). ADVISORY_DB=<a checkout of
+# pypa/advisory-database> also rebuilds the advisory snapshot from it for the new locks
+# (a package the snapshot does not cover fails the audit).
+LOCK_FLAGS = --universal --python-version 3.11 --generate-hashes --quiet \
+	--custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml requirements-tools.in --extra dev $(LOCK_FLAGS) \
+		-o $(DEV_LOCK)
+	$(BIN)/uv pip compile pyproject.toml requirements-tools.in -c $(DEV_LOCK) $(LOCK_FLAGS) \
+		-o $(LOCK)
+	$(if $(ADVISORY_DB),$(BIN)/python scripts/audit_lock.py refresh --from $(ADVISORY_DB) \
+		$(LOCK) $(DEV_LOCK))
+	$(BIN)/python scripts/audit_lock.py $(LOCK) $(DEV_LOCK)
+
+# The dependency audit, offline: every locked version against the advisory snapshot in
+# deploy/advisories/ (its date is printed; scripts/audit_lock.py --help says how to refresh).
+audit: $(STAMP)
+	$(BIN)/python scripts/audit_lock.py $(LOCK) $(DEV_LOCK)
 
 clean:
 	rm -rf $(VENV) .hub-data .pytest_cache .mypy_cache .ruff_cache mutants
