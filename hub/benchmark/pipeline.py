@@ -29,7 +29,7 @@ from aiokafka import AIOKafkaConsumer
 from hub.benchmark.latency import LoadResult, at_once, paced
 from hub.bus.embedded import free_port
 from hub.connectors.runtime.signing import signed_headers
-from hub.connectors.testing.harness import wait_for
+from hub.core.polling import wait_for
 from hub.settings import KafkaSettings
 from hub.simulators.population import SYNTHETIC_PREFIX
 from hub.simulators.runner import SimulatorSet

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hub.benchmark.latency import LoadResult, at_once, paced
 from hub.bus.admin import ensure_topics
 from hub.bus.broker import producer_options
-from hub.connectors.testing.harness import wait_for
+from hub.core.polling import wait_for
 from hub.core.topics import CANONICAL_PARTITIONS, TopicSpec
 from hub.settings import HubSettings, KafkaSettings
 

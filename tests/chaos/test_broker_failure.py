@@ -25,7 +25,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from hub.bus.apache_kafka import ApacheKafka, KafkaNode
 from hub.bus.embedded import free_port
-from hub.connectors.testing.harness import wait_for, wait_until
+from hub.connectors.testing.harness import wait_until
+from hub.core.polling import wait_for
 from hub.core.topics import ALL_TOPICS
 from hub.identity.pseudonym import Pseudonymiser
 from hub.settings import KafkaSettings

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from hub.bus.embedded import EmbeddedKafka, free_port
-from hub.connectors.testing.harness import wait_for
+from hub.core.polling import wait_for
 from hub.identity.pseudonym import Pseudonymiser
 from hub.settings import KafkaSettings
 from hub.simulators.population import synthetic_bsns

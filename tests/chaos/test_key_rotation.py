@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from hub.bus.embedded import free_port
-from hub.connectors.testing.harness import wait_for, wait_until
+from hub.connectors.testing.harness import wait_until
+from hub.core.polling import wait_for
 from hub.identity.keyfiles import decode_key
 from hub.identity.pseudonym import Pseudonymiser
 from hub.simulators.population import synthetic_bsns

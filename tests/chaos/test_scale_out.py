@@ -22,7 +22,8 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from hub.bus.embedded import free_port
-from hub.connectors.testing.harness import wait_for, wait_until
+from hub.connectors.testing.harness import wait_until
+from hub.core.polling import wait_for
 from hub.core.topics import ROUTER_GROUP
 from hub.identity.pseudonym import Pseudonymiser
 from hub.settings import KafkaSettings

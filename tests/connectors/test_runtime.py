@@ -22,7 +22,8 @@ from hub.connectors.runtime.lookup import LookupRuntime
 from hub.connectors.runtime.signing import signed_headers
 from hub.connectors.runtime.sources import drain_directory, poll_once
 from hub.connectors.runtime.webhook import webhook_router
-from hub.connectors.testing.harness import Bus, Stores, wait_for
+from hub.connectors.testing.harness import Bus, Stores
+from hub.core.polling import wait_for
 from hub.identity.vault import IdentityVault
 from hub.ops_api import Readiness, make_ops_app
 from hub.schemas.case import KedoLookupResult

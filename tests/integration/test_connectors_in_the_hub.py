@@ -26,9 +26,9 @@ from hub.connectors.llz import LlcCommunication
 from hub.connectors.pi import PiBackoffice
 from hub.connectors.runtime.signing import signed_headers
 from hub.connectors.testing import HttpPartner
-from hub.connectors.testing.harness import wait_for
 from hub.connectors.zvh import ZvhNotifications
 from hub.core.errors import ConfigurationError
+from hub.core.polling import wait_for
 from hub.core.topics import ROUTER_GROUP
 from hub.identity.pseudonym import Pseudonymiser
 from hub.schemas.envelope import Envelope, partner_source

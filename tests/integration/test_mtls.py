@@ -25,8 +25,8 @@ from pydantic import ValidationError
 from hub.app import server_config
 from hub.bus.embedded import free_port
 from hub.connectors.http import HttpApi, HttpApiConfig
-from hub.connectors.testing.harness import wait_for
 from hub.core.errors import RetryableError
+from hub.core.polling import wait_for
 from hub.ops_api import Readiness, make_ops_app
 from hub.settings import HttpSettings
 

@@ -14,7 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).parents[2]
@@ -213,12 +212,6 @@ def test_the_image_pins_its_base_installs_only_the_lock_and_runs_unprivileged() 
     assert users == [("10001", "10001")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hub.benchmark.pipeline and hub.benchmark.relay import wait_for from the connector"
-    " test kit, whose package imports pytest: `hub` (the image's entrypoint) does not start"
-    " on the runtime lock; the fix is in hub/, outside the supply-chain item",
-)
 def test_the_runtime_lock_is_enough_to_start_the_hub() -> None:
     dev_only = _locked_names(DEV_LOCK) - _locked_names(LOCK)
     modules = sorted(

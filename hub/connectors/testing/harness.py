@@ -176,13 +176,6 @@ async def wait_until(ready: Callable[[], Awaitable[bool]], timeout_s: float = 30
             await asyncio.sleep(0.05)
 
 
-async def wait_for(ready: Callable[[], bool], timeout_s: float = 30.0) -> None:
-    """Wait until ``ready()`` holds; raises TimeoutError after ``timeout_s``."""
-    async with asyncio.timeout(timeout_s):
-        while not ready():  # noqa: ASYNC110 - another task fills the state; nothing to await
-            await asyncio.sleep(0.05)
-
-
 @asynccontextmanager
 async def connected(broker: KafkaBroker, *, real: bool) -> AsyncIterator[KafkaBroker]:
     """The broker running: in memory (TestKafkaBroker), or on the real broker."""

@@ -26,10 +26,10 @@ from hub.connectors.testing.harness import (
     leaks,
     run,
     secret_values,
-    wait_for,
 )
 from hub.connectors.testing.scenarios import CANNED_MALFORMED, SUITE_EDGE_CASES
 from hub.core.errors import AuthenticationError, ContractError, PayloadTooLarge
+from hub.core.polling import wait_for
 from hub.core.record import KafkaRecord
 from hub.core.subjects import is_pseudonym
 from hub.ops_api import Readiness, make_ops_app

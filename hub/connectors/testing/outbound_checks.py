@@ -25,10 +25,10 @@ from hub.connectors.testing.harness import (
     leaks,
     run,
     secret_values,
-    wait_for,
 )
 from hub.connectors.testing.scenarios import OutboundScenario
 from hub.core.errors import ContractError
+from hub.core.polling import wait_for
 from hub.core.record import KafkaRecord
 from hub.schemas.case import KedoLookupResult
 from hub.schemas.envelope import HUB_SOURCE, Envelope
