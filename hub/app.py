@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import secrets
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -293,11 +292,9 @@ class HubProcess:
                 log.exception("housekeeping_failed")
 
     def _console(self) -> APIRouter:
-        console = self.settings.console
-        secret = console.session_secret
         return console_router(
             self.sessions,
-            secret.get_secret_value().encode() if secret else secrets.token_bytes(32),
+            self.settings.console,
             self.connectors.connectors,
             replayer=Replayer(
                 self.sessions,
@@ -306,7 +303,6 @@ class HubProcess:
                 self.keyring,
             ),
             send=EventPublisher(self.broker).send_all,
-            max_age_s=console.session_max_age_s,
         )
 
     async def _measure(self) -> None:

@@ -307,10 +307,42 @@ class OpsSettings(BaseModel):
 class ConsoleSettings(SecretFiles):
     session_secret: SecretStr | None = Field(
         None,
-        description="Key that signs console session cookies; without one a new key is made "
-        "at every start (everyone logs in again).",
+        description="Key that signs the short-lived OIDC login state cookie; without one a "
+        "new key is made at every start (a login under way then starts again). Give every "
+        "hub process the same key.",
     )
-    session_max_age_s: int = Field(8 * 3600, gt=0, description="How long a login lasts.")
+    session_max_age_s: int = Field(
+        8 * 3600, gt=0, description="How long a login lasts at most (absolute expiry)."
+    )
+    session_idle_s: int = Field(
+        30 * 60, gt=0, description="A login unused this long ends (idle expiry)."
+    )
+    secure_cookie: bool = Field(
+        True,
+        description="Mark the session cookie Secure (sent over https only; browsers also "
+        "keep it for http://127.0.0.1 and localhost). Turn off only for a console served "
+        "over plain http on another address, on a trusted network.",
+    )
+    login_max_failures: int = Field(
+        5, ge=1, description="Failed logins on one account, within the window, that lock it."
+    )
+    login_source_max_failures: int = Field(
+        20,
+        ge=1,
+        description="Failed logins from one source address, within the window, that lock "
+        "that address out (it bounds how many accounts one address can lock).",
+    )
+    login_window_s: int = Field(15 * 60, gt=0, description="Window that counts failures.")
+    lockout_s: int = Field(
+        15 * 60, gt=0, description="How long a locked account or source address waits."
+    )
+    max_concurrent_hashes: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Password checks (argon2) running at once, in worker threads; more "
+        "logins wait, and beyond eight per slot they get a 429.",
+    )
 
 
 class TracingSettings(BaseModel):
