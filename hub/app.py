@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import secrets
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from hub.connectors.base import LookupConnector
 from hub.connectors.runtime.inbound import NONCE_PREFIX
 from hub.connectors.runtime.label_resend import resend_failed_labels
 from hub.connectors.runtime.wiring import ConnectorSet, wire
+from hub.console.oidc import OidcLogin
 from hub.console.web import console_router
 from hub.core.errors import ConfigurationError
 from hub.core.topics import ALL_TOPICS, ROUTED_TOPICS, ROUTER_GROUP
@@ -292,9 +294,15 @@ class HubProcess:
                 log.exception("housekeeping_failed")
 
     def _console(self) -> APIRouter:
+        console = self.settings.console
+        secret = console.session_secret
+        oidc = None
+        if console.oidc_issuer is not None:
+            key = secret.get_secret_value().encode() if secret else secrets.token_bytes(32)
+            oidc = OidcLogin(console, key)
         return console_router(
             self.sessions,
-            self.settings.console,
+            console,
             self.connectors.connectors,
             replayer=Replayer(
                 self.sessions,
@@ -303,6 +311,7 @@ class HubProcess:
                 self.keyring,
             ),
             send=EventPublisher(self.broker).send_all,
+            oidc=oidc,
         )
 
     async def _measure(self) -> None:

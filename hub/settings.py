@@ -343,6 +343,42 @@ class ConsoleSettings(SecretFiles):
         description="Password checks (argon2) running at once, in worker threads; more "
         "logins wait, and beyond eight per slot they get a 429.",
     )
+    oidc_issuer: HttpUrl | None = Field(
+        None,
+        description="OpenID Connect issuer of the organisation's identity provider: the "
+        "console then offers its login (authorization code with PKCE).",
+    )
+    oidc_client_id: str | None = Field(None, description="The console's client id there.")
+    oidc_client_secret: SecretStr | None = Field(
+        None, description="The console's client secret there (a public client has none)."
+    )
+    oidc_redirect_uri: HttpUrl | None = Field(
+        None,
+        description="Where the provider sends the browser back: "
+        "https://<console host>/console/oidc/callback.",
+    )
+    oidc_role_claim: str = Field(
+        "ketenhub_role",
+        description="ID token claim (a string or a list) that names the console role; "
+        "without it, or with no known role in it, no access.",
+    )
+    oidc_partner_claim: str = Field(
+        "ketenhub_partner", description="ID token claim naming a partner account's partner."
+    )
+    oidc_roles: dict[str, Literal["operator", "privacy-officer", "partner"]] = Field(
+        default_factory=dict,
+        description="Role-claim values (e.g. group names) mapped to console roles, as "
+        "JSON; empty: the claim holds the role's own name.",
+    )
+    oidc_scopes: str = Field("openid profile", description="Scopes the console asks for.")
+
+    @model_validator(mode="after")
+    def _oidc_is_whole(self) -> ConsoleSettings:
+        if self.oidc_issuer is not None and (
+            self.oidc_client_id is None or self.oidc_redirect_uri is None
+        ):
+            raise ValueError("oidc_issuer needs oidc_client_id and oidc_redirect_uri")
+        return self
 
 
 class TracingSettings(BaseModel):

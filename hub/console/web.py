@@ -24,7 +24,8 @@ from hub.connectors.base import Connector
 from hub.console import accounts, queries, throttle
 from hub.console import sessions as console_sessions
 from hub.console.accounts import Viewer
-from hub.core.errors import Forbidden, NotFound, TooManyRequests
+from hub.console.oidc import STATE_MAX_AGE_S, OidcLogin
+from hub.core.errors import AuthenticationError, Forbidden, NotFound, TooManyRequests
 from hub.logs import get_logger
 from hub.monitoring import HEALTH
 from hub.routing.replay import Replayer, discard
@@ -34,6 +35,9 @@ from hub.state.dead_letters import Letter, LetterQuery, LetterState
 
 COOKIE = "ketenhub_console"
 CSRF_FIELD = "csrf"
+STATE_COOKIE = "ketenhub_console_oidc"
+MAX_CODE = 4096
+"""The longest authorization code taken (some providers' codes run to a kilobyte or two)."""
 WINDOWS = {"15m": dt.timedelta(minutes=15), "24h": dt.timedelta(hours=24)}
 MAX_HOURS = 24.0 * 366
 """The decisions page looks back at most a year (and a day)."""
@@ -53,6 +57,7 @@ def console_router(
     replayer: Replayer,
     send: outbox.Send,
     clock: Clock = SYSTEM_CLOCK,
+    oidc: OidcLogin | None = None,
 ) -> APIRouter:
     """The console's pages. Every POST passes :func:`_same_origin`, and every POST but the
     login carries the session's CSRF token: one guard for the whole router. ``clock``
@@ -117,7 +122,10 @@ def console_router(
 
     def login_page(request: Request, error: str | None, status: int = 200) -> HTMLResponse:
         return templates.TemplateResponse(
-            request, "login.html", {"viewer": None, "error": error}, status_code=status
+            request,
+            "login.html",
+            {"viewer": None, "error": error, "oidc": oidc is not None},
+            status_code=status,
         )
 
     @router.get("/login")
@@ -171,8 +179,10 @@ def console_router(
                 )
             return login_page(request, "Wrong name or password.", 401)
         log.info("console_login", account=viewer.name, source=source)
-        redirect = RedirectResponse("/console/flows", 303)
-        redirect.set_cookie(
+        return with_session(RedirectResponse("/console/flows", 303), token)
+
+    def with_session(response: Response, token: str) -> Response:
+        response.set_cookie(
             COOKIE,
             token,
             max_age=settings.session_max_age_s,
@@ -181,7 +191,58 @@ def console_router(
             secure=settings.secure_cookie,
             path="/console",
         )
-        return redirect
+        return response
+
+    @router.get("/oidc/login")
+    async def oidc_login() -> Response:
+        """Off to the organisation's identity provider, with a state cookie to come back
+        with (SameSite=Lax: the provider's redirect back is a cross-site navigation)."""
+        if oidc is None:
+            raise NotFound("this console has no OIDC login")
+        url, state = await oidc.start()
+        response = RedirectResponse(url, 303)
+        response.set_cookie(
+            STATE_COOKIE,
+            state,
+            max_age=STATE_MAX_AGE_S,
+            httponly=True,
+            samesite="lax",
+            secure=settings.secure_cookie,
+            path="/console/oidc",
+        )
+        return response
+
+    @router.get("/oidc/callback")
+    async def oidc_callback(
+        request: Request,
+        code: Annotated[str, Query(max_length=MAX_CODE)] = "",
+        state: Text = "",
+        error: Text = "",
+    ) -> Response:
+        """The provider's answer: a session for the viewer its ID token vouches for. The
+        page then moves on to the flows itself (a same-site step, so the SameSite=Strict
+        session cookie goes along)."""
+        if oidc is None:
+            raise NotFound("this console has no OIDC login")
+        if error or not code or not state:
+            raise AuthenticationError("the identity provider did not log this user in")
+        try:
+            viewer = await oidc.finish(
+                code, state, request.cookies.get(STATE_COOKIE, ""), clock.now()
+            )
+        except (AuthenticationError, Forbidden) as refused:
+            log.warning("console_oidc_refused", reason=refused.message)
+            raise
+        async with sessions.begin() as session:
+            token = await console_sessions.start(session, viewer, clock.now())
+        log.info("console_login", account=viewer.name, via="oidc")
+        response = templates.TemplateResponse(
+            request, "signed_in.html", {"viewer": None, "refresh": "0;url=/console/flows"}
+        )
+        response.delete_cookie(
+            STATE_COOKIE, path="/console/oidc", secure=settings.secure_cookie, httponly=True
+        )
+        return with_session(response, token)
 
     @router.post("/logout")
     async def logout(request: Request) -> Response:
