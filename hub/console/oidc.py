@@ -93,7 +93,9 @@ class OidcLogin:
         if not all(isinstance(found.get(f), str) for f in fields):
             raise RetryableError("the identity provider's discovery document is incomplete")
         if found["issuer"].rstrip("/") != self.issuer:
-            raise ConfigurationError("the identity provider names another issuer")
+            raise RetryableError(
+                "the identity provider names another issuer: check HUB_CONSOLE__OIDC_ISSUER"
+            )
         return Provider(*(found[f] for f in fields))
 
     async def start(self) -> tuple[str, str]:
