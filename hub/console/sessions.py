@@ -17,6 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.console.accounts import Role, Viewer
 from hub.state.tables import ConsoleSession
 
+TOUCH_EVERY = dt.timedelta(minutes=1)
+"""How often a used session's last-seen time is written: idle expiry is this precise."""
+
 
 @dataclass(frozen=True)
 class Lifetime:
@@ -60,7 +63,8 @@ async def find(
     if row.created_at + lifetime.max_age <= now or row.seen_at + lifetime.idle <= now:
         await session.delete(row)
         return None
-    row.seen_at = now
+    if now - row.seen_at >= TOUCH_EVERY:  # not a write for every page (flows refreshes)
+        row.seen_at = now
     return Viewer(name=row.username, role=Role(row.role), partner=row.partner)
 
 
