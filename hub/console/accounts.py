@@ -25,6 +25,8 @@ from hub.state.tables import ConsoleAccount
 
 _hasher = PasswordHasher()
 MIN_PASSWORD = 12
+MAX_PASSWORD = 200
+"""The login form takes no longer password: argon2's cost is not the caller's to choose."""
 
 
 class Role(StrEnum):
@@ -57,8 +59,10 @@ class Viewer:
 async def create(
     session: AsyncSession, username: str, password: str, role: Role, partner: str | None = None
 ) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise ContractError(f"a password needs {MIN_PASSWORD} characters", field="password")
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise ContractError(
+            f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters", field="password"
+        )
     if (role is Role.PARTNER) != (partner is not None):
         raise ContractError("a partner account, and only that, names its partner", field="partner")
     if partner is not None:

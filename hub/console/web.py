@@ -136,7 +136,7 @@ def console_router(
     async def login(
         request: Request,
         username: str = Form(..., max_length=MAX_TEXT),
-        password: str = Form(..., max_length=MAX_TEXT),
+        password: str = Form(..., max_length=accounts.MAX_PASSWORD),
     ) -> Response:
         """Throttled per account and per source address, the password checked off the
         event loop; a refusal and a lockout go to the audit trail (never the password)."""

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from hub.console import accounts
 from hub.console.accounts import Role
 from hub.console.web import COOKIE, console_router
+from hub.core.errors import ContractError
 from hub.ops_api import Readiness, make_ops_app
 from hub.routing.replay import Replayer
 from hub.settings import ConsoleSettings
@@ -367,5 +368,8 @@ async def test_every_console_query_parameter_is_bounded(console: Console) -> Non
             answer = await client.get(path, params={name: long})
             assert answer.status_code == 422, (path, name)
         assert (await client.get(f"/console/dead-letters/{long}")).status_code == 422
-        login = await _attempt(client, long, PASSWORD)
-        assert login.status_code == 422
+        assert (await _attempt(client, long, PASSWORD)).status_code == 422
+        assert (await _attempt(client, "ops", long)).status_code == 422
+    async with console.sessions.begin() as session:
+        with pytest.raises(ContractError, match="12 to 200 characters"):
+            await accounts.create(session, "long", "x" * 201, Role.OPERATOR)
