@@ -30,6 +30,7 @@ from hub.connectors.base import LookupConnector
 from hub.connectors.runtime.inbound import NONCE_PREFIX
 from hub.connectors.runtime.label_resend import resend_failed_labels
 from hub.connectors.runtime.wiring import ConnectorSet, wire
+from hub.console.oidc import OidcLogin
 from hub.console.web import console_router
 from hub.core.errors import ConfigurationError
 from hub.core.topics import ALL_TOPICS, ROUTED_TOPICS, ROUTER_GROUP
@@ -295,9 +296,13 @@ class HubProcess:
     def _console(self) -> APIRouter:
         console = self.settings.console
         secret = console.session_secret
+        oidc = None
+        if console.oidc_issuer is not None:
+            key = secret.get_secret_value().encode() if secret else secrets.token_bytes(32)
+            oidc = OidcLogin(console, key)
         return console_router(
             self.sessions,
-            secret.get_secret_value().encode() if secret else secrets.token_bytes(32),
+            console,
             self.connectors.connectors,
             replayer=Replayer(
                 self.sessions,
@@ -306,7 +311,7 @@ class HubProcess:
                 self.keyring,
             ),
             send=EventPublisher(self.broker).send_all,
-            max_age_s=console.session_max_age_s,
+            oidc=oidc,
         )
 
     async def _measure(self) -> None:

@@ -307,10 +307,78 @@ class OpsSettings(BaseModel):
 class ConsoleSettings(SecretFiles):
     session_secret: SecretStr | None = Field(
         None,
-        description="Key that signs console session cookies; without one a new key is made "
-        "at every start (everyone logs in again).",
+        description="Key that signs the short-lived OIDC login state cookie; without one a "
+        "new key is made at every start (a login under way then starts again). Give every "
+        "hub process the same key.",
     )
-    session_max_age_s: int = Field(8 * 3600, gt=0, description="How long a login lasts.")
+    session_max_age_s: int = Field(
+        8 * 3600, gt=0, description="How long a login lasts at most (absolute expiry)."
+    )
+    session_idle_s: int = Field(
+        30 * 60, gt=0, description="A login unused this long ends (idle expiry)."
+    )
+    secure_cookie: bool = Field(
+        True,
+        description="Mark the session cookie Secure (sent over https only; browsers also "
+        "keep it for http://127.0.0.1 and localhost). Turn off only for a console served "
+        "over plain http on another address, on a trusted network.",
+    )
+    login_max_failures: int = Field(
+        5, ge=1, description="Failed logins on one account, within the window, that lock it."
+    )
+    login_source_max_failures: int = Field(
+        20,
+        ge=1,
+        description="Failed logins from one source address, within the window, that lock "
+        "that address out (it bounds how many accounts one address can lock).",
+    )
+    login_window_s: int = Field(15 * 60, gt=0, description="Window that counts failures.")
+    lockout_s: int = Field(
+        15 * 60, gt=0, description="How long a locked account or source address waits."
+    )
+    max_concurrent_hashes: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Password checks (argon2) running at once, in worker threads; more "
+        "logins wait, and beyond eight per slot they get a 429.",
+    )
+    oidc_issuer: HttpUrl | None = Field(
+        None,
+        description="OpenID Connect issuer of the organisation's identity provider: the "
+        "console then offers its login (authorization code with PKCE).",
+    )
+    oidc_client_id: str | None = Field(None, description="The console's client id there.")
+    oidc_client_secret: SecretStr | None = Field(
+        None, description="The console's client secret there (a public client has none)."
+    )
+    oidc_redirect_uri: HttpUrl | None = Field(
+        None,
+        description="Where the provider sends the browser back: "
+        "https://<console host>/console/oidc/callback.",
+    )
+    oidc_role_claim: str = Field(
+        "ketenhub_role",
+        description="ID token claim (a string or a list) that names the console role; "
+        "without it, or with no known role in it, no access.",
+    )
+    oidc_partner_claim: str = Field(
+        "ketenhub_partner", description="ID token claim naming a partner account's partner."
+    )
+    oidc_roles: dict[str, Literal["operator", "privacy-officer", "partner"]] = Field(
+        default_factory=dict,
+        description="Role-claim values (e.g. group names) mapped to console roles, as "
+        "JSON; empty: the claim holds the role's own name.",
+    )
+    oidc_scopes: str = Field("openid profile", description="Scopes the console asks for.")
+
+    @model_validator(mode="after")
+    def _oidc_is_whole(self) -> ConsoleSettings:
+        if self.oidc_issuer is not None and (
+            self.oidc_client_id is None or self.oidc_redirect_uri is None
+        ):
+            raise ValueError("oidc_issuer needs oidc_client_id and oidc_redirect_uri")
+        return self
 
 
 class TracingSettings(BaseModel):

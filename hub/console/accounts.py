@@ -12,6 +12,8 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
+import anyio
+import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
@@ -23,6 +25,8 @@ from hub.state.tables import ConsoleAccount
 
 _hasher = PasswordHasher()
 MIN_PASSWORD = 12
+MAX_PASSWORD = 200
+"""The login form takes no longer password: argon2's cost is not the caller's to choose."""
 
 
 class Role(StrEnum):
@@ -55,8 +59,10 @@ class Viewer:
 async def create(
     session: AsyncSession, username: str, password: str, role: Role, partner: str | None = None
 ) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise ContractError(f"a password needs {MIN_PASSWORD} characters", field="password")
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise ContractError(
+            f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters", field="password"
+        )
     if (role is Role.PARTNER) != (partner is not None):
         raise ContractError("a partner account, and only that, names its partner", field="partner")
     if partner is not None:
@@ -91,20 +97,27 @@ async def demo_login(session: AsyncSession) -> str | None:
     return password
 
 
-async def verify(session: AsyncSession, username: str, password: str) -> Viewer | None:
+async def account(session: AsyncSession, username: str) -> ConsoleAccount | None:
+    return await session.get(ConsoleAccount, username)
+
+
+async def verify(
+    account: ConsoleAccount | None, password: str, limiter: anyio.CapacityLimiter
+) -> Viewer | None:
     """The account's viewer when the password holds; None otherwise, in about the same
-    time either way (a missing account is checked against a dummy hash)."""
-    account = await session.get(ConsoleAccount, username)
+    time either way (a missing account is checked against a dummy hash). argon2 runs in a
+    worker thread, at most ``limiter``'s tokens at once: the event loop keeps serving."""
     stored = account.password_hash if account is not None else _DUMMY
-    try:
-        _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError):
+    if not await anyio.to_thread.run_sync(_matches, stored, password, limiter=limiter):
         return None
     return _viewer(account)
 
 
-async def viewer(session: AsyncSession, username: str) -> Viewer | None:
-    return _viewer(await session.get(ConsoleAccount, username))
+def _matches(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def _viewer(account: ConsoleAccount | None) -> Viewer | None:

@@ -5,56 +5,112 @@ officer's look at a person's audit details is itself written to the audit trail.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
+import math
+import uuid
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+import anyio
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.clock import SYSTEM_CLOCK, Clock
 from hub.connectors.base import Connector
-from hub.console import accounts, queries
+from hub.console import accounts, queries, throttle
+from hub.console import sessions as console_sessions
 from hub.console.accounts import Viewer
-from hub.core.errors import Forbidden, NotFound
+from hub.console.oidc import STATE_MAX_AGE_S, OidcLogin
+from hub.core.errors import AuthenticationError, Forbidden, NotFound, TooManyRequests
+from hub.logs import get_logger
 from hub.monitoring import HEALTH
 from hub.routing.replay import Replayer, discard
+from hub.settings import ConsoleSettings
 from hub.state import audit, dead_letters, holdback, outbox
 from hub.state.dead_letters import Letter, LetterQuery, LetterState
 
 COOKIE = "ketenhub_console"
+CSRF_FIELD = "csrf"
+STATE_COOKIE = "ketenhub_console_oidc"
+MAX_CODE = 4096
+"""The longest authorization code taken (some providers' codes run to a kilobyte or two)."""
 WINDOWS = {"15m": dt.timedelta(minutes=15), "24h": dt.timedelta(hours=24)}
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+MAX_HOURS = 24.0 * 366
+"""The decisions page looks back at most a year (and a day)."""
+MAX_TEXT = 200
+"""The longest filter, id or reason a console page takes."""
+templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates"))
+log = get_logger(__name__)
+Text = Annotated[str, Query(max_length=MAX_TEXT)]
+LetterId = Annotated[str, Path(max_length=MAX_TEXT)]
 
 
 def console_router(
     sessions: async_sessionmaker[AsyncSession],
-    secret: bytes,
+    settings: ConsoleSettings,
     connectors: Callable[[], Sequence[Connector[Any]]],
     *,
     replayer: Replayer,
     send: outbox.Send,
-    max_age_s: int = 8 * 3600,
+    clock: Clock = SYSTEM_CLOCK,
+    oidc: OidcLogin | None = None,
 ) -> APIRouter:
-    router = APIRouter(prefix="/console", include_in_schema=False)
-    signer = URLSafeTimedSerializer(secret, salt="ketenhub-console")
+    """The console's pages. Every POST passes :func:`_same_origin`, and every POST but the
+    login carries the session's CSRF token: one guard for the whole router. ``clock``
+    times sessions and lockouts (a test moves it)."""
+    lifetime = console_sessions.Lifetime(
+        max_age=dt.timedelta(seconds=settings.session_max_age_s),
+        idle=dt.timedelta(seconds=settings.session_idle_s),
+    )
+    limits = throttle.Limits(
+        account_failures=settings.login_max_failures,
+        source_failures=settings.login_source_max_failures,
+        window=dt.timedelta(seconds=settings.login_window_s),
+        lockout=dt.timedelta(seconds=settings.lockout_s),
+    )
+    hashes = anyio.CapacityLimiter(settings.max_concurrent_hashes)
+
+    async def guard(request: Request) -> None:
+        """Refuse a cross-site POST: a foreign Origin, or no session CSRF token."""
+        if request.method != "POST":
+            return
+        if not _same_origin(request):
+            raise Forbidden("a console form is posted from the console's own origin only")
+        if request.url.path == "/console/login":
+            return
+        token = request.cookies.get(COOKIE, "")
+        sent = (await request.form()).get(CSRF_FIELD)
+        if not token or not isinstance(sent, str):
+            raise Forbidden("the form's CSRF token is missing; reload the page")
+        if not hmac.compare_digest(sent, console_sessions.csrf_token(token)):
+            raise Forbidden("the form's CSRF token does not match this login; reload the page")
+
+    router = APIRouter(prefix="/console", include_in_schema=False, dependencies=[Depends(guard)])
 
     async def viewer_of(request: Request) -> Viewer | None:
         token = request.cookies.get(COOKIE)
         if not token:
             return None
-        try:
-            name = signer.loads(token, max_age=max_age_s)
-        except BadSignature:
-            return None
-        async with sessions() as session:
-            return await accounts.viewer(session, str(name))
+        async with sessions.begin() as session:
+            viewer = await console_sessions.find(session, token, lifetime, clock.now())
+        if viewer is not None:
+            request.state.csrf = console_sessions.csrf_token(token)
+        return viewer
 
     def page(request: Request, name: str, viewer: Viewer, **context: Any) -> HTMLResponse:
         return templates.TemplateResponse(
-            request, name, {"viewer": viewer, "active": name.removesuffix(".html"), **context}
+            request,
+            name,
+            {
+                "viewer": viewer,
+                "active": name.removesuffix(".html"),
+                "csrf": request.state.csrf,
+                **context,
+            },
         )
 
     async def signed_in(request: Request) -> Viewer:
@@ -64,38 +120,139 @@ def console_router(
             raise HTTPException(status_code=303, headers={"Location": "/console/login"})
         return viewer
 
+    def login_page(request: Request, error: str | None, status: int = 200) -> HTMLResponse:
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {"viewer": None, "error": error, "oidc": oidc is not None},
+            status_code=status,
+        )
+
     @router.get("/login")
     async def login_form(request: Request) -> HTMLResponse:
-        return templates.TemplateResponse(request, "login.html", {"viewer": None, "error": None})
+        return login_page(request, None)
 
     @router.post("/login")
     async def login(
-        request: Request, username: str = Form(...), password: str = Form(...)
+        request: Request,
+        username: str = Form(..., max_length=MAX_TEXT),
+        password: str = Form(..., max_length=accounts.MAX_PASSWORD),
     ) -> Response:
-        async with sessions() as session:
-            viewer = await accounts.verify(session, username, password)
+        """Throttled per account and per source address, the password checked off the
+        event loop; a refusal and a lockout go to the audit trail (never the password)."""
+        if hashes.statistics().tasks_waiting >= 8 * settings.max_concurrent_hashes:
+            raise TooManyRequests("the console is checking many logins; try again shortly")
+        source = request.client.host if request.client else "unknown"
+        wanted = throttle.keys(username, source, limits)
+        now = clock.now()
+        async with sessions.begin() as session:
+            account = await accounts.account(session, username)
+            locked_until = await throttle.admit(session, wanted, limits, now)
+            known = account.username if account is not None else None
+        if locked_until is not None:  # the lockout is audited once, not every knock on it
+            wait = max(1, math.ceil((locked_until - now).total_seconds()))
+            response = login_page(request, "Too many failed logins; try again later.", 429)
+            response.headers["Retry-After"] = str(wait)
+            return response
+        viewer = await accounts.verify(account, password, hashes)
+        now = clock.now()
+        async with sessions.begin() as session:
+            if viewer is None:
+                locks = await throttle.failed(session, wanted, limits, now)
+                entries = [_login_refused(known, source, "wrong password", now)]
+                entries += [_locked_out(known, source, key.kind, now) for key in locks]
+                await audit.append(session, entries)
+            else:
+                await throttle.succeeded(session, wanted, now)
+                await console_sessions.prune(session, lifetime, now)
+                await throttle.prune(session, limits, now)
+                token = await console_sessions.start(session, viewer, now)
         if viewer is None:
-            return templates.TemplateResponse(
-                request,
-                "login.html",
-                {"viewer": None, "error": "Wrong name or password."},
-                status_code=401,
-            )
-        response = RedirectResponse("/console/flows", 303)
+            log.warning("console_login_failed", account=known or "(unknown)", source=source)
+            for key in locks:
+                log.warning(
+                    "console_login_locked",
+                    locked=key.kind,
+                    account=known or "(unknown)",
+                    source=source,
+                    lockout_s=settings.lockout_s,
+                )
+            return login_page(request, "Wrong name or password.", 401)
+        log.info("console_login", account=viewer.name, source=source)
+        return with_session(RedirectResponse("/console/flows", 303), token)
+
+    def with_session(response: Response, token: str) -> Response:
         response.set_cookie(
             COOKIE,
-            signer.dumps(viewer.name),
-            max_age=max_age_s,
+            token,
+            max_age=settings.session_max_age_s,
             httponly=True,
             samesite="strict",
-            secure=request.url.scheme == "https",
+            secure=settings.secure_cookie,
+            path="/console",
         )
         return response
 
+    @router.get("/oidc/login")
+    async def oidc_login() -> Response:
+        """Off to the organisation's identity provider, with a state cookie to come back
+        with (SameSite=Lax: the provider's redirect back is a cross-site navigation)."""
+        if oidc is None:
+            raise NotFound("this console has no OIDC login")
+        url, state = await oidc.start()
+        response = RedirectResponse(url, 303)
+        response.set_cookie(
+            STATE_COOKIE,
+            state,
+            max_age=STATE_MAX_AGE_S,
+            httponly=True,
+            samesite="lax",
+            secure=settings.secure_cookie,
+            path="/console/oidc",
+        )
+        return response
+
+    @router.get("/oidc/callback")
+    async def oidc_callback(
+        request: Request,
+        code: Annotated[str, Query(max_length=MAX_CODE)] = "",
+        state: Text = "",
+        error: Text = "",
+    ) -> Response:
+        """The provider's answer: a session for the viewer its ID token vouches for. The
+        page then moves on to the flows itself (a same-site step, so the SameSite=Strict
+        session cookie goes along)."""
+        if oidc is None:
+            raise NotFound("this console has no OIDC login")
+        if error or not code or not state:
+            raise AuthenticationError("the identity provider did not log this user in")
+        try:
+            viewer = await oidc.finish(
+                code, state, request.cookies.get(STATE_COOKIE, ""), clock.now()
+            )
+        except (AuthenticationError, Forbidden) as refused:
+            log.warning("console_oidc_refused", reason=refused.message)
+            raise
+        async with sessions.begin() as session:
+            token = await console_sessions.start(session, viewer, clock.now())
+        log.info("console_login", account=viewer.name, via="oidc")
+        response = templates.TemplateResponse(
+            request, "signed_in.html", {"viewer": None, "refresh": "0;url=/console/flows"}
+        )
+        response.delete_cookie(
+            STATE_COOKIE, path="/console/oidc", secure=settings.secure_cookie, httponly=True
+        )
+        return with_session(response, token)
+
     @router.post("/logout")
-    async def logout() -> Response:
+    async def logout(request: Request) -> Response:
+        """Revoke the session server-side: the cookie is dead wherever a copy of it went."""
+        async with sessions.begin() as session:
+            await console_sessions.end(session, request.cookies.get(COOKIE, ""))
         response = RedirectResponse("/console/login", 303)
-        response.delete_cookie(COOKIE)
+        response.delete_cookie(
+            COOKIE, path="/console", secure=settings.secure_cookie, httponly=True
+        )
         return response
 
     @router.get("")
@@ -105,7 +262,7 @@ def console_router(
 
     @router.get("/flows")
     async def flows(
-        request: Request, window: str = "15m", viewer: Viewer = Depends(signed_in)
+        request: Request, window: Text = "15m", viewer: Viewer = Depends(signed_in)
     ) -> Response:
         span = WINDOWS.get(window, WINDOWS["15m"])
         async with sessions() as session:
@@ -115,10 +272,10 @@ def console_router(
     @router.get("/decisions")
     async def decisions(
         request: Request,
-        outcome: str | None = None,
-        partner: str | None = None,
-        rule: str | None = None,
-        hours: float = 24.0,
+        outcome: Text | None = None,
+        partner: Text | None = None,
+        rule: Text | None = None,
+        hours: Annotated[float, Query(gt=0, le=MAX_HOURS, allow_inf_nan=False)] = 24.0,
         viewer: Viewer = Depends(signed_in),
     ) -> Response:
         filters = queries.Filters(
@@ -133,7 +290,7 @@ def console_router(
 
     @router.get("/trace")
     async def trace(
-        request: Request, correlation_id: str = "", viewer: Viewer = Depends(signed_in)
+        request: Request, correlation_id: Text = "", viewer: Viewer = Depends(signed_in)
     ) -> Response:
         found = None
         if correlation_id:
@@ -154,7 +311,7 @@ def console_router(
 
     @router.get("/report")
     async def report(
-        request: Request, subject: str, viewer: Viewer = Depends(signed_in)
+        request: Request, subject: Text, viewer: Viewer = Depends(signed_in)
     ) -> Response:
         """A person's disclosure report: a privacy officer only, and the look is audited."""
         if not viewer.may_see_audit_details():
@@ -177,7 +334,7 @@ def console_router(
 
     @router.get("/dead-letters")
     async def dead_letter_page(
-        request: Request, state: str = "open", viewer: Viewer = Depends(signed_in)
+        request: Request, state: Text = "open", viewer: Viewer = Depends(signed_in)
     ) -> Response:
         known = {s.value for s in LetterState}
         state = state if state in known or state == "all" else LetterState.OPEN.value
@@ -192,7 +349,7 @@ def console_router(
 
     @router.get("/dead-letters/{letter_id}")
     async def dead_letter(
-        request: Request, letter_id: str, viewer: Viewer = Depends(signed_in)
+        request: Request, letter_id: LetterId, viewer: Viewer = Depends(signed_in)
     ) -> Response:
         """One dead letter, and what a replay would do now: decided with today's
         consents and titles, shown before anything is sent."""
@@ -211,7 +368,7 @@ def console_router(
         )
 
     @router.post("/dead-letters/{letter_id}/replay")
-    async def replay(letter_id: str, viewer: Viewer = Depends(signed_in)) -> Response:
+    async def replay(letter_id: LetterId, viewer: Viewer = Depends(signed_in)) -> Response:
         if not viewer.may_replay():
             raise Forbidden("a partner account sees its dead letters; operators replay them")
         letter = await letter_for(viewer, letter_id)
@@ -222,7 +379,9 @@ def console_router(
 
     @router.post("/dead-letters/{letter_id}/discard")
     async def discard_letter(
-        letter_id: str, why: str = Form(..., min_length=3), viewer: Viewer = Depends(signed_in)
+        letter_id: LetterId,
+        why: str = Form(..., min_length=3, max_length=MAX_TEXT),
+        viewer: Viewer = Depends(signed_in),
     ) -> Response:
         """Give the dead letter up; what waited behind it in its lane goes on."""
         if not viewer.may_replay():
@@ -240,3 +399,51 @@ def _serves(connector: Connector[Any], viewer: Viewer) -> bool:
         return viewer.partner is not None and connector.serves(viewer.partner)
     except ValueError:
         return False
+
+
+def _same_origin(request: Request) -> bool:
+    """Whether the POST comes from the console's own origin: its Origin header, or (an
+    older browser) its Referer's origin. Neither, or ``null``, is refused."""
+    claimed = request.headers.get("origin") or request.headers.get("referer")
+    if not claimed:
+        return False
+    parts = urlsplit(claimed)
+    own = request.url
+    return (parts.scheme, parts.netloc.lower()) == (own.scheme, own.netloc.lower())
+
+
+def _login_refused(
+    account: str | None, source: str, why: str, now: dt.datetime
+) -> audit.AuditEntry:
+    """The audit record of a refused login: a known account by name (an operator or
+    partner user id), an unknown one not (typed text is never recorded)."""
+    name = account or "(unknown)"
+    return audit.AuditEntry(
+        event_id=f"console-login-{uuid.uuid4()}",
+        event_type="nl.ketenhub.console.login",
+        event_time=now,
+        action="login",
+        sender=f"urn:ketenhub:console:{name}",
+        subject=f"console-account:{name}",
+        object=f"console login from {source}: {why}",
+        outcome=audit.AuditOutcome.LOGIN_FAILED,
+        correlation_id=f"console-{name}",
+    )
+
+
+def _locked_out(
+    account: str | None, source: str, locked: str, now: dt.datetime
+) -> audit.AuditEntry:
+    name = account or "(unknown)"
+    what = f"source address {source}" if locked == "source" else f"account {name}"
+    return audit.AuditEntry(
+        event_id=f"console-lockout-{uuid.uuid4()}",
+        event_type="nl.ketenhub.console.lockout",
+        event_time=now,
+        action="login",
+        sender=f"urn:ketenhub:console:{name}",
+        subject=f"console-account:{name}",
+        object=f"{what} locked out after failed logins from {source}",
+        outcome=audit.AuditOutcome.LOCKED_OUT,
+        correlation_id=f"console-{name}",
+    )

@@ -63,6 +63,10 @@ class AuditOutcome:
     """A client's data was erased (a request under the AVG, or a retention clock)."""
     VIEWED = "VIEWED"
     """A person looked at a client's records in the console."""
+    LOGIN_FAILED = "LOGIN_FAILED"
+    """A console login was refused: a wrong password, or the account or source locked."""
+    LOCKED_OUT = "LOCKED_OUT"
+    """Too many failed console logins locked an account or a source address for a while."""
     DISPUTED = "DISPUTED"
     """The hub's case state and KEDO disagreed about a detained client: nothing of the
     event was forwarded, and the ZVH procesregisseur was asked to resolve it."""

@@ -311,6 +311,32 @@ class ConsoleAccount(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
+class ConsoleSession(Base):
+    """A console login, kept server-side so logout and expiry revoke it. The key is the
+    SHA-256 of the cookie's random token: a database reader cannot ride a session."""
+
+    __tablename__ = "console_session"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(200), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    partner: Mapped[str | None] = mapped_column(String(60))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class ConsoleThrottle(Base):
+    """Failed console logins per account or per source address in the current window, and
+    until when that key is locked out. Shared by every hub process through the database."""
+
+    __tablename__ = "console_throttle"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), index=True)
+
+
 class DeliveryReceipt(Base):
     """What became of one delivery at its partner: delivered or dead-lettered, after how
     many tries and how long. Ids and partners only, never content."""

@@ -14,6 +14,7 @@ import pytest
 from hub.connectors.testing.harness import wait_until
 from hub.console import accounts
 from hub.console.accounts import Role
+from hub.console.web import COOKIE
 from hub.settings import KafkaSettings
 from hub.state import audit, dead_letters
 from hub.state.database import sessionmaker
@@ -43,11 +44,26 @@ async def chain(kafka_settings: KafkaSettings, tmp_path: Path) -> AsyncIterator[
 
 @asynccontextmanager
 async def _console(chain: Chain, user: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A browser-like client, logged in as ``user``."""
-    async with httpx.AsyncClient(base_url=chain.hub.http_url, follow_redirects=False) as client:
+    """A browser-like client, logged in as ``user``: it sends its Origin on a POST, and
+    sends the Secure session cookie to http://127.0.0.1 as browsers do (Python's cookie
+    jar keeps Secure cookies for https)."""
+    origin = {"Origin": chain.hub.http_url}
+    async with httpx.AsyncClient(
+        base_url=chain.hub.http_url, follow_redirects=False, headers=origin
+    ) as client:
         answer = await client.post("/console/login", data={"username": user, "password": PASSWORD})
         assert answer.status_code == 303, answer.text
+        client.headers["Cookie"] = f"{COOKIE}={answer.cookies[COOKIE]}"
         yield client
+
+
+async def _csrf(console: httpx.AsyncClient) -> dict[str, str]:
+    """The session's CSRF token, as a form field: every console POST carries it."""
+    found = re.search(
+        r'name="csrf" value="([0-9a-f]{64})"', (await console.get("/console/flows")).text
+    )
+    assert found is not None
+    return {"csrf": found[1]}
 
 
 def _clean(page: str) -> None:
@@ -61,7 +77,9 @@ async def test_login_is_needed_and_a_wrong_password_is_refused(chain: Chain) -> 
         assert page.status_code == 303
         assert page.headers["location"] == "/console/login"
         wrong = await anonymous.post(
-            "/console/login", data={"username": "ops", "password": "not-the-password"}
+            "/console/login",
+            data={"username": "ops", "password": "not-the-password"},
+            headers={"Origin": chain.hub.http_url},
         )
         assert wrong.status_code == 401
         assert "Wrong name or password" in wrong.text
@@ -152,8 +170,11 @@ async def test_a_partner_sees_only_its_own_dead_letters_and_cannot_replay(chain:
         own = await partner.get(f"/console/dead-letters/{letters['llz:fivoor']}")
         assert own.status_code == 200
         assert 'id="replay"' not in own.text
-        refused = await partner.post(f"/console/dead-letters/{letters['llz:fivoor']}/replay")
+        refused = await partner.post(
+            f"/console/dead-letters/{letters['llz:fivoor']}/replay", data=await _csrf(partner)
+        )
         assert refused.status_code == 403
+        assert "operators replay them" in refused.json()["detail"], "the role refuses"
     async with _console(chain, "ops") as ops:
         page = (await ops.get(f"/console/dead-letters/{letters['gemeente:GM0363']}")).text
         _clean(page)

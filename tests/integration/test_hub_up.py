@@ -15,6 +15,7 @@ import pytest
 
 from hub.bus.embedded import answers_kafka, free_port
 from hub.cli.simulate import LIVE_DEMO
+from hub.console.web import COOKIE
 from tests.backends import apache_kafka_or_skip
 
 pytestmark = pytest.mark.integration
@@ -91,12 +92,13 @@ def test_hub_up_with_simulators_and_one_command_for_flow_a(tmp_path: Path) -> No
         assert "Communication: Detentie gestart op" in demo.stdout
         written = json.loads(endpoints_file.read_text())
         user, password = written["console_demo_login"].split(" / ")
-        with httpx.Client(base_url=written["http"], timeout=5) as console:
-            answer = console.post(
-                "/console/login",
-                data={"username": user, "password": password},
-                follow_redirects=True,
-            )
+        origin = {"Origin": written["http"]}  # a browser names its origin on a POST
+        with httpx.Client(base_url=written["http"], timeout=5, headers=origin) as console:
+            login = console.post("/console/login", data={"username": user, "password": password})
+            assert login.status_code == 303, login.text
+            # The Secure cookie, sent to http://127.0.0.1 as browsers do (Python's jar won't)
+            session = {"Cookie": f"{COOKIE}={login.cookies[COOKIE]}"}
+            answer = console.get(login.headers["location"], headers=session)
             assert answer.status_code == 200
             assert "dji" in answer.text
             assert "llz:fivoor" in answer.text, "the flows page shows the intake"
