@@ -166,7 +166,7 @@ class PipelineBench:
         self._hub = hub
         self._sims = sims
         self._bsns = iter(bsns)
-        self._secret = sims.secret.encode()
+        self._secret = sims.secrets["injus-detentie"]
         self._seen = 0
         self._arrivals: dict[str, float] = {}
         self.resent = 0

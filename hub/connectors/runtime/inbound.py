@@ -237,8 +237,9 @@ class InboundRuntime:
                 metrics.MESSAGES.labels(self.connector.name, "in", "replayed").inc()
                 log.warning("inbound_replayed", connector=self.connector.name)
                 raise ReplayedRequest(
-                    "this signed request was received before; sign a re-send anew",
-                    field=signing.SIGNATURE_HEADER,
+                    "a request with this webhook-id was accepted before; a new message "
+                    "needs a new webhook-id",
+                    field=signing.ID_HEADER,
                 )
             for item in prepared:
                 with message_context(message_id=item.envelope.id):
