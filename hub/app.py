@@ -275,8 +275,8 @@ class HubProcess:
         """Every ``retry_interval_s`` route what the router had to park; every
         ``metrics_interval_s`` refresh the state gauges; every ``label_resend_interval_s``
         offer failed label deliveries to partners that are back; once an hour erase the
-        detention data whose retention has ended, and forget webhook signatures older than
-        any replay window."""
+        detention data whose retention has ended, and forget webhook ids older than any
+        replay window."""
         routing = self.settings.routing
         erased_at = resent_at = measured_at = time.monotonic()
         erased_at -= ERASURE_INTERVAL_S

@@ -13,9 +13,9 @@ Every event is checked against the clock: a fact dated ahead (a detention starti
 next week, a birth date to come) is refused naming the field, whatever the connector
 (``hub.schemas.plausibility``).
 
-A signed webhook is accepted once: its signature is claimed in the transaction that
-accepts, so the very same request sent again is refused (409), while a request that
-failed may be sent again as it was.
+A signed webhook is accepted once: its ``webhook-id`` is claimed in the transaction that
+accepts, so a message accepted before is refused when sent again (409), while a request
+that failed may be sent again as it was.
 """
 
 from __future__ import annotations
