@@ -132,24 +132,28 @@ def _client(edge: Edge, source: str) -> httpx.AsyncClient:
 async def test_stalled_connections_and_unsigned_floods_leave_a_partner_its_202() -> None:
     """100 stalled connections (half in their headers, half in a body under forged
     headers) from two addresses, and 500 unsigned or forged requests from two others, at
-    most 12 at a time: a signed request still gets its 202 within a second, with the
-    shipped defaults. Before, the 50 stalled bodies held the partner's 32 places and the
-    400-odd refused requests spent its burst of 100, so the partner got 429."""
+    most 12 at a time: a signed request sent halfway through the flood still gets its 202
+    within a second, with the shipped defaults. Before, the 50 stalled bodies held the
+    partner's 32 places, and without them the refused requests spent its burst of 100:
+    either way the partner got 429."""
     async with _hub(HttpSettings(port=0)) as edge:
         stalled = [await _stall(edge, ATTACKERS[n % 2], mid_body=n % 4 >= 2) for n in range(100)]
         with _closing(stalled):
-            unsigned = f"POST {PATH} HTTP/1.1\r\nHost: hub\r\nContent-Length: 2\r\n\r\n{{}}"
-            # Both say nothing of keep-alive when the hub refuses before the body: it
-            # closes then; the forged one asks to close (its body is read).
+            unsigned = (
+                f"POST {PATH} HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n"
+                "Content-Length: 2\r\n\r\n{}"
+            )
             forged = _forged_head(2) + b"{}"
             lanes = asyncio.Semaphore(12)
+            flood_answers: list[int] = []
 
-            async def attack(n: int) -> int:
+            async def attack(n: int) -> None:
                 async with lanes:
                     request = forged if n % 2 else unsigned.encode()
-                    return await _answer_to(edge, FLOODERS[n % 2], request)
+                    flood_answers.append(await _answer_to(edge, FLOODERS[n % 2], request))
 
-            flood_answers = await asyncio.gather(*(attack(n) for n in range(500)))
+            flood = asyncio.gather(*(attack(n) for n in range(500)))
+            await wait_for(lambda: len(flood_answers) >= 250, 30)
             async with httpx.AsyncClient(base_url=edge.url, timeout=5) as partner:
                 body = signal()
                 started = time.monotonic()
@@ -157,6 +161,7 @@ async def test_stalled_connections_and_unsigned_floods_leave_a_partner_its_202()
                     PATH, content=body, headers=signed_headers(SECRET, body)
                 )
                 took = time.monotonic() - started
+            await flood
     assert len(flood_answers) == 500
     assert set(flood_answers) <= {401, 429}, "refused, never taken"
     assert flood_answers.count(401) >= 400, "most reached the signature check"
