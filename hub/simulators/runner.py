@@ -40,9 +40,14 @@ def _demo_secrets() -> dict[str, str]:
 
 def _secret_of(settings: Mapping[str, Any]) -> str | None:
     """The webhook secret an operator's connector settings give, if any (inline or from
-    its file, as the hub reads it)."""
+    its file, as the hub reads it); a file that cannot be read gives none here, and the
+    hub's own settings check names it."""
     if settings.get("webhook_secret_file"):
-        return Path(str(settings["webhook_secret_file"])).read_text(encoding="utf-8").strip()
+        try:
+            secret_file = Path(str(settings["webhook_secret_file"]))
+            return secret_file.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError:
+            return None
     value = settings.get("webhook_secret")
     if value is None:
         return None

@@ -185,3 +185,7 @@ def test_a_secret_file_given_through_settings_replaces_the_demo_secret(tmp_path:
     assert merged["zvh-events"] == {"webhook_secret_file": str(secret_file)}
     assert sims.secrets["zvh-events"] == own
     assert ZvhEvents.from_config(merged["zvh-events"]).config.webhook_secret is not None
+    missing = {"crisis-contacten": {"webhook_secret_file": str(tmp_path / "nothing")}}
+    assert "webhook_secret" not in sims.configure(missing)["crisis-contacten"]
+    with pytest.raises(ConfigurationError, match="crisis-contacten"):
+        CrisisContacten.from_config(sims.configure(missing)["crisis-contacten"])
