@@ -40,7 +40,7 @@ from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.rekeying import Rekeyer
 from hub.identity.vault import IdentityVault
 from hub.logs import get_logger
-from hub.ops_api import Readiness, make_ops_app
+from hub.ops_api import BodyDeadline, Readiness, make_ops_app
 from hub.relay import Relay
 from hub.routing.cedar_policy import policy_from_settings
 from hub.routing.consumer import router_subscriber
@@ -117,7 +117,14 @@ def build_broker(
 
 def server_config(http: HttpSettings, app: Any) -> uvicorn.Config:
     """The HTTP server: plain, HTTPS, or HTTPS that requires a partner client certificate
-    signed by ``tls_client_ca`` (mutual TLS, beside the webhook signature)."""
+    signed by ``tls_client_ca`` (mutual TLS, beside the webhook signature).
+
+    X-Forwarded-* is believed only from ``trusted_proxies`` (uvicorn's own default trusts
+    loopback, which would let a local client pick the address it is limited by). A body
+    must arrive within ``body_timeout_s`` (BodyDeadline). uvicorn 0.54 has no timeout for
+    a request's headers: a connection stalled before its headers end holds one socket and
+    at most ``max_header_bytes``, and takes no limit's place (those are taken in the app);
+    a proxy in front of the hub bounds that time (docs/security.md)."""
     tls: dict[str, Any] = {}
     if http.tls_certfile is not None:
         tls = {"ssl_certfile": str(http.tls_certfile), "ssl_keyfile": str(http.tls_keyfile)}
@@ -125,13 +132,17 @@ def server_config(http: HttpSettings, app: Any) -> uvicorn.Config:
         tls["ssl_ca_certs"] = str(http.tls_client_ca)
         tls["ssl_cert_reqs"] = ssl.CERT_REQUIRED
     return uvicorn.Config(
-        app,
+        BodyDeadline(app, http.body_timeout_s),
         host=http.host,
         port=http.port,
         log_config=None,
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=3,
+        http="h11",
+        h11_max_incomplete_event_size=http.max_header_bytes,
+        proxy_headers=bool(http.trusted_proxies),
+        forwarded_allow_ips=list(http.trusted_proxies),
         **tls,
     )
 
@@ -228,7 +239,8 @@ class HubProcess:
             if left:
                 log.info("outbox_flushed", deliveries=left)
         console = [self._console()] if CONSOLE in self.components else []
-        app = make_ops_app(self.readiness, __version__, [*self.connectors.routers(), *console])
+        routers = [*self.connectors.routers(self.settings.http), *console]
+        app = make_ops_app(self.readiness, __version__, routers)
         self._server = uvicorn.Server(server_config(self.settings.http, app))
         self._server_task = asyncio.create_task(self._server.serve())
         while not self._server.started:
@@ -264,8 +276,8 @@ class HubProcess:
         """Every ``retry_interval_s`` route what the router had to park; every
         ``metrics_interval_s`` refresh the state gauges; every ``label_resend_interval_s``
         offer failed label deliveries to partners that are back; once an hour erase the
-        detention data whose retention has ended, and forget webhook signatures older than
-        any replay window."""
+        detention data whose retention has ended, and forget webhook ids older than any
+        replay window."""
         routing = self.settings.routing
         erased_at = resent_at = measured_at = time.monotonic()
         erased_at -= ERASURE_INTERVAL_S

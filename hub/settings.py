@@ -7,6 +7,7 @@ nested keys (``HUB_KAFKA__BOOTSTRAP_SERVERS``). A secret may also be read from a
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from enum import StrEnum
 from pathlib import Path
@@ -198,6 +199,57 @@ class HttpSettings(BaseModel):
     tls_client_ca: Path | None = Field(
         None, description="CA that signs partner client certificates: require mTLS."
     )
+    trusted_proxies: tuple[str, ...] = Field(
+        (),
+        description="Reverse proxies (IP addresses or CIDR ranges) whose X-Forwarded-For "
+        "and X-Forwarded-Proto the hub believes: the client address (per-source limits) "
+        "and the scheme come from them; in the environment a JSON list, "
+        '["10.0.0.5", "10.1.0.0/16"]. None: the headers are ignored.',
+    )
+    body_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="A request's whole body must arrive within this long after its "
+        "headers, or it is answered 408 and its connection closed.",
+    )
+    max_header_bytes: int = Field(
+        16384,
+        ge=1024,
+        le=1_048_576,
+        description="Largest request line and headers the server buffers; a larger request "
+        "is answered 400 and its connection closed.",
+    )
+    webhook_source_rate_per_s: float = Field(
+        100.0,
+        gt=0,
+        description="Webhook requests a second, on average, from one client address (an "
+        "IPv6 client: its /64) before the signature is checked.",
+    )
+    webhook_source_burst: int = Field(
+        200, ge=1, description="Webhook requests at once above that rate from one address."
+    )
+    webhook_source_max_in_flight: int = Field(
+        16,
+        ge=1,
+        description="Unauthenticated webhook requests in progress from one client address.",
+    )
+    webhook_max_unauthenticated: int = Field(
+        256,
+        ge=1,
+        description="Unauthenticated webhook requests in progress from all addresses "
+        "together (each may hold up to its connector's max_body_bytes).",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for proxy in value:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an IP address or CIDR range") from None
+        return value
 
     @model_validator(mode="after")
     def _tls_is_whole(self) -> HttpSettings:

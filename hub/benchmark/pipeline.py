@@ -67,11 +67,16 @@ class HubUnderTest:
 
     def env(self) -> dict[str, str]:
         connectors = {n: c for n, c in self._sims.connectors().items() if n in FLOW_A}
-        # The bench measures the pipeline, not the per-partner webhook limits.
+        # The bench measures the pipeline, not the webhook limits (per partner, and per
+        # address before the signature: every intake comes from 127.0.0.1).
         connectors["injus-detentie"] |= {"rate_per_s": 100_000, "burst": 100_000}
         connectors["injus-detentie"] |= {"max_in_flight": 1024}
         return {
             **os.environ,
+            "HUB_HTTP__WEBHOOK_SOURCE_RATE_PER_S": "100000",
+            "HUB_HTTP__WEBHOOK_SOURCE_BURST": "100000",
+            "HUB_HTTP__WEBHOOK_SOURCE_MAX_IN_FLIGHT": "1024",
+            "HUB_HTTP__WEBHOOK_MAX_UNAUTHENTICATED": "1024",
             "HUB_DATA_DIR": str(self.directory),
             "HUB_DATABASE__URL": f"sqlite+aiosqlite:///{self.database}",
             "HUB_KAFKA__BOOTSTRAP_SERVERS": self._kafka.bootstrap_servers,
@@ -166,7 +171,7 @@ class PipelineBench:
         self._hub = hub
         self._sims = sims
         self._bsns = iter(bsns)
-        self._secret = sims.secret.encode()
+        self._secret = sims.secrets["injus-detentie"]
         self._seen = 0
         self._arrivals: dict[str, float] = {}
         self.resent = 0

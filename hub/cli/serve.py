@@ -104,7 +104,7 @@ async def _serve(
         settings = settings.model_copy(
             update={
                 "http": settings.http.model_copy(update={"port": port}),
-                "connectors": {**sims.connectors(), **settings.connectors},
+                "connectors": sims.configure(settings.connectors),
             }
         )
     pseudonymiser = pseudonymiser_from_settings(settings, create_key=embedded)

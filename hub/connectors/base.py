@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
-from pydantic import ConfigDict, Field, SecretStr, ValidationError
+from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from hub.connectors.runtime import signing
 from hub.core.errors import ConfigurationError, PermanentError
 from hub.core.topics import delivery_topic
 from hub.schemas.base import CanonicalEvent
@@ -39,7 +40,9 @@ class InboundConfig(ConnectorConfig):
     """What the runtime needs to receive for an inbound connector."""
 
     webhook_secret: SecretStr | None = Field(
-        None, description="HMAC-SHA256 key shared with the partner; no key, no webhook."
+        None,
+        description="Standard Webhooks secret shared with the partner (whsec_<base64>; "
+        "another string is used as its UTF-8 bytes); no secret, no webhook.",
     )
     replay_window_s: int = Field(300, ge=1, le=3600, description="Accepted clock skew.")
     max_body_bytes: int = Field(1_048_576, ge=1, description="Largest message accepted.")
@@ -52,6 +55,15 @@ class InboundConfig(ConnectorConfig):
     )
     drop_directory: Path | None = Field(None, description="Directory watched for files.")
     poll_interval_s: float = Field(30.0, gt=0, description="Pause between polls / scans.")
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_is_a_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """A whsec_ secret that is not base64 is refused when the settings load, not on
+        the first request."""
+        if value is not None:
+            signing.key(value.get_secret_value())
+        return value
 
 
 class OutboundConfig(ConnectorConfig):
@@ -168,7 +180,7 @@ class InboundMessage:
     name: str | None = None
     """The file name for a file drop, the partner's message id where it has one."""
     nonce: str | None = None
-    """Set by the webhook to the request's signature: the runtime accepts each once."""
+    """Set by the webhook to the request's ``webhook-id``: the runtime accepts each once."""
     received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 

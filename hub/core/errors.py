@@ -118,6 +118,15 @@ class ReplayedRequest(AuthenticationError):
     status = 409
 
 
+class RequestTimeout(HubError):
+    """The client did not send its whole body in time: the connection is closed and the
+    request may be sent again."""
+
+    slug = "request-timeout"
+    title = "The request body did not arrive in time"
+    status = 408
+
+
 class TooManyRequests(HubError):
     """A partner sends faster than its rate limit, or more at once than its concurrency
     limit: it should wait ``retry_after_s`` and send again (the message is not taken)."""

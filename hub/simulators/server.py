@@ -27,8 +27,9 @@ import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from standardwebhooks import Webhook
 
-from hub.connectors.runtime.signing import signed_headers
+from hub.connectors.runtime.signing import ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, key
 from hub.simulators.population import kedo_answer, person
 
 
@@ -64,6 +65,8 @@ class SimState:
     duplicates: int = 0
     faults: Faults = field(default_factory=Faults)
     resources: dict[str, Any] = field(default_factory=dict)
+    secret: str | None = None
+    """The webhook secret it signs with (the one the hub was configured with for it)."""
 
 
 def injus_xml(command: SendCommand) -> bytes:
@@ -98,13 +101,34 @@ def injus_xml(command: SendCommand) -> bytes:
     return f'<DetentieGebeurtenis versie="1">{body}</DetentieGebeurtenis>'.encode()
 
 
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def partner_signed(secret: str, body: bytes) -> dict[str, str]:
+    """The Standard Webhooks headers as a partner makes them with the reference library
+    (``standardwebhooks``), not with the hub's own code: the demo shows that they agree."""
+    message_id = f"msg_{uuid.uuid4().hex}"
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    signature = Webhook(key(secret)).sign(message_id, now, body.decode("utf-8"))
+    return {
+        ID_HEADER: message_id,
+        TIMESTAMP_HEADER: str(int(now.timestamp())),
+        SIGNATURE_HEADER: signature,
+    }
+
+
 def make_simulator(
     name: str, *, hub_url: str | None = None, secret: str | None = None, seed: int = 7
 ) -> FastAPI:
     """The simulator app for partner ``name`` (one of ``runner.PARTNERS``); ``hub_url``
     and ``secret`` let it send to the hub's webhook."""
     app = FastAPI(title=f"{name} simulator", docs_url=None, redoc_url=None)
-    state = SimState(name)
+    state = SimState(name, secret=secret)
     rng = random.Random(seed)
     app.state.sim = state
 
@@ -136,15 +160,17 @@ def make_simulator(
         """Injus: a SendCommand, rendered as its XML. The others: the message itself, as
         JSON. Either is signed and posted to the hub."""
         connector = SENDS_TO.get(name)
-        if hub_url is None or secret is None or connector is None:
+        if hub_url is None or state.secret is None or connector is None:
             return {"sent": False, "reason": "this simulator sends nothing"}
         raw = await request.body()
         if name == "injus":
             body = injus_xml(SendCommand.model_validate_json(raw or b"{}"))
             kind = "application/xml"
-        else:
+        elif _is_utf8(raw):
             body, kind = raw, "application/json"
-        headers = {**signed_headers(secret.encode(), body), "Content-Type": kind}
+        else:
+            return {"sent": False, "reason": "a partner's JSON is UTF-8; this body is not"}
+        headers = {**partner_signed(state.secret, body), "Content-Type": kind}
         async with httpx.AsyncClient(base_url=hub_url, timeout=10) as client:
             answer = await client.post(
                 f"/connectors/{connector}/messages", content=body, headers=headers

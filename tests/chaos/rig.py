@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,7 +160,8 @@ class Driver:
     """Sends every client's messages in order, each until the hub accepts it."""
 
     hub_url: str
-    secret: bytes
+    secrets: Mapping[str, str]
+    """Each webhook connector's secret (``SimulatorSet.secrets``)."""
     lanes: int = 12
     sent: int = 0
     resends: int = 0
@@ -182,7 +183,7 @@ class Driver:
     async def _send(self, http: httpx.AsyncClient, message: Message) -> None:
         while True:
             headers = {
-                **signed_headers(self.secret, message.body),
+                **signed_headers(self.secrets[message.connector], message.body),
                 "Content-Type": message.content_type,
             }
             try:

@@ -139,7 +139,7 @@ async def _broker_failure(tmp_path: Path, backend: Backend, report: Callable[[st
         subjects = {pseudonymiser.pseudonym(b) for b in bsns}
         expected = CLIENTS * PER_CLIENT
         # Four lanes, not twelve: the run must outlast both failures (about 40 s).
-        driver = Driver(hub.url, sims.secret.encode(), lanes=4)
+        driver = Driver(hub.url, sims.secrets, lanes=4)
         started = time.monotonic()
         driving = asyncio.create_task(driver.run([messages_for(b, PER_CLIENT) for b in bsns]))
 

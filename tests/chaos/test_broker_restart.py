@@ -67,7 +67,7 @@ async def _restart(tmp_path: Path, broker: EmbeddedKafka, report: Callable[[str]
         bsns = synthetic_bsns(CLIENTS, first=11000)
         subjects = {pseudonymiser.pseudonym(b) for b in bsns}
         expected = CLIENTS * PER_CLIENT
-        driver = Driver(hub.url, sims.secret.encode(), lanes=4)
+        driver = Driver(hub.url, sims.secrets, lanes=4)
         started = time.monotonic()
         driving = asyncio.create_task(driver.run([messages_for(b, PER_CLIENT) for b in bsns]))
         await wait_for(lambda: driver.sent >= expected // 3, timeout_s=300)

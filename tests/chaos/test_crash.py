@@ -63,7 +63,7 @@ async def _crash(tmp_path: Path, backend: Backend, report: Callable[[str], None]
         bsns = synthetic_bsns(clients_count)
         subjects = {pseudonymiser.pseudonym(b) for b in bsns}
         clients = [messages_for(b, PER_CLIENT) for b in bsns]
-        driver = Driver(hub.url, sims.secret.encode())
+        driver = Driver(hub.url, sims.secrets)
         started = time.monotonic()
         driving = asyncio.create_task(driver.run(clients))
         await hub.chaos(kills, rng, alive_s=(0.3, 3.0), terms=TERMS)

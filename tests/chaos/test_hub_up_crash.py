@@ -60,7 +60,7 @@ async def _tree(tmp_path: Path, report: Callable[[str], None]) -> None:
         bsns = synthetic_bsns(CLIENTS, first=9000)
         subjects = {pseudonymiser.pseudonym(b) for b in bsns}
         expected = CLIENTS * PER_CLIENT
-        driver = Driver(hub.url, sims.secret.encode())
+        driver = Driver(hub.url, sims.secrets)
         started = time.monotonic()
         driving = asyncio.create_task(driver.run([messages_for(b, PER_CLIENT) for b in bsns]))
         orphans = 0

@@ -63,7 +63,7 @@ async def _rotate(tmp_path: Path, backend: Backend, report: Callable[[str], None
         await hub.ready()
         bsns = synthetic_bsns(clients_count, first=500)
         clients = [messages_for(b, PER_CLIENT) for b in bsns]
-        driver = Driver(hub.url, sims.secret.encode(), lanes=6)
+        driver = Driver(hub.url, sims.secrets, lanes=6)
         driving = asyncio.create_task(driver.run(clients))
         await wait_for(lambda: driver.sent >= clients_count * PER_CLIENT // 3, timeout_s=120)
         sent_before = driver.sent
@@ -141,7 +141,7 @@ async def _rotate(tmp_path: Path, backend: Backend, report: Callable[[str], None
         await asyncio.sleep(1.5)
         extra = messages_for(bsns[0], PER_CLIENT + 1)[-1]
         before = len(await decisions(database))
-        await Driver(hub.url, sims.secret.encode()).run([[extra]])
+        await Driver(hub.url, sims.secrets).run([[extra]])
         started = time.monotonic()
 
         async def decided() -> bool:

@@ -105,7 +105,7 @@ async def _scale_out(tmp_path: Path, backend: Backend, report: Callable[[str], N
         subjects = {pseudonymiser.pseudonym(b) for b in bsns}
         clients = [messages_for(b, PER_CLIENT) for b in bsns]
         expected = clients_count * PER_CLIENT
-        driver = Driver(edge.url, sims.secret.encode())
+        driver = Driver(edge.url, sims.secrets)
         started = time.monotonic()
         driving = asyncio.create_task(driver.run(clients))
         await wait_for(lambda: driver.sent >= expected // 3, timeout_s=600)

@@ -85,7 +85,7 @@ class Edge:
             {**suite.config, "rate_per_s": 1e6, "burst": 10**6}
         )
         self.name = self.connector.name
-        self.secret = str(suite.config["webhook_secret"]).encode()
+        self.secret = signing.key(str(suite.config["webhook_secret"]))
         self.stores = Stores(labels=suite.labels)
         runner.run(self.stores.__aenter__())
         self.bus = Bus()

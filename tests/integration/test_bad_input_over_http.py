@@ -132,7 +132,7 @@ async def test_every_inbound_interface_refuses_bad_input_and_publishes_nothing(
                 "bad signature": (good, signed_headers(b"not-the-key", good)),
                 "stale timestamp": (good, signed_headers(key, good, timestamp=1_000_000_000)),
                 "oversized body": (b" " * (LIMIT + 1), signed_headers(key, b" " * (LIMIT + 1))),
-                "bad nonce": (good, signed_headers(key, good, nonce="x")),
+                "bad webhook-id": (good, signed_headers(key, good, message_id="x y")),
             }
             for what, (body, headers) in attempts.items():
                 response = await post(name, body, headers)

@@ -41,7 +41,7 @@ async def test_a_partners_trace_reaches_every_delivery_of_its_flow(
 ) -> None:
     body = injus_xml(SendCommand(kind="START", bsn=INCLUDED, event_id="TRACE-1"))
     headers = {
-        **signed_headers(chain.sims.secret.encode(), body),
+        **signed_headers(chain.sims.secrets["injus-detentie"], body),
         "Content-Type": "application/xml",
         "traceparent": f"00-{PARTNER_TRACE}-00f067aa0ba902b7-01",
     }

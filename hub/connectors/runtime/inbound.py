@@ -13,9 +13,9 @@ Every event is checked against the clock: a fact dated ahead (a detention starti
 next week, a birth date to come) is refused naming the field, whatever the connector
 (``hub.schemas.plausibility``).
 
-A signed webhook is accepted once: its signature is claimed in the transaction that
-accepts, so the very same request sent again is refused (409), while a request that
-failed may be sent again as it was.
+A signed webhook is accepted once: its ``webhook-id`` is claimed in the transaction that
+accepts, so a message accepted before is refused when sent again (409), while a request
+that failed may be sent again as it was.
 """
 
 from __future__ import annotations
@@ -237,8 +237,9 @@ class InboundRuntime:
                 metrics.MESSAGES.labels(self.connector.name, "in", "replayed").inc()
                 log.warning("inbound_replayed", connector=self.connector.name)
                 raise ReplayedRequest(
-                    "this signed request was received before; sign a re-send anew",
-                    field=signing.SIGNATURE_HEADER,
+                    "a request with this webhook-id was accepted before; a new message "
+                    "needs a new webhook-id",
+                    field=signing.ID_HEADER,
                 )
             for item in prepared:
                 with message_context(message_id=item.envelope.id):

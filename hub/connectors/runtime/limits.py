@@ -1,12 +1,22 @@
-"""Per-partner limits at the webhook: a token bucket for the rate, and a cap on requests
-in flight. A partner above either gets 429 problem+json with ``Retry-After``, before
-its body is read or anything is published, so one partner's burst cannot starve the
-others or the hub."""
+"""Limits at the webhook, in two stages.
+
+Before authentication, per source (the client address; an IPv6 client by its /64): a
+token bucket for the rate and a cap on requests in flight, and a cap on unauthenticated
+requests in flight over all sources. Someone who cannot sign spends only their own
+address's allowance, never a partner's.
+
+After authentication, per partner: a token bucket for the rate, and a cap on requests in
+flight, so one partner's burst cannot starve the others or the hub.
+
+Above any of them the sender gets 429 problem+json with ``Retry-After`` and nothing is
+published."""
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -71,3 +81,79 @@ class PartnerLimits:
             yield
         finally:
             self._in_flight -= 1
+
+
+def source_key(address: str | None) -> str:
+    """The key a client is limited by: its IPv4 address, its IPv6 /64 (one host holds
+    a whole /64), or its address as given when it is not an IP (a Unix socket)."""
+    if not address:
+        return "unknown"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+@dataclass
+class SourceLimits:
+    """The limits before authentication, per source and over all sources. At most
+    ``max_sources`` buckets are kept (the least recently seen go first), so a flood from
+    many addresses costs bounded memory."""
+
+    rate_per_s: float
+    burst: int
+    max_in_flight: int
+    max_unauthenticated: int
+    max_sources: int = 10_000
+    clock: Callable[[], float] = time.monotonic
+    _buckets: OrderedDict[str, TokenBucket] = field(default_factory=OrderedDict, init=False)
+    _in_flight: dict[str, int] = field(default_factory=dict, init=False)
+    _total: int = field(default=0, init=False)
+
+    @contextlib.contextmanager
+    def admit(self, source: str) -> Iterator[None]:
+        """Hold a place for one unauthenticated request from ``source``, or raise
+        TooManyRequests."""
+        if self._total >= self.max_unauthenticated:
+            raise TooManyRequests(
+                f"more than {self.max_unauthenticated} unauthenticated requests at once",
+                retry_after_s=1.0,
+            )
+        if self._in_flight.get(source, 0) >= self.max_in_flight:
+            raise TooManyRequests(
+                f"more than {self.max_in_flight} unauthenticated requests at once from "
+                "this address",
+                retry_after_s=1.0,
+            )
+        wait = self._bucket(source).take()
+        if wait > 0:
+            raise TooManyRequests(
+                f"above {self.rate_per_s:g} requests a second from this address "
+                f"(burst {self.burst})",
+                retry_after_s=wait,
+            )
+        self._in_flight[source] = self._in_flight.get(source, 0) + 1
+        self._total += 1
+        try:
+            yield
+        finally:
+            self._total -= 1
+            left = self._in_flight[source] - 1
+            if left:
+                self._in_flight[source] = left
+            else:
+                del self._in_flight[source]
+
+    def _bucket(self, source: str) -> TokenBucket:
+        bucket = self._buckets.pop(source, None)
+        if bucket is None:
+            bucket = TokenBucket(self.rate_per_s, self.burst, self.clock)
+            while len(self._buckets) >= self.max_sources:
+                self._buckets.popitem(last=False)
+        self._buckets[source] = bucket
+        return bucket

@@ -1,9 +1,13 @@
 """Webhook ingress: ``POST /connectors/{name}/messages`` for every inbound connector
 configured with a ``webhook_secret``.
 
-The body is read up to the connector's limit, the signature checked, then the runtime
-ingests it. Every refusal raises a HubError, which the HTTP app answers as
-``application/problem+json``; a refused message publishes nothing.
+A request passes, in this order: the per-source limits (rate and requests in flight per
+client address, and all unauthenticated requests in flight); the signature headers'
+shape and timestamp (no body needed); the body, read up to the connector's limit; the
+signature over it. Only then does it take the partner's rate token and in-flight place,
+and the runtime ingests it. So someone who cannot sign spends only their own address's
+allowance, never a partner's. Every refusal raises a HubError, which the HTTP app
+answers as ``application/problem+json``; a refused message publishes nothing.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from hub import tracing
 from hub.connectors.base import InboundMessage
 from hub.connectors.runtime import signing
 from hub.connectors.runtime.inbound import InboundRuntime
-from hub.connectors.runtime.limits import PartnerLimits
+from hub.connectors.runtime.limits import PartnerLimits, SourceLimits, source_key
 from hub.core.errors import NotFound, PayloadTooLarge, RetryableError, is_outage
+from hub.settings import HttpSettings
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
@@ -32,8 +37,19 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def webhook_router(runtimes: Mapping[str, InboundRuntime]) -> APIRouter:
+def webhook_router(
+    runtimes: Mapping[str, InboundRuntime], http: HttpSettings | None = None
+) -> APIRouter:
+    """The webhook route for ``runtimes``, with the pre-authentication limits of
+    ``http`` (the defaults when None)."""
+    edge = http or HttpSettings()
     router = APIRouter()
+    sources = SourceLimits(
+        rate_per_s=edge.webhook_source_rate_per_s,
+        burst=edge.webhook_source_burst,
+        max_in_flight=edge.webhook_source_max_in_flight,
+        max_unauthenticated=edge.webhook_max_unauthenticated,
+    )
     limits = {
         name: PartnerLimits(
             name,
@@ -50,30 +66,34 @@ def webhook_router(runtimes: Mapping[str, InboundRuntime]) -> APIRouter:
         secret = getattr(runtime.connector.config, "webhook_secret", None) if runtime else None
         if runtime is None or secret is None:
             raise NotFound(f"no connector {name!r} takes webhooks")
+        source = source_key(request.client.host if request.client else None)
+        with sources.admit(source):
+            claim = signing.precheck(
+                request.headers, window_s=int(runtime.connector.config.replay_window_s)
+            )
+            body = await _read_limited(request, runtime.max_body_bytes)
+            signing.verify(signing.key(secret.get_secret_value()), body, claim)
         with limits[name].admit():
-            return await _receive(runtime, name, secret.get_secret_value().encode(), request)
+            return await _ingest(runtime, name, body, claim, request)
 
     return router
 
 
-async def _receive(
-    runtime: InboundRuntime, name: str, secret: bytes, request: Request
+async def _ingest(
+    runtime: InboundRuntime,
+    name: str,
+    body: bytes,
+    claim: signing.Claim,
+    request: Request,
 ) -> dict[str, object]:
-    """Read, authenticate and ingest one webhook request."""
-    body = await _read_limited(request, runtime.max_body_bytes)
-    signing.verify(
-        secret,
-        body,
-        request.headers.get(signing.TIMESTAMP_HEADER),
-        request.headers.get(signing.SIGNATURE_HEADER),
-        window_s=int(runtime.connector.config.replay_window_s),
-        nonce=request.headers.get(signing.NONCE_HEADER),
-    )
+    """Ingest one authenticated webhook request; its ``webhook-id`` is claimed in the
+    transaction that accepts it, so a request accepted once is refused when sent again
+    and one that failed may be sent again as it was."""
     message = InboundMessage(
         body=body,
         content_type=request.headers.get("content-type", "application/octet-stream"),
         received_via="webhook",
-        nonce=str(request.headers.get(signing.SIGNATURE_HEADER)).strip(),
+        nonce=claim.message_id,
     )
     with tracing.span(f"webhook {name}", parent=dict(request.headers), connector=name):
         try:

@@ -29,7 +29,7 @@ from hub.core.topics import outbound_group
 from hub.identity.keyring import Keyring
 from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.vault import IdentityVault
-from hub.settings import KafkaSettings, PlausibilitySettings
+from hub.settings import HttpSettings, KafkaSettings, PlausibilitySettings
 
 
 @dataclass
@@ -53,8 +53,9 @@ class ConnectorSet:
         """The outbound connectors' consumer groups and their topics, for the lag gauge."""
         return {outbound_group(c.name): c.topics() for c in self.outbound}
 
-    def routers(self) -> list[APIRouter]:
-        return [webhook_router(self.inbound)] if self.inbound else []
+    def routers(self, http: HttpSettings | None = None) -> list[APIRouter]:
+        """The webhook routes, limited before authentication as ``http`` says."""
+        return [webhook_router(self.inbound, http)] if self.inbound else []
 
     def start_sources(self) -> None:
         """Background work: the outbound connectors' retry loops, and the scans and polls

@@ -14,6 +14,7 @@ from hub.bus.broker import make_broker
 from hub.bus.codec import decode
 from hub.bus.publisher import EventPublisher
 from hub.connectors.base import InboundMessage
+from hub.connectors.runtime import signing
 from hub.connectors.runtime.inbound import InboundRuntime, Send
 from hub.connectors.runtime.signing import signed_headers
 from hub.connectors.runtime.webhook import webhook_router
@@ -170,7 +171,7 @@ class WebhookSignature(_InboundCheck):
         secret = getattr(suite.build().config, "webhook_secret", None)
         if secret is None:
             pytest.skip("this connector takes no webhooks (no webhook_secret in its config)")
-        key = secret.get_secret_value().encode()
+        key = signing.key(secret.get_secret_value())
         body = suite.scenarios[0].body
 
         async def go() -> None:

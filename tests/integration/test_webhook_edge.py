@@ -1,0 +1,232 @@
+"""The webhook edge over real HTTP, on the hub's own server configuration
+(``hub.app.server_config``, uvicorn): stalled connections and unsigned floods from other
+addresses cost a signing partner nothing, a body that stalls is cut off, and forwarded
+headers count only from a trusted proxy.
+
+Attackers come from 127.0.0.2 to 127.0.0.5 (Linux loopback answers all of 127/8), the
+partner from 127.0.0.1, so the per-source limits act as they would on a network."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import secrets
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+
+from hub.app import server_config
+from hub.connectors.reclassering import IrisSignals
+from hub.connectors.runtime.inbound import InboundRuntime
+from hub.connectors.runtime.signing import signed_headers
+from hub.connectors.runtime.webhook import webhook_router
+from hub.connectors.testing.harness import Bus, Stores, wait_for
+from hub.ops_api import Readiness, make_ops_app
+from hub.settings import HttpSettings
+from tests.connectors.test_reclassering_kit import signal
+
+SECRET = "edge-test-secret"
+PATH = "/connectors/reclassering-iris-signals/messages"
+ATTACKERS = ("127.0.0.2", "127.0.0.3")
+FLOODERS = ("127.0.0.4", "127.0.0.5")
+
+
+@dataclass
+class Edge:
+    host: str
+    port: int
+    bus: Bus
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+async def _ready() -> Readiness:
+    return Readiness({"t": True})
+
+
+@contextlib.asynccontextmanager
+async def _hub(http: HttpSettings) -> AsyncIterator[Edge]:
+    """The webhook of one connector with its default limits, served as the hub serves."""
+    async with Stores() as stores:
+        bus = Bus()
+        runtime = InboundRuntime(
+            IrisSignals.from_config({"webhook_secret": SECRET}),
+            sessions=stores.sessions,
+            send=bus.send,
+            pseudonymiser=stores.pseudonymiser,
+            vault=stores.vault,
+        )
+        app = make_ops_app(_ready, "t", [webhook_router({runtime.connector.name: runtime}, http)])
+        server = uvicorn.Server(server_config(http, app))
+        task = asyncio.create_task(server.serve())
+        try:
+            await wait_for(lambda: server.started, 10)
+            port = server.servers[0].sockets[0].getsockname()[1]
+            yield Edge(http.host, port, bus)
+        finally:
+            server.should_exit = True
+            await task
+
+
+def _forged_head(length: int) -> bytes:
+    """Request headers that pass every check made before the body (well-formed
+    signature, fresh timestamp) but are signed with nothing."""
+    forged = base64.b64encode(secrets.token_bytes(32)).decode()
+    return (
+        f"POST {PATH} HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {length}\r\nwebhook-id: msg_{secrets.token_hex(8)}\r\n"
+        f"webhook-timestamp: {int(time.time())}\r\nwebhook-signature: v1,{forged}\r\n\r\n"
+    ).encode()
+
+
+async def _stall(edge: Edge, source: str, *, mid_body: bool) -> asyncio.StreamWriter:
+    """A raw connection from ``source`` that sends part of a request and stops: in its
+    headers, or (``mid_body``) after complete headers and 10 bytes of a 1,000-byte body."""
+    _, writer = await asyncio.open_connection(edge.host, edge.port, local_addr=(source, 0))
+    if mid_body:
+        writer.write(_forged_head(1000) + b'{"schemaV')
+    else:
+        writer.write(f"POST {PATH} HTTP/1.1\r\nHost: hub\r\nContent-".encode())
+    await writer.drain()
+    return writer
+
+
+@contextlib.contextmanager
+def _closing(writers: list[asyncio.StreamWriter]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for writer in writers:
+            writer.close()
+
+
+async def _read_to_end(writer: asyncio.StreamWriter, reader: asyncio.StreamReader) -> bytes:
+    async with asyncio.timeout(5):
+        answer = await reader.read()  # up to EOF: the server closes the connection
+    writer.close()
+    return answer
+
+
+async def _answer_to(edge: Edge, source: str, request: bytes) -> int:
+    """The status the hub answers a raw ``request`` from ``source`` with."""
+    reader, writer = await asyncio.open_connection(edge.host, edge.port, local_addr=(source, 0))
+    writer.write(request)
+    return int((await _read_to_end(writer, reader))[9:12])
+
+
+def _client(edge: Edge, source: str) -> httpx.AsyncClient:
+    transport = httpx.AsyncHTTPTransport(
+        local_address=source, limits=httpx.Limits(max_connections=25)
+    )
+    return httpx.AsyncClient(base_url=edge.url, transport=transport, timeout=30)
+
+
+async def test_stalled_connections_and_unsigned_floods_leave_a_partner_its_202() -> None:
+    """100 stalled connections (half in their headers, half in a body under forged
+    headers) from two addresses, and 500 unsigned or forged requests from two others, at
+    most 12 at a time: a signed request sent halfway through the flood still gets its 202
+    within a second, with the shipped defaults. Before, the 50 stalled bodies held the
+    partner's 32 places, and without them the refused requests spent its burst of 100:
+    either way the partner got 429."""
+    async with _hub(HttpSettings(port=0)) as edge:
+        stalled = [await _stall(edge, ATTACKERS[n % 2], mid_body=n % 4 >= 2) for n in range(100)]
+        with _closing(stalled):
+            unsigned = (
+                f"POST {PATH} HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n"
+                "Content-Length: 2\r\n\r\n{}"
+            )
+            forged = _forged_head(2) + b"{}"
+            lanes = asyncio.Semaphore(12)
+            flood_answers: list[int] = []
+
+            async def attack(n: int) -> None:
+                async with lanes:
+                    request = forged if n % 2 else unsigned.encode()
+                    flood_answers.append(await _answer_to(edge, FLOODERS[n % 2], request))
+
+            flood = asyncio.gather(*(attack(n) for n in range(500)))
+            await wait_for(lambda: len(flood_answers) >= 250, 30)
+            async with httpx.AsyncClient(base_url=edge.url, timeout=5) as partner:
+                body = signal()
+                started = time.monotonic()
+                answer = await partner.post(
+                    PATH, content=body, headers=signed_headers(SECRET, body)
+                )
+                took = time.monotonic() - started
+            await flood
+    assert len(flood_answers) == 500
+    assert set(flood_answers) <= {401, 429}, "refused, never taken"
+    assert flood_answers.count(401) >= 400, "most reached the signature check"
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["accepted"] == 1
+    assert took < 1.0, f"the signed request took {took:.2f} s"
+    assert len(edge.bus.records) == 1, "only the signed request published"
+
+
+async def test_a_body_that_stalls_is_cut_off_with_408_and_frees_its_place() -> None:
+    """An address holds at most ``webhook_source_max_in_flight`` unauthenticated
+    requests; one whose body stalls is answered 408 after ``body_timeout_s`` and its
+    connection closed, and the address may send again."""
+    defaults = HttpSettings()
+    assert (defaults.body_timeout_s, defaults.webhook_source_max_in_flight) == (10.0, 16)
+    # 0.5 s instead of the default 10 s, so the test need not wait for the cut-off.
+    async with _hub(HttpSettings(port=0, body_timeout_s=0.5)) as edge:
+        held = []
+        for _ in range(defaults.webhook_source_max_in_flight):
+            reader, writer = await asyncio.open_connection(
+                edge.host, edge.port, local_addr=(ATTACKERS[0], 0)
+            )
+            writer.write(_forged_head(1000) + b"{")
+            held.append((writer, reader))
+        await asyncio.gather(*(w.drain() for w, _ in held))
+        await asyncio.sleep(0.2)
+        async with _client(edge, ATTACKERS[0]) as same, _client(edge, ATTACKERS[1]) as other:
+            crowded = await same.post(PATH, content=b"{}")
+            elsewhere = await other.post(PATH, content=b"{}")
+            answers = await asyncio.gather(*(_read_to_end(w, r) for w, r in held))
+            freed = await same.post(PATH, content=b"{}")
+    assert crowded.status_code == 429
+    assert "from this address" in crowded.json()["detail"]
+    assert elsewhere.status_code == 401
+    for raw in answers:
+        assert raw.startswith(b"HTTP/1.1 408 "), raw[:80]
+        assert b"application/problem+json" in raw
+    assert freed.status_code == 401
+    assert edge.bus.records == []
+
+
+async def test_headers_larger_than_the_limit_are_refused_and_the_connection_closed() -> None:
+    async with _hub(HttpSettings(port=0)) as edge:
+        reader, writer = await asyncio.open_connection(edge.host, edge.port)
+        writer.write(f"POST {PATH} HTTP/1.1\r\nHost: hub\r\nX-Pad: ".encode())
+        writer.write(b"a" * (HttpSettings().max_header_bytes + 1))
+        await writer.drain()
+        raw = await _read_to_end(writer, reader)
+    assert raw.startswith(b"HTTP/1.1 400 ")
+
+
+@pytest.mark.parametrize(
+    ("proxies", "believed"), [((), False), (("10.0.0.5", "192.168.0.0/16"), True)]
+)
+def test_forwarded_headers_count_only_from_a_trusted_proxy(
+    proxies: tuple[str, ...], believed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn believes X-Forwarded-For from loopback unless told otherwise, which would
+    let a local client choose the address it is limited by."""
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    config = server_config(HttpSettings(trusted_proxies=proxies), make_ops_app(_ready, "t"))
+    assert config.proxy_headers is believed
+    assert config.forwarded_allow_ips == list(proxies)
+
+
+def test_a_trusted_proxy_must_be_an_address_or_a_range() -> None:
+    with pytest.raises(ValueError, match="not an IP address"):
+        HttpSettings(trusted_proxies=("proxy.example",))
