@@ -34,13 +34,14 @@ from hub.console.oidc import OidcLogin
 from hub.console.web import console_router
 from hub.core.errors import ConfigurationError
 from hub.core.topics import ALL_TOPICS, ROUTED_TOPICS, ROUTER_GROUP
+from hub.http_deadlines import BodyDeadline, header_deadline
 from hub.identity.erasure import RETENTION, erase_closed_cases, erase_subject
 from hub.identity.keyring import DETENTION, Keyring, MasterKeys, master_keys_from_settings
 from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.rekeying import Rekeyer
 from hub.identity.vault import IdentityVault
 from hub.logs import get_logger
-from hub.ops_api import BodyDeadline, Readiness, make_ops_app
+from hub.ops_api import Readiness, make_ops_app
 from hub.relay import Relay
 from hub.routing.cedar_policy import policy_from_settings
 from hub.routing.consumer import router_subscriber
@@ -120,11 +121,9 @@ def server_config(http: HttpSettings, app: Any) -> uvicorn.Config:
     signed by ``tls_client_ca`` (mutual TLS, beside the webhook signature).
 
     X-Forwarded-* is believed only from ``trusted_proxies`` (uvicorn's own default trusts
-    loopback, which would let a local client pick the address it is limited by). A body
-    must arrive within ``body_timeout_s`` (BodyDeadline). uvicorn 0.54 has no timeout for
-    a request's headers: a connection stalled before its headers end holds one socket and
-    at most ``max_header_bytes``, and takes no limit's place (those are taken in the app);
-    a proxy in front of the hub bounds that time (docs/security.md)."""
+    loopback, which would let a local client pick the address it is limited by). Headers
+    must arrive within ``header_timeout_s``, at most ``max_header_bytes`` of them, and a
+    body within ``body_timeout_s`` (hub.http_deadlines)."""
     tls: dict[str, Any] = {}
     if http.tls_certfile is not None:
         tls = {"ssl_certfile": str(http.tls_certfile), "ssl_keyfile": str(http.tls_keyfile)}
@@ -139,7 +138,7 @@ def server_config(http: HttpSettings, app: Any) -> uvicorn.Config:
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=3,
-        http="h11",
+        http=header_deadline(http.header_timeout_s),
         h11_max_incomplete_event_size=http.max_header_bytes,
         proxy_headers=bool(http.trusted_proxies),
         forwarded_allow_ips=list(http.trusted_proxies),

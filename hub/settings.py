@@ -206,6 +206,14 @@ class HttpSettings(BaseModel):
         "and the scheme come from them; in the environment a JSON list, "
         '["10.0.0.5", "10.1.0.0/16"]. None: the headers are ignored.',
     )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="A request's line and headers must arrive within this long after the "
+        "connection opens (or after the previous answer on a kept-alive connection), or the "
+        "connection is closed.",
+    )
     body_timeout_s: float = Field(
         10.0,
         gt=0,

@@ -25,7 +25,8 @@ from hub.connectors.reclassering import IrisSignals
 from hub.connectors.runtime.inbound import InboundRuntime
 from hub.connectors.runtime.signing import signed_headers
 from hub.connectors.runtime.webhook import webhook_router
-from hub.connectors.testing.harness import Bus, Stores, wait_for
+from hub.connectors.testing.harness import Bus, Stores
+from hub.core.polling import wait_for
 from hub.ops_api import Readiness, make_ops_app
 from hub.settings import HttpSettings
 from tests.connectors.test_reclassering_kit import signal
@@ -201,6 +202,35 @@ async def test_a_body_that_stalls_is_cut_off_with_408_and_frees_its_place() -> N
         assert b"application/problem+json" in raw
     assert freed.status_code == 401
     assert edge.bus.records == []
+
+
+async def test_headers_that_drip_in_are_cut_off_at_the_header_deadline() -> None:
+    """A client sending a header byte every 0.1 s (each byte would cancel uvicorn's own
+    keep-alive timer) loses its connection at the deadline; so does a kept-alive
+    connection that never starts its next request. The deadline is tuned to 0.5 s so the
+    test takes a second, not the default's 10 s (asserted too)."""
+    assert HttpSettings().header_timeout_s == 10.0
+    async with _hub(HttpSettings(port=0, header_timeout_s=0.5)) as edge:
+        reader, writer = await asyncio.open_connection(edge.host, edge.port)
+        started = time.monotonic()
+        with contextlib.suppress(ConnectionError):
+            for byte in f"POST {PATH} HTTP/1.1\r\nHost: hub\r\nX-Slow: ".encode() + b"a" * 100:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(0.1)
+                if reader.at_eof():
+                    break
+        assert await _read_to_end(writer, reader) == b""
+        assert time.monotonic() - started < 3
+
+        reader, writer = await asyncio.open_connection(edge.host, edge.port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n")
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ")
+        writer.write(b"GET /healthz HTTP/1.1\r\nHo")  # the next request stalls
+        await writer.drain()
+        rest = await _read_to_end(writer, reader)
+    assert b"HTTP/1.1 " not in rest  # closed, no second answer
 
 
 async def test_headers_larger_than_the_limit_are_refused_and_the_connection_closed() -> None:

@@ -21,9 +21,10 @@ from hub.connectors.crisis import CrisisContacten
 from hub.connectors.runtime.inbound import InboundRuntime
 from hub.connectors.runtime.signing import new_secret, signed_headers
 from hub.connectors.runtime.webhook import webhook_router
-from hub.connectors.testing.harness import Bus, Stores, wait_for
+from hub.connectors.testing.harness import Bus, Stores
 from hub.connectors.zvh import ZvhEvents
 from hub.core.errors import ConfigurationError
+from hub.core.polling import wait_for
 from hub.ops_api import Readiness, make_ops_app
 from hub.settings import HttpSettings
 from hub.simulators.population import zvh_events

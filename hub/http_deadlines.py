@@ -1,0 +1,104 @@
+"""Deadlines at the HTTP edge, so a client that stalls holds nothing for long: the
+request line and headers must arrive within ``header_timeout_s`` of the connection (or of
+the previous answer on a kept-alive connection), and the whole body within
+``body_timeout_s`` of the headers.
+
+uvicorn has no timeout for a request's headers (its keep-alive timer starts only after
+an answer, and any byte received cancels it), so a client dripping a header byte now and
+then would hold its socket for ever. uvicorn takes the HTTP protocol as a class
+(``uvicorn.Config(http=...)``); :func:`header_deadline` gives its h11 protocol a timer
+that closes a connection whose headers are overdue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from hub.core.errors import RequestTimeout
+
+
+def header_deadline(timeout_s: float) -> type[H11Protocol]:
+    """uvicorn's h11 protocol, closing a connection whose request headers have not all
+    arrived ``timeout_s`` after it opened or after its previous answer."""
+
+    class HeaderDeadline(H11Protocol):
+        _overdue: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._overdue is not None:
+                self._overdue.cancel()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            if self._overdue is not None:
+                self._overdue.cancel()
+            self._overdue = self.loop.call_later(timeout_s, self._headers_overdue)
+
+        def _headers_overdue(self) -> None:
+            """Close unless a request's headers came in (its body has BodyDeadline)."""
+            waiting = self.cycle is None or self.cycle.response_complete
+            if waiting and not self.transport.is_closing():
+                self.transport.close()
+
+    return HeaderDeadline
+
+
+def _has_body(scope: Scope) -> bool:
+    """Whether the request announces a body (a length above 0, or chunks)."""
+    for name, value in scope.get("headers", []):
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip(b"0")):
+            return True
+    return False
+
+
+class BodyDeadline:
+    """ASGI middleware: a request's whole body must arrive within ``timeout_s`` of its
+    headers, else reading it raises RequestTimeout (408 problem+json), so a client that
+    stalls mid-body holds nothing for long. An answer sent before the whole body was read
+    (408, 413, 429, a refused signature) says ``Connection: close``, so the server drops
+    the connection instead of waiting for the rest of a body nobody reads."""
+
+    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
+        body_done = not _has_body(scope)
+
+        async def timed_receive() -> Message:
+            nonlocal body_done
+            if body_done:  # what follows the body is the wait for a disconnect
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"the body did not arrive within {self.timeout_s:g} s", field="body"
+                ) from None
+            body_done = message["type"] != "http.request" or not message.get("more_body")
+            return message
+
+        async def closing_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and not body_done:
+                headers = [*message.get("headers", []), (b"connection", b"close")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, timed_receive, closing_send)
