@@ -31,6 +31,7 @@ from hub.identity.rekeying import Rekeyer
 from hub.identity.vault import IdentityVault
 from hub.routing.lookup import StaticCaseLookup
 from hub.schemas.base import CanonicalEvent
+from hub.schemas.consent import ConsentRecorded
 from hub.schemas.envelope import Envelope, partner_source
 from hub.settings import DatabaseSettings, HubSettings
 from hub.state import accepted, activity, audit, dead_letters, holdback, idempotency, receipts
@@ -39,6 +40,7 @@ from hub.state.dead_letters import LetterState, Source
 from hub.state.holdback import Lane
 from hub.state.receipts import Receipt
 from hub.state.tables import (
+    ConsentRecord,
     DataKeyRecord,
     DeadLetterRecord,
     DeliveryReceipt,
@@ -48,7 +50,7 @@ from hub.state.tables import (
     SubjectActivity,
 )
 from tests.clock import ManualClock
-from tests.data import TEST_BSNS, client_included, detention_started
+from tests.data import TEST_BSNS, client_included, detention_started, fhir_consent
 
 DAY = 86_400.0
 MINUTE = 60.0
@@ -122,13 +124,17 @@ async def hub(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Hub]:
 async def test_a_person_in_no_case_is_erased_a_week_after_the_last_event_and_audited(
     hub: Hub,
 ) -> None:
+    await hub.accept(
+        ConsentRecorded(consent=fhir_consent("c-1", patient=hub.subject)), "zvh:amsterdam"
+    )
     await hub.accept(detention_started(), "dji")
     assert await hub.bsn() == BSN
-    assert await hub.live_keys() == 1
+    assert await hub.live_keys() == 2, "the client key (the consent) and the detention key"
+    assert await _count(hub, ConsentRecord) == 1
 
     await hub.housekeeping_after(6 * DAY)
     assert await hub.bsn() == BSN, "six days: kept"
-    assert await hub.live_keys() == 1
+    assert await hub.live_keys() == 2
     assert await hub.erasures() == []
 
     await hub.housekeeping_after(DAY + MINUTE)
@@ -142,6 +148,7 @@ async def test_a_person_in_no_case_is_erased_a_week_after_the_last_event_and_aud
         assert (await audit.verify(session)).broken is None
         assert await session.get(IdentityVaultEntry, hub.subject) is None
         assert await session.get(SubjectActivity, hub.subject) is None
+    assert await _count(hub, ConsentRecord) == 0, "what state there was went too"
 
     await hub.housekeeping_after(DAY)
     assert len(await hub.erasures()) == 1, "erased once, not every round"
@@ -297,7 +304,9 @@ async def test_receipts_and_event_claims_go_after_their_term(hub: Hub) -> None:
     assert await _count(hub, ProcessedEvent) == 0
 
 
-async def _count(hub: Hub, table: type[DeadLetterRecord | DeliveryReceipt | ProcessedEvent]) -> int:
+async def _count(
+    hub: Hub, table: type[ConsentRecord | DeadLetterRecord | DeliveryReceipt | ProcessedEvent]
+) -> int:
     async with hub.sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(table)) or 0)
 
