@@ -34,7 +34,13 @@ from hub.console.web import console_router
 from hub.core.errors import ConfigurationError
 from hub.core.topics import ALL_TOPICS, ROUTED_TOPICS, ROUTER_GROUP
 from hub.identity.erasure import RETENTION, erase_closed_cases, erase_no_case, erase_subject
-from hub.identity.keyring import DETENTION, Keyring, MasterKeys, master_keys_from_settings
+from hub.identity.keyring import (
+    DETENTION,
+    Keyring,
+    MasterKeys,
+    master_keys_from_settings,
+    prune_erased,
+)
 from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.rekeying import Rekeyer
 from hub.identity.vault import IdentityVault
@@ -331,7 +337,8 @@ class HubProcess:
         crypto-shredding every sealed copy on the bus); a case closed longer than the
         retention goes entirely; a person in no case goes a week after the last event
         about them. Records without a legal term go when theirs ends: webhook signatures
-        after any replay window, event claims, receipts and settled dead letters."""
+        after any replay window, event claims, receipts, shredded keys' rows and settled dead
+        letters."""
         now = self.clock.now()
         routing = self.settings.routing
         async with self.sessions.begin() as session:
@@ -365,6 +372,7 @@ class HubProcess:
                 session, "", now - dt.timedelta(days=routing.processed_claim_retention_days)
             )
             await receipts.prune(session, now - dt.timedelta(days=routing.receipt_retention_days))
+            await prune_erased(session, now - dt.timedelta(days=routing.erased_key_retention_days))
             await dead_letters.prune_settled(
                 session, now - dt.timedelta(days=routing.settled_dead_letter_retention_days)
             )

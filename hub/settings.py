@@ -272,6 +272,12 @@ class RoutingSettings(BaseModel):
         description="How long a delivery receipt (delivery and correlation id, partner, "
         "outcome; never content) stays for the console's flow trace.",
     )
+    erased_key_retention_days: int = Field(
+        30,
+        ge=1,
+        description="How long the row of a shredded data key (no secret: its pseudonym, "
+        "when and why) stays after the erasure; the audit trail keeps that it happened.",
+    )
     settled_dead_letter_retention_days: int = Field(
         30,
         ge=1,

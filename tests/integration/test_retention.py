@@ -305,7 +305,10 @@ async def test_receipts_and_event_claims_go_after_their_term(hub: Hub) -> None:
 
 
 async def _count(
-    hub: Hub, table: type[ConsentRecord | DeadLetterRecord | DeliveryReceipt | ProcessedEvent]
+    hub: Hub,
+    table: type[
+        ConsentRecord | DataKeyRecord | DeadLetterRecord | DeliveryReceipt | ProcessedEvent
+    ],
 ) -> int:
     async with hub.sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(table)) or 0)
@@ -341,3 +344,16 @@ def _receipt(now: dt.datetime) -> Receipt:
         detail=None,
         finished_at=now,
     )
+
+
+async def test_a_shredded_key_s_row_goes_after_its_term(hub: Hub) -> None:
+    """The row of a shredded key holds no secret, but the pseudonym and the reason."""
+    await hub.accept(detention_started(), "dji")
+    await hub.housekeeping_after(7 * DAY + MINUTE)
+    assert await hub.bsn() is None
+    assert await _count(hub, DataKeyRecord) == 1, "shredded, the row stays for now"
+    await hub.housekeeping_after(29 * DAY)
+    assert await _count(hub, DataKeyRecord) == 1
+    await hub.housekeeping_after(DAY + MINUTE)
+    assert await _count(hub, DataKeyRecord) == 0
+    assert len(await hub.erasures()) == 1, "the audit trail keeps the erasure"
