@@ -53,6 +53,20 @@ async def seen(session: AsyncSession, subjects: Collection[str], now: dt.datetim
     )
 
 
+async def follow(session: AsyncSession, old: str, new: str) -> None:
+    """Before a client's state moves from ``old`` to ``new`` (a pseudonym-key rotation):
+    a clock :func:`adopt` started under ``new`` already (a message under the new
+    pseudonym came first) gives way to the moving one, which takes the later time."""
+    there = await session.get(SubjectActivity, new)
+    if there is None:
+        return
+    moving = await session.get(SubjectActivity, old)
+    if moving is not None:
+        moving.last_event_at = max(moving.last_event_at, there.last_event_at)
+    await session.delete(there)
+    await session.flush()
+
+
 async def adopt(session: AsyncSession, now: dt.datetime) -> int:
     """Start the clock at ``now`` for every subject the hub holds a BSN or a live data
     key of and has no clock for (kept before the clock existed, or a key made for a

@@ -357,3 +357,33 @@ async def test_a_shredded_key_s_row_goes_after_its_term(hub: Hub) -> None:
     await hub.housekeeping_after(DAY + MINUTE)
     assert await _count(hub, DataKeyRecord) == 0
     assert len(await hub.erasures()) == 1, "the audit trail keeps the erasure"
+
+
+async def test_a_clock_started_under_the_new_pseudonym_does_not_block_the_move(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """During a rotation a message under the new pseudonym records the BSN under it
+    before the router moves the client; the housekeeping may start a clock for it
+    first. The move goes through and keeps the later of the two clocks."""
+    sessions = sessionmaker(engine)
+    directory = KeyDirectory(tmp_path, "pseudonym", default_id="k1", create=True, reload_s=0)
+    pseudonymiser = Pseudonymiser(source=directory)
+    vault = IdentityVault.for_pseudonymiser(pseudonymiser)
+    keyring = Keyring(sessions, MasterKeys("m1", {"m1": secrets.token_bytes(32)}))
+    old = pseudonymiser.pseudonym(BSN)
+    then = dt.datetime.now(dt.UTC)
+    async with sessions.begin() as session:
+        await vault.remember(session, old, BSN)
+        await activity.seen(session, [old], then)
+    directory.rotate()
+    new = pseudonymiser.pseudonym(BSN)
+    async with sessions.begin() as session:
+        await vault.remember(session, new, BSN)
+        assert await activity.adopt(session, then + dt.timedelta(hours=1)) == 1
+    async with sessions.begin() as session:
+        assert await Rekeyer(pseudonymiser, vault, keyring).canonical(session, old) == new
+    async with sessions() as session:
+        clocks = {
+            row.subject: row.last_event_at for row in await session.scalars(select(SubjectActivity))
+        }
+    assert clocks == {new: then + dt.timedelta(hours=1)}
