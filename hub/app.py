@@ -337,8 +337,8 @@ class HubProcess:
         crypto-shredding every sealed copy on the bus); a case closed longer than the
         retention goes entirely; a person in no case goes a week after the last event
         about them. Records without a legal term go when theirs ends: webhook signatures
-        after any replay window, event claims, receipts, shredded keys' rows and settled dead
-        letters."""
+        after any replay window, event claims, receipts, shredded keys' rows and settled
+        dead letters."""
         now = self.clock.now()
         routing = self.settings.routing
         async with self.sessions.begin() as session:

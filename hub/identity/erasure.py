@@ -5,8 +5,8 @@ backups) can no longer be read; the BSN behind their pseudonym goes too.
 Used for an erasure request (``hub subject erase``), for the six months after release
 (flow E: the ``detention`` scope only), at the end of the Levensloopaanpak retention,
 and a short while after the last event about a person in no case
-(``hub.state.activity``). The audit trail records that data was erased, why and by whom, never the
-erased content, and its hash chain stays whole.
+(``hub.state.activity``). The audit trail records that data was erased, why and by
+whom, never the erased content, and its hash chain stays whole.
 """
 
 from __future__ import annotations

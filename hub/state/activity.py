@@ -58,11 +58,10 @@ async def follow(session: AsyncSession, old: str, new: str) -> None:
     a clock :func:`adopt` started under ``new`` already (a message under the new
     pseudonym came first) gives way to the moving one, which takes the later time."""
     there = await session.get(SubjectActivity, new)
-    if there is None:
-        return
     moving = await session.get(SubjectActivity, old)
-    if moving is not None:
-        moving.last_event_at = max(moving.last_event_at, there.last_event_at)
+    if there is None or moving is None:
+        return
+    moving.last_event_at = max(moving.last_event_at, there.last_event_at)
     await session.delete(there)
     await session.flush()
 
