@@ -35,8 +35,14 @@ from hub.console.web import console_router
 from hub.core.errors import ConfigurationError
 from hub.core.topics import ALL_TOPICS, ROUTED_TOPICS, ROUTER_GROUP
 from hub.http_deadlines import BodyDeadline, header_deadline
-from hub.identity.erasure import RETENTION, erase_closed_cases, erase_subject
-from hub.identity.keyring import DETENTION, Keyring, MasterKeys, master_keys_from_settings
+from hub.identity.erasure import RETENTION, erase_closed_cases, erase_no_case, erase_subject
+from hub.identity.keyring import (
+    DETENTION,
+    Keyring,
+    MasterKeys,
+    master_keys_from_settings,
+    prune_erased,
+)
 from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.rekeying import Rekeyer
 from hub.identity.vault import IdentityVault
@@ -49,7 +55,7 @@ from hub.routing.lookup import CaseLookup, LocalCaseLookup
 from hub.routing.replay import Replayer
 from hub.routing.router import Router
 from hub.settings import HttpSettings, HubSettings
-from hub.state import detentions, idempotency
+from hub.state import dead_letters, detentions, idempotency, receipts
 from hub.state.database import make_engine, sessionmaker
 from hub.tracing import configure_tracing
 
@@ -76,7 +82,8 @@ def build_broker(
     """The broker with every consumer of this process attached: the router (with the
     case look-up connector) and the inbound and outbound connectors, as far as
     ``components`` asks (a misconfigured connector raises ConfigurationError naming it);
-    ``clock`` times the outbound retries and is the inbound connectors' "now"."""
+    ``clock`` times the outbound retries and is the inbound connectors' and the router's
+    "now" (the router's starts the retention clock of a person in no case)."""
     broker = make_broker(settings.kafka)
     sessions = sessionmaker(engine)
     connectors = ConnectorSet()
@@ -104,6 +111,7 @@ def build_broker(
         lookup or connectors.lookup or LocalCaseLookup(sessions),
         EventPublisher(broker).send_all,
         bsn_kinds=frozenset(settings.routing.bsn_authorised),
+        clock=clock.now,
         keyring=keyring,
         rekeyer=(
             Rekeyer(pseudonymiser, IdentityVault.for_pseudonymiser(pseudonymiser), keyring)
@@ -163,7 +171,8 @@ class HubProcess:
     clock: Clock = SYSTEM_CLOCK
     """What times the outbound connectors' retries (``hub.clock``): a test's own clock
     runs a partner outage of minutes in seconds. It is also the "now" no fact in an
-    inbound message may lie ahead of (``HUB_PLAUSIBILITY__*``)."""
+    inbound message may lie ahead of (``HUB_PLAUSIBILITY__*``), the router's and the
+    retention clocks'."""
     keyring: Keyring = field(init=False)
     broker: KafkaBroker = field(init=False)
     router: Router = field(init=False)
@@ -274,9 +283,8 @@ class HubProcess:
     async def _housekeeping(self) -> None:
         """Every ``retry_interval_s`` route what the router had to park; every
         ``metrics_interval_s`` refresh the state gauges; every ``label_resend_interval_s``
-        offer failed label deliveries to partners that are back; once an hour erase the
-        detention data whose retention has ended, and forget webhook ids older than any
-        replay window."""
+        offer failed label deliveries to partners that are back; once an hour run the
+        retention clocks (:meth:`_erase_due`)."""
         routing = self.settings.routing
         erased_at = resent_at = measured_at = time.monotonic()
         erased_at -= ERASURE_INTERVAL_S
@@ -340,10 +348,15 @@ class HubProcess:
         )
 
     async def _erase_due(self) -> None:
-        """The retention clocks: six months after release a client's detention data is
-        erased (the record of where they were held, and by crypto-shredding every sealed
-        copy on the bus); a case closed longer than the retention goes entirely."""
-        now = dt.datetime.now(dt.UTC)
+        """The retention clocks, on the hub's clock: six months after release a client's
+        detention data is erased (the record of where they were held, and by
+        crypto-shredding every sealed copy on the bus); a case closed longer than the
+        retention goes entirely; a person in no case goes a week after the last event
+        about them. Records without a legal term go when theirs ends: webhook signatures
+        after any replay window, event claims, receipts, shredded keys' rows and settled
+        dead letters."""
+        now = self.clock.now()
+        routing = self.settings.routing
         async with self.sessions.begin() as session:
             released = await detentions.erase_due(session, now.date())
             for subject in released:
@@ -360,13 +373,29 @@ class HubProcess:
                 session,
                 self.keyring,
                 now=now,
-                retention=dt.timedelta(days=self.settings.routing.retention_after_closure_days),
+                retention=dt.timedelta(days=routing.retention_after_closure_days),
+            )
+            no_case = await erase_no_case(
+                session,
+                self.keyring,
+                now=now,
+                retention=dt.timedelta(days=routing.no_case_retention_days),
             )
             await idempotency.forget(
                 session, NONCE_PREFIX, now - dt.timedelta(seconds=MAX_REPLAY_WINDOW_S)
             )
+            await idempotency.forget(
+                session, "", now - dt.timedelta(days=routing.processed_claim_retention_days)
+            )
+            await receipts.prune(session, now - dt.timedelta(days=routing.receipt_retention_days))
+            await prune_erased(session, now - dt.timedelta(days=routing.erased_key_retention_days))
+            await dead_letters.prune_settled(
+                session, now - dt.timedelta(days=routing.settled_dead_letter_retention_days)
+            )
         if released:
             log.info("detention_data_erased", clients=len(released))
+        if no_case:
+            log.info("no_case_data_erased", clients=len(no_case))
 
     async def stop(self) -> None:
         """Stop taking input first (the webhook), then let the consumers finish the

@@ -310,6 +310,40 @@ class RoutingSettings(BaseModel):
         description="How long the hub keeps a closed case (the client excluded) before it "
         "erases the client's state and shreds their keys: five years, as the audit trail.",
     )
+    no_case_retention_days: int = Field(
+        7,
+        ge=1,
+        le=366,
+        description="How long after the last event about a person in no case (the router "
+        "decided NO_CASE: never included, no detention kept, no label) the hub erases their "
+        "BSN link, state and data keys. Nothing entitles the hub to keep them; the week "
+        "lets a ZVH include someone it is still deciding about. Waiting work postpones it.",
+    )
+    processed_claim_retention_days: int = Field(
+        120,
+        ge=91,
+        description="How long the hub remembers that a consumer handled an event (its id, "
+        "to ignore a redelivery): longer than the longest topic retention (90 days), so no "
+        "record Kafka can still hand out is taken twice.",
+    )
+    receipt_retention_days: int = Field(
+        90,
+        ge=1,
+        description="How long a delivery receipt (delivery and correlation id, partner, "
+        "outcome; never content) stays for the console's flow trace.",
+    )
+    erased_key_retention_days: int = Field(
+        30,
+        ge=1,
+        description="How long the row of a shredded data key (no secret: its pseudonym, "
+        "when and why) stays after the erasure; the audit trail keeps that it happened.",
+    )
+    settled_dead_letter_retention_days: int = Field(
+        30,
+        ge=1,
+        description="How long a dead letter an operator replayed or discarded (or a later "
+        "re-send resolved) is kept whole after that; an open one stays until it is settled.",
+    )
 
 
 class PlausibilitySettings(BaseModel):

@@ -3,9 +3,10 @@ sealed copy of their identity and medical fields (on Kafka, in dead letters, in
 backups) can no longer be read; the BSN behind their pseudonym goes too.
 
 Used for an erasure request (``hub subject erase``), for the six months after release
-(flow E: the ``detention`` scope only), and at the end of the Levensloopaanpak
-retention. The audit trail records that data was erased, why and by whom, never the
-erased content, and its hash chain stays whole.
+(flow E: the ``detention`` scope only), at the end of the Levensloopaanpak retention,
+and a short while after the last event about a person in no case
+(``hub.state.activity``). The audit trail records that data was erased, why and by
+whom, never the erased content, and its hash chain stays whole.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.identity.keyring import Keyring
-from hub.state import audit, cases
+from hub.state import activity, audit, cases
 from hub.state.audit import AuditEntry, AuditOutcome
-from hub.state.tables import CLIENT_STATE, IdentityVaultEntry
+from hub.state.tables import CLIENT_STATE, IdentityVaultEntry, PseudonymAlias
 
 ERASED = AuditOutcome.ERASED
 RETENTION = "urn:ketenhub:hub:retention"
@@ -71,15 +72,33 @@ async def erase_closed_cases(
     and every data key; the audit trail keeps that it happened. Returns whose."""
     due = await cases.closed_before(session, now - retention)
     for subject in due:
-        for table in CLIENT_STATE:
-            column = table.__table__.c.subject
-            await session.execute(delete(table).where(column == subject))
-        await erase_subject(
-            session,
-            keyring,
-            subject,
-            reason="end of the Levensloopaanpak retention after closure",
-            by=RETENTION,
-            now=now,
-        )
+        reason = "end of the Levensloopaanpak retention after closure"
+        await _forget(session, keyring, subject, reason, now)
     return due
+
+
+async def erase_no_case(
+    session: AsyncSession, keyring: Keyring, *, now: dt.datetime, retention: dt.timedelta
+) -> list[str]:
+    """The retention for people in no case: a subject the hub keeps no case of, whose
+    last event came longer than ``retention`` ago and who has nothing waiting, loses
+    the BSN link, every data key and what state there is (a consent, a title, the
+    pseudonym aliases); the audit trail keeps that it happened. A subject the hub holds
+    something of without a clock gets one, starting now. Returns whose."""
+    await activity.adopt(session, now)
+    due = await activity.no_case_before(session, now - retention)
+    for subject in due:
+        await _forget(session, keyring, subject, "retention for a person in no case", now)
+    return due
+
+
+async def _forget(
+    session: AsyncSession, keyring: Keyring, subject: str, reason: str, now: dt.datetime
+) -> None:
+    """Everything the hub keeps of ``subject`` under their pseudonym goes, the keys are
+    shredded and the erasure audited: one path for every clock that ends a client."""
+    for table in CLIENT_STATE:
+        column = table.__table__.c.subject
+        await session.execute(delete(table).where(column == subject))
+    await session.execute(delete(PseudonymAlias).where(PseudonymAlias.current == subject))
+    await erase_subject(session, keyring, subject, reason=reason, by=RETENTION, now=now)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.core.errors import ConfigurationError
@@ -252,6 +252,18 @@ class Keyring:
                 row.master_key_id, row.wrapped = self._wrap(key)
                 moved += 1
         return moved
+
+
+async def prune_erased(session: AsyncSession, erased_before: dt.datetime) -> int:
+    """Drop the rows of keys shredded before ``erased_before``: they hold no secret, but
+    a pseudonym and the reason an operator gave; a reader finds no key either way, and
+    the audit trail keeps that the erasure happened. Returns how many went."""
+    result = await session.execute(
+        delete(DataKeyRecord).where(
+            DataKeyRecord.wrapped.is_(None), DataKeyRecord.erased_at < erased_before
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def master_keys_from_settings(settings: HubSettings, *, create_key: bool) -> MasterKeys:

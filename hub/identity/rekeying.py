@@ -30,6 +30,7 @@ from hub.identity.keyring import Keyring
 from hub.identity.pseudonym import Pseudonymiser, key_id_of
 from hub.identity.vault import IdentityVault
 from hub.logs import get_logger
+from hub.state import activity
 from hub.state.tables import (
     CLIENT_STATE,
     Base,
@@ -93,6 +94,7 @@ class Rekeyer:
         return target
 
     async def _move(self, session: AsyncSession, old: str, new: str, bsn: str) -> None:
+        await activity.follow(session, old, new)
         for table in MOVED:
             column = table.__table__.c.subject
             await session.execute(update(table).where(column == old).values(subject=new))

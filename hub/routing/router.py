@@ -64,7 +64,17 @@ from hub.schemas.consent import (
 )
 from hub.schemas.detention import DetentionEvent
 from hub.schemas.envelope import Envelope
-from hub.state import audit, cases, consents, detentions, holdback, idempotency, labels, outbox
+from hub.state import (
+    activity,
+    audit,
+    cases,
+    consents,
+    detentions,
+    holdback,
+    idempotency,
+    labels,
+    outbox,
+)
 from hub.state.audit import AuditEntry
 from hub.state.failures import Failure
 
@@ -205,6 +215,7 @@ class Router:
                     else:
                         decided[n] = await self._decide(session, envelope, event, inputs, now, key)
                     snapshot.changed(envelope.subject)
+            await activity.seen(session, {item.envelope.subject for _, item in fresh}, now)
             seqs = iter(
                 await audit.append(
                     session, [entry for entries, _ in decided.values() for entry in entries]

@@ -15,7 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.core.errors import HubError
@@ -23,7 +23,7 @@ from hub.core.record import KafkaRecord
 from hub.state import failures
 from hub.state.database import upsert_insert
 from hub.state.failures import Failure
-from hub.state.tables import DeadLetterRecord
+from hub.state.tables import DeadLetterRecord, HeldItem
 
 NAMESPACE = uuid.UUID("a3c1f1c4-4f5b-4b83-9c2e-6d1f0c9e5a27")
 
@@ -273,3 +273,17 @@ async def open_count(session: AsyncSession) -> int:
         )
         or 0
     )
+
+
+async def prune_settled(session: AsyncSession, settled_before: dt.datetime) -> int:
+    """Drop the dead letters settled before ``settled_before`` (each holds a whole sealed
+    record and its subject); an open one, or one a held lane still stops at, stays.
+    Returns how many went."""
+    result = await session.execute(
+        delete(DeadLetterRecord).where(
+            DeadLetterRecord.state != LetterState.OPEN.value,
+            DeadLetterRecord.settled_at < settled_before,
+            ~exists().where(HeldItem.dead_letter_id == DeadLetterRecord.id),
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

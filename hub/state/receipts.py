@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.state.tables import DeliveryReceipt
@@ -64,3 +64,12 @@ def _receipt(row: DeliveryReceipt) -> Receipt:
         finished_at=row.finished_at,
         trace_id=row.trace_id,
     )
+
+
+async def prune(session: AsyncSession, finished_before: dt.datetime) -> int:
+    """Drop the receipts of deliveries finished before ``finished_before``; returns how
+    many. The audit trail, not the receipts, is the record of what was shared."""
+    result = await session.execute(
+        delete(DeliveryReceipt).where(DeliveryReceipt.finished_at < finished_before)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

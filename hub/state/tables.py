@@ -444,6 +444,16 @@ class PseudonymAlias(Base):
     rekeyed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
+class SubjectActivity(Base):
+    """When the router last had an event about a subject: where the retention clock for
+    people in no case starts (``hub.state.activity``). A pseudonym and a moment only."""
+
+    __tablename__ = "subject_activity"
+
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_event_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+
+
 CLIENT_STATE: tuple[type[Base], ...] = (
     CaseState,
     TeamMembership,
@@ -452,6 +462,7 @@ CLIENT_STATE: tuple[type[Base], ...] = (
     ConflictDecisionRecord,
     DetentionRecord,
     LabelStatus,
+    SubjectActivity,
 )
 """What the hub knows of a client now, keyed by their pseudonym: it moves with them when
 the pseudonym key rotates, and goes at the end of the retention."""

@@ -12,7 +12,8 @@ from sqlalchemy.engine import make_url
 from hub.bus.broker import make_broker, security_from_settings
 from hub.connectors.base import InboundConfig
 from hub.connectors.http import HttpApiConfig
-from hub.settings import HubSettings, KafkaSettings, SecurityProtocol
+from hub.core.topics import ALL_TOPICS
+from hub.settings import HubSettings, KafkaSettings, RoutingSettings, SecurityProtocol
 from hub.settings_reference import BEGIN, END, settings_markdown, splice
 
 README = Path(__file__).parents[2] / "README.md"
@@ -143,3 +144,12 @@ def test_a_connectors_file_that_is_not_an_object_is_refused(tmp_path: Path) -> N
     broken.write_text("[1, 2]")
     with pytest.raises(ValidationError, match="JSON object"):
         HubSettings(connectors_file=broken)
+
+
+def test_an_event_claim_outlives_every_topic_that_could_hand_the_event_out_again() -> None:
+    """A claim forgotten while Kafka still holds its record would let a redelivery (a
+    consumer group reset) take the event twice."""
+    longest_days = max(topic.retention_ms for topic in ALL_TOPICS) / 86_400_000
+    assert RoutingSettings().processed_claim_retention_days > longest_days
+    with pytest.raises(ValidationError):
+        RoutingSettings(processed_claim_retention_days=int(longest_days))
