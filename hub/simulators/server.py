@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -29,6 +28,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from hub.connectors.runtime.signing import signed_headers
+from hub.core.errors import ContractError
+from hub.core.json_limits import read_json
 from hub.simulators.population import kedo_answer, person
 
 
@@ -200,10 +201,10 @@ def make_simulator(
 
 
 def _body(raw: bytes) -> Any:
-    """JSON as JSON, XML as its text; None for anything else."""
+    """JSON (within the hub's limits) as JSON, XML as its text; None for anything else."""
     try:
-        return json.loads(raw)
-    except ValueError:
+        return read_json(raw)
+    except ContractError:
         text = raw.decode("utf-8", "replace").lstrip()
         return {"xml": text} if text.startswith("<") else None
 
