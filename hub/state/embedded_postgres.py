@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from hub.core.errors import HubError
-from hub.state.private_files import make_private_dir
+from hub.state.private_files import make_private_dir, passable
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -61,6 +61,8 @@ class EmbeddedPostgres:
             raise EmbeddedPostgresError(
                 f"PostgreSQL did not start in {self.data_dir}", detail=repr(exc)
             ) from None
+        if self._server.system_user is not None:
+            passable(self.data_dir.parent, f"PostgreSQL runs as {self._server.system_user}")
         return self
 
     def url(self, database: str = "postgres") -> str:

@@ -19,6 +19,7 @@ from hub.logs import get_logger
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+PASSABLE_MODE = 0o711
 _OTHERS = 0o077
 log = get_logger(__name__)
 
@@ -45,6 +46,15 @@ def tighten(path: Path) -> None:
         log.warning("file_mode_not_tightened", path=str(path), mode=oct(mode), error=error.strerror)
         return
     log.warning("file_mode_tightened", path=str(path), was=oct(mode), now=oct(mode & ~_OTHERS))
+
+
+def passable(path: Path, why: str) -> None:
+    """``path`` (a directory) 0711: another system user may pass through it to what it
+    owns inside, but not list or read it. Only for a server that may not run as root
+    (the embedded PostgreSQL under a root hub): its wheel opens every directory above
+    its data to 0755, and this narrows the hub's own back."""
+    path.chmod(PASSABLE_MODE)
+    log.info("data_dir_passable", path=str(path), mode=oct(PASSABLE_MODE), why=why)
 
 
 def private_file(path: Path) -> Path:

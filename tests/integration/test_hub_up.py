@@ -204,6 +204,10 @@ def test_hub_up_on_apache_kafka_and_postgres_survives_a_kill_and_leaves_no_broke
             assert written["database"].startswith("postgresql+asyncpg://")
             ready = httpx.get(written["readiness"], timeout=5).json()
             assert ready["kafka_cluster"].startswith("healthy: 1 brokers"), ready
+            # Under root PostgreSQL runs as its own user and must pass through (not list).
+            assert _mode(data) == (0o711 if os.geteuid() == 0 else 0o700)
+            assert _mode(data / "kafka-1") == 0o700
+            assert _mode(endpoints_file) == 0o600
             # The demo client's stay from run 1 is open: a second START would be a repeat
             # of it (nothing sent), so run 2 ends that stay first.
             for scenario in ("intake",) if run == 1 else ("release", "intake"):
