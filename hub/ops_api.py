@@ -6,11 +6,14 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
 
 from hub.core.errors import (
     ContractError,
@@ -20,6 +23,7 @@ from hub.core.errors import (
 )
 
 PROBLEM_JSON = "application/problem+json"
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,34 @@ def make_ops_app(
     @app.get("/metrics", summary="Prometheus metrics.")
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        """FastAPI's own refusals (no such route, a body it could not parse) as
+        problem+json too; a redirect stays a redirect."""
+        if exc.status_code < 400:
+            return await http_exception_handler(request, exc)
+        return JSONResponse(
+            {
+                "type": "about:blank",
+                "title": _PHRASES.get(exc.status_code, "Error"),
+                "status": exc.status_code,
+                "detail": str(exc.detail),
+                "instance": str(request.url.path),
+            },
+            status_code=exc.status_code,
+            media_type=PROBLEM_JSON,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:
+        """A backstop: every reader of outside input bounds its nesting first
+        (``hub.core.json_limits``), so this only catches one that forgot."""
+        return problem_response(
+            ContractError("the input is nested too deeply to read", field="body"),
+            str(request.url.path),
+        )
 
     for router in routers:
         app.include_router(router)

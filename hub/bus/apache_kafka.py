@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 
 from hub.bus.embedded import EmbeddedBrokerError, answers_kafka, die_with_parent
+from hub.state.private_files import make_private_dir
 
 DEFAULT_LIBS = Path(sys.prefix) / "kafka-libs"
 """Where ``make`` has Maven copy the broker's jars: beside the virtual environment."""
@@ -177,7 +178,7 @@ class ApacheKafka:
         cluster_id = _existing_cluster_id(self.nodes) or _cluster_id()
         formatting = []
         for node in self.nodes:
-            node.directory.mkdir(parents=True, exist_ok=True)
+            make_private_dir(node.directory)
             (node.directory / "server.properties").write_text(self.properties(node))
             (node.directory / "log4j2.properties").write_text(_LOG4J)
             if (node.directory / "data" / "meta.properties").exists():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ from hub.settings import HubSettings, KafkaSettings
 from hub.simulators.runner import SimulatorSet
 from hub.state.database import current_revision, migrate
 from hub.state.embedded_postgres import EmbeddedPostgres
+from hub.state.private_files import secure_data_dir, write_private
 
 log = get_logger(__name__)
 Broker = EmbeddedKafka | ApacheKafka
@@ -63,15 +65,17 @@ def _announce(
     sims: SimulatorSet | None = None,
     demo_password: str | None = None,
 ) -> None:
+    """Print where everything listens, and write it (0600) for ``hub simulate`` and the
+    other commands. The demo password is printed here once and written nowhere."""
     endpoints = process.endpoints()
     endpoints["mode"] = "embedded" if embedded else "production"
-    if demo_password is not None:
-        endpoints["console_demo_login"] = f"{accounts.DEMO_USER} / {demo_password}"
     if sims is not None:
         endpoints["simulators"] = dict(sims.urls)
     typer.echo("Ketenhub is up.")
     for key, value in endpoints.items():
         typer.echo(f"  {key:<24} {value}")
+    if demo_password is not None:
+        typer.echo(f"  {'console_demo_login':<24} {accounts.DEMO_USER} / {demo_password}")
     if sims is not None:
         typer.echo("Try flow A: .venv/bin/hub simulate intake")
         typer.echo(f"  (what the LLC received: curl -s {sims.urls['llc']}/_sim/received)")
@@ -81,8 +85,7 @@ def _announce(
     if embedded:
         paths.append(endpoints_path(process.settings))  # where `hub simulate` looks
     for path in paths:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        write_private(path, text)
 
 
 async def _serve(
@@ -217,6 +220,8 @@ def up(
     """Start an embedded broker, store and the hub on the embedded defaults; Ctrl-C stops all."""
     settings = HubSettings()
     configure_logging(settings.log)
+    os.umask(0o077)  # what the embedded Kafka and PostgreSQL write is the hub user's alone
+    secure_data_dir(settings.data_dir)
     postgres: EmbeddedPostgres | None = None
     try:
         broker = _embedded_broker(settings, broker_kind, brokers)

@@ -6,6 +6,8 @@ Write a config model, a ``check()``, and either ``translate`` (inbound), ``deliv
 (outbound) or ``lookup``; register it under the ``hub.connectors`` entry-point group;
 prove it with the test kit in ``hub.connectors.testing``. Start from
 ``hub connectors new NAME --kind inbound|outbound|lookup`` and ``docs/connectors.md``.
+Read a partner's JSON with ``read_json``: it refuses what would exhaust the hub (deep
+nesting, huge numbers, over-long strings and arrays) with a ContractError.
 
 The errors, one tree (see ``hub.core.errors``)::
 
@@ -45,6 +47,7 @@ from hub.core.errors import (
     PolicyDenial,
     RetryableError,
 )
+from hub.core.json_limits import read_json
 
 __all__ = [
     "AuthenticationError",
@@ -69,4 +72,5 @@ __all__ = [
     "PermanentError",
     "PolicyDenial",
     "RetryableError",
+    "read_json",
 ]

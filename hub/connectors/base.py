@@ -230,7 +230,7 @@ class InboundConnector(Connector[ConfigT]):
         Example::
 
             def translate(self, message: InboundMessage) -> Sequence[Emitted]:
-                data = json.loads(message.body)
+                data = read_json(message.body)  # hub.core.json_limits: bounded
                 event = ProbationSignal(kind=data["soort"], summary=data["tekst"], ...)
                 return [Emitted(event=event, bsn=data["bsn"], source_id=data["id"])]
         """

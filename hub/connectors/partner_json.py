@@ -3,23 +3,21 @@ versioned JSON object body, and professionals' contacts written the Dutch way.""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from hub.core.errors import ContractError
+from hub.core.json_limits import read_json
 from hub.schemas.common import Contact
 
 VERSION_FIELD = "schemaVersie"
 
 
 def read_object(body: bytes, versions: tuple[str, ...]) -> dict[str, Any]:
-    """The body as a JSON object of a known ``schemaVersie``; ContractError otherwise."""
-    try:
-        data: Any = json.loads(body)
-    except ValueError:
-        raise ContractError("the body is not JSON", field="body") from None
+    """The body as a JSON object of a known ``schemaVersie``, read within the hub's JSON
+    limits; ContractError otherwise."""
+    data = read_json(body)
     if not isinstance(data, dict):
         raise ContractError("the body must be a JSON object", field="body")
     version = str(data.get(VERSION_FIELD, ""))

@@ -10,7 +10,6 @@ them means a rolling restart (see ``docs/security.md``).
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Protocol
 
 from pydantic import SecretStr
+
+from hub.state.private_files import write_private
 
 RELOAD_S = 1.0
 """How often a process looks for a rotated key; ``hub keys rotate`` waits longer."""
@@ -35,22 +36,11 @@ def decode_key(text: str) -> bytes:
         return stripped.encode("utf-8")
 
 
-def _write_private(path: Path, text: str, *, exclusive: bool) -> None:
-    """Write a file only its owner reads; replaced atomically unless ``exclusive``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    target = path if exclusive else path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    if not exclusive:
-        os.replace(target, path)
-
-
 def load_or_create_key_file(path: Path) -> bytes:
     if path.exists():
         return decode_key(path.read_text(encoding="utf-8"))
     key = secrets.token_bytes(32)
-    _write_private(path, key.hex(), exclusive=True)
+    write_private(path, key.hex(), exclusive=True)
     return key
 
 
@@ -157,8 +147,8 @@ class KeyDirectory:
         prefix = re.sub(r"[0-9]+$", "", self._active_id()) or self.kind[0]
         numbers = (int(m.group(1)) for k in taken if (m := re.search(r"([0-9]+)$", k)))
         new_id = f"{prefix[:6]}{1 + max(numbers, default=0)}"
-        _write_private(self._key_file(new_id), secrets.token_bytes(32).hex(), exclusive=True)
-        _write_private(self.directory / f"{self.kind}.active", new_id, exclusive=False)
+        write_private(self._key_file(new_id), secrets.token_bytes(32).hex(), exclusive=True)
+        write_private(self.directory / f"{self.kind}.active", new_id, exclusive=False)
         self._set = self._load()
         return self._set
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -30,6 +29,8 @@ from pydantic import BaseModel, Field
 from standardwebhooks import Webhook
 
 from hub.connectors.runtime.signing import ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, key
+from hub.core.errors import ContractError
+from hub.core.json_limits import read_json
 from hub.simulators.population import kedo_answer, person
 
 
@@ -226,10 +227,10 @@ def make_simulator(
 
 
 def _body(raw: bytes) -> Any:
-    """JSON as JSON, XML as its text; None for anything else."""
+    """JSON (within the hub's limits) as JSON, XML as its text; None for anything else."""
     try:
-        return json.loads(raw)
-    except ValueError:
+        return read_json(raw)
+    except ContractError:
         text = raw.decode("utf-8", "replace").lstrip()
         return {"xml": text} if text.startswith("<") else None
 

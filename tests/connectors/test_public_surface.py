@@ -29,6 +29,7 @@ SDK = [
     "PermanentError",
     "PolicyDenial",
     "RetryableError",
+    "read_json",
 ]
 KIT = [
     "KIT_BSN",

@@ -4,7 +4,10 @@ Iris and crisis-service signals), their headers and signatures, and the records 
 router and the outbound connectors read off the bus.
 
 Each webhook input ends in a 2xx whose every published record is a valid canonical
-event, or a 4xx problem+json with nothing published; never a 5xx. A bus record either
+event, or a 4xx problem+json with nothing published; never a 5xx. A JSON webhook's
+message with one value beyond the limits of ``hub.core.json_limits`` (nesting too deep,
+a huge or infinite number, an over-long string or array) somewhere in it is always
+refused: 422 problem+json, nothing published. A bus record either
 decodes to a valid event or raises ContractError (the consumer dead-letters it); an
 outbound runtime never raises for a record, whatever it holds.
 
@@ -40,6 +43,7 @@ from hub.connectors.runtime.webhook import webhook_router
 from hub.connectors.testing.harness import Bus, Stores
 from hub.connectors.testing.suites import InboundConnectorSuite
 from hub.core.errors import ContractError
+from hub.core.json_limits import MAX_DEPTH, MAX_ITEMS, MAX_NUMBER_CHARS, MAX_STRING_CHARS
 from hub.ops_api import Readiness, make_ops_app
 from hub.schemas.detention import DetentionStarted
 from tests.connectors import (
@@ -101,23 +105,25 @@ class Edge:
             transport=httpx.ASGITransport(app=app), base_url="http://hub"
         )
 
-    def post(self, body: bytes, headers: dict[str, str]) -> None:
-        """Send one input and check the outcome's contract."""
+    def post(self, body: bytes, headers: dict[str, str], interface: str = "") -> int:
+        """Send one input and check the outcome's contract; its status, counted under
+        ``interface`` (the connector's name unless given)."""
         before = len(self.bus.records)
         answer = self.runner.run(
             self.client.post(f"/connectors/{self.name}/messages", content=body, headers=headers)
         )
         status = answer.status_code
-        OUTCOMES[(self.name, f"{status // 100}xx")] += 1
+        OUTCOMES[(interface or self.name, f"{status // 100}xx")] += 1
         assert status < 500, f"{self.name}: {status} {answer.text[:300]}"
         if status < 300:
             for record in self.bus.records[before:]:
                 decode(record.headers, record.value)
-            return
+            return status
         assert 400 <= status < 500, f"{self.name}: {status}"
         assert answer.headers["content-type"].startswith("application/problem+json")
         assert json.loads(answer.text)["status"] == status
         assert len(self.bus.records) == before, f"{self.name}: a refused input published"
+        return status
 
     def close(self) -> None:
         self.runner.run(self.client.aclose())
@@ -253,6 +259,71 @@ def test_every_webhook_input_ends_in_an_event_or_a_problem(
         body = data.draw(bodies(valid))
         edge.post(body, data.draw(headers(edge.secret, body)))
         CASES[edge.name] += 1
+
+    case()
+
+
+JSON_SUITES = [s for s in SUITES if s.scenarios[0].body.lstrip().startswith(b"{")]
+PLACE = "\x00beyond\x00"
+
+
+@st.composite
+def beyond_the_limits(draw: st.DrawFn) -> bytes:
+    """One JSON value past a limit, built from drawn sizes (not drawn text, so a case
+    stays cheap however large)."""
+    how = draw(st.sampled_from(["deep", "integer", "real", "constant", "string", "array"]))
+    if how == "deep":
+        levels = draw(st.integers(MAX_DEPTH, 100_000))
+        opener = draw(st.sampled_from([b"[", b'{"a":']))
+        return opener * levels + b"[]" + (b"]" if opener == b"[" else b"}") * levels
+    if how == "integer":
+        return draw(st.sampled_from([b"", b"-"])) + b"7" * draw(
+            st.integers(MAX_NUMBER_CHARS + 1, 20_000)
+        )
+    if how == "real":
+        return f"{draw(st.integers(1, 9))}e{draw(st.integers(309, 10**6))}".encode()
+    if how == "constant":
+        return draw(st.sampled_from([b"NaN", b"Infinity", b"-Infinity"]))
+    if how == "string":
+        return b'"' + b"x" * draw(st.integers(MAX_STRING_CHARS + 1, 300_000)) + b'"'
+    return b"[" + b"0," * draw(st.integers(MAX_ITEMS, 100_000)) + b"0]"
+
+
+@st.composite
+def placed(draw: st.DrawFn, data: Any) -> Any:
+    """``data`` with ``PLACE`` put somewhere: replacing a value, added as a new member,
+    or appended to an array."""
+    if isinstance(data, dict) and data:
+        key = draw(st.sampled_from(sorted(data)))
+        how = draw(st.sampled_from(["replace", "add", "descend"]))
+        out = dict(data)
+        if how == "add":
+            out[f"extra-{len(out)}"] = PLACE
+        else:
+            out[key] = PLACE if how == "replace" else draw(placed(out[key]))
+        return out
+    if isinstance(data, list):
+        return [*data, PLACE]
+    return PLACE
+
+
+@pytest.mark.parametrize("suite", JSON_SUITES, ids=lambda s: s.build().name)
+def test_every_json_webhook_refuses_a_value_beyond_the_limits(
+    suite: InboundConnectorSuite, edges: dict[str, Edge]
+) -> None:
+    edge = edges[suite.build().name]
+    valid = [s.body for s in suite.scenarios] + list(suite.edge_cases.values())
+
+    @FUZZ
+    @given(data=st.data())
+    def case(data: st.DataObject) -> None:
+        base = json.loads(data.draw(st.sampled_from(valid)))
+        text = json.dumps(data.draw(placed(base))).encode()
+        body = text.replace(json.dumps(PLACE).encode(), data.draw(beyond_the_limits()), 1)
+        interface = f"{edge.name} beyond the limits"
+        status = edge.post(body, signing.signed_headers(edge.secret, body), interface)
+        assert status == 422, f"{edge.name}: {status} for {body[:120]!r}"
+        CASES[interface] += 1
 
     case()
 

@@ -30,6 +30,8 @@ from tests.data import fhir_consent
 pytestmark = pytest.mark.integration
 SECRET = "bad-input-secret"
 LIMIT = 20_000
+DEEP = b"[" * 9_000 + b"]" * 9_000
+"""Within LIMIT, and deep enough for a RecursionError in the standard JSON parser."""
 GOOD = {
     "injus-detentie": gebeurtenis(event_id="GOOD-1"),
     "zvh-events": INCLUSIE,
@@ -43,6 +45,7 @@ BAD: dict[str, dict[str, bytes]] = {
         "malformed XML": b"<DetentieGebeurtenis><type>START</DetentieGebeurtenis>",
         "XXE": XXE,
         "billion laughs": XML_BOMB,
+        "nested 9,000 deep": DEEP,
         "unknown event type": gebeurtenis("ONTSNAPPING"),
         "missing BSN": gebeurtenis(bsn=""),
     },
@@ -50,6 +53,7 @@ BAD: dict[str, dict[str, bytes]] = {
         "malformed JSON": b'{"soort": ',
         "XXE": XXE,
         "billion laughs": XML_BOMB,
+        "nested 9,000 deep": DEEP,
         "unknown event type": event("ONTSLAG", "Z-1"),
         "missing BSN": event("EXCLUSIE", "Z-2", bsn=None, datum="2028-01-01", reden="closed"),
     },
@@ -57,6 +61,7 @@ BAD: dict[str, dict[str, bytes]] = {
         "malformed JSON": b"[1, 2",
         "XXE": XXE,
         "billion laughs": XML_BOMB,
+        "nested 9,000 deep": DEEP,
         "unknown event type": signal(soort="onbekend"),
         "missing BSN": signal(bsn=None),
     },
@@ -64,6 +69,7 @@ BAD: dict[str, dict[str, bytes]] = {
         "malformed JSON": b"{{",
         "XXE": XXE,
         "billion laughs": XML_BOMB,
+        "nested 9,000 deep": DEEP,
         "unknown schema version": notice(schemaVersie="7"),
         "missing BSN": notice(bsn=None),
     },
@@ -71,6 +77,7 @@ BAD: dict[str, dict[str, bytes]] = {
         "malformed JSON": b'{"abonnementId": ',
         "XXE": XXE,
         "billion laughs": XML_BOMB,
+        "nested 9,000 deep": DEEP,
         "unknown subscription": police_signal(abonnementId="lla-never-set-by-the-hub"),
         "no subscription": police_signal(abonnementId=None),
     },
@@ -78,6 +85,7 @@ BAD: dict[str, dict[str, bytes]] = {
         "malformed JSON": b"[",
         "XXE": XXE,
         "billion laughs": XML_BOMB,
+        "nested 9,000 deep": DEEP,
         "unknown Flag": crisis_contact(bsn=None, flagId="lla-never-set-by-the-hub"),
         "missing BSN": crisis_contact(bsn=None),
     },

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -56,7 +57,12 @@ def test_hub_up_starts_everything_and_stops_on_sigterm(tmp_path: Path) -> None:
         login = httpx.get(endpoints["console"], timeout=5, follow_redirects=True)
         assert login.status_code == 200
         assert "Log in" in login.text
-        assert (tmp_path / "data" / "hub.db").exists()
+        data = tmp_path / "data"
+        assert (data / "hub.db").exists()
+        assert _mode(data) == 0o700, "the data directory is the hub user's alone"
+        private = [data / "hub.db", data / "endpoints.json", endpoints_file]
+        private += sorted(data.glob("*.key")) + sorted(data.glob("hub.db-*"))
+        assert {p.name: _mode(p) for p in private} == {p.name: 0o600 for p in private}
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=15)
@@ -90,8 +96,9 @@ def test_hub_up_with_simulators_and_one_command_for_flow_a(tmp_path: Path) -> No
         assert demo.returncode == 0, demo.stdout + demo.stderr
         assert "the LLC received 1" in demo.stdout
         assert "Communication: Detentie gestart op" in demo.stdout
+        user, password = _printed_login(process)
+        assert password not in endpoints_file.read_text(), "the demo login is printed only"
         written = json.loads(endpoints_file.read_text())
-        user, password = written["console_demo_login"].split(" / ")
         origin = {"Origin": written["http"]}  # a browser names its origin on a POST
         with httpx.Client(base_url=written["http"], timeout=5, headers=origin) as console:
             login = console.post("/console/login", data={"username": user, "password": password})
@@ -132,6 +139,20 @@ def test_hub_up_with_simulators_and_one_command_for_flow_a(tmp_path: Path) -> No
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=15)
     assert process.returncode == 0, output.decode()
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _printed_login(process: subprocess.Popen[bytes]) -> tuple[str, str]:
+    """The demo login `hub up --simulators` printed at start (it writes it nowhere)."""
+    assert process.stdout is not None
+    for raw in process.stdout:
+        words = raw.decode(errors="replace").split()
+        if words[:1] == ["console_demo_login"]:
+            return words[1], words[3]
+    raise AssertionError("hub up printed no demo login")
 
 
 def _processes_with(text: str) -> list[str]:
@@ -185,6 +206,10 @@ def test_hub_up_on_apache_kafka_and_postgres_survives_a_kill_and_leaves_no_broke
             assert written["database"].startswith("postgresql+asyncpg://")
             ready = httpx.get(written["readiness"], timeout=5).json()
             assert ready["kafka_cluster"].startswith("healthy: 1 brokers"), ready
+            # Under root PostgreSQL runs as its own user and must pass through (not list).
+            assert _mode(data) == (0o711 if os.geteuid() == 0 else 0o700)
+            assert _mode(data / "kafka-1") == 0o700
+            assert _mode(endpoints_file) == 0o600
             # The demo client's stay from run 1 is open: a second START would be a repeat
             # of it (nothing sent), so run 2 ends that stay first.
             for scenario in ("intake",) if run == 1 else ("release", "intake"):

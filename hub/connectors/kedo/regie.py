@@ -15,13 +15,14 @@ Written against the SDK.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.connectors import ContractError, LookupConfig, LookupConnector
 from hub.connectors.http import HttpApiConfig, HttpPartnerApi
 from hub.connectors.partner_json import DutchContact
+from hub.core.json_limits import read_json
 from hub.schemas.case import KedoLookupResult
 
 
@@ -58,11 +59,7 @@ class KedoRegie(HttpPartnerApi, LookupConnector[KedoRegieConfig]):
         if response.status_code == 404:
             return KedoLookupResult(found=False, looked_up_at=now)
         api.settle(response)
-        try:
-            data: Any = response.json()
-        except ValueError:
-            raise ContractError("KEDO's answer is not JSON", field="body") from None
-        answer = ContractError.validate(_Answer, data)
+        answer = ContractError.validate(_Answer, read_json(response.content))
         try:
             return KedoLookupResult(
                 found=True,

@@ -109,7 +109,7 @@ class InboundRuntime:
             emitted = list(self.connector.translate(message))
         except HubError:
             raise
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError) as exc:
             raise ContractError(
                 f"{self.connector.name} could not read the message: {type(exc).__name__}",
                 field="body",
