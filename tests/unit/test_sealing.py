@@ -10,6 +10,8 @@ import os
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hub.bus import sealing
 from hub.bus.codec import decode, encode
@@ -172,3 +174,21 @@ def test_a_delivery_takes_the_scope_of_the_event_it_carries() -> None:
     assert sealing.scope_of(EVENTS["detention"]) == DETENTION
     assert sealing.scope_of(_delivery(EVENTS["detention"])) == DETENTION
     assert sealing.scope_of(EVENTS["delivery"]) == CLIENT
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(field=st.sampled_from(["$sealed", "n", "c"]), value=JSON)
+def test_a_damaged_seal_is_erased_or_a_contract_error_never_a_crash(field: str, value: Any) -> None:
+    """Whatever a forger puts in a sealed payload's fields, the reader dead-letters the
+    record (ContractError) or passes it by (Erased); nothing else is raised."""
+    _, record = _sealed(EVENTS["delivery"])
+    data = {**json.loads(record.value), field: value}
+    with pytest.raises((ContractError, Erased)):
+        decode(record.headers, json.dumps(data).encode(), KEYS)
