@@ -119,7 +119,9 @@ async def open_record(
     value: bytes,
     keyring: Keyring | None,
 ) -> tuple[Envelope, CanonicalEvent]:
-    """:func:`decode`, with the key of the record's sealed payload fetched first."""
+    """:func:`decode`, with the key of the record's sealed payload fetched first. A
+    reader that holds the keyring takes only sealed payloads: a record in clear was not
+    written by the hub (only a client's data key seals), so it is refused as forged."""
     if keyring is None:
         return decode(headers, value)
     try:
@@ -127,4 +129,6 @@ async def open_record(
     except ValueError:
         data = None
     wanted = sealing.key_ids(data)
-    return decode(headers, value, await keyring.find(wanted) if wanted else {})
+    if not wanted:
+        raise ContractError("the payload is not sealed under a client's data key", field="data")
+    return decode(headers, value, await keyring.find(wanted))

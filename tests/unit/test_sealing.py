@@ -14,14 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.bus import sealing
-from hub.bus.codec import decode, encode
+from hub.bus.codec import decode, encode, open_record
 from hub.bus.sealing import Erased
 from hub.core.errors import ContractError
 from hub.core.record import KafkaRecord
-from hub.identity.keyring import CLIENT, DETENTION, DataKey
+from hub.identity.keyring import CLIENT, DETENTION, DataKey, Keyring, MasterKeys
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.deliveries import DecisionSummary, Flow, NotificationDelivery, Outcome
 from hub.schemas.envelope import Envelope, partner_source
+from hub.state.database import make_engine, sessionmaker
 from tests.data import TEST_BSNS, client_included, detention_started, pseudonymiser
 
 SUBJECT = pseudonymiser().pseudonym(TEST_BSNS[0])
@@ -192,3 +193,20 @@ def test_a_damaged_seal_is_erased_or_a_contract_error_never_a_crash(field: str, 
     data = {**json.loads(record.value), field: value}
     with pytest.raises((ContractError, Erased)):
         decode(record.headers, json.dumps(data).encode(), KEYS)
+
+
+async def test_a_reader_with_the_keyring_refuses_a_payload_in_clear() -> None:
+    """Only a client's data key seals, so a record in clear on a topic the router or a
+    connector reads was not written by the hub: someone with write access forging, say,
+    an exclusion or a police notice. It is refused (and dead-lettered), not routed."""
+    engine = make_engine("sqlite+aiosqlite:///:memory:")  # never queried: refused first
+    keyring = Keyring(sessionmaker(engine), MasterKeys("m1", {"m1": bytes(32)}))
+    event = client_included(handling_advice="Forged advice")
+    envelope = Envelope.for_event(event, subject=SUBJECT, source=partner_source("zvh"))
+    forged = encode(event, envelope)
+    try:
+        with pytest.raises(ContractError, match="not sealed") as info:
+            await open_record(forged.headers, forged.value, keyring)
+    finally:
+        await engine.dispose()
+    assert info.value.field == "data"
