@@ -9,8 +9,11 @@ readable in the CloudEvents headers only: type, subject (a pseudonym), id, time,
 source, correlation and causation ids, and the data categories.
 
 A sealed payload is ``{"$sealed": <key id>, "n": <nonce>, "c": <ciphertext>}`` (base64).
-Its associated data is the record's subject, type and id, so a sealed payload cannot be
-moved to another client, another kind of record or another record of the same client.
+Its associated data is the record's subject and type, so a sealed payload cannot be
+moved to another client or another kind of record. Not the event id: a label delivery
+the partner never took is sent again as the same record under a new id
+(``hub.state.labels.failed_deliveries``); the partner de-duplicates on the delivery's
+idempotency key inside.
 One AES-GCM call per record, whatever the number of fields. Only the router and the
 outbound connectors, which hold the keyring, open it; a payload whose key was erased
 opens as :class:`Erased`.
@@ -60,7 +63,7 @@ def scope_of(event: CanonicalEvent) -> str:
 
 
 def _aad(subject: str, envelope: Envelope) -> bytes:
-    return f"{subject}|{envelope.type}|{envelope.id}".encode()
+    return f"{subject}|{envelope.type}".encode()
 
 
 def is_sealed(data: Any) -> bool:

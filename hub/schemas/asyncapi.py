@@ -17,7 +17,7 @@ REF = "#/components/schemas/{model}"
 SEALED_PAYLOAD: dict[str, Any] = {
     "type": "object",
     "description": "The whole payload, sealed with AES-256-GCM under the client's data key "
-    "(hub.bus.sealing); the associated data is the record's subject, type and id. Opened, "
+    "(hub.bus.sealing); the associated data is the record's subject and type. Opened, "
     "it is the message's x-opened-payload.",
     "required": ["$sealed", "n", "c"],
     "additionalProperties": False,

@@ -293,16 +293,15 @@ async def test_flows_a_to_h_leave_no_bsn_name_or_diagnosis_in_clear_on_the_bus(
 
 
 async def _forge_a_copy_until_dead_lettered(kafka: KafkaSettings) -> None:
-    """A detention record sent again under another id: its sealed payload does not open
+    """A detention record copied to another pseudonym: its sealed payload does not open
     there, so the router dead-letters it, and the scan walks a dead letter too."""
     (original, *_) = await _records(kafka, [DETENTION.name])
-    headers = [(k, b"forged-copy" if k == "ce_id" else v) for k, v in original.headers]
+    other = f"psn-{original.key.decode().split('-')[1]}-{'0' * 40}".encode()
+    headers = [(k, other if k == "ce_subject" else v) for k, v in original.headers]
     producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
     await producer.start()
     try:
-        await producer.send_and_wait(
-            DETENTION.name, original.value, key=original.key, headers=headers
-        )
+        await producer.send_and_wait(DETENTION.name, original.value, key=other, headers=headers)
     finally:
         await producer.stop()
 
