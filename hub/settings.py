@@ -159,7 +159,7 @@ class PseudonymSettings(BaseModel):
 
 
 class CryptoSettings(BaseModel):
-    """The master key that wraps every client's data key (sealed fields on the bus)."""
+    """The master key that wraps every client's data key (sealed payloads on the bus)."""
 
     key_id: str = Field(
         "m1", pattern=r"^[a-z0-9]{1,8}$", description="Id of the active master key."

@@ -30,9 +30,9 @@ _BINDING_ONLY = {"specversion", "partitionkey"}
 
 
 def encode(event: CanonicalEvent, envelope: Envelope, key: DataKey | None = None) -> KafkaRecord:
-    """The Kafka record for ``event``, its identity and medical fields sealed under
-    ``key`` (the hub always gives one; tests of the contracts alone may not). Raises
-    ContractError when envelope and event disagree."""
+    """The Kafka record for ``event``, its whole payload sealed under ``key`` (the hub
+    always gives one; tests of the contracts alone may not). Raises ContractError when
+    envelope and event disagree."""
     if envelope.type != event.event_type():
         raise ContractError(
             f"envelope type {envelope.type!r} does not match {event.event_type()!r}", field="type"
@@ -43,7 +43,7 @@ def encode(event: CanonicalEvent, envelope: Envelope, key: DataKey | None = None
         attributes["origintime"] = envelope.origintime.isoformat()
     data = event.model_dump(mode="json")
     if key is not None:
-        data = sealing.seal(event, data, key)
+        data = sealing.seal(data, envelope, key)
     cloud_event = CloudEvent(attributes=attributes, data=data)
     message = to_binary(cloud_event, _FORMAT, key_mapper=lambda e: e.get_subject())
     headers = {k: v.decode("utf-8") for k, v in message.headers.items()}
@@ -84,8 +84,8 @@ def decode(
     value: bytes,
     keys: Mapping[str, DataKey | None] | None = None,
 ) -> tuple[Envelope, CanonicalEvent]:
-    """Envelope and validated payload of a record, its sealed fields opened with
-    ``keys``; ContractError names what is wrong, Erased says the keys were shredded."""
+    """Envelope and validated payload of a record, its sealed payload opened with
+    ``keys``; ContractError names what is wrong, Erased says the key was shredded."""
     raw = _header_bytes(headers)
     envelope = decode_envelope(raw)
     if envelope.datacontenttype != CONTENT_TYPE:
@@ -110,10 +110,7 @@ def decode(
             data = json.loads(data)
         except ValueError:
             raise ContractError("payload is not valid JSON", field="data") from None
-    if isinstance(data, dict) and sealing.key_ids(data):
-        if keys is None:
-            raise ContractError("the payload is sealed and this reader has no keys", field="data")
-        data = sealing.unseal(data, envelope.subject, keys)
+    data = sealing.unseal(data, envelope, keys)
     return envelope, parse_payload(envelope.type, data, prefix="data")
 
 
@@ -122,12 +119,16 @@ async def open_record(
     value: bytes,
     keyring: Keyring | None,
 ) -> tuple[Envelope, CanonicalEvent]:
-    """:func:`decode`, with the keys of the record's sealed fields fetched first."""
+    """:func:`decode`, with the key of the record's sealed payload fetched first. A
+    reader that holds the keyring takes only sealed payloads: a record in clear was not
+    written by the hub (only a client's data key seals), so it is refused as forged."""
     if keyring is None:
         return decode(headers, value)
     try:
         data = json.loads(value)
     except ValueError:
         data = None
-    wanted = sealing.key_ids(data) if isinstance(data, dict) else set()
-    return decode(headers, value, await keyring.find(wanted) if wanted else {})
+    wanted = sealing.key_ids(data)
+    if not wanted:
+        raise ContractError("the payload is not sealed under a client's data key", field="data")
+    return decode(headers, value, await keyring.find(wanted))

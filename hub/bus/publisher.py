@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from hub.bus.codec import encode
 from hub.core.errors import ContractError
 from hub.core.record import KafkaRecord
+from hub.identity.keyring import DataKey
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.envelope import Envelope
 from hub.schemas.registry import parse_payload
@@ -26,8 +27,12 @@ class EventPublisher:
     def __init__(self, broker: KafkaBroker):
         self._broker = broker
 
-    async def publish(self, event: CanonicalEvent, envelope: Envelope) -> KafkaRecord:
-        record = encode(event, envelope)
+    async def publish(
+        self, event: CanonicalEvent, envelope: Envelope, key: DataKey | None = None
+    ) -> KafkaRecord:
+        """Encode and send one event, sealed under ``key``: a hub that holds the keyring
+        refuses a payload in clear (``hub.bus.codec.open_record``)."""
+        record = encode(event, envelope, key)
         await self.send(record)
         return record
 

@@ -1,15 +1,22 @@
-"""Sealed fields: on the bus, every payload field of the identity or medical category is
-encrypted with AES-256-GCM under the client's data key (``hub.identity.keyring``).
+"""Sealed payloads: on the bus, the whole payload of every record is one AES-256-GCM
+ciphertext under the client's data key (``hub.identity.keyring``).
 
-A sealed field's value becomes ``{"$sealed": <key id>, "n": <nonce>, "c": <ciphertext>}``
-(base64); the client's pseudonym and the field's name are the associated data, so a
-sealed value cannot be moved to another client or field. For a delivery, the fields
-inside ``content`` are sealed by the category ``content_categories`` gives them.
+Everything a payload says is about a person: a detention title, a facility, a date, a
+municipality, the fact of inclusion, a handling advice, a contact, a delivery's
+recipient and content. So nothing in it is declared safe to leave in clear; a field
+added tomorrow is sealed without anyone deciding so. What a consumer routes on stays
+readable in the CloudEvents headers only: type, subject (a pseudonym), id, time,
+source, correlation and causation ids, and the data categories.
 
-Whoever reads the bus without the key learns nothing of a person: the record key and
-``ce_subject`` are pseudonyms, and names, dates of birth, prison numbers and medical
-details are ciphertext. Only the router and the outbound connectors, which hold the
-keyring, open them. A field whose key was erased opens as :class:`Erased`.
+A sealed payload is ``{"$sealed": <key id>, "n": <nonce>, "c": <ciphertext>}`` (base64).
+Its associated data is the record's subject and type, so a sealed payload cannot be
+moved to another client or another kind of record. Not the event id: a label delivery
+the partner never took is sent again as the same record under a new id
+(``hub.state.labels.failed_deliveries``); the partner de-duplicates on the delivery's
+idempotency key inside.
+One AES-GCM call per record, whatever the number of fields. Only the router and the
+outbound connectors, which hold the keyring, open it; a payload whose key was erased
+opens as :class:`Erased`.
 """
 
 from __future__ import annotations
@@ -27,17 +34,16 @@ from hub.core import topics
 from hub.core.errors import ContractError, HubError
 from hub.identity.keyring import CLIENT, DETENTION, NONCE, DataKey
 from hub.schemas.base import CanonicalEvent
-from hub.schemas.categories import DataCategory
 from hub.schemas.deliveries import NotificationDelivery
+from hub.schemas.envelope import Envelope
 from hub.schemas.registry import model_for
 
 MARK = "$sealed"
-SEALED_CATEGORIES = frozenset({DataCategory.IDENTITY, DataCategory.MEDICAL})
-CONTENT = "content"
+SEALED_KEYS = frozenset({MARK, "n", "c"})
 
 
 class Erased(HubError):
-    """The record's sealed fields were crypto-shredded: the client's data was erased.
+    """The record's sealed payload was crypto-shredded: the client's data was erased.
     A consumer skips such a record; it is not an error to retry or dead-letter."""
 
     slug = "erased"
@@ -46,7 +52,8 @@ class Erased(HubError):
 
 
 def scope_of(event: CanonicalEvent) -> str:
-    """Detention data has a key of its own, erased six months after release."""
+    """Detention data has a key of its own, erased six months after release; a delivery
+    takes the scope of the event it carries."""
     source = event.source_type if isinstance(event, NotificationDelivery) else event.event_type()
     try:
         topic = model_for(source).topic
@@ -55,83 +62,62 @@ def scope_of(event: CanonicalEvent) -> str:
     return DETENTION if topic == topics.DETENTION else CLIENT
 
 
-def _fields(event: CanonicalEvent) -> list[tuple[str | None, str]]:
-    """(container, field) of every value to seal: top-level fields, or a delivery's
-    content fields."""
-    if isinstance(event, NotificationDelivery):
-        return [
-            (CONTENT, name)
-            for name, category in event.content_categories.items()
-            if category in SEALED_CATEGORIES and name in event.content
-        ]
-    return [
-        (None, name)
-        for name, category in type(event).field_categories().items()
-        if category in SEALED_CATEGORIES
-    ]
+def _aad(subject: str, envelope: Envelope) -> bytes:
+    return f"{subject}|{envelope.type}".encode()
 
 
-def _aad(subject: str, container: str | None, name: str) -> bytes:
-    return f"{subject}|{container or ''}|{name}".encode()
+def is_sealed(data: Any) -> bool:
+    """Whether ``data`` is a sealed payload (and nothing else)."""
+    return isinstance(data, Mapping) and set(data) == SEALED_KEYS
 
 
-def seal(event: CanonicalEvent, data: dict[str, Any], key: DataKey) -> dict[str, Any]:
-    """``data`` (the event's JSON) with its identity and medical values sealed."""
-    sealed = dict(data)
-    if CONTENT in sealed and isinstance(sealed[CONTENT], dict):
-        sealed[CONTENT] = dict(sealed[CONTENT])
-    for container, name in _fields(event):
-        holder = sealed[container] if container else sealed
-        if holder.get(name) is None:
-            continue
-        nonce = os.urandom(NONCE)
-        plain = json.dumps(holder[name], ensure_ascii=False).encode()
-        cipher = AESGCM(key.secret).encrypt(nonce, plain, _aad(key.subject, container, name))
-        holder[name] = {
-            MARK: key.key_id,
-            "n": base64.b64encode(nonce).decode(),
-            "c": base64.b64encode(cipher).decode(),
-        }
-    return sealed
+def seal(data: dict[str, Any], envelope: Envelope, key: DataKey) -> dict[str, Any]:
+    """``data`` (the event's JSON) as one sealed payload under ``key``."""
+    nonce = os.urandom(NONCE)
+    plain = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    cipher = AESGCM(key.secret).encrypt(nonce, plain, _aad(key.subject, envelope))
+    return {
+        MARK: key.key_id,
+        "n": base64.b64encode(nonce).decode(),
+        "c": base64.b64encode(cipher).decode(),
+    }
 
 
-def _sealed_items(data: Mapping[str, Any]) -> list[tuple[str | None, str, dict[str, Any]]]:
-    found = []
-    for container in (None, CONTENT):
-        holder = data if container is None else data.get(CONTENT)
-        if not isinstance(holder, Mapping):
-            continue
-        for name, value in holder.items():
-            if isinstance(value, dict) and MARK in value:
-                found.append((container, name, value))
-    return found
+def key_ids(data: Any) -> set[str]:
+    """The data key a payload needs to open: none when it is not sealed."""
+    return {str(data[MARK])} if is_sealed(data) else set()
 
 
-def key_ids(data: Mapping[str, Any]) -> set[str]:
-    return {str(value[MARK]) for _, _, value in _sealed_items(data)}
+def _sealed_field(data: Mapping[str, Any]) -> str | None:
+    """A field sealed on its own: the form before whole payloads were sealed."""
+    for container in (data, data.get("content")):
+        if isinstance(container, Mapping):
+            for name, value in container.items():
+                if isinstance(value, Mapping) and MARK in value:
+                    return str(name)
+    return None
 
 
-def unseal(
-    data: dict[str, Any], subject: str, keys: Mapping[str, DataKey | None]
-) -> dict[str, Any]:
-    """``data`` with its sealed values opened; Erased when a key was shredded,
-    ContractError when a sealed value is damaged or not this client's."""
-    items = _sealed_items(data)
-    if not items:
+def unseal(data: Any, envelope: Envelope, keys: Mapping[str, DataKey | None] | None) -> Any:
+    """The payload in clear: ``data`` opened when sealed, as it is when not (tests of the
+    contracts alone encode without a key). Erased when the key was shredded;
+    ContractError when the payload is damaged, not this record's, or in the old form."""
+    if not is_sealed(data):
+        old = _sealed_field(data) if isinstance(data, Mapping) else None
+        if old is not None:
+            raise ContractError("a field sealed on its own is no longer read", field=old)
+        if isinstance(data, Mapping) and MARK in data:
+            raise ContractError("a sealed payload holds only $sealed, n and c", field="data")
         return data
-    opened = dict(data)
-    if isinstance(opened.get(CONTENT), dict):
-        opened[CONTENT] = dict(opened[CONTENT])
-    for container, name, value in items:
-        key = keys.get(str(value[MARK]))
-        if key is None:
-            raise Erased("the client's data key was erased", field=name)
-        try:
-            nonce = base64.b64decode(value["n"], validate=True)
-            cipher = base64.b64decode(value["c"], validate=True)
-            plain = AESGCM(key.secret).decrypt(nonce, cipher, _aad(subject, container, name))
-            holder = opened[container] if container else opened
-            holder[name] = json.loads(plain)
-        except (KeyError, ValueError, TypeError, InvalidTag):
-            raise ContractError("a sealed field does not open", field=name) from None
-    return opened
+    if keys is None:
+        raise ContractError("the payload is sealed and this reader has no keys", field="data")
+    key = keys.get(str(data[MARK]))
+    if key is None:
+        raise Erased("the client's data key was erased", field="data")
+    try:
+        nonce = base64.b64decode(data["n"], validate=True)
+        cipher = base64.b64decode(data["c"], validate=True)
+        plain = AESGCM(key.secret).decrypt(nonce, cipher, _aad(envelope.subject, envelope))
+        return json.loads(plain)
+    except (ValueError, TypeError, InvalidTag):
+        raise ContractError("the sealed payload does not open", field="data") from None

@@ -21,8 +21,8 @@ def erase_command(
     subject: str = typer.Argument(..., help="The client's BSN or pseudonym."),
     reason: str = typer.Option(..., "--reason", help="Why: recorded in the audit trail."),
 ) -> None:
-    """Destroy the client's data keys: every sealed copy of their identity and medical
-    data, on Kafka, in dead letters and in backups, becomes unreadable. Audited."""
+    """Destroy the client's data keys: every sealed copy of what the bus said about
+    them, on Kafka, in dead letters and in backups, becomes unreadable. Audited."""
     if not reason.strip():
         raise typer.BadParameter("give the reason for the erasure", param_hint="--reason")
     subjects = subjects_of(subject)

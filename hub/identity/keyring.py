@@ -1,10 +1,10 @@
-"""Per-client data keys for the sealed fields on the bus, and their erasure.
+"""Per-client data keys for the sealed payloads on the bus, and their erasure.
 
 Every client has a data key per scope (``detention`` for what DJI and the PIs tell, and
 ``client`` for the rest), a random AES-256 key stored wrapped by the master key with
-the master key's id. Fields of the identity and medical categories travel on Kafka
+the master key's id. The payload of every record about the client travels on Kafka
 sealed under it (``hub.bus.sealing``). Erasing the key (crypto-shredding) makes every
-copy of those fields unreadable: on Kafka, in dead letters and in backups. A scope that
+copy of those payloads unreadable: on Kafka, in dead letters and in backups. A scope that
 gets new data after its key was erased gets a new key; the old records stay unreadable.
 
 Keys for reading are cached for a few seconds per process, so an erasure reaches every

@@ -14,6 +14,19 @@ from hub.schemas.envelope import CONTENT_TYPE
 from hub.schemas.registry import EVENT_MODELS
 
 REF = "#/components/schemas/{model}"
+SEALED_PAYLOAD: dict[str, Any] = {
+    "type": "object",
+    "description": "The whole payload, sealed with AES-256-GCM under the client's data key "
+    "(hub.bus.sealing); the associated data is the record's subject and type. Opened, "
+    "it is the message's x-opened-payload.",
+    "required": ["$sealed", "n", "c"],
+    "additionalProperties": False,
+    "properties": {
+        "$sealed": {"type": "string", "description": "Id of the client's data key."},
+        "n": {"type": "string", "contentEncoding": "base64", "description": "96-bit nonce."},
+        "c": {"type": "string", "contentEncoding": "base64", "description": "Ciphertext."},
+    },
+}
 CLOUDEVENTS_HEADERS: dict[str, Any] = {
     "type": "object",
     "description": "CloudEvents 1.0 attributes in Kafka binary mode (NL GOV profile).",
@@ -62,7 +75,10 @@ def _channels_of(model: type[CanonicalEvent]) -> list[TopicSpec]:
 
 
 def document() -> dict[str, Any]:
-    schemas: dict[str, Any] = {"CloudEventHeaders": CLOUDEVENTS_HEADERS}
+    schemas: dict[str, Any] = {
+        "CloudEventHeaders": CLOUDEVENTS_HEADERS,
+        "SealedPayload": SEALED_PAYLOAD,
+    }
     messages: dict[str, Any] = {}
     channel_messages: dict[str, dict[str, Any]] = {_channel_id(t): {} for t in ALL_TOPICS}
     for model in EVENT_MODELS:
@@ -76,7 +92,8 @@ def document() -> dict[str, Any]:
             "summary": (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else "",
             "contentType": CONTENT_TYPE,
             "headers": {"$ref": "#/components/schemas/CloudEventHeaders"},
-            "payload": {"$ref": REF.format(model=model.__name__)},
+            "payload": {"$ref": REF.format(model="SealedPayload")},
+            "x-opened-payload": {"$ref": REF.format(model=model.__name__)},
             "x-dataschema": model.dataschema(),
             "x-field-categories": {k: v.value for k, v in model.field_categories().items()},
             "bindings": {"kafka": {"key": {"type": "string", "description": "Subject pseudonym."}}},

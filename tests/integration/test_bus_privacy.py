@@ -1,16 +1,21 @@
-"""No BSN, name or medical detail in clear on the bus, and crypto-shredding.
+"""No fact about a person in clear on the bus, and crypto-shredding.
 
 After flows A to H on an embedded broker of its own, every record on every topic is read
-back raw (key, headers and value) and holds no BSN, client name, date of birth, prison
-number or diagnosis from the test data. Then a client is erased: their earlier records
-can no longer be opened, the hub keeps running and takes their new messages under a new
-key, and `hub audit verify` still passes. The six-month clock after release shreds the
-detention data only.
+back raw and walked: its key is a pseudonym, its headers are the routing metadata of an
+explicit allow-list, and every value of its JSON payload is either on the allow-list of
+routing paths (only a dead letter has any) or inside a sealed payload. A dead letter's
+copy of the original record is walked the same way. On top, no BSN, name, date of
+birth, prison number, diagnosis, detention title, facility, municipality or handling
+advice from the test data appears anywhere in the raw bytes. Then a client is erased:
+their earlier records can no longer be opened, the hub keeps running and takes their
+new messages under a new key, and `hub audit verify` still passes. The six-month clock
+after release shreds the detention data only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import sqlite3
@@ -20,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from typer.testing import CliRunner
 
 from hub.bus import sealing
@@ -28,9 +33,10 @@ from hub.bus.codec import open_record
 from hub.bus.sealing import Erased
 from hub.cli import app
 from hub.connectors.testing.harness import wait_until
-from hub.core.topics import ALL_TOPICS, DELIVERY_TOPICS, DETENTION, SIGNAL
+from hub.core.subjects import is_pseudonym
+from hub.core.topics import ALL_TOPICS, CASE, DEAD_LETTER, DELIVERY_TOPICS, DETENTION, SIGNAL
 from hub.settings import KafkaSettings
-from hub.simulators.population import consent, inclusion, person
+from hub.simulators.population import HANDLING_ADVICE, consent, inclusion, person
 from hub.state import audit
 from hub.state.database import sessionmaker
 from tests.chaos.rig import own_backend
@@ -54,7 +60,62 @@ SECRETS = (
     "SKN-SIM",
     "Decompensatie",
     "medicatie gestaakt",
+    # what the outside probe read in clear: justice and label facts, contacts
+    "voorlopige hechtenis",
+    "PI Amsterdam",
+    "PI-AMS",
+    "PI-VUG",
+    "GM0363",
+    "GM0344",
+    "stable-two-years",
+    HANDLING_ADVICE[:30],
+    "P. Utrecht",
+    "procesregisseur",
+    "levensloopcoordinator",
 )
+SEALED_PAYLOAD = {"$sealed", "n", "c"}
+"""A sealed payload holds nothing else (hub.bus.sealing); no payload field is routing."""
+ROUTING_HEADERS = frozenset(
+    {
+        *(
+            f"ce_{name}"
+            for name in (
+                "specversion",
+                "id",
+                "source",
+                "type",
+                "subject",
+                "time",
+                "dataschema",
+                "correlationid",
+                "causationid",
+                "datacategories",
+                "origintime",
+            )
+        ),
+        "content-type",
+        "traceparent",
+        "tracestate",
+        "x-hub-error",
+        "correlation_id",
+    }
+)
+"""Every header a record may carry: CloudEvents attributes the hub routes and traces on,
+the W3C trace context, a dead letter's error slug, and FastStream's own message id."""
+DEAD_LETTER_PATHS = frozenset(
+    {
+        "id",
+        "consumer",
+        "source.topic",
+        "source.partition",
+        "source.offset",
+        "failed_at",
+        *(f"error.{k}" for k in ("type", "title", "status", "detail", "field", "instance")),
+        *(f"errors[].{k}" for k in ("attempt", "at", "error", "detail")),
+    }
+)
+"""A dead letter's own words: ids, where it came from, the error tree's problem+json
+(which names fields, never values). Its ``original`` is walked as a record."""
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +190,37 @@ def _sealed(record: Any) -> bool:
     return bool(sealing.key_ids(json.loads(record.value)))
 
 
+def _in_clear(key: bytes | None, headers: dict[str, str], value: bytes, where: str) -> list[str]:
+    """Every place in a raw record that is neither routing metadata nor sealed."""
+    found = [f"{where} header {name}" for name in headers if name not in ROUTING_HEADERS]
+    if key is not None and not is_pseudonym(key.decode("utf-8", "replace")):
+        found.append(f"{where} key")
+    subject = headers.get("ce_subject")
+    if subject is not None and not is_pseudonym(subject):
+        found.append(f"{where} ce_subject")
+    data = json.loads(value)
+    if "x-hub-error" not in headers:
+        sealed = isinstance(data, dict) and set(data) == SEALED_PAYLOAD
+        return found if sealed else [*found, *(f"{where} {p}" for p in _paths(data, ""))]
+    original = data.pop("original", {})
+    found += [f"{where} {path}" for path in _paths(data, "") if path not in DEAD_LETTER_PATHS]
+    inner = base64.b64decode(original.get("value_b64", ""))
+    return found + _in_clear(key, original.get("headers", {}), inner, f"{where} original")
+
+
+def _paths(value: Any, path: str) -> list[str]:
+    """The path of every leaf value of a JSON document (list items as ``[]``)."""
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _paths(v, f"{path}.{k}" if path else k)]
+    if isinstance(value, list):
+        return [p for v in value for p in _paths(v, f"{path}[]")]
+    return [path]
+
+
+def _text_headers(headers: Any) -> dict[str, str]:
+    return {name: value.decode("utf-8", "replace") for name, value in headers}
+
+
 def _raw_text(record: Any) -> str:
     parts = [record.key or b"", record.value or b""]
     parts += [value for _, value in record.headers]
@@ -170,15 +262,25 @@ async def test_flows_a_to_h_leave_no_bsn_name_or_diagnosis_in_clear_on_the_bus(
     exclusion = _zvh(SMIT, "EXCLUSIE", datum=today(), reden="stable-two-years", zvh="zvh:utrecht")
     await chain.send("zvh", exclusion)  # C, by the ZVH that has the client since the move
     await chain.labels_until(SMIT, {"politie": "withdrawn"})
+    await _forge_a_copy_until_dead_lettered(own_broker)
     records = await _records(own_broker, [t.name for t in ALL_TOPICS])
     leaks = {secret for r in records for secret in SECRETS if secret in _raw_text(r)}
+    clear = {
+        place
+        for r in records
+        for place in _in_clear(r.key, _text_headers(r.headers), r.value, r.topic)
+    }
     topics = {r.topic for r in records}
     report(
         f"[privacy] bus scan after flows A-H: {len(records)} records on {len(topics)} topics, "
-        f"{len(leaks)} BSNs, names or diagnoses in clear"
+        f"{len(leaks)} known facts and {len(clear)} places outside the routing metadata "
+        "in clear"
     )
-    assert DETENTION.name in topics
+    assert {DETENTION.name, CASE.name, SIGNAL.name} <= topics
     assert DELIVERY_TOPICS["llz"].name in topics
+    assert DELIVERY_TOPICS["politie"].name in topics
+    assert DEAD_LETTER.name in topics
+    assert not clear, f"in clear on the bus: {sorted(clear)}"
     assert not leaks, f"in clear on the bus: {sorted(leaks)}"
     stored = _database_text(chain.hub.engine.url.database)
     kept = {
@@ -188,6 +290,25 @@ async def test_flows_a_to_h_leave_no_bsn_name_or_diagnosis_in_clear_on_the_bus(
     }
     report(f"[privacy] state database after flows A-H: {len(kept)} BSNs or names in clear")
     assert not kept, f"in clear in the state database: {sorted(kept)}"
+
+
+async def _forge_a_copy_until_dead_lettered(kafka: KafkaSettings) -> None:
+    """A detention record copied to another pseudonym: its sealed payload does not open
+    there, so the router dead-letters it, and the scan walks a dead letter too."""
+    (original, *_) = await _records(kafka, [DETENTION.name])
+    other = f"psn-{original.key.decode().split('-')[1]}-{'0' * 40}".encode()
+    headers = [(k, other if k == "ce_subject" else v) for k, v in original.headers]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(DETENTION.name, original.value, key=other, headers=headers)
+    finally:
+        await producer.stop()
+
+    async def dead_lettered() -> bool:
+        return bool(await _records(kafka, [DEAD_LETTER.name]))
+
+    await wait_until(dead_lettered)
 
 
 def _database_text(path: str | None) -> str:

@@ -20,6 +20,7 @@ import pytest
 
 from hub.app import HubProcess, build_broker
 from hub.bus.publisher import EventPublisher
+from hub.bus.sealing import scope_of
 from hub.connectors.gemeente import GemeenteCasusregisseur
 from hub.connectors.kedo import KedoRegie
 from hub.connectors.llz import LlcCommunication
@@ -106,7 +107,8 @@ async def test_a_signed_iris_signal_reaches_the_zvh_with_the_bsn(
         envelope = Envelope.for_event(
             included, subject=subject, source=partner_source("zvh:amsterdam")
         )
-        await EventPublisher(process.broker).publish(included, envelope)
+        sealer = await process.keyring.current(subject, scope_of(included))
+        await EventPublisher(process.broker).publish(included, envelope, sealer)
         await _until_included(process, subject)
         body = signal()
         async with httpx.AsyncClient(base_url=process.http_url) as client:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from hub.bus.publisher import EventPublisher
+from hub.bus.sealing import scope_of
 from hub.connectors.testing.harness import wait_until
 from hub.schemas.envelope import HUB_SOURCE, Envelope
 from hub.settings import KafkaSettings
@@ -41,7 +42,8 @@ async def test_a_break_glass_crisis_contact_reaches_the_police_with_only_the_ass
         envelope = Envelope.for_event(
             delivery, subject=chain.subject(BSN), source=HUB_SOURCE, event_id=key
         )
-        await EventPublisher(chain.hub.broker).publish(delivery, envelope)
+        sealer = await chain.hub.keyring.current(envelope.subject, scope_of(delivery))
+        await EventPublisher(chain.hub.broker).publish(delivery, envelope, sealer)
 
         async def held() -> bool:
             return notice in await chain.holds("politie")

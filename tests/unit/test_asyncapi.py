@@ -37,3 +37,13 @@ def test_the_command_writes_the_document(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["asyncapi", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["asyncapi"] == "3.0.0"
+
+
+def test_every_message_documents_its_payload_as_sealed() -> None:
+    """On the wire a payload is one sealed object (hub.bus.sealing); the model is what it
+    opens to."""
+    messages = document()["components"]["messages"]
+    for model in EVENT_MODELS:
+        (message,) = [m for m in messages.values() if m["name"] == model.event_type()]
+        assert message["payload"] == {"$ref": "#/components/schemas/SealedPayload"}
+        assert message["x-opened-payload"] == {"$ref": f"#/components/schemas/{model.__name__}"}

@@ -1,5 +1,5 @@
 """Runs an inbound connector: size limit, translation, validation, pseudonymisation,
-sealing of identity and medical fields, idempotency and publication, so the connector
+sealing of the payload, idempotency and publication, so the connector
 only translates.
 
 All events of one partner message are validated before any is accepted, so a
