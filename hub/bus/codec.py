@@ -102,13 +102,13 @@ def decode(
         )
     except BaseCloudEventException as exc:
         raise ContractError(f"not a CloudEvent: {exc}", field="ce") from None
-    except (UnicodeDecodeError, ValueError, TypeError) as exc:
+    except (UnicodeDecodeError, ValueError, TypeError, RecursionError) as exc:
         raise ContractError(f"not a CloudEvent: {type(exc).__name__}", field="ce") from None
     data = cloud_event.get_data()
     if isinstance(data, str | bytes):
         try:
             data = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ContractError("payload is not valid JSON", field="data") from None
     data = sealing.unseal(data, envelope, keys)
     return envelope, parse_payload(envelope.type, data, prefix="data")
@@ -126,7 +126,7 @@ async def open_record(
         return decode(headers, value)
     try:
         data = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # a record nested too deep is no record of ours
         data = None
     wanted = sealing.key_ids(data)
     if not wanted:

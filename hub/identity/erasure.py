@@ -1,5 +1,5 @@
 """Erasing a client's data by crypto-shredding: their data keys are destroyed, so every
-sealed copy of their identity and medical fields (on Kafka, in dead letters, in
+sealed copy of their records (on Kafka, in dead letters, in
 backups) can no longer be read; the BSN behind their pseudonym goes too.
 
 Used for an erasure request (``hub subject erase``), for the six months after release

@@ -417,8 +417,8 @@ class DeadLetterRecord(Base):
 
 
 class DataKeyRecord(Base):
-    """A client's data key for one scope, wrapped by the master key. The fields of the
-    identity and medical categories travel on the bus sealed under it; erasing it (the
+    """A client's data key for one scope, wrapped by the master key. The payloads of
+    the client's records travel on the bus sealed under it; erasing it (the
     wrapped key set to NULL) makes every copy of them unreadable, wherever it lies."""
 
     __tablename__ = "data_key"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import pytest
 
-from hub.bus.codec import decode, decode_envelope, encode
+from hub.bus.codec import decode, decode_envelope, encode, open_record
 from hub.core.errors import ContractError
+from hub.identity.keyring import Keyring
 from hub.schemas.envelope import Envelope, partner_source
 from tests.data import TEST_BSNS, detention_started, pseudonymiser
 
@@ -80,6 +82,19 @@ def test_invalid_json_is_a_contract_error() -> None:
     headers, _ = _record()
     with pytest.raises(ContractError, match="JSON"):
         decode(headers, b"{not json")
+
+
+@pytest.mark.parametrize("open_with_keyring", [False, True])
+async def test_a_record_nested_100k_deep_is_a_contract_error_not_a_recursion_error(
+    open_with_keyring: bool,
+) -> None:
+    """Only the hub writes its topics, but a record that would blow the parser's stack
+    is still refused by name (and dead-lettered), never a crash of the consumer."""
+    headers, _ = _record()
+    deep = b"[" * 100_000 + b"]" * 100_000
+    keyring = cast(Keyring, object()) if open_with_keyring else None
+    with pytest.raises(ContractError):
+        await open_record(headers, deep, keyring=keyring)
 
 
 def test_envelope_type_must_match_the_event() -> None:
