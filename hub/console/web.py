@@ -159,8 +159,8 @@ def console_router(
         async with sessions.begin() as session:
             if viewer is None:
                 locks = await throttle.failed(session, wanted, limits, now)
-                entries = [_login_refused(known, source, "wrong password", now)]
-                entries += [_locked_out(known, source, key.kind, now) for key in locks]
+                entries = [_login_audit(known, source, now)]
+                entries += [_login_audit(known, source, now, locked=key.kind) for key in locks]
                 await audit.append(session, entries)
             else:
                 await throttle.succeeded(session, wanted, now)
@@ -412,38 +412,28 @@ def _same_origin(request: Request) -> bool:
     return (parts.scheme, parts.netloc.lower()) == (own.scheme, own.netloc.lower())
 
 
-def _login_refused(
-    account: str | None, source: str, why: str, now: dt.datetime
+def _login_audit(
+    account: str | None, source: str, now: dt.datetime, *, locked: str | None = None
 ) -> audit.AuditEntry:
-    """The audit record of a refused login: a known account by name (an operator or
+    """The audit record of a refused login (``locked`` None) or of the lockout it
+    caused (``locked``: "source" or "account"): a known account by name (an operator or
     partner user id), an unknown one not (typed text is never recorded)."""
     name = account or "(unknown)"
+    if locked is None:
+        kind, what = "login", f"console login from {source}: wrong password"
+        outcome = audit.AuditOutcome.LOGIN_FAILED
+    else:
+        locks = f"source address {source}" if locked == "source" else f"account {name}"
+        kind, what = "lockout", f"{locks} locked out after failed logins from {source}"
+        outcome = audit.AuditOutcome.LOCKED_OUT
     return audit.AuditEntry(
-        event_id=f"console-login-{uuid.uuid4()}",
-        event_type="nl.ketenhub.console.login",
+        event_id=f"console-{kind}-{uuid.uuid4()}",
+        event_type=f"nl.ketenhub.console.{kind}",
         event_time=now,
         action="login",
         sender=f"urn:ketenhub:console:{name}",
         subject=f"console-account:{name}",
-        object=f"console login from {source}: {why}",
-        outcome=audit.AuditOutcome.LOGIN_FAILED,
-        correlation_id=f"console-{name}",
-    )
-
-
-def _locked_out(
-    account: str | None, source: str, locked: str, now: dt.datetime
-) -> audit.AuditEntry:
-    name = account or "(unknown)"
-    what = f"source address {source}" if locked == "source" else f"account {name}"
-    return audit.AuditEntry(
-        event_id=f"console-lockout-{uuid.uuid4()}",
-        event_type="nl.ketenhub.console.lockout",
-        event_time=now,
-        action="login",
-        sender=f"urn:ketenhub:console:{name}",
-        subject=f"console-account:{name}",
-        object=f"{what} locked out after failed logins from {source}",
-        outcome=audit.AuditOutcome.LOCKED_OUT,
+        object=what,
+        outcome=outcome,
         correlation_id=f"console-{name}",
     )
