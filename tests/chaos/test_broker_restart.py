@@ -8,7 +8,7 @@ broker (it looks every 2 s) can arrive after what came next (docs/reliability.md
 test prints how much did.
 
 The shipped Kafka defaults. Size: ``HUB_BROKER_RESTART_CLIENTS`` times 20 messages;
-``make test`` runs 12 x 20 = 240, ``make chaos`` 20 x 20 = 400."""
+``make test`` runs 8 x 20 = 160, ``make chaos`` 20 x 20 = 400."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from tests.chaos.rig import (
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
-CLIENTS = int(os.environ.get("HUB_BROKER_RESTART_CLIENTS", "12"))
+CLIENTS = int(os.environ.get("HUB_BROKER_RESTART_CLIENTS", "8"))
 PER_CLIENT = 20
 
 
