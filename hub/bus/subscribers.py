@@ -82,6 +82,14 @@ class ConsumeScope(BaseMiddleware):
                 CONSUMER_SECONDS.labels(self.group).observe(time.perf_counter() - started)
 
 
+async def undecoded(message: StreamMessage[Any]) -> Any:
+    """The records stay bytes: the hub's codec reads each one (bounded, sealed, with a
+    dead letter for what it cannot read). FastStream's own JSON decoding would parse every
+    payload a second time, and a record nested too deep raised RecursionError there, before
+    the hub's handler ran: the fetch came again for ever and the consumer stood still."""
+    return message.body
+
+
 def batch_consumer(
     *topics: str,
     group: str,
@@ -98,6 +106,7 @@ def batch_consumer(
         group_id=group,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         batch=True,
+        decoder=undecoded,
         max_records=kafka.batch_max_records,
         batch_timeout_ms=kafka.batch_wait_ms,
         title=title,

@@ -11,11 +11,11 @@ from typing import Any
 
 import anyio
 import pytest
-from faststream.kafka import KafkaRouter
+from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter, TestKafkaBroker
 from faststream.kafka.subscriber.usecase import BatchSubscriber
 from prometheus_client import REGISTRY
 
-from hub.bus.subscribers import ConsumeScope, FetchingBatchSubscriber, batch_consumer
+from hub.bus.subscribers import ConsumeScope, FetchingBatchSubscriber, batch_consumer, fetched
 from hub.settings import KafkaSettings
 
 # FetchingBatchSubscriber.get_msg replaces this method of FastStream 0.7.8. When either
@@ -98,3 +98,24 @@ async def test_the_consume_scope_counts_records_time_and_failed_batches() -> Non
         _sample("ketenhub_consumer_failures_total", group="scope-test", error="RuntimeError"),
     )
     assert [a - b for a, b in zip(after, before, strict=True)] == [4, 2, 1]
+
+
+async def test_a_record_nested_too_deep_reaches_the_handler_as_bytes() -> None:
+    """FastStream decoded every JSON payload before the handler ran: a record nested
+    100,000 deep raised RecursionError there, so the fetch came again for ever and the
+    router stood still. The hub's consumers take the records undecoded and read each one
+    with the hub's codec, which dead-letters what it cannot read."""
+    seen: list[tuple[bytes, ...]] = []
+
+    async def handler(message: KafkaMessage) -> None:
+        seen.append(tuple(record.value for record in fetched(message)))
+
+    router = batch_consumer(
+        "deep.v1", group="g", kafka=KafkaSettings(), handler=handler, title="t", description="d"
+    )
+    broker = KafkaBroker()
+    broker.include_router(router)
+    deep = b"[" * 100_000 + b"]" * 100_000
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(deep, "deep.v1", headers={"content-type": "application/json"})
+    assert seen == [(deep,)]
