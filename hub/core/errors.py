@@ -128,11 +128,12 @@ class RequestTimeout(HubError):
 
 
 class TooManyRequests(HubError):
-    """A partner sends faster than its rate limit, or more at once than its concurrency
-    limit: it should wait ``retry_after_s`` and send again (the message is not taken)."""
+    """A sender (an address before authentication, a partner after it) sends faster than
+    its rate limit, or more at once than its concurrency limit: it should wait
+    ``retry_after_s`` and send again (the message is not taken)."""
 
     slug = "too-many-requests"
-    title = "Too many requests from this partner"
+    title = "Too many requests"
     status = 429
 
     def __init__(self, message: str, *, retry_after_s: float = 1.0, field: str | None = None):

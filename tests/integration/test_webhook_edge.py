@@ -172,6 +172,31 @@ async def test_stalled_connections_and_unsigned_floods_leave_a_partner_its_202()
     assert len(edge.bus.records) == 1, "only the signed request published"
 
 
+async def test_stalled_bodies_from_many_addresses_cannot_fill_the_places_before_a_partner() -> None:
+    """The outside look: 17 addresses x 16 stalled bodies filled all 256 places for
+    unauthenticated requests, and every signed request got 429. Now the longest waiting
+    is cut off to make room: 20 addresses hold 16 stalled bodies each (320), and a signed
+    request still gets its 202 within a second, with the shipped defaults."""
+    defaults = HttpSettings()
+    crowd = 20
+    assert crowd * defaults.webhook_source_max_in_flight > defaults.webhook_max_unauthenticated
+    async with _hub(HttpSettings(port=0)) as edge:
+        stalled = []
+        with _closing(stalled):
+            for n in range(crowd * defaults.webhook_source_max_in_flight):
+                stalled.append(await _stall(edge, f"127.0.1.{n % crowd + 1}", mid_body=True))
+            async with httpx.AsyncClient(base_url=edge.url, timeout=5) as partner:
+                body = signal()
+                started = time.monotonic()
+                answer = await partner.post(
+                    PATH, content=body, headers=signed_headers(SECRET, body)
+                )
+                took = time.monotonic() - started
+    assert answer.status_code == 202, answer.text
+    assert took < 1.0, f"the signed request took {took:.2f} s"
+    assert len(edge.bus.records) == 1
+
+
 async def test_a_body_that_stalls_is_cut_off_with_408_and_frees_its_place() -> None:
     """An address holds at most ``webhook_source_max_in_flight`` unauthenticated
     requests; one whose body stalls is answered 408 after ``body_timeout_s`` and its

@@ -57,16 +57,26 @@ def test_one_address_spends_only_its_own_burst() -> None:
 
 
 def test_requests_in_progress_are_capped_per_address_and_over_all() -> None:
+    """Per address a hard cap; over all addresses the oldest waiting request is cut off
+    to make room, so a crowd of stalled bodies cannot keep a new request out."""
     limits = _limits(Clock())
+    cut: list[str] = []
     with contextlib.ExitStack() as held:
-        for _ in range(16):
-            held.enter_context(limits.admit("192.0.2.1"))
+        for n in range(16):
+            held.enter_context(limits.admit("192.0.2.1", cut=lambda n=n: cut.append(f"a{n}")))
         with pytest.raises(TooManyRequests, match="at once from this address"):
             held.enter_context(limits.admit("192.0.2.1"))
         for n in range(256 - 16):
-            held.enter_context(limits.admit(f"198.51.100.{n}"))
-        with pytest.raises(TooManyRequests, match="256 unauthenticated requests at once"):
-            held.enter_context(limits.admit("203.0.113.1"))
+            held.enter_context(limits.admit(f"198.51.100.{n}", cut=lambda: cut.append("b")))
+        assert cut == []
+        held.enter_context(limits.admit("203.0.113.1"))
+        assert cut == ["a0"], "the longest waiting is cut, not the newcomer"
+        held.enter_context(limits.admit("203.0.113.2"))
+        assert cut == ["a0", "a1"]
+        assert len(limits._waiting) == 256
+        assert limits._in_flight["192.0.2.1"] == 14, "a cut request frees its address's place"
+    assert limits._in_flight == {}
+    assert limits._waiting == {}
     with limits.admit("192.0.2.1"):
         pass
 

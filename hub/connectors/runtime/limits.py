@@ -1,9 +1,12 @@
 """Limits at the webhook, in two stages.
 
 Before authentication, per source (the client address; an IPv6 client by its /64): a
-token bucket for the rate and a cap on requests in flight, and a cap on unauthenticated
-requests in flight over all sources. Someone who cannot sign spends only their own
-address's allowance, never a partner's.
+token bucket for the rate and a cap on requests in flight; and a cap on unauthenticated
+requests in flight over all sources, which bounds memory. When that cap is full, the
+request that has waited longest for its body is cut off to make room, never the new one:
+a partner sends its body at once and is authenticated in milliseconds, so a crowd of
+stalled bodies from many addresses cannot keep it out. Someone who cannot sign spends
+only their own address's allowance, never a partner's.
 
 After authentication, per partner: a token bucket for the rate, and a cap on requests in
 flight, so one partner's burst cannot starve the others or the hub.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import itertools
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -113,17 +117,16 @@ class SourceLimits:
     clock: Callable[[], float] = time.monotonic
     _buckets: OrderedDict[str, TokenBucket] = field(default_factory=OrderedDict, init=False)
     _in_flight: dict[str, int] = field(default_factory=dict, init=False)
-    _total: int = field(default=0, init=False)
+    _waiting: OrderedDict[int, tuple[str, Callable[[], None]]] = field(
+        default_factory=OrderedDict, init=False
+    )
+    _numbers: Iterator[int] = field(default_factory=itertools.count, init=False)
 
     @contextlib.contextmanager
-    def admit(self, source: str) -> Iterator[None]:
+    def admit(self, source: str, cut: Callable[[], None] = lambda: None) -> Iterator[None]:
         """Hold a place for one unauthenticated request from ``source``, or raise
-        TooManyRequests."""
-        if self._total >= self.max_unauthenticated:
-            raise TooManyRequests(
-                f"more than {self.max_unauthenticated} unauthenticated requests at once",
-                retry_after_s=1.0,
-            )
+        TooManyRequests. With every place over all sources taken, the oldest request is
+        cut off (``cut``, given when it was admitted, ends its wait) and loses its place."""
         if self._in_flight.get(source, 0) >= self.max_in_flight:
             raise TooManyRequests(
                 f"more than {self.max_in_flight} unauthenticated requests at once from "
@@ -137,17 +140,25 @@ class SourceLimits:
                 f"(burst {self.burst})",
                 retry_after_s=wait,
             )
+        if len(self._waiting) >= self.max_unauthenticated:
+            _, (oldest, cut_oldest) = self._waiting.popitem(last=False)
+            self._release(oldest)
+            cut_oldest()
+        number = next(self._numbers)
+        self._waiting[number] = (source, cut)
         self._in_flight[source] = self._in_flight.get(source, 0) + 1
-        self._total += 1
         try:
             yield
         finally:
-            self._total -= 1
-            left = self._in_flight[source] - 1
-            if left:
-                self._in_flight[source] = left
-            else:
-                del self._in_flight[source]
+            if self._waiting.pop(number, None) is not None:
+                self._release(source)
+
+    def _release(self, source: str) -> None:
+        left = self._in_flight[source] - 1
+        if left:
+            self._in_flight[source] = left
+        else:
+            del self._in_flight[source]
 
     def _bucket(self, source: str) -> TokenBucket:
         bucket = self._buckets.pop(source, None)

@@ -12,7 +12,9 @@ answers as ``application/problem+json``; a refused message publishes nothing.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from functools import partial
 
 from fastapi import APIRouter, Request
 
@@ -21,7 +23,13 @@ from hub.connectors.base import InboundMessage
 from hub.connectors.runtime import signing
 from hub.connectors.runtime.inbound import InboundRuntime
 from hub.connectors.runtime.limits import PartnerLimits, SourceLimits, source_key
-from hub.core.errors import NotFound, PayloadTooLarge, RetryableError, is_outage
+from hub.core.errors import (
+    NotFound,
+    PayloadTooLarge,
+    RetryableError,
+    TooManyRequests,
+    is_outage,
+)
 from hub.settings import HttpSettings
 
 
@@ -35,6 +43,11 @@ async def _read_limited(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise PayloadTooLarge(f"more than {limit} bytes", field="body")
     return bytes(body)
+
+
+def _cut(waiting: asyncio.Timeout) -> None:
+    """End an unauthenticated request's wait for its body at once (SourceLimits)."""
+    waiting.reschedule(asyncio.get_running_loop().time())
 
 
 def webhook_router(
@@ -67,12 +80,19 @@ def webhook_router(
         if runtime is None or secret is None:
             raise NotFound(f"no connector {name!r} takes webhooks")
         source = source_key(request.client.host if request.client else None)
-        with sources.admit(source):
-            claim = signing.precheck(
-                request.headers, window_s=int(runtime.connector.config.replay_window_s)
-            )
-            body = await _read_limited(request, runtime.max_body_bytes)
-            signing.verify(signing.key(secret.get_secret_value()), body, claim)
+        try:
+            async with asyncio.timeout(None) as waiting:
+                with sources.admit(source, cut=partial(_cut, waiting)):
+                    claim = signing.precheck(
+                        request.headers, window_s=int(runtime.connector.config.replay_window_s)
+                    )
+                    body = await _read_limited(request, runtime.max_body_bytes)
+                    signing.verify(signing.key(secret.get_secret_value()), body, claim)
+        except TimeoutError:
+            raise TooManyRequests(
+                "the body came too slowly while others waited; send it again",
+                retry_after_s=1.0,
+            ) from None
         with limits[name].admit():
             return await _ingest(runtime, name, body, claim, request)
 
