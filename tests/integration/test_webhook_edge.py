@@ -181,7 +181,7 @@ async def test_stalled_bodies_from_many_addresses_cannot_fill_the_places_before_
     crowd = 20
     assert crowd * defaults.webhook_source_max_in_flight > defaults.webhook_max_unauthenticated
     async with _hub(HttpSettings(port=0)) as edge:
-        stalled = []
+        stalled: list[asyncio.StreamWriter] = []
         with _closing(stalled):
             for n in range(crowd * defaults.webhook_source_max_in_flight):
                 stalled.append(await _stall(edge, f"127.0.1.{n % crowd + 1}", mid_body=True))
@@ -195,6 +195,35 @@ async def test_stalled_bodies_from_many_addresses_cannot_fill_the_places_before_
     assert answer.status_code == 202, answer.text
     assert took < 1.0, f"the signed request took {took:.2f} s"
     assert len(edge.bus.records) == 1
+
+
+async def test_replays_of_a_captured_request_do_not_spend_the_partners_allowance() -> None:
+    """The outside look: replays of one captured signed request were refused 409, but
+    only after taking the partner's rate token, so a few hundred of them (its burst is
+    100, its rate 50 a second) left the partner with 429. Now a webhook-id accepted
+    before is refused first. The 400 replays come from four addresses, 100 each, inside
+    every address's own allowance."""
+    async with _hub(HttpSettings(port=0)) as edge:
+        captured = signal()
+        headers = signed_headers(SECRET, captured)
+        thieves = [_client(edge, f"127.0.0.{n}") for n in range(6, 10)]
+        async with _client(edge, "127.0.0.1") as partner, contextlib.AsyncExitStack() as stack:
+            for thief in thieves:
+                await stack.enter_async_context(thief)
+            assert (await partner.post(PATH, content=captured, headers=headers)).status_code == 202
+            lanes = asyncio.Semaphore(24)
+
+            async def replay(n: int) -> int:
+                async with lanes:
+                    sent = await thieves[n % 4].post(PATH, content=captured, headers=headers)
+                    return sent.status_code
+
+            answers = await asyncio.gather(*(replay(n) for n in range(400)))
+            fresh = signal(signaalId="IRIS-2026-000124")
+            answer = await partner.post(PATH, content=fresh, headers=signed_headers(SECRET, fresh))
+    assert set(answers) == {409}
+    assert answer.status_code == 202, answer.text
+    assert len(edge.bus.records) == 2
 
 
 async def test_a_body_that_stalls_is_cut_off_with_408_and_frees_its_place() -> None:

@@ -5,6 +5,7 @@ memory whatever the number of addresses."""
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 
 import pytest
 
@@ -63,11 +64,11 @@ def test_requests_in_progress_are_capped_per_address_and_over_all() -> None:
     cut: list[str] = []
     with contextlib.ExitStack() as held:
         for n in range(16):
-            held.enter_context(limits.admit("192.0.2.1", cut=lambda n=n: cut.append(f"a{n}")))
+            held.enter_context(limits.admit("192.0.2.1", cut=partial(cut.append, f"a{n}")))
         with pytest.raises(TooManyRequests, match="at once from this address"):
             held.enter_context(limits.admit("192.0.2.1"))
         for n in range(256 - 16):
-            held.enter_context(limits.admit(f"198.51.100.{n}", cut=lambda: cut.append("b")))
+            held.enter_context(limits.admit(f"198.51.100.{n}", cut=partial(cut.append, "b")))
         assert cut == []
         held.enter_context(limits.admit("203.0.113.1"))
         assert cut == ["a0"], "the longest waiting is cut, not the newcomer"

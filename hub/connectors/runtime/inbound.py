@@ -97,6 +97,23 @@ class InboundRuntime:
     def max_body_bytes(self) -> int:
         return int(getattr(self.connector.config, "max_body_bytes", 1_048_576))
 
+    async def refuse_replayed(self, message_id: str) -> None:
+        """Refuse (409) a webhook-id accepted before, so a replayed request is answered
+        before it takes any of the partner's allowance; the claim in the accepting
+        transaction still decides a race."""
+        async with self._sessions() as session:
+            if await idempotency.was_processed(session, self.nonce_consumer, message_id):
+                raise self._replayed()
+
+    def _replayed(self) -> ReplayedRequest:
+        metrics.MESSAGES.labels(self.connector.name, "in", "replayed").inc()
+        log.warning("inbound_replayed", connector=self.connector.name)
+        return ReplayedRequest(
+            "a request with this webhook-id was accepted before; a new message needs a "
+            "new webhook-id",
+            field=signing.ID_HEADER,
+        )
+
     def translate(self, message: InboundMessage) -> list[Emitted]:
         """The connector's events for ``message``, each checked against what the
         connector declared; raises ContractError."""
@@ -234,13 +251,7 @@ class InboundRuntime:
             if message.nonce is not None and not await idempotency.claim(
                 session, self.nonce_consumer, message.nonce
             ):
-                metrics.MESSAGES.labels(self.connector.name, "in", "replayed").inc()
-                log.warning("inbound_replayed", connector=self.connector.name)
-                raise ReplayedRequest(
-                    "a request with this webhook-id was accepted before; a new message "
-                    "needs a new webhook-id",
-                    field=signing.ID_HEADER,
-                )
+                raise self._replayed()
             for item in prepared:
                 with message_context(message_id=item.envelope.id):
                     if not await idempotency.claim(session, self.consumer, item.envelope.id):

@@ -4,9 +4,10 @@ configured with a ``webhook_secret``.
 A request passes, in this order: the per-source limits (rate and requests in flight per
 client address, and all unauthenticated requests in flight); the signature headers'
 shape and timestamp (no body needed); the body, read up to the connector's limit; the
-signature over it. Only then does it take the partner's rate token and in-flight place,
-and the runtime ingests it. So someone who cannot sign spends only their own address's
-allowance, never a partner's. Every refusal raises a HubError, which the HTTP app
+signature over it; a webhook-id accepted before (409). Only then does it take the
+partner's rate token and in-flight place, and the runtime ingests it. So someone who
+cannot sign, or replays what was signed, spends only their own address's allowance,
+never a partner's. Every refusal raises a HubError, which the HTTP app
 answers as ``application/problem+json``; a refused message publishes nothing.
 """
 
@@ -93,6 +94,7 @@ def webhook_router(
                 "the body came too slowly while others waited; send it again",
                 retry_after_s=1.0,
             ) from None
+        await runtime.refuse_replayed(claim.message_id)
         with limits[name].admit():
             return await _ingest(runtime, name, body, claim, request)
 
