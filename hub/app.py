@@ -34,7 +34,7 @@ from hub.console.oidc import OidcLogin
 from hub.console.web import console_router
 from hub.core.errors import ConfigurationError
 from hub.core.topics import ALL_TOPICS, ROUTED_TOPICS, ROUTER_GROUP
-from hub.http_deadlines import BodyDeadline, header_deadline
+from hub.http_edge import BodyDeadline, edge_protocol
 from hub.identity.erasure import RETENTION, erase_closed_cases, erase_no_case, erase_subject
 from hub.identity.keyring import (
     DETENTION,
@@ -131,7 +131,8 @@ def server_config(http: HttpSettings, app: Any) -> uvicorn.Config:
     X-Forwarded-* is believed only from ``trusted_proxies`` (uvicorn's own default trusts
     loopback, which would let a local client pick the address it is limited by). Headers
     must arrive within ``header_timeout_s``, at most ``max_header_bytes`` of them, and a
-    body within ``body_timeout_s`` (hub.http_deadlines)."""
+    body within ``body_timeout_s``; one source holds at most
+    ``max_connections_per_source`` connections (hub.http_edge)."""
     tls: dict[str, Any] = {}
     if http.tls_certfile is not None:
         tls = {"ssl_certfile": str(http.tls_certfile), "ssl_keyfile": str(http.tls_keyfile)}
@@ -146,7 +147,9 @@ def server_config(http: HttpSettings, app: Any) -> uvicorn.Config:
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=3,
-        http=header_deadline(http.header_timeout_s),
+        http=edge_protocol(
+            http.header_timeout_s, http.max_connections_per_source, http.trusted_proxies
+        ),
         h11_max_incomplete_event_size=http.max_header_bytes,
         proxy_headers=bool(http.trusted_proxies),
         forwarded_allow_ips=list(http.trusted_proxies),

@@ -214,6 +214,12 @@ class HttpSettings(BaseModel):
         "connection opens (or after the previous answer on a kept-alive connection), or the "
         "connection is closed.",
     )
+    max_connections_per_source: int = Field(
+        256,
+        ge=1,
+        description="Connections one client address (an IPv6 client: its /64) may hold open "
+        "at once; more are closed at once. A trusted proxy's connections are not counted.",
+    )
     body_timeout_s: float = Field(
         10.0,
         gt=0,

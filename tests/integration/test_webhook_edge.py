@@ -287,6 +287,47 @@ async def test_headers_that_drip_in_are_cut_off_at_the_header_deadline() -> None
     assert b"HTTP/1.1 " not in rest  # closed, no second answer
 
 
+async def test_one_source_holds_a_bounded_number_of_connections_a_trusted_proxy_more() -> None:
+    """The outside look: 2 addresses x 10,000 idle connections used up the process's
+    file descriptors and the database failed. One source now holds at most
+    ``max_connections_per_source`` (256 by default, asserted; 20 here, so the test opens
+    dozens of sockets, not hundreds); more are closed at once, a partner from another
+    address is served, and a trusted proxy (whose clients are many) is not capped."""
+    assert HttpSettings().max_connections_per_source == 256
+    http = HttpSettings(port=0, max_connections_per_source=20, trusted_proxies=("127.0.0.8",))
+    async with _hub(http) as edge:
+        opened: list[tuple[str, asyncio.StreamReader, asyncio.StreamWriter]] = []
+        try:
+            for source in ("127.0.0.7", "127.0.0.8"):
+                for _ in range(30):
+                    reader, writer = await asyncio.open_connection(
+                        edge.host, edge.port, local_addr=(source, 0)
+                    )
+                    opened.append((source, reader, writer))
+
+            async def shut(reader: asyncio.StreamReader) -> bool:
+                """Closed by the hub at once (within the header deadline of 10 s)."""
+                try:
+                    return await asyncio.wait_for(reader.read(), 0.5) == b""
+                except TimeoutError:
+                    return False
+
+            shut_now = await asyncio.gather(*(shut(reader) for _, reader, _ in opened))
+            closed = {"127.0.0.7": 0, "127.0.0.8": 0}
+            for (source, _, _), shut_at_once in zip(opened, shut_now, strict=True):
+                closed[source] += shut_at_once
+            async with _client(edge, "127.0.0.1") as partner:
+                body = signal()
+                answer = await partner.post(
+                    PATH, content=body, headers=signed_headers(SECRET, body)
+                )
+        finally:
+            for _, _, writer in opened:
+                writer.close()
+    assert closed == {"127.0.0.7": 10, "127.0.0.8": 0}
+    assert answer.status_code == 202, answer.text
+
+
 async def test_headers_larger_than_the_limit_are_refused_and_the_connection_closed() -> None:
     async with _hub(HttpSettings(port=0)) as edge:
         reader, writer = await asyncio.open_connection(edge.host, edge.port)

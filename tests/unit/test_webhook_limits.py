@@ -9,7 +9,8 @@ from functools import partial
 
 import pytest
 
-from hub.connectors.runtime.limits import SourceLimits, source_key
+from hub.connectors.runtime.limits import SourceLimits
+from hub.core.addresses import source_key
 from hub.core.errors import TooManyRequests
 from hub.settings import HttpSettings
 

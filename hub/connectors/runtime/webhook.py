@@ -23,7 +23,8 @@ from hub import tracing
 from hub.connectors.base import InboundMessage
 from hub.connectors.runtime import signing
 from hub.connectors.runtime.inbound import InboundRuntime
-from hub.connectors.runtime.limits import PartnerLimits, SourceLimits, source_key
+from hub.connectors.runtime.limits import PartnerLimits, SourceLimits
+from hub.core.addresses import source_key
 from hub.core.errors import (
     NotFound,
     PayloadTooLarge,

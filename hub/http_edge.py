@@ -1,34 +1,62 @@
-"""Deadlines at the HTTP edge, so a client that stalls holds nothing for long: the
-request line and headers must arrive within ``header_timeout_s`` of the connection (or of
-the previous answer on a kept-alive connection), and the whole body within
-``body_timeout_s`` of the headers.
+"""The HTTP edge's own protection, below the application: deadlines, so a client that
+stalls holds nothing for long (the request line and headers within ``header_timeout_s``
+of the connection or of the previous answer on a kept-alive connection, the whole body
+within ``body_timeout_s`` of the headers), and a cap on the connections one source holds
+open, so a flood of idle sockets from a few addresses cannot use up the process's file
+descriptors.
 
 uvicorn has no timeout for a request's headers (its keep-alive timer starts only after
-an answer, and any byte received cancels it), so a client dripping a header byte now and
-then would hold its socket for ever. uvicorn takes the HTTP protocol as a class
-(``uvicorn.Config(http=...)``); :func:`header_deadline` gives its h11 protocol a timer
-that closes a connection whose headers are overdue.
+an answer, and any byte received cancels it) and no cap per source. It takes the HTTP
+protocol as a class (``uvicorn.Config(http=...)``); :func:`edge_protocol` gives its h11
+protocol both. A trusted proxy's connections are not capped: its clients are counted by
+the webhook's per-source limits, once their headers name them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+from collections import Counter
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from hub.core.addresses import source_key
 from hub.core.errors import RequestTimeout
 
 
-def header_deadline(timeout_s: float) -> type[H11Protocol]:
+def edge_protocol(
+    header_timeout_s: float, max_connections_per_source: int, trusted: Sequence[str] = ()
+) -> type[H11Protocol]:
     """uvicorn's h11 protocol, closing a connection whose request headers have not all
-    arrived ``timeout_s`` after it opened or after its previous answer."""
+    arrived ``header_timeout_s`` after it opened or after its previous answer, and
+    refusing (closing at once) a connection beyond ``max_connections_per_source`` open
+    from one source that is not in ``trusted``."""
+    proxies = [ipaddress.ip_network(address, strict=False) for address in trusted]
+    open_from: Counter[str] = Counter()
 
-    class HeaderDeadline(H11Protocol):
+    def counted(host: str | None) -> str | None:
+        """The source a connection counts against, None for a trusted proxy."""
+        try:
+            address = ipaddress.ip_address(host or "")
+        except ValueError:
+            return source_key(host)
+        return None if any(address in proxy for proxy in proxies) else source_key(host)
+
+    class EdgeProtocol(H11Protocol):
         _overdue: asyncio.TimerHandle | None = None
+        _source: str | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            source = counted(self.client[0] if self.client else None)
+            if source is not None:
+                if open_from[source] >= max_connections_per_source:
+                    transport.close()
+                    return
+                open_from[source] += 1
+                self._source = source
             self._arm()
 
         def on_response_complete(self) -> None:
@@ -39,12 +67,17 @@ def header_deadline(timeout_s: float) -> type[H11Protocol]:
         def connection_lost(self, exc: Exception | None) -> None:
             if self._overdue is not None:
                 self._overdue.cancel()
+            if self._source is not None:
+                open_from[self._source] -= 1
+                if not open_from[self._source]:
+                    del open_from[self._source]
+                self._source = None
             super().connection_lost(exc)
 
         def _arm(self) -> None:
             if self._overdue is not None:
                 self._overdue.cancel()
-            self._overdue = self.loop.call_later(timeout_s, self._headers_overdue)
+            self._overdue = self.loop.call_later(header_timeout_s, self._headers_overdue)
 
         def _headers_overdue(self) -> None:
             """Close unless a request's headers came in (its body has BodyDeadline)."""
@@ -52,7 +85,7 @@ def header_deadline(timeout_s: float) -> type[H11Protocol]:
             if waiting and not self.transport.is_closing():
                 self.transport.close()
 
-    return HeaderDeadline
+    return EdgeProtocol
 
 
 def _has_body(scope: Scope) -> bool:
