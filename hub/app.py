@@ -34,7 +34,7 @@ from hub.console.oidc import OidcLogin
 from hub.console.web import console_router
 from hub.core.errors import ConfigurationError
 from hub.core.topics import ALL_TOPICS, ROUTED_TOPICS, ROUTER_GROUP
-from hub.http_edge import BodyDeadline, edge_protocol
+from hub.http_edge import BodyDeadline, HeaderLimit, edge_protocol
 from hub.identity.erasure import RETENTION, erase_closed_cases, erase_no_case, erase_subject
 from hub.identity.keyring import (
     DETENTION,
@@ -140,7 +140,7 @@ def server_config(http: HttpSettings, app: Any) -> uvicorn.Config:
         tls["ssl_ca_certs"] = str(http.tls_client_ca)
         tls["ssl_cert_reqs"] = ssl.CERT_REQUIRED
     return uvicorn.Config(
-        BodyDeadline(app, http.body_timeout_s),
+        HeaderLimit(BodyDeadline(app, http.body_timeout_s), http.max_header_bytes),
         host=http.host,
         port=http.port,
         log_config=None,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 from collections import Counter
 from collections.abc import Sequence
 
@@ -23,7 +24,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from hub.core.addresses import source_key
-from hub.core.errors import RequestTimeout
+from hub.core.errors import HeadersTooLarge, RequestTimeout
+
+PROBLEM_JSON = b"application/problem+json"
 
 
 def edge_protocol(
@@ -94,6 +97,44 @@ def _has_body(scope: Scope) -> bool:
         if name == b"transfer-encoding" or (name == b"content-length" and value.strip(b"0")):
             return True
     return False
+
+
+class HeaderLimit:
+    """ASGI middleware: a request whose line and headers together exceed ``max_bytes``
+    is answered 431 problem+json and its connection closed, before any application
+    sees it. The server (h11) bounds only headers that have not ended yet; headers that
+    arrive whole in one read reach the application, up to h11's own far larger limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _head_bytes(scope) > self.max_bytes:
+            error = HeadersTooLarge(f"more than {self.max_bytes} bytes of request line and headers")
+            body = json.dumps(error.problem(scope.get("path"))).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": error.status,
+                    "headers": [
+                        (b"content-type", PROBLEM_JSON),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"connection", b"close"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+def _head_bytes(scope: Scope) -> int:
+    """The size of the request line and headers, as they came in (near enough: the
+    method, target and version, and each header's name, value and separators)."""
+    line = len(scope.get("method", "")) + len(scope.get("raw_path") or b"") + 11
+    line += len(scope.get("query_string") or b"") + 1
+    return line + sum(len(name) + len(value) + 4 for name, value in scope.get("headers", []))
 
 
 class BodyDeadline:

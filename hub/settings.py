@@ -231,8 +231,8 @@ class HttpSettings(BaseModel):
         16384,
         ge=1024,
         le=1_048_576,
-        description="Largest request line and headers the server buffers; a larger request "
-        "is answered 400 and its connection closed.",
+        description="Largest request line and headers taken; a larger request is answered "
+        "431 (400 while its headers are still coming in) and its connection closed.",
     )
     webhook_source_rate_per_s: float = Field(
         100.0,

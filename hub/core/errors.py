@@ -127,6 +127,15 @@ class RequestTimeout(HubError):
     status = 408
 
 
+class HeadersTooLarge(HubError):
+    """The request line and headers are larger than the server takes: the connection is
+    closed."""
+
+    slug = "headers-too-large"
+    title = "The request headers are too large"
+    status = 431
+
+
 class TooManyRequests(HubError):
     """A sender (an address before authentication, a partner after it) sends faster than
     its rate limit, or more at once than its concurrency limit: it should wait
