@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml $(LOCK) $(DEV_LOCK) deploy/kafka/pom.xml
 	@if command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then \
 		echo "Resolving Apache Kafka with Maven into $(KAFKA_LIBS)"; \
 		rm -rf $(KAFKA_LIBS); \
-		mvn --quiet --batch-mode -f deploy/kafka/pom.xml dependency:copy-dependencies \
+		mvn --quiet --batch-mode --strict-checksums -f deploy/kafka/pom.xml dependency:copy-dependencies \
 			-DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(KAFKA_LIBS) \
 		|| echo "Maven could not resolve Apache Kafka: the Apache Kafka tests will skip"; \
 	else \
