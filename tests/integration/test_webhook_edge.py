@@ -123,6 +123,15 @@ async def _answer_to(edge: Edge, source: str, request: bytes) -> int:
     return int((await _read_to_end(writer, reader))[9:12])
 
 
+async def _signed_start(edge: Edge) -> tuple[httpx.Response, float]:
+    """The partner's signed request, and the seconds its answer took."""
+    async with httpx.AsyncClient(base_url=edge.url, timeout=5) as partner:
+        body = signal()
+        started = time.monotonic()
+        answer = await partner.post(PATH, content=body, headers=signed_headers(SECRET, body))
+        return answer, time.monotonic() - started
+
+
 def _client(edge: Edge, source: str) -> httpx.AsyncClient:
     transport = httpx.AsyncHTTPTransport(
         local_address=source, limits=httpx.Limits(max_connections=25)
@@ -155,13 +164,7 @@ async def test_stalled_connections_and_unsigned_floods_leave_a_partner_its_202()
 
             flood = asyncio.gather(*(attack(n) for n in range(500)))
             await wait_for(lambda: len(flood_answers) >= 250, 30)
-            async with httpx.AsyncClient(base_url=edge.url, timeout=5) as partner:
-                body = signal()
-                started = time.monotonic()
-                answer = await partner.post(
-                    PATH, content=body, headers=signed_headers(SECRET, body)
-                )
-                took = time.monotonic() - started
+            answer, took = await _signed_start(edge)
             await flood
     assert len(flood_answers) == 500
     assert set(flood_answers) <= {401, 429}, "refused, never taken"
@@ -185,13 +188,7 @@ async def test_stalled_bodies_from_many_addresses_cannot_fill_the_places_before_
         with _closing(stalled):
             for n in range(crowd * defaults.webhook_source_max_in_flight):
                 stalled.append(await _stall(edge, f"127.0.1.{n % crowd + 1}", mid_body=True))
-            async with httpx.AsyncClient(base_url=edge.url, timeout=5) as partner:
-                body = signal()
-                started = time.monotonic()
-                answer = await partner.post(
-                    PATH, content=body, headers=signed_headers(SECRET, body)
-                )
-                took = time.monotonic() - started
+            answer, took = await _signed_start(edge)
     assert answer.status_code == 202, answer.text
     assert took < 1.0, f"the signed request took {took:.2f} s"
     assert len(edge.bus.records) == 1
