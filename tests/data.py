@@ -8,7 +8,7 @@ from typing import Any
 from hub.identity.pseudonym import Pseudonymiser
 from hub.schemas.case import ClientIncluded, KedoLookupResult, TeamMember, TeamRole
 from hub.schemas.common import Contact, Facility
-from hub.schemas.consent import ConflictDecision
+from hub.schemas.consent import ConflictDecision, ConflictOfDutiesDecided
 from hub.schemas.detention import DetentionStarted
 from hub.schemas.fhir import BSN_SYSTEM, PARTNER_SYSTEM, PSEUDONYM_SYSTEM
 from hub.schemas.signals import CrisisContact
@@ -163,3 +163,17 @@ def conflict_decision(about: str, now: dt.datetime, **changes: Any) -> ConflictD
     }
     data.update(changes)
     return ConflictDecision.model_validate(data)
+
+
+def doorbreking(decision_id: str, now: dt.datetime) -> ConflictOfDutiesDecided:
+    """A ZVH's DOORBREKING on the bus: the police may have the medical fields, decided
+    an hour before ``now``, valid until a day after."""
+    return ConflictOfDutiesDecided(
+        decision_id=decision_id,
+        decided_by=LLC,
+        recipient="politie",
+        releases=("medical",),
+        reason="Acuut gevaar voor derden.",
+        decided_at=now - dt.timedelta(hours=1),
+        valid_until=now + dt.timedelta(days=1),
+    )

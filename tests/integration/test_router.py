@@ -26,7 +26,7 @@ from hub.routing.router import Incoming, Router, RouteResult
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import ClientExcluded, ClientMoved, ExclusionReason, TeamMember, TeamRole
 from hub.schemas.common import Facility
-from hub.schemas.consent import ConflictOfDutiesDecided, ConsentRecorded, ConsentWithdrawn
+from hub.schemas.consent import ConsentRecorded, ConsentWithdrawn
 from hub.schemas.deliveries import NotificationDelivery, Outcome
 from hub.schemas.detention import DetentionEnded, DetentionTransferred
 from hub.schemas.envelope import Envelope, partner_source
@@ -35,13 +35,13 @@ from hub.state import audit, consents, detentions, holdback, outbox
 from hub.state.database import sessionmaker
 from hub.state.tables import DetentionRecord
 from tests.data import (
-    LLC,
     PROCESREGISSEUR,
     TEST_BSNS,
     TEST_NAMES,
     client_included,
     crisis_contact,
     detention_started,
+    doorbreking,
     fhir_consent,
     kedo_hit,
     pseudonymiser,
@@ -696,15 +696,7 @@ async def test_a_zvh_without_process_direction_cannot_break_glass_for_the_client
     the reason, by the consumer) and change nothing."""
     hub = Hub(engine)
     await hub.feed(client_included(), ZVH)
-    breach = ConflictOfDutiesDecided(
-        decision_id="DVP-U",
-        decided_by=LLC,
-        recipient="politie",
-        releases=("medical",),
-        reason="Acuut gevaar voor derden.",
-        decided_at=NOW - dt.timedelta(hours=1),
-        valid_until=NOW + dt.timedelta(days=1),
-    )
+    breach = doorbreking("DVP-U", NOW)
     with pytest.raises(ContractError, match="zvh:utrecht does not have process direction"):
         await hub.feed(breach, "zvh:utrecht")
     got = by_recipient(await hub.feed(crisis_contact(), CRISIS))

@@ -18,7 +18,7 @@ from hub.routing.lookup import not_found
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import ClientExcluded, ClientIncluded, ExclusionReason, TeamMember, TeamRole
 from hub.schemas.common import Facility
-from hub.schemas.consent import ConflictDecision, ConflictOfDutiesDecided
+from hub.schemas.consent import ConflictDecision
 from hub.schemas.consent_profile import read_consent
 from hub.schemas.deliveries import NotificationDelivery, Outcome
 from hub.schemas.envelope import HUB_SOURCE, Envelope, partner_source
@@ -28,12 +28,12 @@ from hub.state.consents import PolicyFacts
 from hub.state.detentions import Stay
 from hub.state.labels import LabelAction
 from tests.data import (
-    LLC,
     TEST_BSNS,
     client_included,
     conflict_decision,
     crisis_contact,
     detention_started,
+    doorbreking,
     fhir_consent,
     kedo_hit,
     pseudonymiser,
@@ -499,15 +499,7 @@ def test_only_the_zvh_with_process_direction_speaks_for_the_client() -> None:
     exclusion) for another ZVH's client, since every ZVH names itself in its messages."""
     case = case_of(client_included())
     today = NOW.date()
-    breach = ConflictOfDutiesDecided(
-        decision_id="DVP-9",
-        decided_by=LLC,
-        recipient="politie",
-        releases=("medical",),
-        reason="Acuut gevaar voor derden.",
-        decided_at=NOW - dt.timedelta(hours=1),
-        valid_until=NOW + dt.timedelta(days=1),
-    )
+    breach = doorbreking("DVP-9", NOW)
     excluded = ClientExcluded(zvh="zvh:utrecht", reason=ExclusionReason.CLOSED, excluded_on=today)
     assert authority_problem(breach, case, "zvh:utrecht", today) == (
         "zvh:utrecht does not have process direction for this client; zvh:amsterdam has"
