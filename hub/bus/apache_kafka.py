@@ -187,10 +187,9 @@ class ApacheKafka:
                 node,
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                cluster_id,
-                "-c",
-                str(node.directory / "server.properties"),
+                # One argument each: an id that starts with "-" is not read as an option.
+                f"--cluster-id={cluster_id}",
+                f"--config={node.directory / 'server.properties'}",
             )
             formatting.append(
                 subprocess.Popen(  # noqa: S603 (java from the PATH, jars from our venv)
@@ -310,5 +309,10 @@ def _existing_cluster_id(nodes: list[KafkaNode]) -> str | None:
 
 
 def _cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding, and like
+    Kafka's own ``Uuid.randomUuid`` never one that starts with "-" (one in 64 would,
+    and a command line takes it for an option)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
