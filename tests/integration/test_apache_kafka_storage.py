@@ -20,7 +20,7 @@ _LEADING_DASH = uuid.UUID(bytes=bytes([0xF8]) + bytes(15))
 
 def test_a_new_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
     drawn: Iterator[uuid.UUID] = iter([_LEADING_DASH, _LEADING_DASH, uuid.UUID(int=1)])
-    monkeypatch.setattr(apache_kafka.uuid, "uuid4", lambda: next(drawn))
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(drawn))
     cluster_id = apache_kafka._cluster_id()
     assert not cluster_id.startswith("-")
     assert cluster_id == "AAAAAAAAAAAAAAAAAAAAAQ", "the first id without a dash is kept"
