@@ -34,6 +34,7 @@ from hub.console.oidc import OidcLogin
 from hub.console.web import console_router
 from hub.core.errors import ConfigurationError
 from hub.core.topics import ALL_TOPICS, ROUTED_TOPICS, ROUTER_GROUP
+from hub.event_loop import loop_name
 from hub.http_edge import BodyDeadline, HeaderLimit, edge_protocol
 from hub.identity.erasure import RETENTION, erase_closed_cases, erase_no_case, erase_subject
 from hub.identity.keyring import (
@@ -266,6 +267,7 @@ class HubProcess:
             policy_version=self.router.policy.version,
             connectors=self.connectors.names,
             components=sorted(self.components),
+            event_loop=loop_name(),
         )
 
     @property

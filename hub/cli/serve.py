@@ -20,6 +20,7 @@ from hub.cli.simulate import endpoints_path
 from hub.console import accounts
 from hub.core.errors import HubError
 from hub.core.topics import ALL_TOPICS
+from hub.event_loop import run as run_loop
 from hub.identity.keyring import master_keys_from_settings
 from hub.identity.pseudonym import pseudonymiser_from_settings
 from hub.logs import configure_logging, get_logger
@@ -237,7 +238,7 @@ def up(
             url = asyncio.run(postgres.ensure_database("ketenhub"))
             database = settings.database.model_copy(update={"url": url})
             embedded_settings = embedded_settings.model_copy(update={"database": database})
-        asyncio.run(
+        run_loop(
             _serve(
                 embedded_settings,
                 embedded=True,
@@ -275,7 +276,7 @@ def run(
         chosen = {n: c for n, c in settings.connectors.items() if n in connector}
         settings = settings.model_copy(update={"connectors": chosen})
     try:
-        asyncio.run(
+        run_loop(
             _serve(settings, embedded=False, endpoints_file=endpoints_file, components=components)
         )
     except (HubError, ValueError) as error:

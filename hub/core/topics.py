@@ -131,5 +131,11 @@ apart from ``ROUTER_GROUP``'s, so a wait of months holds up none of the client's
 
 
 def outbound_group(connector: str) -> str:
-    """The consumer group of an outbound connector."""
+    """The consumer group of an outbound connector that runs alone in its process."""
     return f"outbound-{connector}"
+
+
+DELIVERIES_GROUP = "hub-deliveries"
+"""The consumer group of several outbound connectors in one process (``hub up``, ``hub
+run``): one consumer over their delivery topics. Not ``outbound-…``, so no connector's
+own group can have its name."""

@@ -131,27 +131,38 @@ class Keyring:
         )
 
     async def current(self, subject: str, scope: str) -> DataKey:
-        """The key new data of ``subject`` in ``scope`` is sealed under; made (and
-        committed) the first time, and anew after an erasure. Never from the cache:
-        a key erased in another process must not seal new data. Reading it is one
-        plain query; only a missing key costs a write transaction."""
-        newest = (
+        """The key new data of ``subject`` in ``scope`` is sealed under, in a transaction
+        of its own (see :meth:`current_in`)."""
+        async with self._sessions.begin() as session:
+            return (await self.current_in(session, [(subject, scope)]))[(subject, scope)]
+
+    async def current_in(
+        self, session: AsyncSession, wanted: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], DataKey]:
+        """The keys new data of each (subject, scope) in ``wanted`` is sealed under, read
+        in ``session`` with one query; a missing one is made there, the first time and
+        anew after an erasure. Never from the cache: a key erased in another process must
+        not seal new data. A key made here exists once ``session`` commits, so what it
+        seals may leave the hub only after that commit (the stages publish after it)."""
+        pairs = set(wanted)
+        if not pairs:
+            return {}
+        rows = await session.scalars(
             select(DataKeyRecord)
             .where(
-                DataKeyRecord.subject == subject,
-                DataKeyRecord.scope == scope,
+                DataKeyRecord.subject.in_({subject for subject, _ in pairs}),
                 DataKeyRecord.wrapped.is_not(None),
             )
-            .order_by(DataKeyRecord.created_at.desc())
-            .limit(1)
+            .order_by(DataKeyRecord.created_at)
         )
-        async with self._sessions() as session:
-            row = await session.scalar(newest)
+        newest = {(row.subject, row.scope): row for row in rows}  # the last one wins
+        keys: dict[tuple[str, str], DataKey] = {}
+        for subject, scope in pairs:
+            row = newest.get((subject, scope))
             key = self._unwrap(row) if row is not None else None
-        if key is None:
-            key = DataKey(str(uuid.uuid4()), subject, scope, AESGCM.generate_key(256))
-            master_id, wrapped = self._wrap(key)
-            async with self._sessions.begin() as session:
+            if key is None:
+                key = DataKey(str(uuid.uuid4()), subject, scope, AESGCM.generate_key(256))
+                master_id, wrapped = self._wrap(key)
                 session.add(
                     DataKeyRecord(
                         key_id=key.key_id,
@@ -162,8 +173,9 @@ class Keyring:
                         created_at=dt.datetime.now(dt.UTC),
                     )
                 )
-        self._remember(key.key_id, key)
-        return key
+            self._remember(key.key_id, key)
+            keys[(subject, scope)] = key
+        return keys
 
     def _remember(self, key_id: str, key: DataKey | None) -> None:
         now = time.monotonic()

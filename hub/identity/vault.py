@@ -11,14 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.core.bsn import normalise_bsn
 from hub.identity.pseudonym import Pseudonymiser
+from hub.state.database import upsert_insert
 from hub.state.tables import IdentityVaultEntry, PseudonymAlias
 
 _NONCE = 12
@@ -70,19 +72,63 @@ class IdentityVault:
         return None
 
     async def remember(self, session: AsyncSession, subject: str, bsn: str) -> None:
-        await session.merge(
-            IdentityVaultEntry(
-                subject=subject, sealed=self.seal(subject, bsn), recorded_at=dt.datetime.now(dt.UTC)
+        """Record (or replace) the sealed BSN behind ``subject``: one statement."""
+        values = {
+            "subject": subject,
+            "sealed": self.seal(subject, bsn),
+            "recorded_at": dt.datetime.now(dt.UTC),
+        }
+        statement = upsert_insert(session)(IdentityVaultEntry).values(**values)
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["subject"],
+                set_={"sealed": values["sealed"], "recorded_at": values["recorded_at"]},
             )
         )
 
     async def reveal(self, session: AsyncSession, subject: str) -> str | None:
-        """The BSN behind ``subject`` (or behind the pseudonym it became when the key
-        rotated), or None when the hub never saw it (or it was erased)."""
-        entry = await session.get(IdentityVaultEntry, subject)
-        if entry is None:
-            alias = await session.get(PseudonymAlias, subject)
-            if alias is None:
-                return None
-            subject, entry = alias.current, await session.get(IdentityVaultEntry, alias.current)
-        return None if entry is None else self.open(subject, entry.sealed)
+        """The BSN behind ``subject`` (see :meth:`reveal_all`)."""
+        return (await self.reveal_all(session, [subject])).get(subject)
+
+    async def reveal_all(self, session: AsyncSession, subjects: Iterable[str]) -> dict[str, str]:
+        """The BSN behind each of ``subjects`` (or behind the pseudonym it became when the
+        key rotated), read with one query (two when a subject's pseudonym moved); a subject
+        the hub never saw (or whose BSN was erased) is not in the answer."""
+        wanted = set(subjects)
+        if not wanted:
+            return {}
+        entries = {
+            entry.subject: entry
+            for entry in await session.scalars(
+                select(IdentityVaultEntry)
+                .where(IdentityVaultEntry.subject.in_(wanted))
+                .execution_options(populate_existing=True)  # as written, even in this session
+            )
+        }
+        moved = (
+            {
+                alias.subject: alias.current
+                for alias in await session.scalars(
+                    select(PseudonymAlias).where(PseudonymAlias.subject.in_(wanted - set(entries)))
+                )
+            }
+            if wanted - set(entries)
+            else {}
+        )
+        if moved:
+            entries |= {
+                entry.subject: entry
+                for entry in await session.scalars(
+                    select(IdentityVaultEntry).where(
+                        IdentityVaultEntry.subject.in_(set(moved.values()))
+                    )
+                )
+            }
+        found: dict[str, str] = {}
+        for subject in wanted:
+            current = moved.get(subject, subject)
+            entry = entries.get(current)
+            bsn = None if entry is None else self.open(current, entry.sealed)
+            if bsn is not None:
+                found[subject] = bsn
+        return found

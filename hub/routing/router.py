@@ -175,16 +175,17 @@ class Router:
                 and (item.envelope.subject not in holding or item.envelope.id in resumed)
             }
         )
-        keys: dict[tuple[str, str], DataKey] = {}
-        if self.keyring is not None:
-            for _, item in fresh:
-                wanted = (item.envelope.subject, scope_of(item.event))
-                if wanted not in keys:
-                    keys[wanted] = await self.keyring.current(*wanted)
         now = self._clock()
         decided: dict[int, tuple[list[AuditEntry], int]] = {}
         held: set[int] = set()
         async with self._sessions.begin() as session:
+            keys: dict[tuple[str, str], DataKey] = (
+                await self.keyring.current_in(
+                    session, [(item.envelope.subject, scope_of(item.event)) for _, item in fresh]
+                )
+                if self.keyring is not None
+                else {}
+            )
             snapshot = await Snapshot.load(
                 session, {item.envelope.subject for _, item in fresh}, now
             )

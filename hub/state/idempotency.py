@@ -29,6 +29,20 @@ async def claim(session: AsyncSession, consumer: str, event_id: str) -> bool:
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
+async def claim_all(session: AsyncSession, consumer: str, event_ids: Collection[str]) -> None:
+    """Claim every one of ``event_ids`` for ``consumer`` in one statement; one claimed
+    before stays as it was."""
+    if not event_ids:
+        return
+    now = dt.datetime.now(dt.UTC)
+    insert = upsert_insert(session)
+    await session.execute(
+        insert(ProcessedEvent)
+        .values([{"consumer": consumer, "event_id": e, "processed_at": now} for e in event_ids])
+        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+    )
+
+
 async def release(session: AsyncSession, consumer: str, event_id: str) -> None:
     """Forget one claim, so ``consumer`` takes ``event_id`` again (a replayed dead letter)."""
     await session.execute(

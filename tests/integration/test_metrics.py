@@ -84,7 +84,7 @@ async def test_metrics_count_a_detention_intake_and_show_state(chain: Chain) -> 
     assert moved(decisions, rule="wgs-samenwerkingsverband") >= 3
     assert moved(decisions, rule="bsn-bevoegd") >= 1
     assert moved("ketenhub_consumer_seconds_count", group="hub-router") >= 1
-    assert moved("ketenhub_consumer_records_total", group="outbound-llc-communication") >= 1
+    assert moved("ketenhub_consumer_records_total", group="hub-deliveries") >= 1
     assert moved("ketenhub_flow_seconds_count", flow="A", connector="llc-communication") == 1
     assert moved("ketenhub_connector_seconds_count", connector="injus-detentie") == 1
     assert _value(after, "ketenhub_connector_up", connector="llc-communication") == 1
@@ -92,4 +92,4 @@ async def test_metrics_count_a_detention_intake_and_show_state(chain: Chain) -> 
     assert _value(after, "ketenhub_labels_incomplete") == 0
     assert moved("ketenhub_connector_dead_letters_total", connector="llc-communication") >= 1
     groups = {dict(ls)["group"] for (n, ls) in after if n == "ketenhub_consumer_lag"}
-    assert {"hub-router", "outbound-llc-communication", "outbound-politie-abonnementen"} <= groups
+    assert {"hub-router", "hub-deliveries"} <= groups

@@ -42,6 +42,7 @@ from hub.identity.keyring import Keyring
 from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.vault import IdentityVault
 from hub.logs import get_logger, message_context
+from hub.schemas.base import CanonicalEvent
 from hub.schemas.envelope import Envelope, partner_source
 from hub.schemas.plausibility import too_far_ahead
 from hub.settings import PlausibilitySettings
@@ -59,7 +60,7 @@ log = get_logger(__name__)
 @dataclass(frozen=True)
 class Prepared:
     envelope: Envelope
-    record: KafkaRecord
+    event: CanonicalEvent
     bsn: str | None
 
 
@@ -221,12 +222,7 @@ class InboundRuntime:
                 event_id=event_id(self.connector.name, item.source_id, event.event_type(), subject),
                 correlation_id=item.correlation_id,
             )
-            key = (
-                await self._keyring.current(subject, scope_of(event))
-                if self._keyring is not None
-                else None
-            )
-            prepared.append(Prepared(envelope, encode(event, envelope, key), item.bsn))
+            prepared.append(Prepared(envelope, event, item.bsn))
         return prepared
 
     async def ingest(self, message: InboundMessage) -> list[Envelope]:
@@ -252,6 +248,13 @@ class InboundRuntime:
                 session, self.nonce_consumer, message.nonce
             ):
                 raise self._replayed()
+            keys = (
+                await self._keyring.current_in(
+                    session, [(p.envelope.subject, scope_of(p.event)) for p in prepared]
+                )
+                if self._keyring is not None
+                else {}
+            )
             for item in prepared:
                 with message_context(message_id=item.envelope.id):
                     if not await idempotency.claim(session, self.consumer, item.envelope.id):
@@ -259,30 +262,35 @@ class InboundRuntime:
                         continue
                     if item.bsn is not None:
                         await self._vault.remember(session, item.envelope.subject, item.bsn)
-                    tracing.inject(item.record.headers)
+                    key = keys.get((item.envelope.subject, scope_of(item.event)))
+                    record = encode(item.event, item.envelope, key)
+                    tracing.inject(record.headers)
                     kept.append(
                         await accepted.accept(
-                            session, item.envelope.id, item.envelope.subject, item.record
+                            session, item.envelope.id, item.envelope.subject, record
                         )
                     )
                     taken.append(item.envelope)
+            behind = (
+                await accepted.waiting_before(
+                    session, [k.subject for k in kept], min(k.seq for k in kept)
+                )
+                if kept
+                else set()
+            )
         # Committed: the message is durable, whatever happens to the publish below.
-        await self._publish(kept)
+        await self._publish(kept, behind)
         outcome = "published" if taken else "duplicate"
         metrics.MESSAGES.labels(self.connector.name, "in", outcome).inc()
         metrics.SECONDS.labels(self.connector.name, "in").observe(time.perf_counter() - started)
         return taken
 
-    async def _publish(self, kept: Sequence[accepted.Accepted]) -> None:
+    async def _publish(self, kept: Sequence[accepted.Accepted], behind: set[str]) -> None:
         """Publish what was just accepted, unless an earlier event of the same client is
-        still waiting for the relay (it must not be overtaken); what is not published
-        here, the relay publishes in order."""
+        still waiting for the relay (``behind``: it must not be overtaken); what is not
+        published here, the relay publishes in order."""
         if not kept:
             return
-        async with self._sessions() as session:
-            behind = await accepted.waiting_before(
-                session, [k.subject for k in kept], min(k.seq for k in kept)
-            )
         sent: list[int] = []
         try:
             async with asyncio.timeout(PUBLISH_WAIT_S):

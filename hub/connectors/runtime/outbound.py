@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -45,7 +46,7 @@ from hub.connectors.runtime import metrics
 from hub.connectors.runtime.lanes import LaneKey, Planned, Step, plan_fetch
 from hub.core.errors import ContractError, HubError, PermanentError, RetryableError
 from hub.core.record import KafkaRecord
-from hub.core.topics import outbound_group
+from hub.core.topics import DELIVERIES_GROUP, outbound_group
 from hub.identity.keyring import Keyring
 from hub.identity.vault import IdentityVault
 from hub.logs import get_logger, message_context
@@ -268,6 +269,10 @@ class OutboundRuntime:
                 if stopped
                 else {}
             )
+            # Only a re-identifying delivery costs a look-up: one for the whole fetch.
+            bsns = await self._vault.reveal_all(
+                session, {envelope.subject for _, envelope, event in opened if event.bsn_permitted}
+            )
         plan = plan_fetch(opened, done, held, resent)
         for step in plan.duplicates:
             with message_context(message_id=step.envelope.id):
@@ -294,7 +299,7 @@ class OutboundRuntime:
                         ),
                     ):
                         result, finish = await self._first_attempt(
-                            item, envelope, event, behind=behind, started=started
+                            item, envelope, event, behind=behind, started=started, bsns=bsns
                         )
                     results[step.n] = result
                     if behind is None and result is not Result.DELIVERED:
@@ -335,6 +340,7 @@ class OutboundRuntime:
         *,
         behind: str | None,
         started: float,
+        bsns: Mapping[str, str],
     ) -> tuple[Result, Finish | None]:
         """Try one delivery as it comes off the topic, unless ``behind`` says why it must
         wait in its lane; the Finish is for a delivery that went out and is still to be
@@ -356,7 +362,7 @@ class OutboundRuntime:
             await self._queue(entry, [], why, now, now + dt.timedelta(seconds=wait))
             log.info("delivery_queued", connector=self.connector.name, why=why)
             return Result.QUEUED, None
-        failed = await self._attempt(envelope, event, 1)
+        failed = await self._attempt(envelope, event, 1, bsns)
         if failed is None:
             return Result.DELIVERED, Finish(Result.DELIVERED, 1, _since(started))
         history = [Failure.of(1, failed, now)]
@@ -469,12 +475,20 @@ class OutboundRuntime:
             )
 
     async def _attempt(
-        self, envelope: Envelope, event: NotificationDelivery, attempt: int
+        self,
+        envelope: Envelope,
+        event: NotificationDelivery,
+        attempt: int,
+        bsns: Mapping[str, str] | None = None,
     ) -> HubError | None:
-        """One delivery attempt; the error it ended in, or None when delivered."""
+        """One delivery attempt; the error it ended in, or None when delivered. ``bsns``:
+        the BSNs the fetch's deliveries may carry, read with the fetch (a retry, alone,
+        reads its own)."""
         breaker = self.breakers[event.recipient]
         bsn = None
-        if event.bsn_permitted:  # only a re-identifying delivery costs a state look-up
+        if event.bsn_permitted and bsns is not None:
+            bsn = bsns.get(envelope.subject)
+        elif event.bsn_permitted:  # only a re-identifying delivery costs a state look-up
             async with self._sessions() as session:
                 bsn = await self._vault.reveal(session, envelope.subject)
         delivery = Delivery(
@@ -598,9 +612,12 @@ class OutboundRuntime:
         lane, all in one transaction. A dead letter is not claimed: it stays in its lane
         as a stop, and a replay that resumes it with the same record must still go."""
         async with self._sessions.begin() as session:
+            await idempotency.claim_all(
+                session,
+                self.consumer,
+                {e.id for e, _, end in ended if end.result is not Result.DEAD_LETTERED},
+            )
             for envelope, event, end in ended:
-                if end.result is not Result.DEAD_LETTERED:
-                    await idempotency.claim(session, self.consumer, envelope.id)
                 if end.queued_seq is not None:
                     await holdback.release(session, end.queued_seq)
                     if end.result is Result.DELIVERED:  # a re-send resolves its dead letter
@@ -694,28 +711,60 @@ def _since(started: float) -> float:
     return time.perf_counter() - started
 
 
-def outbound_subscriber(runtime: OutboundRuntime, kafka: KafkaSettings) -> KafkaRouter:
-    """The connector's consumer group on its delivery topic, a fetch at a time."""
-    (topic,) = runtime.connector.topics()
+def deliveries_group(runtimes: Sequence[OutboundRuntime]) -> str:
+    """The consumer group of a process's outbound connectors: a connector alone in its
+    process (as a deployment runs each, under its own Kafka principal and ACLs) keeps its
+    own group; several in one process share one."""
+    if len(runtimes) == 1:
+        return outbound_group(runtimes[0].connector.name)
+    return DELIVERIES_GROUP
 
-    async def on_deliveries(message: KafkaMessage) -> None:
-        records = fetched(message)
-        await runtime.handle_batch(
-            [
+
+class DeliveryDispatch:
+    """What one fetch of the delivery topics brought, handed to the connectors by topic
+    (a topic two connectors share goes to both; each takes its own events). The
+    connectors' batches run side by side; when one fails (the state store away), the
+    others still finish and record theirs, and then the failure is raised so the fetch
+    comes again (what was recorded is not delivered twice)."""
+
+    def __init__(self, runtimes: Sequence[OutboundRuntime]):
+        self.by_topic: dict[str, list[OutboundRuntime]] = {}
+        for runtime in runtimes:
+            (topic,) = runtime.connector.topics()
+            self.by_topic.setdefault(topic, []).append(runtime)
+
+    async def __call__(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        work = []
+        for topic, readers in self.by_topic.items():
+            batch = [
                 Received(
-                    dict(r.headers),
-                    r.value or b"",
-                    Origin(r.topic, r.partition, r.offset, r.key),
+                    dict(r.headers), r.value or b"", Origin(r.topic, r.partition, r.offset, r.key)
                 )
                 for r in records
+                if r.topic == topic
             ]
-        )
+            if batch:
+                work += [runtime.handle_batch(batch) for runtime in readers]
+        for outcome in await asyncio.gather(*work, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
 
+
+def deliveries_subscriber(runtimes: Sequence[OutboundRuntime], kafka: KafkaSettings) -> KafkaRouter:
+    """One consumer group for every outbound connector of this process
+    (:class:`DeliveryDispatch`): one consumer instead of one per connector means fewer
+    fetches per delivery, and an idle hub wakes less often."""
+    dispatch = DeliveryDispatch(runtimes)
+
+    async def on_deliveries(message: KafkaMessage) -> None:
+        await dispatch(fetched(message))
+
+    names = ", ".join(runtime.connector.name for runtime in runtimes)
     return batch_consumer(
-        topic,
-        group=outbound_group(runtime.connector.name),
+        *dispatch.by_topic,
+        group=deliveries_group(runtimes),
         kafka=kafka,
         handler=on_deliveries,
-        title=f"connector-{runtime.connector.name}",
-        description=f"Delivers to {runtime.connector.partner} through {runtime.connector.name}.",
+        title=deliveries_group(runtimes),
+        description=f"Delivers to the partners through {names}.",
     )

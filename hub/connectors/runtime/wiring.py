@@ -1,6 +1,6 @@
 """Plugs the configured connectors into one hub process: inbound ones behind the webhook
-and their file and poll sources, outbound ones as consumer groups on their delivery
-topic, and a look-up connector behind the router's case look-up."""
+and their file and poll sources, outbound ones behind one consumer group on their
+delivery topics, and a look-up connector behind the router's case look-up."""
 
 from __future__ import annotations
 
@@ -21,11 +21,14 @@ from hub.connectors.base import Connector, InboundConnector, LookupConnector, Ou
 from hub.connectors.registry import installed
 from hub.connectors.runtime.inbound import InboundRuntime
 from hub.connectors.runtime.lookup import LookupRuntime
-from hub.connectors.runtime.outbound import OutboundRuntime, outbound_subscriber
+from hub.connectors.runtime.outbound import (
+    OutboundRuntime,
+    deliveries_group,
+    deliveries_subscriber,
+)
 from hub.connectors.runtime.sources import run_sources
 from hub.connectors.runtime.webhook import webhook_router
 from hub.core.errors import ConfigurationError
-from hub.core.topics import outbound_group
 from hub.identity.keyring import Keyring
 from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.vault import IdentityVault
@@ -50,8 +53,11 @@ class ConnectorSet:
         return found
 
     def consumer_groups(self) -> dict[str, tuple[str, ...]]:
-        """The outbound connectors' consumer groups and their topics, for the lag gauge."""
-        return {outbound_group(c.name): c.topics() for c in self.outbound}
+        """The outbound connectors' consumer group and its topics, for the lag gauge."""
+        if not self.outbound_runtimes:
+            return {}
+        topics = dict.fromkeys(t for c in self.outbound for t in c.topics())
+        return {deliveries_group(self.outbound_runtimes): tuple(topics)}
 
     def routers(self, http: HttpSettings | None = None) -> list[APIRouter]:
         """The webhook routes, limited before authentication as ``http`` says."""
@@ -127,7 +133,6 @@ def wire(
             )
             wired.outbound.append(connector)
             wired.outbound_runtimes.append(runtime)
-            broker.include_router(outbound_subscriber(runtime, kafka))
         elif isinstance(connector, LookupConnector):
             if wired.lookup is not None:
                 raise ConfigurationError(
@@ -135,6 +140,8 @@ def wire(
                     field=f"connectors.{connector.name}",
                 )
             wired.lookup = LookupRuntime(connector, sessions=sessions, vault=vault)
+    if wired.outbound_runtimes:
+        broker.include_router(deliveries_subscriber(wired.outbound_runtimes, kafka))
     return wired
 
 

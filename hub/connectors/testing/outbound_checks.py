@@ -14,7 +14,12 @@ from hub.bus.broker import make_broker
 from hub.bus.codec import encode
 from hub.bus.deadletter import topic_publisher
 from hub.bus.publisher import EventPublisher
-from hub.connectors.runtime.outbound import Origin, OutboundRuntime, Result, outbound_subscriber
+from hub.connectors.runtime.outbound import (
+    Origin,
+    OutboundRuntime,
+    Result,
+    deliveries_subscriber,
+)
 from hub.connectors.testing.checks import KitCheck
 from hub.connectors.testing.harness import (
     Bus,
@@ -256,7 +261,7 @@ def _round_trip(
                 dead_letter=topic_publisher(broker),
                 backoff=NO_PAUSE,
             )
-            broker.include_router(outbound_subscriber(runtime, kafka))
+            broker.include_router(deliveries_subscriber([runtime], kafka))
             async with connected(broker, real=real) as running:
                 await EventPublisher(running).send(record)
                 key = suite.scenarios[0].notification.idempotency_key
