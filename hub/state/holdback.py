@@ -153,23 +153,25 @@ async def lanes_among(
 
 
 async def due_lanes(
-    session: AsyncSession, consumer: str, now: dt.datetime, limit: int = 200
+    session: AsyncSession, consumers: str | Collection[str], now: dt.datetime, limit: int = 200
 ) -> list[Lane]:
-    """Lanes whose head is due for an attempt (a stop never is), longest waiting first."""
+    """Lanes of ``consumers`` (one, or several in one query) whose head is due for an
+    attempt (a stop never is), longest waiting first."""
+    wanted = [consumers] if isinstance(consumers, str) else list(consumers)
     heads = (
         select(func.min(HeldItem.seq).label("seq"))
-        .where(HeldItem.consumer == consumer)
-        .group_by(HeldItem.subject, HeldItem.partner)
+        .where(HeldItem.consumer.in_(wanted))
+        .group_by(HeldItem.consumer, HeldItem.subject, HeldItem.partner)
         .subquery()
     )
     rows = await session.execute(
-        select(HeldItem.subject, HeldItem.partner)
+        select(HeldItem.consumer, HeldItem.subject, HeldItem.partner)
         .join(heads, HeldItem.seq == heads.c.seq)
         .where(HeldItem.next_attempt_at <= now, HeldItem.dead_letter_id.is_(None))
         .order_by(HeldItem.next_attempt_at)
         .limit(limit)
     )
-    return [Lane(consumer, subject, partner) for subject, partner in rows]
+    return [Lane(consumer, subject, partner) for consumer, subject, partner in rows]
 
 
 async def head(session: AsyncSession, lane: Lane) -> Held | None:

@@ -17,7 +17,13 @@ from hub.backoff import Backoff
 from hub.breaker import Breakers
 from hub.bus.codec import encode
 from hub.connectors.base import Delivery, OutboundConfig, OutboundConnector
-from hub.connectors.runtime.outbound import Origin, OutboundRuntime, Received, Result
+from hub.connectors.runtime.outbound import (
+    Origin,
+    OutboundRuntime,
+    Received,
+    Result,
+    retry_round,
+)
 from hub.connectors.testing.harness import Bus, Stores
 from hub.connectors.testing.scenarios import sample_delivery
 from hub.core.errors import PermanentError, RetryableError
@@ -265,3 +271,32 @@ async def test_in_one_batch_a_failing_client_waits_in_order_while_others_go_at_o
     rig.partner.failing.clear()
     assert await rig.retry_after(2) == [Result.DELIVERED, Result.DELIVERED]
     assert [k for s, k in rig.partner.delivered if s == A] == ["a1", "a2"]
+
+
+class OtherPartner(Partner):
+    """A second connector of the same process, on its own lanes."""
+
+    name: ClassVar[str] = "fake-pi"
+
+
+async def test_one_retry_round_serves_every_connector_of_the_process(rig: Rig) -> None:
+    other = OtherPartner(OutboundConfig())
+    second = OutboundRuntime(
+        other,
+        sessions=rig.stores.sessions,
+        vault=rig.stores.vault,
+        dead_letter=rig.bus.dead_letter,
+        backoff=Backoff(max_attempts=4, initial_s=1.0, max_s=1.0),
+        clock=rig.clock,
+    )
+    rig.partner.failing.add(A)
+    other.failing.add(B)
+    assert await rig.send(A, "a1") is Result.QUEUED
+    assert await second.handle(*rig.record(B, "b1")) is Result.QUEUED
+    rig.partner.failing.clear()
+    other.failing.clear()
+    rig.clock.advance(2)
+    assert await retry_round([rig.runtime, second]) == [Result.DELIVERED, Result.DELIVERED]
+    assert rig.partner.delivered == [(A, "a1")], "each lane goes to its own connector"
+    assert other.delivered == [(B, "b1")]
+    assert await rig.queued() == 0

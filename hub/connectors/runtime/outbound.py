@@ -386,23 +386,8 @@ class OutboundRuntime:
         return Result.QUEUED
 
     async def retry_due(self) -> list[Result]:
-        """Try the lanes' heads that are due, each lane in order; returns what became of
-        every delivery that left its lane."""
-        async with self._sessions() as session:
-            lanes = await holdback.due_lanes(session, self.consumer, self._clock.now())
-        results: list[Result] = []
-        for lane in lanes:
-            results += await self._drain(lane)
-        return results
-
-    async def run_retries(self, interval_s: float = 0.5) -> None:
-        """The retry loop, for as long as the hub runs; a failed round is retried."""
-        while True:
-            try:
-                await self.retry_due()
-            except Exception:  # the store may be briefly away; the next round tries again
-                log.exception("retry_round_failed", connector=self.connector.name)
-            await self._clock.sleep(interval_s)
+        """One round of retries for this connector alone (:func:`retry_round`)."""
+        return await retry_round([self])
 
     async def _drain(self, lane: Lane) -> list[Result]:
         results: list[Result] = []
@@ -718,6 +703,34 @@ def deliveries_group(runtimes: Sequence[OutboundRuntime]) -> str:
     if len(runtimes) == 1:
         return outbound_group(runtimes[0].connector.name)
     return DELIVERIES_GROUP
+
+
+async def retry_round(runtimes: Sequence[OutboundRuntime]) -> list[Result]:
+    """Try the lanes' heads that are due, of every connector in ``runtimes`` (one
+    process's, sharing its state store and clock), each lane in order: one query finds
+    them all. Returns what became of every delivery that left its lane."""
+    if not runtimes:
+        return []
+    by_consumer = {runtime.consumer: runtime for runtime in runtimes}
+    first = runtimes[0]
+    async with first._sessions() as session:
+        lanes = await holdback.due_lanes(session, by_consumer, first._clock.now())
+    results: list[Result] = []
+    for lane in lanes:
+        results += await by_consumer[lane.consumer]._drain(lane)
+    return results
+
+
+async def run_retries(runtimes: Sequence[OutboundRuntime], interval_s: float = 0.5) -> None:
+    """The retry loop of a process's outbound connectors, for as long as the hub runs; a
+    failed round is retried. One loop for them all: an idle hub asks once a round."""
+    clock = runtimes[0]._clock
+    while True:
+        try:
+            await retry_round(runtimes)
+        except Exception:  # the store may be briefly away; the next round tries again
+            log.exception("retry_round_failed", connectors=len(runtimes))
+        await clock.sleep(interval_s)
 
 
 class DeliveryDispatch:

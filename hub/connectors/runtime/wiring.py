@@ -25,6 +25,7 @@ from hub.connectors.runtime.outbound import (
     OutboundRuntime,
     deliveries_group,
     deliveries_subscriber,
+    run_retries,
 )
 from hub.connectors.runtime.sources import run_sources
 from hub.connectors.runtime.webhook import webhook_router
@@ -66,8 +67,8 @@ class ConnectorSet:
     def start_sources(self) -> None:
         """Background work: the outbound connectors' retry loops, and the scans and polls
         of inbound connectors that have a source."""
-        for outbound in self.outbound_runtimes:
-            self._tasks.append(asyncio.create_task(outbound.run_retries()))
+        if self.outbound_runtimes:
+            self._tasks.append(asyncio.create_task(run_retries(self.outbound_runtimes)))
         for runtime in self.inbound.values():
             config = runtime.connector.config
             polls = type(runtime.connector).poll is not InboundConnector.poll
