@@ -79,6 +79,8 @@ def build_broker(
     keyring: Keyring | None = None,
     components: frozenset[str] = ALL_COMPONENTS,
     clock: Clock = SYSTEM_CLOCK,
+    *,
+    own_groups: bool = False,
 ) -> tuple[KafkaBroker, Router, ConnectorSet]:
     """The broker with every consumer of this process attached: the router (with the
     case look-up connector) and the inbound and outbound connectors, as far as
@@ -105,6 +107,7 @@ def build_broker(
             keyring=keyring,
             clock=clock,
             plausibility=settings.plausibility,
+            own_groups=own_groups,
         )
     router = Router(
         sessions,
@@ -172,6 +175,10 @@ class HubProcess:
     fresh_broker: bool = False
     """The broker was started empty for this process (tansu under `hub up`): everything
     accepted and not yet routed or delivered is sent to it before anything new."""
+    own_groups: bool = False
+    """Each outbound connector reads in a consumer group of its own (``hub run
+    --connector``, as a deployment under per-connector Kafka principals runs each), not
+    in the one group of the process's connectors."""
     clock: Clock = SYSTEM_CLOCK
     """What times the outbound connectors' retries (``hub.clock``): a test's own clock
     runs a partner outage of minutes in seconds. It is also the "now" no fact in an
@@ -200,6 +207,7 @@ class HubProcess:
             self.keyring,
             self.components,
             self.clock,
+            own_groups=self.own_groups,
         )
 
     async def readiness(self) -> Readiness:

@@ -97,6 +97,7 @@ async def _serve(
     simulators: bool = False,
     components: frozenset[str] = ALL_COMPONENTS,
     fresh_broker: bool = False,
+    own_groups: bool = False,
 ) -> None:
     if embedded:
         await ensure_topics(settings.kafka, ALL_TOPICS)
@@ -119,6 +120,7 @@ async def _serve(
         master_keys=masters,
         components=components,
         fresh_broker=fresh_broker,
+        own_groups=own_groups,
     )
     if embedded:
         await migrate(process.engine)
@@ -262,7 +264,10 @@ def run(
         Component.ALL, "--component", help="Run one part of the hub, or all of it."
     ),
     connector: list[str] = typer.Option(
-        [], "--connector", help="With --component connectors: only these (repeatable)."
+        [],
+        "--connector",
+        help="With --component connectors: only these (repeatable), each reading in a "
+        "consumer group of its own (for a Kafka principal per connector).",
     ),
 ) -> None:
     """Production mode: only the configured Kafka and database, nothing embedded."""
@@ -277,7 +282,13 @@ def run(
         settings = settings.model_copy(update={"connectors": chosen})
     try:
         run_loop(
-            _serve(settings, embedded=False, endpoints_file=endpoints_file, components=components)
+            _serve(
+                settings,
+                embedded=False,
+                endpoints_file=endpoints_file,
+                components=components,
+                own_groups=bool(connector),
+            )
         )
     except (HubError, ValueError) as error:
         _fail(error if isinstance(error, HubError) else HubError(str(error)))

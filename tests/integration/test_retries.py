@@ -12,12 +12,15 @@ from collections.abc import AsyncIterator
 from typing import ClassVar
 
 import pytest
+from aiokafka import ConsumerRecord
+from sqlalchemy import event
 
 from hub.backoff import Backoff
 from hub.breaker import Breakers
 from hub.bus.codec import encode
 from hub.connectors.base import Delivery, OutboundConfig, OutboundConnector
 from hub.connectors.runtime.outbound import (
+    DeliveryDispatch,
     Origin,
     OutboundRuntime,
     Received,
@@ -300,3 +303,92 @@ async def test_one_retry_round_serves_every_connector_of_the_process(rig: Rig) -
     assert rig.partner.delivered == [(A, "a1")], "each lane goes to its own connector"
     assert other.delivered == [(B, "b1")]
     assert await rig.queued() == 0
+
+
+class PiPartner(Partner):
+    """A connector of the same process for another partner, on its own topic."""
+
+    name: ClassVar[str] = "fake-pi"
+    partner: ClassVar[str] = "pi"
+
+
+def _consumed(record: tuple[dict[str, str], bytes, Origin]) -> ConsumerRecord[bytes, bytes]:
+    headers, value, origin = record
+    return ConsumerRecord(
+        origin.topic,
+        0,
+        origin.offset,
+        0,
+        0,
+        origin.key,
+        value,
+        None,
+        len(origin.key or b""),
+        len(value),
+        [(k, v.encode()) for k, v in headers.items()],
+    )
+
+
+def _pi_record(rig: Rig, subject: str, key: str) -> tuple[dict[str, str], bytes, Origin]:
+    notification = sample_delivery(
+        "pi:pi-zwolle",
+        DetentionStarted,
+        {"levensloopaanpak": True},
+        {"levensloopaanpak": DataCategory.LABEL},
+        key=key,
+    )
+    envelope = Envelope.for_event(notification, subject=subject, source=HUB_SOURCE, event_id=key)
+    record = encode(notification, envelope)
+    rig.offset += 1
+    return record.headers, record.value, Origin(record.topic, 0, rig.offset, record.key)
+
+
+@pytest.fixture
+async def two(rig: Rig) -> tuple[Rig, OutboundRuntime, Partner]:
+    pi = PiPartner(OutboundConfig())
+    runtime = OutboundRuntime(
+        pi,
+        sessions=rig.stores.sessions,
+        vault=rig.stores.vault,
+        dead_letter=rig.bus.dead_letter,
+        clock=rig.clock,
+    )
+    return rig, runtime, pi
+
+
+async def test_one_fetch_of_two_connectors_is_read_once_and_recorded_once(
+    two: tuple[Rig, OutboundRuntime, Partner],
+) -> None:
+    rig, second, pi = two
+    fetch = [
+        _consumed(rig.record(A, "a1")),
+        _consumed(_pi_record(rig, B, "p1")),
+        _consumed(rig.record(B, "b1")),
+    ]
+    transactions: list[str] = []
+    engine = rig.stores.engine.sync_engine
+    event.listen(engine, "begin", lambda connection: transactions.append("begin"))
+    await DeliveryDispatch([rig.runtime, second])(fetch)
+    assert rig.partner.delivered == [(A, "a1"), (B, "b1")], "each its own topic, in order"
+    assert pi.delivered == [(B, "p1")]
+    assert len(transactions) == 2, "one read and one write for the whole fetch"
+    assert await rig.send(A, "a1") is Result.DUPLICATE, "recorded"
+
+
+async def test_when_one_connector_fails_the_others_deliveries_are_still_recorded(
+    two: tuple[Rig, OutboundRuntime, Partner], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig, second, _ = two
+
+    async def store_away(fetch: object) -> None:
+        await asyncio.sleep(0.01)  # fails after the other connector began
+        raise RetryableError("the state store is away")
+
+    monkeypatch.setattr(second, "_deliver", store_away)
+    with pytest.raises(RetryableError):
+        await DeliveryDispatch([rig.runtime, second])(
+            [_consumed(rig.record(A, "a1")), _consumed(_pi_record(rig, B, "p1"))]
+        )
+    assert rig.partner.delivered == [(A, "a1")]
+    rig.offset -= 2  # the fetch comes again
+    assert await rig.send(A, "a1") is Result.DUPLICATE, "not delivered twice"

@@ -43,10 +43,9 @@ from hub.bus.subscribers import batch_consumer, fetched
 from hub.clock import SYSTEM_CLOCK, Clock
 from hub.connectors.base import Delivery, OutboundConnector
 from hub.connectors.runtime import metrics
-from hub.connectors.runtime.lanes import LaneKey, Planned, Step, plan_fetch
+from hub.connectors.runtime.lanes import FetchPlan, LaneKey, Planned, Step, plan_fetch
 from hub.core.errors import ContractError, HubError, PermanentError, RetryableError
 from hub.core.record import KafkaRecord
-from hub.core.topics import DELIVERIES_GROUP, outbound_group
 from hub.identity.keyring import Keyring
 from hub.identity.vault import IdentityVault
 from hub.logs import get_logger, message_context
@@ -114,6 +113,23 @@ class Received:
     headers: Mapping[str, Any]
     value: bytes
     origin: Origin
+
+
+@dataclass
+class Fetch:
+    """One connector's part of a fetch, as it goes through :func:`handle_fetch`."""
+
+    batch: Sequence[Received]
+    started: float = field(default_factory=time.perf_counter)
+    results: dict[int, Result] = field(default_factory=dict)
+    opened: list[tuple[int, Envelope, NotificationDelivery]] = field(default_factory=list)
+    plan: FetchPlan | None = None
+    bsns: Mapping[str, str] = field(default_factory=dict)
+    finished: list[tuple[Envelope, NotificationDelivery, Finish]] = field(default_factory=list)
+
+    def in_order(self) -> list[Result]:
+        """What became of each record, in the fetch's order."""
+        return [self.results[n] for n in range(len(self.batch))]
 
 
 @dataclass(frozen=True)
@@ -222,63 +238,70 @@ class OutboundRuntime:
         return result
 
     async def handle_batch(self, batch: Sequence[Received]) -> list[Result]:
-        """Deliver, queue or dead-letter what one fetch brought; never raises for a bad
-        record or a failed delivery (only when the state store or the bus is away).
+        """Deliver, queue or dead-letter what one fetch brought for this connector alone
+        (:func:`handle_fetch`)."""
+        (results,) = await handle_fetch([(self, batch)])
+        return results
 
-        One query finds what was handled before and which lanes hold something; the
-        steps are planned from that without I/O (``hub.connectors.runtime.lanes``).
-        Each lane's deliveries go in their order; different lanes' go at once (at most
-        ``IN_FLIGHT``). The delivered ones are recorded in one transaction
-        at the end, so a crash before it can repeat a delivery once, with the same
-        idempotency key.
-        """
-        started = time.perf_counter()
-        results: dict[int, Result] = {}
-        opened: list[tuple[int, Envelope, NotificationDelivery]] = []
+    async def _open(self, batch: Sequence[Received]) -> Fetch:
+        """The fetch's deliveries for this connector, opened; one that cannot be read is
+        dead-lettered, an erased one settled, one for another connector left alone."""
+        fetch = Fetch(batch)
         for n, item in enumerate(batch):
             try:
                 envelope, event = await open_record(item.headers, item.value, self._keyring)
                 if not isinstance(event, NotificationDelivery):
                     raise ContractError(f"{envelope.type} is not a delivery", field="ce_type")
             except Erased:
-                results[n] = await self._erased(item.headers, item.origin)
+                fetch.results[n] = await self._erased(item.headers, item.origin)
                 continue
             except ContractError as error:
                 await self._dead_letters.give_up(
                     self._source(item.origin, item.headers, item.value), error, [], attempts=0
                 )
                 metrics.DEAD_LETTERS.labels(self.connector.name, error.slug).inc()
-                results[n] = Result.DEAD_LETTERED
+                fetch.results[n] = Result.DEAD_LETTERED
                 continue
             if not self._ours(event):
-                results[n] = Result.NOT_OURS
+                fetch.results[n] = Result.NOT_OURS
                 continue
-            opened.append((n, envelope, event))
-        async with self._sessions() as session:
-            done = await idempotency.processed_among(
-                session, self.consumer, [envelope.id for _, envelope, _ in opened]
+            fetch.opened.append((n, envelope, event))
+        return fetch
+
+    async def _plan(self, session: AsyncSession, fetch: Fetch) -> None:
+        """What was handled before, which lanes hold something and the BSNs the
+        deliveries may carry, read in ``session``; the steps are planned from that
+        without I/O (``hub.connectors.runtime.lanes``)."""
+        opened = fetch.opened
+        done = await idempotency.processed_among(
+            session, self.consumer, [envelope.id for _, envelope, _ in opened]
+        )
+        held = await holdback.lanes_among(
+            session, self.consumer, {envelope.subject for _, envelope, _ in opened}
+        )
+        stopped = any(stop is not None for stop in held.values())
+        resent = (
+            await dead_letters.open_for_deliveries(
+                session, self.consumer, [event.idempotency_key for _, _, event in opened]
             )
-            held = await holdback.lanes_among(
-                session, self.consumer, {envelope.subject for _, envelope, _ in opened}
-            )
-            stopped = any(stop is not None for stop in held.values())
-            resent = (
-                await dead_letters.open_for_deliveries(
-                    session, self.consumer, [event.idempotency_key for _, _, event in opened]
-                )
-                if stopped
-                else {}
-            )
-            # Only a re-identifying delivery costs a look-up: one for the whole fetch.
-            bsns = await self._vault.reveal_all(
-                session, {envelope.subject for _, envelope, event in opened if event.bsn_permitted}
-            )
-        plan = plan_fetch(opened, done, held, resent)
-        for step in plan.duplicates:
+            if stopped
+            else {}
+        )
+        # Only a re-identifying delivery costs a look-up: one for the whole fetch.
+        fetch.bsns = await self._vault.reveal_all(
+            session, {envelope.subject for _, envelope, event in opened if event.bsn_permitted}
+        )
+        fetch.plan = plan_fetch(opened, done, held, resent)
+        for step in fetch.plan.duplicates:
             with message_context(message_id=step.envelope.id):
                 log.info("delivery_duplicate", connector=self.connector.name)
-            results[step.n] = Result.DUPLICATE
-        finished: list[tuple[Envelope, NotificationDelivery, Finish]] = []
+            fetch.results[step.n] = Result.DUPLICATE
+
+    async def _deliver(self, fetch: Fetch) -> None:
+        """Each lane's deliveries in their order; different lanes' at once (at most
+        ``IN_FLIGHT``). Raises when the state store is away (the fetch comes again)."""
+        plan, batch, results = fetch.plan, fetch.batch, fetch.results
+        assert plan is not None, "planned first"
         gate = asyncio.Semaphore(IN_FLIGHT)
 
         async def in_order(lane: LaneKey, steps: list[Planned]) -> None:
@@ -299,13 +322,18 @@ class OutboundRuntime:
                         ),
                     ):
                         result, finish = await self._first_attempt(
-                            item, envelope, event, behind=behind, started=started, bsns=bsns
+                            item,
+                            envelope,
+                            event,
+                            behind=behind,
+                            started=fetch.started,
+                            bsns=fetch.bsns,
                         )
                     results[step.n] = result
                     if behind is None and result is not Result.DELIVERED:
                         behind = "behind an earlier delivery"
                     if finish is not None:
-                        finished.append((envelope, event, finish))
+                        fetch.finished.append((envelope, event, finish))
 
         try:
             async with asyncio.TaskGroup() as group:  # one failure stops the others
@@ -313,9 +341,6 @@ class OutboundRuntime:
                     group.create_task(in_order(lane, steps))
         except ExceptionGroup as failures:  # the state store away: the batch comes again
             raise failures.exceptions[0] from None
-        if finished:
-            await self._finish(finished)
-        return [results[n] for n in range(len(batch))]
 
     def _ours(self, event: NotificationDelivery) -> bool:
         """Whether this connector delivers ``event``: it serves the recipient, and no other
@@ -593,50 +618,59 @@ class OutboundRuntime:
         return Result.DEAD_LETTERED
 
     async def _finish(self, ended: Sequence[tuple[Envelope, NotificationDelivery, Finish]]) -> None:
-        """Claim each delivery, write its receipt, settle its label and take it off its
-        lane, all in one transaction. A dead letter is not claimed: it stays in its lane
-        as a stop, and a replay that resumes it with the same record must still go."""
+        """Record ``ended`` in a transaction of its own (:meth:`_record`)."""
         async with self._sessions.begin() as session:
-            await idempotency.claim_all(
-                session,
-                self.consumer,
-                {e.id for e, _, end in ended if end.result is not Result.DEAD_LETTERED},
-            )
-            for envelope, event, end in ended:
-                if end.queued_seq is not None:
-                    await holdback.release(session, end.queued_seq)
-                    if end.result is Result.DELIVERED:  # a re-send resolves its dead letter
-                        await dead_letters.resolve(
-                            session, self.consumer, event.idempotency_key, now=self._clock.now()
-                        )
-                receipts.record(
-                    session,
-                    receipts.Receipt(
-                        delivery_id=event.idempotency_key,
-                        correlation_id=envelope.correlationid,
-                        connector=self.connector.name,
-                        recipient=event.recipient,
-                        flow=event.flow.value,
-                        outcome=end.result.value,
-                        attempts=end.attempts,
-                        seconds=end.seconds,
-                        detail=_reason(end.error),
-                        finished_at=dt.datetime.now(dt.UTC),
-                        trace_id=end.trace_id,
-                    ),
-                )
-                if event.flow in LABEL_FLOWS:
-                    await labels.acknowledge(
-                        session,
-                        event.idempotency_key,
-                        delivered=end.result is Result.DELIVERED,
-                        retryable=isinstance(end.error, RetryableError),
-                        attempts=end.attempts,
-                        now=dt.datetime.now(dt.UTC),
-                        detail=_reason(end.error),
-                    )
+            await self._record(session, ended)
+        self._observe(ended)
+
+    def _observe(self, ended: Sequence[tuple[Envelope, NotificationDelivery, Finish]]) -> None:
         for _, _, end in ended:
             metrics.SECONDS.labels(self.connector.name, "out").observe(end.seconds)
+
+    async def _record(
+        self, session: AsyncSession, ended: Sequence[tuple[Envelope, NotificationDelivery, Finish]]
+    ) -> None:
+        """Claim each delivery, write its receipt, settle its label and take it off its
+        lane, in ``session``'s transaction. A dead letter is not claimed: it stays in its
+        lane as a stop, and a replay that resumes it with the same record must still go."""
+        await idempotency.claim_all(
+            session,
+            self.consumer,
+            {e.id for e, _, end in ended if end.result is not Result.DEAD_LETTERED},
+        )
+        for envelope, event, end in ended:
+            if end.queued_seq is not None:
+                await holdback.release(session, end.queued_seq)
+                if end.result is Result.DELIVERED:  # a re-send resolves its dead letter
+                    await dead_letters.resolve(
+                        session, self.consumer, event.idempotency_key, now=self._clock.now()
+                    )
+            receipts.record(
+                session,
+                receipts.Receipt(
+                    delivery_id=event.idempotency_key,
+                    correlation_id=envelope.correlationid,
+                    connector=self.connector.name,
+                    recipient=event.recipient,
+                    flow=event.flow.value,
+                    outcome=end.result.value,
+                    attempts=end.attempts,
+                    seconds=end.seconds,
+                    detail=_reason(end.error),
+                    finished_at=dt.datetime.now(dt.UTC),
+                    trace_id=end.trace_id,
+                ),
+            )
+            if event.flow in LABEL_FLOWS:
+                await labels.acknowledge(
+                    session,
+                    event.idempotency_key,
+                    delivered=end.result is Result.DELIVERED,
+                    retryable=isinstance(end.error, RetryableError),
+                    attempts=end.attempts,
+                    now=dt.datetime.now(dt.UTC),
+                    detail=_reason(end.error),
+                )
 
     async def _note_retry(
         self,
@@ -696,15 +730,6 @@ def _since(started: float) -> float:
     return time.perf_counter() - started
 
 
-def deliveries_group(runtimes: Sequence[OutboundRuntime]) -> str:
-    """The consumer group of a process's outbound connectors: a connector alone in its
-    process (as a deployment runs each, under its own Kafka principal and ACLs) keeps its
-    own group; several in one process share one."""
-    if len(runtimes) == 1:
-        return outbound_group(runtimes[0].connector.name)
-    return DELIVERIES_GROUP
-
-
 async def retry_round(runtimes: Sequence[OutboundRuntime]) -> list[Result]:
     """Try the lanes' heads that are due, of every connector in ``runtimes`` (one
     process's, sharing its state store and clock), each lane in order: one query finds
@@ -733,12 +758,45 @@ async def run_retries(runtimes: Sequence[OutboundRuntime], interval_s: float = 0
         await clock.sleep(interval_s)
 
 
+async def handle_fetch(
+    parts: Sequence[tuple[OutboundRuntime, Sequence[Received]]],
+) -> list[list[Result]]:
+    """Deliver, queue or dead-letter what one fetch brought, for each connector its part
+    (of one process, sharing its state store); never raises for a bad record or a failed
+    delivery, only when the state store or the bus is away.
+
+    One read for every connector finds what was handled before, which lanes hold
+    something and the BSNs; the connectors deliver side by side, each lane in its order;
+    then one transaction records every delivery that went out, so a crash before it can
+    repeat a delivery once, with the same idempotency key. When one connector fails (the
+    state store away), the others' deliveries are still recorded, and then the failure is
+    raised so the fetch comes again (what was recorded is not delivered twice)."""
+    fetches = [(runtime, await runtime._open(batch)) for runtime, batch in parts]
+    live = [(runtime, fetch) for runtime, fetch in fetches if fetch.opened]
+    if live:
+        async with live[0][0]._sessions() as session:
+            for runtime, fetch in live:
+                await runtime._plan(session, fetch)
+    outcomes = await asyncio.gather(
+        *(runtime._deliver(fetch) for runtime, fetch in live), return_exceptions=True
+    )
+    ended = [(runtime, fetch) for runtime, fetch in live if fetch.finished]
+    if ended:
+        async with ended[0][0]._sessions.begin() as session:
+            for runtime, fetch in ended:
+                await runtime._record(session, fetch.finished)
+        for runtime, fetch in ended:
+            runtime._observe(fetch.finished)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return [fetch.in_order() for _, fetch in fetches]
+
+
 class DeliveryDispatch:
     """What one fetch of the delivery topics brought, handed to the connectors by topic
-    (a topic two connectors share goes to both; each takes its own events). The
-    connectors' batches run side by side; when one fails (the state store away), the
-    others still finish and record theirs, and then the failure is raised so the fetch
-    comes again (what was recorded is not delivered twice)."""
+    (a topic two connectors share goes to both; each takes its own events) and handled
+    as one (:func:`handle_fetch`)."""
 
     def __init__(self, runtimes: Sequence[OutboundRuntime]):
         self.by_topic: dict[str, list[OutboundRuntime]] = {}
@@ -747,7 +805,7 @@ class DeliveryDispatch:
             self.by_topic.setdefault(topic, []).append(runtime)
 
     async def __call__(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-        work = []
+        parts: list[tuple[OutboundRuntime, Sequence[Received]]] = []
         for topic, readers in self.by_topic.items():
             batch = [
                 Received(
@@ -757,16 +815,17 @@ class DeliveryDispatch:
                 if r.topic == topic
             ]
             if batch:
-                work += [runtime.handle_batch(batch) for runtime in readers]
-        for outcome in await asyncio.gather(*work, return_exceptions=True):
-            if isinstance(outcome, BaseException):
-                raise outcome
+                parts += [(runtime, batch) for runtime in readers]
+        if parts:
+            await handle_fetch(parts)
 
 
-def deliveries_subscriber(runtimes: Sequence[OutboundRuntime], kafka: KafkaSettings) -> KafkaRouter:
-    """One consumer group for every outbound connector of this process
-    (:class:`DeliveryDispatch`): one consumer instead of one per connector means fewer
-    fetches per delivery, and an idle hub wakes less often."""
+def deliveries_subscriber(
+    runtimes: Sequence[OutboundRuntime], kafka: KafkaSettings, group: str
+) -> KafkaRouter:
+    """One consumer in ``group`` for the delivery topics of ``runtimes``
+    (:class:`DeliveryDispatch`): one consumer for a process's connectors instead of one
+    each means fewer fetches per delivery, and an idle hub wakes less often."""
     dispatch = DeliveryDispatch(runtimes)
 
     async def on_deliveries(message: KafkaMessage) -> None:
@@ -775,9 +834,9 @@ def deliveries_subscriber(runtimes: Sequence[OutboundRuntime], kafka: KafkaSetti
     names = ", ".join(runtime.connector.name for runtime in runtimes)
     return batch_consumer(
         *dispatch.by_topic,
-        group=deliveries_group(runtimes),
+        group=group,
         kafka=kafka,
         handler=on_deliveries,
-        title=deliveries_group(runtimes),
+        title=group,
         description=f"Delivers to the partners through {names}.",
     )

@@ -23,13 +23,13 @@ from hub.connectors.runtime.inbound import InboundRuntime
 from hub.connectors.runtime.lookup import LookupRuntime
 from hub.connectors.runtime.outbound import (
     OutboundRuntime,
-    deliveries_group,
     deliveries_subscriber,
     run_retries,
 )
 from hub.connectors.runtime.sources import run_sources
 from hub.connectors.runtime.webhook import webhook_router
 from hub.core.errors import ConfigurationError
+from hub.core.topics import DELIVERIES_GROUP, outbound_group
 from hub.identity.keyring import Keyring
 from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.vault import IdentityVault
@@ -43,6 +43,7 @@ class ConnectorSet:
     outbound: list[OutboundConnector[Any]] = field(default_factory=list)
     outbound_runtimes: list[OutboundRuntime] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
+    own_groups: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def connectors(self) -> list[Connector[Any]]:
@@ -53,12 +54,18 @@ class ConnectorSet:
             found.append(self.lookup.connector)
         return found
 
+    def delivery_groups(self) -> dict[str, list[OutboundRuntime]]:
+        """The outbound connectors by the consumer group they read in."""
+        if self.own_groups:
+            return {outbound_group(r.connector.name): [r] for r in self.outbound_runtimes}
+        return {DELIVERIES_GROUP: self.outbound_runtimes} if self.outbound_runtimes else {}
+
     def consumer_groups(self) -> dict[str, tuple[str, ...]]:
-        """The outbound connectors' consumer group and its topics, for the lag gauge."""
-        if not self.outbound_runtimes:
-            return {}
-        topics = dict.fromkeys(t for c in self.outbound for t in c.topics())
-        return {deliveries_group(self.outbound_runtimes): tuple(topics)}
+        """The outbound connectors' consumer groups and their topics, for the lag gauge."""
+        return {
+            group: tuple(dict.fromkeys(t for r in runtimes for t in r.connector.topics()))
+            for group, runtimes in self.delivery_groups().items()
+        }
 
     def routers(self, http: HttpSettings | None = None) -> list[APIRouter]:
         """The webhook routes, limited before authentication as ``http`` says."""
@@ -96,12 +103,15 @@ def wire(
     keyring: Keyring | None = None,
     clock: Clock = SYSTEM_CLOCK,
     plausibility: PlausibilitySettings | None = None,
+    own_groups: bool = False,
 ) -> ConnectorSet:
     """The runtimes of ``connectors``; ``clock`` times the outbound retries (a test
     moves it to run a long partner outage in seconds) and is the "now" no fact an
-    inbound message states may lie ahead of, by ``plausibility``."""
+    inbound message states may lie ahead of, by ``plausibility``. The outbound ones read
+    their topics with one consumer in one group, or, ``own_groups``, each with a
+    consumer in a group of its own (a Kafka principal per connector)."""
     vault = IdentityVault.for_pseudonymiser(pseudonymiser)
-    wired = ConnectorSet(names=[c.name for c in connectors])
+    wired = ConnectorSet(names=[c.name for c in connectors], own_groups=own_groups)
     outbound = [c for c in connectors if isinstance(c, OutboundConnector)]
     _one_connector_per_event(outbound)
     peers = _outbound_classes(outbound) if outbound else []
@@ -141,8 +151,8 @@ def wire(
                     field=f"connectors.{connector.name}",
                 )
             wired.lookup = LookupRuntime(connector, sessions=sessions, vault=vault)
-    if wired.outbound_runtimes:
-        broker.include_router(deliveries_subscriber(wired.outbound_runtimes, kafka))
+    for group, runtimes in wired.delivery_groups().items():
+        broker.include_router(deliveries_subscriber(runtimes, kafka, group))
     return wired
 
 

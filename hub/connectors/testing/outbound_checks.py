@@ -35,6 +35,7 @@ from hub.connectors.testing.scenarios import OutboundScenario
 from hub.core.errors import ContractError
 from hub.core.polling import wait_for
 from hub.core.record import KafkaRecord
+from hub.core.topics import DELIVERIES_GROUP
 from hub.schemas.case import KedoLookupResult
 from hub.schemas.envelope import HUB_SOURCE, Envelope
 from hub.settings import KafkaSettings
@@ -261,7 +262,8 @@ def _round_trip(
                 dead_letter=topic_publisher(broker),
                 backoff=NO_PAUSE,
             )
-            broker.include_router(deliveries_subscriber([runtime], kafka))
+            # In the group a hub process reads its connectors in (`hub up`, `hub run`).
+            broker.include_router(deliveries_subscriber([runtime], kafka, DELIVERIES_GROUP))
             async with connected(broker, real=real) as running:
                 await EventPublisher(running).send(record)
                 key = suite.scenarios[0].notification.idempotency_key
