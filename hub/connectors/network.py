@@ -7,8 +7,9 @@ first calls, and again when a later call comes from another loop (the connector 
 each check in its own).
 
 What the partner sees is what httpx sent before: no redirect is followed (a 3xx is the
-partner's answer), no Content-Type is added to a body that has none, and the TLS context
-is the partner's (its CA bundle, the hub's client certificate).
+partner's answer), no Content-Type is added to a body that has none, the TLS context is
+the partner's (its CA bundle, the hub's client certificate), and a proxy named in the
+environment is used.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class NetworkTransport:
             timeout=self._timeout,
             # aiohttp labels a body without one application/octet-stream; httpx sent none.
             skip_auto_headers=("Content-Type",),
+            # An egress proxy from HTTPS_PROXY, HTTP_PROXY and NO_PROXY, as httpx took it.
+            trust_env=True,
         )
         return self._session
 

@@ -145,6 +145,23 @@ async def test_one_session_serves_every_call_and_close_lets_go_of_it(partner: Pa
     assert not [w for w in caught if "Unclosed" in str(w.message)]
 
 
+async def test_a_proxy_in_the_environment_carries_the_call(
+    partner: Partner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As httpx did, the hub reaches partners through the egress proxy that
+    ``HTTP_PROXY``/``HTTPS_PROXY`` name (here the loopback server plays the proxy)."""
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", partner.url.removesuffix("/api"))
+    api = HttpApi(HttpApiConfig(base_url="http://partner.invalid/api"), "partner", None)
+    try:
+        assert (await api.call("GET", "health")).status_code == 200
+    finally:
+        await api.aclose()
+    (seen,) = partner.seen
+    assert (seen.path, seen.headers["Host"]) == ("/api/health", "partner.invalid")
+
+
 async def test_a_redirect_is_an_answer_and_is_not_followed(partner: Partner) -> None:
     async def moved(_request: web.Request) -> web.StreamResponse:
         raise web.HTTPTemporaryRedirect("/api/elsewhere")
