@@ -9,9 +9,11 @@ import contextlib
 import gc
 import json
 import socket
+import threading
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -242,6 +244,42 @@ async def test_a_partner_that_is_not_there_is_retryable() -> None:
             await api.call("GET", "health")
     finally:
         await api.aclose()
+
+
+class _Healthy(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_args: Any) -> None:
+        """Quiet."""
+
+
+def test_a_call_from_another_event_loop_gets_a_session_of_its_own() -> None:
+    """The kit runs each check in an event loop of its own: the session of a loop that
+    has ended is left, not used (it would fail with "Event loop is closed")."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Healthy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base_url = f"http://127.0.0.1:{server.server_address[1]}/api"
+    api = HttpApi(HttpApiConfig(base_url=base_url), "partner", None)
+
+    async def status() -> int:
+        return (await api.call("GET", "health")).status_code
+
+    async def last() -> int:
+        try:
+            return await status()
+        finally:
+            await api.aclose()
+
+    try:
+        assert [asyncio.run(status()), asyncio.run(last())] == [200, 200]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.mark.parametrize(
