@@ -35,6 +35,7 @@ from hub.connectors.base import (
     OutboundConfig,
     OutboundConnector,
 )
+from hub.connectors.exchange import PartnerRequest, PartnerResponse
 from hub.connectors.http import HttpApiConfig, HttpPartnerApi
 from hub.core.errors import (
     AuthenticationError,
@@ -68,6 +69,8 @@ __all__ = [
     "NotFound",
     "OutboundConfig",
     "OutboundConnector",
+    "PartnerRequest",
+    "PartnerResponse",
     "PayloadTooLarge",
     "PermanentError",
     "PolicyDenial",

@@ -140,8 +140,7 @@ class Connector(ABC, Generic[ConfigT]):
         Example::
 
             async def check(self) -> None:
-                async with httpx.AsyncClient() as client:
-                    response = await client.get(f"{self.config.base_url}/health")
+                response = await self.api().call("GET", "health")  # HttpPartnerApi
                 if response.status_code >= 500:
                     raise RetryableError(f"health answered {response.status_code}")
         """
@@ -286,7 +285,7 @@ class OutboundConnector(Connector[ConfigT]):
         Example::
 
             async def deliver(self, delivery: Delivery) -> None:
-                response = await self.client.post("/meldingen", json=...,
+                response = await self.api().call("POST", "meldingen", json=...,
                     headers={"Idempotency-Key": delivery.delivery_id})
                 if response.status_code >= 500:
                     raise RetryableError(f"partner answered {response.status_code}")

@@ -4,20 +4,25 @@ connector has, and one place that maps the partner's failures onto the error tre
     timeouts, connection failures, 408, 425, 429, 5xx →  RetryableError
     any other 3xx or 4xx                              →  PermanentError
     409 (the partner has it already)                  →  delivered
+
+No redirect is followed: a 3xx is the partner's answer. A ``Retry-After`` is not read:
+the runtime's backoff decides when a retryable delivery goes again.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
+import json as jsonlib
 import ssl
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-import httpx
 from pydantic import Field, HttpUrl, SecretStr, model_validator
 
 from hub import tracing
+from hub.connectors.exchange import Headers, PartnerRequest, PartnerResponse, Transport
+from hub.connectors.network import NetworkTransport
 from hub.core.errors import PermanentError, RetryableError
 from hub.secret_files import SecretFiles
 
@@ -29,7 +34,11 @@ class HttpApiConfig(SecretFiles):
 
     base_url: HttpUrl = Field(description="The partner's API, e.g. https://partner.example/api.")
     api_key: SecretStr | None = Field(None, description="Sent as a bearer token when set.")
-    timeout_s: float = Field(5.0, gt=0, description="Longest one request may take.")
+    timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="Longest one request may take: connecting, sending and the whole answer.",
+    )
     client_cert: Path | None = Field(
         None, description="PEM certificate the hub shows the partner (mutual TLS)."
     )
@@ -60,55 +69,70 @@ def _tls_context(
 class HttpApi:
     """One partner API. ``transport`` is None on the network, a fake partner in tests.
 
-    One client, kept open, serves every call: its connections are reused, where a
-    client per call paid a new TCP (and TLS) connection and the client's own set-up
-    for every delivery."""
+    On the network one aiohttp session, kept open, serves every call
+    (:class:`~hub.connectors.network.NetworkTransport`): its connections are reused, where
+    a client per call paid a new TCP (and TLS) connection for every delivery."""
 
-    def __init__(
-        self, config: HttpApiConfig, partner: str, transport: httpx.AsyncBaseTransport | None
-    ):
+    def __init__(self, config: HttpApiConfig, partner: str, transport: Transport | None):
         self._config = config
         self._partner = partner
         self.transport = transport
-        self._shared: httpx.AsyncClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._network: NetworkTransport | None = None
+        self._base = str(config.base_url).rstrip("/") + "/"
+        self._headers = {"Accept": "application/json"}
+        if config.api_key is not None:
+            self._headers["Authorization"] = f"Bearer {config.api_key.get_secret_value()}"
 
-    def _client(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._shared is not None and self._loop is loop and not self._shared.is_closed:
-            return self._shared
-        headers = {"Accept": "application/json"}
-        if self._config.api_key is not None:
-            headers["Authorization"] = f"Bearer {self._config.api_key.get_secret_value()}"
-        self._loop = loop
-        self._shared = httpx.AsyncClient(
-            base_url=str(self._config.base_url),
-            headers=headers,
-            timeout=self._config.timeout_s,
-            transport=self.transport,
-            verify=_tls_context(
+    def _carrier(self) -> Transport:
+        if self.transport is not None:
+            return self.transport
+        if self._network is None:
+            tls = _tls_context(
                 self._config.ca_file, self._config.client_cert, self._config.client_key
-            ),
-        )
-        return self._shared
+            )
+            self._network = NetworkTransport(timeout_s=self._config.timeout_s, tls=tls)
+        return self._network
 
     async def aclose(self) -> None:
-        if self._shared is not None and self._loop is asyncio.get_running_loop():
-            await self._shared.aclose()
-        self._shared = None
+        """Close the connections to the partner (a fake partner is the test's to close)."""
+        if self._network is not None:
+            await self._network.aclose()
 
-    async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """The response, whatever its status; a network failure is a RetryableError."""
-        headers = dict(kwargs.pop("headers", None) or {})
-        tracing.inject(headers)
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> PartnerResponse:
+        """The response, whatever its status; a network failure is a RetryableError.
+
+        ``path`` is relative to ``base_url``; the body is ``json`` (sent as compact UTF-8
+        JSON, ``application/json``) or ``content`` as it is, with your ``Content-Type``."""
+        pairs = list(self._headers.items())
+        if json is not None:
+            body = _compact(json)
+            pairs.append(("Content-Type", "application/json"))
+        else:
+            body = content.encode() if isinstance(content, str) else content or b""
+        if headers:
+            pairs.extend(headers.items())
+        trace: dict[str, str] = {}
+        tracing.inject(trace)
+        pairs.extend(trace.items())
+        request = PartnerRequest(method, self._base + path.lstrip("/"), Headers(pairs), body)
+        carrier = self._carrier()
         try:
-            return await self._client().request(method, path, headers=headers, **kwargs)
-        except httpx.TimeoutException:
+            return await carrier.send(request)
+        except TimeoutError:
             raise RetryableError(f"{self._partner} did not answer in time") from None
-        except httpx.TransportError as exc:
-            raise RetryableError(f"{self._partner} unreachable: {type(exc).__name__}") from None
+        except OSError as exc:
+            cause = type(exc.__cause__ or exc).__name__  # the name only: a message may hold the URL
+            raise RetryableError(f"{self._partner} unreachable: {cause}") from None
 
-    def settle(self, response: httpx.Response, *, accept: frozenset[int] = frozenset()) -> None:
+    def settle(self, response: PartnerResponse, *, accept: frozenset[int] = frozenset()) -> None:
         """Return for success (or a status in ``accept``); raise the categorised error."""
         status = response.status_code
         if status < 300 or status in accept:
@@ -124,6 +148,11 @@ class HttpApi:
             raise RetryableError(f"{self._partner} health answered {response.status_code}")
 
 
+def _compact(body: Any) -> bytes:
+    """JSON as httpx encoded it, so partners see the same bytes as before."""
+    return jsonlib.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
 class HttpPartnerApi:
     """Mix into a connector whose config mixes in :class:`HttpApiConfig`, before the
     connector base (``class Mine(HttpPartnerApi, OutboundConnector[MyConfig])``): it gives
@@ -131,8 +160,9 @@ class HttpPartnerApi:
 
     name: ClassVar[str]
     config: Any
-    transport: httpx.AsyncBaseTransport | None = None
-    """Set by tests to a fake partner; None uses the network."""
+    transport: Transport | None = None
+    """Set by tests to a fake partner (``hub.connectors.testing.MockTransport``); None
+    uses the network."""
     api_name: ClassVar[str | None] = None
     """How errors name the partner ("politie answered 503"); the connector's name if unset."""
     health_path: ClassVar[str] = "health"

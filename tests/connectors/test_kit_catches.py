@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-import httpx
 import pytest
 from pydantic import ConfigDict
 
@@ -22,6 +21,7 @@ from hub.connectors import (
     Delivery,
     Emitted,
     InboundMessage,
+    PartnerRequest,
     PermanentError,
     RetryableError,
 )
@@ -280,7 +280,8 @@ def test_http_partner_double_answers_as_told() -> None:
     partner.fail_next("retryable")
 
     async def two() -> list[int]:
-        async with httpx.AsyncClient(transport=partner.transport) as client:
-            return [(await client.get("http://p/")).status_code for _ in range(2)]
+        request = PartnerRequest("GET", "http://p/", {}, b"")
+        return [(await partner.transport.send(request)).status_code for _ in range(2)]
 
     assert asyncio.run(two()) == [503, 200]
+    assert [r.path for r in partner.requests] == ["/", "/"]

@@ -8,16 +8,16 @@ import json
 from typing import Any, ClassVar
 from xml.etree.ElementTree import Element
 
-import httpx
 from defusedxml.ElementTree import fromstring
 from fhir.resources.R4B.bundle import Bundle
 
-from hub.connectors import Delivery, OutboundConnector
+from hub.connectors import Delivery, OutboundConnector, PartnerRequest, PartnerResponse
 from hub.connectors.crisis import CrisisContacten, CrisisVooraanmelding
 from hub.connectors.reclassering import IrisMeldingen
 from hub.connectors.testing import (
     InboundConnectorSuite,
     InboundScenario,
+    MockTransport,
     OutboundConnectorSuite,
     OutboundScenario,
 )
@@ -98,14 +98,14 @@ class TestCrisisContacten(InboundConnectorSuite):
     }
 
 
-def _sent(connector: OutboundConnector[Any], notification: Any, bsn: str | None) -> httpx.Request:
-    requests: list[httpx.Request] = []
+def _sent(connector: OutboundConnector[Any], notification: Any, bsn: str | None) -> PartnerRequest:
+    requests: list[PartnerRequest] = []
 
-    def answer(request: httpx.Request) -> httpx.Response:
+    def answer(request: PartnerRequest) -> PartnerResponse:
         requests.append(request)
-        return httpx.Response(200, json={"resourceType": "Bundle", "type": "transaction-response"})
+        return PartnerResponse(200, json={"resourceType": "Bundle", "type": "transaction-response"})
 
-    connector.transport = httpx.MockTransport(answer)  # type: ignore[attr-defined]
+    connector.transport = MockTransport(answer)  # type: ignore[attr-defined]
     delivery = Delivery(
         notification=notification,
         delivery_id=notification.idempotency_key,

@@ -89,7 +89,7 @@ def _sent(
 def test_the_communication_is_valid_fhir_and_reads_as_a_detention_notice() -> None:
     request, body = _sent("212121224")
     Communication.model_validate(body)
-    assert request.url.path == "/fhir/Communication"
+    assert request.path == "/fhir/Communication"
     assert request.headers["content-type"] == "application/fhir+json"
     assert request.headers["if-none-exist"].endswith(INTAKE.idempotency_key)
     text = body["payload"][0]["contentString"]

@@ -21,12 +21,13 @@ import pytest
 from hub.app import HubProcess, build_broker
 from hub.bus.publisher import EventPublisher
 from hub.bus.sealing import scope_of
+from hub.connectors import PartnerRequest, PartnerResponse
 from hub.connectors.gemeente import GemeenteCasusregisseur
 from hub.connectors.kedo import KedoRegie
 from hub.connectors.llz import LlcCommunication
 from hub.connectors.pi import PiBackoffice
 from hub.connectors.runtime.signing import signed_headers
-from hub.connectors.testing import HttpPartner
+from hub.connectors.testing import HttpPartner, MockTransport
 from hub.connectors.zvh import ZvhNotifications
 from hub.core.errors import ConfigurationError
 from hub.core.polling import wait_for
@@ -95,7 +96,7 @@ async def test_a_signed_iris_signal_reaches_the_zvh_with_the_bsn(
     pseudonymiser = Pseudonymiser(active_key_id="w1", keys={"w1": secrets.token_bytes(32)})
     subject = pseudonymiser.pseudonym(BSN)
 
-    def about_this_client() -> list[httpx.Request]:
+    def about_this_client() -> list[PartnerRequest]:
         """The shared broker may hold other tests' deliveries for the ZVH too."""
         return [r for r in partner.requests if BSN in str(r.content) or subject in str(r.content)]
 
@@ -130,7 +131,7 @@ async def test_a_signed_iris_signal_reaches_the_zvh_with_the_bsn(
         await process.stop()
     (request,) = about_this_client()
     sent = json.loads(request.content)
-    assert request.url.path == "/api/meldingen"
+    assert request.path == "/api/meldingen"
     assert sent["client"] == {"bsn": BSN}
     assert sent["stroom"] == "F"
     assert sent["inhoud"]["summary"] == "Locatieverbod overtreden."
@@ -158,15 +159,15 @@ async def test_flow_a_from_the_injus_xml_through_kedo_to_every_partner(
     known = "999999990"
     kedo_seen: list[str] = []
 
-    def kedo(request: httpx.Request) -> httpx.Response:
-        kedo_seen.append(request.url.path)
-        if request.url.path.endswith(f"/{known}"):
-            return httpx.Response(200, json=KEDO_ANSWER)
-        return httpx.Response(404)
+    def kedo(request: PartnerRequest) -> PartnerResponse:
+        kedo_seen.append(request.path)
+        if request.path.endswith(f"/{known}"):
+            return PartnerResponse(200, json=KEDO_ANSWER)
+        return PartnerResponse(404)
 
-    monkeypatch.setattr(KedoRegie, "transport", httpx.MockTransport(kedo))
+    monkeypatch.setattr(KedoRegie, "transport", MockTransport(kedo))
 
-    def about(partner: HttpPartner) -> list[httpx.Request]:
+    def about(partner: HttpPartner) -> list[PartnerRequest]:
         """This test's notices: the session's broker may still hold earlier tests' ones."""
         return [r for r in partner.requests if known.encode() in r.content]
 
@@ -244,14 +245,14 @@ async def test_while_kedo_is_down_the_event_waits_and_then_arrives(
     zvh = HttpPartner()
     calls: list[int] = []
 
-    def kedo(request: httpx.Request) -> httpx.Response:
+    def kedo(request: PartnerRequest) -> PartnerResponse:
         calls.append(1)
         if len(calls) <= 6:
-            return httpx.Response(503)
-        return httpx.Response(200, json=KEDO_ANSWER)
+            return PartnerResponse(503)
+        return PartnerResponse(200, json=KEDO_ANSWER)
 
     monkeypatch.setattr(ZvhNotifications, "transport", zvh.transport)
-    monkeypatch.setattr(KedoRegie, "transport", httpx.MockTransport(kedo))
+    monkeypatch.setattr(KedoRegie, "transport", MockTransport(kedo))
     settings = HubSettings(
         data_dir=tmp_path,
         kafka=kafka_settings,

@@ -136,19 +136,28 @@ async def test_outbound_calls_show_the_configured_client_certificate(tmp_path: P
     config names the client certificate (``client_cert``/``client_key``)."""
     async with _server_requiring_client_certificates(tmp_path) as pki:
 
-        def api(cert: tuple[Path, Path] | None) -> HttpApi:
+        def api(cert: tuple[Path, Path] | None, ca: Path | None = pki.ca) -> HttpApi:
             config = HttpApiConfig(
                 base_url=pki.url,
-                ca_file=pki.ca,
+                ca_file=ca,
                 client_cert=cert[0] if cert else None,
                 client_key=cert[1] if cert else None,
             )
             return HttpApi(config, "partner", None)
 
-        assert (await api(pki.partner).call("GET", "/healthz")).status_code == 200
+        async def health(partner: HttpApi) -> int:
+            try:
+                return (await partner.call("GET", "/healthz")).status_code
+            finally:
+                await partner.aclose()
+
+        assert await health(api(pki.partner)) == 200
         for refused in (None, pki.stranger):
             with pytest.raises(RetryableError, match="partner unreachable"):
-                await api(refused).call("GET", "/healthz")
+                await health(api(refused))
+        # Without its CA bundle the hub does not trust the partner's certificate.
+        with pytest.raises(RetryableError, match="unreachable: SSLCertVerificationError"):
+            await health(api(pki.partner, ca=None))
     with pytest.raises(ValidationError, match="go together"):
         HttpApiConfig(base_url="https://x.example", client_cert=pki.partner[0])
 

@@ -2,7 +2,7 @@
 and every standard check runs as its own test. Ships as a pytest plugin."""
 
 from hub.connectors.testing.checks import KitCheck
-from hub.connectors.testing.harness import HttpPartner
+from hub.connectors.testing.harness import HttpPartner, MockTransport
 from hub.connectors.testing.scenarios import (
     KIT_BSN,
     InboundScenario,
@@ -27,6 +27,7 @@ __all__ = [
     "KitCheck",
     "LookupConnectorSuite",
     "LookupScenario",
+    "MockTransport",
     "OutboundConnectorSuite",
     "OutboundScenario",
     "run_check",

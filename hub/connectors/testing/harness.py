@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import inspect
 import logging
 import secrets
 import tempfile
@@ -15,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import structlog
 import structlog.testing
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from pydantic import BaseModel, SecretStr
 
+from hub.connectors.exchange import PartnerRequest, PartnerResponse
 from hub.core.record import KafkaRecord
 from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.vault import IdentityVault
@@ -86,15 +87,45 @@ class Bus:
         self.dead_letters.append((value, key, headers))
 
 
+class MockTransport:
+    """A fake partner for a connector's ``transport``: ``handler`` answers each request,
+    with a ``PartnerResponse`` or a coroutine that gives one; what it raises is what the
+    network would (``TimeoutError``, ``ConnectionRefusedError``).
+
+    Example::
+
+        def kedo(request: PartnerRequest) -> PartnerResponse:
+            if request.path.endswith("/123456782"):
+                return PartnerResponse(200, json=ANSWER)
+            return PartnerResponse(404)
+
+        connector.transport = MockTransport(kedo)
+    """
+
+    def __init__(
+        self,
+        handler: Callable[[PartnerRequest], PartnerResponse | Awaitable[PartnerResponse]],
+    ) -> None:
+        self.handler = handler
+
+    async def send(self, request: PartnerRequest) -> PartnerResponse:
+        answer = self.handler(request)
+        return await answer if inspect.isawaitable(answer) else answer
+
+    async def aclose(self) -> None:
+        """Nothing to let go of."""
+
+
 @dataclass
 class HttpPartner:
-    """A fake partner HTTP API for outbound connectors (an ``httpx.MockTransport``).
+    """A fake partner HTTP API for outbound connectors (its ``transport`` is a
+    :class:`MockTransport`).
 
     It answers 200 unless told otherwise: ``fail_next("retryable")`` makes the next
     request get a 503, ``fail_next("permanent")`` a 400. Every request is kept.
     """
 
-    requests: list[httpx.Request] = field(default_factory=list)
+    requests: list[PartnerRequest] = field(default_factory=list)
     reply: dict[str, Any] | None = None
     """The JSON body of a successful answer (a look-up's answer, say)."""
     _planned: list[int] = field(default_factory=list)
@@ -102,15 +133,15 @@ class HttpPartner:
     def fail_next(self, kind: str, times: int = 1) -> None:
         self._planned.extend([503 if kind == "retryable" else 400] * times)
 
-    def _answer(self, request: httpx.Request) -> httpx.Response:
+    def _answer(self, request: PartnerRequest) -> PartnerResponse:
         self.requests.append(request)
         status = self._planned.pop(0) if self._planned else 200
         body = self.reply if status == 200 and self.reply is not None else {"status": status}
-        return httpx.Response(status, json=body)
+        return PartnerResponse(status, json=body)
 
     @property
-    def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self._answer)
+    def transport(self) -> MockTransport:
+        return MockTransport(self._answer)
 
 
 class _RawCapture(logging.Handler):

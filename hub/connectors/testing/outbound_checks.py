@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 from faststream.kafka import KafkaBroker
 
@@ -14,6 +13,7 @@ from hub.bus.broker import make_broker
 from hub.bus.codec import encode
 from hub.bus.deadletter import topic_publisher
 from hub.bus.publisher import EventPublisher
+from hub.connectors.exchange import PartnerRequest
 from hub.connectors.runtime.outbound import (
     Origin,
     OutboundRuntime,
@@ -306,7 +306,7 @@ class RoundTripRealBroker(_OutboundCheck):
             self.fail("the delivery never reached the partner")
 
 
-def _carries(request: httpx.Request, key: str) -> bool:
+def _carries(request: PartnerRequest, key: str) -> bool:
     """Whether a partner request carries the delivery id, as a header or in the body."""
     return key in request.headers.get("idempotency-key", "") or key.encode() in request.content
 
