@@ -248,9 +248,8 @@ class HubProcess:
             )
             try:  # a broker new since the last run gets what it lost, before anything new
                 if self.fresh_broker:
-                    await relay.redrive()
-                else:
-                    await relay.check()
+                    await relay.owe_redrive()
+                await relay.check()
             except Exception as error:  # away for now: the relay's loop tries again
                 log.warning("relay_check_failed", error=type(error).__name__)
             self._relay_task = asyncio.create_task(relay.run())

@@ -8,7 +8,10 @@ connector has them (``state/outbox``). When the broker turns out to be new and e
 cluster id changed or a partition of the hub's topics went back below the furthest end
 offset the store has seen, it creates
 the topics and sends again every accepted event the router does not have and every
-delivery no connector has; the idempotency keys make the repeats harmless. Settled
+delivery no connector has; the idempotency keys make the repeats harmless. That finding
+is kept in the store until a re-drive completes: a re-drive can fail (tansu answers
+writes that race its topics' creation with UNKNOWN_SERVER_ERROR), and by the next look
+the new broker may already hold more than the mark of the one it replaced. Settled
 rows are pruned.
 """
 
@@ -20,6 +23,7 @@ import json
 import time
 from dataclasses import dataclass
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.bus.admin import broker_state, consumer_lag, ensure_topics
@@ -83,34 +87,55 @@ class Relay:
 
     async def broker_is_new(self) -> bool:
         """True when the broker lost what it had: another cluster id than the one the
-        store saw, or a partition of the hub's topics whose end offset went back. The
-        store's marks follow what the broker holds now."""
+        store saw, or a partition of the hub's topics whose end offset went back; and
+        from then on until a re-drive has completed (:meth:`owe_redrive`). The store's
+        marks follow what the broker holds now."""
         # The mark first, then the broker: what the broker holds now is at least what
         # any process saw before, so another process raising the mark meanwhile can
         # never look like offsets going back.
         async with self._sessions() as session:
             mark = await session.get(BrokerMark, MARK)
+        if mark is not None and mark.redrive_owed_since is not None:
+            return True
         state = await broker_state(self._kafka, TOPIC_NAMES)
         if mark is None:  # the first look: only work left from before can be missing
             async with self._sessions() as session:
                 unsettled = await accepted.count(session) + await outbox.pending(session)
             await self._set_mark(state.cluster_id, state.ends)
+            if unsettled:
+                await self.owe_redrive()
             return unsettled > 0
         seen: dict[str, int] = json.loads(mark.offsets)
         if mark.cluster_id != state.cluster_id or any(
             state.ends.get(partition, 0) < end for partition, end in seen.items()
         ):
+            await self.owe_redrive()
             return True
         furthest = {p: max(seen.get(p, 0), end) for p, end in state.ends.items()}
         if furthest != seen:
             await self._set_mark(state.cluster_id, furthest)
         return False
 
+    async def owe_redrive(self) -> None:
+        """Keep in the store that the broker is new: every look re-drives (in any hub
+        process, also after a restart) until a re-drive completes. Without a mark there
+        is nothing to keep it in, and the first look finds what is owed anyway."""
+        async with self._sessions.begin() as session:
+            owed = await session.execute(
+                update(BrokerMark)
+                .where(BrokerMark.name == MARK, BrokerMark.redrive_owed_since.is_(None))
+                .values(redrive_owed_since=dt.datetime.now(dt.UTC))
+            )
+        if owed.rowcount:  # type: ignore[attr-defined]
+            log.warning("broker_new_redrive_owed")
+
     async def redrive(self) -> Redriven:
         """Create the topics, then send again what the new broker lost, in order; the
-        mark follows what the broker holds afterwards. The deliveries go first: they come
-        from events routed before any the router has still to route, whose deliveries
-        must not overtake them."""
+        mark follows what the broker holds afterwards, and the re-drive owed since
+        before this one began is settled. The deliveries go first: they come from events
+        routed before any the router has still to route, whose deliveries must not
+        overtake them."""
+        started = dt.datetime.now(dt.UTC)
         await ensure_topics(self._kafka, ALL_TOPICS)
         deliveries = await outbox.resend_unsettled(self._sessions, self._send)
         async with self._sessions() as session:
@@ -120,7 +145,7 @@ class Relay:
             async with self._sessions.begin() as session:
                 await accepted.mark_published(session, [row.seq for row in events])
         state = await broker_state(self._kafka, TOPIC_NAMES)
-        await self._set_mark(state.cluster_id, state.ends)
+        await self._set_mark(state.cluster_id, state.ends, redriven_since=started)
         log.warning("broker_new_redriven", events=len(events), deliveries=deliveries)
         return Redriven(len(events), deliveries)
 
@@ -149,7 +174,7 @@ class Relay:
             return await accepted.prune(session, self._router) + await outbox.prune(session)
 
     async def check(self) -> Redriven | None:
-        """One look at the broker: re-drive when it is new."""
+        """One look at the broker: re-drive when it is new, or still owed a re-drive."""
         if await self.broker_is_new():
             return await self.redrive()
         return None
@@ -171,7 +196,16 @@ class Relay:
                 log.warning("relay_round_failed", error=type(error).__name__)
             await asyncio.sleep(self._interval_s)
 
-    async def _set_mark(self, cluster_id: str, offsets: dict[str, int]) -> None:
+    async def _set_mark(
+        self,
+        cluster_id: str,
+        offsets: dict[str, int],
+        *,
+        redriven_since: dt.datetime | None = None,
+    ) -> None:
+        """Raise (or, after a re-drive, reset) the mark. Only a re-drive settles what is
+        owed, and only what was owed when it began: another process may have found the
+        broker new meanwhile."""
         async with self._sessions.begin() as session:
             insert = upsert_insert(session)
             values = {
@@ -183,3 +217,12 @@ class Relay:
             await session.execute(
                 statement.on_conflict_do_update(index_elements=["name"], set_=values)
             )
+            if redriven_since is not None:
+                await session.execute(
+                    update(BrokerMark)
+                    .where(
+                        BrokerMark.name == MARK,
+                        BrokerMark.redrive_owed_since <= redriven_since,
+                    )
+                    .values(redrive_owed_since=None)
+                )

@@ -237,6 +237,10 @@ class BrokerMark(Base):
     offsets: Mapped[str] = mapped_column(Text)
     """JSON: end offset per ``topic:partition``."""
     checked_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    redrive_owed_since: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    """When a hub process found the broker new; set until a re-drive completes. A look
+    at the broker alone cannot say so for long: a new broker soon holds more than the
+    mark of the one it replaced."""
 
 
 class IdentityVaultEntry(Base):

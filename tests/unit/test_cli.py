@@ -49,7 +49,7 @@ def test_the_load_scenario_sends_news_only_a_release_then_a_start_per_client() -
 def test_db_upgrade_on_a_fresh_sqlite(tmp_path: Path) -> None:
     result = runner.invoke(app, ["db", "upgrade"], env={"HUB_DATA_DIR": str(tmp_path)})
     assert result.exit_code == 0, result.output
-    assert "revision 0019" in result.output
+    assert "revision 0020" in result.output
 
 
 PSEUDONYM = "psn-k1-" + "0" * 40
