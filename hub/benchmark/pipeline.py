@@ -25,12 +25,14 @@ from pathlib import Path
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
 
 from hub.benchmark.latency import LoadResult, at_once, paced
 from hub.benchmark.processes import cpu_seconds, peak_rss_mb
 from hub.bus.embedded import free_port
 from hub.connectors.runtime.signing import signed_headers
 from hub.core.polling import wait_for
+from hub.core.topics import TopicSpec
 from hub.settings import KafkaSettings
 from hub.simulators.population import SYNTHETIC_PREFIX
 from hub.simulators.runner import SimulatorSet
@@ -247,18 +249,16 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
         await process.wait()
 
 
-async def mean_record_bytes(kafka: KafkaSettings, topic: str, *, at_least: int) -> int:
+async def mean_record_bytes(kafka: KafkaSettings, topic: TopicSpec, *, at_least: int) -> int:
     """The mean size of the records on ``topic`` (key, headers and value): the relay
-    carries records of that size."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=kafka.bootstrap_servers,
-        group_id=f"bench-size-{uuid.uuid4().hex[:8]}",
-        auto_offset_reset="earliest",
-    )
+    carries records of that size. Its partitions are read without a consumer group, whose
+    join would take seconds on tansu."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers)
     await consumer.start()
     sizes: list[int] = []
     try:
+        consumer.assign([TopicPartition(topic.name, p) for p in range(topic.partitions)])
+        await consumer.seek_to_beginning()
         async with asyncio.timeout(30):
             while len(sizes) < at_least:
                 for records in (await consumer.getmany(timeout_ms=200)).values():
