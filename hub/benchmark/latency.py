@@ -38,17 +38,28 @@ class LoadResult:
         sent: Mapping[str, float],
         arrived: Mapping[str, float],
         started: float,
+        *,
+        gave_up: float | None = None,
     ) -> LoadResult:
-        """The run from when each key was sent and arrived (one clock, in seconds)."""
+        """The run from when each key was sent and arrived (one clock, in seconds).
+
+        With ``gave_up`` (when the wait for arrivals ended), a key that never arrived
+        counts as arriving then: a lower bound of its latency, so that a run cut short
+        cannot show a better percentile than it had. ``arrived`` counts only real ones."""
         there = [k for k in keys if k in arrived]
         last = max((arrived[k] for k in there), default=started)
+        latencies = [(arrived[k] - sent[k]) * 1000 for k in there]
+        if gave_up is not None:
+            latencies += [
+                (gave_up - sent[k]) * 1000 for k in keys if k in sent and k not in arrived
+            ]
         return cls(
             name=name,
             offered_per_s=rate_per_s,
             sent=len(keys),
             arrived=len(there),
             seconds=last - started,
-            latencies_ms=tuple((arrived[k] - sent[k]) * 1000 for k in there),
+            latencies_ms=tuple(latencies),
         )
 
     @property

@@ -25,11 +25,14 @@ from pathlib import Path
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
 
 from hub.benchmark.latency import LoadResult, at_once, paced
+from hub.benchmark.processes import cpu_seconds, peak_rss_mb
 from hub.bus.embedded import free_port
 from hub.connectors.runtime.signing import signed_headers
 from hub.core.polling import wait_for
+from hub.core.topics import TopicSpec
 from hub.settings import KafkaSettings
 from hub.simulators.population import SYNTHETIC_PREFIX
 from hub.simulators.runner import SimulatorSet
@@ -147,21 +150,12 @@ class HubUnderTest:
 
     def cpu_seconds(self) -> float:
         """The CPU time the hub's processes have used (user and system)."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        total = 0.0
-        for process in self.processes:
-            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
-        return total
+        return sum(cpu_seconds(process.pid) for process in self.processes)
 
     def peak_rss_mb(self) -> float:
         """The hub process's peak resident set (VmHWM), in MB."""
         (process,) = self.processes
-        status = Path(f"/proc/{process.pid}/status").read_text()
-        kilobytes = int(
-            next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1]
-        )
-        return kilobytes / 1024
+        return peak_rss_mb(process.pid)
 
 
 class PipelineBench:
@@ -187,8 +181,18 @@ class PipelineBench:
         self._seen = len(received)
 
     async def measure(
-        self, name: str, count: int, rate_per_s: float | None, *, in_flight: int = 32
+        self,
+        name: str,
+        count: int,
+        rate_per_s: float | None,
+        *,
+        in_flight: int = 32,
+        wait_s: float | None = None,
     ) -> LoadResult:
+        """``count`` intakes, at once through ``in_flight`` senders or paced at
+        ``rate_per_s``; then a wait for the LLC to have them, of at most ``wait_s`` (by
+        default one second for every four intakes, and a minute at least). What has not
+        arrived by then counts as arriving then (``LoadResult.of``)."""
         bsns = [next(self._bsns) for _ in range(count)]
         sent: dict[str, float] = {}
         refused: list[int] = []
@@ -226,10 +230,11 @@ class PipelineBench:
             return all(b in self._arrivals for b in bsns)
 
         with contextlib.suppress(TimeoutError):
-            await wait_for(complete, max(60.0, count / 4))
+            await wait_for(complete, max(60.0, count / 4) if wait_s is None else wait_s)
+        gave_up = time.time()
         if refused:
             raise RuntimeError(f"the hub refused {len(refused)} intakes: {sorted(set(refused))}")
-        return LoadResult.of(name, rate_per_s, bsns, sent, self._arrivals, started)
+        return LoadResult.of(name, rate_per_s, bsns, sent, self._arrivals, started, gave_up=gave_up)
 
 
 async def _stop(process: asyncio.subprocess.Process) -> None:
@@ -244,18 +249,16 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
         await process.wait()
 
 
-async def mean_record_bytes(kafka: KafkaSettings, topic: str, *, at_least: int) -> int:
+async def mean_record_bytes(kafka: KafkaSettings, topic: TopicSpec, *, at_least: int) -> int:
     """The mean size of the records on ``topic`` (key, headers and value): the relay
-    carries records of that size."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=kafka.bootstrap_servers,
-        group_id=f"bench-size-{uuid.uuid4().hex[:8]}",
-        auto_offset_reset="earliest",
-    )
+    carries records of that size. Its partitions are read without a consumer group, whose
+    join would take seconds on tansu."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers)
     await consumer.start()
     sizes: list[int] = []
     try:
+        consumer.assign([TopicPartition(topic.name, p) for p in range(topic.partitions)])
+        await consumer.seek_to_beginning()
         async with asyncio.timeout(30):
             while len(sizes) < at_least:
                 for records in (await consumer.getmany(timeout_ms=200)).values():

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import TopicPartition
 
 from hub.benchmark.latency import LoadResult, at_once, paced
 from hub.bus.admin import ensure_topics
@@ -40,6 +41,8 @@ async def relay(settings: KafkaSettings) -> None:
         bootstrap_servers=settings.bootstrap_servers,
         group_id="bench-relay",
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=settings.heartbeat_interval_ms,
         enable_auto_commit=False,
         auto_offset_reset="latest",
     )
@@ -108,25 +111,27 @@ class RelayBench:
             bootstrap_servers=self._settings.bootstrap_servers,
             **producer_options(self._settings),
         )
+        # The sink reads every partition without a consumer group: no join to wait for.
         sink = AIOKafkaConsumer(
-            TARGET.name,
             bootstrap_servers=self._settings.bootstrap_servers,
-            group_id=f"bench-sink-{uuid.uuid4().hex[:8]}",
             fetch_max_wait_ms=self._settings.fetch_max_wait_ms,
-            auto_offset_reset="latest",
         )
         await producer.start()
         await sink.start()
         self._producer = producer
-        collecting = asyncio.create_task(self._collect(sink))
+        collecting: asyncio.Task[None] | None = None
         try:
             async with relay_process(self._settings):
+                sink.assign([TopicPartition(TARGET.name, p) for p in range(TARGET.partitions)])
+                await sink.seek_to_end()
+                collecting = asyncio.create_task(self._collect(sink))
                 await self._warm_up()
                 yield self
         finally:
-            collecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await collecting
+            if collecting is not None:
+                collecting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await collecting
             await sink.stop()
             await producer.stop()
 

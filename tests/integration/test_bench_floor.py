@@ -1,0 +1,57 @@
+"""The I/O floor of ``hub bench`` does one intake's I/O, no more and no less: a webhook
+verified and produced, one look-up, four produces, four deliveries and a row in each of
+its two transactions. A floor that skipped a step would flatter the hub's ratio; one
+that took forgeries would not be the hub's edge."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+
+from hub.benchmark.floor import DELIVERIES, INTAKES, RECIPIENTS, TOPICS, FloorBench
+from hub.connectors.runtime.signing import new_secret
+from hub.core.polling import wait_for
+from hub.settings import KafkaSettings
+
+pytestmark = pytest.mark.integration
+BODY = b"<DetentieGebeurtenis versie='1'><type>START</type></DetentieGebeurtenis>"
+
+
+async def _records_on(kafka: KafkaSettings) -> dict[str, int]:
+    """How many records each of the floor's topics holds."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers)
+    await consumer.start()
+    try:
+        counts = {}
+        for spec in TOPICS:
+            partitions = [TopicPartition(spec.name, p) for p in range(spec.partitions)]
+            counts[spec.name] = sum((await consumer.end_offsets(partitions)).values())
+        return counts
+    finally:
+        await consumer.stop()
+
+
+async def test_the_floor_does_exactly_one_intakes_io(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    floor = FloorBench(kafka_settings, tmp_path, record_bytes=600, body=BODY)
+    async with floor.running():
+        before = await _records_on(kafka_settings)
+        assert await floor.post("msg_forged", secret=new_secret()) == 401
+        assert await floor.post("msg_intake") == 202
+        await wait_for(lambda: floor.reached("msg_intake") == set(RECIPIENTS), 30)
+        assert floor.cpu_seconds() > 0
+        after = await _records_on(kafka_settings)
+    assert floor.look_ups == 1, "one look-up, and none for the forgery"
+    assert floor.reached("msg_forged") == set()
+    produced = {name: after[name] - before.get(name, 0) for name in after}
+    assert produced == {INTAKES.name: 1, **{spec.name: 1 for spec in DELIVERIES.values()}}
+    with sqlite3.connect(tmp_path / "floor.db") as database:
+        routed = database.execute("SELECT intake FROM routed").fetchall()
+        receipts = database.execute("SELECT intake, recipient, status FROM receipts").fetchall()
+    assert routed == [("msg_intake",)]
+    assert sorted(receipts) == sorted(("msg_intake", r, 200) for r in RECIPIENTS)
