@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.bus.admin import broker_state, consumer_lag, ensure_topics
+from hub.bus.admin import BrokerWatch, consumer_lag, ensure_topics
 from hub.core.topics import ALL_TOPICS, ROUTED_TOPICS
 from hub.logs import get_logger
 from hub.settings import KafkaSettings
@@ -69,6 +69,7 @@ class Relay:
         self._kafka = kafka
         self._router = router
         self._interval_s = interval_s
+        self._broker = BrokerWatch(kafka, TOPIC_NAMES)
 
     async def publish_waiting(self) -> int:
         """Publish, in order, the accepted events their webhook could not publish, and
@@ -97,7 +98,7 @@ class Relay:
             mark = await session.get(BrokerMark, MARK)
         if mark is not None and mark.redrive_owed_since is not None:
             return True
-        state = await broker_state(self._kafka, TOPIC_NAMES)
+        state = await self._broker.read()
         if mark is None:  # the first look: only work left from before can be missing
             async with self._sessions() as session:
                 unsettled = await accepted.count(session) + await outbox.pending(session)
@@ -144,7 +145,7 @@ class Relay:
             await self._send([row.record for row in events])
             async with self._sessions.begin() as session:
                 await accepted.mark_published(session, [row.seq for row in events])
-        state = await broker_state(self._kafka, TOPIC_NAMES)
+        state = await self._broker.read()
         await self._set_mark(state.cluster_id, state.ends, redriven_since=started)
         log.warning("broker_new_redriven", events=len(events), deliveries=deliveries)
         return Redriven(len(events), deliveries)
@@ -182,19 +183,26 @@ class Relay:
     async def run(self) -> None:
         """For as long as the hub runs; a failed round (the broker away) is tried again."""
         checked_at = pruned_at = 0.0
-        while True:
-            try:
-                if time.monotonic() - checked_at >= CHECK_INTERVAL_S:
-                    checked_at = time.monotonic()
-                    await self.check()
-                await self.publish_waiting()
-                if time.monotonic() - pruned_at >= PRUNE_INTERVAL_S:
-                    pruned_at = time.monotonic()
-                    await self.resend_stale()
-                    await self.prune()
-            except Exception as error:  # the broker or the store away: the next round
-                log.warning("relay_round_failed", error=type(error).__name__)
-            await asyncio.sleep(self._interval_s)
+        try:
+            while True:
+                try:
+                    if time.monotonic() - checked_at >= CHECK_INTERVAL_S:
+                        checked_at = time.monotonic()
+                        await self.check()
+                    await self.publish_waiting()
+                    if time.monotonic() - pruned_at >= PRUNE_INTERVAL_S:
+                        pruned_at = time.monotonic()
+                        await self.resend_stale()
+                        await self.prune()
+                except Exception as error:  # the broker or the store away: the next round
+                    log.warning("relay_round_failed", error=type(error).__name__)
+                await asyncio.sleep(self._interval_s)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Close the clients the relay keeps open to look at the broker."""
+        await self._broker.close()
 
     async def _set_mark(
         self,

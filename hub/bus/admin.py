@@ -173,16 +173,41 @@ class BrokerState:
     """End offset per ``topic:partition``."""
 
 
-async def broker_state(settings: KafkaSettings, topics: Sequence[str]) -> BrokerState:
-    admin = _admin(settings)
-    reader = _lag_reader(settings)
-    await admin.start()
-    await reader.start()
-    try:
-        cluster_id = str((await admin.describe_cluster())["cluster_id"])
-        partitions = await _partitions(admin, topics)
-        ends = await reader.end_offsets(partitions) if partitions else {}
-    finally:
-        await reader.stop()
-        await admin.close()
-    return BrokerState(cluster_id, {f"{tp.topic}:{tp.partition}": n for tp, n in ends.items()})
+class BrokerWatch:
+    """Reads the broker's state (:class:`BrokerState`) again and again, over an admin
+    client and a consumer it keeps open: the relay looks every few seconds, and opening
+    both for every look cost two bootstraps each time. A look that fails closes them,
+    so the next one starts afresh (a broker restarted on the same address)."""
+
+    def __init__(self, settings: KafkaSettings, topics: Sequence[str]):
+        self._settings = settings
+        self._topics = list(topics)
+        self._clients: tuple[AIOKafkaAdminClient, AIOKafkaConsumer] | None = None
+
+    async def read(self) -> BrokerState:
+        if self._clients is None:
+            admin, reader = _admin(self._settings), _lag_reader(self._settings)
+            try:
+                await admin.start()
+                await reader.start()
+            except BaseException:
+                await reader.stop()
+                await admin.close()
+                raise
+            self._clients = admin, reader
+        admin, reader = self._clients
+        try:
+            cluster_id = str((await admin.describe_cluster())["cluster_id"])
+            partitions = await _partitions(admin, self._topics)
+            ends = await reader.end_offsets(partitions) if partitions else {}
+        except BaseException:
+            await self.close()
+            raise
+        return BrokerState(cluster_id, {f"{tp.topic}:{tp.partition}": n for tp, n in ends.items()})
+
+    async def close(self) -> None:
+        if self._clients is not None:
+            admin, reader = self._clients
+            self._clients = None
+            await reader.stop()
+            await admin.close()

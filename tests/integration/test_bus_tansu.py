@@ -7,7 +7,9 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 
+from hub.bus.admin import BrokerWatch
 from hub.bus.broker import make_broker
 from hub.bus.codec import decode
 from hub.bus.embedded import EmbeddedKafka, answers_kafka
@@ -70,3 +72,24 @@ async def test_event_crosses_real_tcp_with_headers_intact(kafka_settings: KafkaS
     assert back_envelope == envelope
     assert event == detention_started()
     assert TEST_BSNS[2].encode() not in value + b"".join(headers.values())
+
+
+async def test_the_relay_looks_at_the_broker_over_clients_it_keeps_open(
+    kafka_settings: KafkaSettings,
+) -> None:
+    """Every look through one admin client and one consumer (each look had opened two,
+    every two seconds); a failed look closes them, so the next one opens new ones."""
+    watch = BrokerWatch(kafka_settings, [DETENTION.name])
+    first = await watch.read()
+    clients = watch._clients
+    assert clients is not None
+    again = await watch.read()
+    assert watch._clients is clients, "the same clients for the next look"
+    assert again.cluster_id == first.cluster_id
+    assert set(again.ends) == set(first.ends) == {f"{DETENTION.name}:{n}" for n in range(6)}
+    await watch.close()
+    assert watch._clients is None
+    gone = BrokerWatch(KafkaSettings(bootstrap_servers="127.0.0.1:1"), [DETENTION.name])
+    with pytest.raises(KafkaError):
+        await gone.read()
+    assert gone._clients is None, "a failed look keeps nothing open"

@@ -37,8 +37,11 @@ class Broker:
         self.refusing = False
         self.sent: list[KafkaRecord] = []
 
-    async def state(self, settings: KafkaSettings, topics: Sequence[str]) -> BrokerState:
+    async def read(self) -> BrokerState:
         return BrokerState("tansu_cluster", dict(self.ends))
+
+    async def close(self) -> None:
+        pass
 
     async def create(self, settings: KafkaSettings, specs: Sequence[TopicSpec]) -> list[str]:
         return []
@@ -61,7 +64,7 @@ async def store(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
 def broker(monkeypatch: pytest.MonkeyPatch) -> Broker:
     """The relay's two looks at Kafka (hub.bus.admin) answered by the double."""
     double = Broker()
-    monkeypatch.setattr(relay_module, "broker_state", double.state)
+    monkeypatch.setattr(relay_module, "BrokerWatch", lambda settings, topics: double)
     monkeypatch.setattr(relay_module, "ensure_topics", double.create)
     return double
 
