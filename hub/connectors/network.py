@@ -9,13 +9,18 @@ each check in its own).
 What the partner sees is what httpx sent before: no redirect is followed (a 3xx is the
 partner's answer), no Content-Type is added to a body that has none, the TLS context is
 the partner's (its CA bundle, the hub's client certificate), and a proxy named in the
-environment is used.
+environment is used. The environment is read once, when the session is made: aiohttp's
+own ``trust_env`` looked for the proxy and a ``.netrc`` file in a thread on every call,
+an eighth of the hub's CPU per intake (docs/performance.md). No ``.netrc`` is read; a
+partner's credentials come from its connector's settings.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import urllib.request
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -31,6 +36,8 @@ class NetworkTransport:
         self._tls = tls
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._proxies: dict[str, str] = {}
+        self._proxy_for: dict[tuple[str, str], str | None] = {}
 
     def _current(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -42,21 +49,33 @@ class NetworkTransport:
             timeout=self._timeout,
             # aiohttp labels a body without one application/octet-stream; httpx sent none.
             skip_auto_headers=("Content-Type",),
-            # An egress proxy from HTTPS_PROXY, HTTP_PROXY and NO_PROXY, as httpx took it.
-            trust_env=True,
         )
+        # An egress proxy from HTTPS_PROXY, HTTP_PROXY and NO_PROXY, as httpx took it.
+        self._proxies = urllib.request.getproxies_environment()
+        self._proxy_for = {}
         return self._session
+
+    def _proxy(self, url: str) -> str | None:
+        """The proxy for ``url``'s scheme and host, unless NO_PROXY exempts the host."""
+        parts = urlsplit(url)
+        where = (parts.scheme, parts.hostname or "")
+        if where not in self._proxy_for:
+            exempt = bool(where[1]) and bool(urllib.request.proxy_bypass(where[1]))
+            self._proxy_for[where] = None if exempt else self._proxies.get(where[0])
+        return self._proxy_for[where]
 
     async def send(self, request: PartnerRequest) -> PartnerResponse:
         """The partner's answer; TimeoutError past the time limit, an ``OSError`` (with
         aiohttp's error as its cause) when the partner could not be reached or broke off."""
         try:
-            async with self._current().request(
+            session = self._current()
+            async with session.request(
                 request.method,
                 request.url,
                 headers=request.headers,
                 data=request.content or None,
                 allow_redirects=False,
+                proxy=self._proxy(request.url),
             ) as response:
                 content = await response.read()
                 return PartnerResponse(

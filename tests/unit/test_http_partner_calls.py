@@ -323,3 +323,18 @@ def test_a_fake_answer_reads_as_the_network_one() -> None:
     assert json.loads(answer.text) == {"a": "ö"}
     assert answer.headers["content-type"] == answer.headers["Content-Type"] == "application/json"
     assert answer.headers.get("x-id") == "1"
+
+
+async def test_a_host_no_proxy_names_is_called_directly(
+    partner: Partner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NO_PROXY still exempts a partner from the egress proxy (read once per session)."""
+    for name in ("no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:1")  # nothing answers there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    api = _api(partner)
+    try:
+        assert (await api.call("GET", "health")).status_code == 200
+    finally:
+        await api.aclose()
