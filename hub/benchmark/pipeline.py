@@ -29,10 +29,17 @@ from aiokafka.structs import TopicPartition
 
 from hub.benchmark.latency import LoadResult, at_once, paced
 from hub.benchmark.processes import cpu_seconds, peak_rss_mb
+from hub.bus.admin import consumer_lag
 from hub.bus.embedded import free_port
 from hub.connectors.runtime.signing import signed_headers
 from hub.core.polling import wait_for
-from hub.core.topics import TopicSpec
+from hub.core.topics import (
+    DELIVERIES_GROUP,
+    DELIVERY_TOPICS,
+    ROUTED_TOPICS,
+    ROUTER_GROUP,
+    TopicSpec,
+)
 from hub.settings import KafkaSettings
 from hub.simulators.population import SYNTHETIC_PREFIX
 from hub.simulators.runner import SimulatorSet
@@ -48,6 +55,8 @@ FLOW_A = (
     "zvh-notifications",
 )
 """The connectors of flow A: the detention in, the look-up, and its four recipients."""
+DRAIN_WAIT_S = 120.0
+"""The longest the bench waits for the hub to finish a run's deliveries."""
 _BSN = re.compile(rf"\b{SYNTHETIC_PREFIX}\d{{7}}\b")
 
 
@@ -146,6 +155,18 @@ class HubUnderTest:
                 with contextlib.suppress(httpx.TransportError):
                     if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
                         return
+                await asyncio.sleep(0.2)
+
+    async def drained(self, timeout_s: float = DRAIN_WAIT_S) -> None:
+        """Wait until the hub has handled everything on its topics: its router and its
+        connectors have committed every record (each delivery made, or held back). The
+        LLC is only one of flow A's four recipients; an intake's cost ends with the last."""
+        groups = {
+            ROUTER_GROUP: tuple(t.name for t in ROUTED_TOPICS),
+            DELIVERIES_GROUP: tuple(t.name for t in DELIVERY_TOPICS.values()),
+        }
+        async with asyncio.timeout(timeout_s):
+            while any((await consumer_lag(self._kafka, groups)).values()):  # noqa: ASYNC110 (the broker holds the state)
                 await asyncio.sleep(0.2)
 
     def cpu_seconds(self) -> float:

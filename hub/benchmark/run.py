@@ -161,7 +161,7 @@ async def benchmark(
                 runs.append(await pipeline.measure("hub 500/s", sizes.hub_at_500, 500))
                 step(f"hub: maximum over {sizes.hub_max:,} intakes")
                 cpu_ms = await _at_maximum(
-                    hub.cpu_seconds, pipeline.measure, runs, "hub max", sizes.hub_max
+                    hub.cpu_seconds, pipeline.measure, runs, "hub max", sizes.hub_max, hub.drained
                 )
                 step("floor: starting, warming up")
                 body = injus_xml(SendCommand(kind="START", bsn=bsns[0], event_id="BENCH-FLOOR"))
@@ -173,6 +173,7 @@ async def benchmark(
                         floor.cpu_seconds, floor.measure, runs, "floor max", sizes.floor_max
                     )
                     step(f"at rest: the hub and the floor for {sizes.idle_s:g} s")
+                    await hub.drained()
                     idle, floor_idle = await _at_rest(
                         (hub.cpu_seconds, floor.cpu_seconds), sizes.idle_s
                     )
@@ -187,7 +188,12 @@ async def benchmark(
             async with hub.running(apart=True):
                 await pipeline.measure("warm-up apart", WARM_UP, None)
                 apart_cpu_ms = await _at_maximum(
-                    hub.cpu_seconds, pipeline.measure, runs, "hub max, router apart", sizes.hub_max
+                    hub.cpu_seconds,
+                    pipeline.measure,
+                    runs,
+                    "hub max, router apart",
+                    sizes.hub_max,
+                    hub.drained,
                 )
     named = {run.name: run for run in runs}
     relay_max, relay_100 = named["relay max"], named["relay 100/s"]
@@ -240,11 +246,18 @@ async def _at_maximum(
     runs: list[LoadResult],
     name: str,
     count: int,
+    drained: Callable[[], Awaitable[None]] | None = None,
 ) -> float:
     """Run the hub or the floor at its maximum into ``runs``; returns the CPU
-    milliseconds per intake of its processes (``cpu_seconds``) over that run."""
+    milliseconds per intake of its processes (``cpu_seconds``) over that run: from
+    ``drained`` (what the runs before left is done) until ``drained`` again (every
+    delivery of the run made, not only the one that is timed)."""
+    if drained is not None:
+        await drained()
     used = cpu_seconds()
     runs.append(await measure(name, count, None))
+    if drained is not None:
+        await drained()
     return (cpu_seconds() - used) * 1000 / runs[-1].arrived
 
 
