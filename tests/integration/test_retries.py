@@ -96,9 +96,22 @@ class Rig:
         """As one fetch brings them."""
         return await self.runtime.handle_batch([Received(*self.record(*i)) for i in items])
 
-    def record(self, subject: str, key: str) -> tuple[dict[str, str], bytes, Origin]:
+    def beside(self, connector: Partner) -> OutboundRuntime:
+        """Another connector of the same process: the same state store and clock."""
+        return OutboundRuntime(
+            connector,
+            sessions=self.stores.sessions,
+            vault=self.stores.vault,
+            dead_letter=self.bus.dead_letter,
+            backoff=Backoff(max_attempts=4, initial_s=1.0, max_s=1.0),
+            clock=self.clock,
+        )
+
+    def record(
+        self, subject: str, key: str, recipient: str = "llz:fivoor"
+    ) -> tuple[dict[str, str], bytes, Origin]:
         notification = sample_delivery(
-            "llz:fivoor",
+            recipient,
             DetentionStarted,
             {"levensloopaanpak": True},
             {"levensloopaanpak": DataCategory.LABEL},
@@ -284,14 +297,7 @@ class OtherPartner(Partner):
 
 async def test_one_retry_round_serves_every_connector_of_the_process(rig: Rig) -> None:
     other = OtherPartner(OutboundConfig())
-    second = OutboundRuntime(
-        other,
-        sessions=rig.stores.sessions,
-        vault=rig.stores.vault,
-        dead_letter=rig.bus.dead_letter,
-        backoff=Backoff(max_attempts=4, initial_s=1.0, max_s=1.0),
-        clock=rig.clock,
-    )
+    second = rig.beside(other)
     rig.partner.failing.add(A)
     other.failing.add(B)
     assert await rig.send(A, "a1") is Result.QUEUED
@@ -329,31 +335,10 @@ def _consumed(record: tuple[dict[str, str], bytes, Origin]) -> ConsumerRecord[by
     )
 
 
-def _pi_record(rig: Rig, subject: str, key: str) -> tuple[dict[str, str], bytes, Origin]:
-    notification = sample_delivery(
-        "pi:pi-zwolle",
-        DetentionStarted,
-        {"levensloopaanpak": True},
-        {"levensloopaanpak": DataCategory.LABEL},
-        key=key,
-    )
-    envelope = Envelope.for_event(notification, subject=subject, source=HUB_SOURCE, event_id=key)
-    record = encode(notification, envelope)
-    rig.offset += 1
-    return record.headers, record.value, Origin(record.topic, 0, rig.offset, record.key)
-
-
 @pytest.fixture
 async def two(rig: Rig) -> tuple[Rig, OutboundRuntime, Partner]:
     pi = PiPartner(OutboundConfig())
-    runtime = OutboundRuntime(
-        pi,
-        sessions=rig.stores.sessions,
-        vault=rig.stores.vault,
-        dead_letter=rig.bus.dead_letter,
-        clock=rig.clock,
-    )
-    return rig, runtime, pi
+    return rig, rig.beside(pi), pi
 
 
 async def test_one_fetch_of_two_connectors_is_read_once_and_recorded_once(
@@ -362,7 +347,7 @@ async def test_one_fetch_of_two_connectors_is_read_once_and_recorded_once(
     rig, second, pi = two
     fetch = [
         _consumed(rig.record(A, "a1")),
-        _consumed(_pi_record(rig, B, "p1")),
+        _consumed(rig.record(B, "p1", "pi:pi-zwolle")),
         _consumed(rig.record(B, "b1")),
     ]
     transactions: list[str] = []
@@ -387,7 +372,7 @@ async def test_when_one_connector_fails_the_others_deliveries_are_still_recorded
     monkeypatch.setattr(second, "_deliver", store_away)
     with pytest.raises(RetryableError):
         await DeliveryDispatch([rig.runtime, second])(
-            [_consumed(rig.record(A, "a1")), _consumed(_pi_record(rig, B, "p1"))]
+            [_consumed(rig.record(A, "a1")), _consumed(rig.record(B, "p1", "pi:pi-zwolle"))]
         )
     assert rig.partner.delivered == [(A, "a1")]
     rig.offset -= 2  # the fetch comes again
