@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.state.tables import DeliveryReceipt
@@ -28,8 +28,11 @@ class Receipt:
     """The OpenTelemetry trace the delivery ran in, for the console's trace page."""
 
 
-def record(session: AsyncSession, receipt: Receipt) -> None:
-    session.add(DeliveryReceipt(**receipt.__dict__))
+async def record(session: AsyncSession, written: Sequence[Receipt]) -> None:
+    """Write ``written`` with one statement (the ORM inserted a row at a time, to read
+    back each row's number)."""
+    if written:
+        await session.execute(insert(DeliveryReceipt), [r.__dict__ for r in written])
 
 
 async def for_flows(session: AsyncSession, correlation_ids: Sequence[str]) -> list[Receipt]:

@@ -293,7 +293,7 @@ async def test_settled_dead_letters_go_after_their_term_and_open_ones_stay(hub: 
 
 async def test_receipts_and_event_claims_go_after_their_term(hub: Hub) -> None:
     async with hub.sessions.begin() as session:
-        receipts.record(session, _receipt(hub.clock.now()))
+        await receipts.record(session, [_receipt(hub.clock.now())])
         await idempotency.claim(session, ROUTER_GROUP, "evt-old")
     await hub.housekeeping_after(89 * DAY)
     assert await _count(hub, DeliveryReceipt) == 1

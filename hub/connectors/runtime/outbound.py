@@ -620,7 +620,7 @@ class OutboundRuntime:
     async def _finish(self, ended: Sequence[tuple[Envelope, NotificationDelivery, Finish]]) -> None:
         """Record ``ended`` in a transaction of its own (:meth:`_record`)."""
         async with self._sessions.begin() as session:
-            await self._record(session, ended)
+            await receipts.record(session, await self._record(session, ended))
         self._observe(ended)
 
     def _observe(self, ended: Sequence[tuple[Envelope, NotificationDelivery, Finish]]) -> None:
@@ -629,15 +629,17 @@ class OutboundRuntime:
 
     async def _record(
         self, session: AsyncSession, ended: Sequence[tuple[Envelope, NotificationDelivery, Finish]]
-    ) -> None:
-        """Claim each delivery, write its receipt, settle its label and take it off its
-        lane, in ``session``'s transaction. A dead letter is not claimed: it stays in its
-        lane as a stop, and a replay that resumes it with the same record must still go."""
+    ) -> list[receipts.Receipt]:
+        """Claim each delivery, settle its label and take it off its lane, in
+        ``session``'s transaction; returns the receipts to write with them. A dead letter
+        is not claimed: it stays in its lane as a stop, and a replay that resumes it with
+        the same record must still go."""
         await idempotency.claim_all(
             session,
             self.consumer,
             {e.id for e, _, end in ended if end.result is not Result.DEAD_LETTERED},
         )
+        written: list[receipts.Receipt] = []
         for envelope, event, end in ended:
             if end.queued_seq is not None:
                 await holdback.release(session, end.queued_seq)
@@ -645,8 +647,7 @@ class OutboundRuntime:
                     await dead_letters.resolve(
                         session, self.consumer, event.idempotency_key, now=self._clock.now()
                     )
-            receipts.record(
-                session,
+            written.append(
                 receipts.Receipt(
                     delivery_id=event.idempotency_key,
                     correlation_id=envelope.correlationid,
@@ -659,7 +660,7 @@ class OutboundRuntime:
                     detail=_reason(end.error),
                     finished_at=dt.datetime.now(dt.UTC),
                     trace_id=end.trace_id,
-                ),
+                )
             )
             if event.flow in LABEL_FLOWS:
                 await labels.acknowledge(
@@ -671,6 +672,7 @@ class OutboundRuntime:
                     now=dt.datetime.now(dt.UTC),
                     detail=_reason(end.error),
                 )
+        return written
 
     async def _note_retry(
         self,
@@ -783,8 +785,12 @@ async def handle_fetch(
     ended = [(runtime, fetch) for runtime, fetch in live if fetch.finished]
     if ended:
         async with ended[0][0]._sessions.begin() as session:
-            for runtime, fetch in ended:
-                await runtime._record(session, fetch.finished)
+            written = [
+                receipt
+                for runtime, fetch in ended
+                for receipt in await runtime._record(session, fetch.finished)
+            ]
+            await receipts.record(session, written)
         for runtime, fetch in ended:
             runtime._observe(fetch.finished)
     for outcome in outcomes:
