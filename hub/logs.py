@@ -97,7 +97,8 @@ def configure_logging(settings: LogSettings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.level)
-    for noisy in ("aiokafka", "kafka", "uvicorn.access"):
+    # httpx logs every request at INFO: the CLI's polls of the hub filled stderr.
+    for noisy in ("aiokafka", "kafka", "uvicorn.access", "httpx", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
-from hub.logs import get_logger, message_context
+from hub.logs import configure_logging, get_logger, message_context
+from hub.settings import LogSettings
 from tests.data import TEST_BSNS
 
 
@@ -39,3 +40,16 @@ def test_integer_bsn_is_scrubbed(no_personal_data_in_logs: object) -> None:
     collector = no_personal_data_in_logs
     get_logger("t").info("number", value=int(TEST_BSNS[0]))
     assert json.loads(collector.lines[-1])["value"] == "[BSN]"  # type: ignore[attr-defined]
+
+
+def test_the_libraries_that_log_every_request_are_quiet_at_info() -> None:
+    """httpx logs each request at INFO (the CLI polls the hub), alembic each migration
+    step: at the default level neither reaches stderr; a warning still does."""
+    try:
+        configure_logging(LogSettings())
+        for name in ("httpx", "alembic", "aiokafka"):
+            library = logging.getLogger(name)
+            assert not library.isEnabledFor(logging.INFO), name
+            assert library.isEnabledFor(logging.WARNING), name
+    finally:
+        configure_logging(LogSettings(level="DEBUG", format="json"))  # as tests/conftest.py
