@@ -56,6 +56,11 @@ class CircuitBreaker:
     def succeeded(self) -> None:
         self._failed, self._opened_at, self._trial = 0, None, False
 
+    def trip(self) -> None:
+        """Open now, whatever the count: the partner answered too slowly for a fetch's
+        budget (hub.connectors.runtime.outbound), which one more call would not mend."""
+        self._opened_at, self._trial = self.clock(), False
+
     def failed(self) -> None:
         self._failed += 1
         if self._trial or self._failed >= self.failures:

@@ -377,3 +377,31 @@ async def test_when_one_connector_fails_the_others_deliveries_are_still_recorded
     assert rig.partner.delivered == [(A, "a1")]
     rig.offset -= 2  # the fetch comes again
     assert await rig.send(A, "a1") is Result.DUPLICATE, "not delivered twice"
+
+
+async def test_a_slow_partner_holds_no_other_partner_of_the_process(
+    two: tuple[Rig, OutboundRuntime, Partner],
+) -> None:
+    """The LLC answers, but after 3 s: past the fetch's budget (the shipped 2 s) its
+    deliveries wait in their lanes, in order, and the PI's are made at once; the LLC's
+    breaker opens, and after it the retry loop delivers them, the one cut off again with
+    its idempotency key."""
+    rig, second, pi = two
+    rig.partner.pause_s = 3.0
+    await DeliveryDispatch([rig.runtime, second])(
+        [
+            _consumed(rig.record(A, "a1")),
+            _consumed(rig.record(B, "p1", "pi:pi-zwolle")),
+            _consumed(rig.record(A, "a2")),
+        ]
+    )
+    assert pi.delivered == [(B, "p1")]
+    assert rig.partner.delivered == []
+    assert rig.partner.calls == ["a1"], "a1 was cut off; a2 was never tried"
+    assert await rig.queued() == 2
+    assert await rig.send(B, "b1") is Result.QUEUED, "the breaker is open: no attempt"
+    rig.partner.pause_s = 0.0
+    await rig.retry_after(31)
+    assert rig.partner.delivered == [(A, "a1"), (A, "a2"), (B, "b1")]
+    assert rig.partner.calls.count("a1") == 2, "the cut-off call again, with its key"
+    assert await rig.queued() == 0

@@ -63,6 +63,11 @@ log = get_logger(__name__)
 LABEL_FLOWS = frozenset({Flow.B, Flow.C})
 """Deliveries whose outcome is the label's state at the partner (``hub labels status``)."""
 IN_FLIGHT = 16
+FETCH_BUDGET_S = 2.0
+"""The longest one fetch's deliveries to one connector's partner may take. The
+connectors of a process share one consumer, and the next fetch waits for this one: a
+partner that answers slowly (within its timeout) would hold the others' deliveries as
+long. Past it, the rest of the fetch waits in its lanes for the retry loop."""
 """Clients whose deliveries of one batch go out at the same time."""
 LEASE = dt.timedelta(seconds=20)
 """How long one attempt at a held delivery holds it against other processes."""
@@ -336,11 +341,42 @@ class OutboundRuntime:
                         fetch.finished.append((envelope, event, finish))
 
         try:
-            async with asyncio.TaskGroup() as group:  # one failure stops the others
-                for lane, steps in plan.lanes.items():
+            async with asyncio.timeout(FETCH_BUDGET_S), asyncio.TaskGroup() as group:
+                for lane, steps in plan.lanes.items():  # one failure stops the others
                     group.create_task(in_order(lane, steps))
         except ExceptionGroup as failures:  # the state store away: the batch comes again
             raise failures.exceptions[0] from None
+        except TimeoutError:
+            await self._hold_the_rest(fetch)
+
+    async def _hold_the_rest(self, fetch: Fetch) -> None:
+        """The partner answers too slowly to finish the fetch within FETCH_BUDGET_S: what
+        was not done (a call cut off, and every one after it) waits in its lane, in its
+        order, due at once, and the retry loop delivers it; the fetch is done, so the
+        process's other connectors read on. The partner's breaker opens, so its next
+        deliveries wait in their lanes too instead of holding the next fetches. A call
+        cut off may have reached the partner: it goes again with the same idempotency
+        key."""
+        plan = fetch.plan
+        assert plan is not None, "planned first"
+        now, slow = self._clock.now(), set[str]()
+        for steps in plan.lanes.values():
+            for step in steps:
+                if step.n in fetch.results:
+                    continue
+                item, envelope, event = fetch.batch[step.n], step.envelope, step.event
+                lane = Lane(self.consumer, envelope.subject, event.recipient)
+                again = Item.received(lane, envelope.id, item)
+                if step.step is Step.RESEND:
+                    assert step.stop is not None
+                    fetch.results[step.n] = await self._resend(step.stop, again.record)
+                    continue
+                await self._queue(again, [], "behind a slow answer of the partner", now, now)
+                fetch.results[step.n] = Result.QUEUED
+                slow.add(event.recipient)
+        for recipient in slow:  # its next deliveries wait in their lanes, not in a fetch
+            self.breakers[recipient].trip()
+        log.warning("deliveries_held_partner_slow", connector=self.connector.name)
 
     def _ours(self, event: NotificationDelivery) -> bool:
         """Whether this connector delivers ``event``: it serves the recipient, and no other
@@ -742,10 +778,20 @@ async def retry_round(runtimes: Sequence[OutboundRuntime]) -> list[Result]:
     first = runtimes[0]
     async with first._sessions() as session:
         lanes = await holdback.due_lanes(session, by_consumer, first._clock.now())
-    results: list[Result] = []
+    by_connector: dict[str, list[Lane]] = {}
     for lane in lanes:
-        results += await by_consumer[lane.consumer]._drain(lane)
-    return results
+        by_connector.setdefault(lane.consumer, []).append(lane)
+
+    async def drain(consumer: str, theirs: list[Lane]) -> list[Result]:
+        results: list[Result] = []
+        for lane in theirs:
+            results += await by_consumer[consumer]._drain(lane)
+        return results
+
+    # Each connector's lanes in turn, the connectors side by side: a slow partner's
+    # lanes hold no other partner's.
+    drained = await asyncio.gather(*(drain(c, theirs) for c, theirs in by_connector.items()))
+    return [result for results in drained for result in results]
 
 
 async def run_retries(runtimes: Sequence[OutboundRuntime], interval_s: float = 0.5) -> None:
