@@ -382,12 +382,12 @@ async def test_when_one_connector_fails_the_others_deliveries_are_still_recorded
 async def test_a_slow_partner_holds_no_other_partner_of_the_process(
     two: tuple[Rig, OutboundRuntime, Partner],
 ) -> None:
-    """The LLC answers, but after 3 s: past the fetch's budget (the shipped 2 s) its
+    """The LLC answers, but after 6 s: past the fetch's budget (the shipped 5 s) its
     deliveries wait in their lanes, in order, and the PI's are made at once; the LLC's
     breaker opens, and after it the retry loop delivers them, the one cut off again with
     its idempotency key."""
     rig, second, pi = two
-    rig.partner.pause_s = 3.0
+    rig.partner.pause_s = 6.0
     await DeliveryDispatch([rig.runtime, second])(
         [
             _consumed(rig.record(A, "a1")),
