@@ -105,14 +105,15 @@ class IdentityVault:
                 .execution_options(populate_existing=True)  # as written, even in this session
             )
         }
+        missing = wanted - entries.keys()
         moved = (
             {
                 alias.subject: alias.current
                 for alias in await session.scalars(
-                    select(PseudonymAlias).where(PseudonymAlias.subject.in_(wanted - set(entries)))
+                    select(PseudonymAlias).where(PseudonymAlias.subject.in_(missing))
                 )
             }
-            if wanted - set(entries)
+            if missing
             else {}
         )
         if moved:

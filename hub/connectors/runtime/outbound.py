@@ -317,10 +317,7 @@ class OutboundRuntime:
                 for step in steps:
                     item, envelope, event = batch[step.n], step.envelope, step.event
                     if step.step is Step.RESEND:
-                        assert step.stop is not None
-                        lane_of = Lane(self.consumer, envelope.subject, event.recipient)
-                        again = Item.received(lane_of, envelope.id, item)
-                        results[step.n] = await self._resend(step.stop, again.record)
+                        results[step.n] = await self._resend_step(fetch, step)
                         continue
                     with (
                         tracing.span(f"deliver {self.connector.name}", parent=item.headers),
@@ -361,24 +358,35 @@ class OutboundRuntime:
         key."""
         plan = fetch.plan
         assert plan is not None, "planned first"
-        now, slow = self._clock.now(), set[str]()
+        now, slow, held = self._clock.now(), set[str](), 0
         for steps in plan.lanes.values():
             for step in steps:
                 if step.n in fetch.results:
                     continue
-                item, envelope, event = fetch.batch[step.n], step.envelope, step.event
-                lane = Lane(self.consumer, envelope.subject, event.recipient)
-                again = Item.received(lane, envelope.id, item)
                 if step.step is Step.RESEND:
-                    assert step.stop is not None
-                    fetch.results[step.n] = await self._resend(step.stop, again.record)
+                    fetch.results[step.n] = await self._resend_step(fetch, step)
                     continue
+                again = self._item(fetch, step)
                 await self._queue(again, [], "behind a slow answer of the partner", now, now)
                 fetch.results[step.n] = Result.QUEUED
-                slow.add(event.recipient)
+                slow.add(step.event.recipient)
+                held += 1
         for recipient in slow:  # its next deliveries wait in their lanes, not in a fetch
             self.breakers[recipient].trip()
-        log.warning("deliveries_held_partner_slow", connector=self.connector.name)
+        log.warning(
+            "deliveries_held_partner_slow",
+            connector=self.connector.name,
+            held=held,
+        )
+
+    def _item(self, fetch: Fetch, step: Planned) -> Item:
+        """A planned delivery of the fetch as its lane keeps it."""
+        lane = Lane(self.consumer, step.envelope.subject, step.event.recipient)
+        return Item.received(lane, step.envelope.id, fetch.batch[step.n])
+
+    async def _resend_step(self, fetch: Fetch, step: Planned) -> Result:
+        assert step.stop is not None, "a re-send takes a stop's place"
+        return await self._resend(step.stop, self._item(fetch, step).record)
 
     def _ours(self, event: NotificationDelivery) -> bool:
         """Whether this connector delivers ``event``: it serves the recipient, and no other
