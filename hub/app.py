@@ -245,6 +245,7 @@ class HubProcess:
                 EventPublisher(self.broker).send_all,
                 self.settings.kafka,
                 router=ROUTER_GROUP,
+                deliveries=self.connectors.consumer_groups(),
             )
             try:  # a broker new since the last run gets what it lost, before anything new
                 if self.fresh_broker:

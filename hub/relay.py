@@ -3,16 +3,20 @@
 A webhook's 202 comes after the accepted event is committed (``state/accepted``); the
 inbound connector publishes it at once, and what it could not publish (the broker away)
 the relay publishes, in order. The router's deliveries stay in the outbox until their
-connector has them (``state/outbox``). When the broker turns out to be new and empty
-(tansu killed with its hub, a cluster rebuilt), which the relay sees because the
-cluster id changed or a partition of the hub's topics went back below the furthest end
-offset the store has seen, it creates
-the topics and sends again every accepted event the router does not have and every
-delivery no connector has; the idempotency keys make the repeats harmless. That finding
-is kept in the store until a re-drive completes: a re-drive can fail (tansu answers
-writes that race its topics' creation with UNKNOWN_SERVER_ERROR), and by the next look
-the new broker may already hold more than the mark of the one it replaced. Settled
-rows are pruned.
+connector has them (``state/outbox``).
+
+When the broker turns out to be new and empty (tansu killed with its hub, a cluster
+rebuilt), which the relay sees because the cluster id changed or a partition of the
+hub's topics went back below the furthest end offset the store has seen, it creates the
+topics and sends again every accepted event the router does not have and every delivery
+no connector has; the idempotency keys make the repeats harmless. That finding is kept
+in the store until a re-drive completes: a re-drive can fail (tansu answers writes that
+race its topics' creation with UNKNOWN_SERVER_ERROR), and by the next look the new
+broker may already hold more than the mark of the one it replaced.
+
+A consumer whose position came from the lost broker can skip what the re-drive wrote
+below it. So what is still not had a minute after it was sent, its readers caught up, is
+sent again too. Settled rows are pruned.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import asyncio
 import datetime as dt
 import json
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import update
@@ -44,7 +49,8 @@ CHECK_INTERVAL_S = 2.0
 PRUNE_INTERVAL_S = 30.0
 STALE = dt.timedelta(seconds=60)
 """An accepted event published this long ago and still not routed, with the router
-caught up, is published again."""
+caught up, is published again; so is a delivery no connector has, its readers caught
+up."""
 ROUTED_TOPIC_NAMES = tuple(t.name for t in ROUTED_TOPICS)
 
 
@@ -62,12 +68,17 @@ class Relay:
         kafka: KafkaSettings,
         *,
         router: str,
+        deliveries: Mapping[str, Sequence[str]] | None = None,
         interval_s: float = 0.5,
     ) -> None:
+        """``deliveries``: the consumer groups of this process's outbound connectors and
+        the topics they read, whose stale deliveries this relay sends again."""
         self._sessions = sessions
         self._send = send
         self._kafka = kafka
         self._router = router
+        self._deliveries = dict(deliveries or {})
+        self._delivery_topics = {t for topics in self._deliveries.values() for t in topics}
         self._interval_s = interval_s
         self._broker = BrokerWatch(kafka, TOPIC_NAMES)
 
@@ -78,9 +89,7 @@ class Relay:
         async with self._sessions() as session:
             rows = await accepted.unpublished(session, before)
         if rows:
-            await self._send([row.record for row in rows])
-            async with self._sessions.begin() as session:
-                await accepted.mark_published(session, [row.seq for row in rows])
+            await self._publish(rows)
         deliveries = await outbox.flush(self._sessions, self._send, staged_before=before)
         if rows or deliveries:
             log.info("relay_published", events=len(rows), deliveries=deliveries)
@@ -142,33 +151,49 @@ class Relay:
         async with self._sessions() as session:
             events = await accepted.unrouted(session, self._router)
         if events:
-            await self._send([row.record for row in events])
-            async with self._sessions.begin() as session:
-                await accepted.mark_published(session, [row.seq for row in events])
+            await self._publish(events)
         state = await self._broker.read()
         await self._set_mark(state.cluster_id, state.ends, redriven_since=started)
         log.warning("broker_new_redriven", events=len(events), deliveries=deliveries)
         return Redriven(len(events), deliveries)
 
-    async def resend_stale(self) -> int:
-        """Accepted events published a while ago and still not routed, while the router
-        has read everything there is to read: the broker lost them after all (or a
-        consumer skipped them, its position carried over from a broker that is gone).
-        They are published again, in order."""
+    async def resend_stale(self) -> Redriven:
+        """What was published a while ago and is still not had, while its readers have
+        read everything there is to read: the broker lost it after all, or a consumer
+        skipped it, its position carried over from a broker that is gone (a new, empty
+        broker soon holds records at the offsets the old one had reached). Accepted
+        events the router does not have, and deliveries this process's outbound
+        connectors do not have, are published again, in order."""
+        cutoff = dt.datetime.now(dt.UTC) - STALE
         async with self._sessions() as session:
-            rows = await accepted.unrouted(
-                session, self._router, published_before=dt.datetime.now(dt.UTC) - STALE
+            events = await accepted.unrouted(session, self._router, published_before=cutoff)
+            deliveries = (
+                await outbox.unsettled(session, sent_before=cutoff, topics=self._delivery_topics)
+                if self._delivery_topics
+                else []
             )
-        if not rows:
-            return 0
-        lag = await consumer_lag(self._kafka, {self._router: ROUTED_TOPIC_NAMES})
+        if not events and not deliveries:
+            return Redriven(0, 0)
+        readers = {**self._deliveries} if deliveries else {}
+        if events:
+            readers[self._router] = ROUTED_TOPIC_NAMES
+        lag = await consumer_lag(self._kafka, readers)
+        if any(lag.get(group, 0) > 0 for group in self._deliveries):
+            deliveries = []  # still reading: late, not lost
         if lag.get(self._router, 0) > 0:
-            return 0  # still reading: late, not lost
-        await self._send([row.record for row in rows])
+            events = []
+        resent = await outbox.resend(self._sessions, self._send, deliveries)
+        if events:
+            await self._publish(events)
+        if events or resent:
+            log.warning("relay_resent_stale", events=len(events), deliveries=resent)
+        return Redriven(len(events), resent)
+
+    async def _publish(self, events: Sequence[accepted.Accepted]) -> None:
+        """Send accepted events, in order, and mark them published."""
+        await self._send([row.record for row in events])
         async with self._sessions.begin() as session:
-            await accepted.mark_published(session, [row.seq for row in rows])
-        log.warning("relay_resent_stale", events=len(rows))
-        return len(rows)
+            await accepted.mark_published(session, [row.seq for row in events])
 
     async def prune(self) -> int:
         async with self._sessions.begin() as session:

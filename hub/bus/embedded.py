@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from types import TracebackType
 
@@ -105,13 +106,22 @@ class EmbeddedKafka:
         self.startup_timeout_s = startup_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
         self._log_path: Path | None = None
+        self.cluster_id = ""
+        """The running broker's cluster id, new at every start."""
 
     @property
     def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.port}"
 
     def start(self) -> EmbeddedKafka:
+        """Start a broker; every start is a new cluster, and says so with a new cluster
+        id. tansu keeps everything in memory, so a broker started again on the same
+        address holds nothing of the last one; under tansu's fixed default id only
+        offsets that went back gave that away, and new traffic can carry every partition
+        past the old broker's offsets before the relay looks (``hub.relay``)."""
         binary = tansu_binary()
+        self.cluster_id = f"ketenhub-{uuid.uuid4().hex}"
+        self._forget_log()  # a killed broker's, started again
         url = f"tcp://{self.host}:{self.port}"
         with tempfile.NamedTemporaryFile(prefix="tansu-", suffix=".log", delete=False) as log:
             self._log_path = Path(log.name)
@@ -127,6 +137,7 @@ class EmbeddedKafka:
                         url,
                         "--storage-engine",
                         "memory://tansu/",
+                        f"--cluster-id={self.cluster_id}",
                     ],
                     stdout=log_file,
                     stderr=subprocess.STDOUT,
@@ -165,6 +176,9 @@ class EmbeddedKafka:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        self._forget_log()
+
+    def _forget_log(self) -> None:
         if self._log_path is not None:
             with contextlib.suppress(OSError):
                 self._log_path.unlink()

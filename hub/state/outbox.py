@@ -13,7 +13,7 @@ no copy of what it forwarded, only the audit record.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
 from sqlalchemy import ColumnElement, and_, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -116,19 +116,39 @@ def _settled() -> ColumnElement[bool]:
     return handled | held
 
 
-async def resend_unsettled(sessions: async_sessionmaker[AsyncSession], send: Send) -> int:
-    """Send again every delivery no outbound connector has, in the order decided: for a
-    broker that lost them. Returns the count."""
-    async with sessions() as session:
-        rows = (
-            await session.scalars(
-                select(OutboxRecord).where(~_settled()).order_by(OutboxRecord.created_at)
-            )
-        ).all()
+async def unsettled(
+    session: AsyncSession,
+    *,
+    sent_before: dt.datetime | None = None,
+    topics: Collection[str] | None = None,
+) -> list[OutboxRecord]:
+    """The deliveries no outbound connector has, in the order decided; with
+    ``sent_before``, only those sent before then, and with ``topics``, only those on
+    these topics."""
+    statement = select(OutboxRecord).where(~_settled())
+    if sent_before is not None:
+        statement = statement.where(OutboxRecord.sent_at < sent_before)
+    if topics is not None:
+        statement = statement.where(OutboxRecord.topic.in_(list(topics)))
+    return list((await session.scalars(statement.order_by(OutboxRecord.created_at))).all())
+
+
+async def resend(
+    sessions: async_sessionmaker[AsyncSession], send: Send, rows: Sequence[OutboxRecord]
+) -> int:
+    """Send these deliveries again, in order, and mark them sent; returns the count."""
     if rows:
         await send([record_of(row) for row in rows])
         await _mark_sent(sessions, [r.delivery_id for r in rows])
     return len(rows)
+
+
+async def resend_unsettled(sessions: async_sessionmaker[AsyncSession], send: Send) -> int:
+    """Send again every delivery no outbound connector has, in the order decided: for a
+    broker that lost them. Returns the count."""
+    async with sessions() as session:
+        rows = await unsettled(session)
+    return await resend(sessions, send, rows)
 
 
 async def prune(session: AsyncSession) -> int:

@@ -93,3 +93,25 @@ async def test_the_relay_looks_at_the_broker_over_clients_it_keeps_open(
     with pytest.raises(KafkaError):
         await gone.read()
     assert gone._clients is None, "a failed look keeps nothing open"
+
+
+async def test_a_broker_started_again_on_the_same_address_is_a_new_cluster() -> None:
+    """tansu holds everything in memory, so a broker started again on the address of one
+    that died is a new cluster, and its cluster id says so. Under tansu's fixed default
+    id only offsets that went back gave it away, and new traffic carried every partition
+    past them before the relay looked: events and deliveries lost with the old broker
+    were never sent again (CI, tests/chaos/test_broker_restart.py, 67 of 160 decided)."""
+    broker = EmbeddedKafka().start()
+    watch = BrokerWatch(KafkaSettings(bootstrap_servers=broker.bootstrap_servers), [])
+    try:
+        first = await watch.read()
+        assert first.cluster_id == broker.cluster_id
+        broker.kill()
+        with pytest.raises(KafkaError):
+            await watch.read()
+        broker.start()
+        again = await watch.read()
+        assert again.cluster_id == broker.cluster_id != first.cluster_id
+    finally:
+        await watch.close()
+        broker.stop()
