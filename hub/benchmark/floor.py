@@ -13,9 +13,11 @@ One intake of flow A does this much I/O in the hub, and the floor does exactly t
 The stack: uvloop; aiohttp's server for the webhook (a bare httptools protocol saves
 0.05 ms of CPU a request, about 1 % of the floor, and is no server anyone would run);
 aiohttp's client for the partner calls; aiokafka consumers that take a fetch as one
-batch (``getmany``, the hub's batch size, fetch wait and batch wait); sqlite3 on the event
-loop, with the hub's pragmas, one ``executemany`` transaction per batch per stage
-(aiosqlite costs 0.1 to 0.15 ms more a transaction, in its thread hand-offs).
+batch (``getmany``, the hub's batch size, fetch wait and batch wait); one
+``executemany`` transaction per batch per stage, in sqlite3 on the event loop with the
+hub's pragmas (aiosqlite costs 0.1 to 0.15 ms more a transaction, in its thread
+hand-offs), or, for ``hub bench --store postgres``, in asyncpg, the hub's PostgreSQL
+driver.
 
 The floor runs as a process of its own (``python -m hub.benchmark.floor``) so that its
 CPU is read from /proc as the hub's is. Its partners are small aiohttp handlers in the
@@ -36,9 +38,10 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
+import asyncpg
 import httpx
 import uvloop
 from aiohttp import web
@@ -82,16 +85,77 @@ Record = Any
 """An aiokafka ConsumerRecord (aiokafka ships no types)."""
 
 
-def open_database(path: Path) -> sqlite3.Connection:
-    """The floor's store, with the pragmas the hub gives SQLite (WAL, synchronous=NORMAL)."""
-    database = sqlite3.connect(path)
-    database.execute("PRAGMA journal_mode=WAL")
-    database.execute("PRAGMA synchronous=NORMAL")
-    database.execute("PRAGMA busy_timeout=5000")
-    for statement in SCHEMA:
-        database.execute(statement)
-    database.commit()
-    return database
+Row = tuple[str | bytes | int, ...]
+
+
+class FloorStore(Protocol):
+    """Where the floor writes a batch: one ``executemany`` transaction."""
+
+    async def routed(self, rows: Sequence[Row]) -> None: ...
+    async def receipts(self, rows: Sequence[Row]) -> None: ...
+    async def close(self) -> None: ...
+
+
+class SqliteStore:
+    """sqlite3 on the event loop, with the pragmas the hub gives SQLite (WAL,
+    synchronous=NORMAL)."""
+
+    def __init__(self, path: Path) -> None:
+        self._database = sqlite3.connect(path)
+        self._database.execute("PRAGMA journal_mode=WAL")
+        self._database.execute("PRAGMA synchronous=NORMAL")
+        self._database.execute("PRAGMA busy_timeout=5000")
+        for statement in SCHEMA:
+            self._database.execute(statement)
+        self._database.commit()
+
+    async def routed(self, rows: Sequence[Row]) -> None:
+        with self._database:
+            self._database.executemany("INSERT OR IGNORE INTO routed VALUES (?, ?)", rows)
+
+    async def receipts(self, rows: Sequence[Row]) -> None:
+        with self._database:
+            self._database.executemany("INSERT OR IGNORE INTO receipts VALUES (?, ?, ?)", rows)
+
+    async def close(self) -> None:
+        self._database.close()
+
+
+class PostgresStore:
+    """asyncpg, the hub's PostgreSQL driver: the production store's floor (``hub bench
+    --store postgres``). A connection for each of the two stages, which write at the
+    same time."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, dsn: str) -> PostgresStore:
+        pool = await asyncpg.create_pool(dsn, min_size=2, max_size=2)
+        for statement in SCHEMA:
+            await pool.execute(statement.replace("BLOB", "BYTEA"))
+        return cls(pool)
+
+    async def routed(self, rows: Sequence[Row]) -> None:
+        await self._write("INSERT INTO routed VALUES ($1, $2) ON CONFLICT DO NOTHING", rows)
+
+    async def receipts(self, rows: Sequence[Row]) -> None:
+        await self._write("INSERT INTO receipts VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", rows)
+
+    async def _write(self, statement: str, rows: Sequence[Row]) -> None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.executemany(statement, rows)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+async def open_store(database: str) -> FloorStore:
+    """A SQLite file, or a PostgreSQL database given by its URL (SQLAlchemy's or
+    libpq's)."""
+    if database.startswith("postgresql"):
+        return await PostgresStore.open(database.replace("postgresql+asyncpg:", "postgresql:", 1))
+    return SqliteStore(Path(database))
 
 
 def consumer(*topics: str, group: str, kafka: KafkaSettings) -> AIOKafkaConsumer:
@@ -124,7 +188,7 @@ class Floor:
         kafka: KafkaSettings,
         producer: AIOKafkaProducer,
         http: aiohttp.ClientSession,
-        database: sqlite3.Connection,
+        store: FloorStore,
         partners: str,
         secret: bytes,
         record_bytes: int,
@@ -132,7 +196,7 @@ class Floor:
         self._kafka = kafka
         self._producer = producer
         self._http = http
-        self._database = database
+        self._store = store
         self._partners = partners
         self._secret = secret
         self._record_bytes = record_bytes
@@ -159,11 +223,9 @@ class Floor:
             if not records:
                 continue
             answers = await asyncio.gather(*(self._look_up(r.key) for r in records))
-            with self._database:
-                self._database.executemany(
-                    "INSERT OR IGNORE INTO routed VALUES (?, ?)",
-                    [(r.key.decode(), answer) for r, answer in zip(records, answers, strict=True)],
-                )
+            await self._store.routed(
+                [(r.key.decode(), answer) for r, answer in zip(records, answers, strict=True)]
+            )
             acknowledgements = [
                 await self._producer.send(spec.name, r.value, key=r.key)
                 for r in records
@@ -179,14 +241,12 @@ class Floor:
             if not records:
                 continue
             statuses = await asyncio.gather(*(self._deliver(r) for r in records))
-            with self._database:
-                self._database.executemany(
-                    "INSERT OR IGNORE INTO receipts VALUES (?, ?, ?)",
-                    [
-                        (r.key.decode(), self._recipient[r.topic], status)
-                        for r, status in zip(records, statuses, strict=True)
-                    ],
-                )
+            await self._store.receipts(
+                [
+                    (r.key.decode(), self._recipient[r.topic], status)
+                    for r, status in zip(records, statuses, strict=True)
+                ]
+            )
             await source.commit()
 
     async def _look_up(self, intake: bytes) -> bytes:
@@ -206,7 +266,7 @@ class Floor:
 
 
 async def serve(
-    kafka: KafkaSettings, partners: str, database_path: Path, secret: str, record_bytes: int
+    kafka: KafkaSettings, partners: str, database: str, secret: str, record_bytes: int
 ) -> None:
     """Run the floor until the process is stopped; prints ``ready <port>`` when the
     webhook listens and both consumers have started."""
@@ -217,12 +277,12 @@ async def serve(
     deliveries = consumer(
         *(spec.name for spec in DELIVERIES.values()), group="bench-floor-deliveries", kafka=kafka
     )
-    database = open_database(database_path)
+    store = await open_store(database)
     # The two groups join side by side: each join takes seconds on tansu.
     await asyncio.gather(producer.start(), router.start(), deliveries.start())
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(timeout=timeout) as http:
-        floor = Floor(kafka, producer, http, database, partners, key(secret), record_bytes)
+        floor = Floor(kafka, producer, http, store, partners, key(secret), record_bytes)
         app = web.Application()
         app.router.add_post(WEBHOOK, floor.webhook)
         runner = web.AppRunner(app, access_log=None)
@@ -240,7 +300,7 @@ async def serve(
             await deliveries.stop()
             await router.stop()
             await producer.stop()
-            database.close()
+            await store.close()
 
 
 @dataclass
@@ -271,9 +331,19 @@ class FloorBench:
     """Starts the floor and its partners, sends it signed intakes (with the same sender
     as the hub's) and times each intake until all four of its deliveries arrived."""
 
-    def __init__(self, kafka: KafkaSettings, directory: Path, record_bytes: int, body: bytes):
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        directory: Path,
+        record_bytes: int,
+        body: bytes,
+        *,
+        database: str | None = None,
+    ):
+        """``database``: a PostgreSQL URL for the floor of the production store;
+        ``floor.db`` in ``directory`` unless given."""
         self._kafka = kafka
-        self._directory = directory
+        self._database = database or str(directory / "floor.db")
         self._record_bytes = record_bytes
         self._body = body
         self._secret = new_secret()
@@ -345,7 +415,7 @@ class FloorBench:
             "--partners",
             partners,
             "--database",
-            str(self._directory / "floor.db"),
+            self._database,
             "--record-bytes",
             str(self._record_bytes),
             env=env,
@@ -411,7 +481,9 @@ class FloorBench:
 def _arguments(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m hub.benchmark.floor")
     parser.add_argument("--partners", required=True, help="Base URL of the partners.")
-    parser.add_argument("--database", required=True, type=Path, help="The SQLite file.")
+    parser.add_argument(
+        "--database", required=True, help="A SQLite file, or a PostgreSQL database's URL."
+    )
     parser.add_argument("--record-bytes", required=True, type=int, help="Size of a record.")
     return parser.parse_args(argv)
 

@@ -63,9 +63,17 @@ _BSN = re.compile(rf"\b{SYNTHETIC_PREFIX}\d{{7}}\b")
 class HubUnderTest:
     """``hub run`` on the bench's broker and database, its partners simulated."""
 
-    def __init__(self, directory: Path, kafka: KafkaSettings, sims: SimulatorSet, port: int):
+    def __init__(
+        self,
+        directory: Path,
+        kafka: KafkaSettings,
+        sims: SimulatorSet,
+        port: int,
+        database_url: str | None = None,
+    ):
+        """``database_url``: the hub's store; a SQLite file in ``directory`` unless given."""
         self.directory = directory
-        self.database = directory / "hub.db"
+        self.database_url = database_url or f"sqlite+aiosqlite:///{directory / 'hub.db'}"
         self._kafka = kafka
         self._sims = sims
         self.port = port
@@ -90,9 +98,11 @@ class HubUnderTest:
             "HUB_HTTP__WEBHOOK_SOURCE_MAX_IN_FLIGHT": "1024",
             "HUB_HTTP__WEBHOOK_MAX_UNAUTHENTICATED": "1024",
             "HUB_DATA_DIR": str(self.directory),
-            "HUB_DATABASE__URL": f"sqlite+aiosqlite:///{self.database}",
+            "HUB_DATABASE__URL": self.database_url,
             "HUB_KAFKA__BOOTSTRAP_SERVERS": self._kafka.bootstrap_servers,
             "HUB_KAFKA__FETCH_MAX_WAIT_MS": str(self._kafka.fetch_max_wait_ms),
+            "HUB_KAFKA__IDEMPOTENT_PRODUCER": str(self._kafka.idempotent_producer).lower(),
+            "HUB_KAFKA__REPLICATION_FACTOR": str(self._kafka.replication_factor),
             "HUB_HTTP__PORT": str(self.port),
             "HUB_PSEUDONYM__KEY": self.pseudonym_key,
             "HUB_CRYPTO__KEY": self._master_key,
@@ -296,12 +306,12 @@ async def mean_record_bytes(kafka: KafkaSettings, topic: TopicSpec, *, at_least:
 
 @contextlib.asynccontextmanager
 async def hub_with_partners(
-    directory: Path, kafka: KafkaSettings
+    directory: Path, kafka: KafkaSettings, database_url: str | None = None
 ) -> AsyncIterator[tuple[HubUnderTest, SimulatorSet]]:
     port = free_port()
     sims = SimulatorSet(hub_url=f"http://127.0.0.1:{port}")
     await sims.start()
     try:
-        yield HubUnderTest(directory, kafka, sims, port), sims
+        yield HubUnderTest(directory, kafka, sims, port, database_url), sims
     finally:
         await sims.stop()

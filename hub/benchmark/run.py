@@ -8,11 +8,12 @@ ends within three minutes, and the smoke test a smaller one still.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import platform
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,14 +28,20 @@ from hub.benchmark.pipeline import (
 from hub.benchmark.population import populate
 from hub.benchmark.relay import RelayBench
 from hub.bus.admin import ensure_topics
+from hub.bus.apache_kafka import ApacheKafka, unavailable
 from hub.bus.embedded import EmbeddedKafka
+from hub.core.errors import HubError
 from hub.core.topics import ALL_TOPICS, DETENTION
 from hub.identity.pseudonym import Pseudonymiser
 from hub.routing import policy_benchmark
 from hub.settings import KafkaSettings
 from hub.simulators.population import synthetic_bsns
 from hub.simulators.server import SendCommand, injus_xml
+from hub.state.embedded_postgres import EmbeddedPostgres
 
+TANSU, KAFKA = "tansu", "kafka"
+SQLITE, POSTGRES = "sqlite", "postgres"
+TANSU_FETCH_WAIT_MS = 20
 Step = Callable[[str], None]
 Measure = Callable[[str, int, float | None], Awaitable[LoadResult]]
 TARGETS = {
@@ -118,8 +125,62 @@ def _run(result: LoadResult) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Backing:
+    """What the hub and the floor run on: the broker, and the store's URLs (None: a
+    SQLite file each in the run's folder)."""
+
+    kafka: KafkaSettings
+    hub_database: str | None
+    floor_database: str | None
+    broker: str
+    store: str
+
+
+@contextlib.asynccontextmanager
+async def backing(
+    directory: Path, broker: str, store: str, fetch_max_wait_ms: int | None
+) -> AsyncIterator[Backing]:
+    """tansu or Apache Kafka (one node, on loopback); SQLite or PostgreSQL (a throw-away
+    embedded server). The fetch wait unless given: 20 ms on tansu, which waits it out on
+    every fetch; on Apache Kafka, which answers a fetch the moment records arrive, the
+    shipped 500 ms."""
+    with contextlib.ExitStack() as stack:
+        if broker == KAFKA:
+            missing = unavailable()
+            if missing is not None:
+                raise HubError("Apache Kafka cannot run here", detail=missing)
+            cluster = stack.enter_context(ApacheKafka(1, data_dir=directory / "kafka"))
+            kafka = KafkaSettings(
+                bootstrap_servers=cluster.bootstrap_servers,
+                fetch_max_wait_ms=fetch_max_wait_ms or KafkaSettings().fetch_max_wait_ms,
+                idempotent_producer=True,
+                replication_factor=cluster.replication_factor,
+            )
+            name = "Apache Kafka (one node, KRaft, on loopback)"
+        else:
+            tansu = stack.enter_context(EmbeddedKafka())
+            kafka = KafkaSettings(
+                bootstrap_servers=tansu.bootstrap_servers,
+                fetch_max_wait_ms=fetch_max_wait_ms or TANSU_FETCH_WAIT_MS,
+            )
+            name = "tansu (embedded, in memory)"
+        hub_database = floor_database = None
+        if store == POSTGRES:
+            server = stack.enter_context(EmbeddedPostgres(directory / "postgres", throwaway=True))
+            hub_database = await server.ensure_database("ketenhub")
+            floor_database = await server.ensure_database("floor")
+        await ensure_topics(kafka, ALL_TOPICS)
+        yield Backing(kafka, hub_database, floor_database, name, store)
+
+
 async def benchmark(
-    sizes: Sizes, step: Step, *, fetch_max_wait_ms: int = 20
+    sizes: Sizes,
+    step: Step,
+    *,
+    fetch_max_wait_ms: int | None = None,
+    broker: str = TANSU,
+    store: str = SQLITE,
 ) -> tuple[dict[str, Any], list[LoadResult]]:
     """Every figure of ``hub bench``, and the runs behind them (for the plot)."""
     step("policy: field decisions on one core")
@@ -127,12 +188,12 @@ async def benchmark(
         r.name: r for r in policy_benchmark.run(decisions=sizes.policy_decisions, uncached=False)
     }
     runs: list[LoadResult] = []
-    with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp, EmbeddedKafka() as broker:
-        kafka = KafkaSettings(
-            bootstrap_servers=broker.bootstrap_servers, fetch_max_wait_ms=fetch_max_wait_ms
-        )
-        await ensure_topics(kafka, ALL_TOPICS)
-        async with hub_with_partners(Path(tmp), kafka) as (hub, sims):
+    with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
+        async with (
+            backing(Path(tmp), broker, store, fetch_max_wait_ms) as backed,
+            hub_with_partners(Path(tmp), backed.kafka, backed.hub_database) as (hub, sims),
+        ):
+            kafka = backed.kafka
             await hub.upgrade()
             step(f"state: {sizes.subjects:,} clients with a case, a team and a consent")
             names = Pseudonymiser("k1", {"k1": bytes.fromhex(hub.pseudonym_key)})
@@ -140,8 +201,7 @@ async def benchmark(
                 2 * (WARM_UP + sizes.hub_max) + sizes.hub_at_100 + sizes.hub_at_500 + sizes.intakes
             )
             bsns = synthetic_bsns(max(sizes.subjects, intakes))
-            database = f"sqlite+aiosqlite:///{hub.database}"
-            rows = await populate(database, names, bsns[: sizes.subjects])
+            rows = await populate(hub.database_url, names, bsns[: sizes.subjects])
             pipeline = PipelineBench(hub, sims, bsns)
             async with hub.running():
                 step("hub: warming up")
@@ -165,7 +225,9 @@ async def benchmark(
                 )
                 step("floor: starting, warming up")
                 body = injus_xml(SendCommand(kind="START", bsn=bsns[0], event_id="BENCH-FLOOR"))
-                floor = FloorBench(kafka, Path(tmp), record_bytes, body)
+                floor = FloorBench(
+                    kafka, Path(tmp), record_bytes, body, database=backed.floor_database
+                )
                 async with floor.running():
                     await floor.measure("warm-up floor", WARM_UP, None)
                     step(f"floor: maximum over {sizes.floor_max:,} intakes")
@@ -224,12 +286,13 @@ async def benchmark(
         "state_rows": rows,
         "record_bytes": record_bytes,
         "hub_asked_to_resend": pipeline.resent,
-        "fetch_max_wait_ms": fetch_max_wait_ms,
+        "fetch_max_wait_ms": kafka.fetch_max_wait_ms,
         "machine": {
             "cores": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
-            "broker": "tansu (embedded, in memory)",
+            "broker": backed.broker,
+            "store": backed.store,
         },
         "runs": [_run(r) for r in runs],
     }

@@ -4,6 +4,7 @@ same broker, in one run, with every figure beside its target (docs/performance.m
 from __future__ import annotations
 
 import asyncio
+import enum
 import itertools
 import json
 import logging
@@ -16,9 +17,19 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hub.benchmark.run import QUICK, Sizes, benchmark, plot
+from hub.benchmark.run import KAFKA, POSTGRES, QUICK, SQLITE, TANSU, Sizes, benchmark, plot
 
 STEPS = 14
+
+
+class Broker(enum.StrEnum):
+    TANSU = TANSU
+    KAFKA = KAFKA
+
+
+class Store(enum.StrEnum):
+    SQLITE = SQLITE
+    POSTGRES = POSTGRES
 
 
 def bench(
@@ -29,11 +40,17 @@ def bench(
     scale: float = typer.Option(
         1.0, min=0.001, hidden=True, help="Multiply every run's size (the smoke test's)."
     ),
-    fetch_max_wait_ms: int = typer.Option(
-        20,
+    fetch_max_wait_ms: int | None = typer.Option(
+        None,
         min=1,
-        help="The consumers' fetch wait, the same for the hub, the floor and the relay "
-        "(tansu waits it out on every fetch).",
+        help="The consumers' fetch wait, the same for the hub, the floor and the relay; "
+        "20 ms on tansu (which waits it out on every fetch), 500 ms on Apache Kafka.",
+    ),
+    broker: Broker = typer.Option(
+        Broker.TANSU, help="tansu (embedded), or Apache Kafka: one node on loopback."
+    ),
+    store: Store = typer.Option(
+        Store.SQLITE, help="SQLite, or PostgreSQL: a throw-away embedded server."
     ),
     subjects: int | None = typer.Option(
         None, min=100, hidden=True, help="Clients in the state (100,000 unless set)."
@@ -55,7 +72,15 @@ def bench(
             began.append((description, time.perf_counter()))
             progress.update(task, description=description, advance=1)
 
-        figures, runs = asyncio.run(benchmark(sizes, step, fetch_max_wait_ms=fetch_max_wait_ms))
+        figures, runs = asyncio.run(
+            benchmark(
+                sizes,
+                step,
+                fetch_max_wait_ms=fetch_max_wait_ms,
+                broker=broker.value,
+                store=store.value,
+            )
+        )
         began.append(("end", time.perf_counter()))
     # Where a run's time goes, so that --quick can be kept within its three minutes.
     figures["step_seconds"] = {

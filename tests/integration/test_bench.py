@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.backends import BOTH_PATHS, PRODUCTION, apache_kafka_or_skip
+
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 HUB = str(Path(sys.executable).with_name("hub"))
 KEYS = (
@@ -38,12 +40,29 @@ AT_REST = ("idle_cpu_pct", "floor_idle_cpu_pct")
 
 
 @pytest.mark.timeout(600)
+@pytest.mark.parametrize("path", BOTH_PATHS)
 def test_the_smallest_bench_reports_every_figure(
-    tmp_path: Path, report: Callable[[str], None]
+    path: str, tmp_path: Path, report: Callable[[str], None]
 ) -> None:
+    """On tansu with SQLite, and on the production path (issue 24, item 4): Apache Kafka
+    with the idempotent producer, PostgreSQL for the hub and for the floor."""
+    backing = ["--broker", "kafka", "--store", "postgres"] if path == PRODUCTION else []
+    if path == PRODUCTION:
+        apache_kafka_or_skip()
     target = tmp_path / "out" / "bench.json"
     done = subprocess.run(
-        [HUB, "bench", "--quick", "--scale", "0.02", "--subjects", "500", "--json", str(target)],
+        [
+            HUB,
+            "bench",
+            "--quick",
+            "--scale",
+            "0.02",
+            "--subjects",
+            "500",
+            "--json",
+            str(target),
+            *backing,
+        ],
         capture_output=True,
         text=True,
         timeout=540,
@@ -68,7 +87,11 @@ def test_the_smallest_bench_reports_every_figure(
         figures["hub_max_msgs_per_s"] / figures["relay_max_msgs_per_s"], rel=0.01
     )
     assert figures["machine"]["cores"] >= 1
-    assert figures["machine"]["broker"].startswith("tansu")
+    assert figures["machine"]["broker"].startswith(
+        "Apache Kafka" if path == PRODUCTION else "tansu"
+    )
+    assert figures["machine"]["store"] == ("postgres" if path == PRODUCTION else "sqlite")
+    assert figures["fetch_max_wait_ms"] == (500 if path == PRODUCTION else 20)
     assert {run["name"] for run in figures["runs"]} >= {
         "relay max",
         "hub 100/s",
@@ -91,4 +114,4 @@ def test_the_smallest_bench_reports_every_figure(
     assert busy < (figures["machine"]["cores"] or 1) * 1.1, "no more CPU than the machine has"
     assert target.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "cpu_over_floor" in done.stdout
-    report("[bench] smallest size: " + ", ".join(f"{key} {figures[key]}" for key in KEYS))
+    report(f"[bench, {path}] smallest size: " + ", ".join(f"{key} {figures[key]}" for key in KEYS))

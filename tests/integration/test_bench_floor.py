@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
@@ -55,3 +56,22 @@ async def test_the_floor_does_exactly_one_intakes_io(
         receipts = database.execute("SELECT intake, recipient, status FROM receipts").fetchall()
     assert routed == [("msg_intake",)]
     assert sorted(receipts) == sorted(("msg_intake", r, 200) for r in RECIPIENTS)
+
+
+@pytest.mark.postgres
+async def test_the_floor_of_the_production_store_writes_both_stages_at_once(
+    kafka_settings: KafkaSettings, tmp_path: Path, postgres_url: str
+) -> None:
+    """``hub bench --store postgres``: the floor writes through asyncpg, its routing and
+    delivery stages at the same time (one connection shared by both failed at once with
+    "another operation is in progress" and stopped the floor in the first full run)."""
+    floor = FloorBench(kafka_settings, tmp_path, record_bytes=600, body=BODY, database=postgres_url)
+    async with floor.running():
+        run = await floor.measure("floor on postgres", 200, None)
+    assert run.arrived == run.sent == 200
+    connection = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg:", "postgresql:"))
+    try:
+        assert await connection.fetchval("SELECT count(*) FROM routed") == 200
+        assert await connection.fetchval("SELECT count(*) FROM receipts") == 200 * len(RECIPIENTS)
+    finally:
+        await connection.close()

@@ -8,10 +8,9 @@ the relay does with what it sees, on the shipped SQLite store."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-
-import datetime as dt
 
 import pytest
 from aiokafka.errors import UnknownError
@@ -25,8 +24,8 @@ from hub.core.topics import DELIVERIES_GROUP, DELIVERY_TOPICS, DETENTION, ROUTER
 from hub.relay import Redriven, Relay
 from hub.settings import KafkaSettings
 from hub.state import accepted, outbox
-from hub.state.tables import AcceptedEvent, OutboxRecord, ProcessedEvent
 from hub.state.database import make_engine, migrate, sessionmaker
+from hub.state.tables import AcceptedEvent, OutboxRecord, ProcessedEvent
 
 PARTITION = f"{DETENTION.name}:0"
 LOST = KafkaRecord(DETENTION.name, b"psn-k1-client", b"sealed", {"ce_id": "e-1"})
