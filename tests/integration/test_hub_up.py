@@ -18,6 +18,7 @@ from hub.bus.embedded import answers_kafka, free_port
 from hub.cli.simulate import LIVE_DEMO
 from hub.console.web import COOKIE
 from tests.backends import apache_kafka_or_skip
+from tests.chaos.rig import alive
 
 pytestmark = pytest.mark.integration
 HUB = str(Path(sys.executable).with_name("hub"))
@@ -168,6 +169,20 @@ def _processes_with(text: str) -> list[str]:
     return found
 
 
+def _router_children(parent: int) -> list[int]:
+    """The pids of ``parent``'s children that run the router apart (a spawned Python)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(status.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (status.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and b"spawn_main" in cmdline:
+            found.append(int(status.parent.name))
+    return found
+
+
 def _wait_up(process: subprocess.Popen[bytes], endpoints_file: Path, limit_s: float) -> None:
     started = time.monotonic()
     while not endpoints_file.exists():
@@ -182,8 +197,9 @@ def test_hub_up_on_apache_kafka_and_postgres_survives_a_kill_and_leaves_no_broke
     tmp_path: Path,
 ) -> None:
     """`hub up --broker kafka --store postgres`: the production broker and store with the
-    same two commands. Killed with SIGKILL, it leaves no broker behind; started again, it
-    finds its data (the audit chain goes on) and takes the next intake."""
+    same two commands, the router in a child process of its own (both cores: issue 24,
+    build 3). Killed with SIGKILL, it leaves no broker and no router behind; started
+    again, it finds its data (the audit chain goes on) and takes the next intake."""
     apache_kafka_or_skip()
     data = tmp_path / "data"
     env = {
@@ -210,6 +226,8 @@ def test_hub_up_on_apache_kafka_and_postgres_survives_a_kill_and_leaves_no_broke
             assert _mode(data) == (0o711 if os.geteuid() == 0 else 0o700)
             assert _mode(data / "kafka-1") == 0o700
             assert _mode(endpoints_file) == 0o600
+            routers = _router_children(process.pid)
+            assert len(routers) == 1, "the router runs in a child process of its own"
             # The demo client's stay from run 1 is open: a second START would be a repeat
             # of it (nothing sent), so run 2 ends that stay first.
             for scenario in ("intake",) if run == 1 else ("release", "intake"):
@@ -232,6 +250,11 @@ def test_hub_up_on_apache_kafka_and_postgres_survives_a_kill_and_leaves_no_broke
             time.sleep(0.1)
             brokers = [p for p in _processes_with(str(data / "kafka-1")) if "kafka.Kafka" in p]
         assert brokers == [], f"run {run}: a broker outlived its hub"
+        for _ in range(50):
+            if not any(alive(pid) for pid in routers):
+                break
+            time.sleep(0.1)
+        assert not any(alive(pid) for pid in routers), f"run {run}: a router outlived its hub"
     assert b"Ketenhub stopped." in output
     first, second = (int(r.split(": ")[1].split()[0]) for r in records)
     assert second > first, records
