@@ -195,6 +195,11 @@ class EmbeddedKafka:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def exit_code(self) -> int | None:
+        """How the broker ended, once it has; None while it runs or before it started."""
+        return self._process.poll() if self._process is not None else None
+
     def _log_tail(self) -> str:
         if self._log_path is None or not self._log_path.exists():
             return "no broker output"

@@ -9,6 +9,7 @@ import multiprocessing
 import multiprocessing.process
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -61,6 +62,45 @@ async def _wait_for_stop_signal(router: RouterApart | None = None) -> None:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+class BrokerRestarts:
+    """``hub up``'s tansu started again when it dies under a running hub: a new, empty
+    broker on the same address, with a new cluster id, so the relay sends it everything
+    the store holds that was not had yet (docs/reliability.md). Without this the hub ran
+    on without a broker, its readiness false and its log filling with connection errors.
+
+    A thread of its own looks once a second. A broker it starts dies with this thread
+    (the parent-death signal follows the starting thread), which lives until the hub
+    stops."""
+
+    def __init__(self, broker: EmbeddedKafka, interval_s: float = 1.0) -> None:
+        self._broker = broker
+        self._interval_s = interval_s
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="broker-restarts", daemon=True)
+        self.restarts = 0
+
+    def start(self) -> BrokerRestarts:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(self._interval_s):
+            if self._broker.running:
+                continue
+            log.error("embedded_broker_died", exit_code=self._broker.exit_code)
+            try:
+                self._broker.start()
+            except HubError as error:  # tried again at the next look
+                log.error("embedded_broker_restart_failed", error=str(error))
+                continue
+            self.restarts += 1
+            log.warning("embedded_broker_restarted", address=self._broker.bootstrap_servers)
 
 
 class RouterApart:
@@ -335,16 +375,12 @@ def up(
             url = asyncio.run(postgres.ensure_database("ketenhub"))
             database = settings.database.model_copy(update={"url": url})
             embedded_settings = embedded_settings.model_copy(update={"database": database})
-        run_loop(
-            _serve(
-                embedded_settings,
-                embedded=True,
-                endpoints_file=endpoints_file,
-                simulators=simulators,
-                fresh_broker=isinstance(broker, EmbeddedKafka),
-                router_apart=store is StoreKind.POSTGRES,
-            )
-        )
+        restarts = BrokerRestarts(broker).start() if isinstance(broker, EmbeddedKafka) else None
+        try:
+            _up(embedded_settings, endpoints_file, simulators, broker, store)
+        finally:
+            if restarts is not None:
+                restarts.stop()
     except HubError as error:
         _fail(error)
     finally:
@@ -352,6 +388,25 @@ def up(
         if postgres is not None:
             postgres.stop()
         typer.echo("Ketenhub stopped.")
+
+
+def _up(
+    settings: HubSettings,
+    endpoints_file: Path | None,
+    simulators: bool,
+    broker: Broker,
+    store: StoreKind,
+) -> None:
+    run_loop(
+        _serve(
+            settings,
+            embedded=True,
+            endpoints_file=endpoints_file,
+            simulators=simulators,
+            fresh_broker=isinstance(broker, EmbeddedKafka),
+            router_apart=store is StoreKind.POSTGRES,
+        )
+    )
 
 
 def run(

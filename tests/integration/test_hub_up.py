@@ -169,8 +169,8 @@ def _processes_with(text: str) -> list[str]:
     return found
 
 
-def _router_children(parent: int) -> list[int]:
-    """The pids of ``parent``'s children that run the router apart (a spawned Python)."""
+def _children(parent: int, marker: bytes) -> list[int]:
+    """The pids of ``parent``'s children whose command line has ``marker``."""
     found = []
     for status in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -178,7 +178,7 @@ def _router_children(parent: int) -> list[int]:
             cmdline = (status.parent / "cmdline").read_bytes()
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == parent and b"spawn_main" in cmdline:
+        if ppid == parent and marker in cmdline:
             found.append(int(status.parent.name))
     return found
 
@@ -226,7 +226,7 @@ def test_hub_up_on_apache_kafka_and_postgres_survives_a_kill_and_leaves_no_broke
             assert _mode(data) == (0o711 if os.geteuid() == 0 else 0o700)
             assert _mode(data / "kafka-1") == 0o700
             assert _mode(endpoints_file) == 0o600
-            routers = _router_children(process.pid)
+            routers = _children(process.pid, b"spawn_main")  # a spawned Python
             assert len(routers) == 1, "the router runs in a child process of its own"
             # The demo client's stay from run 1 is open: a second START would be a repeat
             # of it (nothing sent), so run 2 ends that stay first.
@@ -288,3 +288,60 @@ def test_hub_up_killed_with_sigkill_takes_its_embedded_broker_along(tmp_path: Pa
             break
         time.sleep(0.1)
     assert not answers_kafka(host, int(port), timeout=0.5), "tansu outlived a killed hub"
+
+
+def test_hub_up_starts_a_new_broker_when_its_tansu_dies_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    """Only the embedded broker killed (SIGKILL to tansu, not to the hub): `hub up` starts
+    a new one on the same address within seconds, the relay sends it what it lacks, the
+    hub is ready again and the next intake arrives. Before, the hub ran on without a
+    broker, not ready, its log filling with connection errors (the outside look). The
+    broker started again still dies with its hub."""
+    endpoints_file = tmp_path / "endpoints.json"
+    env = {
+        **os.environ,
+        "HUB_DATA_DIR": str(tmp_path / "data"),
+        "HUB_HTTP__PORT": str(free_port()),
+        "HUB_LOG__FORMAT": "json",
+    }
+    log = (tmp_path / "hub.log").open("wb")
+    process = subprocess.Popen(
+        [HUB, "up", "--simulators", "--endpoints-file", str(endpoints_file)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_up(process, endpoints_file, 60)
+        written = json.loads(endpoints_file.read_text())
+        host, port = written["kafka_bootstrap_servers"].split(":")
+        (first,) = _children(process.pid, b"tansu")
+        os.kill(first, signal.SIGKILL)
+        for _ in range(300):
+            started = [pid for pid in _children(process.pid, b"tansu") if alive(pid)]
+            if started and started != [first] and answers_kafka(host, int(port), timeout=0.2):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("no new broker within 30 s")
+        for _ in range(300):
+            if httpx.get(written["readiness"], timeout=5).status_code == 200:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("not ready again within 60 s")
+        demo = subprocess.run(
+            [HUB, "simulate", "intake"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert "the LLC received 1" in demo.stdout, demo.stdout + demo.stderr
+        assert b"embedded_broker_restarted" in (tmp_path / "hub.log").read_bytes()
+    finally:
+        process.kill()
+        process.wait()
+        log.close()
+    for _ in range(50):
+        if not answers_kafka(host, int(port), timeout=0.2):
+            break
+        time.sleep(0.1)
+    assert not answers_kafka(host, int(port), timeout=0.5), "the new tansu outlived its hub"
