@@ -183,6 +183,15 @@ def _children(parent: int, marker: bytes) -> list[int]:
     return found
 
 
+def _assert_gone(host: str, port: int, message: str) -> None:
+    """No broker answers on ``host:port`` within 5 s."""
+    for _ in range(50):
+        if not answers_kafka(host, port, timeout=0.2):
+            break
+        time.sleep(0.1)
+    assert not answers_kafka(host, port, timeout=0.5), message
+
+
 def _wait_up(process: subprocess.Popen[bytes], endpoints_file: Path, limit_s: float) -> None:
     started = time.monotonic()
     while not endpoints_file.exists():
@@ -283,11 +292,7 @@ def test_hub_up_killed_with_sigkill_takes_its_embedded_broker_along(tmp_path: Pa
     finally:
         process.kill()
         process.wait()
-    for _ in range(50):
-        if not answers_kafka(host, int(port), timeout=0.2):
-            break
-        time.sleep(0.1)
-    assert not answers_kafka(host, int(port), timeout=0.5), "tansu outlived a killed hub"
+    _assert_gone(host, int(port), "tansu outlived a killed hub")
 
 
 def test_hub_up_starts_a_new_broker_when_its_tansu_dies_and_loses_nothing(
@@ -340,8 +345,4 @@ def test_hub_up_starts_a_new_broker_when_its_tansu_dies_and_loses_nothing(
         process.kill()
         process.wait()
         log.close()
-    for _ in range(50):
-        if not answers_kafka(host, int(port), timeout=0.2):
-            break
-        time.sleep(0.1)
-    assert not answers_kafka(host, int(port), timeout=0.5), "the new tansu outlived its hub"
+    _assert_gone(host, int(port), "the new tansu outlived its hub")
