@@ -6,7 +6,7 @@ broker is left without its hub.
 
 The shipped Kafka defaults (a group join on tansu takes about two thirds of the 6 s
 session timeout, so each restart is slow on purpose). Size: ``HUB_TREE_CLIENTS`` times
-20 messages and ``HUB_TREE_KILLS`` kills; ``make test`` runs 15 x 20 = 300 and 4,
+20 messages and ``HUB_TREE_KILLS`` kills; ``make test`` runs 15 x 20 = 300 and 3,
 ``make chaos`` 50 x 20 = 1,000 and 20."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from tests.chaos.rig import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 CLIENTS = int(os.environ.get("HUB_TREE_CLIENTS", "15"))
-KILLS = int(os.environ.get("HUB_TREE_KILLS", "4"))
+KILLS = int(os.environ.get("HUB_TREE_KILLS", "3"))
 PER_CLIENT = 20
 
 

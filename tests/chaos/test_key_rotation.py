@@ -51,7 +51,7 @@ async def _hub(hub: HubRunner, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def _rotate(tmp_path: Path, backend: Backend, report: Callable[[str], None]) -> None:
-    clients_count = size(backend, "ROTATION_CLIENTS", 20, 15)
+    clients_count = size(backend, "ROTATION_CLIENTS", 30, 15)
     port = free_port()
     sims = SimulatorSet(hub_url=f"http://127.0.0.1:{port}")
     await sims.start()
