@@ -4,7 +4,6 @@ same broker, in one run, with every figure beside its target (docs/performance.m
 from __future__ import annotations
 
 import asyncio
-import enum
 import itertools
 import json
 import logging
@@ -17,19 +16,10 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hub.benchmark.run import KAFKA, POSTGRES, QUICK, SQLITE, TANSU, Sizes, benchmark, plot
+from hub.benchmark.run import QUICK, Sizes, benchmark, plot
+from hub.cli.serve import BrokerKind, StoreKind
 
 STEPS = 14
-
-
-class Broker(enum.StrEnum):
-    TANSU = TANSU
-    KAFKA = KAFKA
-
-
-class Store(enum.StrEnum):
-    SQLITE = SQLITE
-    POSTGRES = POSTGRES
 
 
 def bench(
@@ -46,11 +36,11 @@ def bench(
         help="The consumers' fetch wait, the same for the hub, the floor and the relay; "
         "20 ms on tansu (which waits it out on every fetch), 500 ms on Apache Kafka.",
     ),
-    broker: Broker = typer.Option(
-        Broker.TANSU, help="tansu (embedded), or Apache Kafka: one node on loopback."
+    broker: BrokerKind = typer.Option(
+        BrokerKind.TANSU, help="tansu (embedded), or Apache Kafka: one node on loopback."
     ),
-    store: Store = typer.Option(
-        Store.SQLITE, help="SQLite, or PostgreSQL: a throw-away embedded server."
+    store: StoreKind = typer.Option(
+        StoreKind.SQLITE, help="SQLite, or PostgreSQL: a throw-away embedded server."
     ),
     subjects: int | None = typer.Option(
         None, min=100, hidden=True, help="Clients in the state (100,000 unless set)."

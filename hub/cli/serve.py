@@ -79,7 +79,6 @@ class BrokerRestarts:
         self._interval_s = interval_s
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="broker-restarts", daemon=True)
-        self.restarts = 0
 
     def start(self) -> BrokerRestarts:
         self._thread.start()
@@ -99,7 +98,6 @@ class BrokerRestarts:
             except HubError as error:  # tried again at the next look
                 log.error("embedded_broker_restart_failed", error=str(error))
                 continue
-            self.restarts += 1
             log.warning("embedded_broker_restarted", address=self._broker.bootstrap_servers)
 
 
@@ -377,7 +375,16 @@ def up(
             embedded_settings = embedded_settings.model_copy(update={"database": database})
         restarts = BrokerRestarts(broker).start() if isinstance(broker, EmbeddedKafka) else None
         try:
-            _up(embedded_settings, endpoints_file, simulators, broker, store)
+            run_loop(
+                _serve(
+                    embedded_settings,
+                    embedded=True,
+                    endpoints_file=endpoints_file,
+                    simulators=simulators,
+                    fresh_broker=isinstance(broker, EmbeddedKafka),
+                    router_apart=store is StoreKind.POSTGRES,
+                )
+            )
         finally:
             if restarts is not None:
                 restarts.stop()
@@ -388,25 +395,6 @@ def up(
         if postgres is not None:
             postgres.stop()
         typer.echo("Ketenhub stopped.")
-
-
-def _up(
-    settings: HubSettings,
-    endpoints_file: Path | None,
-    simulators: bool,
-    broker: Broker,
-    store: StoreKind,
-) -> None:
-    run_loop(
-        _serve(
-            settings,
-            embedded=True,
-            endpoints_file=endpoints_file,
-            simulators=simulators,
-            fresh_broker=isinstance(broker, EmbeddedKafka),
-            router_apart=store is StoreKind.POSTGRES,
-        )
-    )
 
 
 def run(

@@ -63,6 +63,7 @@ log = get_logger(__name__)
 LABEL_FLOWS = frozenset({Flow.B, Flow.C})
 """Deliveries whose outcome is the label's state at the partner (``hub labels status``)."""
 IN_FLIGHT = 16
+"""Clients whose deliveries of one batch go out at the same time."""
 FETCH_BUDGET_S = 5.0
 """The longest one fetch's deliveries to one connector's partner may take. The
 connectors of a process share one consumer, and the next fetch waits for this one: a
@@ -70,7 +71,6 @@ partner that answers slowly (within its timeout) would hold the others' deliveri
 long. Past it, the rest of the fetch waits in its lanes for the retry loop. Generous
 enough that a hub short of CPU (a fetch of 20 deliveries on a busy machine) does not
 take itself for a slow partner."""
-"""Clients whose deliveries of one batch go out at the same time."""
 LEASE = dt.timedelta(seconds=20)
 """How long one attempt at a held delivery holds it against other processes."""
 
@@ -373,11 +373,8 @@ class OutboundRuntime:
                 held += 1
         for recipient in slow:  # its next deliveries wait in their lanes, not in a fetch
             self.breakers[recipient].trip()
-        log.warning(
-            "deliveries_held_partner_slow",
-            connector=self.connector.name,
-            held=held,
-        )
+        if held:
+            log.warning("deliveries_held_partner_slow", connector=self.connector.name, held=held)
 
     def _item(self, fetch: Fetch, step: Planned) -> Item:
         """A planned delivery of the fetch as its lane keeps it."""
