@@ -97,7 +97,15 @@ class RouterConsumer:
             await self._routed(batch[:half])
             await self._routed(batch[half:])
             return
-        await self._router.flush([item.envelope.id for _, item in batch])
+        await self._router.flush(
+            list(
+                dict.fromkeys(
+                    event_id
+                    for (_, item), result in zip(batch, results, strict=True)
+                    for event_id in (*result.ahead, item.envelope.id)
+                )
+            )
+        )
         for (record, item), result in zip(batch, results, strict=True):
             self._crashes.pop(item.envelope.id, None)
             with (

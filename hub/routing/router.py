@@ -10,13 +10,15 @@ after they are sent is the Kafka offset committed. A redelivered event finds its
 and sends only what was left unsent.
 
 There is one path, :meth:`Router.route_batch`. The consumer takes what one fetch
-brought (up to ``KafkaSettings.batch_max_records``) and routes it in one transaction, in
-the order it came, with the case look-ups asked at once and one audit append: the
-per-event cost of a transaction, a commit and a round trip to the broker is paid once
-per batch. An event whose client has an earlier one held back, or whose look-up failed,
-is held back in the client's lane (``hub.state.holdback``) in that transaction; a held
-event tried again, and a single event, are batches of one. A batch that fails is split
-until the event that fails it is alone, and that one is dead-lettered.
+brought (up to ``KafkaSettings.batch_max_records``) and routes it in one transaction,
+each client's events in the order the hub accepted them (:mod:`hub.routing.order`: one
+the broker lost is read from the store and goes first), with the case look-ups asked
+at once and one audit append: the per-event cost of a transaction, a commit and a round
+trip to the broker is paid once per batch. An event whose client has an earlier one
+held back, or whose look-up failed, is held back in the client's lane
+(``hub.state.holdback``) in that transaction; a held event tried again, and a single
+event, are batches of one. A batch that fails is split until the event that fails it is
+alone, and that one is dead-lettered.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from hub.routing.core import (
 )
 from hub.routing.decision import Policy
 from hub.routing.lookup import CaseLookup
+from hub.routing.order import RoutingOrder, accepted_order
 from hub.routing.snapshot import Snapshot
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import (
@@ -65,6 +68,7 @@ from hub.schemas.consent import (
 from hub.schemas.detention import DetentionEvent
 from hub.schemas.envelope import Envelope
 from hub.state import (
+    accepted,
     activity,
     audit,
     cases,
@@ -89,6 +93,9 @@ class RouteResult:
     audit_seqs: tuple[int, ...] = ()
     staged: int = 0
     parked: bool = False
+    ahead: tuple[str, ...] = ()
+    """Events of the client accepted before this one and routed just before it, in
+    this batch (see :mod:`hub.routing.order`): their deliveries go first."""
 
 
 LookUp = KedoLookupResult | RetryableError
@@ -102,6 +109,17 @@ class Incoming:
     envelope: Envelope
     event: CanonicalEvent
     headers: list[tuple[str, Any]] = field(default_factory=list)
+
+
+def _positions(order: RoutingOrder, items: Sequence[Incoming], fetched: int) -> list[int]:
+    """``order``'s steps as positions in ``items``: the fetch, then what the store
+    brought (an event it could not bring is left out)."""
+    brought = {item.envelope.id: n for n, item in enumerate(items[fetched:], start=fetched)}
+    return [
+        step if isinstance(step, int) else brought[step]
+        for step in order.steps
+        if isinstance(step, int) or step in brought
+    ]
 
 
 def _utc_now() -> dt.datetime:
@@ -158,15 +176,25 @@ class Router:
         """
         if not batch:
             return []
-        batch = [await self._current_subject(item) for item in batch]
-        subjects = {item.envelope.subject for item in batch}
+        fetched = [await self._current_subject(item) for item in batch]
         async with self._sessions() as session:
+            pending = await accepted.unrouted_of(
+                session, ROUTER_GROUP, {item.envelope.subject for item in (*batch, *fetched)}
+            )
             seen = await idempotency.processed_among(
                 session, ROUTER_GROUP, [item.envelope.id for item in batch]
             )
-            lanes = await holdback.lanes_among(session, ROUTER_GROUP, subjects)
+            lanes = await holdback.lanes_among(
+                session, ROUTER_GROUP, {item.envelope.subject for item in fetched}
+            )
+        order = accepted_order([(i.envelope.id, i.envelope.subject) for i in batch], pending)
+        brought = [await self._current_subject(item) for item in await self._brought(order)]
+        heads = {item.envelope.subject for item in fetched if item.envelope.id in resumed}
+        resumed |= {item.envelope.id for item in brought if item.envelope.subject in heads}
+        items = [*fetched, *brought]
         holding = {subject for subject, _ in lanes}
-        fresh = [(n, item) for n, item in enumerate(batch) if item.envelope.id not in seen]
+        positions = _positions(order, items, len(batch))
+        fresh = [(n, items[n]) for n in positions if items[n].envelope.id not in seen]
         answers = await self._look_up_all(
             {
                 item.envelope.subject
@@ -217,25 +245,56 @@ class Router:
                         decided[n] = await self._decide(session, envelope, event, inputs, now, key)
                     snapshot.changed(envelope.subject)
             await activity.seen(session, {item.envelope.subject for _, item in fresh}, now)
-            seqs = iter(
+            numbers = iter(
                 await audit.append(
                     session, [entry for entries, _ in decided.values() for entry in entries]
                 )
             )
+            audit_seqs = {
+                n: tuple(next(numbers) for _ in entries) for n, (entries, _) in decided.items()
+            }
         metrics.count_decisions(
             (e.outcome, e.rule_ids) for entries, _ in decided.values() for e in entries
         )
-        results = []
-        for n in range(len(batch)):
-            if n in held:
-                results.append(RouteResult(duplicate=False, parked=True))
-            elif n not in decided:
-                results.append(RouteResult(duplicate=True))
-            else:
-                entries, staged = decided[n]
-                numbers = tuple(next(seqs) for _ in entries)
-                results.append(RouteResult(duplicate=False, audit_seqs=numbers, staged=staged))
-        return results
+        return [self._result(n, held, decided, audit_seqs, order) for n in range(len(batch))]
+
+    @staticmethod
+    def _result(
+        n: int,
+        held: Collection[int],
+        decided: Mapping[int, tuple[list[AuditEntry], int]],
+        audit_seqs: Mapping[int, tuple[int, ...]],
+        order: RoutingOrder,
+    ) -> RouteResult:
+        ahead = order.ahead.get(n, ())
+        if n in held:
+            return RouteResult(duplicate=False, parked=True, ahead=ahead)
+        if n not in decided:
+            return RouteResult(duplicate=True, ahead=ahead)
+        return RouteResult(
+            duplicate=False, audit_seqs=audit_seqs[n], staged=decided[n][1], ahead=ahead
+        )
+
+    async def _brought(self, order: RoutingOrder) -> list[Incoming]:
+        """The events ``order`` routes that the broker has not brought, opened from the
+        accepted events the store keeps (an erased one is left out)."""
+        wanted = [step for step in order.steps if isinstance(step, str)]
+        if not wanted:
+            return []
+        async with self._sessions() as session:
+            rows = {row.event_id: row for row in await accepted.kept_by_id(session, wanted)}
+        items = []
+        for event_id in wanted:
+            if event_id not in rows:
+                continue  # routed by another router meanwhile, and pruned
+            record = rows[event_id].record
+            try:
+                envelope, event = await open_record(record.headers, record.value, self.keyring)
+            except Erased:
+                continue
+            log.warning("event_routed_ahead", subject=envelope.subject, type=envelope.type)
+            items.append(Incoming(envelope, event, record.header_list()))
+        return items
 
     async def _current_subject(self, item: Incoming) -> Incoming:
         """The item under its client's current pseudonym, during a key rotation."""
@@ -329,7 +388,7 @@ class Router:
                     await holdback.release(session, item.seq)
                 continue
             try:
-                await self.route(envelope, event, resumed=True)
+                result = await self.route(envelope, event, resumed=True)
             except RetryableError as error:
                 attempt = item.attempts + 1
                 async with self._sessions.begin() as session:
@@ -345,7 +404,7 @@ class Router:
                 return routed
             async with self._sessions.begin() as session:
                 await holdback.release(session, item.seq)
-            await self.flush([envelope.id])
+            await self.flush([*result.ahead, envelope.id])
             routed += 1
 
     async def _decide(

@@ -11,7 +11,7 @@ pruned.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, delete, exists, select, update
@@ -91,6 +91,30 @@ async def unrouted(
     if published_before is not None:
         statement = statement.where(AcceptedEvent.published_at < published_before)
     rows = await session.scalars(statement.order_by(AcceptedEvent.seq))
+    return [_accepted(row) for row in rows.all()]
+
+
+async def unrouted_of(
+    session: AsyncSession, router: str, subjects: Collection[str]
+) -> list[tuple[int, str, str]]:
+    """The accepted events of ``subjects`` the router does not have yet, as (seq, event
+    id, subject) in the order accepted, without their records: a fetch's own events and
+    any accepted before them that the broker has not brought (one query a batch)."""
+    if not subjects:
+        return []
+    rows = await session.execute(
+        select(AcceptedEvent.seq, AcceptedEvent.event_id, AcceptedEvent.subject)
+        .where(AcceptedEvent.subject.in_(list(subjects)), ~_settled(router))
+        .order_by(AcceptedEvent.seq)
+    )
+    return [(int(seq), str(event_id), str(subject)) for seq, event_id, subject in rows]
+
+
+async def kept_by_id(session: AsyncSession, event_ids: Collection[str]) -> list[Accepted]:
+    """The accepted events ``event_ids`` still kept, with their records."""
+    rows = await session.scalars(
+        select(AcceptedEvent).where(AcceptedEvent.event_id.in_(list(event_ids)))
+    )
     return [_accepted(row) for row in rows.all()]
 
 

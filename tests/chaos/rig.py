@@ -388,6 +388,7 @@ class Decision:
     action: str
     recipient: str | None
     delivery_id: str | None
+    outcome: str
 
 
 async def query(database_url: str, sql: str) -> list[tuple[Any, ...]]:
@@ -404,7 +405,7 @@ async def decisions(database_url: str) -> list[Decision]:
     """The audit trail, oldest first."""
     rows = await query(
         database_url,
-        "SELECT seq, event_id, subject, action, recipient, delivery_id "
+        "SELECT seq, event_id, subject, action, recipient, delivery_id, outcome "
         "FROM audit_record ORDER BY seq",
     )
     return [Decision(*row) for row in rows]
@@ -431,6 +432,9 @@ class Accounts:
     duplicate_keys_refused: int = 0
     unexpected: int = 0
     out_of_order: list[str] = field(default_factory=list)
+    starts_taken_for_repeats: int = 0
+    """STARTs the router judged repeats of an open stay: the driver sends every START
+    once, after the stay before it ended, so each of these is a notice never sent."""
 
     @property
     def complete(self) -> bool:
@@ -444,6 +448,7 @@ def account(
     mine = [d for d in trail if d.subject in subjects]
     accounts = Accounts(events_expected=expected)
     accounts.events_decided = len({d.event_id for d in mine})
+    accounts.starts_taken_for_repeats = sum(d.outcome == "DUPLICATE_START" for d in mine)
     disclosed = [
         d
         for d in mine

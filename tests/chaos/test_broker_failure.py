@@ -190,6 +190,7 @@ async def _broker_failure(tmp_path: Path, backend: Backend, report: Callable[[st
         assert accounts.lost == [], hub.tail()
         assert accounts.decisions_doubled == 0
         assert accounts.duplicate_effects == 0
+        assert accounts.starts_taken_for_repeats == 0, "a START notice judged a repeat"
         assert accounts.out_of_order == []
         assert accounts.deliveries_expected >= expected
         assert hub.process is not None

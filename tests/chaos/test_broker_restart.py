@@ -41,19 +41,32 @@ PER_CLIENT = 20
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.parametrize(
+    "deaths",
+    [
+        pytest.param((3.0,), id="one death, a new broker 3 s later"),
+        pytest.param((0.5, 0.5), id="two deaths within a second"),
+    ],
+)
 def test_a_new_empty_broker_is_sent_everything_it_lost(
-    tmp_path: Path, report: Callable[[str], None]
+    tmp_path: Path, report: Callable[[str], None], deaths: tuple[float, ...]
 ) -> None:
+    """``deaths``: per death, how long until the new broker starts. Two deaths within a
+    second are what cost START notices before the router took each client's events in
+    the order accepted: an END the first broker took, and the next START on the second
+    before the relay sent the END again (the outside look, killing `hub up`'s tansu)."""
     port = free_port()
     broker = EmbeddedKafka(port=port).start()
     try:
         with quiet_http_logs():
-            asyncio.run(_restart(tmp_path, broker, report))
+            asyncio.run(_restart(tmp_path, broker, report, deaths))
     finally:
         broker.stop()
 
 
-async def _restart(tmp_path: Path, broker: EmbeddedKafka, report: Callable[[str], None]) -> None:
+async def _restart(
+    tmp_path: Path, broker: EmbeddedKafka, report: Callable[[str], None], deaths: tuple[float, ...]
+) -> None:
     port = free_port()
     sims = SimulatorSet(hub_url=f"http://127.0.0.1:{port}")
     await sims.start()
@@ -72,20 +85,24 @@ async def _restart(tmp_path: Path, broker: EmbeddedKafka, report: Callable[[str]
         driving = asyncio.create_task(driver.run([messages_for(b, PER_CLIENT) for b in bsns]))
         await wait_for(lambda: driver.sent >= expected // 3, timeout_s=300)
         killed_at = driver.sent
-        broker.kill()
-        await asyncio.sleep(3)
-        broker.start()  # the same address, nothing on it
+        for gap in deaths:
+            broker.kill()
+            await asyncio.sleep(gap)
+            broker.start()  # the same address, nothing on it
+            await asyncio.sleep(gap)
         await driving
         assert not driver.rejected, driver.rejected[:3]
         accounts = await settled_accounts(hub.database_url, subjects, sims, expected, timeout_s=300)
         report(
             f"[chaos] broker restarted empty: {driver.sent} messages answered 202, the "
-            f"broker killed after {killed_at} and a new one started 3 s later; "
+            f"broker killed {len(deaths)} time(s) from {killed_at} on, each new one "
+            f"started {deaths[0]} s later; "
             f"{accounts.events_decided}/{accounts.events_expected} events decided, "
             f"{accounts.delivered}/{accounts.deliveries_expected} deliveries arrived, lost "
             f"{len(accounts.lost)}, decided twice {accounts.decisions_doubled}, duplicate "
             f"effects {accounts.duplicate_effects}, repeats refused by idempotency key "
-            f"{accounts.duplicate_keys_refused}, out of order {len(accounts.out_of_order)}; "
+            f"{accounts.duplicate_keys_refused}, out of order {len(accounts.out_of_order)}, "
+            f"STARTs judged repeats {accounts.starts_taken_for_repeats}; "
             f"{time.monotonic() - started:.0f} s"
         )
         assert driver.sent == expected
@@ -93,6 +110,7 @@ async def _restart(tmp_path: Path, broker: EmbeddedKafka, report: Callable[[str]
         assert accounts.lost == [], hub.tail()
         assert accounts.decisions_doubled == 0
         assert accounts.duplicate_effects == 0
+        assert accounts.starts_taken_for_repeats == 0, "a START notice judged a repeat"
     finally:
         if hub.process is not None and hub.process.poll() is None:
             hub.terminate()

@@ -95,6 +95,7 @@ async def _crash(tmp_path: Path, backend: Backend, report: Callable[[str], None]
         assert accounts.lost == [], hub.tail()
         assert accounts.decisions_doubled == 0
         assert accounts.duplicate_effects == 0
+        assert accounts.starts_taken_for_repeats == 0, "a START notice judged a repeat"
         assert accounts.out_of_order == []
         assert accounts.deliveries_expected >= clients_count * PER_CLIENT
         assert stop_s < 10

@@ -96,6 +96,7 @@ async def _tree(tmp_path: Path, report: Callable[[str], None]) -> None:
         assert accounts.lost == [], hub.tail()
         assert accounts.decisions_doubled == 0
         assert accounts.duplicate_effects == 0
+        assert accounts.starts_taken_for_repeats == 0, "a START notice judged a repeat"
         assert accounts.out_of_order == []
     finally:
         if hub.process is not None and hub.process.poll() is None:

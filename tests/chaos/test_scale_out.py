@@ -148,6 +148,7 @@ async def _scale_out(tmp_path: Path, backend: Backend, report: Callable[[str], N
         assert accounts.lost == []
         assert accounts.decisions_doubled == 0
         assert accounts.duplicate_effects == 0
+        assert accounts.starts_taken_for_repeats == 0, "a START notice judged a repeat"
         assert accounts.out_of_order == []
     finally:
         for runner in everyone:

@@ -14,7 +14,7 @@ import pytest
 from aiokafka import ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.bus.codec import encode
+from hub.bus.codec import decode, encode
 from hub.bus.deadletter import DeadLetters
 from hub.core.record import KafkaRecord
 from hub.core.topics import ROUTER_GROUP
@@ -22,7 +22,9 @@ from hub.routing.cedar_policy import CedarPolicy
 from hub.routing.consumer import CRASHES_BEFORE_DEAD_LETTER, RouterConsumer
 from hub.routing.lookup import StaticCaseLookup
 from hub.routing.replay import Replayer, Verdicts
+from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import KedoLookupResult
+from hub.schemas.detention import DetentionEnded
 from hub.schemas.envelope import Envelope, partner_source
 from hub.state import accepted, audit, dead_letters
 from hub.state.dead_letters import LetterQuery
@@ -137,3 +139,73 @@ async def test_a_dead_lettered_event_is_settled_until_it_is_replayed(engine: Asy
     async with hub.sessions() as session:
         (again,) = await accepted.unrouted(session, ROUTER_GROUP)
     assert again.subject == POISON, "released: the router (or the relay) takes it again"
+
+
+def _fetched(record: KafkaRecord, offset: int) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(
+        record.topic, 0, offset, 0, 0, record.key, record.value, None,
+        len(record.key), len(record.value), record.header_list(),
+    )  # fmt: skip
+
+
+async def test_a_start_the_broker_brings_before_a_lost_end_accepted_earlier_opens_a_new_stay(
+    engine: AsyncEngine,
+) -> None:
+    """Two quick broker deaths: the client's END was taken by the first, and the new
+    broker brings the next START before the relay sends the END again. Routed as
+    fetched, the START was judged a repeat of the open stay and its notice never sent
+    (the outside look lost 4 of 394 that way). Routed in the order accepted, the END is
+    read from the store and goes first, with its deliveries; the END that arrives after
+    is a repeat."""
+    subject = SUBJECTS[0]
+    hub = Hub(engine, StaticCaseLookup({subject: kedo_hit()}))
+
+    async def publish(value: bytes, _key: bytes | None, _headers: dict[str, str]) -> None:
+        return None
+
+    def record(event: CanonicalEvent, event_id: str) -> KafkaRecord:
+        envelope = Envelope.for_event(
+            event, subject=subject, source=partner_source("dji"), event_id=event_id
+        )
+        return encode(event, envelope)
+
+    start = record(detention_started(), "stay-1")
+    base = detention_started().model_dump(exclude={"start_date"})
+    end = record(
+        DetentionEnded(**base, end_date=dt.date(2026, 12, 1), release_municipality="GM0363"),
+        "end-1",
+    )
+    again = record(
+        detention_started(source_event_id="INJUS-0002", start_date=dt.date(2027, 3, 1)), "stay-2"
+    )
+    async with hub.sessions.begin() as session:
+        for event_id, kept in (("stay-1", start), ("end-1", end), ("stay-2", again)):
+            await accepted.accept(session, event_id, subject, kept)
+    consumer = RouterConsumer(hub.router, DeadLetters(hub.sessions, publish))
+
+    await consumer.handle([_fetched(start, 0)])
+    await consumer.handle([_fetched(again, 1)])  # the END is not on this broker
+
+    stays = [
+        (r["event_id"], r["outcome"], r["object"])
+        for r in await hub.records(subjects=[subject])
+        if r["recipient"] is None and r["event_id"] != "end-1"
+    ]
+    assert stays == [
+        ("stay-1", "START", "stay stay-1: start"),
+        ("stay-2", "START", "stay stay-2: start"),
+    ]
+    causes = [decode(r.headers, r.value)[0].causationid for r in hub.sent]
+    assert causes.count("end-1") > 0, "the END's notices were sent"
+    assert causes.count("stay-2") == 4, "a new stay's START notice to each team member"
+    last_end = max(n for n, cause in enumerate(causes) if cause == "end-1")
+    first_again = causes.index("stay-2")
+    assert last_end < first_again, "the END's notices go out before the next START's"
+
+    sent = len(hub.sent)
+    decided = len(await hub.records())
+    await consumer.handle([_fetched(end, 2)])  # the relay sends the END again
+    assert (len(hub.sent), len(await hub.records())) == (sent, decided), "a repeat, nothing new"
+    async with hub.sessions() as session:
+        assert await accepted.unrouted(session, ROUTER_GROUP) == []
+        assert (await audit.verify(session)).intact
