@@ -179,6 +179,9 @@ class HubProcess:
     """Each outbound connector reads in a consumer group of its own (``hub run
     --connector``, as a deployment under per-connector Kafka principals runs each), not
     in the one group of the process's connectors."""
+    relay: bool = True
+    """Run the relay here. `hub up` with the router apart runs one, in the parent: the
+    relay works from the store, so one per hub is enough, and each costs polls at rest."""
     clock: Clock = SYSTEM_CLOCK
     """What times the outbound connectors' retries (``hub.clock``): a test's own clock
     runs a partner outage of minutes in seconds. It is also the "now" no fact in an
@@ -239,7 +242,7 @@ class HubProcess:
         await start_together(self.broker)
         self.connectors.start_sources()
         self._retry_task = asyncio.create_task(self._housekeeping())
-        if self.components & {ROUTER, CONNECTORS}:
+        if self.relay and self.components & {ROUTER, CONNECTORS}:
             relay = Relay(
                 self.sessions,
                 EventPublisher(self.broker).send_all,

@@ -206,22 +206,28 @@ class Relay:
         return None
 
     async def run(self) -> None:
-        """For as long as the hub runs; a failed round (the broker away) is tried again."""
+        """For as long as the hub runs; a failed round (the broker away) is tried again.
+        A round that found nothing to publish doubles the pause before the next, up to
+        the broker check's interval, so a hub at rest looks every 2 s; a round that
+        published, or failed, looks again after ``interval_s``."""
         checked_at = pruned_at = 0.0
+        pause = self._interval_s
         try:
             while True:
                 try:
                     if time.monotonic() - checked_at >= CHECK_INTERVAL_S:
                         checked_at = time.monotonic()
                         await self.check()
-                    await self.publish_waiting()
+                    published = await self.publish_waiting()
                     if time.monotonic() - pruned_at >= PRUNE_INTERVAL_S:
                         pruned_at = time.monotonic()
                         await self.resend_stale()
                         await self.prune()
                 except Exception as error:  # the broker or the store away: the next round
                     log.warning("relay_round_failed", error=type(error).__name__)
-                await asyncio.sleep(self._interval_s)
+                    published = 1
+                pause = self._interval_s if published else min(pause * 2, CHECK_INTERVAL_S)
+                await asyncio.sleep(pause)
         finally:
             await self.close()
 

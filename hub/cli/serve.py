@@ -167,6 +167,7 @@ def _run_router(settings: HubSettings) -> None:
             endpoints_file=None,
             components=frozenset({ROUTER}),
             announce=False,
+            relay=False,
         )
     )
 
@@ -224,10 +225,11 @@ async def _serve(
     own_groups: bool = False,
     router_apart: bool = False,
     announce: bool = True,
+    relay: bool = True,
 ) -> None:
     """Run the hub's ``components`` until SIGINT or SIGTERM. ``router_apart``: the
     router runs in a child process of its own (:class:`RouterApart`), on the second
-    core."""
+    core, without a relay (the parent's serves both)."""
     if embedded:
         await ensure_topics(settings.kafka, ALL_TOPICS)
     sims = None
@@ -250,6 +252,7 @@ async def _serve(
         components=components - {ROUTER} if router_apart else components,
         fresh_broker=fresh_broker,
         own_groups=own_groups,
+        relay=relay,
     )
     if embedded:
         await migrate(process.engine)

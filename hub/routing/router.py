@@ -361,8 +361,7 @@ class Router:
         a longer pause. Returns how many were routed."""
         async with self._sessions() as session:
             now = self._clock()
-            lanes = await holdback.due_lanes(session, ROUTER_GROUP, now)
-            lanes += await holdback.due_lanes(session, ROUTER_SCHEDULE, now)
+            lanes = await holdback.due_lanes(session, (ROUTER_GROUP, ROUTER_SCHEDULE), now)
         routed = 0
         for lane in lanes:
             routed += await self._drain(lane)

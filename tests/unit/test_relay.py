@@ -8,6 +8,7 @@ the relay does with what it sees, on the shipped SQLite store."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
@@ -171,3 +172,29 @@ async def test_an_event_the_router_skipped_is_published_again_once_it_caught_up(
     broker.lag = {}
     assert await relay.resend_stale() == Redriven(events=1, deliveries=0)
     assert broker.sent == [LOST]
+
+
+async def test_at_rest_the_relay_looks_every_two_seconds_and_at_once_again_after_work(
+    store: AsyncEngine, broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each round is two queries and, every 2 s, a look at the broker: at 0.5 s that was
+    a third of `hub up`'s CPU at rest. A round that finds nothing doubles the pause up
+    to the 2 s of the broker check; one that publishes, or fails, resets it."""
+    sessions = sessionmaker(store)
+    relay = Relay(sessions, broker.send, KafkaSettings(), router=ROUTER_GROUP)
+    work = iter([0, 0, 0, 0, 3, 0, 0])  # what each round publishes
+    pauses: list[float] = []
+
+    async def publish_waiting() -> int:
+        return next(work)
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 7:
+            raise asyncio.CancelledError
+
+    monkeypatch.setattr(relay, "publish_waiting", publish_waiting)
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    with pytest.raises(asyncio.CancelledError):
+        await relay.run()
+    assert pauses == [1.0, 2.0, 2.0, 2.0, 0.5, 1.0, 2.0]
