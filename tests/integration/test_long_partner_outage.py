@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hub.connectors.runtime.outbound import OutboundRuntime
+from hub.connectors.runtime.outbound import RESTING_PAUSE_S, OutboundRuntime
 from hub.connectors.testing.harness import wait_until
 from hub.settings import KafkaSettings
 from hub.simulators.population import inclusion, person, synthetic_bsns
@@ -47,8 +47,8 @@ ROUND_EVERY_S = 120.0
 KINDS = ("START", "contact", "OVERPLAATSING", "contact", "EINDE")
 """Each one a delivery to the LLC, so every client has five waiting by the end."""
 CLIENTS = 4
-LOOP_PAUSE_S = 0.5
-"""The retry loop's pause (``run_retries``): a smaller step wakes no loop."""
+LOOP_PAUSE_S = RESTING_PAUSE_S
+"""The retry loop's longest pause (``run_retries``): a smaller step wakes no loop."""
 MAX_STEP_S = 10.0
 DRAIN_LIMIT_S = 900.0
 """How long after the LLC's return the test moves the clock before it calls it stuck:

@@ -801,16 +801,25 @@ async def retry_round(runtimes: Sequence[OutboundRuntime]) -> list[Result]:
     return [result for results in drained for result in results]
 
 
+RESTING_PAUSE_S = 2.0
+"""The retry loop's longest pause: a held delivery is tried at most this late."""
+
+
 async def run_retries(runtimes: Sequence[OutboundRuntime], interval_s: float = 0.5) -> None:
     """The retry loop of a process's outbound connectors, for as long as the hub runs; a
-    failed round is retried. One loop for them all: an idle hub asks once a round."""
+    failed round is retried. One loop for them all: an idle hub asks once a round. A
+    round that tried nothing doubles the pause, up to RESTING_PAUSE_S (at rest the loop
+    was a fifth of the hub's CPU); one that tried something, or failed, resets it."""
     clock = runtimes[0]._clock
+    pause = interval_s
     while True:
         try:
-            await retry_round(runtimes)
+            tried = bool(await retry_round(runtimes))
         except Exception:  # the store may be briefly away; the next round tries again
             log.exception("retry_round_failed", connectors=len(runtimes))
-        await clock.sleep(interval_s)
+            tried = True
+        pause = interval_s if tried else min(pause * 2, RESTING_PAUSE_S)
+        await clock.sleep(pause)
 
 
 async def handle_fetch(
