@@ -33,6 +33,7 @@ from hub.connectors.runtime.wiring import ConnectorSet, wire
 from hub.console.oidc import OidcLogin
 from hub.console.web import console_router
 from hub.core.errors import ConfigurationError
+from hub.core.polling import next_pause
 from hub.core.topics import ALL_TOPICS, ROUTED_TOPICS, ROUTER_GROUP
 from hub.event_loop import loop_name
 from hub.http_edge import BodyDeadline, HeaderLimit, edge_protocol
@@ -297,7 +298,8 @@ class HubProcess:
         return "https" if self.settings.http.tls_certfile else "http"
 
     async def _housekeeping(self) -> None:
-        """Every ``retry_interval_s`` route what the router had to park; every
+        """Every ``retry_interval_s`` (less often while nothing is due:
+        :func:`~hub.core.polling.next_pause`) route what the router had to park; every
         ``metrics_interval_s`` refresh the state gauges; every ``label_resend_interval_s``
         offer failed label deliveries to partners that are back; once an hour run the
         retention clocks (:meth:`_erase_due`)."""
@@ -305,11 +307,13 @@ class HubProcess:
         erased_at = resent_at = measured_at = time.monotonic()
         erased_at -= ERASURE_INTERVAL_S
         measured_at -= self.settings.ops.metrics_interval_s
+        pause = routing.retry_interval_s
         while True:
-            await asyncio.sleep(routing.retry_interval_s)
+            await asyncio.sleep(pause)
+            routed = 0
             try:
                 if ROUTER in self.components:
-                    await self.router.retry_parked()
+                    routed = await self.router.retry_parked()
                 if time.monotonic() - measured_at >= self.settings.ops.metrics_interval_s:
                     measured_at = time.monotonic()
                     await self._measure()
@@ -327,6 +331,8 @@ class HubProcess:
                     await self._erase_due()
             except Exception:  # a failed round is logged and retried; the loop must live
                 log.exception("housekeeping_failed")
+                routed = 1
+            pause = next_pause(pause, routing.retry_interval_s, busy=routed > 0)
 
     def _console(self) -> APIRouter:
         console = self.settings.console

@@ -32,6 +32,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.bus.admin import BrokerWatch, consumer_lag, ensure_topics
+from hub.core.polling import RESTING_PAUSE_S, next_pause
 from hub.core.topics import ALL_TOPICS, ROUTED_TOPICS
 from hub.logs import get_logger
 from hub.settings import KafkaSettings
@@ -45,7 +46,7 @@ TOPIC_NAMES = [t.name for t in ALL_TOPICS]
 GRACE = dt.timedelta(seconds=2)
 """An unpublished accepted event or delivery younger than this is still its webhook's,
 or its router's, to publish."""
-CHECK_INTERVAL_S = 2.0
+CHECK_INTERVAL_S = RESTING_PAUSE_S
 PRUNE_INTERVAL_S = 30.0
 STALE = dt.timedelta(seconds=60)
 """An accepted event published this long ago and still not routed, with the router
@@ -208,8 +209,7 @@ class Relay:
     async def run(self) -> None:
         """For as long as the hub runs; a failed round (the broker away) is tried again.
         A round that found nothing to publish doubles the pause before the next, up to
-        the broker check's interval, so a hub at rest looks every 2 s; a round that
-        published, or failed, looks again after ``interval_s``."""
+        the broker check's interval (:func:`~hub.core.polling.next_pause`)."""
         checked_at = pruned_at = 0.0
         pause = self._interval_s
         try:
@@ -226,7 +226,7 @@ class Relay:
                 except Exception as error:  # the broker or the store away: the next round
                     log.warning("relay_round_failed", error=type(error).__name__)
                     published = 1
-                pause = self._interval_s if published else min(pause * 2, CHECK_INTERVAL_S)
+                pause = next_pause(pause, self._interval_s, busy=published > 0)
                 await asyncio.sleep(pause)
         finally:
             await self.close()

@@ -296,7 +296,10 @@ class RoutingSettings(BaseModel):
         description="Partner kinds that may hold the BSN; the others receive the pseudonym.",
     )
     retry_interval_s: float = Field(
-        1.0, gt=0, description="How often held-back events (case look-up down) are retried."
+        1.0,
+        gt=0,
+        description="How often the router looks for held-back events (case look-up down) "
+        "that are due; while none is, the pause doubles up to 2 s.",
     )
     label_incomplete_after_s: float = Field(
         300.0,

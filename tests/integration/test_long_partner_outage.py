@@ -29,12 +29,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hub.connectors.runtime.outbound import RESTING_PAUSE_S, OutboundRuntime
+from hub.connectors.runtime.outbound import OutboundRuntime
 from hub.connectors.testing.harness import wait_until
+from hub.core.polling import RESTING_PAUSE_S
 from hub.settings import KafkaSettings
 from hub.simulators.population import inclusion, person, synthetic_bsns
 from hub.state import dead_letters, failures
 from hub.state.database import sessionmaker
+from hub.state.dead_letters import LetterQuery
 from hub.state.tables import HeldItem
 from tests.clock import ManualClock
 from tests.integration.simulated_chain import Chain, crisis_contact, simulated_chain
@@ -199,7 +201,11 @@ async def test_a_10_minute_llc_outage_on_an_injected_clock_needs_no_manual_step(
     assert sum(map(len, expected.values())) == CLIENTS * len(KINDS)
     assert await chain.duplicates("llc") == 0
     async with sessionmaker(chain.hub.engine)() as session:
-        assert await dead_letters.open_count(session) == 0
+        letters = await dead_letters.find(session, LetterQuery())
+    # Only this test's clients: on the session's shared broker a delivery topic can hold
+    # another test's records, which this hub rightly refuses (not sealed under its keys).
+    mine = {chain.subject(bsn) for bsn in bsns}
+    assert [letter for letter in letters if letter.subject in mine] == []
     own_gaps = [
         b - a
         for event_id in seen.failed

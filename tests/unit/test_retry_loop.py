@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from hub.connectors.runtime import outbound
-from hub.connectors.runtime.outbound import RESTING_PAUSE_S, run_retries
+from hub.connectors.runtime.outbound import run_retries
+from hub.core.polling import RESTING_PAUSE_S
 
 
 class Stopped(Exception):

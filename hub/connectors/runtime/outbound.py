@@ -45,6 +45,7 @@ from hub.connectors.base import Delivery, OutboundConnector
 from hub.connectors.runtime import metrics
 from hub.connectors.runtime.lanes import FetchPlan, LaneKey, Planned, Step, plan_fetch
 from hub.core.errors import ContractError, HubError, PermanentError, RetryableError
+from hub.core.polling import next_pause
 from hub.core.record import KafkaRecord
 from hub.identity.keyring import Keyring
 from hub.identity.vault import IdentityVault
@@ -801,15 +802,10 @@ async def retry_round(runtimes: Sequence[OutboundRuntime]) -> list[Result]:
     return [result for results in drained for result in results]
 
 
-RESTING_PAUSE_S = 2.0
-"""The retry loop's longest pause: a held delivery is tried at most this late."""
-
-
 async def run_retries(runtimes: Sequence[OutboundRuntime], interval_s: float = 0.5) -> None:
     """The retry loop of a process's outbound connectors, for as long as the hub runs; a
-    failed round is retried. One loop for them all: an idle hub asks once a round. A
-    round that tried nothing doubles the pause, up to RESTING_PAUSE_S (at rest the loop
-    was a fifth of the hub's CPU); one that tried something, or failed, resets it."""
+    failed round is retried. One loop for them all: an idle hub asks once a round, and
+    less often while nothing is due (:func:`~hub.core.polling.next_pause`)."""
     clock = runtimes[0]._clock
     pause = interval_s
     while True:
@@ -818,7 +814,7 @@ async def run_retries(runtimes: Sequence[OutboundRuntime], interval_s: float = 0
         except Exception:  # the store may be briefly away; the next round tries again
             log.exception("retry_round_failed", connectors=len(runtimes))
             tried = True
-        pause = interval_s if tried else min(pause * 2, RESTING_PAUSE_S)
+        pause = next_pause(pause, interval_s, busy=tried)
         await clock.sleep(pause)
 
 
