@@ -173,6 +173,10 @@ class Router:
         transaction, and the others go on. ``resumed`` names held events being tried
         again from the head of their lane: one of those whose look-up fails again
         raises the RetryableError, so it stays at the head.
+
+        Each client's events go in the order the hub accepted them: one accepted before
+        a fetched event and not yet had by the router (its broker lost) is read from the
+        store and routed first, and named in the fetched event's ``RouteResult.ahead``.
         """
         if not batch:
             return []
