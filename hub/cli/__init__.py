@@ -7,6 +7,7 @@ import contextlib
 import typer
 from pydantic import ValidationError
 
+from hub import __version__
 from hub.cli import (
     asyncapi,
     audit,
@@ -34,8 +35,27 @@ app = typer.Typer(
     help="Ketenhub: carries Levensloopaanpak signals between chain partners, within the "
     "sharing rules.",
     no_args_is_help=True,
-    add_completion=False,
 )
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"ketenhub {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the hub's version and exit.",
+    ),
+) -> None:
+    """Ketenhub: carries Levensloopaanpak signals between chain partners, within the
+    sharing rules."""
 app.command("up")(serve.up)
 app.command("run")(serve.run)
 app.add_typer(schemas.app, name="schemas")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,19 @@ def test_help_lists_the_commands() -> None:
     assert result.exit_code == 0
     for command in ("up", "run", "schemas", "db", "settings"):
         assert command in result.output
+
+
+def test_version_prints_the_installed_version_and_exits_0() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"ketenhub {metadata.version('ketenhub')}\n"
+
+
+def test_the_shell_completion_script_is_offered() -> None:
+    result = runner.invoke(app, ["--show-completion", "bash"], prog_name="hub")
+    assert result.exit_code == 0, result.output
+    assert "_hub_completion" in result.output
+    assert "complete " in result.output
 
 
 def test_schemas_export(tmp_path: Path) -> None:
