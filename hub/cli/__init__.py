@@ -56,6 +56,8 @@ def _options(
 ) -> None:
     """Ketenhub: carries Levensloopaanpak signals between chain partners, within the
     sharing rules."""
+
+
 app.command("up")(serve.up)
 app.command("run")(serve.run)
 app.add_typer(schemas.app, name="schemas")
