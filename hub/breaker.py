@@ -9,7 +9,8 @@ partner is not hammered and no attempt of any delivery's budget is spent on it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -46,6 +47,20 @@ class CircuitBreaker:
             self._trial = True
             return True
         return False
+
+    @contextmanager
+    def attempt(self) -> Iterator[bool]:
+        """:meth:`allows`, for an attempt that may end before it reaches the partner (a
+        repeat, an erased delivery, an error on the way): a half-open trial it took and
+        did not settle is given back, so the breaker does not wait for ever on a trial
+        that never comes (it kept every later delivery to the partner queued)."""
+        trial = self.state is BreakerState.HALF_OPEN
+        allowed = self.allows()
+        try:
+            yield allowed
+        finally:
+            if trial and allowed:
+                self._trial = False
 
     def retry_in(self) -> float:
         """Seconds until the breaker lets a trial through (0 when it would now)."""

@@ -254,6 +254,26 @@ async def test_an_open_breaker_leaves_a_dead_partner_alone(rig: Rig) -> None:
     assert sorted(k for _, k in rig.partner.delivered) == sorted(f"k{n}" for n in range(20))
 
 
+async def test_a_half_open_trial_that_finds_a_repeat_is_given_back(rig: Rig) -> None:
+    """The first head tried after the breaker's pause was delivered meanwhile (another
+    hub process, say): no call is made, so the trial is not used up. It was: the breaker
+    stayed half-open with its trial taken and kept every later delivery queued, for as
+    long as the process ran (an outside look's finding)."""
+    rig.partner.down = True
+    for n in range(3):  # three failures: the breaker opens
+        assert await rig.send(psn(f"h{n}"), f"t{n}") is Result.QUEUED
+        rig.clock.advance(0.1)  # the first one is the first due
+    async with rig.stores.sessions.begin() as session:
+        assert await idempotency.claim(session, rig.runtime.consumer, "ev-t0")
+    rig.partner.down = False
+    results = await rig.retry_after(30)  # half-open
+    results += await rig.retry_after(1)
+    assert Result.DUPLICATE in results
+    assert results.count(Result.DELIVERED) == 2, results
+    assert sorted(k for _, k in rig.partner.delivered) == ["t1", "t2"]
+    assert await rig.queued() == 0
+
+
 async def test_a_redelivered_record_is_queued_once_and_delivered_once(rig: Rig) -> None:
     rig.partner.failing.add(A)
     assert await rig.send(A, "a1") is Result.QUEUED

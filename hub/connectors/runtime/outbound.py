@@ -24,6 +24,7 @@ import asyncio
 import datetime as dt
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -425,13 +426,14 @@ class OutboundRuntime:
             return await self._dead_letter(entry, envelope, event, refusal, [], 0, started), None
         now = self._clock.now()
         breaker = self.breakers[event.recipient]
-        if behind is not None or not breaker.allows():
-            why = behind or "circuit open"
-            wait = 0.0 if behind else breaker.retry_in()
-            await self._queue(entry, [], why, now, now + dt.timedelta(seconds=wait))
-            log.info("delivery_queued", connector=self.connector.name, why=why)
-            return Result.QUEUED, None
-        failed = await self._attempt(envelope, event, 1, bsns)
+        with breaker.attempt() if behind is None else nullcontext(False) as allowed:
+            if not allowed:
+                why = behind or "circuit open"
+                wait = 0.0 if behind else breaker.retry_in()
+                await self._queue(entry, [], why, now, now + dt.timedelta(seconds=wait))
+                log.info("delivery_queued", connector=self.connector.name, why=why)
+                return Result.QUEUED, None
+            failed = await self._attempt(envelope, event, 1, bsns)
         if failed is None:
             return Result.DELIVERED, Finish(Result.DELIVERED, 1, _since(started))
         history = [Failure.of(1, failed, now)]
@@ -469,10 +471,11 @@ class OutboundRuntime:
                 if not await holdback.lease(session, item, now + LEASE):
                     return results  # another hub process has it
             breaker = self.breakers[lane.partner]
-            if not breaker.allows():
-                await self._postpone(item, item.attempts, item.errors, breaker.retry_in())
-                return results
-            result = await self._retry(item, now)
+            with breaker.attempt() as allowed:
+                if not allowed:
+                    await self._postpone(item, item.attempts, item.errors, breaker.retry_in())
+                    return results
+                result = await self._retry(item, now)
             if result is None:
                 return results
             results.append(result)
