@@ -56,12 +56,23 @@ async def _wait_for_stop_signal(router: RouterApart | None = None) -> None:
         ended.cancel()
         if not stop.is_set():
             raise HubError(
-                f"the router's process stopped (exit code {router.exit_code})",
-                detail="see its log lines above; the hub stopped too",
+                f"the router's process stopped ({_ending(router.exit_code)})",
+                detail="the hub stopped too; a restart redoes what was not committed",
             )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+def _ending(exit_code: int | None) -> str:
+    """How a child process ended, in words: killed by a signal (it wrote nothing about
+    it), or its own exit code (its error is in the log lines above)."""
+    if exit_code is not None and exit_code < 0:
+        try:
+            return f"killed by {signal.Signals(-exit_code).name}"
+        except ValueError:
+            return f"killed by signal {-exit_code}"
+    return f"exit code {exit_code}; its error is in the log lines above"
 
 
 class BrokerRestarts:

@@ -29,8 +29,22 @@ async def test_the_hub_stops_with_an_error_when_the_routers_process_ends_first()
     await asyncio.sleep(0.05)
     assert not waiting.done(), "the hub runs while its router does"
     child.gone.set()
-    with pytest.raises(HubError, match=r"router's process stopped \(exit code -9\)"):
+    with pytest.raises(HubError, match=r"router's process stopped \(killed by SIGKILL\)"):
         await waiting
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "said"),
+    [
+        (-9, "killed by SIGKILL"),
+        (-15, "killed by SIGTERM"),
+        (1, "exit code 1; its error is in the log lines above"),
+    ],
+)
+def test_how_the_router_ended_is_said_in_words(exit_code: int, said: str) -> None:
+    """A router killed by a signal wrote no log lines: the error must not send the
+    operator looking for them (an outside look's finding)."""
+    assert serve._ending(exit_code) == said
 
 
 async def test_a_stop_signal_ends_the_wait_without_an_error() -> None:
