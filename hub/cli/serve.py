@@ -371,7 +371,10 @@ def up(
     settings = HubSettings()
     configure_logging(settings.log)
     os.umask(0o077)  # what the embedded Kafka and PostgreSQL write is the hub user's alone
-    secure_data_dir(settings.data_dir)
+    # As root the embedded PostgreSQL runs as a user of its own, who must pass through.
+    secure_data_dir(
+        settings.data_dir, keep_passable=store is StoreKind.POSTGRES and os.geteuid() == 0
+    )
     postgres: EmbeddedPostgres | None = None
     try:
         broker = _embedded_broker(settings, broker_kind, brokers)

@@ -81,12 +81,16 @@ def write_private(path: Path, text: str, *, exclusive: bool = False) -> None:
         os.replace(target, path)
 
 
-def secure_data_dir(data_dir: Path) -> Path:
+def secure_data_dir(data_dir: Path, *, keep_passable: bool = False) -> Path:
     """The data directory made or tightened to 0700, and everything directly in it (the
     database and its WAL, key files, the endpoints file, the embedded PostgreSQL and
-    Kafka directories) to owner-only: ``hub up`` runs this before it writes anything."""
+    Kafka directories) to owner-only: ``hub up`` runs this before it writes anything.
+    ``keep_passable``: the embedded PostgreSQL will need the directory 0711 again
+    (:func:`passable`), so a directory that is exactly that is left so, rather than
+    tightened and loosened with a warning at every start."""
     make_private_dir(data_dir)
-    tighten(data_dir)
+    if not (keep_passable and stat.S_IMODE(data_dir.stat().st_mode) == PASSABLE_MODE):
+        tighten(data_dir)
     for entry in sorted(data_dir.iterdir()):
         if entry.is_symlink() or not (entry.is_file() or entry.is_dir()):
             continue

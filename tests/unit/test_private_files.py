@@ -100,6 +100,26 @@ def test_a_loose_data_directory_is_tightened_at_start_and_says_so(tmp_path: Path
     assert not [line for line in again if "file_mode_tightened" in line], "once is enough"
 
 
+def test_a_directory_the_embedded_postgresql_needs_passable_stays_so_without_a_warning(
+    tmp_path: Path,
+) -> None:
+    """As root the embedded PostgreSQL runs as a user of its own and needs the data
+    directory 0711; every start had tightened it with a warning and loosened it again."""
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o711)
+    with captured_logs() as lines:
+        secure_data_dir(data, keep_passable=True)
+    assert _mode(data) == 0o711
+    assert not [line for line in lines if "file_mode_tightened" in line]
+    data.chmod(0o755)  # looser than passable: still tightened
+    secure_data_dir(data, keep_passable=True)
+    assert _mode(data) == 0o700
+    data.chmod(0o711)  # without PostgreSQL to pass: 0700
+    secure_data_dir(data)
+    assert _mode(data) == 0o700
+
+
 def test_a_file_the_hub_may_not_change_is_left_with_a_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
