@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.bus.broker import make_broker
 from hub.bus.publisher import EventPublisher
-from hub.cli.simulate import endpoints_path
+from hub.cli.endpoints import endpoints_path
 from hub.cli.store import current_store, run_or_exit, store_url, with_session
 from hub.identity.keyring import Keyring, master_keys_from_settings
 from hub.routing.cedar_policy import policy_from_settings

@@ -19,7 +19,7 @@ from hub.app import ALL_COMPONENTS, CONNECTORS, CONSOLE, ROUTER, HubProcess
 from hub.bus.admin import ensure_topics
 from hub.bus.apache_kafka import ApacheKafka
 from hub.bus.embedded import EmbeddedKafka, die_with_parent, free_port
-from hub.cli.simulate import endpoints_path
+from hub.cli.endpoints import endpoints_path
 from hub.console import accounts
 from hub.core.errors import HubError
 from hub.core.topics import ALL_TOPICS

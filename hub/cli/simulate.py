@@ -3,18 +3,22 @@ a running ``hub up --simulators``, for a demo or a load test."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
 import typer
 
+from hub.cli.endpoints import endpoints_path
+from hub.cli.store import current_store, run_or_exit, store_url, subjects_of
 from hub.settings import HubSettings
 from hub.simulators.population import POPULATION, inclusion
+from hub.state import audit
+from hub.state.database import sessionmaker
 
 SCENARIOS = ("intake", "transfer", "release", "no-case", "load", "include", "exclude")
 LABEL_SCENARIOS = ("include", "exclude")
@@ -23,10 +27,6 @@ INCLUDED = [p.bsn for p in POPULATION if p.included]
 LIVE_DEMO = next(p for p in POPULATION if p.included and not p.seeded)
 """The demo client the ZVH includes live (not at start), so the label set can be watched."""
 NOT_IN_A_CASE = [p.bsn for p in POPULATION if not p.included]
-
-
-def endpoints_path(settings: HubSettings) -> Path:
-    return settings.data_dir / "endpoints.json"
 
 
 def _simulators() -> dict[str, str]:
@@ -96,6 +96,7 @@ def simulate(
         with httpx.Client(timeout=30) as client:
             before = len(client.get(f"{urls['llc']}/_sim/received").json()["received"])
             started = time.perf_counter()
+            since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
             with typer.progressbar(commands, label=f"{scenario}: sending", show_pos=True) as bar:
                 for command in bar:
                     answer = client.post(f"{urls['injus']}/_sim/send", json=command).json()
@@ -103,13 +104,14 @@ def simulate(
                         typer.secho(f"refused: {answer}", fg=typer.colors.RED, err=True)
                         raise typer.Exit(1)
                     accepted += 1
+            decided = scenario == "no-case" and run_or_exit(
+                lambda: _no_case_recorded(NOT_IN_A_CASE[0], since, wait_s)
+            )
+            received = client.get(f"{urls['llc']}/_sim/received").json()["received"][before:]
             expected = 0 if scenario == "no-case" else len(commands)
-            received: list[dict[str, Any]] = []
-            while time.perf_counter() - started < wait_s:
-                received = client.get(f"{urls['llc']}/_sim/received").json()["received"][before:]
-                if len(received) >= expected and expected:
-                    break
+            while len(received) < expected and time.perf_counter() - started < wait_s:
                 time.sleep(0.1)
+                received = client.get(f"{urls['llc']}/_sim/received").json()["received"][before:]
     except httpx.HTTPError as error:
         typer.secho(
             f"error: the hub or its simulators stopped answering ({type(error).__name__}) "
@@ -123,8 +125,14 @@ def simulate(
     for item in received[:3]:
         body = item["body"]
         typer.echo(f"  {body['resourceType']}: {body['payload'][0]['contentString']}")
-    if scenario == "no-case" and not received:
-        typer.echo("  nothing was sent to anyone (the audit records 'no case')")
+    if scenario == "no-case":
+        typer.echo(
+            "  nothing was sent to anyone (the audit records 'no case')"
+            if decided and not received
+            else f"  the audit shows no NO_CASE decision within {wait_s:g} s"
+            if not decided
+            else "  the LLC received something for a person in no case: see `hub audit search`"
+        )
     if scenario != "no-case" and len(received) < len(commands):
         typer.echo(
             "  not all reached the LLC: a START for a stay that had its start notice is a "
@@ -133,6 +141,23 @@ def simulate(
             "refused is in `hub dlq list`, with what waits behind it; one it could not take "
             "yet is retried"
         )
+
+
+async def _no_case_recorded(bsn: str, since: dt.datetime, wait_s: float) -> bool:
+    """Whether the audit records NO_CASE for ``bsn`` (decided since ``since``) within
+    ``wait_s``: the command ends as soon as the router has decided, not after its
+    whole wait for an LLC that is never to hear of it."""
+    query = audit.AuditQuery(subjects=subjects_of(bsn), outcome="NO_CASE", since=since)
+    deadline = time.perf_counter() + wait_s
+    async with current_store(store_url(HubSettings())) as engine:
+        sessions = sessionmaker(engine)
+        while True:
+            async with sessions() as session:
+                if [record async for record in audit.search(session, query)]:
+                    return True
+            if time.perf_counter() >= deadline:
+                return False
+            await asyncio.sleep(0.1)
 
 
 def _zvh_message(scenario: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import typer
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from hub.cli.simulate import endpoints_path
+from hub.cli.endpoints import endpoints_path
 from hub.core.bsn import normalise_bsn
 from hub.core.errors import HubError
 from hub.core.subjects import is_pseudonym

@@ -16,8 +16,8 @@ from typing import Any, cast
 import pytest
 
 from hub.app import HubProcess
+from hub.cli.endpoints import endpoints_path
 from hub.cli.serve import _announce
-from hub.cli.simulate import endpoints_path
 from hub.connectors.testing.harness import captured_logs
 from hub.identity.keyring import master_keys_from_settings
 from hub.identity.pseudonym import pseudonymiser_from_settings
