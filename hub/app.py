@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import secrets
 import ssl
 import time
@@ -27,7 +26,6 @@ from hub.bus.publisher import EventPublisher
 from hub.clock import SYSTEM_CLOCK, Clock
 from hub.connectors import registry
 from hub.connectors.base import LookupConnector
-from hub.connectors.runtime.inbound import NONCE_PREFIX
 from hub.connectors.runtime.label_resend import resend_failed_labels
 from hub.connectors.runtime.wiring import ConnectorSet, wire
 from hub.console.oidc import OidcLogin
@@ -37,39 +35,29 @@ from hub.core.polling import next_pause
 from hub.core.topics import ALL_TOPICS, ROUTED_TOPICS, ROUTER_GROUP
 from hub.event_loop import loop_name
 from hub.http_edge import BodyDeadline, HeaderLimit, edge_protocol
-from hub.identity.erasure import RETENTION, erase_closed_cases, erase_no_case, erase_subject
-from hub.identity.keyring import (
-    DETENTION,
-    Keyring,
-    MasterKeys,
-    master_keys_from_settings,
-    prune_erased,
-)
+from hub.identity.keyring import Keyring, MasterKeys, master_keys_from_settings
 from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.rekeying import Rekeyer
 from hub.identity.vault import IdentityVault
 from hub.logs import get_logger
 from hub.ops_api import Readiness, make_ops_app
 from hub.relay import Relay
+from hub.retention import erase_due
 from hub.routing.cedar_policy import policy_from_settings
 from hub.routing.consumer import router_subscriber
 from hub.routing.lookup import CaseLookup, LocalCaseLookup
 from hub.routing.replay import Replayer
 from hub.routing.router import Router
 from hub.settings import HttpSettings, HubSettings
-from hub.state import dead_letters, detentions, idempotency, receipts
 from hub.state.database import make_engine, sessionmaker
 from hub.tracing import configure_tracing
 
 log = get_logger(__name__)
-ERASURE_INTERVAL_S = 3600.0
 ROUTER, CONNECTORS, CONSOLE = "router", "connectors", "console"
 ALL_COMPONENTS = frozenset({ROUTER, CONNECTORS, CONSOLE})
 """The parts of the hub, each able to run in processes of its own (``hub run
 --component``): the router with the case look-up and the retention clocks; the inbound
 and outbound connectors with the label re-send; the console with the lag gauges."""
-MAX_REPLAY_WINDOW_S = 3600
-"""The widest replay window a connector may set (``InboundConfig.replay_window_s``)."""
 
 
 def build_broker(
@@ -301,11 +289,11 @@ class HubProcess:
         """Every ``retry_interval_s`` (less often while nothing is due:
         :func:`~hub.core.polling.next_pause`) route what the router had to park; every
         ``metrics_interval_s`` refresh the state gauges; every ``label_resend_interval_s``
-        offer failed label deliveries to partners that are back; once an hour run the
-        retention clocks (:meth:`_erase_due`)."""
+        offer failed label deliveries to partners that are back; every
+        ``erasure_interval_s`` (an hour) run the retention clocks (:meth:`_erase_due`)."""
         routing = self.settings.routing
         erased_at = resent_at = measured_at = time.monotonic()
-        erased_at -= ERASURE_INTERVAL_S
+        erased_at -= routing.erasure_interval_s
         measured_at -= self.settings.ops.metrics_interval_s
         pause = routing.retry_interval_s
         while True:
@@ -325,7 +313,7 @@ class HubProcess:
                         EventPublisher(self.broker).send_all,
                     )
                 if ROUTER in self.components and (
-                    time.monotonic() - erased_at >= ERASURE_INTERVAL_S
+                    time.monotonic() - erased_at >= routing.erasure_interval_s
                 ):
                     erased_at = time.monotonic()
                     await self._erase_due()
@@ -370,54 +358,8 @@ class HubProcess:
         )
 
     async def _erase_due(self) -> None:
-        """The retention clocks, on the hub's clock: six months after release a client's
-        detention data is erased (the record of where they were held, and by
-        crypto-shredding every sealed copy on the bus); a case closed longer than the
-        retention goes entirely; a person in no case goes a week after the last event
-        about them. Records without a legal term go when theirs ends: webhook signatures
-        after any replay window, event claims, receipts, shredded keys' rows and settled
-        dead letters."""
-        now = self.clock.now()
-        routing = self.settings.routing
-        async with self.sessions.begin() as session:
-            released = await detentions.erase_due(session, now.date())
-            for subject in released:
-                await erase_subject(
-                    session,
-                    self.keyring,
-                    subject,
-                    reason="six months after release (Bjsg art. 11a bis)",
-                    by=RETENTION,
-                    now=now,
-                    scope=DETENTION,
-                )
-            await erase_closed_cases(
-                session,
-                self.keyring,
-                now=now,
-                retention=dt.timedelta(days=routing.retention_after_closure_days),
-            )
-            no_case = await erase_no_case(
-                session,
-                self.keyring,
-                now=now,
-                retention=dt.timedelta(days=routing.no_case_retention_days),
-            )
-            await idempotency.forget(
-                session, NONCE_PREFIX, now - dt.timedelta(seconds=MAX_REPLAY_WINDOW_S)
-            )
-            await idempotency.forget(
-                session, "", now - dt.timedelta(days=routing.processed_claim_retention_days)
-            )
-            await receipts.prune(session, now - dt.timedelta(days=routing.receipt_retention_days))
-            await prune_erased(session, now - dt.timedelta(days=routing.erased_key_retention_days))
-            await dead_letters.prune_settled(
-                session, now - dt.timedelta(days=routing.settled_dead_letter_retention_days)
-            )
-        if released:
-            log.info("detention_data_erased", clients=len(released))
-        if no_case:
-            log.info("no_case_data_erased", clients=len(no_case))
+        """The retention clocks (:mod:`hub.retention`), on the hub's clock."""
+        await erase_due(self.sessions, self.keyring, self.settings.routing, self.clock.now())
 
     async def stop(self) -> None:
         """Stop taking input first (the webhook), then let the consumers finish the

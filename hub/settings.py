@@ -313,6 +313,13 @@ class RoutingSettings(BaseModel):
         description="How often a label delivery that failed is offered again to its "
         "partner, once the partner's health check passes.",
     )
+    erasure_interval_s: float = Field(
+        3600.0,
+        ge=1,
+        description="How often the router's process runs the retention clocks (erasure "
+        "six months after release, closed cases, people in no case); `hub erasure run` "
+        "runs them at once.",
+    )
     retention_after_closure_days: int = Field(
         1826,
         ge=1,

@@ -17,6 +17,7 @@ from hub.cli import (
     db,
     deploy,
     dlq,
+    erasure,
     keys,
     labels,
     policy,
@@ -67,6 +68,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(labels.app, name="labels")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(subject.app, name="subject")
+app.add_typer(erasure.app, name="erasure")
 app.add_typer(keys.app, name="keys")
 app.add_typer(console.app, name="console")
 app.command("settings")(settings_doc.settings)

@@ -10,6 +10,7 @@ event claims) go when their own term ends.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import secrets
 from collections.abc import AsyncIterator
@@ -18,8 +19,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner, Result
 
 from hub.app import HubProcess
+from hub.cli import app
+from hub.core.calendar import local_day
 from hub.core.errors import HubError
 from hub.core.record import KafkaRecord
 from hub.core.topics import ROUTER_GROUP
@@ -387,3 +391,37 @@ async def test_a_clock_started_under_the_new_pseudonym_does_not_block_the_move(
             row.subject: row.last_event_at for row in await session.scalars(select(SubjectActivity))
         }
     assert clocks == {new: then + dt.timedelta(hours=1)}
+
+
+async def test_hub_erasure_run_erases_what_is_due_as_of_a_day_and_a_day_ahead_needs_leave(
+    hub: Hub,
+) -> None:
+    """`hub erasure run`: the pass at once, not at the router's next hourly one. As of a
+    day ahead it would erase early, so it is refused without ``--ahead``; with it, a
+    person in no case is erased as of eight days on, and the audit says so."""
+    await hub.accept(detention_started(), "dji")  # NO_CASE: no case in the look-up
+    settings = hub.process.settings
+    env = {
+        "HUB_DATA_DIR": str(settings.data_dir),
+        "HUB_DATABASE__URL": str(settings.database.url),
+    }
+    ahead = (local_day(dt.datetime.now(dt.UTC)) + dt.timedelta(days=8)).isoformat()
+
+    async def hub_cli(*args: str) -> Result:
+        return await asyncio.to_thread(CliRunner().invoke, app, ["erasure", "run", *args], env=env)
+
+    refused = await hub_cli("--as-of", ahead)
+    assert refused.exit_code == 2, refused.output
+    assert "lies ahead" in refused.output
+    now = await hub_cli()
+    assert now.exit_code == 0, now.output
+    assert "people in no case erased (a week after the last event): 0" in now.output
+    assert await hub.bsn() == BSN, "a week has not passed"
+
+    early = await hub_cli("--as-of", ahead, "--ahead")
+    assert early.exit_code == 0, early.output
+    assert "people in no case erased (a week after the last event): 1" in early.output
+    assert await hub.bsn() is None
+    assert await hub.live_keys() == 0
+    (erasure,) = await hub.erasures()
+    assert erasure["sender"] == RETENTION
