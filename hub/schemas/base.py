@@ -13,7 +13,9 @@ EVENT_TYPE_PREFIX = "nl.ketenhub"
 
 
 class Payload(BaseModel):
-    """A value object inside an event; its category is the category of the field holding it."""
+    """A value object inside an event; its category is the category of the field holding it.
+    Strict: policy inputs and consents are built of these, and a field they do not know
+    must never count (fail closed)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -26,7 +28,13 @@ class CanonicalEvent(BaseModel):
     cannot classify.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="allow")
+    """Tolerant at the top: a reader takes fields it does not know and keeps them
+    (``model_extra``), so a record goes on as it came when it is forwarded. Within a
+    major version a newer hub may add optional fields (``hub schemas check``) while
+    older ones still read the bus during a rolling upgrade. The policy decides only
+    declared fields, so an unknown one is never disclosed; the edge refuses a connector
+    that emits one."""
 
     name: ClassVar[str]
     version: ClassVar[int] = 1

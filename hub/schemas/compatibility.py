@@ -5,9 +5,12 @@ Within a major version a contract may only grow: a new event, or a new field tha
 not required. Everything a reader on the old version relies on must stay as it was:
 every field, whether it is required, its type, its bounds, its enum values and its data
 category (the sharing rules decide by it; the per-field ``x-data-category`` is compared,
-the summary ``x-field-categories`` beside it is not). So a field removed or changed, a
-field required or optional now, an event removed: each is a breaking change, and needs
-a new major version (a new ``v`` in the event type and the ``dataschema``). Words
+the summary ``x-field-categories`` beside it is not). An event's own fields may grow,
+since its readers keep what they do not know (``CanonicalEvent``); a value object
+inside it may not, since it is read strictly (``additionalProperties: false``). So a
+field removed or changed, a field required or optional now, a field added where old
+readers refuse unknown ones, an event removed: each is a breaking change, and needs a
+new major version (a new ``v`` in the event type and the ``dataschema``). Words
 (titles, descriptions, examples) and defaults may change.
 """
 
@@ -18,9 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-WORDS = frozenset({"title", "description", "examples", "default", "additionalProperties"})
-"""What a reader does not rely on: changing it breaks no one. (Whether unknown fields
-are accepted is the reader's side, not the contract's.)"""
+WORDS = frozenset({"title", "description", "examples", "default"})
+"""What a reader does not rely on: changing it breaks no one."""
 
 
 def breaking_changes(
@@ -80,8 +82,14 @@ def _compare_object(
     new_root: Mapping[str, Any],
     seen: frozenset[tuple[str, str]],
 ) -> list[str]:
-    found = _compare_words_aside(where, old, new, {"properties", "required"})
+    found = _compare_words_aside(
+        where, old, new, {"properties", "required", "additionalProperties"}
+    )
     now_props = new.get("properties", {})
+    if old.get("additionalProperties") is False:
+        # An old reader of this object refuses a field it does not know.
+        for field in sorted(set(now_props) - set(old["properties"])):
+            found.append(f"{where}.{field}: a new field, which old readers refuse")
     for field, was in sorted(old["properties"].items()):
         if field not in now_props:
             found.append(f"{where}.{field}: removed")

@@ -12,6 +12,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import pytest
@@ -90,6 +91,17 @@ class WrongEvent(IrisSignals):
         return [Emitted(event=event, bsn=item.bsn, source_id=item.source_id)]
 
 
+class Inventive(IrisSignals):
+    """Emits a field its event does not declare: the bus would keep it, so the edge
+    refuses it."""
+
+    def translate(self, message: InboundMessage) -> Sequence[Emitted]:
+        return [
+            replace(item, event=item.event.model_copy(update={"risk_score": 7}))
+            for item in super().translate(message)
+        ]
+
+
 class FreshIds(IrisSignals):
     def translate(self, message: InboundMessage) -> Sequence[Emitted]:
         (item,) = super().translate(message)
@@ -129,6 +141,7 @@ INBOUND: list[tuple[type[KitCheck[Any]], type]] = [
     (ConfigSchema, _inbound(PlainToken)),
     (HealthProbe, _inbound(CrashingProbe)),
     (inbound_checks.OutputsValidate, _inbound(WrongEvent)),
+    (inbound_checks.OutputsValidate, _inbound(Inventive)),
     (inbound_checks.RedeliveryEmitsNothing, _inbound(FreshIds)),
     (inbound_checks.CannedEdgeCases, _inbound(Lenient)),
     (inbound_checks.WebhookSignature, _inbound(WideWindow)),

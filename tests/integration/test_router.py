@@ -704,3 +704,18 @@ async def test_a_zvh_without_process_direction_cannot_break_glass_for_the_client
     await hub.feed(breach, ZVH)
     again = by_recipient(await hub.feed(crisis_contact(), CRISIS))
     assert set(again["politie"].content) == {"assessment", "outcome"}
+
+
+async def test_a_field_the_contract_does_not_declare_is_never_disclosed(
+    engine: AsyncEngine,
+) -> None:
+    """A newer hub's added field is read and kept (``CanonicalEvent`` is tolerant), but
+    the policy decides only declared fields: no partner receives one it has no category
+    for."""
+    hub = Hub(engine, StaticCaseLookup({SUBJECT: kedo_hit()}))
+    newer = detention_started().model_copy(update={"ward": "B-2"})
+    assert newer.model_extra == {"ward": "B-2"}
+    got = await hub.feed(newer, DJI)
+    assert len(got) == 4
+    assert all("ward" not in delivery.content for delivery in got)
+    assert all("facility" in delivery.content for delivery in got), "the rest as always"

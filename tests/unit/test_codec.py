@@ -103,3 +103,17 @@ def test_envelope_type_must_match_the_event() -> None:
     other = envelope.model_copy(update={"type": "nl.ketenhub.detention.ended.v1"})
     with pytest.raises(ContractError, match="does not match"):
         encode(event, other)
+
+
+def test_a_field_a_newer_hub_added_is_read_and_kept_when_forwarded() -> None:
+    """Within a major version a newer hub may add an optional field (``hub schemas
+    check``): an older reader takes the record and, forwarding it, keeps the field. It
+    had refused it ("Extra inputs are not permitted"), breaking a rolling upgrade."""
+    headers, value = _record()
+    newer = json.loads(value) | {"ward": "B-2"}
+    envelope, event = decode(headers, json.dumps(newer).encode())
+    assert event.model_extra == {"ward": "B-2"}
+    assert event == detention_started().model_copy(update={"ward": "B-2"})
+    forwarded = encode(event, envelope)
+    assert json.loads(forwarded.value)["ward"] == "B-2"
+    assert forwarded.headers["ce_dataschema"] == headers["ce_dataschema"]

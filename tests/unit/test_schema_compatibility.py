@@ -78,7 +78,9 @@ def _drop(path: str) -> Change:
         pytest.param(_set("properties/note/description", "Another."), [], id="reworded"),
         pytest.param(_set("properties/note/default", "-"), [], id="another default"),
         pytest.param(
-            _set("$defs/Place/properties/name", {"type": "string"}), [], id="a nested new field"
+            _set("$defs/Place/properties/name", {"type": "string"}),
+            [],
+            id="a nested new field, where readers keep unknown ones",
         ),
         pytest.param(_drop("properties/note"), ["e.json.note: removed"], id="a field removed"),
         pytest.param(
@@ -142,6 +144,21 @@ def test_what_breaks_a_reader_and_what_does_not(change: Change, breaking: list[s
     new = copy.deepcopy(BASE)
     change(new)
     assert breaking_changes({"e.json": BASE}, {"e.json": new}) == breaking
+
+
+def test_a_field_added_where_old_readers_refuse_unknown_ones_breaks() -> None:
+    """A value object is read strictly (``additionalProperties: false``): a field added
+    to it is refused by every reader on the old version."""
+    strict = copy.deepcopy(BASE)
+    strict["$defs"]["Place"]["additionalProperties"] = False
+    grown = copy.deepcopy(strict)
+    grown["$defs"]["Place"]["properties"]["name"] = {"type": "string"}
+    assert breaking_changes({"e.json": strict}, {"e.json": grown}) == [
+        "e.json.place.name: a new field, which old readers refuse"
+    ]
+    tolerant = copy.deepcopy(grown)
+    tolerant["$defs"]["Place"]["additionalProperties"] = True
+    assert breaking_changes({"e.json": strict}, {"e.json": tolerant}) != [], "nor if loosened"
 
 
 def test_an_event_removed_breaks_and_a_new_one_does_not() -> None:

@@ -65,7 +65,7 @@ def test_unknown_schema_version_is_told_apart() -> None:
         ({"start_date": "yesterday"}, "start_date"),
         ({"municipality": "Amsterdam"}, "municipality"),
         ({"facility": {"code": "PI-X"}}, "facility.name"),
-        ({"unexpected": 1}, "unexpected"),
+        ({"facility": {"code": "PI-X", "name": "PI X", "unexpected": 1}}, "facility.unexpected"),
     ],
 )
 def test_malformed_payload_names_the_field(change: dict[str, Any], field: str) -> None:

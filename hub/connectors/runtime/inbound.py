@@ -213,6 +213,13 @@ class InboundRuntime:
         emitted = self.translate(message)
         prepared = []
         for n, item in enumerate(emitted):
+            if item.event.model_extra:
+                # The bus keeps what it does not know; a connector must not invent it.
+                raise ContractError(
+                    f"{self.connector.name} emitted fields {item.event.event_type()} does not "
+                    f"declare: {sorted(item.event.model_extra)}",
+                    field=f"events.{n}",
+                )
             subject = await self._subject(item, f"events.{n}")
             event = item.event.for_subject(subject=subject, bsn=item.bsn)
             envelope = Envelope.for_event(
