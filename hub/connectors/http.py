@@ -3,7 +3,7 @@ connector has, and one place that maps the partner's failures onto the error tre
 
     timeouts, connection failures, 408, 425, 429, 5xx →  RetryableError
     any other 3xx or 4xx                              →  PermanentError
-    409 (the partner has it already)                  →  delivered
+    409 (the partner has it already)                  →  delivered (``accept=ALREADY_THERE``)
 
 No redirect is followed: a 3xx is the partner's answer. A ``Retry-After`` is not read:
 the runtime's backoff decides when a retryable delivery goes again.
@@ -27,6 +27,10 @@ from hub.core.errors import PermanentError, RetryableError
 from hub.secret_files import SecretFiles
 
 RETRY_STATUSES = frozenset({408, 425, 429})
+ALREADY_THERE = frozenset({409})
+"""What a partner answers a delivery it has already (its idempotency key seen before):
+a delivery settles with ``accept=ALREADY_THERE``, so the repeat after a crash counts as
+delivered, not as a refusal (the kit's ``repeat-the-partner-has-is-delivered``)."""
 
 
 class HttpApiConfig(SecretFiles):

@@ -12,9 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from hub.connectors.base import Delivery, OutboundConfig, OutboundConnector
-from hub.connectors.http import HttpApiConfig, HttpPartnerApi
-
-ALREADY_THERE = frozenset({409})
+from hub.connectors.http import ALREADY_THERE, HttpApiConfig, HttpPartnerApi
 
 
 class JsonNotificationsConfig(OutboundConfig, HttpApiConfig):

@@ -214,6 +214,21 @@ class RetriesA400(ZvhNotifications):
             raise RetryableError(error.message) from None
 
 
+class RefusesARepeat(ZvhNotifications):
+    """Settles without ``accept=ALREADY_THERE``: the crisis connector did, and the outside
+    look's repeats after two broker deaths became false dead letters."""
+
+    async def deliver(self, delivery: Delivery) -> None:
+        api = self.api()
+        response = await api.call(
+            "POST",
+            self.path,
+            json=self.render(delivery),
+            headers={"Idempotency-Key": delivery.delivery_id},
+        )
+        api.settle(response)
+
+
 class LogsItsKey(ZvhNotifications):
     async def deliver(self, delivery: Delivery) -> None:
         key = self.config.api_key.get_secret_value() if self.config.api_key else ""
@@ -234,6 +249,7 @@ OUTBOUND: list[tuple[type[KitCheck[Any]], type]] = [
     (outbound_checks.DeliversEveryScenario, _outbound(Silent)),
     (outbound_checks.RetryableIsRetried, _outbound(GivesUpAt503)),
     (outbound_checks.PermanentIsDeadLettered, _outbound(RetriesA400)),
+    (outbound_checks.RepeatThePartnerHasIsDelivered, _outbound(RefusesARepeat)),
     (outbound_checks.NoSecretOrBsnInLogsOrHeaders, _outbound(LogsItsKey)),
     (outbound_checks.RoundTripInMemory, _outbound(WrongDeliveryTopic, check_timeout_s=0.5)),
 ]
@@ -297,4 +313,6 @@ def test_http_partner_double_answers_as_told() -> None:
         return [(await partner.transport.send(request)).status_code for _ in range(2)]
 
     assert asyncio.run(two()) == [503, 200]
-    assert [r.path for r in partner.requests] == ["/", "/"]
+    partner.fail_next("repeat")
+    assert asyncio.run(two()) == [409, 200]
+    assert [r.path for r in partner.requests] == ["/"] * 4

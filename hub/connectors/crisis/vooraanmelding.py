@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from fhir.resources.R4B.bundle import Bundle
 
 from hub.connectors import Delivery, OutboundConfig, OutboundConnector
-from hub.connectors.http import HttpApiConfig, HttpPartnerApi
+from hub.connectors.http import ALREADY_THERE, HttpApiConfig, HttpPartnerApi
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import ClientExcluded, ClientIncluded
 from hub.schemas.common import Contact
@@ -124,4 +124,4 @@ class CrisisVooraanmelding(HttpPartnerApi, OutboundConnector[CrisisVooraanmeldin
             content=json.dumps(self.render(delivery)),
             headers={"Content-Type": FHIR_JSON, "Idempotency-Key": delivery.delivery_id},
         )
-        api.settle(response)
+        api.settle(response, accept=ALREADY_THERE)

@@ -19,7 +19,7 @@ from fhir.resources.R4B.communication import Communication
 from pydantic import Field
 
 from hub.connectors import Delivery, OutboundConfig, OutboundConnector
-from hub.connectors.http import HttpApiConfig, HttpPartnerApi
+from hub.connectors.http import ALREADY_THERE, HttpApiConfig, HttpPartnerApi
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.detention import (
     DetentionEnded,
@@ -32,7 +32,8 @@ from hub.schemas.signals import CrisisContact, PoliceEncounter, ProbationSignal
 
 DELIVERY_SYSTEM = "urn:ketenhub:delivery"
 FHIR_JSON = "application/fhir+json"
-ALREADY_THERE = frozenset({409, 412})
+ALREADY_THERE_FHIR = ALREADY_THERE | {412}
+"""FHIR's conditional create (``If-None-Exist``) answers a repeat with 412, too."""
 
 
 class LlcCommunicationConfig(OutboundConfig, HttpApiConfig):
@@ -141,4 +142,4 @@ class LlcCommunication(HttpPartnerApi, OutboundConnector[LlcCommunicationConfig]
                 "Idempotency-Key": delivery.delivery_id,
             },
         )
-        api.settle(response, accept=ALREADY_THERE)
+        api.settle(response, accept=ALREADY_THERE_FHIR)

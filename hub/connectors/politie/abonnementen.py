@@ -19,12 +19,11 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from hub.connectors import Delivery, OutboundConfig, OutboundConnector
-from hub.connectors.http import HttpApiConfig, HttpPartnerApi
+from hub.connectors.http import ALREADY_THERE, HttpApiConfig, HttpPartnerApi
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import ClientExcluded, ClientIncluded
 
 GONE_ALREADY = frozenset({404, 409, 410})
-ALREADY_THERE = frozenset({409})
 DEFAULT_ADVICE = (
     "Persoon valt onder de Levensloopaanpak. Benader rustig en voorspelbaar; neem bij "
     "een incident direct contact op met de levensloopcoördinator."

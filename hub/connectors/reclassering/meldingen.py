@@ -21,11 +21,10 @@ import xml.etree.ElementTree as ET
 from typing import Any, ClassVar
 
 from hub.connectors import Delivery, OutboundConfig, OutboundConnector
-from hub.connectors.http import HttpApiConfig, HttpPartnerApi
+from hub.connectors.http import ALREADY_THERE, HttpApiConfig, HttpPartnerApi
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import ClientExcluded, ClientIncluded
 
-ALREADY_THERE = frozenset({409})
 CONTACT_FIELDS = (("name", "naam"), ("organisation", "organisatie"), ("phone", "telefoon"))
 
 

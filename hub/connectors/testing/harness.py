@@ -122,7 +122,8 @@ class HttpPartner:
     :class:`MockTransport`).
 
     It answers 200 unless told otherwise: ``fail_next("retryable")`` makes the next
-    request get a 503, ``fail_next("permanent")`` a 400. Every request is kept.
+    request get a 503, ``fail_next("permanent")`` a 400, ``fail_next("repeat")`` a 409
+    (it has that delivery already). Every request is kept.
     """
 
     requests: list[PartnerRequest] = field(default_factory=list)
@@ -131,7 +132,8 @@ class HttpPartner:
     _planned: list[int] = field(default_factory=list)
 
     def fail_next(self, kind: str, times: int = 1) -> None:
-        self._planned.extend([503 if kind == "retryable" else 400] * times)
+        status = {"retryable": 503, "permanent": 400, "repeat": 409}[kind]
+        self._planned.extend([status] * times)
 
     def _answer(self, request: PartnerRequest) -> PartnerResponse:
         self.requests.append(request)

@@ -193,6 +193,23 @@ class RedeliveryDeliversNothing(_OutboundCheck):
             self.fail(f"the partner got {len(partner.requests)} requests")
 
 
+class RepeatThePartnerHasIsDelivered(_OutboundCheck):
+    """A partner that has the delivery already (the hub stopped after the partner took
+    it and before it recorded that) answers the repeat with 409: that is delivered, not
+    a refusal. A connector that dead-letters it raises a false alarm, and holds that
+    client's later deliveries to the partner behind it (an outside look's finding)."""
+
+    name = "repeat-the-partner-has-is-delivered"
+
+    def run(self, suite: OutboundConnectorSuite) -> None:
+        self.scenarios(suite)
+        partner = HttpPartner()
+        partner.fail_next("repeat", times=len(suite.scenarios))
+        results, bus = self.handle_all(suite, partner)
+        if results != [Result.DELIVERED] * len(suite.scenarios):
+            self.fail(f"a 409 gave {[str(r) for r in results]}: {_reasons(bus)}")
+
+
 class MalformedRecordIsDeadLettered(_OutboundCheck):
     """A record that is not a valid delivery is dead-lettered with its reason; the
     consumer does not crash and the partner hears nothing."""
@@ -339,6 +356,7 @@ CHECKS: tuple[type[KitCheck[Any]], ...] = (
     RetryableIsRetried,
     PermanentIsDeadLettered,
     RedeliveryDeliversNothing,
+    RepeatThePartnerHasIsDelivered,
     MalformedRecordIsDeadLettered,
     NoSecretOrBsnInLogsOrHeaders,
     RoundTripInMemory,
