@@ -40,6 +40,7 @@ from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.rekeying import Rekeyer
 from hub.identity.vault import IdentityVault
 from hub.logs import get_logger
+from hub.metrics import AUDIT_CHAIN_INTACT
 from hub.ops_api import Readiness, make_ops_app
 from hub.relay import Relay
 from hub.retention import erase_due
@@ -49,6 +50,7 @@ from hub.routing.lookup import CaseLookup, LocalCaseLookup
 from hub.routing.replay import Replayer
 from hub.routing.router import Router
 from hub.settings import HttpSettings, HubSettings
+from hub.state import audit
 from hub.state.database import make_engine, sessionmaker
 from hub.tracing import configure_tracing
 
@@ -355,11 +357,25 @@ class HubProcess:
             connectors=self.connectors.connectors(),
             incomplete_after_s=self.settings.routing.label_incomplete_after_s,
             breakers={r.connector.name: r.breakers for r in self.connectors.outbound_runtimes},
+            certificates={
+                name: path
+                for name, path in (
+                    ("https", self.settings.http.tls_certfile),
+                    ("kafka-client", self.settings.kafka.ssl_certfile),
+                )
+                if path is not None
+            },
         )
 
     async def _erase_due(self) -> None:
-        """The retention clocks (:mod:`hub.retention`), on the hub's clock."""
+        """The retention clocks (:mod:`hub.retention`), on the hub's clock; then the
+        audit chain is verified, for its gauge (an alert when broken)."""
         await erase_due(self.sessions, self.keyring, self.settings.routing, self.clock.now())
+        async with self.sessions() as session:
+            report = await audit.verify(session)
+        AUDIT_CHAIN_INTACT.set(1 if report.intact else 0)
+        if not report.intact:
+            log.error("audit_chain_broken", first=report.broken.seq if report.broken else None)
 
     async def stop(self) -> None:
         """Stop taking input first (the webhook), then let the consumers finish the

@@ -72,6 +72,27 @@ LABELS_INCOMPLETE = Gauge(
     "ketenhub_labels_incomplete",
     "Label sets and withdrawals not acknowledged after HUB_ROUTING__LABEL_INCOMPLETE_AFTER_S.",
 )
+HELD_OLDEST_SECONDS = Gauge(
+    "ketenhub_held_oldest_seconds",
+    "How long the longest-held delivery of a connector has waited (0 when none waits).",
+    ["connector"],
+)
+ERASURE_OVERDUE = Gauge(
+    "ketenhub_erasure_overdue",
+    "Clients whose detention data is past its erasure date and still kept: the "
+    "retention pass is not running, or failing.",
+)
+AUDIT_CHAIN_INTACT = Gauge(
+    "ketenhub_audit_chain_intact",
+    "1 when the audit trail's hash chain verified at the last retention pass, 0 when "
+    "it is broken (`hub audit verify` names the first broken record).",
+)
+CERTIFICATE_EXPIRY_SECONDS = Gauge(
+    "ketenhub_certificate_expiry_seconds",
+    "Seconds until a certificate the hub presents expires (its HTTPS server "
+    "certificate, its Kafka client certificate).",
+    ["certificate"],
+)
 CONNECTOR_UP = Gauge(
     "ketenhub_connector_up",
     "1 when the connector's partner answered its last health check, else 0.",

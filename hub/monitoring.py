@@ -1,5 +1,6 @@
 """Refreshes the gauges of ``hub.metrics`` that describe state (lag, dead-letter depth,
-incomplete labels, connector health): the hub's housekeeping calls :func:`refresh`
+held deliveries, incomplete labels, overdue erasure, connector health, certificates):
+the hub's housekeeping calls :func:`refresh`
 every ``HUB_OPS__METRICS_INTERVAL_S``. It reads the store, the broker and the
 partners, so it sits above them; the series themselves sit below everything.
 """
@@ -8,26 +9,32 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.breaker import Breakers, BreakerState
 from hub.bus.admin import consumer_lag
 from hub.connectors.base import Connector
 from hub.connectors.runtime.health import answers
+from hub.core.calendar import local_day
 from hub.logs import get_logger
 from hub.metrics import (
+    CERTIFICATE_EXPIRY_SECONDS,
     CIRCUIT_OPEN,
     CONNECTOR_UP,
     CONSUMER_LAG,
     DEAD_LETTER_DEPTH,
+    ERASURE_OVERDUE,
     HELD_BEHIND_DEAD_LETTERS,
+    HELD_OLDEST_SECONDS,
     LABELS_INCOMPLETE,
     RETRY_QUEUE_DEPTH,
 )
 from hub.settings import KafkaSettings
-from hub.state import dead_letters, holdback, labels
+from hub.state import dead_letters, detentions, holdback, labels
 from hub.state.outbox import OUTBOUND_PREFIX
 
 log = get_logger(__name__)
@@ -43,16 +50,28 @@ async def refresh(
     connectors: Sequence[Connector[Any]],
     incomplete_after_s: float,
     breakers: Mapping[str, Breakers] | None = None,
+    certificates: Mapping[str, Path] | None = None,
 ) -> None:
     """Bring the state gauges up to date; a part that fails leaves its gauge as it was."""
     for connector in connectors:
         HEALTH[connector.name] = await answers(connector)
         CONNECTOR_UP.labels(connector.name).set(1 if HEALTH[connector.name] else 0)
-    older_than = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=incomplete_after_s)
+    now = dt.datetime.now(dt.UTC)
+    older_than = now - dt.timedelta(seconds=incomplete_after_s)
+    for name, path in (certificates or {}).items():
+        CERTIFICATE_EXPIRY_SECONDS.labels(name).set(_expires_in(path, now))
     async with sessions() as session:
         LABELS_INCOMPLETE.set(await labels.incomplete(session, older_than=older_than))
         DEAD_LETTER_DEPTH.set(await dead_letters.open_count(session))
         behind = await holdback.behind_stops(session)
+        ERASURE_OVERDUE.set(await detentions.overdue(session, local_day(now)))
+        outbound = {f"{OUTBOUND_PREFIX}{name}": name for name in breakers or {}}
+        oldest = await holdback.oldest(session, outbound)
+        for consumer, name in outbound.items():
+            held_at = oldest.get(consumer)
+            HELD_OLDEST_SECONDS.labels(name).set(
+                (now - held_at).total_seconds() if held_at is not None else 0
+            )
         for name, breaker_set in (breakers or {}).items():
             RETRY_QUEUE_DEPTH.labels(name).set(
                 await holdback.pending(session, f"{OUTBOUND_PREFIX}{name}")
@@ -67,3 +86,14 @@ async def refresh(
         return
     for group, records in lag.items():
         CONSUMER_LAG.labels(group).set(records)
+
+
+def _expires_in(path: Path, now: dt.datetime) -> float:
+    """Seconds until the certificate in ``path`` (PEM) expires; 0 when it cannot be
+    read, so an unreadable certificate alerts as an expiring one does."""
+    try:
+        certificate = x509.load_pem_x509_certificate(path.read_bytes())
+    except (OSError, ValueError):
+        log.warning("certificate_unreadable", path=str(path))
+        return 0.0
+    return max(0.0, (certificate.not_valid_after_utc - now).total_seconds())

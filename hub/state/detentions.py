@@ -21,7 +21,7 @@ import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.schemas.detention import (
@@ -140,3 +140,14 @@ async def erase_due(session: AsyncSession, today: dt.date) -> list[str]:
     if due:
         await session.execute(delete(DetentionRecord).where(DetentionRecord.subject.in_(due)))
     return due
+
+
+async def overdue(session: AsyncSession, today: dt.date) -> int:
+    """How many records are past their erasure date: the retention pass erases them on
+    it, so any left a day later mean the pass is not running (an alert)."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(DetentionRecord)
+        .where(DetentionRecord.erase_after < today - dt.timedelta(days=1))
+    )
+    return int(count or 0)

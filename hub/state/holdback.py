@@ -314,3 +314,16 @@ async def pending(session: AsyncSession, consumer: str | None = None) -> int:
     if consumer is not None:
         statement = statement.where(HeldItem.consumer == consumer)
     return int(await session.scalar(statement) or 0)
+
+
+async def oldest(session: AsyncSession, consumers: Collection[str]) -> dict[str, dt.datetime]:
+    """Per consumer of ``consumers`` that holds anything, when its longest-held item
+    was held (stops included: they wait too)."""
+    if not consumers:
+        return {}
+    rows = await session.execute(
+        select(HeldItem.consumer, func.min(HeldItem.held_at))
+        .where(HeldItem.consumer.in_(list(consumers)))
+        .group_by(HeldItem.consumer)
+    )
+    return {str(consumer): held_at for consumer, held_at in rows}

@@ -1,20 +1,27 @@
-"""The alerting rules ask only for series (and labels) the hub really exports, and the
-alerts the issue asks for are there: a permanent dead letter, and deliveries held
-behind one."""
+"""The alerting rules ask only for series (and labels) the hub really exports; the
+alerts the issues ask for are there, each with its runbook entry; the Prometheus
+Operator's PrometheusRule is the same rules; promtool checks them where it is
+installed."""
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from prometheus_client import REGISTRY
 
 import hub.connectors.runtime.metrics
 import hub.metrics  # noqa: F401 - registers the hub's series
 
-RULES = Path(__file__).parents[2] / "deploy" / "prometheus" / "ketenhub-alerts.yaml"
+DEPLOY = Path(__file__).parents[2] / "deploy"
+RULES = DEPLOY / "prometheus" / "ketenhub-alerts.yaml"
+RUNBOOK = DEPLOY / "README.md"
+OPERATOR = DEPLOY / "k8s" / "monitoring.yaml"
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
 
 
@@ -49,3 +56,62 @@ def test_a_permanent_dead_letter_and_a_held_lane_alert() -> None:
     assert (
         "ketenhub_held_behind_dead_letters" in expressions["KetenhubDeliveriesHeldBehindDeadLetter"]
     )
+
+
+@pytest.mark.parametrize(
+    ("alert", "series"),
+    [
+        ("KetenhubPartnerUnreachable", "ketenhub_connector_up"),
+        ("KetenhubPartnerUnreachable", "ketenhub_circuit_open"),
+        ("KetenhubDeliveryHeldTooLong", "ketenhub_held_oldest_seconds"),
+        ("KetenhubDeadLettersOpen", "ketenhub_dead_letter_depth"),
+        ("KetenhubLabelIncomplete", "ketenhub_labels_incomplete"),
+        ("KetenhubConsumerLag", "ketenhub_consumer_lag"),
+        ("KetenhubAuditChainBroken", "ketenhub_audit_chain_intact"),
+        ("KetenhubErasureOverdue", "ketenhub_erasure_overdue"),
+        ("KetenhubCertificateExpiresSoon", "ketenhub_certificate_expiry_seconds"),
+    ],
+)
+def test_the_alerts_operations_asked_for_are_there(alert: str, series: str) -> None:
+    expressions = {rule["alert"]: rule["expr"] for rule in _rules()}
+    assert series in expressions[alert]
+
+
+def test_every_alert_has_a_runbook_entry() -> None:
+    """Its annotation names the entry, and deploy/README.md has a heading of that name."""
+    headings = {
+        re.sub(r"[^a-z0-9-]", "", line.lstrip("#").strip().lower().replace(" ", "-"))
+        for line in RUNBOOK.read_text(encoding="utf-8").splitlines()
+        if line.startswith("#")
+    }
+    for rule in _rules():
+        anchor = rule["annotations"]["runbook"].removeprefix("deploy/README.md#")
+        assert anchor == rule["alert"].lower(), rule["alert"]
+        assert anchor in headings, f"no runbook entry for {rule['alert']}"
+
+
+def test_the_prometheus_rule_is_the_rules_file() -> None:
+    rule, monitor = yaml.safe_load_all(OPERATOR.read_text(encoding="utf-8"))
+    assert rule["kind"] == "PrometheusRule"
+    assert rule["spec"]["groups"] == yaml.safe_load(RULES.read_text(encoding="utf-8"))["groups"]
+    assert monitor["kind"] == "PodMonitor"
+    assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/part-of": "ketenhub"}
+    workloads = list(yaml.safe_load_all((DEPLOY / "k8s" / "workloads.yaml").read_text()))
+    pods = [w["spec"]["template"] for w in workloads if w and w["kind"] == "Deployment"]
+    assert pods
+    for pod in pods:
+        assert pod["metadata"]["labels"]["app.kubernetes.io/part-of"] == "ketenhub"
+        ports = {p["name"] for c in pod["spec"]["containers"] for p in c.get("ports", ())}
+        assert monitor["spec"]["podMetricsEndpoints"][0]["port"] in ports
+    kustomization = yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())
+    assert "monitoring.yaml" in kustomization["resources"]
+
+
+def test_promtool_accepts_the_rules() -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian: the prometheus package)")
+    checked = subprocess.run(
+        [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr

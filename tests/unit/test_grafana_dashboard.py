@@ -40,3 +40,11 @@ def test_every_series_the_dashboard_asks_for_is_exported() -> None:
         "connector_messages",
     ):
         assert any(family in name for name in asked), f"no panel shows ketenhub_{family}"
+
+
+def test_every_series_the_hub_exports_is_on_the_dashboard() -> None:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    text = json.dumps(dashboard["panels"])
+    families = {family.name for family in REGISTRY.collect() if family.name.startswith("ketenhub_")}
+    missing = sorted(f for f in families if f not in text)
+    assert not missing, f"no panel shows {missing}"
