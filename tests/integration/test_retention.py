@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from prometheus_client import REGISTRY
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner, Result
 
@@ -44,6 +45,7 @@ from hub.state.dead_letters import LetterState, Source
 from hub.state.holdback import Lane
 from hub.state.receipts import Receipt
 from hub.state.tables import (
+    AuditRecord,
     ConsentRecord,
     DataKeyRecord,
     DeadLetterRecord,
@@ -425,3 +427,15 @@ async def test_hub_erasure_run_erases_what_is_due_as_of_a_day_and_a_day_ahead_ne
     assert await hub.live_keys() == 0
     (erasure,) = await hub.erasures()
     assert erasure["sender"] == RETENTION
+
+
+async def test_the_retention_pass_verifies_the_audit_chain_for_its_alert(hub: Hub) -> None:
+    """``ketenhub_audit_chain_intact``: 1 after a pass over a sound trail, 0 once a record
+    was changed outside the hub (KetenhubAuditChainBroken)."""
+    await hub.accept(detention_started(), "dji")
+    await hub.housekeeping_after(MINUTE)
+    assert REGISTRY.get_sample_value("ketenhub_audit_chain_intact") == 1
+    async with hub.sessions.begin() as session:
+        await session.execute(update(AuditRecord).values(outcome="PERMIT"))
+    await hub.housekeeping_after(MINUTE)
+    assert REGISTRY.get_sample_value("ketenhub_audit_chain_intact") == 0

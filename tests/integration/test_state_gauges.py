@@ -1,0 +1,94 @@
+"""The state gauges the alerts read (deploy/prometheus/ketenhub-alerts.yaml), from a
+store in a known state, on SQLite and PostgreSQL: how long the oldest delivery has been
+held, detention data past its erasure date, and days left on a certificate."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from prometheus_client import REGISTRY
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub import monitoring
+from hub.breaker import Breakers
+from hub.core.record import KafkaRecord
+from hub.settings import KafkaSettings
+from hub.state import holdback
+from hub.state.database import sessionmaker
+from hub.state.outbox import OUTBOUND_PREFIX
+from hub.state.tables import DetentionRecord
+
+
+def _certificate(path: Path, days: int) -> Path:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hub.test")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+async def test_the_gauges_the_alerts_read(engine: AsyncEngine, tmp_path: Path) -> None:
+    sessions = sessionmaker(engine)
+    now = dt.datetime.now(dt.UTC)
+    today = now.date()
+    async with sessions.begin() as session:
+        await holdback.hold(
+            session,
+            holdback.Lane(f"{OUTBOUND_PREFIX}llc", "psn-t1-a", "llz:fivoor"),
+            "d-1",
+            KafkaRecord("delivery.llz.v1", b"psn-t1-a", b"{}", {}),
+            reason="partner down",
+            now=now - dt.timedelta(hours=2),
+            next_attempt_at=now,
+        )
+        for n, erase_after in enumerate((today - dt.timedelta(days=3), today)):
+            session.add(
+                DetentionRecord(
+                    subject=f"psn-t1-{n}",
+                    facility_code="PI-AMS",
+                    facility_name="PI Amsterdam",
+                    since=today - dt.timedelta(days=200),
+                    released_on=today - dt.timedelta(days=190),
+                    erase_after=erase_after,
+                    last_event_id=f"e-{n}",
+                    stay_key=f"e-{n}",
+                )
+            )
+    await monitoring.refresh(
+        kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1"),  # no broker: lag is skipped
+        groups={},
+        sessions=sessions,
+        connectors=[],
+        incomplete_after_s=300,
+        breakers={"llc": Breakers(), "zvh": Breakers()},
+        certificates={
+            "https": _certificate(tmp_path / "https.pem", days=10),
+            "broken": tmp_path / "missing.pem",
+        },
+    )
+
+    def value(name: str, **labels: str) -> float | None:
+        return REGISTRY.get_sample_value(name, labels)
+
+    held = value("ketenhub_held_oldest_seconds", connector="llc") or 0
+    assert 7100 < held < 7300, "held two hours ago"
+    assert value("ketenhub_held_oldest_seconds", connector="zvh") == 0, "nothing held"
+    assert value("ketenhub_erasure_overdue") == 1, "only the record past its date by a day"
+    days = (value("ketenhub_certificate_expiry_seconds", certificate="https") or 0) / 86400
+    assert 9.9 < days <= 10
+    assert value("ketenhub_certificate_expiry_seconds", certificate="broken") == 0
