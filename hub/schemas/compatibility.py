@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,18 @@ def breaking_changes(
         if name not in new:
             found.append(f"{name}: removed")
             continue
-        found += _compare(name, old[name], new[name], old[name], new[name], frozenset())
+        found += _compare(name, old[name], new[name], _Walk(old[name], new[name]))
     return found
+
+
+@dataclass(frozen=True)
+class _Walk:
+    """The two documents being compared (their ``$defs``), and the definitions met on
+    the way down (a recursive one is compared once)."""
+
+    old_root: Mapping[str, Any]
+    new_root: Mapping[str, Any]
+    seen: frozenset[tuple[str, str]] = frozenset()
 
 
 def _resolve(node: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -48,39 +59,28 @@ def _resolve(node: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, A
     return {**target, **{k: v for k, v in node.items() if k != "$ref"}}
 
 
-def _compare(
-    where: str,
-    old: Mapping[str, Any],
-    new: Mapping[str, Any],
-    old_root: Mapping[str, Any],
-    new_root: Mapping[str, Any],
-    seen: frozenset[tuple[str, str]],
-) -> list[str]:
-    key = (str(old.get("$ref")), str(new.get("$ref")))
-    if "$ref" in old and key in seen:  # a recursive definition, compared once
-        return []
-    seen = seen | {key} if "$ref" in old else seen
-    old, new = _resolve(old, old_root), _resolve(new, new_root)
+def _compare(where: str, old: Mapping[str, Any], new: Mapping[str, Any], walk: _Walk) -> list[str]:
+    if "$ref" in old:
+        key = (str(old.get("$ref")), str(new.get("$ref")))
+        if key in walk.seen:
+            return []
+        walk = replace(walk, seen=walk.seen | {key})
+    old, new = _resolve(old, walk.old_root), _resolve(new, walk.new_root)
     if "properties" in old:
-        return _compare_object(where, old, new, old_root, new_root, seen)
+        return _compare_object(where, old, new, walk)
     if "items" in old and "items" in new:
         rest = _compare_words_aside(where, old, new, {"items"})
-        return rest + _compare(f"{where}[]", old["items"], new["items"], old_root, new_root, seen)
+        return rest + _compare(f"{where}[]", old["items"], new["items"], walk)
     if "anyOf" in old and "anyOf" in new and len(old["anyOf"]) == len(new["anyOf"]):
         rest = _compare_words_aside(where, old, new, {"anyOf"})
         for n, (was, now) in enumerate(zip(old["anyOf"], new["anyOf"], strict=True)):
-            rest += _compare(f"{where}|{n}", was, now, old_root, new_root, seen)
+            rest += _compare(f"{where}|{n}", was, now, walk)
         return rest
     return _compare_words_aside(where, old, new, set())
 
 
 def _compare_object(
-    where: str,
-    old: Mapping[str, Any],
-    new: Mapping[str, Any],
-    old_root: Mapping[str, Any],
-    new_root: Mapping[str, Any],
-    seen: frozenset[tuple[str, str]],
+    where: str, old: Mapping[str, Any], new: Mapping[str, Any], walk: _Walk
 ) -> list[str]:
     found = _compare_words_aside(
         where, old, new, {"properties", "required", "additionalProperties"}
@@ -94,7 +94,7 @@ def _compare_object(
         if field not in now_props:
             found.append(f"{where}.{field}: removed")
             continue
-        found += _compare(f"{where}.{field}", was, now_props[field], old_root, new_root, seen)
+        found += _compare(f"{where}.{field}", was, now_props[field], walk)
     was_required, now_required = set(old.get("required", ())), set(new.get("required", ()))
     for field in sorted(was_required ^ now_required):
         if field in old["properties"]:

@@ -7,10 +7,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,24 +18,7 @@ from hub.state import holdback
 from hub.state.database import sessionmaker
 from hub.state.outbox import OUTBOUND_PREFIX
 from hub.state.tables import DetentionRecord
-
-
-def _certificate(path: Path, days: int) -> Path:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hub.test")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .sign(key, hashes.SHA256())
-    )
-    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    return path
+from tests.certificates import self_signed_pem
 
 
 async def test_the_gauges_the_alerts_read(engine: AsyncEngine, tmp_path: Path) -> None:
@@ -77,7 +56,7 @@ async def test_the_gauges_the_alerts_read(engine: AsyncEngine, tmp_path: Path) -
         incomplete_after_s=300,
         breakers={"llc": Breakers(), "zvh": Breakers()},
         certificates={
-            "https": _certificate(tmp_path / "https.pem", days=10),
+            "https": self_signed_pem(tmp_path / "https.pem", "hub.test", days=10),
             "broken": tmp_path / "missing.pem",
         },
     )

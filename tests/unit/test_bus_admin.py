@@ -3,7 +3,6 @@ the configured security, as the broker does: a SASL_SSL cluster takes them too."
 
 from __future__ import annotations
 
-import datetime as dt
 import ssl
 from pathlib import Path
 from typing import Any
@@ -11,16 +10,13 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from hub.bus import admin
 from hub.bus.admin import consumer_lag, ensure_topics
 from hub.bus.broker import client_security
 from hub.core.topics import ALL_TOPICS
 from hub.settings import KafkaSettings, SaslMechanism, SecurityProtocol
+from tests.certificates import self_signed_pem
 
 CA_NAME = "ketenhub test kafka CA"
 
@@ -31,23 +27,7 @@ class _Built(Exception):
 
 def _ca_file(tmp_path: Path) -> Path:
     """A throwaway self-signed CA, as the brokers' certificates would be signed by."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME)])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    path = tmp_path / "ca.pem"
-    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    return path
+    return self_signed_pem(tmp_path / "ca.pem", CA_NAME, days=1, ca=True)
 
 
 def _sasl_settings(tmp_path: Path, mechanism: SaslMechanism) -> KafkaSettings:
