@@ -1,12 +1,15 @@
-"""The order a fetch is routed in: each client's events in the order the hub accepted
-them, not the order the broker brought them.
+"""The order a fetch is routed in: each client's events on a topic in the order the hub
+accepted them, not the order the broker brought them.
 
 The two differ only when a broker is lost: its replacement can get a client's next
 event from the webhook before the relay sends it again the one the old broker took
 with it. Routed as fetched, a START behind a lost END is judged a repeat of the stay
 and its notice never sent. So an event is routed after every event of its client
-accepted before it that the router does not have yet, those later in the fetch and
-those the broker has not brought (read from the accepted events the store keeps).
+accepted before it on the same topic that the router does not have yet, those later in
+the fetch and those the broker has not brought (read from the accepted events the store
+keeps). Within a topic a partition keeps a client's order, so this changes nothing while
+no broker is lost; across topics the hub never promised an order, and does not impose
+one here.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 Pending = tuple[int, str, str]
-"""An accepted event the router does not have yet: (seq, event id, subject)."""
+"""An accepted event the router does not have yet: (seq, event id, lane), the lane being
+the client on one topic."""
 
 
 @dataclass(frozen=True)
@@ -28,8 +32,8 @@ class RoutingOrder:
 
 
 def accepted_order(fetched: Sequence[tuple[str, str]], pending: Sequence[Pending]) -> RoutingOrder:
-    """The order to route ``fetched`` ((event id, subject), as the broker brought them)
-    in, given ``pending`` in the order accepted. An event without a pending row (a
+    """The order to route ``fetched`` ((event id, lane), as the broker brought them) in,
+    given ``pending`` in the order accepted. An event without a pending row (a
     repeat, a replay, one dated ahead) keeps its place."""
     accepted_at = {event_id: seq for seq, event_id, _ in pending}
     earlier: dict[str, list[tuple[int, str]]] = {}

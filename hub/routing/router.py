@@ -11,14 +11,14 @@ and sends only what was left unsent.
 
 There is one path, :meth:`Router.route_batch`. The consumer takes what one fetch
 brought (up to ``KafkaSettings.batch_max_records``) and routes it in one transaction,
-each client's events in the order the hub accepted them (:mod:`hub.routing.order`: one
-the broker lost is read from the store and goes first), with the case look-ups asked
-at once and one audit append: the per-event cost of a transaction, a commit and a round
-trip to the broker is paid once per batch. An event whose client has an earlier one
-held back, or whose look-up failed, is held back in the client's lane
-(``hub.state.holdback``) in that transaction; a held event tried again, and a single
-event, are batches of one. A batch that fails is split until the event that fails it is
-alone, and that one is dead-lettered.
+each client's events on a topic in the order the hub accepted them
+(:mod:`hub.routing.order`: one the broker lost is read from the store and goes first),
+with the case look-ups asked at once and one audit append: the per-event cost of a
+transaction, a commit and a round trip to the broker is paid once per batch. An event
+whose client has an earlier one held back, or whose look-up failed, is held back in the
+client's lane (``hub.state.holdback``) in that transaction; a held event tried again,
+and a single event, are batches of one. A batch that fails is split until the event
+that fails it is alone, and that one is dead-lettered.
 """
 
 from __future__ import annotations
@@ -174,9 +174,10 @@ class Router:
         again from the head of their lane: one of those whose look-up fails again
         raises the RetryableError, so it stays at the head.
 
-        Each client's events go in the order the hub accepted them: one accepted before
-        a fetched event and not yet had by the router (its broker lost) is read from the
-        store and routed first, and named in the fetched event's ``RouteResult.ahead``.
+        Each client's events on a topic go in the order the hub accepted them: one
+        accepted before a fetched event and not yet had by the router (its broker lost)
+        is read from the store and routed first, and named in the fetched event's
+        ``RouteResult.ahead``.
         """
         if not batch:
             return []
@@ -191,7 +192,13 @@ class Router:
             lanes = await holdback.lanes_among(
                 session, ROUTER_GROUP, {item.envelope.subject for item in fetched}
             )
-        order = accepted_order([(i.envelope.id, i.envelope.subject) for i in batch], pending)
+        order = accepted_order(
+            [
+                (i.envelope.id, accepted.lane(i.envelope.subject, i.event.record_topic().name))
+                for i in batch
+            ],
+            pending,
+        )
         brought = [await self._current_subject(item) for item in await self._brought(order)]
         heads = {item.envelope.subject for item in fetched if item.envelope.id in resumed}
         resumed |= {item.envelope.id for item in brought if item.envelope.subject in heads}

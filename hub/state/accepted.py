@@ -98,16 +98,26 @@ async def unrouted_of(
     session: AsyncSession, router: str, subjects: Collection[str]
 ) -> list[tuple[int, str, str]]:
     """The accepted events of ``subjects`` the router does not have yet, as (seq, event
-    id, subject) in the order accepted, without their records: a fetch's own events and
-    any accepted before them that the broker has not brought (one query a batch)."""
+    id, lane) in the order accepted, without their records: a fetch's own events and
+    any accepted before them that the broker has not brought (one query a batch). The
+    lane is the client on one topic (:func:`lane`): order is kept within a partition."""
     if not subjects:
         return []
     rows = await session.execute(
-        select(AcceptedEvent.seq, AcceptedEvent.event_id, AcceptedEvent.subject)
+        select(
+            AcceptedEvent.seq, AcceptedEvent.event_id, AcceptedEvent.subject, AcceptedEvent.topic
+        )
         .where(AcceptedEvent.subject.in_(list(subjects)), ~_settled(router))
         .order_by(AcceptedEvent.seq)
     )
-    return [(int(seq), str(event_id), str(subject)) for seq, event_id, subject in rows]
+    return [
+        (int(seq), str(event_id), lane(subject, topic)) for seq, event_id, subject, topic in rows
+    ]
+
+
+def lane(subject: str, topic: str) -> str:
+    """One client's events on one topic: what a partition keeps in order."""
+    return f"{topic}/{subject}"
 
 
 async def kept_by_id(session: AsyncSession, event_ids: Collection[str]) -> list[Accepted]:
