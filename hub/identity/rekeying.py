@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -154,6 +154,17 @@ async def current_pseudonyms(session: AsyncSession, subjects: Sequence[str]) -> 
     )
     aliases = {old: new for old, new in rows}
     return list(dict.fromkeys(aliases.get(s, s) for s in subjects))
+
+
+async def earlier_pseudonyms(session: AsyncSession, subjects: Collection[str]) -> dict[str, str]:
+    """Every pseudonym the clients ``subjects`` (current ones) had before a rotation,
+    leading to the current one."""
+    rows = await session.execute(
+        select(PseudonymAlias.subject, PseudonymAlias.current).where(
+            PseudonymAlias.current.in_(list(subjects))
+        )
+    )
+    return {str(old): str(new) for old, new in rows}
 
 
 async def with_history(session: AsyncSession, subjects: Sequence[str]) -> list[str]:

@@ -39,7 +39,7 @@ from hub.core.calendar import local_day
 from hub.core.errors import ContractError, RetryableError
 from hub.core.topics import ROUTER_GROUP, ROUTER_SCHEDULE
 from hub.identity.keyring import DataKey, Keyring
-from hub.identity.rekeying import Rekeyer
+from hub.identity.rekeying import Rekeyer, earlier_pseudonyms
 from hub.logs import get_logger
 from hub.routing.core import (
     Inputs,
@@ -183,8 +183,12 @@ class Router:
             return []
         fetched = [await self._current_subject(item) for item in batch]
         async with self._sessions() as session:
+            earlier = await self._earlier_pseudonyms(session, fetched)
             pending = await accepted.unrouted_of(
-                session, ROUTER_GROUP, {item.envelope.subject for item in (*batch, *fetched)}
+                session,
+                ROUTER_GROUP,
+                {item.envelope.subject for item in (*batch, *fetched)} | earlier.keys(),
+                earlier,
             )
             seen = await idempotency.processed_among(
                 session, ROUTER_GROUP, [item.envelope.id for item in batch]
@@ -195,7 +199,7 @@ class Router:
         order = accepted_order(
             [
                 (i.envelope.id, accepted.lane(i.envelope.subject, i.event.record_topic().name))
-                for i in batch
+                for i in fetched
             ],
             pending,
         )
@@ -306,6 +310,20 @@ class Router:
             log.warning("event_routed_ahead", subject=envelope.subject, type=envelope.type)
             items.append(Incoming(envelope, event, record.header_list()))
         return items
+
+    async def _earlier_pseudonyms(
+        self, session: AsyncSession, fetched: Sequence[Incoming]
+    ) -> dict[str, str]:
+        """During a key rotation, the pseudonyms the fetched clients had before it (each
+        leading to the current one): a client's events accepted under the old one and
+        under the new are one lane, so a START under the new is not routed before the
+        END under the old one that the broker has not brought yet."""
+        rotating = self._rekeyer is not None and any(
+            self._rekeyer.rotating(item.envelope.subject) for item in fetched
+        )
+        if not rotating:
+            return {}
+        return await earlier_pseudonyms(session, {item.envelope.subject for item in fetched})
 
     async def _current_subject(self, item: Incoming) -> Incoming:
         """The item under its client's current pseudonym, during a key rotation."""

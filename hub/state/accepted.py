@@ -11,7 +11,7 @@ pruned.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, delete, exists, select, update
@@ -95,14 +95,20 @@ async def unrouted(
 
 
 async def unrouted_of(
-    session: AsyncSession, router: str, subjects: Collection[str]
+    session: AsyncSession,
+    router: str,
+    subjects: Collection[str],
+    current: Mapping[str, str] | None = None,
 ) -> list[tuple[int, str, str]]:
     """The accepted events of ``subjects`` the router does not have yet, as (seq, event
     id, lane) in the order accepted, without their records: a fetch's own events and
     any accepted before them that the broker has not brought (one query a batch). The
-    lane is the client on one topic (:func:`lane`): order is kept within a partition."""
+    lane is the client on one topic (:func:`lane`): order is kept within a partition.
+    ``current`` leads a pseudonym from before a key rotation to the client's current
+    one, so that the client's events under both are one lane."""
     if not subjects:
         return []
+    current = current or {}
     rows = await session.execute(
         select(
             AcceptedEvent.seq, AcceptedEvent.event_id, AcceptedEvent.subject, AcceptedEvent.topic
@@ -111,7 +117,8 @@ async def unrouted_of(
         .order_by(AcceptedEvent.seq)
     )
     return [
-        (int(seq), str(event_id), lane(subject, topic)) for seq, event_id, subject, topic in rows
+        (int(seq), str(event_id), lane(current.get(subject, subject), topic))
+        for seq, event_id, subject, topic in rows
     ]
 
 

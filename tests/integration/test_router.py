@@ -19,6 +19,7 @@ from hub.bus.codec import decode
 from hub.core.errors import ContractError, RetryableError
 from hub.core.record import KafkaRecord
 from hub.core.topics import ROUTER_GROUP
+from hub.identity.rekeying import Rekeyer
 from hub.routing.cedar_policy import CedarPolicy
 from hub.routing.lookup import StaticCaseLookup
 from hub.routing.recipients import PI_FIELDS
@@ -61,6 +62,7 @@ class Hub:
         lookup: StaticCaseLookup | None = None,
         retry: Backoff | None = None,
         clock: Callable[[], dt.datetime] = lambda: NOW,
+        rekeyer: Rekeyer | None = None,
     ):
         self.sessions = sessionmaker(engine)
         self.lookup = lookup or StaticCaseLookup()
@@ -73,6 +75,7 @@ class Hub:
             bsn_kinds=frozenset(RoutingSettings().bsn_authorised),
             clock=clock,
             retry=retry,
+            rekeyer=rekeyer,
         )
 
     async def send(self, records: Sequence[KafkaRecord]) -> None:

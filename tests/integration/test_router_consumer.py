@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from aiokafka import ConsumerRecord
@@ -18,6 +20,11 @@ from hub.bus.codec import decode, encode
 from hub.bus.deadletter import DeadLetters
 from hub.core.record import KafkaRecord
 from hub.core.topics import ROUTER_GROUP
+from hub.identity.keyfiles import KeyDirectory
+from hub.identity.keyring import Keyring, MasterKeys
+from hub.identity.pseudonym import Pseudonymiser
+from hub.identity.rekeying import Rekeyer
+from hub.identity.vault import IdentityVault
 from hub.routing.cedar_policy import CedarPolicy
 from hub.routing.consumer import CRASHES_BEFORE_DEAD_LETTER, RouterConsumer
 from hub.routing.lookup import StaticCaseLookup
@@ -27,12 +34,14 @@ from hub.schemas.case import KedoLookupResult
 from hub.schemas.detention import DetentionEnded
 from hub.schemas.envelope import Envelope, partner_source
 from hub.state import accepted, audit, dead_letters
+from hub.state.database import sessionmaker
 from hub.state.dead_letters import LetterQuery
 from tests.data import TEST_BSNS, detention_started, kedo_hit, pseudonymiser
 from tests.integration.test_router import Hub
 
 SUBJECTS = [pseudonymiser().pseudonym(bsn) for bsn in TEST_BSNS[:5]]
 POISON = SUBJECTS[2]
+KEYS = MasterKeys("m1", {"m1": secrets.token_bytes(32)})
 
 
 class BuggyLookup(StaticCaseLookup):
@@ -141,6 +150,17 @@ async def test_a_dead_lettered_event_is_settled_until_it_is_replayed(engine: Asy
     assert again.subject == POISON, "released: the router (or the relay) takes it again"
 
 
+async def _nowhere(value: bytes, _key: bytes | None, _headers: dict[str, str]) -> None:
+    return None
+
+
+def _record(event: CanonicalEvent, subject: str, event_id: str) -> KafkaRecord:
+    envelope = Envelope.for_event(
+        event, subject=subject, source=partner_source("dji"), event_id=event_id
+    )
+    return encode(event, envelope)
+
+
 def _fetched(record: KafkaRecord, offset: int) -> ConsumerRecord[bytes, bytes]:
     return ConsumerRecord(
         record.topic, 0, offset, 0, 0, record.key, record.value, None,
@@ -209,3 +229,60 @@ async def test_a_start_the_broker_brings_before_a_lost_end_accepted_earlier_open
     async with hub.sessions() as session:
         assert await accepted.unrouted(session, ROUTER_GROUP) == []
         assert (await audit.verify(session)).intact
+
+
+async def test_a_start_under_the_new_pseudonym_waits_for_the_end_under_the_old_one(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """A key rotation between a client's END and their next START: the END, under the
+    old pseudonym, is on another partition than the START, under the new one. Seen as
+    two clients, the START was routed first whenever its partition was fetched first,
+    and judged a repeat of the open stay (1 of 300 in the rotation chaos test). As one
+    client, the END goes first."""
+    directory = KeyDirectory(tmp_path, "pseudonym", default_id="k1", create=True, reload_s=0)
+    pseudonyms = Pseudonymiser(source=directory)
+    vault = IdentityVault.for_pseudonymiser(pseudonyms)
+    bsn = TEST_BSNS[0]
+    old = pseudonyms.pseudonym(bsn)
+    directory.rotate()
+    new = pseudonyms.pseudonym(bsn)
+    assert new != old
+    hub = Hub(
+        engine,
+        StaticCaseLookup({old: kedo_hit(), new: kedo_hit()}),
+        rekeyer=Rekeyer(pseudonyms, vault, Keyring(hub_sessions := sessionmaker(engine), KEYS)),
+    )
+    start = _record(detention_started(), old, "stay-1")
+    base = detention_started().model_dump(exclude={"start_date"})
+    end = _record(
+        DetentionEnded(**base, end_date=dt.date(2026, 12, 1), release_municipality="GM0363"),
+        old,
+        "end-1",
+    )
+    again = _record(
+        detention_started(source_event_id="INJUS-0002", start_date=dt.date(2027, 3, 1)),
+        new,
+        "stay-2",
+    )
+    async with hub_sessions.begin() as session:
+        await vault.remember(session, old, bsn)
+        for event_id, subject, kept in (
+            ("stay-1", old, start),
+            ("end-1", old, end),
+            ("stay-2", new, again),
+        ):
+            await accepted.accept(session, event_id, subject, kept)
+        await vault.remember(session, new, bsn)
+    consumer = RouterConsumer(hub.router, DeadLetters(hub.sessions, _nowhere))
+
+    await consumer.handle([_fetched(start, 0)])
+    await consumer.handle([_fetched(again, 1)])  # the END's partition is fetched later
+
+    decided = [(r["event_id"], r["outcome"], r["recipient"]) for r in await hub.records()]
+    stays = [(event_id, outcome) for event_id, outcome, to in decided if to is None]
+    assert stays == [("stay-1", "START"), ("stay-2", "START")], "a new stay, not a repeat"
+    order = list(dict.fromkeys(event_id for event_id, _, _ in decided))
+    assert order == ["stay-1", "end-1", "stay-2"], "the END decided before the next START"
+    sent = len(hub.sent)
+    await consumer.handle([_fetched(end, 2)])
+    assert len(hub.sent) == sent, "the END from its own partition is a repeat"
