@@ -4,10 +4,10 @@ and stopped as one unit by ``hub up`` (embedded) and ``hub run`` (production).""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 import ssl
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -384,16 +384,14 @@ class HubProcess:
         if self._server is not None:
             self._server.should_exit = True
         if self._server_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._server_task
-        await self.broker.stop()
-        for task in (self._retry_task, self._relay_task):
+            await _bounded("webhook", self._server_task)
+        await _bounded("consumers", self.broker.stop())
+        for name, task in (("housekeeping", self._retry_task), ("relay", self._relay_task)):
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        await self.connectors.stop_sources()
-        await self.engine.dispose()
+                await _bounded(name, task)
+        await _bounded("sources", self.connectors.stop_sources())
+        await _bounded("database", self.engine.dispose())
         log.info("hub_stopped")
 
     def endpoints(self) -> dict[str, Any]:
@@ -407,6 +405,25 @@ class HubProcess:
             "data_dir": str(self.settings.data_dir.resolve()),
             "pseudonym_key_id": self.pseudonymiser.active_key_id,
         }
+
+
+STOP_STEP_S = 30.0
+"""How long one step of :meth:`HubProcess.stop` may take. A step that hangs (a consumer
+that does not leave its group, a connection that does not close) is left behind with a
+warning naming it, so a stop always ends: what it did not finish is redone after the
+restart, as after a crash."""
+
+
+async def _bounded(step: str, work: Awaitable[object]) -> None:
+    """Wait for one step of a stop, at most :data:`STOP_STEP_S`."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=STOP_STEP_S)
+    if not done:
+        task.cancel()
+        log.warning("stop_step_timed_out", step=step, after_s=STOP_STEP_S)
+        return
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("stop_step_failed", step=step, error=type(task.exception()).__name__)
 
 
 def _safe_url(url: str) -> str:
