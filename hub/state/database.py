@@ -24,6 +24,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from hub.core.errors import SchemaNotCurrent
 from hub.state.private_files import private_file
+from hub.state.sqlite_inloop import in_loop_connections
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -36,7 +37,6 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -47,7 +47,10 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         path = make_url(url).database
         if path and path != ":memory:" and not path.startswith("file:"):
             private_file(Path(path))
-    engine = create_async_engine(url, echo=echo, pool_pre_ping=not url.startswith("sqlite"))
+    if make_url(url).drivername == "sqlite+aiosqlite":
+        engine = create_async_engine(url, echo=echo, async_creator=in_loop_connections(url))
+    else:
+        engine = create_async_engine(url, echo=echo, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
