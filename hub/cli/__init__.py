@@ -3,39 +3,77 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
+from typing import Any
 
 import typer
 from pydantic import ValidationError
+from typer.core import TyperGroup
 
 from hub import __version__
-from hub.cli import (
-    asyncapi,
-    audit,
-    bench,
-    connectors,
-    console,
-    db,
-    deploy,
-    dlq,
-    erasure,
-    keys,
-    labels,
-    policy,
-    schemas,
-    serve,
-    settings_doc,
-    simulate,
-    subject,
-    topics,
-)
-from hub.logs import configure_logging
-from hub.settings import HubSettings
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "up": ("serve", "up"),
+    "run": ("serve", "run"),
+    "schemas": ("schemas", "app"),
+    "db": ("db", "app"),
+    "policy": ("policy", "app"),
+    "audit": ("audit", "app"),
+    "labels": ("labels", "app"),
+    "dlq": ("dlq", "app"),
+    "subject": ("subject", "app"),
+    "erasure": ("erasure", "app"),
+    "keys": ("keys", "app"),
+    "console": ("console", "app"),
+    "settings": ("settings_doc", "settings"),
+    "asyncapi": ("asyncapi", "asyncapi"),
+    "simulate": ("simulate", "simulate"),
+    "bench": ("bench", "bench"),
+    "connectors": ("connectors", "app"),
+    "topics": ("topics", "app"),
+    "deploy": ("deploy", "app"),
+}
+"""Each command: the module under ``hub.cli`` that holds it and its name there (a typer
+app for a group of commands, a function for one command)."""
+
+
+class LazyCommands(TyperGroup):
+    """The hub's commands, each imported when it is run, so that one command pays only
+    for its own imports (the database, the broker, the policy engine, the benchmark)
+    instead of all of them."""
+
+    # The context and command types are typer's own copy of click's, which typer does
+    # not export; hence Any.
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self.commands[cmd_name] = load(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+def load(name: str) -> Any:
+    """The click command ``name``, imported from its module."""
+    module, attribute = COMMANDS[name]
+    found: Any = getattr(importlib.import_module(f"hub.cli.{module}"), attribute)
+    command: Any
+    if isinstance(found, typer.Typer):
+        command = typer.main.get_group(found)
+    else:
+        single = typer.Typer()
+        single.command(name)(found)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
 
 app = typer.Typer(
     name="hub",
     help="Ketenhub: carries Levensloopaanpak signals between chain partners, within the "
     "sharing rules.",
     no_args_is_help=True,
+    cls=LazyCommands,
 )
 
 
@@ -59,30 +97,12 @@ def _options(
     sharing rules."""
 
 
-app.command("up")(serve.up)
-app.command("run")(serve.run)
-app.add_typer(schemas.app, name="schemas")
-app.add_typer(db.app, name="db")
-app.add_typer(policy.app, name="policy")
-app.add_typer(audit.app, name="audit")
-app.add_typer(labels.app, name="labels")
-app.add_typer(dlq.app, name="dlq")
-app.add_typer(subject.app, name="subject")
-app.add_typer(erasure.app, name="erasure")
-app.add_typer(keys.app, name="keys")
-app.add_typer(console.app, name="console")
-app.command("settings")(settings_doc.settings)
-app.command("asyncapi")(asyncapi.asyncapi)
-app.command("simulate")(simulate.simulate)
-app.command("bench")(bench.bench)
-app.add_typer(connectors.app, name="connectors")
-app.add_typer(topics.app, name="topics")
-app.add_typer(deploy.app, name="deploy")
-
-
 def main() -> None:
     """The console script: logs go to stderr at the configured level, so a command's
     output stays its own (a command with settings it cannot read says so itself)."""
+    from hub.logs import configure_logging
+    from hub.settings import HubSettings
+
     with contextlib.suppress(ValidationError):
         configure_logging(HubSettings().log)
     app()

@@ -15,22 +15,20 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.bus.broker import make_broker
-from hub.bus.publisher import EventPublisher
 from hub.cli.endpoints import endpoints_path
 from hub.cli.store import current_store, run_or_exit, store_url, with_session
-from hub.identity.keyring import Keyring, master_keys_from_settings
-from hub.routing.cedar_policy import policy_from_settings
-from hub.routing.replay import Plan, Replayer, Verdicts, discard
 from hub.settings import HubSettings, KafkaSettings
 from hub.state import dead_letters, holdback
 from hub.state.database import sessionmaker
 from hub.state.dead_letters import Letter, LetterQuery, LetterState
+
+if TYPE_CHECKING:
+    from hub.routing.replay import Plan
 
 app = typer.Typer(help="Dead letters: list, show, replay and discard.", no_args_is_help=True)
 STATES = ", ".join(s.value for s in LetterState)
@@ -141,6 +139,8 @@ def show_command(
 
 
 def _print_plan(plan: Plan) -> None:
+    from hub.routing.replay import Verdicts
+
     colour = {
         Verdicts.SEND: typer.colors.GREEN,
         Verdicts.REROUTE: typer.colors.GREEN,
@@ -160,6 +160,13 @@ def replay_command(
     if (letter_id is not None) + (partner is not None) + every != 1:
         raise typer.BadParameter("give one of: an ID, --partner P, --all")
     settings = HubSettings()
+    # Imported here, not above: the broker, the policy engine and the key ring cost the
+    # read commands half a second they do not need.
+    from hub.bus.broker import make_broker
+    from hub.bus.publisher import EventPublisher
+    from hub.identity.keyring import Keyring, master_keys_from_settings
+    from hub.routing.cedar_policy import policy_from_settings
+    from hub.routing.replay import Replayer
 
     async def work() -> list[tuple[Plan, LetterState | None]]:
         async with current_store(store_url(settings)) as engine:
@@ -218,6 +225,7 @@ def discard_command(
     if len(why.strip()) < 3:
         raise typer.BadParameter("say why, in a few words", param_hint="--why")
     settings = HubSettings()
+    from hub.routing.replay import discard
 
     async def work() -> tuple[Letter | None, bool]:
         async with current_store(store_url(settings)) as engine:

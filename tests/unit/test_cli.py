@@ -6,13 +6,15 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
-from hub.cli import app
+from hub.cli import COMMANDS, app
 from hub.cli.simulate import INCLUDED, _commands
 from hub.settings_reference import settings_markdown
 from hub.state.database import head_revision, make_engine, migrate
@@ -25,6 +27,40 @@ def test_help_lists_the_commands() -> None:
     assert result.exit_code == 0
     for command in ("up", "run", "schemas", "db", "settings"):
         assert command in result.output
+
+
+def test_every_command_in_the_table_loads_with_its_help() -> None:
+    for name in COMMANDS:
+        result = runner.invoke(app, [name, "--help"])
+        assert result.exit_code == 0, (name, result.output)
+        assert "Usage: " in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "unwanted"),
+    [
+        (["--version"], ["hub.cli.dlq", "hub.cli.bench", "sqlalchemy"]),
+        (["dlq", "--help"], ["hub.benchmark.run", "hub.app", "hub.routing.cedar_policy"]),
+        (["labels", "--help"], ["hub.benchmark.run", "hub.app", "hub.cli.dlq"]),
+    ],
+)
+def test_a_command_imports_only_what_it_needs(args: list[str], unwanted: list[str]) -> None:
+    """Each command is imported when it is run (``hub.cli.LazyCommands``): importing
+    them all cost every command about two seconds. A fresh interpreter, so that what
+    other tests imported does not count."""
+    script = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from hub.cli import app\n"
+        f"result = CliRunner().invoke(app, {args!r})\n"
+        "assert result.exit_code == 0, result.output\n"
+        f"print([m for m in {unwanted!r} if m in sys.modules])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_version_prints_the_installed_version_and_exits_0() -> None:

@@ -47,4 +47,3 @@ async def test_a_step_that_fails_is_named_and_the_stop_goes_on() -> None:
     assert [(e["event"], e["step"], e["error"]) for e in logs] == [
         ("stop_step_failed", "sources", "OSError")
     ]
-
