@@ -10,6 +10,7 @@ from pathlib import Path
 from string import Template
 
 from hub.core.errors import ConfigurationError
+from hub.schemas.partners import served_partner
 
 TEMPLATES = Path(__file__).parent / "templates"
 KINDS = ("inbound", "outbound", "lookup")
@@ -126,6 +127,10 @@ def new_connector(
         raise ConfigurationError(f"kind must be one of {', '.join(KINDS)}", field="kind")
     package = name.replace("-", "_")
     partner = partner or DEFAULT_PARTNER[kind]
+    try:
+        served_partner(partner)
+    except ValueError as error:
+        raise ConfigurationError(str(error), field="partner") from None
     if standalone is not None:
         root = standalone / name
         module = f"{package}.connector"

@@ -46,6 +46,24 @@ def partner_kind(partner_id: str) -> PartnerKind:
     return kind
 
 
+def served_partner(partner: str) -> str:
+    """``partner`` as a connector may serve it: one partner id, or a whole kind (an
+    outbound connector for every municipality). Raises ValueError saying what is
+    known, so that a connector for a partner the hub does not know is refused where it
+    is named, not later by its kit."""
+    if partner in {kind.value for kind in PartnerKind}:
+        return partner
+    try:
+        partner_kind(partner)
+    except ValueError as error:
+        kinds = ", ".join(kind.value for kind in PartnerKind)
+        raise ValueError(
+            f"partner {partner!r} is neither a partner id nor a kind ({error}); "
+            f"the kinds are {kinds}"
+        ) from None
+    return partner
+
+
 def valid_partner_id(partner_id: str) -> bool:
     try:
         partner_kind(partner_id)

@@ -66,3 +66,19 @@ def test_bad_arguments_name_the_field(name: str, kind: str, field: str, tmp_path
     with pytest.raises(ConfigurationError) as info:
         new_connector(name, kind, tree=tmp_path)
     assert info.value.field == field
+
+
+@pytest.mark.parametrize("partner", ["mypartner", "gemeente:amsterdam", "dji:extra", " "])
+def test_a_partner_the_hub_does_not_know_is_refused_at_once(partner: str, tmp_path: Path) -> None:
+    """The scaffold had written a connector for ``mypartner`` whose kit then failed."""
+    with pytest.raises(ConfigurationError) as info:
+        new_connector("my-partner", "outbound", partner=partner, tree=tmp_path)
+    assert info.value.field == "partner"
+    assert "the kinds are dji, gemeente" in str(info.value)
+    assert not (tmp_path / "hub").exists(), "nothing written"
+
+
+@pytest.mark.parametrize("partner", ["gemeente", "gemeente:GM0599", "politie", "zvh:utrecht"])
+def test_a_partner_id_or_a_kind_is_taken(partner: str, tmp_path: Path) -> None:
+    rendered = new_connector("my-partner", "outbound", partner=partner, tree=tmp_path)
+    assert rendered.files

@@ -16,7 +16,7 @@ from hub.connectors.base import Connector, ConnectorConfig
 from hub.connectors.registry import installed
 from hub.connectors.testing.harness import run
 from hub.core.errors import ConfigurationError, RetryableError
-from hub.schemas.partners import PartnerKind, partner_kind
+from hub.schemas.partners import served_partner
 
 if TYPE_CHECKING:
     from hub.connectors.testing.suites import ConnectorSuite
@@ -55,12 +55,10 @@ class RegistrationAndMetadata(KitCheck["ConnectorSuite"]):
             problems.append(f"name {getattr(cls, 'name', None)!r} is not lower-case-with-dashes")
         if not VERSION.match(getattr(cls, "version", "")):
             problems.append(f"version {getattr(cls, 'version', None)!r} is not like 1.2.3")
-        partner = getattr(cls, "partner", "")
         try:
-            partner_kind(partner)
-        except ValueError:
-            if partner not in {k.value for k in PartnerKind}:
-                problems.append(f"partner {partner!r} is neither a partner id nor a kind")
+            served_partner(getattr(cls, "partner", ""))
+        except ValueError as error:
+            problems.append(str(error))
         declared = getattr(
             cls, {"inbound": "emits", "outbound": "accepts"}.get(cls.kind, "answers"), ()
         )
