@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from hub.cli.tables import print_table
 from hub.connectors import registry
 from hub.connectors.base import Connector
 from hub.connectors.scaffold import KINDS, new_connector
@@ -62,13 +63,13 @@ def list_command(
         typer.echo(json.dumps(rows, indent=2))
         return
     headers = ("name", "kind", "version", "partner", "topics", "health")
-    table = [headers] + [
-        tuple(", ".join(r[h]) if isinstance(r[h], list) else str(r[h]) for h in headers)
-        for r in rows
-    ]
-    widths = [max(len(line[i]) for line in table) for i in range(len(headers))]
-    for line in table:
-        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+    print_table(
+        headers,
+        [
+            tuple(", ".join(r[h]) if isinstance(r[h], list) else str(r[h]) for h in headers)
+            for r in rows
+        ],
+    )
 
 
 @app.command("new")

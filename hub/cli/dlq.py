@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.cli.endpoints import endpoints_path
 from hub.cli.store import current_store, run_or_exit, store_url, with_session
+from hub.cli.tables import print_table
 from hub.settings import HubSettings, KafkaSettings
 from hub.state import dead_letters, holdback
 from hub.state.database import sessionmaker
@@ -103,15 +104,20 @@ def list_command(
     if not letters:
         typer.echo("no dead letters")
         return
-    typer.echo(
-        f"{'id':<38} {'state':<9} {'recipient':<22} {'attempts':>8} {'held behind':>11}  reason"
+    print_table(
+        ("id", "state", "recipient", "attempts", "held behind", "reason"),
+        [
+            (
+                letter.id,
+                letter.state.value,
+                letter.recipient or "-",
+                letter.attempts,
+                behind.get(letter.id, 0),
+                f"{letter.reason}: {letter.detail[:80]}",
+            )
+            for letter in letters
+        ],
     )
-    for letter in letters:
-        typer.echo(
-            f"{letter.id:<38} {letter.state.value:<9} {letter.recipient or '-':<22} "
-            f"{letter.attempts:>8} {behind.get(letter.id, 0):>11}  "
-            f"{letter.reason}: {letter.detail[:80]}"
-        )
     held = sum(behind.values())
     typer.echo(
         f"\n{len(letters)} dead letter(s)"

@@ -10,6 +10,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.cli.store import subjects_of, with_session
+from hub.cli.tables import print_table
 from hub.settings import HubSettings
 from hub.state import labels
 from hub.state.labels import LabelView
@@ -77,12 +78,19 @@ def _print(views: list[LabelView], late: list[LabelView], after: float, now: dt.
     if not views:
         typer.echo("no labels requested yet")
         return
-    typer.echo(f"{'client':<48} {'partner':<18} {'state':<10} {'asked':<9} since")
-    for view in views:
-        typer.echo(
-            f"{view.subject:<48} {view.partner:<18} {view.state.value:<10} "
-            f"{view.action.value:<9} {view.updated_at.isoformat(timespec='seconds')}"
-        )
+    print_table(
+        ("client", "partner", "state", "asked", "since"),
+        [
+            (
+                view.subject,
+                view.partner,
+                view.state.value,
+                view.action.value,
+                view.updated_at.isoformat(timespec="seconds"),
+            )
+            for view in views
+        ],
+    )
     clients = len({v.subject for v in views})
     typer.echo(f"\n{clients} client(s); incomplete after {after:.0f} s: {len(late)}")
     for view in late:
