@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.clock import SYSTEM_CLOCK, Clock
 from hub.connectors.base import Connector
-from hub.console import accounts, queries, throttle
+from hub.console import accounts, paging, queries, throttle, wording
 from hub.console import sessions as console_sessions
 from hub.console.accounts import Viewer
 from hub.console.oidc import STATE_MAX_AGE_S, OidcLogin
@@ -47,6 +47,10 @@ templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates
 log = get_logger(__name__)
 Text = Annotated[str, Query(max_length=MAX_TEXT)]
 LetterId = Annotated[str, Path(max_length=MAX_TEXT)]
+PageNumber = Annotated[int, Query(alias="page", ge=1, le=paging.MAX_PAGE)]
+templates.env.filters["local"] = wording.local_time
+templates.env.filters["sentence"] = wording.missing_sentence
+templates.env.globals["label_reason"] = wording.label_reason
 
 
 def console_router(
@@ -276,6 +280,7 @@ def console_router(
         partner: Text | None = None,
         rule: Text | None = None,
         hours: Annotated[float, Query(gt=0, le=MAX_HOURS, allow_inf_nan=False)] = 24.0,
+        number: PageNumber = 1,
         viewer: Viewer = Depends(signed_in),
     ) -> Response:
         filters = queries.Filters(
@@ -283,10 +288,12 @@ def console_router(
             partner=partner or None,
             rule=rule or None,
             since=dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours),
+            limit=paging.wanted(number),
         )
         async with sessions() as session:
             rows = await queries.decisions(session, viewer, filters)
-        return page(request, "decisions.html", viewer, rows=rows, filters=filters, hours=hours)
+        shown = paging.page_of(rows, number)
+        return page(request, "decisions.html", viewer, rows=shown, filters=filters, hours=hours)
 
     @router.get("/trace")
     async def trace(
@@ -299,10 +306,24 @@ def console_router(
         return page(request, "trace.html", viewer, trace=found, correlation_id=correlation_id)
 
     @router.get("/labels")
-    async def label_page(request: Request, viewer: Viewer = Depends(signed_in)) -> Response:
+    async def label_page(
+        request: Request,
+        partner: Text | None = None,
+        state: Text | None = None,
+        number: PageNumber = 1,
+        viewer: Viewer = Depends(signed_in),
+    ) -> Response:
         async with sessions() as session:
             rows = await queries.label_rows(session, viewer)
-        return page(request, "labels.html", viewer, rows=rows)
+        chosen = [
+            row
+            for row in rows
+            if (not partner or row.partner == partner) and (not state or row.state.value == state)
+        ]
+        shown = paging.page_of(chosen, number)
+        return page(
+            request, "labels.html", viewer, rows=shown, partner=partner or "", state=state or ""
+        )
 
     @router.get("/connectors")
     async def connector_page(request: Request, viewer: Viewer = Depends(signed_in)) -> Response:
@@ -334,18 +355,19 @@ def console_router(
 
     @router.get("/dead-letters")
     async def dead_letter_page(
-        request: Request, state: Text = "open", viewer: Viewer = Depends(signed_in)
+        request: Request,
+        state: Text = "open",
+        number: PageNumber = 1,
+        viewer: Viewer = Depends(signed_in),
     ) -> Response:
         known = {s.value for s in LetterState}
         state = state if state in known or state == "all" else LetterState.OPEN.value
         chosen = None if state == "all" else LetterState(state)
-        query = LetterQuery(state=chosen, recipient=viewer.partner, limit=500)
+        query = LetterQuery(state=chosen, recipient=viewer.partner, limit=paging.wanted(number))
         async with sessions() as session:
-            letters = await dead_letters.find(session, query)
-            behind = await holdback.held_behind(session, [letter.id for letter in letters])
-        return page(
-            request, "dead_letters.html", viewer, letters=letters, state=state, behind=behind
-        )
+            found = paging.page_of(await dead_letters.find(session, query), number)
+            behind = await holdback.held_behind(session, [letter.id for letter in found.rows])
+        return page(request, "dead_letters.html", viewer, letters=found, state=state, behind=behind)
 
     @router.get("/dead-letters/{letter_id}")
     async def dead_letter(

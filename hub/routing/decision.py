@@ -171,6 +171,12 @@ _MISSING_TEXT = {
 }
 
 
+def missing_text(code: str) -> str:
+    """The sentence for a missing condition's code, as a privacy officer reads it; the
+    code itself for one this version does not know (an older record)."""
+    return _MISSING_TEXT.get(code, code)
+
+
 def _missing_code(category: DataCategory, c: Conditions) -> str:
     """The first condition, in the order a privacy officer would check, that is not met."""
     if not (c.in_team or c.label_partner):

@@ -113,6 +113,17 @@ async def test_an_operator_sees_the_intake_flow_and_its_trace_without_personal_d
         trace_id = llc["traceparent"].split("-")[1]
         assert f'<code id="trace-id">{trace_id}</code>' in trace, "the flow's trace id"
         assert "legal bases" not in decisions, "audit details are for the privacy officer"
+        when = re.search(r"<td>(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)</td>", decisions)
+        assert when is not None, "a decision's moment to the second"
+        assert not re.search(r"\d\d:\d\d\.\d{6}", decisions), "no microseconds"
+        assert "page 1" not in decisions, "no pager while one page holds the list"
+        later = (await console.get("/console/decisions", params={"page": "2"})).text
+        assert "page 2" in later
+        assert 'rel="prev" href="/console/decisions?page=1"' in later
+        assert correlation[1] not in later, "the first page's rows are not on the second"
+        refused = await console.get("/console/decisions", params={"page": "0"})
+        assert refused.status_code == 422
+        assert refused.headers["content-type"].startswith("application/problem+json")
         report = await console.get("/console/report", params={"subject": "psn-x"})
         assert report.status_code == 403
         for page in (flows, decisions, trace, (await console.get("/console/labels")).text):
