@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,6 +59,8 @@ class Edge:
     width: float
     kind: str
     """``failing``, ``slowest`` or ``ok``: the colour it is drawn in."""
+    label: tuple[float, float] = (0.0, 0.0)
+    """Where its count is written: on the line, where no other count is."""
 
 
 GRAPH_ROW = 44.0
@@ -97,7 +99,47 @@ class FlowPicture:
             for p in self.paths
         ]
         height = GRAPH_ROW * max(len(senders), len(recipients), 1)
-        return [*left.values(), *right.values()], edges, height
+        return [*left.values(), *right.values()], _labelled(edges), height
+
+
+LABEL_SPOTS = (0.5, 0.62, 0.38, 0.74, 0.26, 0.84, 0.16, 0.56, 0.44, 0.68, 0.32, 0.79, 0.21)
+"""Where along its line a count may go, tried in turn: the middle first. In the middle
+every line crosses every other, and the counts were written over each other there."""
+CHAR_WIDTH = 7.0
+LABEL_HEIGHT = 12.0
+
+
+def label_box(x: float, y: float, text: str) -> tuple[float, float, float, float]:
+    """The room a count takes, its baseline at ``y`` and centred on ``x``."""
+    half = (CHAR_WIDTH * len(text) + 4) / 2
+    return (x - half, y - LABEL_HEIGHT, x + half, y + 2)
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _labelled(edges: list[Edge]) -> list[Edge]:
+    """Each edge with its count at the first spot along its line that no count placed
+    before it covers (the busiest paths first, so they keep the middle)."""
+    taken: list[tuple[float, float, float, float]] = []
+    spots: dict[int, tuple[float, float]] = {}
+    for n in sorted(range(len(edges)), key=lambda i: -edges[i].path.decisions):
+        edge, text = edges[n], str(edges[n].path.decisions)
+        options = [
+            (
+                edge.source.x + (edge.target.x - edge.source.x) * t,
+                edge.source.y + (edge.target.y - edge.source.y) * t - 4,
+            )
+            for t in LABEL_SPOTS
+        ]
+        x, y = next(
+            (o for o in options if not any(_overlap(label_box(*o, text), b) for b in taken)),
+            options[0],
+        )
+        taken.append(label_box(x, y, text))
+        spots[n] = (x, y)
+    return [replace(edge, label=spots[n]) for n, edge in enumerate(edges)]
 
 
 async def flow_picture(session: AsyncSession, viewer: Viewer, since: dt.datetime) -> FlowPicture:

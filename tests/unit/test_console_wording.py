@@ -10,6 +10,7 @@ import pytest
 from starlette.requests import Request
 
 from hub.console import paging, wording
+from hub.console.queries import NO_CASE, FlowPicture, PathStat, label_box
 from hub.schemas.labels import LabelState
 from hub.state.labels import LabelAction, LabelView
 
@@ -105,3 +106,54 @@ def test_a_page_keeps_the_filters_and_knows_whether_another_follows() -> None:
     path, _, query = link.partition("?")
     assert path == "/console/decisions"
     assert sorted(query.split("&")) == ["outcome=DENY", "page=2", "partner=politie"]
+
+
+def _every_flow() -> FlowPicture:
+    """Flows A to H through one ZVH: every sender to most recipients, so lines cross."""
+    senders = ["dji", "zvh:amsterdam", "crisis:amsterdam", "politie", "pi:pi-ams"]
+    recipients = [
+        "gemeente:GM0363",
+        "llz:fivoor",
+        "zvh:amsterdam",
+        "pi:pi-ams",
+        "politie",
+        "reclassering",
+        "crisis:amsterdam",
+        NO_CASE,
+    ]
+    paths = [
+        PathStat(source, target, decisions=(7 * i + 3 * j) % 1200 + 1)
+        for i, source in enumerate(senders)
+        for j, target in enumerate(recipients)
+        if source != target
+    ]
+    return FlowPicture(since=dt.datetime(2026, 12, 2, tzinfo=dt.UTC), paths=paths)
+
+
+def _overlaps(boxes: list[tuple[float, float, float, float]]) -> int:
+    return sum(
+        a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+        for n, a in enumerate(boxes)
+        for b in boxes[n + 1 :]
+    )
+
+
+def test_no_count_on_the_flow_graph_is_written_over_another() -> None:
+    _, edges, _ = _every_flow().graph()
+    placed = [label_box(*e.label, str(e.path.decisions)) for e in edges]
+    middles = [
+        label_box(
+            (e.source.x + e.target.x) / 2,
+            (e.source.y + e.target.y) / 2 - 4,
+            str(e.path.decisions),
+        )
+        for e in edges
+    ]
+    assert _overlaps(middles) > 0, "written in the middle, as before, the counts collide"
+    assert _overlaps(placed) == 0
+    for edge in edges:
+        x, y = edge.label
+        t = (x - edge.source.x) / (edge.target.x - edge.source.x)
+        on_line = edge.source.y + (edge.target.y - edge.source.y) * t - 4
+        assert 0.1 < t < 0.9
+        assert abs(y - on_line) < 1e-6, "each count sits on its own line"
