@@ -28,7 +28,9 @@ from hub.connectors import registry
 from hub.connectors.base import LookupConnector
 from hub.connectors.runtime.label_resend import resend_failed_labels
 from hub.connectors.runtime.wiring import ConnectorSet, wire
+from hub.console.api import management_router
 from hub.console.oidc import OidcLogin
+from hub.console.signin import SignIn
 from hub.console.web import console_router
 from hub.core.errors import ConfigurationError
 from hub.core.polling import next_pause
@@ -252,7 +254,7 @@ class HubProcess:
             left = await self.router.flush()
             if left:
                 log.info("outbox_flushed", deliveries=left)
-        console = [self._console()] if CONSOLE in self.components else []
+        console = self._console() if CONSOLE in self.components else []
         routers = [*self.connectors.routers(self.settings.http), *console]
         app = make_ops_app(self.readiness, __version__, routers)
         self._server = uvicorn.Server(server_config(self.settings.http, app))
@@ -324,26 +326,36 @@ class HubProcess:
                 routed = 1
             pause = next_pause(pause, routing.retry_interval_s, busy=routed > 0)
 
-    def _console(self) -> APIRouter:
+    def _console(self) -> list[APIRouter]:
+        """The console's pages and the management API, one sign-in for both."""
         console = self.settings.console
         secret = console.session_secret
         oidc = None
         if console.oidc_issuer is not None:
             key = secret.get_secret_value().encode() if secret else secrets.token_bytes(32)
             oidc = OidcLogin(console, key)
-        return console_router(
+        gate = SignIn(self.sessions, console, SYSTEM_CLOCK)
+        replayer = Replayer(
             self.sessions,
-            console,
-            self.connectors.connectors,
-            replayer=Replayer(
-                self.sessions,
-                self.router.policy,
-                frozenset(self.settings.routing.bsn_authorised),
-                self.keyring,
-            ),
-            send=EventPublisher(self.broker).send_all,
-            oidc=oidc,
+            self.router.policy,
+            frozenset(self.settings.routing.bsn_authorised),
+            self.keyring,
         )
+        send = EventPublisher(self.broker).send_all
+        return [
+            console_router(
+                self.sessions,
+                console,
+                self.connectors.connectors,
+                replayer=replayer,
+                send=send,
+                oidc=oidc,
+                signin=gate,
+            ),
+            management_router(
+                self.sessions, self.connectors.connectors, gate=gate, replayer=replayer, send=send
+            ),
+        ]
 
     async def _measure(self) -> None:
         groups: dict[str, tuple[str, ...]] = {

@@ -1,23 +1,33 @@
-"""``hub connectors``: what is installed and how it is, and a new one from the template."""
+"""``hub connectors``: what is installed and how it is, pausing and resuming one that
+delivers, and a new one from the template."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import getpass
 import json
 from pathlib import Path
 from typing import Any
 
 import typer
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.cli.store import current_store, store_url, with_session
 from hub.cli.tables import print_table
 from hub.connectors import registry
 from hub.connectors.base import Connector
 from hub.connectors.scaffold import KINDS, new_connector
 from hub.core.errors import ConfigurationError, HubError
 from hub.settings import HubSettings
+from hub.state import holdback, pauses
+from hub.state.database import sessionmaker
+from hub.state.outbox import OUTBOUND_PREFIX
 
 app = typer.Typer(
-    help="Connectors: list the installed ones, start a new one.", no_args_is_help=True
+    help="Connectors: list the installed ones, pause and resume one, start a new one.",
+    no_args_is_help=True,
 )
 HEALTH_TIMEOUT_S = 5.0
 
@@ -48,13 +58,17 @@ def list_command(
     except ConfigurationError as error:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
-    configured = HubSettings().connectors
+    settings = HubSettings()
 
     async def describe() -> list[dict[str, Any]]:
+        held, paused = await _held_and_paused(settings)
         rows = []
         for name, cls in sorted(classes.items()):
             row = cls.describe()
-            row["health"] = await _health(cls, configured.get(name))
+            row["health"] = await _health(cls, settings.connectors.get(name))
+            row["held"] = held.get(f"{OUTBOUND_PREFIX}{name}", 0) if held is not None else "?"
+            pause = paused.get(name)
+            row["paused"] = f"by {pause.paused_by}: {pause.why}" if pause else ""
             rows.append(row)
         return rows
 
@@ -62,7 +76,7 @@ def list_command(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    headers = ("name", "kind", "version", "partner", "topics", "health")
+    headers = ("name", "kind", "version", "partner", "topics", "health", "held", "paused")
     print_table(
         headers,
         [
@@ -70,6 +84,78 @@ def list_command(
             for r in rows
         ],
     )
+
+
+async def _held_and_paused(
+    settings: HubSettings,
+) -> tuple[dict[str, int] | None, dict[str, pauses.Pause]]:
+    """What each connector holds and which are paused, from the state store; nothing
+    (held unknown) where there is no store, as on a partner's development machine."""
+    try:
+        async with current_store(store_url(settings)) as engine, sessionmaker(engine)() as session:
+            return await holdback.pending_by_consumer(session), await pauses.paused(session)
+    except (HubError, DBAPIError, OSError):
+        return None, {}
+
+
+def _outbound(name: str) -> None:
+    """Refuse, with one line, a name that is not an installed connector that delivers."""
+    try:
+        cls = registry.installed().get(name)
+    except ConfigurationError as error:
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    if cls is None or cls.kind != "outbound":
+        what = "is not an installed connector" if cls is None else "receives; it cannot be paused"
+        typer.secho(f"error: {name} {what}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+
+
+@app.command("pause")
+def pause_command(
+    name: str = typer.Argument(..., help="An installed connector that delivers."),
+    why: str = typer.Option(..., "--why", help="Kept with the pause, for the other operators."),
+) -> None:
+    """Hold a connector's deliveries in their lanes until `hub connectors resume`: kept
+    across restarts, nothing lost, none counted as an attempt."""
+    _outbound(name)
+
+    async def work(session: AsyncSession) -> pauses.Pause:
+        async with session.begin():
+            by = f"cli:{getpass.getuser()}"
+            return await pauses.pause(session, name, by=by, why=why, now=_now())
+
+    pause = with_session(work)
+    typer.echo(f"{name} paused by {pause.paused_by} at {pause.paused_at:%Y-%m-%d %H:%M:%S} UTC")
+
+
+@app.command("resume")
+def resume_command(name: str = typer.Argument(..., help="A paused connector.")) -> None:
+    """Lift a pause: what the connector holds is due at once, each lane in its order."""
+    _outbound(name)
+    due = with_session(lambda session: _make_due(session, name, resume=True))
+    typer.echo(f"{name} resumed; {due} held deliveries due now")
+
+
+@app.command("retry-now")
+def retry_now_command(name: str = typer.Argument(..., help="A connector that delivers.")) -> None:
+    """Try what a connector holds now instead of after its backoff (its partner is
+    back); a dead letter's stop stays until it is replayed (`hub dlq`)."""
+    _outbound(name)
+    due = with_session(lambda session: _make_due(session, name, resume=False))
+    typer.echo(f"{name}: {due} held deliveries due now")
+
+
+async def _make_due(session: AsyncSession, name: str, *, resume: bool) -> int:
+    consumer = f"{OUTBOUND_PREFIX}{name}"
+    async with session.begin():
+        if resume:
+            return await pauses.resume(session, name, consumer, _now())
+        return await holdback.due_now(session, consumer, _now())
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 @app.command("new")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,38 +26,13 @@ from hub.cli.tables import print_table
 from hub.settings import HubSettings, KafkaSettings
 from hub.state import dead_letters, holdback
 from hub.state.database import sessionmaker
-from hub.state.dead_letters import Letter, LetterQuery, LetterState
+from hub.state.dead_letters import Letter, LetterQuery, LetterState, summary
 
 if TYPE_CHECKING:
     from hub.routing.replay import Plan
 
 app = typer.Typer(help="Dead letters: list, show, replay and discard.", no_args_is_help=True)
 STATES = ", ".join(s.value for s in LetterState)
-
-
-def summary(letter: Letter, held_behind: int = 0) -> dict[str, Any]:
-    """A dead letter in ids and reasons: never its content."""
-    return {
-        "held_behind": held_behind,
-        "id": letter.id,
-        "state": letter.state.value,
-        "consumer": letter.consumer,
-        "recipient": letter.recipient,
-        "subject": letter.subject,
-        "event_type": letter.event_type,
-        "correlation_id": letter.correlation_id,
-        "reason": letter.reason,
-        "detail": letter.detail,
-        "attempts": letter.attempts,
-        "failed_at": letter.failed_at.isoformat(timespec="seconds"),
-        "source": f"{letter.topic}[{letter.partition}]@{letter.offset}",
-        "errors": [vars(f) for f in letter.errors],
-        "settled_at": letter.settled_at.isoformat(timespec="seconds")
-        if letter.settled_at
-        else None,
-        "settled_by": letter.settled_by,
-        "settlement": letter.settlement,
-    }
 
 
 def _state(value: str) -> LetterState | None:

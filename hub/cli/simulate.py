@@ -79,7 +79,9 @@ def _commands(scenario: str, count: int) -> list[dict[str, Any]]:
 def simulate(
     scenario: str = typer.Argument(..., help=f"One of: {', '.join(SCENARIOS)}."),
     count: int = typer.Option(100, min=1, help="Messages for the load scenario."),
-    wait_s: float = typer.Option(10.0, help="How long to wait for the LLC to have it."),
+    wait_s: float = typer.Option(
+        10.0, help="How long to wait, after the last is sent, for the LLC to have them all."
+    ),
 ) -> None:
     """Drive a flow through the simulators: Injus messages (intake, transfer, release,
     no-case, load) and what the LLC received, or the ZVH including or excluding the live
@@ -109,7 +111,8 @@ def simulate(
             )
             received = client.get(f"{urls['llc']}/_sim/received").json()["received"][before:]
             expected = 0 if scenario == "no-case" else len(commands)
-            while len(received) < expected and time.perf_counter() - started < wait_s:
+            sent = time.perf_counter()
+            while len(received) < expected and time.perf_counter() - sent < wait_s:
                 time.sleep(0.1)
                 received = client.get(f"{urls['llc']}/_sim/received").json()["received"][before:]
     except httpx.HTTPError as error:

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.connectors.base import Connector
 from hub.console.accounts import Viewer
-from hub.state import audit, labels, receipts
+from hub.core.errors import Forbidden, NotFound
+from hub.state import audit, dead_letters, labels, receipts
 from hub.state.audit import Action, AuditEntry, AuditOutcome
+from hub.state.dead_letters import Letter
 
 PARTNER_PREFIX = "urn:ketenhub:partner:"
 NO_CASE = "(no case)"
@@ -280,8 +284,17 @@ async def trace(session: AsyncSession, viewer: Viewer, correlation_id: str) -> T
     return Trace(correlation_id, sorted(stages, key=lambda s: s.at), tuple(trace_ids))
 
 
-async def label_rows(session: AsyncSession, viewer: Viewer) -> list[labels.LabelView]:
-    return [v for v in await labels.status(session) if viewer.sees_partner(v.partner)]
+async def label_rows(
+    session: AsyncSession, viewer: Viewer, partner: str | None = None, state: str | None = None
+) -> list[labels.LabelView]:
+    """The labels the viewer may see, at ``partner`` and in ``state`` when given."""
+    return [
+        v
+        for v in await labels.status(session)
+        if viewer.sees_partner(v.partner)
+        and (not partner or v.partner == partner)
+        and (not state or v.state.value == state)
+    ]
 
 
 def view_audited(viewer: Viewer, subject: str, what: str) -> AuditEntry:
@@ -298,3 +311,46 @@ def view_audited(viewer: Viewer, subject: str, what: str) -> AuditEntry:
         outcome=AuditOutcome.VIEWED,
         correlation_id=f"console-{viewer.name}",
     )
+
+
+async def audited_report(
+    sessions: async_sessionmaker[AsyncSession], viewer: Viewer, subject: str, what: str
+) -> dict[str, Any]:
+    """A person's disclosure report, for a privacy officer only; the look (``what``) is
+    written to the audit trail in the same transaction."""
+    if not viewer.may_see_audit_details():
+        raise Forbidden("only a privacy officer sees a person's audit details")
+    async with sessions.begin() as session:
+        found = await audit.disclosure_report(session, [subject])
+        if not found["disclosures"] and not found["consent_and_title_changes"]:
+            raise NotFound("no audit records for this pseudonym")
+        await audit.append(session, [view_audited(viewer, subject, what)])
+    return found
+
+
+async def dead_letter(
+    sessions: async_sessionmaker[AsyncSession], viewer: Viewer, letter_id: str
+) -> Letter:
+    """The dead letter ``letter_id``, if the viewer may see it; NotFound otherwise (a
+    partner is not told that another's exists)."""
+    async with sessions() as session:
+        letter = await dead_letters.get(session, letter_id)
+    if letter is None or not viewer.sees_partner(letter.recipient):
+        raise NotFound(f"no dead letter {letter_id}")
+    return letter
+
+
+def visible_connectors(
+    connectors: Iterable[Connector[Any]], viewer: Viewer
+) -> list[Connector[Any]]:
+    """The connectors the viewer may see: a partner its own, the others all."""
+    return [c for c in connectors if viewer.sees_partner(c.partner) or serves(c, viewer)]
+
+
+def serves(connector: Connector[Any], viewer: Viewer) -> bool:
+    """Whether ``connector`` serves the viewer's partner (a kind's connector serves
+    each of its partners)."""
+    try:
+        return viewer.partner is not None and connector.serves(viewer.partner)
+    except ValueError:
+        return False

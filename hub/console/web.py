@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-import math
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-import anyio
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -21,17 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.clock import SYSTEM_CLOCK, Clock
 from hub.connectors.base import Connector
-from hub.console import accounts, paging, queries, throttle, wording
+from hub.console import accounts, paging, queries, wording
 from hub.console import sessions as console_sessions
 from hub.console.accounts import Viewer
 from hub.console.oidc import STATE_MAX_AGE_S, OidcLogin
-from hub.core.errors import AuthenticationError, Forbidden, NotFound, TooManyRequests
+from hub.console.signin import LockedOut, Refused, SignIn
+from hub.core.errors import AuthenticationError, Forbidden, NotFound
 from hub.logs import get_logger
 from hub.monitoring import HEALTH
 from hub.routing.replay import Replayer, discard
 from hub.settings import ConsoleSettings
-from hub.state import audit, dead_letters, holdback, outbox
-from hub.state.dead_letters import Letter, LetterQuery, LetterState
+from hub.state import dead_letters, holdback, outbox
+from hub.state.dead_letters import LetterQuery, LetterState
 
 COOKIE = "ketenhub_console"
 CSRF_FIELD = "csrf"
@@ -62,21 +60,12 @@ def console_router(
     send: outbox.Send,
     clock: Clock = SYSTEM_CLOCK,
     oidc: OidcLogin | None = None,
+    signin: SignIn | None = None,
 ) -> APIRouter:
     """The console's pages. Every POST passes :func:`_same_origin`, and every POST but the
     login carries the session's CSRF token: one guard for the whole router. ``clock``
     times sessions and lockouts (a test moves it)."""
-    lifetime = console_sessions.Lifetime(
-        max_age=dt.timedelta(seconds=settings.session_max_age_s),
-        idle=dt.timedelta(seconds=settings.session_idle_s),
-    )
-    limits = throttle.Limits(
-        account_failures=settings.login_max_failures,
-        source_failures=settings.login_source_max_failures,
-        window=dt.timedelta(seconds=settings.login_window_s),
-        lockout=dt.timedelta(seconds=settings.lockout_s),
-    )
-    hashes = anyio.CapacityLimiter(settings.max_concurrent_hashes)
+    gate = signin or SignIn(sessions, settings, clock)
 
     async def guard(request: Request) -> None:
         """Refuse a cross-site POST: a foreign Origin, or no session CSRF token."""
@@ -99,8 +88,7 @@ def console_router(
         token = request.cookies.get(COOKIE)
         if not token:
             return None
-        async with sessions.begin() as session:
-            viewer = await console_sessions.find(session, token, lifetime, clock.now())
+        viewer = await gate.viewer(token)
         if viewer is not None:
             request.state.csrf = console_sessions.csrf_token(token)
         return viewer
@@ -142,48 +130,16 @@ def console_router(
         username: str = Form(..., max_length=MAX_TEXT),
         password: str = Form(..., max_length=accounts.MAX_PASSWORD),
     ) -> Response:
-        """Throttled per account and per source address, the password checked off the
-        event loop; a refusal and a lockout go to the audit trail (never the password)."""
-        if hashes.statistics().tasks_waiting >= 8 * settings.max_concurrent_hashes:
-            raise TooManyRequests("the console is checking many logins; try again shortly")
+        """Throttled per account and per source address (:class:`SignIn`)."""
         source = request.client.host if request.client else "unknown"
-        wanted = throttle.keys(username, source, limits)
-        now = clock.now()
-        async with sessions.begin() as session:
-            account = await accounts.account(session, username)
-            locked_until = await throttle.admit(session, wanted, limits, now)
-            known = account.username if account is not None else None
-        if locked_until is not None:  # the lockout is audited once, not every knock on it
-            wait = max(1, math.ceil((locked_until - now).total_seconds()))
+        outcome = await gate.attempt(username, password, source)
+        if isinstance(outcome, LockedOut):
             response = login_page(request, "Too many failed logins; try again later.", 429)
-            response.headers["Retry-After"] = str(wait)
+            response.headers["Retry-After"] = str(outcome.retry_after_s)
             return response
-        viewer = await accounts.verify(account, password, hashes)
-        now = clock.now()
-        async with sessions.begin() as session:
-            if viewer is None:
-                locks = await throttle.failed(session, wanted, limits, now)
-                entries = [_login_audit(known, source, now)]
-                entries += [_login_audit(known, source, now, locked=key.kind) for key in locks]
-                await audit.append(session, entries)
-            else:
-                await throttle.succeeded(session, wanted, now)
-                await console_sessions.prune(session, lifetime, now)
-                await throttle.prune(session, limits, now)
-                token = await console_sessions.start(session, viewer, now)
-        if viewer is None:
-            log.warning("console_login_failed", account=known or "(unknown)", source=source)
-            for key in locks:
-                log.warning(
-                    "console_login_locked",
-                    locked=key.kind,
-                    account=known or "(unknown)",
-                    source=source,
-                    lockout_s=settings.lockout_s,
-                )
+        if isinstance(outcome, Refused):
             return login_page(request, "Wrong name or password.", 401)
-        log.info("console_login", account=viewer.name, source=source)
-        return with_session(RedirectResponse("/console/flows", 303), token)
+        return with_session(RedirectResponse("/console/flows", 303), outcome.token)
 
     def with_session(response: Response, token: str) -> Response:
         response.set_cookie(
@@ -314,12 +270,7 @@ def console_router(
         viewer: Viewer = Depends(signed_in),
     ) -> Response:
         async with sessions() as session:
-            rows = await queries.label_rows(session, viewer)
-        chosen = [
-            row
-            for row in rows
-            if (not partner or row.partner == partner) and (not state or row.state.value == state)
-        ]
+            chosen = await queries.label_rows(session, viewer, partner, state)
         shown = paging.page_of(chosen, number)
         return page(
             request, "labels.html", viewer, rows=shown, partner=partner or "", state=state or ""
@@ -327,7 +278,7 @@ def console_router(
 
     @router.get("/connectors")
     async def connector_page(request: Request, viewer: Viewer = Depends(signed_in)) -> Response:
-        shown = [c for c in connectors() if viewer.sees_partner(c.partner) or _serves(c, viewer)]
+        shown = queries.visible_connectors(connectors(), viewer)
         return page(request, "connectors.html", viewer, connectors=shown, health=HEALTH)
 
     @router.get("/report")
@@ -335,23 +286,8 @@ def console_router(
         request: Request, subject: Text, viewer: Viewer = Depends(signed_in)
     ) -> Response:
         """A person's disclosure report: a privacy officer only, and the look is audited."""
-        if not viewer.may_see_audit_details():
-            raise Forbidden("only a privacy officer sees a person's audit details")
-        async with sessions.begin() as session:
-            found = await audit.disclosure_report(session, [subject])
-            if not found["disclosures"] and not found["consent_and_title_changes"]:
-                raise NotFound("no audit records for this pseudonym")
-            await audit.append(
-                session, [queries.view_audited(viewer, subject, "disclosure report")]
-            )
+        found = await queries.audited_report(sessions, viewer, subject, "disclosure report")
         return page(request, "report.html", viewer, report=found, subject=subject)
-
-    async def letter_for(viewer: Viewer, letter_id: str) -> Letter:
-        async with sessions() as session:
-            letter = await dead_letters.get(session, letter_id)
-        if letter is None or not viewer.sees_partner(letter.recipient):
-            raise NotFound("no such dead letter")
-        return letter
 
     @router.get("/dead-letters")
     async def dead_letter_page(
@@ -375,7 +311,7 @@ def console_router(
     ) -> Response:
         """One dead letter, and what a replay would do now: decided with today's
         consents and titles, shown before anything is sent."""
-        letter = await letter_for(viewer, letter_id)
+        letter = await queries.dead_letter(sessions, viewer, letter_id)
         plan = await replayer.plan(letter, dt.datetime.now(dt.UTC))
         async with sessions() as session:
             behind = await holdback.held_behind(session, [letter.id])
@@ -393,7 +329,7 @@ def console_router(
     async def replay(letter_id: LetterId, viewer: Viewer = Depends(signed_in)) -> Response:
         if not viewer.may_replay():
             raise Forbidden("a partner account sees its dead letters; operators replay them")
-        letter = await letter_for(viewer, letter_id)
+        letter = await queries.dead_letter(sessions, viewer, letter_id)
         now = dt.datetime.now(dt.UTC)
         plan = await replayer.plan(letter, now)
         await replayer.replay(plan, send, by=f"console:{viewer.name}", now=now)
@@ -408,19 +344,12 @@ def console_router(
         """Give the dead letter up; what waited behind it in its lane goes on."""
         if not viewer.may_replay():
             raise Forbidden("a partner account sees its dead letters; operators discard them")
-        letter = await letter_for(viewer, letter_id)
+        letter = await queries.dead_letter(sessions, viewer, letter_id)
         now = dt.datetime.now(dt.UTC)
         await discard(sessions, letter, by=f"console:{viewer.name}", why=why, now=now)
         return RedirectResponse(f"/console/dead-letters/{letter.id}", 303)
 
     return router
-
-
-def _serves(connector: Connector[Any], viewer: Viewer) -> bool:
-    try:
-        return viewer.partner is not None and connector.serves(viewer.partner)
-    except ValueError:
-        return False
 
 
 def _same_origin(request: Request) -> bool:
@@ -432,30 +361,3 @@ def _same_origin(request: Request) -> bool:
     parts = urlsplit(claimed)
     own = request.url
     return (parts.scheme, parts.netloc.lower()) == (own.scheme, own.netloc.lower())
-
-
-def _login_audit(
-    account: str | None, source: str, now: dt.datetime, *, locked: str | None = None
-) -> audit.AuditEntry:
-    """The audit record of a refused login (``locked`` None) or of the lockout it
-    caused (``locked``: "source" or "account"): a known account by name (an operator or
-    partner user id), an unknown one not (typed text is never recorded)."""
-    name = account or "(unknown)"
-    if locked is None:
-        kind, what = "login", f"console login from {source}: wrong password"
-        outcome = audit.AuditOutcome.LOGIN_FAILED
-    else:
-        locks = f"source address {source}" if locked == "source" else f"account {name}"
-        kind, what = "lockout", f"{locks} locked out after failed logins from {source}"
-        outcome = audit.AuditOutcome.LOCKED_OUT
-    return audit.AuditEntry(
-        event_id=f"console-{kind}-{uuid.uuid4()}",
-        event_type=f"nl.ketenhub.console.{kind}",
-        event_time=now,
-        action="login",
-        sender=f"urn:ketenhub:console:{name}",
-        subject=f"console-account:{name}",
-        object=what,
-        outcome=outcome,
-        correlation_id=f"console-{name}",
-    )

@@ -162,6 +162,15 @@ class NotFound(HubError):
     status = 404
 
 
+class Conflict(HubError):
+    """The request is understood but does not fit what it names (pausing a connector
+    that only receives)."""
+
+    slug = "conflict"
+    title = "The request does not fit the resource's state"
+    status = 409
+
+
 class RetryableError(HubError):
     slug = "retryable"
     title = "Temporary failure, will be retried"

@@ -82,8 +82,6 @@ from hub.state import (
 from hub.state.audit import AuditEntry
 from hub.state.failures import Failure
 
-HELD_LEASE = dt.timedelta(seconds=20)
-"""How long one attempt at a held event holds it against the other routers."""
 log = get_logger(__name__)
 
 
@@ -405,7 +403,7 @@ class Router:
                 item = await holdback.head(session, lane)
                 if item is None or item.stopped or item.next_attempt_at > now:
                     return routed
-                if not await holdback.lease(session, item, now + HELD_LEASE):
+                if not await holdback.lease(session, item, now + holdback.LEASE):
                     return routed  # another router has it
             try:
                 envelope, event = await open_record(

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -287,3 +288,28 @@ async def prune_settled(session: AsyncSession, settled_before: dt.datetime) -> i
         )
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def summary(letter: Letter, held_behind: int = 0) -> dict[str, Any]:
+    """A dead letter in ids and reasons: never its content."""
+    return {
+        "held_behind": held_behind,
+        "id": letter.id,
+        "state": letter.state.value,
+        "consumer": letter.consumer,
+        "recipient": letter.recipient,
+        "subject": letter.subject,
+        "event_type": letter.event_type,
+        "correlation_id": letter.correlation_id,
+        "reason": letter.reason,
+        "detail": letter.detail,
+        "attempts": letter.attempts,
+        "failed_at": letter.failed_at.isoformat(timespec="seconds"),
+        "source": f"{letter.topic}[{letter.partition}]@{letter.offset}",
+        "errors": [vars(f) for f in letter.errors],
+        "settled_at": letter.settled_at.isoformat(timespec="seconds")
+        if letter.settled_at
+        else None,
+        "settled_by": letter.settled_by,
+        "settlement": letter.settlement,
+    }

@@ -31,6 +31,9 @@ from hub.state.database import upsert_insert
 from hub.state.failures import Failure
 from hub.state.tables import HeldItem
 
+LEASE = dt.timedelta(seconds=20)
+"""How long an attempt holds a lane's head: another process may take it after."""
+
 CLIENT_ONLY = ""
 """The partner of a lane that is the client alone (the router's)."""
 
@@ -219,6 +222,22 @@ async def postpone(
     )
 
 
+async def due_now(session: AsyncSession, consumer: str, now: dt.datetime) -> int:
+    """Make ``consumer``'s waiting heads and items due at ``now`` (an operator's "try
+    again now"); how many. Stops stay, and so does an item due within a lease: it may
+    be leased by an attempt under way, and it is due soon anyway."""
+    result = await session.execute(
+        update(HeldItem)
+        .where(
+            HeldItem.consumer == consumer,
+            HeldItem.dead_letter_id.is_(None),
+            HeldItem.next_attempt_at > now + LEASE,
+        )
+        .values(next_attempt_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def release(session: AsyncSession, seq: int) -> None:
     """The item went on (or is gone): the next one in its lane is the head."""
     await session.execute(delete(HeldItem).where(HeldItem.seq == seq))
@@ -314,6 +333,14 @@ async def pending(session: AsyncSession, consumer: str | None = None) -> int:
     if consumer is not None:
         statement = statement.where(HeldItem.consumer == consumer)
     return int(await session.scalar(statement) or 0)
+
+
+async def pending_by_consumer(session: AsyncSession) -> dict[str, int]:
+    """Items held (stops included), per consumer that holds any."""
+    rows = await session.execute(
+        select(HeldItem.consumer, func.count()).group_by(HeldItem.consumer)
+    )
+    return {str(consumer): int(count) for consumer, count in rows}
 
 
 async def oldest(session: AsyncSession, consumers: Collection[str]) -> dict[str, dt.datetime]:

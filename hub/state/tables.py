@@ -329,6 +329,19 @@ class ConsoleSession(Base):
     seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
+class ConnectorPause(Base):
+    """A connector an operator paused: its deliveries wait in the hold-back queue, in
+    their lanes, until it is resumed. Kept in the store, so a pause holds across
+    restarts and for every hub process that runs the connector."""
+
+    __tablename__ = "connector_pause"
+
+    connector: Mapped[str] = mapped_column(String(100), primary_key=True)
+    paused_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    paused_by: Mapped[str] = mapped_column(String(200))
+    why: Mapped[str] = mapped_column(Text)
+
+
 class ConsoleThrottle(Base):
     """Failed console logins per account or per source address in the current window, and
     until when that key is locked out. Shared by every hub process through the database."""

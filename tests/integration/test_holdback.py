@@ -121,6 +121,46 @@ async def test_a_stop_holds_its_lane_until_replayed_or_discarded(engine: AsyncEn
     assert head.item_id == "d1", "the lane goes on behind it"
 
 
+async def test_try_now_makes_waiting_items_due_but_leaves_stops_and_leases(
+    engine: AsyncEngine,
+) -> None:
+    """An operator's "try now" (``hub connectors retry-now``, resuming a pause) makes
+    what waits due, but not a stop (it waits for a replay) and not an item due within a
+    lease, which an attempt under way may hold: taken again, it would go out twice."""
+    sessions = sessionmaker(engine)
+    later = NOW + dt.timedelta(hours=3)
+    leased = NOW + holdback.LEASE
+    async with sessions.begin() as session:
+        for n, (lane, due) in enumerate(((LLC, later), (POLICE, leased), (OTHER_CLIENT, later))):
+            await holdback.hold(
+                session, lane, f"d{n}", record(n), reason="x", now=NOW, next_attempt_at=due
+            )
+        await holdback.hold(
+            session,
+            Lane("outbound:other", LLC.subject),
+            "o",
+            record(8),
+            reason="x",
+            now=NOW,
+            next_attempt_at=later,
+        )
+        stopped = await holdback.head(session, OTHER_CLIENT)
+        assert stopped is not None
+        await holdback.stop(session, stopped.seq, "letter-1", "invalid: 400")
+    async with sessions.begin() as session:
+        assert await holdback.due_now(session, "outbound:llc", NOW) == 1
+    async with sessions() as session:
+        assert await holdback.due_lanes(session, "outbound:llc", NOW) == [LLC]
+        assert await holdback.due_lanes(session, "outbound:other", NOW) == [], "its own only"
+        police = await holdback.head(session, POLICE)
+        assert await holdback.pending_by_consumer(session) == {
+            "outbound:llc": 3,
+            "outbound:other": 1,
+        }
+    assert police is not None
+    assert police.next_attempt_at == leased, "a lease is not cut short"
+
+
 async def test_the_migration_carries_parked_events_and_retries_over(tmp_path: object) -> None:
     db = make_engine(f"sqlite+aiosqlite:///{tmp_path}/old.db")
     try:

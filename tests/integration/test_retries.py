@@ -33,7 +33,7 @@ from hub.core.errors import PermanentError, RetryableError
 from hub.schemas.categories import DataCategory
 from hub.schemas.detention import DetentionStarted
 from hub.schemas.envelope import HUB_SOURCE, Envelope
-from hub.state import dead_letters, holdback, idempotency
+from hub.state import dead_letters, holdback, idempotency, pauses
 from hub.state.dead_letters import LetterQuery, LetterState
 from tests.clock import ManualClock
 
@@ -157,6 +157,42 @@ async def test_a_failing_client_waits_in_order_while_others_are_delivered(rig: R
     assert await rig.retry_after(2) == [Result.DELIVERED, Result.DELIVERED]
     assert [k for s, k in rig.partner.delivered if s == A] == ["a1", "a2"]
     assert await rig.queued() == 0
+
+
+async def test_a_paused_connector_holds_its_deliveries_and_sends_them_in_order_when_resumed(
+    rig: Rig,
+) -> None:
+    """Paused for hours, nothing is tried and nothing counts towards the horizon (one
+    hour in this rig): resumed, a partner that is still down gets retries, not a dead
+    letter, and each client's deliveries go in their order."""
+    async with rig.stores.sessions.begin() as session:
+        await pauses.pause(
+            session, rig.partner.name, by="cli:ops", why="partner maintenance", now=rig.clock.now()
+        )
+    sent = await rig.send_batch([(A, "a1"), (A, "a2"), (B, "b1")])
+    assert sent == [Result.QUEUED] * 3
+    for _ in range(5):
+        assert await rig.retry_after(3600) == []
+    assert rig.partner.calls == [], "a paused connector tries nothing"
+    async with rig.stores.sessions() as session:
+        head = await holdback.head(session, holdback.Lane(rig.runtime.consumer, A, "llz:fivoor"))
+    assert head is not None
+    assert head.reason == "connector paused by cli:ops: partner maintenance"
+    assert head.attempts == 0
+
+    rig.partner.down = True
+    async with rig.stores.sessions.begin() as session:
+        assert (
+            await pauses.resume(session, rig.partner.name, rig.runtime.consumer, rig.clock.now())
+            == 2
+        )
+    assert await rig.retry_after(0) == [], "tried at once, failed, held for a retry"
+    assert set(rig.partner.calls) == {"a1", "b1"}
+    rig.partner.down = False
+    assert await rig.retry_after(2) == [Result.DELIVERED] * 3
+    assert [k for s, k in rig.partner.delivered if s == A] == ["a1", "a2"]
+    async with rig.stores.sessions() as session:
+        assert await dead_letters.find(session, LetterQuery()) == []
 
 
 async def test_a_poisonous_delivery_is_dead_lettered_with_its_history(rig: Rig) -> None:

@@ -23,7 +23,7 @@ SUBJECT = pseudonymiser().pseudonym(TEST_BSNS[1])
 
 
 async def test_migrations_reach_head(engine: AsyncEngine) -> None:
-    assert await current_revision(engine) == "0020"
+    assert await current_revision(engine) == "0021"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -99,7 +99,7 @@ def test_the_load_scenario_sends_news_only_a_release_then_a_start_per_client() -
 def test_db_upgrade_on_a_fresh_sqlite(tmp_path: Path) -> None:
     result = runner.invoke(app, ["db", "upgrade"], env={"HUB_DATA_DIR": str(tmp_path)})
     assert result.exit_code == 0, result.output
-    assert "revision 0020" in result.output
+    assert "revision 0021" in result.output
 
 
 PSEUDONYM = "psn-k1-" + "0" * 40
@@ -118,6 +118,9 @@ WRITES = (
     ("keys", "retire", "master", "m0"),
     ("dlq", "replay", "--all"),
     ("console", "add-user", "ops", "--role", "operator", "--password", "pw"),
+    ("connectors", "pause", "llc-communication", "--why", "maintenance"),
+    ("connectors", "resume", "llc-communication"),
+    ("connectors", "retry-now", "llc-communication"),
 )
 
 
@@ -361,3 +364,22 @@ def test_an_unknown_audit_outcome_is_refused() -> None:
     result = CliRunner().invoke(app, ["audit", "search", "--outcome", "bogus"])
     assert result.exit_code == 2
     assert "DUPLICATE_START" in result.output
+
+
+def test_an_operator_pauses_and_resumes_a_connector(tmp_path: Path) -> None:
+    database = tmp_path / "hub.db"
+    asyncio.run(_migrate(database, "head"))
+    paused = _on(database, "connectors", "pause", "llc-communication", "--why", "LLC maintenance")
+    assert paused.exit_code == 0, paused.output
+    assert paused.output.startswith("llc-communication paused by cli:")
+    rows = {r["name"]: r for r in json.loads(_on(database, "connectors", "list", "--json").output)}
+    assert rows["llc-communication"]["paused"].endswith(": LLC maintenance")
+    assert (rows["llc-communication"]["held"], rows["gemeente-casusregisseur"]["paused"]) == (0, "")
+    refused = _on(database, "connectors", "pause", "injus-detentie", "--why", "x")
+    assert _refused(refused) == "error: injus-detentie receives; it cannot be paused"
+    unknown = _on(database, "connectors", "pause", "nothing", "--why", "x")
+    assert _refused(unknown) == "error: nothing is not an installed connector"
+    resumed = _on(database, "connectors", "resume", "llc-communication")
+    assert resumed.output == "llc-communication resumed; 0 held deliveries due now\n"
+    rows = {r["name"]: r for r in json.loads(_on(database, "connectors", "list", "--json").output)}
+    assert rows["llc-communication"]["paused"] == ""

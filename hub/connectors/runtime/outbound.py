@@ -55,7 +55,7 @@ from hub.metrics import FLOW_SECONDS
 from hub.schemas.deliveries import Flow, NotificationDelivery
 from hub.schemas.envelope import Envelope
 from hub.settings import KafkaSettings
-from hub.state import dead_letters, holdback, idempotency, labels, receipts
+from hub.state import dead_letters, holdback, idempotency, labels, pauses, receipts
 from hub.state.dead_letters import Source
 from hub.state.failures import Failure
 from hub.state.holdback import Held, Lane
@@ -73,8 +73,9 @@ partner that answers slowly (within its timeout) would hold the others' deliveri
 long. Past it, the rest of the fetch waits in its lanes for the retry loop. Generous
 enough that a hub short of CPU (a fetch of 20 deliveries on a busy machine) does not
 take itself for a slow partner."""
-LEASE = dt.timedelta(seconds=20)
-"""How long one attempt at a held delivery holds it against other processes."""
+PAUSED_RECHECK_S = 60.0
+"""While its connector is paused, a lane's head is looked at again after this long;
+resuming makes the held deliveries due at once (``hub.state.pauses.resume``)."""
 
 
 class Result(StrEnum):
@@ -134,6 +135,8 @@ class Fetch:
     opened: list[tuple[int, Envelope, NotificationDelivery]] = field(default_factory=list)
     plan: FetchPlan | None = None
     bsns: Mapping[str, str] = field(default_factory=dict)
+    paused: str | None = None
+    """Why the connector's deliveries wait, when an operator paused it."""
     finished: list[tuple[Envelope, NotificationDelivery, Finish]] = field(default_factory=list)
 
     def in_order(self) -> list[Result]:
@@ -314,7 +317,7 @@ class OutboundRuntime:
         gate = asyncio.Semaphore(IN_FLIGHT)
 
         async def in_order(lane: LaneKey, steps: list[Planned]) -> None:
-            behind = plan.waiting.get(lane)
+            behind = plan.waiting.get(lane) or fetch.paused
             async with gate:
                 for step in steps:
                     item, envelope, event = batch[step.n], step.envelope, step.event
@@ -332,6 +335,7 @@ class OutboundRuntime:
                             envelope,
                             event,
                             behind=behind,
+                            due_in_s=PAUSED_RECHECK_S if fetch.paused else 0.0,
                             started=fetch.started,
                             bsns=fetch.bsns,
                         )
@@ -409,12 +413,13 @@ class OutboundRuntime:
         event: NotificationDelivery,
         *,
         behind: str | None,
+        due_in_s: float,
         started: float,
         bsns: Mapping[str, str],
     ) -> tuple[Result, Finish | None]:
         """Try one delivery as it comes off the topic, unless ``behind`` says why it must
-        wait in its lane; the Finish is for a delivery that went out and is still to be
-        recorded."""
+        wait in its lane (to be looked at again in ``due_in_s``); the Finish is for a
+        delivery that went out and is still to be recorded."""
         entry = Item.received(
             Lane(self.consumer, envelope.subject, event.recipient), envelope.id, item
         )
@@ -429,7 +434,7 @@ class OutboundRuntime:
         with breaker.attempt() if behind is None else nullcontext(False) as allowed:
             if not allowed:
                 why = behind or "circuit open"
-                wait = 0.0 if behind else breaker.retry_in()
+                wait = due_in_s if behind else breaker.retry_in()
                 await self._queue(entry, [], why, now, now + dt.timedelta(seconds=wait))
                 log.info("delivery_queued", connector=self.connector.name, why=why)
                 return Result.QUEUED, None
@@ -468,7 +473,18 @@ class OutboundRuntime:
                 item = await holdback.head(session, lane)
                 if item is None or item.stopped or item.next_attempt_at > now:
                     return results
-                if not await holdback.lease(session, item, now + LEASE):
+                pause = await pauses.of(session, self.connector.name)
+                if pause is not None:
+                    await holdback.postpone(
+                        session,
+                        item.seq,
+                        attempts=item.attempts,
+                        errors=item.errors,
+                        reason=pause.reason,
+                        next_attempt_at=now + dt.timedelta(seconds=PAUSED_RECHECK_S),
+                    )
+                    return results
+                if not await holdback.lease(session, item, now + holdback.LEASE):
                     return results  # another hub process has it
             breaker = self.breakers[lane.partner]
             with breaker.attempt() as allowed:
@@ -838,8 +854,11 @@ async def handle_fetch(
     live = [(runtime, fetch) for runtime, fetch in fetches if fetch.opened]
     if live:
         async with live[0][0]._sessions() as session:
+            paused = await pauses.paused(session)
             for runtime, fetch in live:
                 await runtime._plan(session, fetch)
+                pause = paused.get(runtime.connector.name)
+                fetch.paused = pause.reason if pause else None
     outcomes = await asyncio.gather(
         *(runtime._deliver(fetch) for runtime, fetch in live), return_exceptions=True
     )

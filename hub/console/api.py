@@ -1,0 +1,328 @@
+"""The management API under ``/api/v1``: what an operator does in the console, for
+scripts and the CLI, with the console's accounts and roles.
+
+Sign in with ``POST /api/v1/sessions`` (throttled and audited as the console's login
+form is) and send the token as ``Authorization: Bearer …``; a bearer token is never
+sent by a browser on its own, so no CSRF token is needed. Every answer is ids, states
+and reasons, never a message's content; every error is problem+json.
+
+Built: dead letters (list, show with the replay's preview, replay, discard), labels
+(status with reasons), connectors (health, what they hold, pause, resume, retry what
+they hold now), a person's disclosure report (a privacy officer only, and the look is
+audited). The CLI does not use the API yet: it reads the state store on a hub machine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hub.connectors.base import Connector
+from hub.console import paging, queries, wording
+from hub.console.accounts import Viewer
+from hub.console.signin import LockedOut, Refused, SignIn
+from hub.core.errors import AuthenticationError, Conflict, Forbidden, NotFound, TooManyRequests
+from hub.logs import get_logger
+from hub.monitoring import HEALTH
+from hub.routing.replay import Replayer, discard
+from hub.state import dead_letters, holdback, outbox, pauses
+from hub.state.dead_letters import LetterQuery, LetterState
+from hub.state.outbox import OUTBOUND_PREFIX
+
+MAX_TEXT = 200
+Id = Annotated[str, Path(max_length=MAX_TEXT)]
+PageNumber = Annotated[int, Query(alias="page", ge=1, le=paging.MAX_PAGE)]
+log = get_logger(__name__)
+BEARER = HTTPBearer(auto_error=False, description="A token from POST /api/v1/sessions.")
+
+
+class Credentials(BaseModel):
+    username: str = Field(max_length=MAX_TEXT)
+    password: str = Field(max_length=1024)
+
+
+class Session(BaseModel):
+    token: str = Field(description="Send as `Authorization: Bearer <token>`.")
+    account: str
+    role: str
+    partner: str | None
+
+
+class DeadLetterPage(BaseModel):
+    items: list[dict[str, Any]] = Field(description="Ids, states and reasons; no content.")
+    page: int
+    more: bool
+
+
+class ReplayPlan(BaseModel):
+    letter: dict[str, Any]
+    verdict: str = Field(description="What a replay would do now: send, reroute, denied, …")
+    explanation: str
+    state: str | None = Field(
+        None, description="The letter's state after the replay; none for a preview."
+    )
+
+
+class Discard(BaseModel):
+    why: str = Field(min_length=3, max_length=MAX_TEXT)
+
+
+class LabelRow(BaseModel):
+    subject: str
+    partner: str
+    state: str
+    asked: str
+    attempts: int
+    reason: str
+    updated_at: dt.datetime
+
+
+class LabelPage(BaseModel):
+    items: list[LabelRow]
+    page: int
+    more: bool
+
+
+class PauseView(BaseModel):
+    paused_at: dt.datetime
+    paused_by: str
+    why: str
+
+
+class ConnectorRow(BaseModel):
+    name: str
+    kind: str
+    partner: str
+    health: str = Field(description="up, down, or not checked yet")
+    held: int = Field(description="Deliveries waiting in its lanes (dead letters' stops too).")
+    paused: PauseView | None = Field(description="Who paused it, when and why; none if not.")
+
+
+class PauseRequest(BaseModel):
+    why: str = Field(min_length=3, max_length=MAX_TEXT)
+
+
+class Released(BaseModel):
+    connector: str
+    due_now: int = Field(description="Held deliveries made due at once.")
+
+
+def management_router(
+    sessions: async_sessionmaker[AsyncSession],
+    connectors: Callable[[], Sequence[Connector[Any]]],
+    *,
+    gate: SignIn,
+    replayer: Replayer,
+    send: outbox.Send,
+) -> APIRouter:
+    """The API's routes; ``gate`` is the console's sign-in, shared with its form."""
+    router = APIRouter(prefix="/api/v1", tags=["management"])
+
+    async def caller(
+        credentials: HTTPAuthorizationCredentials | None = Depends(BEARER),
+    ) -> Viewer:
+        if credentials is None:
+            raise AuthenticationError("send a bearer token (POST /api/v1/sessions gives one)")
+        viewer = await gate.viewer(credentials.credentials)
+        if viewer is None:
+            raise AuthenticationError("the token is unknown or has expired; sign in again")
+        return viewer
+
+    @router.post("/sessions", status_code=201)
+    async def sign_in(request: Request, credentials: Credentials, response: Response) -> Session:
+        """Sign in with a console account; throttled per account and source address."""
+        source = request.client.host if request.client else "unknown"
+        outcome = await gate.attempt(credentials.username, credentials.password, source)
+        if isinstance(outcome, LockedOut):
+            raise TooManyRequests(
+                "too many failed logins; try again later",
+                retry_after_s=outcome.retry_after_s,
+            )
+        if isinstance(outcome, Refused):
+            raise AuthenticationError("wrong name or password")
+        viewer = outcome.viewer
+        return Session(
+            token=outcome.token, account=viewer.name, role=viewer.role.value, partner=viewer.partner
+        )
+
+    @router.get("/dead-letters")
+    async def list_dead_letters(
+        state: LetterState | None = None,
+        number: PageNumber = 1,
+        viewer: Viewer = Depends(caller),
+    ) -> DeadLetterPage:
+        """Dead letters, newest first (a partner account sees its own); ``state`` any."""
+        query = LetterQuery(state=state, recipient=viewer.partner, limit=paging.wanted(number))
+        async with sessions() as session:
+            found = paging.page_of(await dead_letters.find(session, query), number)
+            behind = await holdback.held_behind(session, [letter.id for letter in found.rows])
+        items = [dead_letters.summary(letter, behind.get(letter.id, 0)) for letter in found.rows]
+        return DeadLetterPage(items=items, page=found.number, more=found.more)
+
+    @router.get("/dead-letters/{letter_id}")
+    async def show_dead_letter(letter_id: Id, viewer: Viewer = Depends(caller)) -> ReplayPlan:
+        """One dead letter, and what a replay would do now (decided with today's
+        consents and titles; nothing is sent)."""
+        letter = await queries.dead_letter(sessions, viewer, letter_id)
+        plan = await replayer.plan(letter, dt.datetime.now(dt.UTC))
+        async with sessions() as session:
+            behind = await holdback.held_behind(session, [letter.id])
+        return ReplayPlan(
+            letter=dead_letters.summary(letter, behind.get(letter.id, 0)),
+            verdict=plan.verdict.value,
+            explanation=plan.explanation,
+        )
+
+    @router.post("/dead-letters/{letter_id}/replay")
+    async def replay(
+        letter_id: Id, preview: bool = False, viewer: Viewer = Depends(caller)
+    ) -> ReplayPlan:
+        """Decide again and send (an operator or privacy officer); ``preview`` decides
+        and sends nothing."""
+        if not viewer.may_replay():
+            raise Forbidden("a partner account sees its dead letters; operators replay them")
+        letter = await queries.dead_letter(sessions, viewer, letter_id)
+        now = dt.datetime.now(dt.UTC)
+        plan = await replayer.plan(letter, now)
+        state = None
+        if not preview:
+            done = await replayer.replay(plan, send, by=f"api:{viewer.name}", now=now)
+            state = done.value if done is not None else None
+        return ReplayPlan(
+            letter=dead_letters.summary(letter),
+            verdict=plan.verdict.value,
+            explanation=plan.explanation,
+            state=state,
+        )
+
+    @router.post("/dead-letters/{letter_id}/discard")
+    async def discard_letter(
+        letter_id: Id, body: Discard, viewer: Viewer = Depends(caller)
+    ) -> dict[str, Any]:
+        """Give a dead letter up; what waited behind it goes on. Kept with who and why."""
+        if not viewer.may_replay():
+            raise Forbidden("a partner account sees its dead letters; operators discard them")
+        letter = await queries.dead_letter(sessions, viewer, letter_id)
+        now = dt.datetime.now(dt.UTC)
+        await discard(sessions, letter, by=f"api:{viewer.name}", why=body.why, now=now)
+        async with sessions() as session:
+            settled = await dead_letters.get(session, letter.id)
+        return dead_letters.summary(settled or letter)
+
+    @router.get("/labels")
+    async def label_status(
+        partner: Annotated[str | None, Query(max_length=MAX_TEXT)] = None,
+        state: Annotated[str | None, Query(max_length=MAX_TEXT)] = None,
+        number: PageNumber = 1,
+        viewer: Viewer = Depends(caller),
+    ) -> LabelPage:
+        """Each client's label at each partner, with the reason it is where it is."""
+        async with sessions() as session:
+            chosen = await queries.label_rows(session, viewer, partner, state)
+        found = paging.page_of(chosen, number)
+        items = [
+            LabelRow(
+                subject=v.subject,
+                partner=v.partner,
+                state=v.state.value,
+                asked=v.action.value,
+                attempts=v.attempts,
+                reason=wording.label_reason(v),
+                updated_at=v.updated_at,
+            )
+            for v in found.rows
+        ]
+        return LabelPage(items=items, page=found.number, more=found.more)
+
+    async def rows(chosen: Sequence[Connector[Any]]) -> list[ConnectorRow]:
+        async with sessions() as session:
+            stopped = await pauses.paused(session)
+            held = await holdback.pending_by_consumer(session)
+        return [
+            ConnectorRow(
+                name=c.name,
+                kind=c.kind,
+                partner=c.partner,
+                health=_health(c.name),
+                held=held.get(f"{OUTBOUND_PREFIX}{c.name}", 0),
+                paused=PauseView(**vars(p)) if (p := stopped.get(c.name)) else None,
+            )
+            for c in chosen
+        ]
+
+    def operated(viewer: Viewer, name: str) -> Connector[Any]:
+        """The outbound connector ``name``, for an operator to pause, resume or hurry."""
+        if not viewer.may_replay():
+            raise Forbidden("a partner account sees its connectors; operators pause them")
+        found = [c for c in queries.visible_connectors(connectors(), viewer) if c.name == name]
+        if not found:
+            raise NotFound(f"no connector {name}")
+        if found[0].kind != "outbound":
+            raise Conflict(f"{name} receives; only a connector that delivers can be paused")
+        return found[0]
+
+    @router.get("/connectors")
+    async def connector_status(viewer: Viewer = Depends(caller)) -> list[ConnectorRow]:
+        """The connectors this account may see: their last health check, what they hold
+        and whether an operator paused them."""
+        return await rows(queries.visible_connectors(connectors(), viewer))
+
+    @router.post("/connectors/{name}/pause")
+    async def pause_connector(
+        name: Id, body: PauseRequest, viewer: Viewer = Depends(caller)
+    ) -> ConnectorRow:
+        """Hold the connector's deliveries in their lanes, in order, until it is resumed
+        (kept across restarts; nothing is lost or counted as an attempt). Pausing a
+        paused connector keeps the first pause."""
+        connector = operated(viewer, name)
+        async with sessions.begin() as session:
+            await pauses.pause(
+                session, name, by=f"api:{viewer.name}", why=body.why, now=dt.datetime.now(dt.UTC)
+            )
+        log.warning("connector_paused", connector=name, by=f"api:{viewer.name}")
+        (row,) = await rows([connector])
+        return row
+
+    @router.post("/connectors/{name}/resume")
+    async def resume_connector(name: Id, viewer: Viewer = Depends(caller)) -> Released:
+        """Lift the pause; what it held is due at once, each lane in its order."""
+        operated(viewer, name)
+        async with sessions.begin() as session:
+            due = await pauses.resume(
+                session, name, f"{OUTBOUND_PREFIX}{name}", dt.datetime.now(dt.UTC)
+            )
+        log.warning("connector_resumed", connector=name, by=f"api:{viewer.name}", due_now=due)
+        return Released(connector=name, due_now=due)
+
+    @router.post("/connectors/{name}/retry-now")
+    async def retry_held_now(name: Id, viewer: Viewer = Depends(caller)) -> Released:
+        """Make the connector's held deliveries due at once instead of after their
+        backoff (the partner is back); dead letters' stops stay for a replay."""
+        operated(viewer, name)
+        async with sessions.begin() as session:
+            due = await holdback.due_now(
+                session, f"{OUTBOUND_PREFIX}{name}", dt.datetime.now(dt.UTC)
+            )
+        log.info("held_made_due", connector=name, by=f"api:{viewer.name}", due_now=due)
+        return Released(connector=name, due_now=due)
+
+    @router.get("/subjects/{subject}/disclosures")
+    async def disclosure_report(subject: Id, viewer: Viewer = Depends(caller)) -> dict[str, Any]:
+        """A person's disclosure report (GDPR art. 15): a privacy officer only, and the
+        look itself is written to the audit trail."""
+        return await queries.audited_report(sessions, viewer, subject, "disclosure report (API)")
+
+    return router
+
+
+def _health(name: str) -> str:
+    """The connector's last health check: up, down, or not checked yet."""
+    if name not in HEALTH:
+        return "not checked yet"
+    return "up" if HEALTH[name] else "down"

@@ -1,0 +1,212 @@
+"""The management API over HTTP on a running hub: a bearer token from the console's
+accounts, the roles as the console has them, dead letters listed, previewed and
+replayed, labels and connectors, a person's report for the privacy officer only (and
+audited), problem+json for every refusal, and the OpenAPI document against its
+committed snapshot (``docs/management-api.json``; ``UPDATE_API_SNAPSHOT=1`` rewrites
+it after a deliberate change)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hub.connectors.testing.harness import wait_until
+from hub.state import audit
+from hub.state.database import sessionmaker
+from tests.data import TEST_NAMES
+from tests.integration.simulated_chain import Chain
+from tests.integration.test_console import INCLUDED, PASSWORD, chain
+
+pytestmark = pytest.mark.integration
+SNAPSHOT = Path(__file__).parents[2] / "docs" / "management-api.json"
+__all__ = ["chain"]
+
+
+async def _token(api: httpx.AsyncClient, user: str) -> dict[str, str]:
+    answer = await api.post("/api/v1/sessions", json={"username": user, "password": PASSWORD})
+    assert answer.status_code == 201, answer.text
+    return {"Authorization": f"Bearer {answer.json()['token']}"}
+
+
+def _problem(answer: httpx.Response, status: int) -> dict[str, Any]:
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = answer.json()
+    assert body["status"] == status
+    return body
+
+
+async def _dead_letter(api: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
+    """The one open dead letter for the LLC, once the hub has given it up."""
+    found: list[dict[str, Any]] = []
+
+    async def given_up() -> bool:
+        query = {"state": "open"}
+        listing = await api.get("/api/v1/dead-letters", params=query, headers=headers)
+        found[:] = [i for i in listing.json()["items"] if i["recipient"] == "llz:fivoor"]
+        return bool(found)
+
+    await wait_until(given_up, timeout_s=90)
+    (letter,) = found
+    return letter
+
+
+async def test_an_operator_replays_a_dead_letter_through_the_api(chain: Chain) -> None:
+    async with httpx.AsyncClient(base_url=chain.hub.http_url, timeout=10) as api:
+        _problem(await api.get("/api/v1/dead-letters"), 401)
+        wrong = {"username": "ops", "password": "not-the-password"}
+        _problem(await api.post("/api/v1/sessions", json=wrong), 401)
+        _problem(await api.get("/api/v1/labels", headers={"Authorization": "Bearer made-up"}), 401)
+        ops, partner = await _token(api, "ops"), await _token(api, "fivoor")
+
+        await chain.faults("llc", down=True)
+        corrected = {"facility_code": "PI-VUG", "facility_name": "PI Vught"}
+        await chain.send(
+            "injus", {"kind": "START", "bsn": INCLUDED, "event_id": "API-1", **corrected}
+        )
+        discarded = await _dead_letter(api, ops)
+        listing = await api.get("/api/v1/dead-letters", headers=ops)
+        assert INCLUDED not in listing.text, "no content"
+        assert TEST_NAMES[0] not in listing.text
+        assert listing.json()["page"] == 1
+        discard = f"/api/v1/dead-letters/{discarded['id']}/discard"
+        why = {"why": "the LLC has it from the phone call"}
+        _problem(await api.post(discard, json=why, headers=partner), 403)
+        _problem(await api.post(discard, json={"why": ""}, headers=ops), 422)
+        settled = await api.post(discard, json=why, headers=ops)
+        assert settled.status_code == 200, settled.text
+        assert (settled.json()["state"], settled.json()["settled_by"]) == ("discarded", "api:ops")
+
+        await chain.send("injus", {"kind": "OVERPLAATSING", "bsn": INCLUDED, "event_id": "API-2"})
+        letter = await _dead_letter(api, ops)
+        shown = await api.get(f"/api/v1/dead-letters/{letter['id']}", headers=ops)
+        assert shown.status_code == 200, shown.text
+        assert shown.json()["verdict"] == "send"
+        _problem(await api.get("/api/v1/dead-letters/no-such-letter", headers=ops), 404)
+
+        await chain.faults("llc", down=False)
+        before = len(await chain.received("llc", INCLUDED))
+        replay = f"/api/v1/dead-letters/{letter['id']}/replay"
+        preview = await api.post(replay, params={"preview": "true"}, headers=ops)
+        assert preview.status_code == 200, preview.text
+        assert preview.json()["state"] is None
+        refused = _problem(await api.post(replay, headers=partner), 403)
+        assert "operators replay them" in refused["detail"]
+        done = await api.post(replay, headers=ops)
+        assert done.status_code == 200, done.text
+        assert done.json()["state"] == "replayed"
+        await chain.until("llc", before + 1, INCLUDED)
+        again = await api.get(f"/api/v1/dead-letters/{letter['id']}", headers=ops)
+        assert again.json()["letter"]["state"] == "replayed"
+        assert again.json()["letter"]["settled_by"] == "api:ops"
+
+        labels = await api.get("/api/v1/labels", headers=ops)
+        assert labels.status_code == 200, labels.text
+        assert labels.json()["page"] == 1
+        connectors = {
+            c["name"]: c for c in (await api.get("/api/v1/connectors", headers=ops)).json()
+        }
+        assert connectors["llc-communication"]["partner"] == "llz"
+        mine = {c["name"] for c in (await api.get("/api/v1/connectors", headers=partner)).json()}
+        assert "llc-communication" in mine
+        assert "gemeente-casusregisseur" not in mine, "a partner sees its own connectors"
+
+
+async def test_an_operator_pauses_a_connector_and_resuming_delivers_what_it_held(
+    chain: Chain,
+) -> None:
+    pause = "/api/v1/connectors/llc-communication/pause"
+    why = {"why": "the LLC moves its servers tonight"}
+    async with httpx.AsyncClient(base_url=chain.hub.http_url, timeout=10) as api:
+        ops, partner = await _token(api, "ops"), await _token(api, "fivoor")
+        _problem(await api.post(pause, json=why, headers=partner), 403)
+        _problem(
+            await api.post("/api/v1/connectors/injus-detentie/pause", json=why, headers=ops), 409
+        )
+        _problem(await api.post("/api/v1/connectors/nothing/pause", json=why, headers=ops), 404)
+        paused = await api.post(pause, json=why, headers=ops)
+        assert paused.status_code == 200, paused.text
+        assert paused.json()["paused"]["paused_by"] == "api:ops"
+
+        before = len(await chain.received("llc", INCLUDED))
+        await chain.send("injus", {"kind": "OVERPLAATSING", "bsn": INCLUDED, "event_id": "API-P"})
+        held: dict[str, Any] = {}
+
+        async def holding() -> bool:
+            listing = (await api.get("/api/v1/connectors", headers=ops)).json()
+            held.update({c["name"]: c for c in listing})
+            return bool(held["llc-communication"]["held"])
+
+        await wait_until(holding, timeout_s=60)
+        assert len(await chain.received("llc", INCLUDED)) == before, "nothing while paused"
+        assert held["llc-communication"]["paused"]["why"] == why["why"]
+        assert held["gemeente-casusregisseur"]["paused"] is None
+
+        resumed = await api.post("/api/v1/connectors/llc-communication/resume", headers=ops)
+        assert resumed.status_code == 200, resumed.text
+        await chain.until("llc", before + 1, INCLUDED)
+        listing = (await api.get("/api/v1/connectors", headers=ops)).json()
+        llc = next(c for c in listing if c["name"] == "llc-communication")
+        assert (llc["paused"], llc["held"]) == (None, 0)
+
+
+async def test_a_persons_report_is_for_the_privacy_officer_and_the_look_is_audited(
+    chain: Chain,
+) -> None:
+    subject = chain.subject(INCLUDED)
+    report = f"/api/v1/subjects/{subject}/disclosures"
+    async with httpx.AsyncClient(base_url=chain.hub.http_url, timeout=10) as api:
+        _problem(await api.get(report, headers=await _token(api, "ops")), 403)
+        privacy = await _token(api, "privacy")
+        found = await api.get(report, headers=privacy)
+        assert found.status_code == 200, found.text
+        assert found.json()["disclosures"]
+        _problem(await api.get("/api/v1/subjects/psn-nobody/disclosures", headers=privacy), 404)
+    async with sessionmaker(chain.hub.engine)() as session:
+        query = audit.AuditQuery(subjects=[subject], outcome="VIEWED")
+        (viewed,) = [r async for r in audit.search(session, query)]
+    assert viewed["object"] == "disclosure report (API)"
+    assert viewed["sender"] == "urn:ketenhub:console:privacy"
+
+
+async def test_the_openapi_document_matches_its_snapshot(chain: Chain) -> None:
+    async with httpx.AsyncClient(base_url=chain.hub.http_url, timeout=10) as api:
+        document = (await api.get("/openapi.json")).json()
+    paths = {p: v for p, v in document["paths"].items() if p.startswith("/api/v1/")}
+    wanted = {"paths": paths, "schemas": _used_schemas(paths, document["components"]["schemas"])}
+    text = json.dumps(wanted, indent=2, sort_keys=True) + "\n"
+    if os.environ.get("UPDATE_API_SNAPSHOT"):
+        SNAPSHOT.write_text(text)
+    assert text == SNAPSHOT.read_text(), (
+        "the management API changed; if on purpose: UPDATE_API_SNAPSHOT=1 pytest " + __file__
+    )
+    assert set(paths) >= {
+        "/api/v1/sessions",
+        "/api/v1/dead-letters",
+        "/api/v1/dead-letters/{letter_id}",
+        "/api/v1/dead-letters/{letter_id}/replay",
+        "/api/v1/labels",
+        "/api/v1/connectors",
+        "/api/v1/connectors/{name}/pause",
+        "/api/v1/connectors/{name}/resume",
+        "/api/v1/connectors/{name}/retry-now",
+        "/api/v1/subjects/{subject}/disclosures",
+    }
+
+
+def _used_schemas(paths: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    """The component schemas the paths refer to, and those they refer to in turn."""
+    wanted: dict[str, Any] = {}
+    todo = [json.dumps(paths)]
+    while todo:
+        text = todo.pop()
+        for name, schema in schemas.items():
+            if f'"#/components/schemas/{name}"' in text and name not in wanted:
+                wanted[name] = schema
+                todo.append(json.dumps(schema))
+    return wanted
