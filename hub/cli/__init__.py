@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "connectors": ("connectors", "app"),
     "topics": ("topics", "app"),
     "deploy": ("deploy", "app"),
+    "login": ("session", "login"),
+    "logout": ("session", "logout"),
 }
 """Each command: the module under ``hub.cli`` that holds it and its name there (a typer
 app for a group of commands, a function for one command)."""

@@ -14,6 +14,7 @@ import typer
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.cli.remote import signed_in
 from hub.cli.store import current_store, store_url, with_session
 from hub.cli.tables import print_table
 from hub.connectors import registry
@@ -118,6 +119,14 @@ def pause_command(
 ) -> None:
     """Hold a connector's deliveries in their lanes until `hub connectors resume`: kept
     across restarts, nothing lost, none counted as an attempt."""
+    if len(why.strip()) < 3:
+        raise typer.BadParameter("say why, in a few words", param_hint="--why")
+    remote = signed_in(HubSettings())
+    if remote is not None:
+        paused = remote.call("POST", f"/connectors/{name}/pause", body={"why": why})["paused"]
+        at = dt.datetime.fromisoformat(paused["paused_at"])
+        typer.echo(f"{name} paused by {paused['paused_by']} at {at:%Y-%m-%d %H:%M:%S} UTC")
+        return
     _outbound(name)
 
     async def work(session: AsyncSession) -> pauses.Pause:
@@ -132,8 +141,7 @@ def pause_command(
 @app.command("resume")
 def resume_command(name: str = typer.Argument(..., help="A paused connector.")) -> None:
     """Lift a pause: what the connector holds is due at once, each lane in its order."""
-    _outbound(name)
-    due = with_session(lambda session: _make_due(session, name, resume=True))
+    due = _due_now(name, resume=True)
     typer.echo(f"{name} resumed; {due} held deliveries due now")
 
 
@@ -141,9 +149,18 @@ def resume_command(name: str = typer.Argument(..., help="A paused connector.")) 
 def retry_now_command(name: str = typer.Argument(..., help="A connector that delivers.")) -> None:
     """Try what a connector holds now instead of after its backoff (its partner is
     back); a dead letter's stop stays until it is replayed (`hub dlq`)."""
-    _outbound(name)
-    due = with_session(lambda session: _make_due(session, name, resume=False))
+    due = _due_now(name, resume=False)
     typer.echo(f"{name}: {due} held deliveries due now")
+
+
+def _due_now(name: str, *, resume: bool) -> int:
+    """Resume ``name`` (or only hurry what it holds): through the hub when signed in."""
+    remote = signed_in(HubSettings())
+    if remote is not None:
+        action = "resume" if resume else "retry-now"
+        return int(remote.call("POST", f"/connectors/{name}/{action}")["due_now"])
+    _outbound(name)
+    return with_session(lambda session: _make_due(session, name, resume=resume))
 
 
 async def _make_due(session: AsyncSession, name: str, *, resume: bool) -> int:

@@ -8,6 +8,9 @@ letter; ``--dry-run`` stops there. A replayed delivery goes first in its lane, t
 waited behind it; any other replayed record goes out through the outbox to the hub's
 Kafka (the embedded broker's address comes from the running ``hub up``'s endpoints
 file). ``discard`` gives a dead letter up and lets its lane go on.
+
+After ``hub login`` every command goes through the running hub's management API instead
+(``hub.cli.remote``), under the signed-in account's role.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.cli.endpoints import endpoints_path
+from hub.cli.remote import signed_in
 from hub.cli.store import current_store, run_or_exit, store_url, with_session
 from hub.cli.tables import print_table
 from hub.settings import HubSettings, KafkaSettings
@@ -65,16 +69,23 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
 ) -> None:
     """Dead letters, newest first."""
-    query = LetterQuery(state=_state(state), recipient=partner, limit=limit)
+    wanted = _state(state)
+    remote = signed_in(HubSettings())
+    if remote is not None:
+        params = {"state": wanted.value if wanted else None, "partner": partner}
+        letters = remote.pages("/dead-letters", params, limit)
+    else:
+        query = LetterQuery(state=wanted, recipient=partner, limit=limit)
 
-    async def work(session: AsyncSession) -> tuple[list[Letter], dict[str, int]]:
-        letters = await dead_letters.find(session, query)
-        return letters, await holdback.held_behind(session, [letter.id for letter in letters])
+        async def work(session: AsyncSession) -> list[dict[str, Any]]:
+            found = await dead_letters.find(session, query)
+            behind = await holdback.held_behind(session, [letter.id for letter in found])
+            return [summary(letter, behind.get(letter.id, 0)) for letter in found]
 
-    letters, behind = with_session(work)
+        letters = with_session(work)
     if as_json:
         for letter in letters:
-            typer.echo(json.dumps(summary(letter, behind.get(letter.id, 0)), sort_keys=True))
+            typer.echo(json.dumps(letter, sort_keys=True))
         return
     if not letters:
         typer.echo("no dead letters")
@@ -83,17 +94,17 @@ def list_command(
         ("id", "state", "recipient", "attempts", "held behind", "reason"),
         [
             (
-                letter.id,
-                letter.state.value,
-                letter.recipient or "-",
-                letter.attempts,
-                behind.get(letter.id, 0),
-                f"{letter.reason}: {letter.detail[:80]}",
+                letter["id"],
+                letter["state"],
+                letter["recipient"] or "-",
+                letter["attempts"],
+                letter["held_behind"],
+                f"{letter['reason']}: {letter['detail'][:80]}",
             )
             for letter in letters
         ],
     )
-    held = sum(behind.values())
+    held = sum(letter["held_behind"] for letter in letters)
     typer.echo(
         f"\n{len(letters)} dead letter(s)"
         + (f"; {held} later deliveries held behind them (replay or discard)" if held else "")
@@ -105,6 +116,11 @@ def show_command(
     letter_id: str = typer.Argument(..., help="Id, or its first 8+ characters."),
 ) -> None:
     """One dead letter: where it came from, why, and every attempt's error."""
+    remote = signed_in(HubSettings())
+    if remote is not None:
+        shown = remote.call("GET", f"/dead-letters/{letter_id}")["letter"]
+        typer.echo(json.dumps(shown, indent=2, sort_keys=True))
+        return
 
     async def work(session: AsyncSession) -> tuple[Letter | None, int]:
         letter = await dead_letters.get(session, letter_id)
@@ -119,15 +135,12 @@ def show_command(
     typer.echo(json.dumps(summary(letter, behind), indent=2, sort_keys=True))
 
 
-def _print_plan(plan: Plan) -> None:
-    from hub.routing.replay import Verdicts
+COLOURS = {"send": typer.colors.GREEN, "reroute": typer.colors.GREEN, "denied": typer.colors.YELLOW}
 
-    colour = {
-        Verdicts.SEND: typer.colors.GREEN,
-        Verdicts.REROUTE: typer.colors.GREEN,
-        Verdicts.DENIED: typer.colors.YELLOW,
-    }.get(plan.verdict, typer.colors.RED)
-    typer.secho(f"{plan.letter.id}  {plan.verdict.value:<10} {plan.explanation}", fg=colour)
+
+def _print_plan(letter_id: str, verdict: str, explanation: str) -> None:
+    colour = COLOURS.get(verdict, typer.colors.RED)
+    typer.secho(f"{letter_id}  {verdict:<10} {explanation}", fg=colour)
 
 
 @app.command("replay")
@@ -141,6 +154,27 @@ def replay_command(
     if (letter_id is not None) + (partner is not None) + every != 1:
         raise typer.BadParameter("give one of: an ID, --partner P, --all")
     settings = HubSettings()
+    remote = signed_in(settings)
+    if remote is not None:
+        ids = (
+            [letter_id]
+            if letter_id is not None
+            else [
+                letter["id"]
+                for letter in remote.pages(
+                    "/dead-letters", {"state": "open", "partner": partner}, 10_000
+                )
+            ]
+        )
+        results = []
+        for one in ids:
+            done = remote.call(
+                "POST", f"/dead-letters/{one}/replay", params={"preview": str(dry_run).lower()}
+            )
+            _print_plan(done["letter"]["id"], done["verdict"], done["explanation"])
+            results.append(done["state"])
+        _replay_summary(results, dry_run)
+        return
     # Imported here, not above: the broker, the policy engine and the key ring cost the
     # read commands half a second they do not need.
     from hub.bus.broker import make_broker
@@ -169,7 +203,7 @@ def replay_command(
             now = dt.datetime.now(dt.UTC)
             plans = [await replayer.plan(letter, now) for letter in letters]
             for plan in plans:
-                _print_plan(plan)
+                _print_plan(plan.letter.id, plan.verdict.value, plan.explanation)
             if dry_run or not plans:
                 return [(plan, None) for plan in plans]
             broker = make_broker(_kafka(settings))
@@ -185,15 +219,20 @@ def replay_command(
     if letter_id is not None and not results:
         typer.secho(f"error: no dead letter {letter_id}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
+    _replay_summary([state.value if state else None for _, state in results], dry_run)
+
+
+def _replay_summary(states: list[str | None], dry_run: bool) -> None:
+    """One line: what the replays came to (each letter's new state, None if unchanged)."""
     if dry_run:
-        typer.echo(f"{len(results)} dead letter(s) decided again; nothing sent (--dry-run)")
+        typer.echo(f"{len(states)} dead letter(s) decided again; nothing sent (--dry-run)")
         return
-    done = [state for _, state in results if state is not None]
-    replayed = sum(1 for s in done if s is LetterState.REPLAYED)
-    denied = sum(1 for s in done if s is LetterState.DENIED)
+    done = [state for state in states if state is not None]
+    replayed = done.count(LetterState.REPLAYED.value)
+    denied = done.count(LetterState.DENIED.value)
     typer.echo(
         f"{replayed} replayed, {denied} denied by today's policy, "
-        f"{len(results) - len(done)} left as they were"
+        f"{len(states) - len(done)} left as they were"
     )
 
 
@@ -206,6 +245,11 @@ def discard_command(
     if len(why.strip()) < 3:
         raise typer.BadParameter("say why, in a few words", param_hint="--why")
     settings = HubSettings()
+    remote = signed_in(settings)
+    if remote is not None:
+        settled = remote.call("POST", f"/dead-letters/{letter_id}/discard", body={"why": why})
+        typer.echo(f"{settled['id']} discarded; what waited behind it goes on")
+        return
     from hub.routing.replay import discard
 
     async def work() -> tuple[Letter | None, bool]:

@@ -6,10 +6,11 @@ form is) and send the token as ``Authorization: Bearer …``; a bearer token is 
 sent by a browser on its own, so no CSRF token is needed. Every answer is ids, states
 and reasons, never a message's content; every error is problem+json.
 
-Built: dead letters (list, show with the replay's preview, replay, discard), labels
+It covers dead letters (list, show with the replay's preview, replay, discard), labels
 (status with reasons), connectors (health, what they hold, pause, resume, retry what
-they hold now), a person's disclosure report (a privacy officer only, and the look is
-audited). The CLI does not use the API yet: it reads the state store on a hub machine.
+they hold now) and a person's disclosure report (a privacy officer only, and the look is
+audited). ``DELETE /api/v1/sessions`` ends a session. The CLI calls it after ``hub
+login`` (``hub.cli.remote``).
 """
 
 from __future__ import annotations
@@ -151,14 +152,25 @@ def management_router(
             token=outcome.token, account=viewer.name, role=viewer.role.value, partner=viewer.partner
         )
 
+    @router.delete("/sessions", status_code=204)
+    async def sign_out(credentials: HTTPAuthorizationCredentials | None = Depends(BEARER)) -> None:
+        """End the session of the token sent: it is dead wherever a copy of it went."""
+        if credentials is not None:
+            await gate.end(credentials.credentials)
+
     @router.get("/dead-letters")
     async def list_dead_letters(
         state: LetterState | None = None,
+        partner: Annotated[str | None, Query(max_length=MAX_TEXT)] = None,
         number: PageNumber = 1,
         viewer: Viewer = Depends(caller),
     ) -> DeadLetterPage:
-        """Dead letters, newest first (a partner account sees its own); ``state`` any."""
-        query = LetterQuery(state=state, recipient=viewer.partner, limit=paging.wanted(number))
+        """Dead letters, newest first, for ``partner`` (a partner account sees its own)
+        and in ``state`` when given."""
+        if viewer.partner is not None and partner not in (None, viewer.partner):
+            raise Forbidden("a partner account sees its own dead letters")
+        recipient = viewer.partner or partner
+        query = LetterQuery(state=state, recipient=recipient, limit=paging.wanted(number))
         async with sessions() as session:
             found = paging.page_of(await dead_letters.find(session, query), number)
             behind = await holdback.held_behind(session, [letter.id for letter in found.rows])
@@ -210,7 +222,8 @@ def management_router(
             raise Forbidden("a partner account sees its dead letters; operators discard them")
         letter = await queries.dead_letter(sessions, viewer, letter_id)
         now = dt.datetime.now(dt.UTC)
-        await discard(sessions, letter, by=f"api:{viewer.name}", why=body.why, now=now)
+        if not await discard(sessions, letter, by=f"api:{viewer.name}", why=body.why, now=now):
+            raise Conflict(f"dead letter {letter.id} was {letter.state.value} already")
         async with sessions() as session:
             settled = await dead_letters.get(session, letter.id)
         return dead_letters.summary(settled or letter)

@@ -104,6 +104,11 @@ class SignIn:
         log.info("console_login", account=viewer.name, source=source)
         return SignedIn(viewer, token)
 
+    async def end(self, token: str) -> None:
+        """Revoke the session of ``token`` (a logout)."""
+        async with self._sessions.begin() as session:
+            await console_sessions.end(session, token)
+
     async def viewer(self, token: str) -> Viewer | None:
         """The viewer of a live session, touched; None for none."""
         async with self._sessions.begin() as session:

@@ -207,8 +207,7 @@ def console_router(
     @router.post("/logout")
     async def logout(request: Request) -> Response:
         """Revoke the session server-side: the cookie is dead wherever a copy of it went."""
-        async with sessions.begin() as session:
-            await console_sessions.end(session, request.cookies.get(COOKIE, ""))
+        await gate.end(request.cookies.get(COOKIE, ""))
         response = RedirectResponse("/console/login", 303)
         response.delete_cookie(
             COOKIE, path="/console", secure=settings.secure_cookie, httponly=True

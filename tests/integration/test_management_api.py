@@ -7,8 +7,11 @@ it after a deliberate change)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from tests.integration.test_console import INCLUDED, PASSWORD, chain
 
 pytestmark = pytest.mark.integration
 SNAPSHOT = Path(__file__).parents[2] / "docs" / "management-api.json"
+HUB = str(Path(sys.executable).with_name("hub"))
 __all__ = ["chain"]
 
 
@@ -153,6 +157,81 @@ async def test_an_operator_pauses_a_connector_and_resuming_delivers_what_it_held
         listing = (await api.get("/api/v1/connectors", headers=ops)).json()
         llc = next(c for c in listing if c["name"] == "llc-communication")
         assert (llc["paused"], llc["held"]) == (None, 0)
+
+
+async def _hub(data: Path, *args: str) -> tuple[int, str]:
+    """The CLI in a process of its own (the hub answers on this test's event loop)."""
+    process = await asyncio.create_subprocess_exec(
+        HUB,
+        *args,
+        env={**os.environ, "HUB_DATA_DIR": str(data)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, output.decode()
+
+
+async def test_after_hub_login_the_cli_works_through_the_api(chain: Chain, tmp_path: Path) -> None:
+    """Its data directory has no store: every command below that succeeds went through
+    the hub, and what it settled carries the account's name."""
+    data = tmp_path / "cli"
+    signed = await _hub(
+        data, "login", "--url", chain.hub.http_url, "--username", "ops", "--password", PASSWORD
+    )
+    assert signed == (
+        0,
+        f"signed in to {chain.hub.http_url} as ops (operator); kept in "
+        f"{data / 'cli-session.json'}\n",
+    )
+    assert stat.S_IMODE((data / "cli-session.json").stat().st_mode) == 0o600
+    token = {
+        "Authorization": f"Bearer {json.loads((data / 'cli-session.json').read_text())['token']}"
+    }
+
+    await chain.faults("llc", down=True)
+    corrected = {"facility_code": "PI-VUG", "facility_name": "PI Vught"}
+    await chain.send("injus", {"kind": "START", "bsn": INCLUDED, "event_id": "CLI-1", **corrected})
+    async with httpx.AsyncClient(base_url=chain.hub.http_url, timeout=10) as api:
+        letter = await _dead_letter(api, token)
+    code, listed = await _hub(data, "dlq", "list", "--json")
+    assert code == 0, listed
+    assert [json.loads(line)["id"] for line in listed.splitlines()] == [letter["id"]]
+    code, planned = await _hub(data, "dlq", "replay", letter["id"], "--dry-run")
+    assert (code, planned.splitlines()[-1]) == (
+        0,
+        "1 dead letter(s) decided again; nothing sent (--dry-run)",
+    )
+    await chain.faults("llc", down=False)
+    before = len(await chain.received("llc", INCLUDED))
+    code, replayed = await _hub(data, "dlq", "replay", letter["id"])
+    assert (code, replayed.splitlines()[-1]) == (
+        0,
+        "1 replayed, 0 denied by today's policy, 0 left as they were",
+    )
+    await chain.until("llc", before + 1, INCLUDED)
+    code, shown = await _hub(data, "dlq", "show", letter["id"])
+    assert json.loads(shown)["settled_by"] == "api:ops"
+
+    code, paused = await _hub(
+        data, "connectors", "pause", "llc-communication", "--why", "night move"
+    )
+    assert code == 0, paused
+    assert paused.startswith("llc-communication paused by api:ops at ")
+    assert await _hub(data, "connectors", "pause", "injus-detentie", "--why", "night move") == (
+        2,
+        "error: injus-detentie receives; only a connector that delivers can be paused\n",
+    )
+    code, resumed = await _hub(data, "connectors", "resume", "llc-communication")
+    assert (code, resumed) == (0, "llc-communication resumed; 0 held deliveries due now\n")
+
+    assert await _hub(data, "logout") == (0, f"signed out of {chain.hub.http_url}\n")
+    async with httpx.AsyncClient(base_url=chain.hub.http_url, timeout=10) as api:
+        _problem(await api.get("/api/v1/labels", headers=token), 401)
+    code, local = await _hub(data, "dlq", "list")
+    assert code == 2, "signed out, the CLI works on the (here missing) local store"
+    assert "run `hub db upgrade`" in local
 
 
 async def test_a_persons_report_is_for_the_privacy_officer_and_the_look_is_audited(

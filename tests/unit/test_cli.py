@@ -375,9 +375,9 @@ def test_an_operator_pauses_and_resumes_a_connector(tmp_path: Path) -> None:
     rows = {r["name"]: r for r in json.loads(_on(database, "connectors", "list", "--json").output)}
     assert rows["llc-communication"]["paused"].endswith(": LLC maintenance")
     assert (rows["llc-communication"]["held"], rows["gemeente-casusregisseur"]["paused"]) == (0, "")
-    refused = _on(database, "connectors", "pause", "injus-detentie", "--why", "x")
+    refused = _on(database, "connectors", "pause", "injus-detentie", "--why", "night move")
     assert _refused(refused) == "error: injus-detentie receives; it cannot be paused"
-    unknown = _on(database, "connectors", "pause", "nothing", "--why", "x")
+    unknown = _on(database, "connectors", "pause", "nothing", "--why", "night move")
     assert _refused(unknown) == "error: nothing is not an installed connector"
     resumed = _on(database, "connectors", "resume", "llc-communication")
     assert resumed.output == "llc-communication resumed; 0 held deliveries due now\n"
