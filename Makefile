@@ -10,7 +10,7 @@ KAFKA_LIBS := $(VENV)/kafka-libs
 LOCK     := requirements.lock
 DEV_LOCK := requirements-dev.lock
 
-.PHONY: up test fuzz chaos mutate audit lock clean
+.PHONY: up test fuzz chaos mutate audit lock dist clean
 
 # The venv holds exactly the dev lock: pip refuses a file whose hash the lock does not
 # list, and the hub goes in without its dependencies and without build isolation, so
@@ -99,5 +99,13 @@ lock: $(STAMP)
 audit: $(STAMP)
 	$(BIN)/python scripts/audit_lock.py $(LOCK) $(DEV_LOCK)
 
+# The hub as a wheel, for a partner's connector package (its `dependencies =
+# ["ketenhub"]`) to install from a file or a private index; built offline, from the lock.
+DIST ?= dist
+dist: $(STAMP)
+	rm -rf $(DIST)
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation -w $(DIST) .
+	@ls $(DIST)
+
 clean:
-	rm -rf $(VENV) .hub-data .pytest_cache .mypy_cache .ruff_cache mutants
+	rm -rf $(VENV) dist .hub-data .pytest_cache .mypy_cache .ruff_cache mutants

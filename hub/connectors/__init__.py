@@ -7,7 +7,11 @@ Write a config model, a ``check()``, and either ``translate`` (inbound), ``deliv
 prove it with the test kit in ``hub.connectors.testing``. Start from
 ``hub connectors new NAME --kind inbound|outbound|lookup`` and ``docs/connectors.md``.
 Read a partner's JSON with ``read_json``: it refuses what would exhaust the hub (deep
-nesting, huge numbers, over-long strings and arrays) with a ContractError.
+nesting, huge numbers, over-long strings and arrays) with a ContractError;
+``read_object`` also checks the ``schemaVersie`` of the reference JSON contracts. The
+canonical events a connector emits or accepts are in ``hub.connectors.events``: a
+connector imports from ``hub.connectors``, ``hub.connectors.events`` and
+``hub.connectors.testing`` only.
 
 The errors, one tree (see ``hub.core.errors``)::
 
@@ -37,6 +41,7 @@ from hub.connectors.base import (
 )
 from hub.connectors.exchange import PartnerRequest, PartnerResponse
 from hub.connectors.http import HttpApiConfig, HttpPartnerApi
+from hub.connectors.partner_json import read_object
 from hub.core.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -76,4 +81,5 @@ __all__ = [
     "PolicyDenial",
     "RetryableError",
     "read_json",
+    "read_object",
 ]

@@ -19,14 +19,13 @@ EXAMPLE_RECIPIENT = {"gemeente": "gemeente:GM0363", "zvh": "zvh:amsterdam", "llz
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 KIT_IMPORTS = {
     "inbound": (
+        "from hub.connectors.events import PoliceEncounter",
         "from hub.connectors.testing import InboundConnectorSuite, InboundScenario",
-        "from hub.schemas.signals import PoliceEncounter",
     ),
     "outbound": (
+        "from hub.connectors.events import DataCategory, DetentionStarted",
         "from hub.connectors.testing import OutboundConnectorSuite, OutboundScenario, "
         "sample_delivery",
-        "from hub.schemas.categories import DataCategory",
-        "from hub.schemas.detention import DetentionStarted",
     ),
     "lookup": ("from hub.connectors.testing import LookupConnectorSuite, LookupScenario",),
 }
