@@ -25,16 +25,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.connectors.base import Connector
-from hub.console import paging, queries, wording
+from hub.console import connector_ops, paging, queries, wording
 from hub.console.accounts import Viewer
+from hub.console.connector_ops import ConnectorRow, Released
 from hub.console.signin import LockedOut, Refused, SignIn
-from hub.core.errors import AuthenticationError, Conflict, Forbidden, NotFound, TooManyRequests
+from hub.core.errors import AuthenticationError, Conflict, Forbidden, TooManyRequests
 from hub.logs import get_logger
-from hub.monitoring import HEALTH
 from hub.routing.replay import Replayer, discard
-from hub.state import dead_letters, holdback, outbox, pauses
+from hub.state import dead_letters, holdback, outbox
 from hub.state.dead_letters import LetterQuery, LetterState
-from hub.state.outbox import OUTBOUND_PREFIX
 
 MAX_TEXT = 200
 Id = Annotated[str, Path(max_length=MAX_TEXT)]
@@ -90,28 +89,8 @@ class LabelPage(BaseModel):
     more: bool
 
 
-class PauseView(BaseModel):
-    paused_at: dt.datetime
-    paused_by: str
-    why: str
-
-
-class ConnectorRow(BaseModel):
-    name: str
-    kind: str
-    partner: str
-    health: str = Field(description="up, down, or not checked yet")
-    held: int = Field(description="Deliveries waiting in its lanes (dead letters' stops too).")
-    paused: PauseView | None = Field(description="Who paused it, when and why; none if not.")
-
-
 class PauseRequest(BaseModel):
     why: str = Field(min_length=3, max_length=MAX_TEXT)
-
-
-class Released(BaseModel):
-    connector: str
-    due_now: int = Field(description="Held deliveries made due at once.")
 
 
 def management_router(
@@ -253,38 +232,11 @@ def management_router(
         ]
         return LabelPage(items=items, page=found.number, more=found.more)
 
-    async def rows(chosen: Sequence[Connector[Any]]) -> list[ConnectorRow]:
-        async with sessions() as session:
-            stopped = await pauses.paused(session)
-            held = await holdback.pending_by_consumer(session)
-        return [
-            ConnectorRow(
-                name=c.name,
-                kind=c.kind,
-                partner=c.partner,
-                health=_health(c.name),
-                held=held.get(f"{OUTBOUND_PREFIX}{c.name}", 0),
-                paused=PauseView(**vars(p)) if (p := stopped.get(c.name)) else None,
-            )
-            for c in chosen
-        ]
-
-    def operated(viewer: Viewer, name: str) -> Connector[Any]:
-        """The outbound connector ``name``, for an operator to pause, resume or hurry."""
-        if not viewer.may_replay():
-            raise Forbidden("a partner account sees its connectors; operators pause them")
-        found = [c for c in queries.visible_connectors(connectors(), viewer) if c.name == name]
-        if not found:
-            raise NotFound(f"no connector {name}")
-        if found[0].kind != "outbound":
-            raise Conflict(f"{name} receives; only a connector that delivers can be paused")
-        return found[0]
-
     @router.get("/connectors")
     async def connector_status(viewer: Viewer = Depends(caller)) -> list[ConnectorRow]:
         """The connectors this account may see: their last health check, what they hold
         and whether an operator paused them."""
-        return await rows(queries.visible_connectors(connectors(), viewer))
+        return await connector_ops.rows(sessions, queries.visible_connectors(connectors(), viewer))
 
     @router.post("/connectors/{name}/pause")
     async def pause_connector(
@@ -293,37 +245,21 @@ def management_router(
         """Hold the connector's deliveries in their lanes, in order, until it is resumed
         (kept across restarts; nothing is lost or counted as an attempt). Pausing a
         paused connector keeps the first pause."""
-        connector = operated(viewer, name)
-        async with sessions.begin() as session:
-            await pauses.pause(
-                session, name, by=f"api:{viewer.name}", why=body.why, now=dt.datetime.now(dt.UTC)
-            )
-        log.warning("connector_paused", connector=name, by=f"api:{viewer.name}")
-        (row,) = await rows([connector])
-        return row
+        connector = connector_ops.operated(connectors(), viewer, name)
+        return await connector_ops.pause(sessions, connector, by=f"api:{viewer.name}", why=body.why)
 
     @router.post("/connectors/{name}/resume")
     async def resume_connector(name: Id, viewer: Viewer = Depends(caller)) -> Released:
         """Lift the pause; what it held is due at once, each lane in its order."""
-        operated(viewer, name)
-        async with sessions.begin() as session:
-            due = await pauses.resume(
-                session, name, f"{OUTBOUND_PREFIX}{name}", dt.datetime.now(dt.UTC)
-            )
-        log.warning("connector_resumed", connector=name, by=f"api:{viewer.name}", due_now=due)
-        return Released(connector=name, due_now=due)
+        connector = connector_ops.operated(connectors(), viewer, name)
+        return await connector_ops.resume(sessions, connector, by=f"api:{viewer.name}")
 
     @router.post("/connectors/{name}/retry-now")
     async def retry_held_now(name: Id, viewer: Viewer = Depends(caller)) -> Released:
         """Make the connector's held deliveries due at once instead of after their
         backoff (the partner is back); dead letters' stops stay for a replay."""
-        operated(viewer, name)
-        async with sessions.begin() as session:
-            due = await holdback.due_now(
-                session, f"{OUTBOUND_PREFIX}{name}", dt.datetime.now(dt.UTC)
-            )
-        log.info("held_made_due", connector=name, by=f"api:{viewer.name}", due_now=due)
-        return Released(connector=name, due_now=due)
+        connector = connector_ops.operated(connectors(), viewer, name)
+        return await connector_ops.retry_now(sessions, connector, by=f"api:{viewer.name}")
 
     @router.get("/subjects/{subject}/disclosures")
     async def disclosure_report(subject: Id, viewer: Viewer = Depends(caller)) -> dict[str, Any]:
@@ -332,10 +268,3 @@ def management_router(
         return await queries.audited_report(sessions, viewer, subject, "disclosure report (API)")
 
     return router
-
-
-def _health(name: str) -> str:
-    """The connector's last health check: up, down, or not checked yet."""
-    if name not in HEALTH:
-        return "not checked yet"
-    return "up" if HEALTH[name] else "down"

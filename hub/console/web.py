@@ -18,14 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.clock import SYSTEM_CLOCK, Clock
 from hub.connectors.base import Connector
-from hub.console import accounts, paging, queries, wording
+from hub.console import accounts, connector_ops, paging, queries, wording
 from hub.console import sessions as console_sessions
 from hub.console.accounts import Viewer
 from hub.console.oidc import STATE_MAX_AGE_S, OidcLogin
 from hub.console.signin import LockedOut, Refused, SignIn
 from hub.core.errors import AuthenticationError, Forbidden, NotFound
 from hub.logs import get_logger
-from hub.monitoring import HEALTH
 from hub.routing.replay import Replayer, discard
 from hub.settings import ConsoleSettings
 from hub.state import dead_letters, holdback, outbox
@@ -45,6 +44,7 @@ templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates
 log = get_logger(__name__)
 Text = Annotated[str, Query(max_length=MAX_TEXT)]
 LetterId = Annotated[str, Path(max_length=MAX_TEXT)]
+"""An id or a name in a path: bounded, never read further."""
 PageNumber = Annotated[int, Query(alias="page", ge=1, le=paging.MAX_PAGE)]
 templates.env.filters["local"] = wording.local_time
 templates.env.filters["sentence"] = wording.missing_sentence
@@ -278,7 +278,34 @@ def console_router(
     @router.get("/connectors")
     async def connector_page(request: Request, viewer: Viewer = Depends(signed_in)) -> Response:
         shown = queries.visible_connectors(connectors(), viewer)
-        return page(request, "connectors.html", viewer, connectors=shown, health=HEALTH)
+        found = await connector_ops.rows(sessions, shown)
+        versions = {c.name: c.version for c in shown}
+        return page(
+            request,
+            "connectors.html",
+            viewer,
+            connectors=found,
+            versions=versions,
+            may_pause=viewer.may_replay(),
+        )
+
+    @router.post("/connectors/{name}/pause")
+    async def pause_connector(
+        name: LetterId,
+        why: str = Form(..., min_length=3, max_length=MAX_TEXT),
+        viewer: Viewer = Depends(signed_in),
+    ) -> Response:
+        """Hold the connector's deliveries in their lanes until it is resumed."""
+        connector = connector_ops.operated(connectors(), viewer, name)
+        await connector_ops.pause(sessions, connector, by=f"console:{viewer.name}", why=why)
+        return RedirectResponse("/console/connectors", 303)
+
+    @router.post("/connectors/{name}/resume")
+    async def resume_connector(name: LetterId, viewer: Viewer = Depends(signed_in)) -> Response:
+        """Lift the pause: what it held goes now, each client's in order."""
+        connector = connector_ops.operated(connectors(), viewer, name)
+        await connector_ops.resume(sessions, connector, by=f"console:{viewer.name}")
+        return RedirectResponse("/console/connectors", 303)
 
     @router.get("/report")
     async def report(

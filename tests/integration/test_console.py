@@ -140,6 +140,32 @@ async def test_a_partner_sees_only_its_own_paths(chain: Chain) -> None:
         assert "injus-detentie" not in connectors
 
 
+async def test_an_operator_pauses_and_resumes_a_connector_on_its_page(chain: Chain) -> None:
+    async with _console(chain, "fivoor") as partner:
+        page = (await partner.get("/console/connectors")).text
+        assert 'id="pause-llc-communication"' not in page, "a partner does not pause"
+        form = {**(await _csrf(partner)), "why": "night move"}
+        refused = await partner.post("/console/connectors/llc-communication/pause", data=form)
+        assert refused.status_code == 403
+    async with _console(chain, "ops") as console:
+        form = {**(await _csrf(console)), "why": "the LLC moves its servers"}
+        paused = await console.post("/console/connectors/llc-communication/pause", data=form)
+        assert paused.status_code == 303
+        page = (await console.get("/console/connectors")).text
+        assert "by console:ops at " in page
+        assert ": the LLC moves its servers" in page
+        assert 'id="resume-llc-communication"' in page
+        assert 'id="pause-injus-detentie"' not in page, "one that receives has no pause"
+        inbound = await console.post("/console/connectors/injus-detentie/pause", data=form)
+        assert inbound.status_code == 409
+        resumed = await console.post(
+            "/console/connectors/llc-communication/resume", data=await _csrf(console)
+        )
+        assert resumed.status_code == 303
+        page = (await console.get("/console/connectors")).text
+        assert 'id="pause-llc-communication"' in page
+
+
 async def test_a_privacy_officers_look_at_a_persons_report_is_audited(chain: Chain) -> None:
     subject = chain.subject(INCLUDED)
     async with _console(chain, "privacy") as console:
