@@ -34,7 +34,7 @@ from hub.console.signin import SignIn
 from hub.console.web import console_router
 from hub.core.errors import ConfigurationError
 from hub.core.polling import next_pause
-from hub.core.topics import ALL_TOPICS, ROUTED_TOPICS, ROUTER_GROUP
+from hub.core.topics import ROUTED_TOPICS, ROUTER_GROUP
 from hub.event_loop import loop_name
 from hub.http_edge import BodyDeadline, HeaderLimit, edge_protocol
 from hub.identity.keyring import Keyring, MasterKeys, master_keys_from_settings
@@ -51,6 +51,7 @@ from hub.routing.consumer import router_subscriber
 from hub.routing.lookup import CaseLookup, LocalCaseLookup
 from hub.routing.replay import Replayer
 from hub.routing.router import Router
+from hub.schemas.partners import hub_topics
 from hub.settings import HttpSettings, HubSettings
 from hub.state import audit
 from hub.state.database import make_engine, sessionmaker
@@ -222,7 +223,7 @@ class HubProcess:
         if checks["kafka"]:
             try:
                 health = await asyncio.wait_for(
-                    cluster_health(self.settings.kafka, [t.name for t in ALL_TOPICS]), 3.0
+                    cluster_health(self.settings.kafka, [t.name for t in hub_topics()]), 3.0
                 )
             except (KafkaError, OSError, TimeoutError) as error:
                 details["kafka_cluster"] = f"unknown: {type(error).__name__}"

@@ -33,8 +33,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.bus.admin import BrokerWatch, consumer_lag, ensure_topics
 from hub.core.polling import RESTING_PAUSE_S, next_pause
-from hub.core.topics import ALL_TOPICS, ROUTED_TOPICS
+from hub.core.topics import ROUTED_TOPICS
 from hub.logs import get_logger
+from hub.schemas.partners import hub_topics
 from hub.settings import KafkaSettings
 from hub.state import accepted, outbox
 from hub.state.database import upsert_insert
@@ -42,7 +43,6 @@ from hub.state.tables import BrokerMark
 
 log = get_logger(__name__)
 MARK = "kafka"
-TOPIC_NAMES = [t.name for t in ALL_TOPICS]
 GRACE = dt.timedelta(seconds=2)
 """An unpublished accepted event or delivery younger than this is still its webhook's,
 or its router's, to publish."""
@@ -81,7 +81,7 @@ class Relay:
         self._deliveries = dict(deliveries or {})
         self._delivery_topics = {t for topics in self._deliveries.values() for t in topics}
         self._interval_s = interval_s
-        self._broker = BrokerWatch(kafka, TOPIC_NAMES)
+        self._broker = BrokerWatch(kafka, [t.name for t in hub_topics()])
 
     async def publish_waiting(self) -> int:
         """Publish, in order, the accepted events their webhook could not publish, and
@@ -147,7 +147,7 @@ class Relay:
         routed before any the router has still to route, whose deliveries must not
         overtake them."""
         started = dt.datetime.now(dt.UTC)
-        await ensure_topics(self._kafka, ALL_TOPICS)
+        await ensure_topics(self._kafka, hub_topics())
         deliveries = await outbox.resend_unsettled(self._sessions, self._send)
         async with self._sessions() as session:
             events = await accepted.unrouted(session, self._router)

@@ -9,16 +9,28 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, HttpUrl, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from hub.secret_files import SecretFiles
+
+KIND_NAME = re.compile(r"[a-z][a-z0-9-]{1,29}")
+"""A partner kind's name: it is part of partner ids and of a delivery topic's name."""
 
 
 class SecurityProtocol(StrEnum):
@@ -290,6 +302,54 @@ class PolicySettings(BaseModel):
     )
 
 
+class PartnerKindSettings(BaseModel):
+    """A kind of partner beyond the nine the hub ships with (``hub.schemas.partners``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    qualifier: str | None = Field(
+        None,
+        max_length=200,
+        description="A regular expression the part after the colon must match (ids like "
+        "ggz:<qualifier>); none: the kind is one partner, its id the kind's name.",
+    )
+    role: str | None = Field(
+        None,
+        description="The team role its partners receive as where no team registration "
+        "names one (as a conflict-of-duties decision's recipient); none: only the team "
+        "registration gives it one.",
+    )
+
+    @field_validator("qualifier")
+    @classmethod
+    def _compiles(cls, qualifier: str | None) -> str | None:
+        if qualifier is not None:
+            try:
+                re.compile(qualifier)
+            except re.error as error:
+                raise ValueError(f"not a regular expression: {error}") from None
+        return qualifier
+
+
+class PartnerSettings(BaseModel):
+    kinds: dict[str, PartnerKindSettings] = Field(
+        default_factory=dict,
+        description="Partner kinds beyond the nine built in, by name (lower case, digits, "
+        'dashes), as JSON: {"ggz": {"qualifier": "[a-z0-9-]{1,40}", "role": '
+        '"zorgaanbieder"}}. Each gets its delivery topic; its partners can be team '
+        "members, senders and recipients, and receive what the sharing rules give their role.",
+    )
+
+    @field_validator("kinds")
+    @classmethod
+    def _names(cls, kinds: dict[str, PartnerKindSettings]) -> dict[str, PartnerKindSettings]:
+        for name in kinds:
+            if not KIND_NAME.fullmatch(name):
+                raise ValueError(
+                    f"partner kind {name!r}: lower case letters, digits and dashes, 2 to 30"
+                )
+        return kinds
+
+
 class RoutingSettings(BaseModel):
     bsn_authorised: tuple[str, ...] = Field(
         ("crisis", "dji", "gemeente", "kedo", "llz", "pi", "zvh"),
@@ -519,6 +579,7 @@ class HubSettings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    partners: PartnerSettings = Field(default_factory=PartnerSettings)
     plausibility: PlausibilitySettings = Field(default_factory=PlausibilitySettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)

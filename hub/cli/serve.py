@@ -22,11 +22,11 @@ from hub.bus.embedded import EmbeddedKafka, die_with_parent, free_port
 from hub.cli.endpoints import endpoints_path
 from hub.console import accounts
 from hub.core.errors import HubError
-from hub.core.topics import ALL_TOPICS
 from hub.event_loop import run as run_loop
 from hub.identity.keyring import master_keys_from_settings
 from hub.identity.pseudonym import pseudonymiser_from_settings
 from hub.logs import configure_logging, get_logger
+from hub.schemas.partners import hub_topics, kind_rules
 from hub.settings import HubSettings, KafkaSettings
 from hub.simulators.runner import SimulatorSet
 from hub.state.database import current_revision, migrate
@@ -242,7 +242,7 @@ async def _serve(
     router runs in a child process of its own (:class:`RouterApart`), on the second
     core, without a relay (the parent's serves both)."""
     if embedded:
-        await ensure_topics(settings.kafka, ALL_TOPICS)
+        await ensure_topics(settings.kafka, hub_topics())
     sims = None
     if simulators:
         port = settings.http.port or free_port()
@@ -294,6 +294,18 @@ class Component(enum.StrEnum):
     ROUTER = ROUTER
     CONNECTORS = CONNECTORS
     CONSOLE = CONSOLE
+
+
+def _settings() -> HubSettings:
+    """The settings, logging configured, and the partner kinds checked before anything
+    starts: a configured kind that cannot work stops the hub with its field named."""
+    settings = HubSettings()
+    configure_logging(settings.log)
+    try:
+        kind_rules(settings.partners.kinds)
+    except HubError as error:
+        _fail(error)
+    return settings
 
 
 def _fail(error: HubError) -> None:
@@ -368,8 +380,7 @@ def up(
     ),
 ) -> None:
     """Start an embedded broker, store and the hub on the embedded defaults; Ctrl-C stops all."""
-    settings = HubSettings()
-    configure_logging(settings.log)
+    settings = _settings()
     os.umask(0o077)  # what the embedded Kafka and PostgreSQL write is the hub user's alone
     # As root the embedded PostgreSQL runs as a user of its own, who must pass through.
     secure_data_dir(
@@ -427,8 +438,7 @@ def run(
     ),
 ) -> None:
     """Production mode: only the configured Kafka and database, nothing embedded."""
-    settings = HubSettings()
-    configure_logging(settings.log)
+    settings = _settings()
     components = ALL_COMPONENTS if component is Component.ALL else frozenset({component.value})
     unknown = sorted(set(connector) - set(settings.connectors))
     if unknown:

@@ -8,7 +8,7 @@ import asyncio
 import typer
 
 from hub.bus.admin import ensure_topics
-from hub.core.topics import ALL_TOPICS
+from hub.schemas.partners import hub_topics
 from hub.settings import HubSettings
 
 app = typer.Typer(help="The hub's Kafka topics.", no_args_is_help=True)
@@ -18,9 +18,10 @@ app = typer.Typer(help="The hub's Kafka topics.", no_args_is_help=True)
 def create_command() -> None:
     """Create the missing topics; existing ones are left as they are."""
     settings = HubSettings().kafka
-    created = asyncio.run(ensure_topics(settings, ALL_TOPICS))
+    wanted = hub_topics()
+    created = asyncio.run(ensure_topics(settings, wanted))
     typer.echo(
-        f"{len(created)} topic(s) created, {len(ALL_TOPICS) - len(created)} already there "
+        f"{len(created)} topic(s) created, {len(wanted) - len(created)} already there "
         f"(replication factor {settings.replication_factor})"
     )
 
@@ -28,6 +29,6 @@ def create_command() -> None:
 @app.command("list")
 def list_command() -> None:
     """Every topic: name, partitions, retention and what it carries."""
-    for topic in ALL_TOPICS:
+    for topic in hub_topics():
         days = topic.retention_ms / 86_400_000
         typer.echo(f"{topic.name}\t{topic.partitions}\t{days:g} d\t{topic.description}")

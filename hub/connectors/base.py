@@ -152,7 +152,7 @@ class Connector(ABC, Generic[ConfigT]):
     def serves(cls, partner_id: str) -> bool:
         """Whether this connector is the one for ``partner_id``: a class question, so the
         runtime can ask it of connectors that run in another process."""
-        return partner_id == cls.partner or partner_kind(partner_id).value == cls.partner
+        return partner_id == cls.partner or partner_kind(partner_id) == cls.partner
 
     @classmethod
     def topics(cls) -> tuple[str, ...]:

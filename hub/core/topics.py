@@ -8,6 +8,7 @@ share one partition count.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 _DAY_MS = 24 * 60 * 60 * 1000
@@ -83,16 +84,24 @@ DEAD_LETTER = TopicSpec(
     "Messages that could not be processed, with the reason and the original.",
 )
 
-ALL_TOPICS: tuple[TopicSpec, ...] = (
-    DETENTION,
-    CASE,
-    LOOKUP,
-    CONSENT,
-    SIGNAL,
-    LABEL,
-    *DELIVERY_TOPICS.values(),
-    DEAD_LETTER,
-)
+
+def all_topics(delivery_kinds: Iterable[str] = DELIVERY_KINDS) -> tuple[TopicSpec, ...]:
+    """Every topic of the hub, with a delivery topic for each of ``delivery_kinds``
+    (``hub.schemas.partners.hub_topics`` adds the configured kinds)."""
+    return (
+        DETENTION,
+        CASE,
+        LOOKUP,
+        CONSENT,
+        SIGNAL,
+        LABEL,
+        *(DELIVERY_TOPICS.get(kind) or _delivery_topic(kind) for kind in delivery_kinds),
+        DEAD_LETTER,
+    )
+
+
+ALL_TOPICS: tuple[TopicSpec, ...] = all_topics()
+"""The topics of the built-in kinds."""
 CANONICAL_TOPICS: tuple[TopicSpec, ...] = (DETENTION, CASE, CONSENT, SIGNAL, LABEL)
 ROUTED_TOPICS: tuple[TopicSpec, ...] = (DETENTION, CASE, CONSENT, SIGNAL)
 
@@ -109,18 +118,9 @@ def topic_config(spec: TopicSpec, replication_factor: int) -> dict[str, str]:
 
 
 def delivery_topic(partner_kind: str) -> TopicSpec:
-    """The delivery topic for partners of ``partner_kind`` (``gemeente``, ``llz`` ...)."""
-    try:
-        return DELIVERY_TOPICS[partner_kind]
-    except KeyError:
-        raise KeyError(f"no delivery topic for partner kind {partner_kind!r}") from None
-
-
-def by_name(name: str) -> TopicSpec:
-    for spec in ALL_TOPICS:
-        if spec.name == name:
-            return spec
-    raise KeyError(f"unknown topic {name!r}")
+    """The delivery topic for partners of ``partner_kind`` (``gemeente``, ``llz`` ...,
+    or a configured kind: the same settings, its own name)."""
+    return DELIVERY_TOPICS.get(partner_kind) or _delivery_topic(partner_kind)
 
 
 ROUTER_GROUP = "hub-router"

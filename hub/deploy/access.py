@@ -17,15 +17,15 @@ from typing import Any
 
 from hub.connectors.base import Connector, InboundConnector, OutboundConnector
 from hub.core.topics import (
-    ALL_TOPICS,
     DEAD_LETTER,
-    DELIVERY_TOPICS,
     ROUTED_TOPICS,
     ROUTER_GROUP,
     TopicSpec,
+    delivery_topic,
     outbound_group,
     topic_config,
 )
+from hub.schemas.partners import delivery_kinds, hub_topics
 
 STRIMZI = "kafka.strimzi.io/v1"
 """Served from Strimzi 0.49; v1beta2 goes in Strimzi 0.52 (1.0). In v1 a KafkaUser ACL has
@@ -47,7 +47,7 @@ class Principal:
 
 def acl_plan(connectors: Mapping[str, type[Connector[Any]]]) -> list[Principal]:
     """Every principal the hub runs as, with the least it needs."""
-    deliveries = tuple(t.name for t in DELIVERY_TOPICS.values())
+    deliveries = tuple(delivery_topic(kind).name for kind in delivery_kinds())
     plan = [
         Principal(
             "ketenhub-router",
@@ -130,7 +130,7 @@ def kafka_user(principal: Principal, *, cluster: str, namespace: str) -> dict[st
                 "operations": ["Describe"],
             }
         )
-        acls.extend(_acl("topic", t.name, ("Describe",)) for t in ALL_TOPICS)
+        acls.extend(_acl("topic", t.name, ("Describe",)) for t in hub_topics())
     return {
         "apiVersion": STRIMZI,
         "kind": "KafkaUser",
@@ -159,6 +159,6 @@ def strimzi_resources(
     the User Operator writes: the operator watches ``users_namespace``)."""
     plan = acl_plan(connectors)
     return [
-        *(kafka_topic(t, cluster=cluster, namespace=namespace) for t in ALL_TOPICS),
+        *(kafka_topic(t, cluster=cluster, namespace=namespace) for t in hub_topics()),
         *(kafka_user(p, cluster=cluster, namespace=users_namespace) for p in plan),
     ]

@@ -242,7 +242,7 @@ def recipient_conditions(data: DecisionInput, facts: _Facts) -> tuple[dict[str, 
     shared = {
         "in_team": recipient.in_team,
         "label_partner": kind in LABEL_PARTNER_KINDS,
-        "is_gemeente": kind is PartnerKind.GEMEENTE,
+        "is_gemeente": kind == PartnerKind.GEMEENTE,
         "purpose_lla": data.purpose is Purpose.LEVENSLOOPAANPAK,
         "purpose_nazorg": data.purpose is Purpose.NAZORG,
         "wgs_in_force": today >= WGS_IN_FORCE,

@@ -254,4 +254,4 @@ def disclose(
 
 
 def bsn_authorised(partner: str, kinds: frozenset[str]) -> bool:
-    return partner_kind(partner).value in kinds
+    return partner_kind(partner) in kinds

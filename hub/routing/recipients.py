@@ -41,7 +41,7 @@ from hub.schemas.detention import (
     DetentionStarted,
     DetentionTransferred,
 )
-from hub.schemas.partners import PartnerKind, partner_kind, pi_partner
+from hub.schemas.partners import partner_kind, pi_partner, role_of_kind
 from hub.schemas.signals import SignalEvent
 from hub.state.cases import INCLUDED, Case
 
@@ -306,17 +306,6 @@ def addressees(event: CanonicalEvent, context: CaseContext, sender: str | None) 
     return list(found.values())
 
 
-ROLE_OF_KIND = {
-    PartnerKind.POLITIE: R.POLITIE,
-    PartnerKind.RECLASSERING: R.RECLASSERING,
-    PartnerKind.CRISIS: R.CRISISDIENST,
-    PartnerKind.LLZ: R.LEVENSLOOPCOORDINATOR,
-    PartnerKind.ZVH: R.PROCESREGISSEUR,
-    PartnerKind.GEMEENTE: R.CASUSREGISSEUR,
-    PartnerKind.PI: R.PI_BACKOFFICE,
-}
-
-
 def with_break_glass(
     event: CanonicalEvent,
     context: CaseContext,
@@ -351,7 +340,7 @@ def with_break_glass(
             continue
         role = next(
             (m.role for m in context.team if m.partner == decision.recipient),
-            ROLE_OF_KIND.get(partner_kind(decision.recipient)),
+            role_of_kind(partner_kind(decision.recipient)),
         )
         if role is not None:
             out.append(

@@ -100,7 +100,7 @@ class NotificationDelivery(CanonicalEvent):
 
     def record_topic(self) -> topics.TopicSpec:
         """The recipient's own delivery topic, by partner kind."""
-        return topics.delivery_topic(partner_kind(self.recipient).value)
+        return topics.delivery_topic(partner_kind(self.recipient))
 
     def categories_present(self) -> frozenset[DataCategory]:
         return frozenset({L, *(self.content_categories[f] for f in self.content)})

@@ -1,12 +1,28 @@
-"""Partner ids, as in DESIGN §1: ``dji``, ``gemeente:GM0363``, ``zvh:amsterdam`` ..."""
+"""Partner ids, as in DESIGN §1: ``dji``, ``gemeente:GM0363``, ``zvh:amsterdam`` ...
+
+Nine kinds are built in (``PartnerKind``), each with the rules the routing and the
+sharing policy give it. More come from configuration (``HUB_PARTNERS__KINDS``): a new
+kind of partner is data, not a hub release. Its partners can be team members, senders
+and recipients (on a delivery topic of their own), and receive what the sharing rules
+give the role they hold; a configured kind may not shadow a built-in one, and names a
+role the rules know, or it is refused when the hub starts.
+"""
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator
+
+from hub.core import topics
+from hub.core.errors import ConfigurationError
+from hub.schemas.roles import TeamRole
+from hub.settings import HubSettings, PartnerKindSettings
 
 
 class PartnerKind(StrEnum):
@@ -21,29 +37,93 @@ class PartnerKind(StrEnum):
     CRISIS = "crisis"
 
 
-_SINGLETONS = {PartnerKind.DJI, PartnerKind.KEDO, PartnerKind.POLITIE, PartnerKind.RECLASSERING}
-_QUALIFIER = {
-    PartnerKind.GEMEENTE: re.compile(r"GM\d{4}"),
-    PartnerKind.ZVH: re.compile(r"[a-z0-9][a-z0-9-]{0,39}"),
-    PartnerKind.LLZ: re.compile(r"[a-z0-9][a-z0-9-]{0,39}"),
-    PartnerKind.PI: re.compile(r"[a-z0-9][a-z0-9-]{0,39}"),
-    PartnerKind.CRISIS: re.compile(r"[a-z0-9][a-z0-9-]{0,39}"),
+_NAMED = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+
+
+@dataclass(frozen=True)
+class KindRule:
+    """How a kind's partner ids are written, and the role its partners hold where no
+    team registration names one (none: they only ever hold a registered role)."""
+
+    name: str
+    qualifier: re.Pattern[str] | None
+    role: TeamRole | None = None
+
+    def check(self, partner_id: str, qualifier: str) -> None:
+        if self.qualifier is None:
+            if qualifier:
+                raise ValueError(f"partner {self.name!r} takes no qualifier")
+        elif not self.qualifier.fullmatch(qualifier):
+            raise ValueError(f"partner id {partner_id!r} needs a qualifier like {self.name}:<code>")
+
+
+BUILT_IN: dict[str, KindRule] = {
+    rule.name: rule
+    for rule in (
+        KindRule(PartnerKind.DJI, None),
+        KindRule(PartnerKind.GEMEENTE, re.compile(r"GM\d{4}"), TeamRole.CASUSREGISSEUR),
+        KindRule(PartnerKind.KEDO, None),
+        KindRule(PartnerKind.ZVH, _NAMED, TeamRole.PROCESREGISSEUR),
+        KindRule(PartnerKind.LLZ, _NAMED, TeamRole.LEVENSLOOPCOORDINATOR),
+        KindRule(PartnerKind.PI, _NAMED, TeamRole.PI_BACKOFFICE),
+        KindRule(PartnerKind.POLITIE, None, TeamRole.POLITIE),
+        KindRule(PartnerKind.RECLASSERING, None, TeamRole.RECLASSERING),
+        KindRule(PartnerKind.CRISIS, _NAMED, TeamRole.CRISISDIENST),
+    )
 }
 
 
-def partner_kind(partner_id: str) -> PartnerKind:
+def kind_rules(configured: Mapping[str, PartnerKindSettings]) -> dict[str, KindRule]:
+    """The built-in kinds and ``configured``; ConfigurationError for a configured kind
+    that shadows a built-in one or names a role the sharing rules do not know."""
+    rules = dict(BUILT_IN)
+    roles = {role.value for role in TeamRole}
+    for name, kind in configured.items():
+        field = f"partners.kinds.{name}"
+        if name in BUILT_IN:
+            raise ConfigurationError(f"{name!r} is a built-in partner kind", field=field)
+        if kind.role is not None and kind.role not in roles:
+            raise ConfigurationError(
+                f"unknown role {kind.role!r}; the roles are {', '.join(sorted(roles))}",
+                field=f"{field}.role",
+            )
+        qualifier = None if kind.qualifier is None else re.compile(kind.qualifier)
+        rules[name] = KindRule(name, qualifier, None if kind.role is None else TeamRole(kind.role))
+    return rules
+
+
+@functools.cache
+def known_kinds() -> Mapping[str, KindRule]:
+    """Every kind this hub knows: the built-in ones and the configured ones, read once
+    per process (``known_kinds.cache_clear()`` after the settings change)."""
+    return kind_rules(HubSettings().partners.kinds)
+
+
+def partner_kind(partner_id: str) -> str:
     """The kind of a partner id; raises ValueError naming the rule it breaks."""
-    kind_text, _, qualifier = partner_id.partition(":")
-    try:
-        kind = PartnerKind(kind_text)
-    except ValueError:
-        raise ValueError(f"unknown partner kind {kind_text!r}") from None
-    if kind in _SINGLETONS:
-        if qualifier:
-            raise ValueError(f"partner {kind.value!r} takes no qualifier")
-    elif not _QUALIFIER[kind].fullmatch(qualifier):
-        raise ValueError(f"partner id {partner_id!r} needs a qualifier like {kind.value}:<code>")
-    return kind
+    kind, _, qualifier = partner_id.partition(":")
+    rule = known_kinds().get(kind)
+    if rule is None:
+        raise ValueError(f"unknown partner kind {kind!r}")
+    rule.check(partner_id, qualifier)
+    return rule.name
+
+
+def role_of_kind(kind: str) -> TeamRole | None:
+    """The role a kind's partners hold where no team registration names one."""
+    rule = known_kinds().get(kind)
+    return None if rule is None else rule.role
+
+
+def delivery_kinds() -> tuple[str, ...]:
+    """The kinds with a delivery topic: the built-in recipients and every configured kind."""
+    configured = (name for name in known_kinds() if name not in BUILT_IN)
+    return (*topics.DELIVERY_KINDS, *configured)
+
+
+def hub_topics() -> tuple[topics.TopicSpec, ...]:
+    """Every topic the hub needs, the configured kinds' delivery topics included."""
+    return topics.all_topics(delivery_kinds())
 
 
 def served_partner(partner: str) -> str:
@@ -51,12 +131,12 @@ def served_partner(partner: str) -> str:
     outbound connector for every municipality). Raises ValueError saying what is
     known, so that a connector for a partner the hub does not know is refused where it
     is named, not later by its kit."""
-    if partner in {kind.value for kind in PartnerKind}:
+    if partner in known_kinds():
         return partner
     try:
         partner_kind(partner)
     except ValueError as error:
-        kinds = ", ".join(kind.value for kind in PartnerKind)
+        kinds = ", ".join(known_kinds())
         raise ValueError(
             f"partner {partner!r} is neither a partner id nor a kind ({error}); "
             f"the kinds are {kinds}"

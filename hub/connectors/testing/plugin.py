@@ -47,7 +47,7 @@ def shared_embedded_kafka() -> KafkaSettings:
     if "kafka" not in _state:
         from hub.bus.admin import ensure_topics
         from hub.bus.embedded import EmbeddedKafka
-        from hub.core.topics import ALL_TOPICS
+        from hub.schemas.partners import hub_topics
 
         broker = EmbeddedKafka()
         broker.start()
@@ -57,7 +57,7 @@ def shared_embedded_kafka() -> KafkaSettings:
             session_timeout_ms=1500,
             heartbeat_interval_ms=300,
         )
-        asyncio.run(ensure_topics(settings, ALL_TOPICS))
+        asyncio.run(ensure_topics(settings, hub_topics()))
         _state["kafka"] = settings
     return _state["kafka"]
 

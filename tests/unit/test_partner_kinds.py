@@ -1,0 +1,180 @@
+"""Partner kinds as data: the nine built in, and more from configuration
+(``HUB_PARTNERS__KINDS``). A configured kind's ids are validated by its own rule, its
+partners can be team members and receive on a delivery topic of their own, and a kind
+that cannot work is refused with its field named before the hub starts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from hub.cli import app
+from hub.connectors.base import OutboundConfig, OutboundConnector
+from hub.core.errors import ConfigurationError
+from hub.deploy.access import acl_plan, strimzi_resources
+from hub.routing.recipients import CaseContext, addressees
+from hub.schemas.case import TeamMember, TeamRole
+from hub.schemas.partners import (
+    hub_topics,
+    kind_rules,
+    known_kinds,
+    partner_kind,
+    role_of_kind,
+    served_partner,
+    valid_partner_id,
+)
+from hub.settings import HubSettings, PartnerKindSettings
+from tests.data import detention_started
+
+GGZ = {"ggz": {"qualifier": "[a-z0-9-]{1,40}", "role": "zorgaanbieder"}}
+WIJKTEAM: dict[str, dict[str, str]] = {"wijkteam-west": {}}
+
+# An oracle written out by hand (DESIGN §1), not derived from the rules in the code.
+BUILT_IN_IDS = [
+    ("dji", True),
+    ("dji:x", False),
+    ("kedo", True),
+    ("politie", True),
+    ("politie:amsterdam", False),
+    ("reclassering", True),
+    ("gemeente:GM0363", True),
+    ("gemeente:GM363", False),
+    ("gemeente:gm0363", False),
+    ("gemeente", False),
+    ("zvh:amsterdam", True),
+    ("zvh:", False),
+    ("zvh:Amsterdam", False),
+    ("llz:fivoor", True),
+    ("pi:pi-vug", True),
+    ("crisis:amsterdam", True),
+    ("ggz:parnassia", False),
+    ("", False),
+    (":", False),
+]
+
+
+@pytest.fixture
+def configured(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The ggz kind (qualified, a zorgaanbieder) and a one-partner kind, configured."""
+    monkeypatch.setenv("HUB_PARTNERS__KINDS", json.dumps({**GGZ, **WIJKTEAM}))
+    known_kinds.cache_clear()
+    yield
+    known_kinds.cache_clear()
+
+
+@pytest.mark.parametrize(("partner_id", "valid"), BUILT_IN_IDS)
+def test_the_built_in_ids(partner_id: str, valid: bool) -> None:
+    assert valid_partner_id(partner_id) is valid
+
+
+@pytest.mark.usefixtures("configured")
+@pytest.mark.parametrize(
+    ("partner_id", "kind"),
+    [
+        ("ggz:parnassia", "ggz"),
+        ("ggz:Parnassia", None),
+        ("ggz", None),
+        ("wijkteam-west", "wijkteam-west"),
+        ("wijkteam-west:noord", None),
+        ("gemeente:GM0363", "gemeente"),
+    ],
+)
+def test_a_configured_kind_has_its_own_rule(partner_id: str, kind: str | None) -> None:
+    if kind is None:
+        with pytest.raises(ValueError, match="qualifier"):
+            partner_kind(partner_id)
+    else:
+        assert partner_kind(partner_id) == kind
+
+
+@pytest.mark.usefixtures("configured")
+def test_a_configured_kinds_partner_is_addressed_by_the_role_the_team_gives_it() -> None:
+    """Its partner is a team member as any other (the ZVH registers it), receives on its
+    own delivery topic, and a connector serving the kind serves it."""
+    member = TeamMember(partner="ggz:parnassia", role=TeamRole.LEVENSLOOPCOORDINATOR)
+    context = CaseContext(found=True, included=True, team=(member,))
+    (addressee,) = addressees(detention_started(), context, sender="dji")
+    assert (addressee.partner, addressee.role) == ("ggz:parnassia", TeamRole.LEVENSLOOPCOORDINATOR)
+    assert "delivery.ggz.v1" in {t.name for t in hub_topics()}
+    assert "delivery.wijkteam-west.v1" in {t.name for t in hub_topics()}
+    assert role_of_kind("ggz") is TeamRole.ZORGAANBIEDER
+    assert role_of_kind("wijkteam-west") is None
+
+    class GgzConnector(OutboundConnector[OutboundConfig]):
+        name = "ggz-meldingen"
+        version = "0"
+        partner = served_partner("ggz")
+        config_model = OutboundConfig
+        accepts = ()
+
+    assert GgzConnector.serves("ggz:parnassia")
+    assert not GgzConnector.serves("llz:fivoor")
+    assert GgzConnector.topics() == ("delivery.ggz.v1",)
+
+
+def test_without_configuration_only_the_built_in_kinds_are_known() -> None:
+    known_kinds.cache_clear()
+    assert not valid_partner_id("ggz:parnassia")
+    assert "delivery.ggz.v1" not in {t.name for t in hub_topics()}
+    with pytest.raises(ValueError, match="the kinds are dji, gemeente"):
+        served_partner("ggz")
+
+
+@pytest.mark.parametrize(
+    ("kinds", "field", "message"),
+    [
+        ({"gemeente": {}}, "partners.kinds.gemeente", "is a built-in partner kind"),
+        ({"ggz": {"role": "arts"}}, "partners.kinds.ggz.role", "unknown role 'arts'"),
+    ],
+)
+def test_a_kind_that_cannot_work_is_refused_naming_its_field(
+    kinds: dict[str, dict[str, str]], field: str, message: str
+) -> None:
+    parsed = {n: PartnerKindSettings.model_validate(k) for n, k in kinds.items()}
+    with pytest.raises(ConfigurationError, match=message) as refused:
+        kind_rules(parsed)
+    assert refused.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("kinds", "message"),
+    [
+        ({"GGZ": {}}, "lower case letters, digits and dashes"),
+        ({"g": {}}, "lower case letters, digits and dashes"),
+        ({"ggz:x": {}}, "lower case letters, digits and dashes"),
+        ({"ggz": {"qualifier": "[a-z"}}, "not a regular expression"),
+        ({"ggz": {"colour": "red"}}, "Extra inputs are not permitted"),
+    ],
+)
+def test_a_kind_the_settings_cannot_read_is_refused(
+    kinds: dict[str, dict[str, str]], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUB_PARTNERS__KINDS", json.dumps(kinds))
+    with pytest.raises(ValidationError, match=message):
+        HubSettings()
+
+
+def test_hub_run_refuses_a_kind_that_cannot_work_before_it_starts() -> None:
+    result = CliRunner().invoke(
+        app, ["run"], env={"HUB_PARTNERS__KINDS": json.dumps({"politie": {}})}
+    )
+    assert result.exit_code == 2, result.output
+    assert (
+        result.stderr.strip()
+        == "error: 'politie' is a built-in partner kind (field: partners.kinds.politie)"
+    )
+
+
+@pytest.mark.usefixtures("configured")
+def test_the_generated_kafka_resources_carry_a_configured_kinds_topic() -> None:
+    """On Strimzi the topics and ACLs come from `hub deploy kafka`: the router must be
+    allowed to write the new kind's deliveries, and the topic must exist."""
+    router = next(p for p in acl_plan({}) if p.name == "ketenhub-router")
+    assert "delivery.ggz.v1" in router.writes
+    resources = strimzi_resources({}, cluster="c", namespace="k", users_namespace="h")
+    topics = {r["metadata"]["name"] for r in resources if r["kind"] == "KafkaTopic"}
+    assert "delivery-ggz-v1" in topics, "KafkaTopic names use dashes"
