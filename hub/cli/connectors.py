@@ -14,7 +14,8 @@ import typer
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.cli.remote import signed_in
+from hub.cli.notes import operator_note
+from hub.cli.remote import DueAnswer, PausedAnswer, signed_in
 from hub.cli.store import current_store, store_url, with_session
 from hub.cli.tables import print_table
 from hub.connectors import registry
@@ -119,13 +120,13 @@ def pause_command(
 ) -> None:
     """Hold a connector's deliveries in their lanes until `hub connectors resume`: kept
     across restarts, nothing lost, none counted as an attempt."""
-    if len(why.strip()) < 3:
-        raise typer.BadParameter("say why, in a few words", param_hint="--why")
+    why = operator_note(why)
     remote = signed_in(HubSettings())
     if remote is not None:
-        paused = remote.call("POST", f"/connectors/{name}/pause", body={"why": why})["paused"]
-        at = dt.datetime.fromisoformat(paused["paused_at"])
-        typer.echo(f"{name} paused by {paused['paused_by']} at {at:%Y-%m-%d %H:%M:%S} UTC")
+        path = f"/connectors/{name}/pause"
+        paused = remote.call(PausedAnswer, "POST", path, body={"why": why}).paused
+        at = dt.datetime.fromisoformat(paused.paused_at)
+        typer.echo(f"{name} paused by {paused.paused_by} at {at:%Y-%m-%d %H:%M:%S} UTC")
         return
     _outbound(name)
 
@@ -158,7 +159,7 @@ def _due_now(name: str, *, resume: bool) -> int:
     remote = signed_in(HubSettings())
     if remote is not None:
         action = "resume" if resume else "retry-now"
-        return int(remote.call("POST", f"/connectors/{name}/{action}")["due_now"])
+        return remote.call(DueAnswer, "POST", f"/connectors/{name}/{action}").due_now
     _outbound(name)
     return with_session(lambda session: _make_due(session, name, resume=resume))
 
@@ -168,7 +169,7 @@ async def _make_due(session: AsyncSession, name: str, *, resume: bool) -> int:
     async with session.begin():
         if resume:
             return await pauses.resume(session, name, consumer, _now())
-        return await holdback.due_now(session, consumer, _now())
+        return await pauses.retry_now(session, name, consumer, _now())
 
 
 def _now() -> dt.datetime:

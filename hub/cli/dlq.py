@@ -24,7 +24,8 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.cli.endpoints import endpoints_path
-from hub.cli.remote import signed_in
+from hub.cli.notes import operator_note
+from hub.cli.remote import LetterSummary, ReplayAnswer, ShownLetter, signed_in
 from hub.cli.store import current_store, run_or_exit, store_url, with_session
 from hub.cli.tables import print_table
 from hub.settings import HubSettings, KafkaSettings
@@ -73,7 +74,7 @@ def list_command(
     remote = signed_in(HubSettings())
     if remote is not None:
         params = {"state": wanted.value if wanted else None, "partner": partner}
-        letters = remote.pages("/dead-letters", params, limit)
+        letters = [letter.model_dump() for letter in remote.letters(params, limit)]
     else:
         query = LetterQuery(state=wanted, recipient=partner, limit=limit)
 
@@ -118,7 +119,7 @@ def show_command(
     """One dead letter: where it came from, why, and every attempt's error."""
     remote = signed_in(HubSettings())
     if remote is not None:
-        shown = remote.call("GET", f"/dead-letters/{letter_id}")["letter"]
+        shown = remote.call(ShownLetter, "GET", f"/dead-letters/{letter_id}").letter
         typer.echo(json.dumps(shown, indent=2, sort_keys=True))
         return
 
@@ -160,20 +161,21 @@ def replay_command(
             [letter_id]
             if letter_id is not None
             else [
-                letter["id"]
-                for letter in remote.pages(
-                    "/dead-letters", {"state": "open", "partner": partner}, 10_000
-                )
+                letter.id
+                for letter in remote.letters({"state": "open", "partner": partner}, 10_000)
             ]
         )
-        results = []
+        states: list[str | None] = []
         for one in ids:
             done = remote.call(
-                "POST", f"/dead-letters/{one}/replay", params={"preview": str(dry_run).lower()}
+                ReplayAnswer,
+                "POST",
+                f"/dead-letters/{one}/replay",
+                params={"preview": str(dry_run).lower()},
             )
-            _print_plan(done["letter"]["id"], done["verdict"], done["explanation"])
-            results.append(done["state"])
-        _replay_summary(results, dry_run)
+            _print_plan(done.letter.id, done.verdict, done.explanation)
+            states.append(done.state)
+        _replay_summary(states, dry_run)
         return
     # Imported here, not above: the broker, the policy engine and the key ring cost the
     # read commands half a second they do not need.
@@ -242,13 +244,13 @@ def discard_command(
     why: str = typer.Option(..., "--why", help="Why it is given up (kept with the letter)."),
 ) -> None:
     """Give a dead letter up: nothing is sent, and what waited behind it goes on."""
-    if len(why.strip()) < 3:
-        raise typer.BadParameter("say why, in a few words", param_hint="--why")
+    why = operator_note(why)
     settings = HubSettings()
     remote = signed_in(settings)
     if remote is not None:
-        settled = remote.call("POST", f"/dead-letters/{letter_id}/discard", body={"why": why})
-        typer.echo(f"{settled['id']} discarded; what waited behind it goes on")
+        path = f"/dead-letters/{letter_id}/discard"
+        settled = remote.call(LetterSummary, "POST", path, body={"why": why})
+        typer.echo(f"{settled.id} discarded; what waited behind it goes on")
         return
     from hub.routing.replay import discard
 

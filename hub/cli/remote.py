@@ -6,9 +6,11 @@ that act on dead letters and connectors go through the hub, under that account's
 and with its name on what they settle, and ``hub logout`` ends the session. Without a
 login the commands work on the state store directly, as on a hub machine.
 
-A hub that does not answer, or a session that has ended, ends the command with one line
-and exit code 2: once signed in, the CLI never falls back to the local store behind the
-operator's back.
+Anything the CLI cannot trust ends the command with one line and exit code 2, never a
+traceback and never a silent fall-back to the local store: a hub that does not answer,
+a session that has ended, a session file it cannot read, an answer that is not the
+management API's. ``hub login`` asks the address for the hub's OpenAPI document before
+it sends a password there.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import typer
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from hub.cli.endpoints import endpoints_path
 from hub.settings import HubSettings
@@ -32,6 +36,62 @@ if TYPE_CHECKING:
 # for it (about 0.1 s).
 TIMEOUT_S = 30.0
 """A replay decides and sends before it answers: generous, but never a hang."""
+T = TypeVar("T")
+
+
+class LetterSummary(BaseModel):
+    """The fields the CLI reads; the rest of the API's summary is kept for ``--json``."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    state: str
+    recipient: str | None
+    attempts: int
+    held_behind: int
+    reason: str
+    detail: str
+
+
+class LetterPage(BaseModel):
+    items: list[LetterSummary]
+    more: bool
+
+
+class ReplayAnswer(BaseModel):
+    letter: LetterSummary
+    verdict: str
+    explanation: str
+    state: str | None
+
+
+class ShownLetter(BaseModel):
+    letter: dict[str, Any]
+
+
+class PauseInfo(BaseModel):
+    paused_at: str
+    paused_by: str
+    why: str | None = None
+
+
+class PausedAnswer(BaseModel):
+    paused: PauseInfo
+
+
+class DueAnswer(BaseModel):
+    due_now: int
+
+
+class SessionAnswer(BaseModel):
+    token: str
+    account: str
+    role: str
+
+
+class KeptSession(BaseModel):
+    url: str
+    token: str
+    account: str
 
 
 def session_path(settings: HubSettings) -> Path:
@@ -42,13 +102,21 @@ def running_hub_url(settings: HubSettings) -> str | None:
     """The HTTP address of a `hub up` in this data directory, if one wrote it."""
     try:
         return str(json.loads(endpoints_path(settings).read_text())["http"])
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
 def _fail(message: str) -> typer.Exit:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     return typer.Exit(2)
+
+
+def _shaped(shape: type[T], value: Any, url: str) -> T:
+    """``value`` as ``shape``; an answer of another shape is not the management API's."""
+    try:
+        return TypeAdapter(shape).validate_python(value)
+    except ValidationError:
+        raise _fail(f"{url} did not answer as a Ketenhub hub's management API") from None
 
 
 @dataclass(frozen=True)
@@ -61,42 +129,46 @@ class Remote:
 
     def call(
         self,
+        shape: type[T],
         method: str,
         path: str,
         *,
         params: dict[str, Any] | None = None,
         body: dict[str, Any] | None = None,
-    ) -> Any:
-        """The JSON answer; a refusal (problem+json) or a hub that does not answer ends
-        the command with its reason."""
+    ) -> T:
+        """The JSON answer, checked to be of ``shape``; a refusal (problem+json), a hub
+        that does not answer or an answer of another shape ends the command."""
         import httpx
 
-        headers = {"Authorization": f"Bearer {self.token}"}
         try:
             answer = httpx.request(
                 method,
                 f"{self.url}/api/v1{path}",
                 params={k: v for k, v in (params or {}).items() if v is not None},
                 json=body,
-                headers=headers,
+                headers={"Authorization": f"Bearer {self.token}"},
                 timeout=TIMEOUT_S,
             )
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL) as error:
             raise _fail(f"the hub at {self.url} does not answer ({type(error).__name__})") from None
         if answer.status_code == 401:
             raise _fail("the session has ended: run `hub login` again")
         if answer.status_code >= 400:
             raise _fail(_problem_text(answer))
-        return answer.json() if answer.content else None
+        try:
+            found = answer.json()
+        except ValueError:
+            raise _fail(f"{self.url} did not answer as a Ketenhub hub's management API") from None
+        return _shaped(shape, found, self.url)
 
-    def pages(self, path: str, params: dict[str, Any], limit: int) -> list[dict[str, Any]]:
-        """The items of a paged list, page by page, up to ``limit``."""
-        items: list[dict[str, Any]] = []
+    def letters(self, params: dict[str, Any], limit: int) -> list[LetterSummary]:
+        """The dead letters of a paged list, page by page, up to ``limit``."""
+        items: list[LetterSummary] = []
         number = 1
         while len(items) < limit:
-            page = self.call("GET", path, params={**params, "page": number})
-            items += page["items"]
-            if not page["more"]:
+            page = self.call(LetterPage, "GET", "/dead-letters", params={**params, "page": number})
+            items += page.items
+            if not page.more:
                 break
             number += 1
         return items[:limit]
@@ -106,23 +178,72 @@ def _problem_text(answer: httpx.Response) -> str:
     try:
         problem = answer.json()
         return str(problem.get("detail") or problem.get("title"))
-    except ValueError:
+    except (ValueError, AttributeError):
         return f"the hub answered {answer.status_code}"
 
 
-def signed_in(settings: HubSettings) -> Remote | None:
-    """The session `hub login` left, if any."""
+class Damaged(Exception):
+    """The session file is there but holds no session."""
+
+
+def _kept(path: Path) -> KeptSession | None:
     try:
-        kept = json.loads(session_path(settings).read_text())
-        return Remote(url=kept["url"], token=kept["token"], account=kept["account"])
-    except (OSError, ValueError, KeyError):
+        text = path.read_text()
+    except FileNotFoundError:
         return None
+    except OSError as error:
+        raise Damaged(error.strerror) from None
+    try:
+        return TypeAdapter(KeptSession).validate_json(text)
+    except ValidationError:
+        raise Damaged("not a session") from None
 
 
-def sign_in(url: str, username: str, password: str) -> dict[str, Any]:
-    """POST /api/v1/sessions: the token and the account's role."""
+def signed_in(settings: HubSettings) -> Remote | None:
+    """The session `hub login` left, if any; a file that is there but cannot be read
+    ends the command (it must not be taken for no login)."""
+    path = session_path(settings)
+    try:
+        kept = _kept(path)
+    except Damaged as error:
+        raise _fail(
+            f"the CLI session {path} cannot be used ({error}): run `hub login` again, "
+            "or `hub logout` to remove it"
+        ) from None
+    if kept is None:
+        return None
+    return Remote(url=kept.url, token=kept.token, account=kept.account)
+
+
+def hub_address(given: str) -> str:
+    """``given`` as an http(s) address without credentials or a trailing slash."""
+    url = given.strip().rstrip("/")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (it raises for a port that is not a number)
+    except ValueError:
+        raise _fail(f"{given!r} is not an address") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _fail(f"{given!r} is not an http(s) address")
+    if parts.username or parts.password:
+        raise _fail("give the address without a user name or password")
+    return url
+
+
+def sign_in(url: str, username: str, password: str) -> SessionAnswer:
+    """POST /api/v1/sessions, once the address has shown it is a Ketenhub hub."""
     import httpx
 
+    try:
+        document = httpx.get(f"{url}/openapi.json", timeout=TIMEOUT_S)
+        described = document.json() if document.status_code == 200 else None
+    except (httpx.HTTPError, httpx.InvalidURL) as error:
+        raise _fail(f"the hub at {url} does not answer ({type(error).__name__})") from None
+    except ValueError:
+        described = None
+    paths = described.get("paths", {}) if isinstance(described, dict) else {}
+    if "/api/v1/sessions" not in paths:
+        raise _fail(f"{url} is not a Ketenhub hub (no management API); no password was sent")
     try:
         answer = httpx.post(
             f"{url}/api/v1/sessions",
@@ -133,33 +254,52 @@ def sign_in(url: str, username: str, password: str) -> dict[str, Any]:
         raise _fail(f"the hub at {url} does not answer ({type(error).__name__})") from None
     if answer.status_code != 201:
         raise _fail(_problem_text(answer))
-    given: dict[str, Any] = answer.json()
-    return given
+    try:
+        found = answer.json()
+    except ValueError:
+        raise _fail(f"{url} did not answer as a Ketenhub hub's management API") from None
+    return _shaped(SessionAnswer, found, url)
 
 
-def keep(settings: HubSettings, url: str, given: dict[str, Any]) -> Path:
+def keep(settings: HubSettings, url: str, given: SessionAnswer) -> Path:
     """Write the session for the next commands, readable by its owner only."""
     path = session_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    text = json.dumps({"url": url, "token": given["token"], "account": given["account"]})
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    kept = KeptSession(url=url, token=given.token, account=given.account)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # a file left by another user keeps its mode when overwritten
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as file:
-        file.write(text)
+        file.write(kept.model_dump_json())
     return path
 
 
 def forget(settings: HubSettings) -> Remote | None:
-    """End the kept session at the hub (when it answers) and remove it."""
+    """End the kept session at the hub and remove it. A hub that cannot be told ends
+    the command and keeps the file, so that the logout can be tried again."""
     import httpx
 
-    remote = signed_in(settings)
-    if remote is not None:
-        # A hub that is away cannot be told: the session then ends by itself when idle.
-        with contextlib.suppress(httpx.HTTPError):
-            httpx.delete(
-                f"{remote.url}/api/v1/sessions",
-                headers={"Authorization": f"Bearer {remote.token}"},
-                timeout=TIMEOUT_S,
-            )
-        session_path(settings).unlink(missing_ok=True)
+    path = session_path(settings)
+    try:
+        kept = _kept(path)
+    except Damaged:
+        path.unlink(missing_ok=True)  # it holds no session to end
+        return None
+    if kept is None:
+        return None
+    remote = Remote(url=kept.url, token=kept.token, account=kept.account)
+    try:
+        answer = httpx.delete(
+            f"{remote.url}/api/v1/sessions",
+            headers={"Authorization": f"Bearer {remote.token}"},
+            timeout=TIMEOUT_S,
+        )
+    except (httpx.HTTPError, httpx.InvalidURL) as error:
+        raise _fail(
+            f"the hub at {remote.url} does not answer ({type(error).__name__}): the session "
+            "was not ended there (it ends by itself after 30 minutes unused); try again"
+        ) from None
+    if answer.status_code not in (204, 401):
+        raise _fail(f"the hub did not end the session: {_problem_text(answer)}")
+    path.unlink(missing_ok=True)
     return remote

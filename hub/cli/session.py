@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from hub.cli.remote import forget, keep, running_hub_url, sign_in
+from hub.cli.remote import forget, hub_address, keep, running_hub_url, sign_in
 from hub.settings import HubSettings
 
 
@@ -19,17 +19,18 @@ def login(
     """Sign in to a running hub: `hub dlq` and the connectors' pause, resume and
     retry-now then go through its management API, under this account's role."""
     settings = HubSettings()
-    address = (url or running_hub_url(settings) or "").rstrip("/")
-    if not address:
+    given = url or running_hub_url(settings)
+    if not given:
         typer.secho(
             "error: no hub runs in this data directory; give its address with --url",
             fg=typer.colors.RED,
             err=True,
         )
         raise typer.Exit(2)
-    given = sign_in(address, username, password)
-    path = keep(settings, address, given)
-    typer.echo(f"signed in to {address} as {given['account']} ({given['role']}); kept in {path}")
+    address = hub_address(given)
+    session = sign_in(address, username, password)
+    path = keep(settings, address, session)
+    typer.echo(f"signed in to {address} as {session.account} ({session.role}); kept in {path}")
 
 
 def logout() -> None:

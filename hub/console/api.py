@@ -29,9 +29,18 @@ from hub.console import connector_ops, paging, queries, wording
 from hub.console.accounts import Viewer
 from hub.console.connector_ops import ConnectorRow, Released
 from hub.console.signin import LockedOut, Refused, SignIn
-from hub.core.errors import AuthenticationError, Conflict, Forbidden, TooManyRequests
+from hub.core.errors import (
+    AuthenticationError,
+    Conflict,
+    ContractError,
+    Forbidden,
+    TooManyRequests,
+)
+from hub.core.notes import OperatorNote
+from hub.core.subjects import is_pseudonym
 from hub.logs import get_logger
 from hub.routing.replay import Replayer, discard
+from hub.schemas.labels import LabelState
 from hub.state import dead_letters, holdback, outbox
 from hub.state.dead_letters import LetterQuery, LetterState
 
@@ -70,7 +79,7 @@ class ReplayPlan(BaseModel):
 
 
 class Discard(BaseModel):
-    why: str = Field(min_length=3, max_length=MAX_TEXT)
+    why: OperatorNote = Field(description="Why it is given up: seen by every operator.")
 
 
 class LabelRow(BaseModel):
@@ -90,7 +99,7 @@ class LabelPage(BaseModel):
 
 
 class PauseRequest(BaseModel):
-    why: str = Field(min_length=3, max_length=MAX_TEXT)
+    why: OperatorNote = Field(description="Why it is paused: seen by every operator.")
 
 
 def management_router(
@@ -184,7 +193,12 @@ def management_router(
         state = None
         if not preview:
             done = await replayer.replay(plan, send, by=f"api:{viewer.name}", now=now)
-            state = done.value if done is not None else None
+            if done is None:
+                raise Conflict(
+                    f"nothing was done: {plan.explanation} (or another request settled it "
+                    "meanwhile); look at the dead letter again"
+                )
+            state = done.value
         return ReplayPlan(
             letter=dead_letters.summary(letter),
             verdict=plan.verdict.value,
@@ -210,13 +224,15 @@ def management_router(
     @router.get("/labels")
     async def label_status(
         partner: Annotated[str | None, Query(max_length=MAX_TEXT)] = None,
-        state: Annotated[str | None, Query(max_length=MAX_TEXT)] = None,
+        state: LabelState | None = None,
         number: PageNumber = 1,
         viewer: Viewer = Depends(caller),
     ) -> LabelPage:
         """Each client's label at each partner, with the reason it is where it is."""
         async with sessions() as session:
-            chosen = await queries.label_rows(session, viewer, partner, state)
+            chosen = await queries.label_rows(
+                session, viewer, partner, state.value if state else None
+            )
         found = paging.page_of(chosen, number)
         items = [
             LabelRow(
@@ -236,7 +252,9 @@ def management_router(
     async def connector_status(viewer: Viewer = Depends(caller)) -> list[ConnectorRow]:
         """The connectors this account may see: their last health check, what they hold
         and whether an operator paused them."""
-        return await connector_ops.rows(sessions, queries.visible_connectors(connectors(), viewer))
+        return await connector_ops.rows(
+            sessions, queries.visible_connectors(connectors(), viewer), viewer
+        )
 
     @router.post("/connectors/{name}/pause")
     async def pause_connector(
@@ -246,7 +264,9 @@ def management_router(
         (kept across restarts; nothing is lost or counted as an attempt). Pausing a
         paused connector keeps the first pause."""
         connector = connector_ops.operated(connectors(), viewer, name)
-        return await connector_ops.pause(sessions, connector, by=f"api:{viewer.name}", why=body.why)
+        return await connector_ops.pause(
+            sessions, connector, viewer, by=f"api:{viewer.name}", why=body.why
+        )
 
     @router.post("/connectors/{name}/resume")
     async def resume_connector(name: Id, viewer: Viewer = Depends(caller)) -> Released:
@@ -265,6 +285,10 @@ def management_router(
     async def disclosure_report(subject: Id, viewer: Viewer = Depends(caller)) -> dict[str, Any]:
         """A person's disclosure report (GDPR art. 15): a privacy officer only, and the
         look itself is written to the audit trail."""
+        if not is_pseudonym(subject):
+            raise ContractError(
+                "a person is named by a pseudonym (psn-…), never a BSN", field="subject"
+            )
         return await queries.audited_report(sessions, viewer, subject, "disclosure report (API)")
 
     return router

@@ -26,8 +26,8 @@ log = get_logger(__name__)
 
 class PauseView(BaseModel):
     paused_at: dt.datetime
-    paused_by: str
-    why: str
+    paused_by: str | None = Field(description="Who paused it; shown to operators only.")
+    why: str | None = Field(description="Their note; shown to operators only.")
 
 
 class ConnectorRow(BaseModel):
@@ -45,12 +45,23 @@ class Released(BaseModel):
 
 
 async def rows(
-    sessions: async_sessionmaker[AsyncSession], chosen: Sequence[Connector[Any]]
+    sessions: async_sessionmaker[AsyncSession], chosen: Sequence[Connector[Any]], viewer: Viewer
 ) -> list[ConnectorRow]:
-    """Each of ``chosen`` with its last health check, what it holds and its pause."""
+    """Each of ``chosen`` with its last health check, what it holds and its pause; a
+    partner account counts its own deliveries only, and sees when a pause began, not who
+    paused it or why (an operator's note)."""
     async with sessions() as session:
         stopped = await pauses.paused(session)
-        held = await holdback.pending_by_consumer(session)
+        held = await holdback.pending_by_consumer(session, partner=viewer.partner)
+    operator = viewer.partner is None
+
+    def view(pause: pauses.Pause) -> PauseView:
+        return PauseView(
+            paused_at=pause.paused_at,
+            paused_by=pause.paused_by if operator else None,
+            why=pause.why if operator else None,
+        )
+
     return [
         ConnectorRow(
             name=c.name,
@@ -58,7 +69,7 @@ async def rows(
             partner=c.partner,
             health=_health(c.name),
             held=held.get(f"{OUTBOUND_PREFIX}{c.name}", 0),
-            paused=PauseView(**vars(p)) if (p := stopped.get(c.name)) else None,
+            paused=view(p) if (p := stopped.get(c.name)) else None,
         )
         for c in chosen
     ]
@@ -70,21 +81,26 @@ def operated(connectors: Iterable[Connector[Any]], viewer: Viewer, name: str) ->
         raise Forbidden("a partner account sees its connectors; operators pause them")
     found = [c for c in queries.visible_connectors(connectors, viewer) if c.name == name]
     if not found:
-        raise NotFound(f"no connector {name}")
+        raise NotFound("no such connector")
     if found[0].kind != "outbound":
         raise Conflict(f"{name} receives; only a connector that delivers can be paused")
     return found[0]
 
 
 async def pause(
-    sessions: async_sessionmaker[AsyncSession], connector: Connector[Any], *, by: str, why: str
+    sessions: async_sessionmaker[AsyncSession],
+    connector: Connector[Any],
+    viewer: Viewer,
+    *,
+    by: str,
+    why: str,
 ) -> ConnectorRow:
     """Hold the connector's deliveries in their lanes until it is resumed; pausing a
     paused connector keeps the first pause."""
     async with sessions.begin() as session:
         await pauses.pause(session, connector.name, by=by, why=why, now=dt.datetime.now(dt.UTC))
     log.warning("connector_paused", connector=connector.name, by=by)
-    (row,) = await rows(sessions, [connector])
+    (row,) = await rows(sessions, [connector], viewer)
     return row
 
 
@@ -106,7 +122,7 @@ async def retry_now(
     letters' stops stay for a replay."""
     consumer = f"{OUTBOUND_PREFIX}{connector.name}"
     async with sessions.begin() as session:
-        due = await holdback.due_now(session, consumer, dt.datetime.now(dt.UTC))
+        due = await pauses.retry_now(session, connector.name, consumer, dt.datetime.now(dt.UTC))
     log.info("held_made_due", connector=connector.name, by=by, due_now=due)
     return Released(connector=connector.name, due_now=due)
 

@@ -336,7 +336,7 @@ async def dead_letter(
     async with sessions() as session:
         letter = await dead_letters.get(session, letter_id)
     if letter is None or not viewer.sees_partner(letter.recipient):
-        raise NotFound(f"no dead letter {letter_id}")
+        raise NotFound("no such dead letter")
     return letter
 
 

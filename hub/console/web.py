@@ -24,6 +24,7 @@ from hub.console.accounts import Viewer
 from hub.console.oidc import STATE_MAX_AGE_S, OidcLogin
 from hub.console.signin import LockedOut, Refused, SignIn
 from hub.core.errors import AuthenticationError, Forbidden, NotFound
+from hub.core.notes import OperatorNote
 from hub.logs import get_logger
 from hub.routing.replay import Replayer, discard
 from hub.settings import ConsoleSettings
@@ -278,7 +279,7 @@ def console_router(
     @router.get("/connectors")
     async def connector_page(request: Request, viewer: Viewer = Depends(signed_in)) -> Response:
         shown = queries.visible_connectors(connectors(), viewer)
-        found = await connector_ops.rows(sessions, shown)
+        found = await connector_ops.rows(sessions, shown, viewer)
         versions = {c.name: c.version for c in shown}
         return page(
             request,
@@ -292,12 +293,12 @@ def console_router(
     @router.post("/connectors/{name}/pause")
     async def pause_connector(
         name: LetterId,
-        why: str = Form(..., min_length=3, max_length=MAX_TEXT),
+        why: Annotated[OperatorNote, Form()],
         viewer: Viewer = Depends(signed_in),
     ) -> Response:
         """Hold the connector's deliveries in their lanes until it is resumed."""
         connector = connector_ops.operated(connectors(), viewer, name)
-        await connector_ops.pause(sessions, connector, by=f"console:{viewer.name}", why=why)
+        await connector_ops.pause(sessions, connector, viewer, by=f"console:{viewer.name}", why=why)
         return RedirectResponse("/console/connectors", 303)
 
     @router.post("/connectors/{name}/resume")
@@ -364,7 +365,7 @@ def console_router(
     @router.post("/dead-letters/{letter_id}/discard")
     async def discard_letter(
         letter_id: LetterId,
-        why: str = Form(..., min_length=3, max_length=MAX_TEXT),
+        why: Annotated[OperatorNote, Form()],
         viewer: Viewer = Depends(signed_in),
     ) -> Response:
         """Give the dead letter up; what waited behind it in its lane goes on."""

@@ -335,11 +335,15 @@ async def pending(session: AsyncSession, consumer: str | None = None) -> int:
     return int(await session.scalar(statement) or 0)
 
 
-async def pending_by_consumer(session: AsyncSession) -> dict[str, int]:
-    """Items held (stops included), per consumer that holds any."""
-    rows = await session.execute(
-        select(HeldItem.consumer, func.count()).group_by(HeldItem.consumer)
-    )
+async def pending_by_consumer(
+    session: AsyncSession, *, partner: str | None = None
+) -> dict[str, int]:
+    """Items held (stops included), per consumer that holds any; for ``partner`` only
+    when given."""
+    statement = select(HeldItem.consumer, func.count()).group_by(HeldItem.consumer)
+    if partner is not None:
+        statement = statement.where(HeldItem.partner == partner)
+    rows = await session.execute(statement)
     return {str(consumer): int(count) for consumer, count in rows}
 
 

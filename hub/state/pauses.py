@@ -7,11 +7,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.core.errors import Conflict
 from hub.state import holdback
-from hub.state.tables import ConnectorPause
+from hub.state.tables import ConnectorPause, HeldItem
+
+PAUSED = "connector paused by "
+"""How the reason of a delivery a pause holds begins."""
 
 
 @dataclass(frozen=True)
@@ -24,7 +28,7 @@ class Pause:
     @property
     def reason(self) -> str:
         """What a held delivery says it waits for."""
-        return f"connector paused by {self.paused_by}: {self.why}"
+        return f"{PAUSED}{self.paused_by}: {self.why}"
 
 
 async def pause(
@@ -40,8 +44,27 @@ async def pause(
 
 async def resume(session: AsyncSession, connector: str, consumer: str, now: dt.datetime) -> int:
     """Lift the pause of ``connector`` (whose held items are ``consumer``'s) and make its
-    held deliveries due now; how many were made due."""
+    held deliveries due now; how many. What the pause held was never attempted under a
+    lease, so all of it goes at once; it is marked resumed, so that a second resume
+    cannot cut short the lease of an attempt that is under way by then."""
     await session.execute(delete(ConnectorPause).where(ConnectorPause.connector == connector))
+    held = await session.execute(
+        update(HeldItem)
+        .where(
+            HeldItem.consumer == consumer,
+            HeldItem.dead_letter_id.is_(None),
+            HeldItem.reason.startswith(PAUSED, autoescape=True),
+        )
+        .values(next_attempt_at=now, reason="resumed after a pause")
+    )
+    return int(held.rowcount) + await holdback.due_now(session, consumer, now)  # type: ignore[attr-defined]
+
+
+async def retry_now(session: AsyncSession, connector: str, consumer: str, now: dt.datetime) -> int:
+    """What ``connector`` holds, due now (its partner is back); Conflict while it is
+    paused, since nothing would go."""
+    if await of(session, connector) is not None:
+        raise Conflict(f"{connector} is paused: resume it, and what it holds goes at once")
     return await holdback.due_now(session, consumer, now)
 
 

@@ -82,6 +82,10 @@ async def test_an_operator_replays_a_dead_letter_through_the_api(chain: Chain) -
         why = {"why": "the LLC has it from the phone call"}
         _problem(await api.post(discard, json=why, headers=partner), 403)
         _problem(await api.post(discard, json={"why": ""}, headers=ops), 422)
+        _problem(await api.post(discard, json={"why": "     "}, headers=ops), 422)
+        with_bsn = {"why": f"client {INCLUDED} phoned"}
+        refused = _problem(await api.post(discard, json=with_bsn, headers=ops), 422)
+        assert INCLUDED not in refused["detail"]
         settled = await api.post(discard, json=why, headers=ops)
         assert settled.status_code == 200, settled.text
         assert (settled.json()["state"], settled.json()["settled_by"]) == ("discarded", "api:ops")
@@ -107,10 +111,13 @@ async def test_an_operator_replays_a_dead_letter_through_the_api(chain: Chain) -
         await chain.until("llc", before + 1, INCLUDED)
         again = await api.get(f"/api/v1/dead-letters/{letter['id']}", headers=ops)
         assert again.json()["letter"]["state"] == "replayed"
+        twice = _problem(await api.post(replay, headers=ops), 409)
+        assert "nothing was done" in twice["detail"], "a replay settled first is not a success"
         assert again.json()["letter"]["settled_by"] == "api:ops"
 
         labels = await api.get("/api/v1/labels", headers=ops)
         assert labels.status_code == 200, labels.text
+        _problem(await api.get("/api/v1/labels", params={"state": "bogus"}, headers=ops), 422)
         assert labels.json()["page"] == 1
         connectors = {
             c["name"]: c for c in (await api.get("/api/v1/connectors", headers=ops)).json()
@@ -150,9 +157,19 @@ async def test_an_operator_pauses_a_connector_and_resuming_delivers_what_it_held
         assert len(await chain.received("llc", INCLUDED)) == before, "nothing while paused"
         assert held["llc-communication"]["paused"]["why"] == why["why"]
         assert held["gemeente-casusregisseur"]["paused"] is None
+        mine = {c["name"]: c for c in (await api.get("/api/v1/connectors", headers=partner)).json()}
+        shown = mine["llc-communication"]
+        assert (shown["held"], shown["paused"]["why"], shown["paused"]["paused_by"]) == (
+            1,
+            None,
+            None,
+        )
+        hurry = "/api/v1/connectors/llc-communication/retry-now"
+        assert "resume it" in _problem(await api.post(hurry, headers=ops), 409)["detail"]
 
         resumed = await api.post("/api/v1/connectors/llc-communication/resume", headers=ops)
         assert resumed.status_code == 200, resumed.text
+        assert resumed.json()["due_now"] == 1
         await chain.until("llc", before + 1, INCLUDED)
         listing = (await api.get("/api/v1/connectors", headers=ops)).json()
         llc = next(c for c in listing if c["name"] == "llc-communication")
@@ -177,8 +194,24 @@ async def test_after_hub_login_the_cli_works_through_the_api(chain: Chain, tmp_p
     """Its data directory has no store: every command below that succeeds went through
     the hub, and what it settled carries the account's name."""
     data = tmp_path / "cli"
+    wrong = await _hub(
+        data, "login", "--url", chain.sims.urls["llc"], "--username", "ops", "--password", PASSWORD
+    )
+    assert wrong == (
+        2,
+        f"error: {chain.sims.urls['llc']} is not a Ketenhub hub (no management API); "
+        "no password was sent\n",
+    )
+    assert PASSWORD not in json.dumps(await chain.received("llc"))
     signed = await _hub(
-        data, "login", "--url", chain.hub.http_url, "--username", "ops", "--password", PASSWORD
+        data,
+        "login",
+        "--url",
+        chain.hub.http_url + "/ ",
+        "--username",
+        "ops",
+        "--password",
+        PASSWORD,
     )
     assert signed == (
         0,
@@ -226,6 +259,28 @@ async def test_after_hub_login_the_cli_works_through_the_api(chain: Chain, tmp_p
     code, resumed = await _hub(data, "connectors", "resume", "llc-communication")
     assert (code, resumed) == (0, "llc-communication resumed; 0 held deliveries due now\n")
 
+    kept = (data / "cli-session.json").read_text()
+    (data / "cli-session.json").write_text("{bad json")
+    code, damaged = await _hub(data, "connectors", "resume", "llc-communication")
+    assert code == 2, "a damaged session is not taken for no login"
+    assert "cannot be used" in damaged
+    (data / "cli-session.json").write_text(
+        json.dumps({**json.loads(kept), "url": chain.sims.urls["llc"]})
+    )
+    code, stranger = await _hub(data, "dlq", "list")
+    assert (code, stranger.strip()) == (
+        2,
+        f"error: {chain.sims.urls['llc']} did not answer as a Ketenhub hub's management API",
+    )
+    (data / "cli-session.json").write_text(
+        json.dumps({**json.loads(kept), "url": "http://127.0.0.1:9"})
+    )
+    code, away = await _hub(data, "logout")
+    assert code == 2, away
+    assert "the session was not ended there" in away
+    assert (data / "cli-session.json").exists(), "kept, to try the logout again"
+    (data / "cli-session.json").write_text(kept)
+
     assert await _hub(data, "logout") == (0, f"signed out of {chain.hub.http_url}\n")
     async with httpx.AsyncClient(base_url=chain.hub.http_url, timeout=10) as api:
         _problem(await api.get("/api/v1/labels", headers=token), 401)
@@ -245,7 +300,12 @@ async def test_a_persons_report_is_for_the_privacy_officer_and_the_look_is_audit
         found = await api.get(report, headers=privacy)
         assert found.status_code == 200, found.text
         assert found.json()["disclosures"]
-        _problem(await api.get("/api/v1/subjects/psn-nobody/disclosures", headers=privacy), 404)
+        nobody = "/api/v1/subjects/psn-k1-" + "0" * 40 + "/disclosures"
+        _problem(await api.get(nobody, headers=privacy), 404)
+        bsn = _problem(
+            await api.get(f"/api/v1/subjects/{INCLUDED}/disclosures", headers=privacy), 422
+        )
+        assert INCLUDED not in bsn["detail"], "a BSN is refused, not echoed"
     async with sessionmaker(chain.hub.engine)() as session:
         query = audit.AuditQuery(subjects=[subject], outcome="VIEWED")
         (viewed,) = [r async for r in audit.search(session, query)]

@@ -19,6 +19,7 @@ from hub.backoff import Backoff
 from hub.breaker import Breakers
 from hub.bus.codec import encode
 from hub.connectors.base import Delivery, OutboundConfig, OutboundConnector
+from hub.connectors.runtime import outbound
 from hub.connectors.runtime.outbound import (
     DeliveryDispatch,
     Origin,
@@ -180,12 +181,13 @@ async def test_a_paused_connector_holds_its_deliveries_and_sends_them_in_order_w
     assert head.reason == "connector paused by cli:ops: partner maintenance"
     assert head.attempts == 0
 
+    rig.clock.advance(outbound.PAUSED_RECHECK_S - 10)  # the heads are due within a lease
     rig.partner.down = True
     async with rig.stores.sessions.begin() as session:
-        assert (
-            await pauses.resume(session, rig.partner.name, rig.runtime.consumer, rig.clock.now())
-            == 2
+        resumed = await pauses.resume(
+            session, rig.partner.name, rig.runtime.consumer, rig.clock.now()
         )
+    assert resumed == 3, "everything the pause held is due at once, and counted"
     assert await rig.retry_after(0) == [], "tried at once, failed, held for a retry"
     assert set(rig.partner.calls) == {"a1", "b1"}
     rig.partner.down = False

@@ -379,6 +379,15 @@ def test_an_operator_pauses_and_resumes_a_connector(tmp_path: Path) -> None:
     assert _refused(refused) == "error: injus-detentie receives; it cannot be paused"
     unknown = _on(database, "connectors", "pause", "nothing", "--why", "night move")
     assert _refused(unknown) == "error: nothing is not an installed connector"
+    hurried = _on(database, "connectors", "retry-now", "llc-communication")
+    assert _refused(hurried).startswith("error: llc-communication is paused: resume it")
+    with_bsn = _on(database, "connectors", "pause", "llc-communication", "--why", "123456782 rang")
+    assert with_bsn.exit_code == 2
+    assert "must not hold a BSN" in with_bsn.output
+    assert "123456782" not in with_bsn.output.replace("123456782 rang", ""), "not echoed"
+    blank = _on(database, "connectors", "pause", "pi-backoffice", "--why", "     ")
+    assert blank.exit_code == 2
+    assert "at least 3 characters" in blank.output
     resumed = _on(database, "connectors", "resume", "llc-communication")
     assert resumed.output == "llc-communication resumed; 0 held deliveries due now\n"
     rows = {r["name"]: r for r in json.loads(_on(database, "connectors", "list", "--json").output)}
