@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.cli.notes import operator_note
-from hub.cli.remote import DueAnswer, PausedAnswer, signed_in
+from hub.cli.remote import ConnectorState, DueAnswer, PausedAnswer, Remote, signed_in
 from hub.cli.store import current_store, store_url, with_session
 from hub.cli.tables import print_table
 from hub.connectors import registry
@@ -54,13 +54,16 @@ async def _health(cls: type[Connector[Any]], raw: dict[str, Any] | None) -> str:
 def list_command(
     as_json: bool = typer.Option(False, "--json", help="JSON instead of a table."),
 ) -> None:
-    """Every installed connector: kind, version, partner, topics and health."""
+    """Every installed connector: kind, version, partner, topics and health, what it
+    holds and its pause; after `hub login`, health, held and pause as the running hub
+    sees them (and only the connectors the account may see)."""
     try:
         classes = registry.installed()
     except ConfigurationError as error:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     settings = HubSettings()
+    remote = signed_in(settings)
 
     async def describe() -> list[dict[str, Any]]:
         held, paused = await _held_and_paused(settings)
@@ -74,7 +77,7 @@ def list_command(
             rows.append(row)
         return rows
 
-    rows = asyncio.run(describe())
+    rows = _from_the_hub(remote, classes) if remote is not None else asyncio.run(describe())
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -86,6 +89,21 @@ def list_command(
             for r in rows
         ],
     )
+
+
+def _from_the_hub(remote: Remote, classes: dict[str, type[Connector[Any]]]) -> list[dict[str, Any]]:
+    """The connectors the signed-in account sees, as the running hub has them."""
+    rows = []
+    for seen in remote.call(list[ConnectorState], "GET", "/connectors"):
+        row = classes[seen.name].describe() if seen.name in classes else {"name": seen.name}
+        pause = seen.paused
+        paused = "" if pause is None else f"since {pause.paused_at}"
+        if pause is not None and pause.paused_by is not None:
+            paused = f"by {pause.paused_by}: {pause.why}"
+        row |= {"kind": seen.kind, "partner": seen.partner, "health": seen.health}
+        row |= {"held": seen.held, "paused": paused}
+        rows.append({"version": "?", "topics": [], **row})
+    return sorted(rows, key=lambda r: str(r["name"]))
 
 
 async def _held_and_paused(

@@ -70,8 +70,17 @@ class ShownLetter(BaseModel):
 
 class PauseInfo(BaseModel):
     paused_at: str
-    paused_by: str
+    paused_by: str | None = None
     why: str | None = None
+
+
+class ConnectorState(BaseModel):
+    name: str
+    kind: str
+    partner: str
+    health: str
+    held: int
+    paused: PauseInfo | None
 
 
 class PausedAnswer(BaseModel):

@@ -252,6 +252,11 @@ async def test_after_hub_login_the_cli_works_through_the_api(chain: Chain, tmp_p
     )
     assert code == 0, paused
     assert paused.startswith("llc-communication paused by api:ops at ")
+    code, listed = await _hub(data, "connectors", "list", "--json")
+    rows = {r["name"]: r for r in json.loads(listed)}
+    llc = rows["llc-communication"]
+    assert (llc["paused"], llc["held"], llc["version"]) == ("by api:ops: night move", 0, "1.0.0")
+    assert llc["health"] != "not configured", "as the running hub has it, not this shell"
     assert await _hub(data, "connectors", "pause", "injus-detentie", "--why", "night move") == (
         2,
         "error: injus-detentie receives; only a connector that delivers can be paused\n",
