@@ -15,26 +15,15 @@ After ``hub login`` every command goes through the running hub's management API 
 
 from __future__ import annotations
 
-import datetime as dt
-import getpass
 import json
-from typing import TYPE_CHECKING, Any
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.cli.endpoints import endpoints_path
 from hub.cli.notes import operator_note
 from hub.cli.remote import LetterSummary, ReplayAnswer, ShownLetter, signed_in
-from hub.cli.store import current_store, run_or_exit, store_url, with_session
 from hub.cli.tables import print_table
-from hub.settings import HubSettings, KafkaSettings
-from hub.state import dead_letters, holdback
-from hub.state.database import sessionmaker
-from hub.state.dead_letters import Letter, LetterQuery, LetterState, summary
-
-if TYPE_CHECKING:
-    from hub.routing.replay import Plan
+from hub.settings import HubSettings
+from hub.state.letter_states import LetterState
 
 app = typer.Typer(help="Dead letters: list, show, replay and discard.", no_args_is_help=True)
 STATES = ", ".join(s.value for s in LetterState)
@@ -47,19 +36,6 @@ def _state(value: str) -> LetterState | None:
         return LetterState(value)
     except ValueError:
         raise typer.BadParameter(f"one of {STATES} or all") from None
-
-
-def _kafka(settings: HubSettings) -> KafkaSettings:
-    """The running embedded hub's broker when there is one, else the configured Kafka."""
-    try:
-        written = json.loads(endpoints_path(settings).read_text())
-    except (OSError, ValueError):
-        return settings.kafka
-    if written.get("mode") == "embedded" and written.get("kafka_bootstrap_servers"):
-        return settings.kafka.model_copy(
-            update={"bootstrap_servers": written["kafka_bootstrap_servers"]}
-        )
-    return settings.kafka
 
 
 @app.command("list")
@@ -76,14 +52,9 @@ def list_command(
         params = {"state": wanted.value if wanted else None, "partner": partner}
         letters = [letter.model_dump() for letter in remote.letters(params, limit)]
     else:
-        query = LetterQuery(state=wanted, recipient=partner, limit=limit)
+        from hub.cli import dlq_store
 
-        async def work(session: AsyncSession) -> list[dict[str, Any]]:
-            found = await dead_letters.find(session, query)
-            behind = await holdback.held_behind(session, [letter.id for letter in found])
-            return [summary(letter, behind.get(letter.id, 0)) for letter in found]
-
-        letters = with_session(work)
+        letters = dlq_store.letters(wanted, partner, limit)
     if as_json:
         for letter in letters:
             typer.echo(json.dumps(letter, sort_keys=True))
@@ -122,18 +93,13 @@ def show_command(
         shown = remote.call(ShownLetter, "GET", f"/dead-letters/{letter_id}").letter
         typer.echo(json.dumps(shown, indent=2, sort_keys=True))
         return
+    from hub.cli import dlq_store
 
-    async def work(session: AsyncSession) -> tuple[Letter | None, int]:
-        letter = await dead_letters.get(session, letter_id)
-        if letter is None:
-            return None, 0
-        return letter, (await holdback.held_behind(session, [letter.id])).get(letter.id, 0)
-
-    letter, behind = with_session(work)
-    if letter is None:
+    found = dlq_store.letter(letter_id)
+    if found is None:
         typer.secho(f"error: no dead letter {letter_id}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
-    typer.echo(json.dumps(summary(letter, behind), indent=2, sort_keys=True))
+    typer.echo(json.dumps(found, indent=2, sort_keys=True))
 
 
 COLOURS = {"send": typer.colors.GREEN, "reroute": typer.colors.GREEN, "denied": typer.colors.YELLOW}
@@ -177,51 +143,13 @@ def replay_command(
             states.append(done.state)
         _replay_summary(states, dry_run)
         return
-    # Imported here, not above: the broker, the policy engine and the key ring cost the
-    # read commands half a second they do not need.
-    from hub.bus.broker import make_broker
-    from hub.bus.publisher import EventPublisher
-    from hub.identity.keyring import Keyring, master_keys_from_settings
-    from hub.routing.cedar_policy import policy_from_settings
-    from hub.routing.replay import Replayer
+    from hub.cli import dlq_store
 
-    async def work() -> list[tuple[Plan, LetterState | None]]:
-        async with current_store(store_url(settings)) as engine:
-            sessions = sessionmaker(engine)
-            replayer = Replayer(
-                sessions,
-                policy_from_settings(settings.policy),
-                frozenset(settings.routing.bsn_authorised),
-                Keyring(sessions, master_keys_from_settings(settings, create_key=False)),
-            )
-            async with sessions() as session:
-                if letter_id is not None:
-                    found = await dead_letters.get(session, letter_id)
-                    letters = [found] if found else []
-                else:
-                    letters = await dead_letters.find(
-                        session, LetterQuery(recipient=partner, limit=10_000)
-                    )
-            now = dt.datetime.now(dt.UTC)
-            plans = [await replayer.plan(letter, now) for letter in letters]
-            for plan in plans:
-                _print_plan(plan.letter.id, plan.verdict.value, plan.explanation)
-            if dry_run or not plans:
-                return [(plan, None) for plan in plans]
-            broker = make_broker(_kafka(settings))
-            await broker.connect()
-            try:
-                send = EventPublisher(broker).send_all
-                by = f"cli:{getpass.getuser()}"
-                return [(p, await replayer.replay(p, send, by=by, now=now)) for p in plans]
-            finally:
-                await broker.stop()
-
-    results = run_or_exit(work)
+    results = dlq_store.replay(settings, letter_id, partner, dry_run=dry_run, shown=_print_plan)
     if letter_id is not None and not results:
         typer.secho(f"error: no dead letter {letter_id}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
-    _replay_summary([state.value if state else None for _, state in results], dry_run)
+    _replay_summary(results, dry_run)
 
 
 def _replay_summary(states: list[str | None], dry_run: bool) -> None:
@@ -252,20 +180,9 @@ def discard_command(
         settled = remote.call(LetterSummary, "POST", path, body={"why": why})
         typer.echo(f"{settled.id} discarded; what waited behind it goes on")
         return
-    from hub.routing.replay import discard
+    from hub.cli import dlq_store
 
-    async def work() -> tuple[Letter | None, bool]:
-        async with current_store(store_url(settings)) as engine:
-            sessions = sessionmaker(engine)
-            async with sessions() as session:
-                letter = await dead_letters.get(session, letter_id)
-            if letter is None:
-                return None, False
-            by = f"cli:{getpass.getuser()}"
-            now = dt.datetime.now(dt.UTC)
-            return letter, await discard(sessions, letter, by=by, why=why, now=now)
-
-    letter, done = run_or_exit(work)
+    letter, done = dlq_store.discard(settings, letter_id, why)
     if letter is None:
         typer.secho(f"error: no dead letter {letter_id}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)

@@ -42,7 +42,8 @@ from hub.logs import get_logger
 from hub.routing.replay import Replayer, discard
 from hub.schemas.labels import LabelState
 from hub.state import dead_letters, holdback, outbox
-from hub.state.dead_letters import LetterQuery, LetterState
+from hub.state.dead_letters import LetterQuery
+from hub.state.letter_states import LetterState
 
 MAX_TEXT = 200
 Id = Annotated[str, Path(max_length=MAX_TEXT)]

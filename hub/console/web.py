@@ -29,7 +29,8 @@ from hub.logs import get_logger
 from hub.routing.replay import Replayer, discard
 from hub.settings import ConsoleSettings
 from hub.state import dead_letters, holdback, outbox
-from hub.state.dead_letters import LetterQuery, LetterState
+from hub.state.dead_letters import LetterQuery
+from hub.state.letter_states import LetterState
 
 COOKIE = "ketenhub_console"
 CSRF_FIELD = "csrf"

@@ -43,7 +43,8 @@ from hub.schemas.deliveries import NotificationDelivery
 from hub.schemas.envelope import Envelope
 from hub.state import audit, cases, consents, dead_letters, holdback, idempotency, outbox
 from hub.state.audit import Action, AuditEntry, AuditOutcome
-from hub.state.dead_letters import Letter, LetterState
+from hub.state.dead_letters import Letter
+from hub.state.letter_states import LetterState
 
 
 class Verdicts(StrEnum):

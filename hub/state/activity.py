@@ -23,7 +23,7 @@ from sqlalchemy import exists, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.state.database import upsert_insert
-from hub.state.dead_letters import LetterState
+from hub.state.letter_states import LetterState
 from hub.state.tables import (
     AcceptedEvent,
     CaseState,

@@ -13,7 +13,6 @@ import json
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import delete, exists, func, select, update
@@ -24,19 +23,10 @@ from hub.core.record import KafkaRecord
 from hub.state import failures
 from hub.state.database import upsert_insert
 from hub.state.failures import Failure
+from hub.state.letter_states import LetterState
 from hub.state.tables import DeadLetterRecord, HeldItem
 
 NAMESPACE = uuid.UUID("a3c1f1c4-4f5b-4b83-9c2e-6d1f0c9e5a27")
-
-
-class LetterState(StrEnum):
-    OPEN = "open"
-    REPLAYED = "replayed"
-    DENIED = "denied"
-    """Replay re-ran the policy and today's consents or titles no longer permit it."""
-    DISCARDED = "discarded"
-    RESOLVED = "resolved"
-    """A later re-send of the same delivery succeeded (a label offered again)."""
 
 
 @dataclass(frozen=True)

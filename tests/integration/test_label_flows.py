@@ -23,7 +23,8 @@ from hub.simulators.population import consent as population_consent
 from hub.simulators.population import inclusion, person
 from hub.state import dead_letters, labels
 from hub.state.database import sessionmaker
-from hub.state.dead_letters import LetterQuery, LetterState
+from hub.state.dead_letters import LetterQuery
+from hub.state.letter_states import LetterState
 from tests.backends import Backend
 from tests.integration.simulated_chain import (
     Chain,

@@ -41,8 +41,9 @@ from hub.schemas.envelope import Envelope, partner_source
 from hub.settings import DatabaseSettings, HubSettings
 from hub.state import accepted, activity, audit, dead_letters, holdback, idempotency, receipts
 from hub.state.database import sessionmaker
-from hub.state.dead_letters import LetterState, Source
+from hub.state.dead_letters import Source
 from hub.state.holdback import Lane
+from hub.state.letter_states import LetterState
 from hub.state.receipts import Receipt
 from hub.state.tables import (
     AuditRecord,

@@ -35,7 +35,8 @@ from hub.schemas.categories import DataCategory
 from hub.schemas.detention import DetentionStarted
 from hub.schemas.envelope import HUB_SOURCE, Envelope
 from hub.state import dead_letters, holdback, idempotency, pauses
-from hub.state.dead_letters import LetterQuery, LetterState
+from hub.state.dead_letters import LetterQuery
+from hub.state.letter_states import LetterState
 from tests.clock import ManualClock
 
 
