@@ -147,28 +147,19 @@ class Remote:
     ) -> T:
         """The JSON answer, checked to be of ``shape``; a refusal (problem+json), a hub
         that does not answer or an answer of another shape ends the command."""
-        import httpx
-
-        try:
-            answer = httpx.request(
-                method,
-                f"{self.url}/api/v1{path}",
-                params={k: v for k, v in (params or {}).items() if v is not None},
-                json=body,
-                headers={"Authorization": f"Bearer {self.token}"},
-                timeout=TIMEOUT_S,
-            )
-        except (httpx.HTTPError, httpx.InvalidURL) as error:
-            raise _fail(f"the hub at {self.url} does not answer ({type(error).__name__})") from None
+        answer = _send(
+            method,
+            self.url,
+            f"/api/v1{path}",
+            params={k: v for k, v in (params or {}).items() if v is not None},
+            json=body,
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
         if answer.status_code == 401:
             raise _fail("the session has ended: run `hub login` again")
         if answer.status_code >= 400:
             raise _fail(_problem_text(answer))
-        try:
-            found = answer.json()
-        except ValueError:
-            raise _fail(f"{self.url} did not answer as a Ketenhub hub's management API") from None
-        return _shaped(shape, found, self.url)
+        return _shaped(shape, _json(answer, self.url), self.url)
 
     def letters(self, params: dict[str, Any], limit: int) -> list[LetterSummary]:
         """The dead letters of a paged list, page by page, up to ``limit``."""
@@ -181,6 +172,28 @@ class Remote:
                 break
             number += 1
         return items[:limit]
+
+
+def _send(
+    method: str, url: str, path: str, *, unanswered: str = "", **request: Any
+) -> httpx.Response:
+    """One request to the hub at ``url``; one that does not reach it ends the command
+    (saying ``unanswered`` after why)."""
+    import httpx
+
+    try:
+        return httpx.request(method, f"{url}{path}", timeout=TIMEOUT_S, **request)
+    except (httpx.HTTPError, httpx.InvalidURL) as error:
+        raise _fail(
+            f"the hub at {url} does not answer ({type(error).__name__}){unanswered}"
+        ) from None
+
+
+def _json(answer: httpx.Response, url: str) -> Any:
+    try:
+        return answer.json()
+    except ValueError:
+        raise _fail(f"{url} did not answer as a Ketenhub hub's management API") from None
 
 
 def _problem_text(answer: httpx.Response) -> str:
@@ -241,33 +254,19 @@ def hub_address(given: str) -> str:
 
 def sign_in(url: str, username: str, password: str) -> SessionAnswer:
     """POST /api/v1/sessions, once the address has shown it is a Ketenhub hub."""
-    import httpx
-
+    document = _send("GET", url, "/openapi.json")
     try:
-        document = httpx.get(f"{url}/openapi.json", timeout=TIMEOUT_S)
         described = document.json() if document.status_code == 200 else None
-    except (httpx.HTTPError, httpx.InvalidURL) as error:
-        raise _fail(f"the hub at {url} does not answer ({type(error).__name__})") from None
     except ValueError:
         described = None
     paths = described.get("paths", {}) if isinstance(described, dict) else {}
     if "/api/v1/sessions" not in paths:
         raise _fail(f"{url} is not a Ketenhub hub (no management API); no password was sent")
-    try:
-        answer = httpx.post(
-            f"{url}/api/v1/sessions",
-            json={"username": username, "password": password},
-            timeout=TIMEOUT_S,
-        )
-    except httpx.HTTPError as error:
-        raise _fail(f"the hub at {url} does not answer ({type(error).__name__})") from None
+    credentials = {"username": username, "password": password}
+    answer = _send("POST", url, "/api/v1/sessions", json=credentials)
     if answer.status_code != 201:
         raise _fail(_problem_text(answer))
-    try:
-        found = answer.json()
-    except ValueError:
-        raise _fail(f"{url} did not answer as a Ketenhub hub's management API") from None
-    return _shaped(SessionAnswer, found, url)
+    return _shaped(SessionAnswer, _json(answer, url), url)
 
 
 def keep(settings: HubSettings, url: str, given: SessionAnswer) -> Path:
@@ -286,8 +285,6 @@ def keep(settings: HubSettings, url: str, given: SessionAnswer) -> Path:
 def forget(settings: HubSettings) -> Remote | None:
     """End the kept session at the hub and remove it. A hub that cannot be told ends
     the command and keeps the file, so that the logout can be tried again."""
-    import httpx
-
     path = session_path(settings)
     try:
         kept = _kept(path)
@@ -297,17 +294,14 @@ def forget(settings: HubSettings) -> Remote | None:
     if kept is None:
         return None
     remote = Remote(url=kept.url, token=kept.token, account=kept.account)
-    try:
-        answer = httpx.delete(
-            f"{remote.url}/api/v1/sessions",
-            headers={"Authorization": f"Bearer {remote.token}"},
-            timeout=TIMEOUT_S,
-        )
-    except (httpx.HTTPError, httpx.InvalidURL) as error:
-        raise _fail(
-            f"the hub at {remote.url} does not answer ({type(error).__name__}): the session "
-            "was not ended there (it ends by itself after 30 minutes unused); try again"
-        ) from None
+    answer = _send(
+        "DELETE",
+        remote.url,
+        "/api/v1/sessions",
+        headers={"Authorization": f"Bearer {remote.token}"},
+        unanswered=": the session was not ended there (it ends by itself after 30 minutes "
+        "unused); try again",
+    )
     if answer.status_code not in (204, 401):
         raise _fail(f"the hub did not end the session: {_problem_text(answer)}")
     path.unlink(missing_ok=True)
