@@ -29,6 +29,9 @@ PASSWORD = "correct-horse-battery-staple"
 
 @pytest.fixture
 async def chain(kafka_settings: KafkaSettings, tmp_path: Path) -> AsyncIterator[Chain]:
+    # Tuned: the console and API tests need a dead letter within seconds, not after the
+    # shipped 72-hour horizon; the promise under the shipped defaults is shown by
+    # tests/chaos/test_partner_faults.py (a 30 s outage) and test_long_partner_outage.py.
     fast = {"max_attempts": 2, "backoff_initial_s": 0.05, "backoff_max_s": 0.1}
     connectors = {"llc-communication": fast, "gemeente-casusregisseur": fast}
     async with simulated_chain(kafka_settings, tmp_path, connectors=connectors) as running:
