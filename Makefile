@@ -99,13 +99,11 @@ lock: $(STAMP)
 audit: $(STAMP)
 	$(BIN)/python scripts/audit_lock.py $(LOCK) $(DEV_LOCK)
 
-# The hub as a wheel, for a partner's connector package (its `dependencies =
-# ["ketenhub"]`) to install from a file or a private index; built offline, from the lock.
+# The hub as two wheels, built offline: ketenhub-sdk, which a partner's connector package
+# depends on and installs from a file or a private index, and ketenhub, which depends on it.
 DIST ?= dist
 dist: $(STAMP)
-	rm -rf $(DIST)
-	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation -w $(DIST) .
-	@ls $(DIST)
+	$(BIN)/python scripts/build_dist.py $(DIST)
 
 clean:
 	rm -rf $(VENV) dist .hub-data .pytest_cache .mypy_cache .ruff_cache mutants

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
+from hub import __version__
 from hub.core.errors import ConfigurationError
 from hub.schemas.partners import served_partner
 
@@ -17,6 +18,7 @@ KINDS = ("inbound", "outbound", "lookup")
 DEFAULT_PARTNER = {"inbound": "politie", "outbound": "gemeente", "lookup": "kedo"}
 EXAMPLE_RECIPIENT = {"gemeente": "gemeente:GM0363", "zvh": "zvh:amsterdam", "llz": "llz:fivoor"}
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
+SDK_DISTRIBUTION = "ketenhub-sdk"
 KIT_IMPORTS = {
     "inbound": (
         "from hub.connectors.events import PoliceEncounter",
@@ -49,6 +51,14 @@ class Rendered:
     test_file: Path
 
 
+def sdk_requirement(version: str = __version__) -> str:
+    """The SDK releases a connector built on ``version`` works with: the same major, or
+    the same minor while the major is 0 (a 0.x minor may break the API)."""
+    major, minor = (int(part) for part in version.split(".")[:2])
+    upper = f"{major}.{minor + 1}" if major == 0 else f"{major + 1}"
+    return f"{SDK_DISTRIBUTION}>={major}.{minor},<{upper}"
+
+
 def _values(name: str, kind: str, partner: str, module: str, installed: bool) -> dict[str, str]:
     package = module.rsplit(".", 1)[0]
     kind_of_partner = partner.split(":", 1)[0]
@@ -63,6 +73,8 @@ def _values(name: str, kind: str, partner: str, module: str, installed: bool) ->
         "require_entry_point": str(installed),
         "example_recipient": EXAMPLE_RECIPIENT.get(kind_of_partner, partner),
         "imports": _imports(kind, module, class_name),
+        "sdk_distribution": SDK_DISTRIBUTION,
+        "sdk_requirement": sdk_requirement(),
     }
 
 
