@@ -1,5 +1,6 @@
 """The AsyncAPI 3.0 document of every channel, generated from the topics and the
-contracts, so it cannot drift from the code (a snapshot test pins it)."""
+contracts, so it cannot drift from the code (a snapshot test pins it). The configured
+partner kinds' delivery topics are channels too (``HUB_PARTNERS__KINDS``)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import json
 from typing import Any
 
 from hub import __version__
-from hub.core.topics import ALL_TOPICS, DEAD_LETTER, DELIVERY_TOPICS, TopicSpec
+from hub.core.topics import DEAD_LETTER, TopicSpec, delivery_topic
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.deliveries import NotificationDelivery
 from hub.schemas.envelope import CONTENT_TYPE
+from hub.schemas.partners import delivery_kinds, hub_topics
 from hub.schemas.registry import EVENT_MODELS
 
 REF = "#/components/schemas/{model}"
@@ -70,17 +72,20 @@ def _channel_id(topic: TopicSpec) -> str:
 
 def _channels_of(model: type[CanonicalEvent]) -> list[TopicSpec]:
     if model is NotificationDelivery:
-        return list(DELIVERY_TOPICS.values())
+        return [delivery_topic(kind) for kind in delivery_kinds()]
     return [model.topic]
 
 
 def document() -> dict[str, Any]:
+    """The document for this hub's settings: the built-in topics and the configured
+    kinds' delivery topics."""
+    every = hub_topics()
     schemas: dict[str, Any] = {
         "CloudEventHeaders": CLOUDEVENTS_HEADERS,
         "SealedPayload": SEALED_PAYLOAD,
     }
     messages: dict[str, Any] = {}
-    channel_messages: dict[str, dict[str, Any]] = {_channel_id(t): {} for t in ALL_TOPICS}
+    channel_messages: dict[str, dict[str, Any]] = {_channel_id(t): {} for t in every}
     for model in EVENT_MODELS:
         payload = model.model_json_schema(ref_template=REF)
         schemas.update(payload.pop("$defs", {}))
@@ -119,7 +124,7 @@ def document() -> dict[str, Any]:
             "messages": channel_messages[_channel_id(topic)],
             "bindings": {"kafka": {"partitions": topic.partitions}},
         }
-        for topic in ALL_TOPICS
+        for topic in every
     }
     operations = {
         f"send-{channel}-{message}": {

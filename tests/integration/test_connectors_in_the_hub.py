@@ -13,16 +13,18 @@ import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
 
 from hub.app import HubProcess, build_broker
+from hub.bus.admin import ensure_topics
 from hub.bus.publisher import EventPublisher
 from hub.bus.sealing import scope_of
-from hub.connectors import PartnerRequest, PartnerResponse
+from hub.connectors import PartnerRequest, PartnerResponse, registry
 from hub.connectors.gemeente import GemeenteCasusregisseur
+from hub.connectors.json_notifications import JsonNotifications
 from hub.connectors.kedo import KedoRegie
 from hub.connectors.llz import LlcCommunication
 from hub.connectors.pi import PiBackoffice
@@ -31,14 +33,19 @@ from hub.connectors.testing import HttpPartner, MockTransport
 from hub.connectors.zvh import ZvhNotifications
 from hub.core.errors import ConfigurationError
 from hub.core.polling import wait_for
-from hub.core.topics import ROUTER_GROUP
+from hub.core.topics import ROUTER_GROUP, delivery_topic
 from hub.identity.pseudonym import Pseudonymiser
+from hub.schemas.base import CanonicalEvent
+from hub.schemas.case import ClientIncluded, TeamMember, TeamRole
+from hub.schemas.detention import DetentionStarted
 from hub.schemas.envelope import Envelope, partner_source
+from hub.schemas.partners import known_kinds
 from hub.settings import (
     DatabaseSettings,
     HttpSettings,
     HubSettings,
     KafkaSettings,
+    PartnerSettings,
     RoutingSettings,
 )
 from hub.state import audit, holdback
@@ -47,7 +54,7 @@ from hub.state.database import make_engine, migrate, sessionmaker
 from tests.connectors.test_injus_kit import gebeurtenis
 from tests.connectors.test_kedo_kit import ANSWER as KEDO_ANSWER
 from tests.connectors.test_reclassering_kit import signal
-from tests.data import client_included
+from tests.data import TEST_NAMES, client_included, detention_started
 
 BSN = "212121224"
 SECRET = "iris-webhook-secret"
@@ -284,3 +291,79 @@ async def test_while_kedo_is_down_the_event_waits_and_then_arrives(
     finally:
         await process.stop()
     assert any('"event_parked"' in line for line in no_personal_data_in_logs.lines)
+
+
+@pytest.mark.integration
+async def test_a_configured_kinds_partner_gets_its_notice_through_a_running_hub(
+    kafka_settings: KafkaSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kind the hub was not built with (``ggz``, from ``HUB_PARTNERS__KINDS``): its
+    partner is on a client's team, the hub makes its delivery topic at start, the router
+    addresses it, and a partner's connector serving the kind posts the notice."""
+    kinds = {"ggz": {"qualifier": "[a-z0-9-]{1,40}", "role": "zorgaanbieder"}}
+    monkeypatch.setenv("HUB_PARTNERS__KINDS", json.dumps(kinds))
+    known_kinds.cache_clear()
+
+    class GgzMeldingen(JsonNotifications):
+        """As a partner's own package would declare it, serving every ggz partner."""
+
+        name: ClassVar[str] = "ggz-meldingen"
+        version: ClassVar[str] = "0.1.0"
+        partner: ClassVar[str] = "ggz"
+        accepts: ClassVar[tuple[type[CanonicalEvent], ...]] = (DetentionStarted,)
+
+    partner = HttpPartner()
+    monkeypatch.setattr(GgzMeldingen, "transport", partner.transport)
+    built_in = registry.installed()
+    monkeypatch.setattr(registry, "installed", lambda: {**built_in, "ggz-meldingen": GgzMeldingen})
+    settings = HubSettings(
+        data_dir=tmp_path,
+        kafka=kafka_settings,
+        database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/hub.db"),
+        http=HttpSettings(port=0),
+        partners=PartnerSettings.model_validate({"kinds": kinds}),
+        connectors={"ggz-meldingen": {"base_url": "https://ggz.example/api"}},
+    )
+    pseudonymiser = Pseudonymiser(active_key_id="g1", keys={"g1": secrets.token_bytes(32)})
+    subject = pseudonymiser.pseudonym(BSN)
+    team = (TeamMember(partner="ggz:parnassia", role=TeamRole.LEVENSLOOPCOORDINATOR),)
+    process = HubProcess(settings, pseudonymiser)
+    await migrate(process.engine)
+    await process.start()
+    try:
+        made_at_start = not await ensure_topics(kafka_settings, [delivery_topic("ggz")])
+        publisher = EventPublisher(process.broker)
+        for event, source in (
+            (client_included(team=team), "zvh:amsterdam"),
+            (detention_started(source_event_id="INJUS-GGZ-1"), "dji"),
+        ):
+            envelope = Envelope.for_event(event, subject=subject, source=partner_source(source))
+            await publisher.publish(
+                event, envelope, await process.keyring.current(subject, scope_of(event))
+            )
+            if isinstance(event, ClientIncluded):
+                await _until_included(process, subject)
+        await wait_for(lambda: any(r.method == "POST" for r in partner.requests))
+        async with sessionmaker(process.engine)() as session:
+            query = audit.AuditQuery(partner="ggz:parnassia")
+            decisions = [r async for r in audit.search(session, query)]
+    finally:
+        await process.stop()
+        known_kinds.cache_clear()
+    (request,) = [r for r in partner.requests if r.method == "POST"]
+    sent = json.loads(request.content)
+    assert (request.path, sent["ontvanger"], sent["stroom"]) == (
+        "/api/meldingen",
+        "ggz:parnassia",
+        "A",
+    )
+    # The kind was configured with a role, not with a BSN authority: the policy sends the
+    # notice without the BSN and the name (DESIGN §4), as to any such partner.
+    text = request.content.decode()
+    assert BSN not in text
+    assert TEST_NAMES[0] not in text
+    assert "PI Amsterdam" in text
+    assert [(d["recipient"], d["outcome"]) for d in decisions] == [
+        ("ggz:parnassia", "PERMIT_REDACTED")
+    ]
+    assert made_at_start, "the hub made delivery.ggz.v1 when it started"

@@ -17,6 +17,7 @@ from hub.connectors.base import OutboundConfig, OutboundConnector
 from hub.core.errors import ConfigurationError
 from hub.deploy.access import acl_plan, strimzi_resources
 from hub.routing.recipients import CaseContext, addressees
+from hub.schemas.asyncapi import document
 from hub.schemas.case import TeamMember, TeamRole
 from hub.schemas.partners import (
     hub_topics,
@@ -178,3 +179,16 @@ def test_the_generated_kafka_resources_carry_a_configured_kinds_topic() -> None:
     resources = strimzi_resources({}, cluster="c", namespace="k", users_namespace="h")
     topics = {r["metadata"]["name"] for r in resources if r["kind"] == "KafkaTopic"}
     assert "delivery-ggz-v1" in topics, "KafkaTopic names use dashes"
+
+
+@pytest.mark.usefixtures("configured")
+def test_the_asyncapi_document_has_a_configured_kinds_delivery_channel() -> None:
+    channels = document()["channels"]
+    assert channels["delivery-ggz-v1"]["address"] == "delivery.ggz.v1"
+    assert list(channels["delivery-ggz-v1"]["messages"]) == ["NotificationDelivery"]
+    assert "delivery-wijkteam-west-v1" in channels
+    assert "delivery-gemeente-v1" in channels
+
+
+def test_without_configured_kinds_the_asyncapi_document_has_the_built_in_channels() -> None:
+    assert not any("ggz" in channel for channel in document()["channels"])
