@@ -21,21 +21,33 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import delete, select, update
+from sqlalchemy import Row, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.core.errors import ConfigurationError
 from hub.identity.keyfiles import KeySet, KeySource, StaticKeys, key_source
 from hub.settings import HubSettings
-from hub.state.tables import DataKeyRecord
+from hub.state.tables import DataKeyRecord, table
 
 NONCE = 12
 CACHE_LIMIT = 50_000
 """Keys kept in memory at most; past it the expired ones are dropped."""
 DETENTION, CLIENT = "detention", "client"
+
+
+_KEYS = table(DataKeyRecord)
+_CURRENT_OF = (
+    select(_KEYS.c.key_id, _KEYS.c.subject, _KEYS.c.scope, _KEYS.c.master_key_id, _KEYS.c.wrapped)
+    .where(_KEYS.c.subject.in_(bindparam("subjects", expanding=True)), _KEYS.c.wrapped.is_not(None))
+    .order_by(_KEYS.c.created_at)
+)
+"""The keys of a batch's subjects: every intake reads it, so it is built once."""
+WrappedKey = DataKeyRecord | Row[*tuple[Any, ...]]
+"""A stored key as the ORM loads it or as a Core query reads its columns."""
 
 
 @dataclass(frozen=True)
@@ -104,11 +116,11 @@ class Keyring:
         aad = _aad(key.key_id, key.scope)
         return masters.active_id, nonce + AESGCM(masters.active).encrypt(nonce, key.secret, aad)
 
-    def _unwrap(self, row: DataKeyRecord) -> DataKey | None:
+    def _unwrap(self, row: WrappedKey) -> DataKey | None:
         opened = self._open(row)
         return None if opened is None else DataKey(row.key_id, row.subject, row.scope, opened[0])
 
-    def _open(self, row: DataKeyRecord) -> tuple[bytes, bool] | None:
+    def _open(self, row: WrappedKey) -> tuple[bytes, bool] | None:
         """The secret, and whether it was wrapped the legacy way; None when erased."""
         if row.wrapped is None:
             return None
@@ -147,34 +159,32 @@ class Keyring:
         pairs = set(wanted)
         if not pairs:
             return {}
-        rows = await session.scalars(
-            select(DataKeyRecord)
-            .where(
-                DataKeyRecord.subject.in_({subject for subject, _ in pairs}),
-                DataKeyRecord.wrapped.is_not(None),
-            )
-            .order_by(DataKeyRecord.created_at)
+        rows = await session.execute(
+            _CURRENT_OF, {"subjects": list({subject for subject, _ in pairs})}
         )
         newest = {(row.subject, row.scope): row for row in rows}  # the last one wins
         keys: dict[tuple[str, str], DataKey] = {}
+        made: list[dict[str, object]] = []
         for subject, scope in pairs:
             row = newest.get((subject, scope))
             key = self._unwrap(row) if row is not None else None
             if key is None:
                 key = DataKey(str(uuid.uuid4()), subject, scope, AESGCM.generate_key(256))
                 master_id, wrapped = self._wrap(key)
-                session.add(
-                    DataKeyRecord(
-                        key_id=key.key_id,
-                        subject=subject,
-                        scope=scope,
-                        master_key_id=master_id,
-                        wrapped=wrapped,
-                        created_at=dt.datetime.now(dt.UTC),
-                    )
+                made.append(
+                    {
+                        "key_id": key.key_id,
+                        "subject": subject,
+                        "scope": scope,
+                        "master_key_id": master_id,
+                        "wrapped": wrapped,
+                        "created_at": dt.datetime.now(dt.UTC),
+                    }
                 )
             self._remember(key.key_id, key)
             keys[(subject, scope)] = key
+        if made:  # one statement, not the ORM's unit of work: this is every intake's path
+            await session.execute(insert(table(DataKeyRecord)), made)
         return keys
 
     def _remember(self, key_id: str, key: DataKey | None) -> None:

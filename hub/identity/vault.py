@@ -12,16 +12,34 @@ import datetime as dt
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Sequence
+from functools import cache
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.core.bsn import normalise_bsn
 from hub.identity.pseudonym import Pseudonymiser
-from hub.state.database import upsert_insert
-from hub.state.tables import IdentityVaultEntry, PseudonymAlias
+from hub.state.database import dialect_of, upsert_insert_of
+from hub.state.tables import IdentityVaultEntry, PseudonymAlias, table
+
+_VAULT = table(IdentityVaultEntry)
+_SEALED = select(_VAULT.c.subject, _VAULT.c.sealed).where(
+    _VAULT.c.subject.in_(bindparam("subjects", expanding=True))
+)
+
+
+@cache
+def _remember(dialect: str) -> Any:
+    """Record or replace a subject's sealed BSN; built once (see hub.state.idempotency)."""
+    insert = upsert_insert_of(dialect)(_VAULT)
+    return insert.on_conflict_do_update(
+        index_elements=["subject"],
+        set_={"sealed": insert.excluded.sealed, "recorded_at": insert.excluded.recorded_at},
+    )
+
 
 _NONCE = 12
 
@@ -78,13 +96,7 @@ class IdentityVault:
             "sealed": self.seal(subject, bsn),
             "recorded_at": dt.datetime.now(dt.UTC),
         }
-        statement = upsert_insert(session)(IdentityVaultEntry).values(**values)
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["subject"],
-                set_={"sealed": values["sealed"], "recorded_at": values["recorded_at"]},
-            )
-        )
+        await session.execute(_remember(dialect_of(session)), values)
 
     async def reveal(self, session: AsyncSession, subject: str) -> str | None:
         """The BSN behind ``subject`` (see :meth:`reveal_all`)."""
@@ -98,12 +110,8 @@ class IdentityVault:
         if not wanted:
             return {}
         entries = {
-            entry.subject: entry
-            for entry in await session.scalars(
-                select(IdentityVaultEntry)
-                .where(IdentityVaultEntry.subject.in_(wanted))
-                .execution_options(populate_existing=True)  # as written, even in this session
-            )
+            subject: sealed
+            for subject, sealed in await session.execute(_SEALED, {"subjects": list(wanted)})
         }
         missing = wanted - entries.keys()
         moved = (
@@ -118,18 +126,16 @@ class IdentityVault:
         )
         if moved:
             entries |= {
-                entry.subject: entry
-                for entry in await session.scalars(
-                    select(IdentityVaultEntry).where(
-                        IdentityVaultEntry.subject.in_(set(moved.values()))
-                    )
+                subject: sealed
+                for subject, sealed in await session.execute(
+                    _SEALED, {"subjects": list(set(moved.values()))}
                 )
             }
         found: dict[str, str] = {}
         for subject in wanted:
             current = moved.get(subject, subject)
-            entry = entries.get(current)
-            bsn = None if entry is None else self.open(current, entry.sealed)
+            sealed = entries.get(current)
+            bsn = None if sealed is None else self.open(current, sealed)
             if bsn is not None:
                 found[subject] = bsn
         return found

@@ -14,12 +14,39 @@ import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, delete, exists, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.core.record import KafkaRecord
 from hub.state.kept_records import columns, record_of
-from hub.state.tables import AcceptedEvent, HeldItem, ProcessedEvent
+from hub.state.tables import AcceptedEvent, HeldItem, ProcessedEvent, table
+
+_ACCEPTED = table(AcceptedEvent)
+# The webhook's statements, built once (see hub.state.idempotency).
+_ACCEPT = insert(_ACCEPTED).returning(_ACCEPTED.c.seq)
+_WAITING_BEFORE = (
+    select(_ACCEPTED.c.subject)
+    .where(
+        _ACCEPTED.c.published_at.is_(None),
+        _ACCEPTED.c.seq < bindparam("seq"),
+        _ACCEPTED.c.subject.in_(bindparam("subjects", expanding=True)),
+    )
+    .distinct()
+)
+_MARK_PUBLISHED = (
+    update(_ACCEPTED)
+    .where(_ACCEPTED.c.seq.in_(bindparam("seqs", expanding=True)))
+    .values(published_at=bindparam("now"))
+)
 
 
 @dataclass(frozen=True)
@@ -34,12 +61,9 @@ async def accept(
     session: AsyncSession, event_id: str, subject: str, record: KafkaRecord
 ) -> Accepted:
     """Keep ``record`` in the caller's transaction, beside the event's claim."""
-    row = AcceptedEvent(
-        event_id=event_id, subject=subject, accepted_at=dt.datetime.now(dt.UTC), **columns(record)
-    )
-    session.add(row)
-    await session.flush()
-    return Accepted(row.seq, event_id, subject, record)
+    values = {"event_id": event_id, "subject": subject, "accepted_at": dt.datetime.now(dt.UTC)}
+    seq = (await session.execute(_ACCEPT, {**values, **columns(record)})).scalar_one()
+    return Accepted(int(seq), event_id, subject, record)
 
 
 def _accepted(row: AcceptedEvent) -> Accepted:
@@ -49,15 +73,7 @@ def _accepted(row: AcceptedEvent) -> Accepted:
 async def waiting_before(session: AsyncSession, subjects: Sequence[str], seq: int) -> set[str]:
     """Which of ``subjects`` have an event accepted before ``seq`` still waiting for the
     relay: a later event of theirs must wait behind it, not overtake it."""
-    rows = await session.scalars(
-        select(AcceptedEvent.subject)
-        .where(
-            AcceptedEvent.published_at.is_(None),
-            AcceptedEvent.seq < seq,
-            AcceptedEvent.subject.in_(list(subjects)),
-        )
-        .distinct()
-    )
+    rows = await session.scalars(_WAITING_BEFORE, {"seq": seq, "subjects": list(subjects)})
     return set(rows.all())
 
 
@@ -137,11 +153,7 @@ async def kept_by_id(session: AsyncSession, event_ids: Collection[str]) -> list[
 
 async def mark_published(session: AsyncSession, seqs: Sequence[int]) -> None:
     if seqs:
-        await session.execute(
-            update(AcceptedEvent)
-            .where(AcceptedEvent.seq.in_(list(seqs)))
-            .values(published_at=dt.datetime.now(dt.UTC))
-        )
+        await session.execute(_MARK_PUBLISHED, {"seqs": list(seqs), "now": dt.datetime.now(dt.UTC)})
 
 
 async def prune(session: AsyncSession, router: str) -> int:

@@ -13,16 +13,16 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.schemas.deliveries import Outcome
 from hub.schemas.envelope import Envelope
-from hub.state.tables import AuditHead, AuditRecord
+from hub.state.tables import AuditHead, AuditRecord, table
 
 GENESIS_HASH = "0" * 64
 _HEAD_ID = 1
@@ -139,12 +139,17 @@ def _content(row: AuditRecord) -> dict[str, Any]:
 
 def record_hash(row: AuditRecord) -> str:
     """SHA-256 over the canonical JSON of every column but the hash itself."""
-    text = json.dumps(_content(row), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _content_hash(_content(row))
+
+
+def _content_hash(content: Mapping[str, Any]) -> str:
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _row(entry: AuditEntry, seq: int, prev_hash: str, recorded_at: str) -> AuditRecord:
-    row = AuditRecord(
+def _row(entry: AuditEntry, seq: int, prev_hash: str, recorded_at: str) -> dict[str, Any]:
+    """A record's columns; its hash is over all the others, as :func:`record_hash`."""
+    row = dict(
         seq=seq,
         record_id=entry.record_id,
         recorded_at=recorded_at,
@@ -170,33 +175,39 @@ def _row(entry: AuditEntry, seq: int, prev_hash: str, recorded_at: str) -> Audit
         correlation_id=entry.correlation_id,
         delivery_id=entry.delivery_id,
         prev_hash=prev_hash,
-        hash="",
     )
-    row.hash = record_hash(row)
+    row["hash"] = _content_hash(row)
     return row
+
+
+# Every routing batch writes the trail: its statements are built once, and its rows go
+# in as one executemany, not through the ORM (see hub.state.idempotency).
+_HEAD = table(AuditHead)
+_BUMP_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == _HEAD_ID)
+    .values(seq=_HEAD.c.seq + bindparam("count"))
+    .returning(_HEAD.c.seq, _HEAD.c.hash)
+)
+_HEAD_HASH = update(_HEAD).where(_HEAD.c.id == _HEAD_ID).values(hash=bindparam("head"))
+_INSERT = insert(table(AuditRecord))
 
 
 async def append(session: AsyncSession, entries: Sequence[AuditEntry]) -> list[int]:
     """Chain ``entries`` onto the trail in the caller's transaction; returns their numbers."""
     if not entries:
         return []
-    bumped = await session.execute(
-        update(AuditHead)
-        .where(AuditHead.id == _HEAD_ID)
-        .values(seq=AuditHead.seq + len(entries))
-        .returning(AuditHead.seq, AuditHead.hash)
-    )
+    bumped = await session.execute(_BUMP_HEAD, {"count": len(entries)})
     last_seq, prev_hash = bumped.one()
     first = last_seq - len(entries) + 1
     recorded_at = timestamp(dt.datetime.now(dt.UTC))
-    numbers = []
+    rows = []
     for offset, entry in enumerate(entries):
-        row = _row(entry, first + offset, prev_hash, recorded_at)
-        session.add(row)
-        prev_hash = row.hash
-        numbers.append(row.seq)
-    await session.execute(update(AuditHead).where(AuditHead.id == _HEAD_ID).values(hash=prev_hash))
-    return numbers
+        rows.append(_row(entry, first + offset, prev_hash, recorded_at))
+        prev_hash = rows[-1]["hash"]
+    await session.execute(_INSERT, rows)
+    await session.execute(_HEAD_HASH, {"head": prev_hash})
+    return [row["seq"] for row in rows]
 
 
 @dataclass(frozen=True)

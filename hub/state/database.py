@@ -113,7 +113,17 @@ async def check_schema(engine: AsyncEngine) -> None:
     )
 
 
-def upsert_insert(session: AsyncSession) -> Callable[..., Any]:
-    """The INSERT of the session's dialect that has ``on_conflict_do_nothing`` and
+def dialect_of(session: AsyncSession) -> str:
+    """The name of the session's database dialect (``sqlite`` or ``postgresql``)."""
+    return session.get_bind().dialect.name
+
+
+def upsert_insert_of(dialect: str) -> Callable[..., Any]:
+    """The INSERT of ``dialect`` that has ``on_conflict_do_nothing`` and
     ``on_conflict_do_update`` (PostgreSQL's or SQLite's; both are the same there)."""
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return pg_insert if dialect == "postgresql" else sqlite_insert
+
+
+def upsert_insert(session: AsyncSession) -> Callable[..., Any]:
+    """:func:`upsert_insert_of` the session's dialect."""
+    return upsert_insert_of(dialect_of(session))

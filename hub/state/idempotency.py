@@ -9,23 +9,34 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
+from functools import cache
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.state.database import upsert_insert
-from hub.state.tables import ProcessedEvent
+from hub.state.database import dialect_of, upsert_insert, upsert_insert_of
+from hub.state.tables import ProcessedEvent, table
+
+_PROCESSED = table(ProcessedEvent)
+# The hot path's statements are built once and given their values on each call: building
+# a statement (and the ORM's handling of it) cost three times what SQLite does with it.
+_WAS_PROCESSED = select(_PROCESSED.c.event_id).where(
+    _PROCESSED.c.consumer == bindparam("consumer"), _PROCESSED.c.event_id == bindparam("event_id")
+)
+
+
+@cache
+def _claim(dialect: str) -> Any:
+    return upsert_insert_of(dialect)(_PROCESSED).on_conflict_do_nothing(
+        index_elements=["consumer", "event_id"]
+    )
 
 
 async def claim(session: AsyncSession, consumer: str, event_id: str) -> bool:
     """True the first time ``consumer`` sees ``event_id``; False for a redelivery."""
-    insert = upsert_insert(session)
-    statement = (
-        insert(ProcessedEvent)
-        .values(consumer=consumer, event_id=event_id, processed_at=dt.datetime.now(dt.UTC))
-        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-    )
-    result = await session.execute(statement)
+    values = {"consumer": consumer, "event_id": event_id, "processed_at": dt.datetime.now(dt.UTC)}
+    result = await session.execute(_claim(dialect_of(session)), values)
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
@@ -53,11 +64,7 @@ async def release(session: AsyncSession, consumer: str, event_id: str) -> None:
 
 
 async def was_processed(session: AsyncSession, consumer: str, event_id: str) -> bool:
-    row = await session.scalar(
-        select(ProcessedEvent.event_id).where(
-            ProcessedEvent.consumer == consumer, ProcessedEvent.event_id == event_id
-        )
-    )
+    row = await session.scalar(_WAS_PROCESSED, {"consumer": consumer, "event_id": event_id})
     return row is not None
 
 

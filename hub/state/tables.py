@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
 from sqlalchemy import (
     BigInteger,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -55,6 +57,12 @@ def _in_utc(value: dt.datetime | None) -> dt.datetime | None:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def table(model: type[Base]) -> Table:
+    """A model's table, for statements in SQLAlchemy Core: the hot path's statements are
+    built once and skip the ORM (hub.state.idempotency)."""
+    return cast(Table, model.__table__)
 
 
 class ProcessedEvent(Base):
