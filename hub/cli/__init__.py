@@ -102,9 +102,35 @@ def _options(
 def main() -> None:
     """The console script: logs go to stderr at the configured level, so a command's
     output stays its own (a command with settings it cannot read says so itself)."""
+    from pydantic_settings import SettingsError
+
     from hub.logs import configure_logging
     from hub.settings import HubSettings
 
-    with contextlib.suppress(ValidationError):
+    with contextlib.suppress(ValidationError, SettingsError):
         configure_logging(HubSettings().log)
-    app()
+    try:
+        app()
+    except Exception as error:
+        # Settings the hub cannot read or use, found where a command reads them: one
+        # line naming the field, never a traceback.
+        message = _settings_error(error)
+        if message is None:
+            raise
+        typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+        raise SystemExit(2) from None
+
+
+def _settings_error(error: Exception) -> str | None:
+    """``error`` in one line, if it is about settings; None for anything else."""
+    from pydantic_settings import SettingsError
+
+    from hub.core.errors import HubError
+
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()
+        )
+    if isinstance(error, SettingsError):
+        return f"{error}: is the environment variable for it valid JSON?"
+    return str(error) if isinstance(error, HubError) else None

@@ -39,8 +39,11 @@ async def _health(cls: type[Connector[Any]], raw: dict[str, Any] | None) -> str:
         return "not configured"
     try:
         connector = cls.from_config(raw)
-        async with asyncio.timeout(HEALTH_TIMEOUT_S):
-            await connector.check()
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT_S):
+                await connector.check()
+        finally:
+            await connector.close()  # its partner session, or aiohttp says it leaked
     except ConfigurationError as error:
         return f"misconfigured: {error}"
     except HubError as error:

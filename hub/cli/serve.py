@@ -9,6 +9,7 @@ import multiprocessing
 import multiprocessing.process
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ from hub.bus.apache_kafka import ApacheKafka
 from hub.bus.embedded import EmbeddedKafka, die_with_parent, free_port
 from hub.cli.endpoints import endpoints_path
 from hub.console import accounts
-from hub.core.errors import HubError
+from hub.core.errors import ConfigurationError, HubError
 from hub.event_loop import run as run_loop
 from hub.identity.keyring import master_keys_from_settings
 from hub.identity.pseudonym import pseudonymiser_from_settings
@@ -214,7 +215,7 @@ def _announce(
     if demo_password is not None:
         typer.echo(f"  {'console_demo_login':<24} {accounts.DEMO_USER} / {demo_password}")
     if sims is not None:
-        typer.echo("Try flow A: .venv/bin/hub simulate intake")
+        typer.echo(f"Try flow A: {sys.argv[0]} simulate intake")  # the hub as it was started
         typer.echo(f"  (what the LLC received: curl -s {sims.urls['llc']}/_sim/received)")
     typer.echo("Press Ctrl-C to stop.")
     text = json.dumps(endpoints, indent=2) + "\n"
@@ -302,7 +303,14 @@ def _settings() -> HubSettings:
     settings = HubSettings()
     configure_logging(settings.log)
     try:
-        kind_rules(settings.partners.kinds)
+        kinds = kind_rules(settings.partners.kinds)
+        unknown = [kind for kind in settings.routing.bsn_authorised if kind not in kinds]
+        if unknown:
+            raise ConfigurationError(
+                f"{unknown[0]!r} is not a partner kind (a kind, not a partner id); the kinds "
+                f"are {', '.join(kinds)}",
+                field="routing.bsn_authorised",
+            )
     except HubError as error:
         _fail(error)
     return settings

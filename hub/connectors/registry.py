@@ -16,6 +16,7 @@ from typing import Any
 
 from hub.connectors.base import Connector
 from hub.core.errors import ConfigurationError
+from hub.schemas.partners import served_partner
 
 ENTRY_POINT_GROUP = "hub.connectors"
 
@@ -23,7 +24,14 @@ ENTRY_POINT_GROUP = "hub.connectors"
 def installed() -> dict[str, type[Connector[Any]]]:
     """Every installed connector class by entry-point name; a broken one fails loudly."""
     found: dict[str, type[Connector[Any]]] = {}
+    origin: dict[str, str] = {}
     for entry in entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name in origin and origin[entry.name] != entry.value:
+            raise ConfigurationError(
+                f"two installed connectors are called {entry.name!r} ({origin[entry.name]} "
+                f"and {entry.value}); uninstall one or rename it"
+            )
+        origin[entry.name] = entry.value
         try:
             loaded = entry.load()
         except Exception as exc:  # an import error in a plug-in must say which plug-in
@@ -55,5 +63,13 @@ def configured(
                 f"no installed connector is called {name!r} (installed: {known})",
                 field=f"connectors.{name}",
             )
+        try:
+            served_partner(cls.partner)
+        except ValueError as error:
+            raise ConfigurationError(
+                f"connector {name!r} serves {cls.partner!r}: {error} (HUB_PARTNERS__KINDS "
+                "configures more kinds)",
+                field=f"connectors.{name}",
+            ) from None
         out.append(cls.from_config(raw))
     return out

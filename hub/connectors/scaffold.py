@@ -3,15 +3,20 @@ its ``TODO`` markers and passing the kit as generated."""
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from dataclasses import dataclass
+from importlib.metadata import entry_points
+from importlib.util import find_spec
 from pathlib import Path
 from string import Template
 
 from hub import __version__
+from hub.connectors.registry import ENTRY_POINT_GROUP
 from hub.core.errors import ConfigurationError
-from hub.schemas.partners import served_partner
+from hub.schemas.partners import BUILT_IN, served_partner, valid_partner_id
+from hub.settings import HubSettings
 
 TEMPLATES = Path(__file__).parent / "templates"
 KINDS = ("inbound", "outbound", "lookup")
@@ -59,6 +64,36 @@ def sdk_requirement(version: str = __version__) -> str:
     return f"{SDK_DISTRIBUTION}>={major}.{minor},<{upper}"
 
 
+def _example_recipient(partner: str) -> str:
+    """A partner id the kit's example delivery can go to: the one named, a built-in
+    kind's example, or one a configured kind's rule accepts."""
+    if valid_partner_id(partner):
+        return partner
+    if partner in EXAMPLE_RECIPIENT:
+        return EXAMPLE_RECIPIENT[partner]
+    for qualifier in ("voorbeeld", "example", "0001", "a"):
+        if valid_partner_id(f"{partner}:{qualifier}"):
+            return f"{partner}:{qualifier}"
+    raise ConfigurationError(
+        f"no example id of kind {partner!r} comes to mind for the kit: name one partner, "
+        f"--partner {partner}:<id>",
+        field="partner",
+    )
+
+
+def _pytest_kinds(kind: str) -> str:
+    """For a partner of a configured kind, the kit's ``hub_partner_kinds``: the kind as
+    this hub is configured with it, so that the kit knows it on the partner's machine."""
+    if kind in BUILT_IN:
+        return ""
+    configured = HubSettings().partners.kinds[kind].model_dump(exclude_none=True)
+    kinds = json.dumps({kind: configured}, sort_keys=True)
+    return (
+        "\n# The partner kind as the hub is configured with it (HUB_PARTNERS__KINDS).\n"
+        f"hub_partner_kinds = {json.dumps(kinds)}"
+    )
+
+
 def _values(name: str, kind: str, partner: str, module: str, installed: bool) -> dict[str, str]:
     package = module.rsplit(".", 1)[0]
     kind_of_partner = partner.split(":", 1)[0]
@@ -71,8 +106,9 @@ def _values(name: str, kind: str, partner: str, module: str, installed: bool) ->
         "partner": partner,
         "env_name": name.upper().replace("-", "_"),
         "require_entry_point": str(installed),
-        "example_recipient": EXAMPLE_RECIPIENT.get(kind_of_partner, partner),
+        "example_recipient": _example_recipient(partner),
         "imports": _imports(kind, module, class_name),
+        "pytest_kinds": _pytest_kinds(kind_of_partner),
         "sdk_distribution": SDK_DISTRIBUTION,
         "sdk_requirement": sdk_requirement(),
     }
@@ -122,6 +158,25 @@ def _write(
     return target
 
 
+def _refuse_taken(name: str, package: str, *, standalone: bool) -> None:
+    """A connector whose name another installed connector has would replace it in the
+    hub, and a package named like a module already here (``json``, ``hub``) would hide
+    that module from the connector's own imports: both are refused at once."""
+    taken = {entry.name: entry.value for entry in entry_points(group=ENTRY_POINT_GROUP)}
+    if name in taken:
+        raise ConfigurationError(
+            f"a connector called {name!r} is installed already ({taken[name]}); choose "
+            "another name",
+            field="name",
+        )
+    if standalone and (package in sys.stdlib_module_names or find_spec(package) is not None):
+        raise ConfigurationError(
+            f"its package would be called {package!r}, the name of a module already here; "
+            "choose another name",
+            field="name",
+        )
+
+
 def new_connector(
     name: str,
     kind: str,
@@ -137,6 +192,7 @@ def new_connector(
     if kind not in KINDS:
         raise ConfigurationError(f"kind must be one of {', '.join(KINDS)}", field="kind")
     package = name.replace("-", "_")
+    _refuse_taken(name, package, standalone=standalone is not None)
     partner = partner or DEFAULT_PARTNER[kind]
     try:
         served_partner(partner)

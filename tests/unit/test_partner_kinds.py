@@ -6,13 +6,18 @@ that cannot work is refused with its field named before the hub starts."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from hub.cli import app
+from hub.connectors import registry
 from hub.connectors.base import OutboundConfig, OutboundConnector
 from hub.core.errors import ConfigurationError
 from hub.deploy.access import acl_plan, strimzi_resources
@@ -192,3 +197,85 @@ def test_the_asyncapi_document_has_a_configured_kinds_delivery_channel() -> None
 
 def test_without_configured_kinds_the_asyncapi_document_has_the_built_in_channels() -> None:
     assert not any("ggz" in channel for channel in document()["channels"])
+
+
+def test_a_hub_that_does_not_know_a_connectors_partner_kind_refuses_to_start_it() -> None:
+    """A partner's connector for a configured kind, on a hub without that kind: it would
+    consume a topic no router writes. The start stops, naming the connector."""
+
+    class GgzConnector(OutboundConnector[OutboundConfig]):
+        name = "ggz-meldingen"
+        version = "0"
+        partner = "ggz"
+        config_model = OutboundConfig
+        accepts = ()
+
+    with pytest.raises(ConfigurationError, match="serves 'ggz'") as info:
+        registry.configured({"ggz-meldingen": {}}, {"ggz-meldingen": GgzConnector})
+    assert info.value.field == "connectors.ggz-meldingen"
+
+
+@pytest.mark.parametrize(
+    ("kinds", "says"),
+    [
+        (
+            '{"ggz": {"qualifier": "[a-z"}}',
+            "error: partners.kinds.ggz.qualifier: Value error, not a regular expression",
+        ),
+        ("not json", 'error: error parsing value for field "partners"'),
+        ('{"politie": {}}', "error: 'politie' is a built-in partner kind"),
+    ],
+)
+def test_a_kind_the_hub_cannot_use_is_one_line_from_any_command(kinds: str, says: str) -> None:
+    """Not only hub up: every command that reads the kinds (here hub asyncapi) says what
+    is wrong in one line and exits 2, with no traceback."""
+    hub = Path(sys.executable).with_name("hub")
+    result = subprocess.run(
+        [str(hub), "asyncapi"],
+        env={**os.environ, "HUB_PARTNERS__KINDS": kinds},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(says), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("partner_id", "valid"),
+    [
+        ("ruim:" + "a" * 55, True),  # 60 characters: the store's columns hold it
+        ("ruim:" + "a" * 56, False),  # 61: refused at the edge, not dead-lettered later
+        ("ruim:a.b_c-d", True),
+        ("ruim:", False),
+        ("ruim:a:b", False),
+        ("ruim:a b", False),
+        ("ruim:a\u202eb", False),  # a right-to-left override in an id an operator reads
+        ("ruim:é", False),
+    ],
+)
+def test_a_lax_qualifier_rule_still_gives_ids_the_store_and_a_reader_can_keep(
+    monkeypatch: pytest.MonkeyPatch, partner_id: str, valid: bool
+) -> None:
+    """A configured rule of ``.*`` allows anything it matches, within what every id is
+    made of (letters, digits, '.', '_', '-') and the store's 60 characters."""
+    monkeypatch.setenv("HUB_PARTNERS__KINDS", json.dumps({"ruim": {"qualifier": ".*"}}))
+    known_kinds.cache_clear()
+    try:
+        assert valid_partner_id(partner_id) is valid
+    finally:
+        known_kinds.cache_clear()
+
+
+def test_hub_run_refuses_a_bsn_authority_for_what_is_not_a_kind() -> None:
+    """``ggz:parnassia`` or a typo in HUB_ROUTING__BSN_AUTHORISED would give the BSN to
+    no one while it looks as if it did: the start stops, naming the field."""
+    result = CliRunner().invoke(
+        app, ["run"], env={"HUB_ROUTING__BSN_AUTHORISED": json.dumps(["gemeente", "ggzz"])}
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: 'ggzz' is not a partner kind")
+    assert "(field: routing.bsn_authorised)" in result.stderr

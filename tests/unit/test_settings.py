@@ -153,3 +153,21 @@ def test_an_event_claim_outlives_every_topic_that_could_hand_the_event_out_again
     assert RoutingSettings().processed_claim_retention_days > longest_days
     with pytest.raises(ValidationError):
         RoutingSettings(processed_claim_retention_days=int(longest_days))
+
+
+def test_a_connector_named_with_underscores_is_the_connector_with_dashes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A shell cannot export HUB_CONNECTORS__INJUS-DETENTIE__...; connector names never
+    hold an underscore, so INJUS_DETENTIE is injus-detentie, from the file too."""
+    connectors = tmp_path / "connectors.json"
+    connectors.write_text('{"kedo_regie": {"base_url": "https://kedo.example"}}')
+    monkeypatch.setenv("HUB_CONNECTORS_FILE", str(connectors))
+    monkeypatch.setenv("HUB_CONNECTORS__INJUS_DETENTIE__WEBHOOK_SECRET", "s3")
+    monkeypatch.setenv("HUB_CONNECTORS__INJUS_DETENTIE__RATE_PER_S", "4")
+    monkeypatch.setenv("HUB_CONNECTORS__injus-detentie__RATE_PER_S", "5")
+    settings = HubSettings()
+    assert settings.connectors == {
+        "injus-detentie": {"webhook_secret": "s3", "rate_per_s": "5"},
+        "kedo-regie": {"base_url": "https://kedo.example"},
+    }

@@ -5,8 +5,10 @@ BSN scrubber does (so the check proves nothing was logged, not that it was hidde
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import inspect
+import io
 import logging
 import secrets
 import tempfile
@@ -160,21 +162,36 @@ class _RawCapture(logging.Handler):
 @contextmanager
 def captured_logs() -> Iterator[list[str]]:
     """Every log line written inside the block, as the code wrote it: structlog events
-    before any processor (the BSN scrubber included), stdlib records before formatting."""
+    before any processor (the BSN scrubber included), stdlib records before formatting
+    (of loggers that do not pass them to the root too), and what went to stdout and
+    stderr (a ``print`` is a log line in a container)."""
     root = logging.getLogger()
     handler = _RawCapture()
+    apart = [
+        logger
+        for logger in logging.root.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger) and not logger.propagate
+    ]
     previous = root.level
-    root.addHandler(handler)
+    for logger in (root, *apart):
+        logger.addHandler(handler)
     root.setLevel(logging.DEBUG)
     lines: list[str] = []
+    printed = io.StringIO()
     try:
-        with structlog.testing.capture_logs() as events:
+        with (
+            structlog.testing.capture_logs() as events,
+            contextlib.redirect_stdout(printed),
+            contextlib.redirect_stderr(printed),
+        ):
             yield lines
     finally:
-        root.removeHandler(handler)
+        for logger in (root, *apart):
+            logger.removeHandler(handler)
         root.setLevel(previous)
         lines.extend(repr(event) for event in events)
         lines.extend(handler.lines)
+        lines.append(printed.getvalue())
 
 
 def secret_values(config: BaseModel) -> list[str]:

