@@ -243,7 +243,9 @@ def test_hub_up_on_apache_kafka_and_postgres_survives_a_kill_and_leaves_no_broke
     """`hub up --broker kafka --store postgres`: the production broker and store with the
     same two commands, the router in a child process of its own (both cores: issue 24,
     build 3). Killed with SIGKILL, it leaves no broker and no router behind; started
-    again, it finds its data (the audit chain goes on) and takes the next intake."""
+    again, it finds its data (the audit chain goes on) and takes the next intake. The
+    LLC's connector was paused before the kill, with the release notice held: the pause
+    and what it holds outlive the kill, and the resume delivers it."""
     apache_kafka_or_skip()
     data = tmp_path / "data"
     env = {
@@ -272,13 +274,26 @@ def test_hub_up_on_apache_kafka_and_postgres_survives_a_kill_and_leaves_no_broke
             assert _mode(endpoints_file) == 0o600
             routers = _children(process.pid, b"spawn_main")  # a spawned Python
             assert len(routers) == 1, "the router runs in a child process of its own"
-            # The demo client's stay from run 1 is open: a second START would be a repeat
-            # of it (nothing sent), so run 2 ends that stay first.
-            for scenario in ("intake",) if run == 1 else ("release", "intake"):
-                demo = subprocess.run(
-                    [HUB, "simulate", scenario], env=env, capture_output=True, text=True, timeout=60
-                )
-                assert "the LLC received 1" in demo.stdout, demo.stdout + demo.stderr
+            llc = f"{written['simulators']['llc']}/_sim/received"
+            if run == 1:
+                _hub(env, "simulate", "intake", expect="the LLC received 1")
+                _hub(env, "connectors", "pause", "llc-communication", "--why", "maintenance")
+                # The release ends the demo client's stay (so run 2's START is a new one);
+                # its notice to the LLC waits in the paused lane.
+                _hub(env, "simulate", "release", "--wait-s", "2", expect="the LLC received 0")
+                _held_and_paused(env, held=1, paused=True)
+            else:
+                assert httpx.get(llc, timeout=5).json()["received"] == []
+                _held_and_paused(env, held=1, paused=True)
+                _hub(env, "connectors", "resume", "llc-communication")
+                for _ in range(100):
+                    if httpx.get(llc, timeout=5).json()["received"]:
+                        break
+                    time.sleep(0.1)
+                (notice,) = httpx.get(llc, timeout=5).json()["received"]
+                assert "beëindigd" in json.dumps(notice, ensure_ascii=False), notice
+                _held_and_paused(env, held=0, paused=False)
+                _hub(env, "simulate", "intake", expect="the LLC received 1")
             verify = subprocess.run(  # finds the PostgreSQL store `hub up` runs on
                 [HUB, "audit", "verify"], env=env, capture_output=True, text=True, timeout=60
             )
@@ -302,6 +317,20 @@ def test_hub_up_on_apache_kafka_and_postgres_survives_a_kill_and_leaves_no_broke
     assert b"Ketenhub stopped." in output
     first, second = (int(r.split(": ")[1].split()[0]) for r in records)
     assert second > first, records
+
+
+def _hub(env: dict[str, str], *args: str, expect: str = "") -> str:
+    """Run a hub command against the running hub's store; it must succeed."""
+    done = subprocess.run([HUB, *args], env=env, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, (args, done.stdout + done.stderr)
+    assert expect in done.stdout, (args, done.stdout + done.stderr)
+    return done.stdout
+
+
+def _held_and_paused(env: dict[str, str], *, held: int, paused: bool) -> None:
+    rows = json.loads(_hub(env, "connectors", "list", "--json"))
+    (llc,) = [row for row in rows if row["name"] == "llc-communication"]
+    assert (llc["held"], bool(llc["paused"])) == (held, paused), llc
 
 
 def test_hub_up_killed_with_sigkill_takes_its_embedded_broker_along(tmp_path: Path) -> None:
