@@ -27,6 +27,7 @@ from hub.connectors import (
     PermanentError,
     RetryableError,
 )
+from hub.connectors.http import ALREADY_THERE
 from hub.connectors.reclassering import IrisSignals, IrisSignalsConfig
 from hub.connectors.runtime import outbound as outbound_runtime
 from hub.connectors.testing import KitCheck, inbound_checks, outbound_checks
@@ -244,6 +245,16 @@ class GivesUpAt503(ZvhNotifications):
             raise PermanentError(error.message) from None
 
 
+class FreshKeys(ZvhNotifications):
+    """A new Idempotency-Key per attempt: the partner cannot see a retry is a repeat."""
+
+    async def deliver(self, delivery: Delivery) -> None:
+        api = self.api()
+        fresh = {"Idempotency-Key": str(uuid.uuid4())}
+        response = await api.call("POST", self.path, json=self.render(delivery), headers=fresh)
+        api.settle(response, accept=ALREADY_THERE)
+
+
 class RetriesA400(ZvhNotifications):
     async def deliver(self, delivery: Delivery) -> None:
         try:
@@ -280,12 +291,13 @@ class WrongDeliveryTopic(ZvhNotifications):
         return ("delivery.elsewhere.v1",)
 
 
-OUTBOUND: list[tuple[type[KitCheck[Any]], type]] = [
+OUTBOUND: list[tuple[type[KitCheck[Any]], type[OutboundConnectorSuite]]] = [
     (RegistrationAndMetadata, _outbound(BadVersion)),
     (ConfigSchema, _outbound(Loose)),
     (HealthProbe, _outbound(HangingProbe, check_timeout_s=0.2)),
     (outbound_checks.DeliversEveryScenario, _outbound(Silent)),
     (outbound_checks.RetryableIsRetried, _outbound(GivesUpAt503)),
+    (outbound_checks.RetryableIsRetried, _outbound(FreshKeys)),
     (outbound_checks.PermanentIsDeadLettered, _outbound(RetriesA400)),
     (outbound_checks.RepeatThePartnerHasIsDelivered, _outbound(RefusesARepeat)),
     (outbound_checks.NoSecretOrBsnInLogsOrHeaders, _outbound(LogsItsKey)),
@@ -293,7 +305,9 @@ OUTBOUND: list[tuple[type[KitCheck[Any]], type]] = [
 ]
 
 
-@pytest.mark.parametrize(("check", "suite"), OUTBOUND, ids=[c.name for c, _ in OUTBOUND])
+@pytest.mark.parametrize(
+    ("check", "suite"), OUTBOUND, ids=[f"{c.name}-{s.connector.__name__}" for c, s in OUTBOUND]
+)
 def test_outbound_kit_fails_the_connector_that_breaks_it(
     check: type[KitCheck[Any]], suite: type
 ) -> None:

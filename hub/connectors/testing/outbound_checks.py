@@ -138,7 +138,8 @@ class DeliversEveryScenario(_OutboundCheck):
 class RetryableIsRetried(_OutboundCheck):
     """A partner failure worth retrying (HTTP 503) raises RetryableError: the runtime
     queues the delivery, tries again from the queue, and it succeeds on the second
-    attempt."""
+    attempt, with the first attempt's Idempotency-Key (the partner de-duplicates on it:
+    a new key per attempt would let a retry of a request that did arrive count twice)."""
 
     name = "retryable-is-retried"
 
@@ -151,6 +152,13 @@ class RetryableIsRetried(_OutboundCheck):
             self.fail(f"after one 503 the result was {results[0]}: {_reasons(bus)}")
         if len(partner.requests) != len(suite.scenarios) + 1:
             self.fail(f"the partner got {len(partner.requests)} requests, expected one retry")
+        first, retry = (_idempotency_key(r) for r in partner.requests[:2])
+        if first != retry:
+            self.fail(f"the retry's Idempotency-Key was {retry!r}, the first attempt's {first!r}")
+
+
+def _idempotency_key(request: PartnerRequest) -> str | None:
+    return next((v for k, v in request.headers.items() if k.lower() == "idempotency-key"), None)
 
 
 class PermanentIsDeadLettered(_OutboundCheck):
