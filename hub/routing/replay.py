@@ -174,7 +174,7 @@ class Replayer:
             resumed = await holdback.resume(session, plan.letter.id, sent, now)
             if plan.record is not None and not resumed:
                 staged = f"replay:{plan.letter.id}"
-                outbox.stage(session, staged, staged, plan.record)
+                await outbox.stage(session, [(staged, staged, plan.record)])
         if staged is not None:
             await outbox.flush(self.sessions, send, event_ids=[staged])
         return state

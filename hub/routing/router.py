@@ -459,8 +459,11 @@ class Router:
         for outgoing in plan.deliveries:
             record = encode(outgoing.notification, outgoing.envelope, key)
             tracing.inject(record.headers)
-            outbox.stage(session, outgoing.envelope.id, envelope.id, record)
             records.append(record)
+        outgoing_ids = [outgoing.envelope.id for outgoing in plan.deliveries]
+        await outbox.stage(
+            session, [(d, envelope.id, r) for d, r in zip(outgoing_ids, records, strict=True)]
+        )
         for ask in plan.labels:
             await labels.request(
                 session,

@@ -22,14 +22,14 @@ import json
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import bindparam, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.core.record import KafkaRecord
 from hub.state import failures
 from hub.state.database import upsert_insert
 from hub.state.failures import Failure
-from hub.state.tables import HeldItem
+from hub.state.tables import HeldItem, table
 
 LEASE = dt.timedelta(seconds=20)
 """How long an attempt holds a lane's head: another process may take it after."""
@@ -141,18 +141,24 @@ async def lanes_among(
     the dead letter its head stops at (or None): one query for a whole batch."""
     if not subjects:
         return {}
-    heads = (
-        select(func.min(HeldItem.seq).label("seq"))
-        .where(HeldItem.consumer == consumer, HeldItem.subject.in_(list(subjects)))
-        .group_by(HeldItem.subject, HeldItem.partner)
-        .subquery()
-    )
-    rows = await session.execute(
-        select(HeldItem.subject, HeldItem.partner, HeldItem.dead_letter_id).join(
-            heads, HeldItem.seq == heads.c.seq
-        )
-    )
+    rows = await session.execute(_LANE_HEADS, {"consumer": consumer, "subjects": list(subjects)})
     return {(subject, partner): stop for subject, partner, stop in rows}
+
+
+_HELD = table(HeldItem)
+_HEADS = (
+    select(func.min(_HELD.c.seq).label("seq"))
+    .where(
+        _HELD.c.consumer == bindparam("consumer"),
+        _HELD.c.subject.in_(bindparam("subjects", expanding=True)),
+    )
+    .group_by(_HELD.c.subject, _HELD.c.partner)
+    .subquery()
+)
+_LANE_HEADS = select(_HELD.c.subject, _HELD.c.partner, _HELD.c.dead_letter_id).join(
+    _HEADS, _HELD.c.seq == _HEADS.c.seq
+)
+"""Every fetch of every connector asks it: built once (see hub.state.idempotency)."""
 
 
 async def due_lanes(

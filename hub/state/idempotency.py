@@ -26,6 +26,12 @@ _WAS_PROCESSED = select(_PROCESSED.c.event_id).where(
 )
 
 
+_PROCESSED_AMONG = select(_PROCESSED.c.event_id).where(
+    _PROCESSED.c.consumer == bindparam("consumer"),
+    _PROCESSED.c.event_id.in_(bindparam("event_ids", expanding=True)),
+)
+
+
 @cache
 def _claim(dialect: str) -> Any:
     return upsert_insert_of(dialect)(_PROCESSED).on_conflict_do_nothing(
@@ -75,9 +81,7 @@ async def processed_among(
     if not event_ids:
         return set()
     rows = await session.scalars(
-        select(ProcessedEvent.event_id).where(
-            ProcessedEvent.consumer == consumer, ProcessedEvent.event_id.in_(list(event_ids))
-        )
+        _PROCESSED_AMONG, {"consumer": consumer, "event_ids": list(event_ids)}
     )
     return set(rows.all())
 

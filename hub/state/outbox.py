@@ -15,12 +15,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable, Collection, Sequence
 
-from sqlalchemy import ColumnElement, and_, delete, exists, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.core.record import KafkaRecord
 from hub.state.kept_records import columns, record_of
-from hub.state.tables import HeldItem, OutboxRecord, ProcessedEvent
+from hub.state.tables import HeldItem, OutboxRecord, ProcessedEvent, table
 
 OUTBOUND_PREFIX = "outbound:"
 """How outbound connectors name themselves as consumers of their delivery topics."""
@@ -29,15 +29,24 @@ Send = Callable[[Sequence[KafkaRecord]], Awaitable[None]]
 """Sends records in order and returns when every one was acknowledged."""
 
 
-def stage(session: AsyncSession, delivery_id: str, event_id: str, record: KafkaRecord) -> None:
-    session.add(
-        OutboxRecord(
-            delivery_id=delivery_id,
-            event_id=event_id,
-            created_at=dt.datetime.now(dt.UTC),
-            **columns(record),
-        )
-    )
+_STAGE = insert(table(OutboxRecord))
+"""Every delivery's row: built once, one executemany a plan (see hub.state.idempotency)."""
+
+
+async def stage(session: AsyncSession, staged: Sequence[tuple[str, str, KafkaRecord]]) -> None:
+    """Keep each (delivery id, event id, record) of ``staged`` in the caller's
+    transaction, to be sent after it commits."""
+    if staged:
+        rows = [
+            {
+                "delivery_id": delivery_id,
+                "event_id": event_id,
+                "created_at": dt.datetime.now(dt.UTC),  # the order they are sent in
+                **columns(record),
+            }
+            for delivery_id, event_id, record in staged
+        ]
+        await session.execute(_STAGE, rows)
 
 
 async def flush(

@@ -133,10 +133,15 @@ async def test_a_delivery_a_consumer_skipped_is_sent_again_once_its_readers_caug
         deliveries={DELIVERIES_GROUP: [LLZ]},
     )
     async with sessions.begin() as session:
-        outbox.stage(session, "d-1", "e-1", SKIPPED)
-        outbox.stage(session, "d-2", "e-2", KafkaRecord(LLZ, b"psn-k4-client", b"sealed", {}))
-        outbox.stage(session, "d-3", "e-3", ELSEWHERE)
-        outbox.stage(session, "d-4", "e-4", KafkaRecord(LLZ, b"psn-k5-client", b"sealed", {}))
+        await outbox.stage(
+            session,
+            [
+                ("d-1", "e-1", SKIPPED),
+                ("d-2", "e-2", KafkaRecord(LLZ, b"psn-k4-client", b"sealed", {})),
+                ("d-3", "e-3", ELSEWHERE),
+                ("d-4", "e-4", KafkaRecord(LLZ, b"psn-k5-client", b"sealed", {})),
+            ],
+        )
         session.add(ProcessedEvent(consumer="outbound:llz", event_id="d-2", processed_at=LONG_AGO))
     async with sessions.begin() as session:  # d-4 sent just now: still its readers'
         for row in await session.scalars(select(OutboxRecord)):
