@@ -302,6 +302,21 @@ class PolicySettings(BaseModel):
     )
 
 
+QUALIFIER_FORM = re.compile(
+    r"(?P<prefix>[A-Za-z0-9._-]*)\[(?P<members>[^\[\]\\]+)\]\{(?P<least>\d+)(?:,(?P<most>\d+))?\}"
+)
+"""The qualifiers a configured kind may have: a literal prefix and one character class
+with a length; it can be matched in linear time."""
+QUALIFIER_MAX = 50
+"""The longest qualifier: with its kind (2 to 30) and the colon, a partner id fits the
+state store's 60 characters only when both are short; ids are checked against 60 too."""
+_PROBE = [chr(c) for c in range(32, 127) if not (chr(c).isalnum() or chr(c) in "._-")] + [
+    "\u00e9",
+    "\u202e",
+    "\u0660",
+]
+
+
 class PartnerKindSettings(BaseModel):
     """A kind of partner beyond the nine the hub ships with (``hub.schemas.partners``)."""
 
@@ -309,8 +324,10 @@ class PartnerKindSettings(BaseModel):
     qualifier: str | None = Field(
         None,
         max_length=200,
-        description="A regular expression the part after the colon must match (ids like "
-        "ggz:<qualifier>); none: the kind is one partner, its id the kind's name.",
+        description="What the part after the colon is (ids like ggz:<qualifier>): an "
+        "optional literal prefix and one character class with a length, as a regular "
+        "expression: [a-z0-9-]{1,40}, GM[0-9]{4}. None: the kind is one partner, its id "
+        "the kind's name.",
     )
     role: str | None = Field(
         None,
@@ -321,12 +338,33 @@ class PartnerKindSettings(BaseModel):
 
     @field_validator("qualifier")
     @classmethod
-    def _compiles(cls, qualifier: str | None) -> str | None:
-        if qualifier is not None:
-            try:
-                re.compile(qualifier)
-            except re.error as error:
-                raise ValueError(f"not a regular expression: {error}") from None
+    def _simple(cls, qualifier: str | None) -> str | None:
+        """Only a prefix and one bounded character class: a partner's message is matched
+        against it, and a regular expression of groups and repeats can take exponential
+        time on a crafted id (a hub at 100 % CPU for one inclusion)."""
+        if qualifier is None:
+            return None
+        form = QUALIFIER_FORM.fullmatch(qualifier)
+        if form is None:
+            raise ValueError(
+                "a qualifier is an optional literal prefix and one character class with a "
+                "length, like [a-z0-9-]{1,40} or GM[0-9]{4}"
+            )
+        try:
+            compiled = re.compile(qualifier)
+        except re.error as error:
+            raise ValueError(f"not a regular expression: {error}") from None
+        longest = len(form["prefix"]) + int(form["most"] or form["least"])
+        if int(form["least"]) < 1 or int(form["most"] or form["least"]) < int(form["least"]):
+            raise ValueError("the character class's length must be at least 1, as {1,40}")
+        if longest > QUALIFIER_MAX:
+            raise ValueError(f"its longest qualifier ({longest}) exceeds {QUALIFIER_MAX}")
+        stray = [c for c in _PROBE if compiled.fullmatch(form["prefix"] + c * int(form["least"]))]
+        if stray:
+            raise ValueError(
+                f"its class allows {stray[0]!r}: a qualifier holds letters, digits, '.', "
+                "'_' and '-' only"
+            )
         return qualifier
 
 

@@ -41,6 +41,17 @@ def _logging() -> None:
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """A command run in CliRunner configures logging onto CliRunner's stream, closed
+    when it returns: later tests would log into a closed stream."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 class _Collect(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import typer
+from aiokafka.errors import KafkaError
 
 from hub.bus.admin import ensure_topics
 from hub.schemas.partners import hub_topics
@@ -19,7 +20,16 @@ def create_command() -> None:
     """Create the missing topics; existing ones are left as they are."""
     settings = HubSettings().kafka
     wanted = hub_topics()
-    created = asyncio.run(ensure_topics(settings, wanted))
+    try:
+        created = asyncio.run(ensure_topics(settings, wanted))
+    except KafkaError as error:  # no broker there, or it refused: one line, not a traceback
+        typer.secho(
+            f"error: the broker at {settings.bootstrap_servers} could not create the topics: "
+            f"{type(error).__name__}: {error}",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2) from None
     typer.echo(
         f"{len(created)} topic(s) created, {len(wanted) - len(created)} already there "
         f"(replication factor {settings.replication_factor})"

@@ -12,6 +12,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from string import Template
 
+from pydantic import ValidationError
+
 from hub import __version__
 from hub.connectors.registry import ENTRY_POINT_GROUP
 from hub.core.errors import ConfigurationError
@@ -23,6 +25,8 @@ KINDS = ("inbound", "outbound", "lookup")
 DEFAULT_PARTNER = {"inbound": "politie", "outbound": "gemeente", "lookup": "kedo"}
 EXAMPLE_RECIPIENT = {"gemeente": "gemeente:GM0363", "zvh": "zvh:amsterdam", "llz": "llz:fivoor"}
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
+_RESERVED = {"test", "tests"}
+"""Package names the generated layout uses itself (its kit lives in ``tests/``)."""
 SDK_DISTRIBUTION = "ketenhub-sdk"
 KIT_IMPORTS = {
     "inbound": (
@@ -169,10 +173,11 @@ def _refuse_taken(name: str, package: str, *, standalone: bool) -> None:
             "another name",
             field="name",
         )
-    if standalone and (package in sys.stdlib_module_names or find_spec(package) is not None):
+    hidden = package in sys.stdlib_module_names or package in _RESERVED
+    if standalone and (hidden or find_spec(package) is not None):
         raise ConfigurationError(
-            f"its package would be called {package!r}, the name of a module already here; "
-            "choose another name",
+            f"its package would be called {package!r}, the name of a module already here or "
+            "of the package's own tests; choose another name",
             field="name",
         )
 
@@ -196,6 +201,8 @@ def new_connector(
     partner = partner or DEFAULT_PARTNER[kind]
     try:
         served_partner(partner)
+    except ValidationError:
+        raise  # the hub's settings, not the partner named: the CLI says which field
     except ValueError as error:
         raise ConfigurationError(str(error), field="partner") from None
     if standalone is not None:

@@ -56,11 +56,12 @@ class KindRule:
     def check(self, partner_id: str, qualifier: str) -> None:
         if self.qualifier is None:
             if qualifier:
-                raise ValueError(f"partner {self.name!r} takes no qualifier")
-        elif not (self.qualifier.fullmatch(qualifier) and _QUALIFIER.fullmatch(qualifier)):
+                raise ValueError(f"partner '{self.name}' takes no qualifier")
+        # The character set first: a configured rule then sees only what an id may hold.
+        elif not (_QUALIFIER.fullmatch(qualifier) and self.qualifier.fullmatch(qualifier)):
             raise ValueError(
                 f"partner id {partner_id!r} needs a qualifier {self.name}:<code> where <code> "
-                f"matches {self.qualifier.pattern} (letters, digits, '.', '_', '-')"
+                f"matches {self.qualifier.pattern}"
             )
 
 

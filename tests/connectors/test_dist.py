@@ -230,17 +230,19 @@ def test_a_partner_connector_passes_its_kit_on_the_sdk_alone(
 
 
 def test_a_connector_for_a_configured_kind_passes_its_kit_on_the_partners_machine(
-    wheels: Wheels, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    wheels: Wheels, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
-    """The kind exists in the hub's configuration, not on the partner's machine: the
-    scaffold writes it into the package (``hub_partner_kinds``) for the kit."""
+    """The kind exists in the hub's configuration, not on the partner's machine (where
+    another kind may be configured): the scaffold writes it into the package
+    (``hub_partner_kinds``) for the kit, which merges it with what is set there."""
     kinds = {"ggz": {"qualifier": "[a-z0-9-]{1,40}", "role": "zorgaanbieder"}}
     monkeypatch.setenv("HUB_PARTNERS__KINDS", json.dumps(kinds))
     known_kinds.cache_clear()
     outbound = new_connector("ggz-meldingen", "outbound", partner="ggz", standalone=tmp_path)
     inbound = new_connector("ggz-signalen", "inbound", partner="ggz:parnassia", standalone=tmp_path)
-    monkeypatch.delenv("HUB_PARTNERS__KINDS")
+    monkeypatch.setenv("HUB_PARTNERS__KINDS", json.dumps({"wijkteam": {}}))
     known_kinds.cache_clear()
+    request.addfinalizer(known_kinds.cache_clear)  # no later test sees these kinds
     installed = _install([wheels.sdk], tmp_path / "site")
     allowed = _closure([*_requires(wheels.sdk).values(), *_requires(wheels.sdk, "kit").values()])
     site = _site(allowed, tmp_path / "declared")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -154,6 +155,25 @@ class Secluded(IrisSignals):
         return items
 
 
+class Grouped(IrisSignals):
+    """The BSN written in groups, as on a letter: still the BSN."""
+
+    def translate(self, message: InboundMessage) -> Sequence[Emitted]:
+        items = super().translate(message)
+        bsn = items[0].bsn or ""
+        log.info("iris_signal", client=f"{bsn[:4]}.{bsn[4:6]}.{bsn[6:]}")
+        return items
+
+
+class Descriptor(IrisSignals):
+    """Writes to file descriptor 2 itself, past every Python stream."""
+
+    def translate(self, message: InboundMessage) -> Sequence[Emitted]:
+        items = super().translate(message)
+        os.write(2, f"signal for {items[0].bsn}\n".encode())
+        return items
+
+
 class Telling(IrisSignals):
     """Writes the BSN into the event's text, where the policy cannot remove it."""
 
@@ -182,6 +202,8 @@ INBOUND: list[tuple[type[KitCheck[Any]], type[InboundConnectorSuite]]] = [
     (inbound_checks.NoSecretOrBsnInLogsOrHeaders, _inbound(Chatty)),
     (inbound_checks.NoSecretOrBsnInLogsOrHeaders, _inbound(Printing)),
     (inbound_checks.NoSecretOrBsnInLogsOrHeaders, _inbound(Secluded)),
+    (inbound_checks.NoSecretOrBsnInLogsOrHeaders, _inbound(Grouped)),
+    (inbound_checks.NoSecretOrBsnInLogsOrHeaders, _inbound(Descriptor)),
     (inbound_checks.NoBsnInEvents, _inbound(Telling)),
     (inbound_checks.RoundTripInMemory, _inbound(WrongTopic, check_timeout_s=0.5)),
 ]
@@ -255,6 +277,26 @@ class FreshKeys(ZvhNotifications):
         api.settle(response, accept=ALREADY_THERE)
 
 
+class FreshRequestIds(ZvhNotifications):
+    """A new key per attempt under another header name: still no way to see a repeat."""
+
+    async def deliver(self, delivery: Delivery) -> None:
+        api = self.api()
+        fresh = {"X-Idempotency-Key": str(uuid.uuid4())}
+        response = await api.call("POST", self.path, json=self.render(delivery), headers=fresh)
+        api.settle(response, accept=ALREADY_THERE)
+
+
+class NamesTheClient(ZvhNotifications):
+    """Puts the BSN in its refusal: the dead letter's reason is shown to operators."""
+
+    async def deliver(self, delivery: Delivery) -> None:
+        try:
+            await super().deliver(delivery)
+        except PermanentError:
+            raise PermanentError(f"the partner refused the notice for BSN {delivery.bsn}") from None
+
+
 class RetriesA400(ZvhNotifications):
     async def deliver(self, delivery: Delivery) -> None:
         try:
@@ -298,9 +340,11 @@ OUTBOUND: list[tuple[type[KitCheck[Any]], type[OutboundConnectorSuite]]] = [
     (outbound_checks.DeliversEveryScenario, _outbound(Silent)),
     (outbound_checks.RetryableIsRetried, _outbound(GivesUpAt503)),
     (outbound_checks.RetryableIsRetried, _outbound(FreshKeys)),
+    (outbound_checks.RetryableIsRetried, _outbound(FreshRequestIds)),
     (outbound_checks.PermanentIsDeadLettered, _outbound(RetriesA400)),
     (outbound_checks.RepeatThePartnerHasIsDelivered, _outbound(RefusesARepeat)),
     (outbound_checks.NoSecretOrBsnInLogsOrHeaders, _outbound(LogsItsKey)),
+    (outbound_checks.NoSecretOrBsnInLogsOrHeaders, _outbound(NamesTheClient)),
     (outbound_checks.RoundTripInMemory, _outbound(WrongDeliveryTopic, check_timeout_s=0.5)),
 ]
 

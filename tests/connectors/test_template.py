@@ -95,6 +95,7 @@ def test_a_partner_id_or_a_kind_is_taken(partner: str, tmp_path: Path) -> None:
         ("json", "the name of a module already here"),
         ("pytest", "the name of a module already here"),
         ("hub", "the name of a module already here"),
+        ("tests", "of the package's own tests"),
     ],
 )
 def test_a_name_that_is_taken_is_refused_at_once(name: str, says: str, tmp_path: Path) -> None:

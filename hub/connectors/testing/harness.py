@@ -10,7 +10,10 @@ import datetime as dt
 import inspect
 import io
 import logging
+import os
+import re
 import secrets
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -183,6 +186,7 @@ def captured_logs() -> Iterator[list[str]]:
             structlog.testing.capture_logs() as events,
             contextlib.redirect_stdout(printed),
             contextlib.redirect_stderr(printed),
+            _descriptors() as written,
         ):
             yield lines
     finally:
@@ -192,6 +196,29 @@ def captured_logs() -> Iterator[list[str]]:
         lines.extend(repr(event) for event in events)
         lines.extend(handler.lines)
         lines.append(printed.getvalue())
+        lines.extend(written)
+
+
+@contextmanager
+def _descriptors() -> Iterator[list[str]]:
+    """What reaches file descriptors 1 and 2 inside the block, whatever wrote it
+    (``os.write``, ``sys.__stderr__``, a handler made on the way): read after it."""
+    written: list[str] = []
+    saved = [os.dup(fd) for fd in (1, 2)]
+    with tempfile.TemporaryFile() as sink:
+        for fd in (1, 2):
+            os.dup2(sink.fileno(), fd)
+        try:
+            yield written
+        finally:
+            for stream in (sys.__stdout__, sys.__stderr__):
+                if stream is not None:
+                    stream.flush()
+            for fd, copy in zip((1, 2), saved, strict=True):
+                os.dup2(copy, fd)
+                os.close(copy)
+            sink.seek(0)
+            written.append(sink.read().decode(errors="replace"))
 
 
 def secret_values(config: BaseModel) -> list[str]:
@@ -215,8 +242,14 @@ def secret_values(config: BaseModel) -> list[str]:
     return [v for v in found if v]
 
 
+_BETWEEN_DIGITS = re.compile(r"(?<=\d)[\s.\-/]+(?=\d)")
+
+
 def leaks(texts: Sequence[str], needles: Sequence[str]) -> list[str]:
-    return sorted({n for n in needles if n and any(n in t for t in texts)})
+    """The needles found in ``texts``, a number also where it is written in groups
+    (``1234.56.782``, ``1234 56 782``)."""
+    joined = [_BETWEEN_DIGITS.sub("", t) for t in texts]
+    return sorted({n for n in needles if n and any(n in t for t in (*texts, *joined))})
 
 
 async def wait_until(ready: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> None:

@@ -270,8 +270,7 @@ class NoBsnInEvents(_InboundCheck):
             return [({vault.get(e.subject, ""), *given}, event) for e, event in decoded]
 
         for bsns, event in run(go()):
-            text = event.model_dump_json()
-            if any(bsn and bsn in text for bsn in bsns):
+            if leaks([event.model_dump_json()], sorted(bsns)):
                 self.fail(
                     f"a {type(event).__name__} holds the client's BSN in a field; the BSN "
                     "goes beside the event (Emitted.bsn), never in it"

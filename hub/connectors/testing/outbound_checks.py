@@ -152,13 +152,18 @@ class RetryableIsRetried(_OutboundCheck):
             self.fail(f"after one 503 the result was {results[0]}: {_reasons(bus)}")
         if len(partner.requests) != len(suite.scenarios) + 1:
             self.fail(f"the partner got {len(partner.requests)} requests, expected one retry")
-        first, retry = (_idempotency_key(r) for r in partner.requests[:2])
+        first, retry = (_idempotency_keys(r) for r in partner.requests[:2])
         if first != retry:
-            self.fail(f"the retry's Idempotency-Key was {retry!r}, the first attempt's {first!r}")
+            self.fail(f"the retry's idempotency headers were {retry}, the first attempt's {first}")
 
 
-def _idempotency_key(request: PartnerRequest) -> str | None:
-    return next((v for k, v in request.headers.items() if k.lower() == "idempotency-key"), None)
+def _idempotency_keys(request: PartnerRequest) -> dict[str, str]:
+    """Every header that names the request for de-duplication, whatever its spelling."""
+    return {
+        k.lower(): v
+        for k, v in request.headers.items()
+        if "idempotency" in k.lower() or "request-id" in k.lower()
+    }
 
 
 class PermanentIsDeadLettered(_OutboundCheck):
@@ -247,8 +252,9 @@ class MalformedRecordIsDeadLettered(_OutboundCheck):
 
 
 class NoSecretOrBsnInLogsOrHeaders(_OutboundCheck):
-    """Nothing logged while delivering, retrying and dead-lettering, and no dead-letter
-    header, holds a config secret or a scenario's BSN or name."""
+    """Nothing logged while delivering, retrying and dead-lettering, no dead-letter
+    header and no dead letter's reason (which `hub dlq list` shows operators) holds a
+    config secret or a scenario's BSN or name."""
 
     name = "no-secret-or-bsn-in-logs-or-headers"
 
@@ -265,7 +271,8 @@ class NoSecretOrBsnInLogsOrHeaders(_OutboundCheck):
         with captured_logs() as lines:
             _, bus = self.handle_all(suite, partner)
         headers = [f"{k}={v}" for _, _, h in bus.dead_letters for k, v in h.items()]
-        found = leaks([*lines, *headers], needles)
+        reasons = [json.dumps(json.loads(body)["error"]) for body, _, _ in bus.dead_letters]
+        found = leaks([*lines, *headers, *reasons], needles)
         if found:
             self.fail(f"{len(found)} secret or personal value(s) leaked into logs or headers")
 

@@ -7,13 +7,14 @@ when asked for; one broker serves the whole session.
 A connector for a partner kind the hub is configured with (``HUB_PARTNERS__KINDS``)
 names that configuration in its package, as the ini option ``hub_partner_kinds``
 (``hub connectors new`` writes it), so that its kit knows the kind as the hub will;
-where ``HUB_PARTNERS__KINDS`` is set, it is used instead.
+where ``HUB_PARTNERS__KINDS`` is set too, the two are merged, its kinds winning.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import os
 
 import pytest
@@ -47,14 +48,18 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "hub_real_broker: a connector-kit check that needs the embedded broker"
     )
     kinds = str(config.getini(_KINDS_INI)).strip()
-    if kinds and _KINDS_ENV not in os.environ:
+    if kinds:
         from pydantic import ValidationError
         from pydantic_settings import SettingsError
 
         from hub.core.errors import HubError
         from hub.schemas.partners import known_kinds
 
-        os.environ[_KINDS_ENV] = kinds
+        try:
+            merged = {**json.loads(kinds), **json.loads(os.environ.get(_KINDS_ENV, "{}"))}
+        except (ValueError, TypeError) as error:
+            raise pytest.UsageError(f"{_KINDS_INI} or {_KINDS_ENV} is not JSON: {error}") from None
+        os.environ[_KINDS_ENV] = json.dumps(merged)
         known_kinds.cache_clear()
         try:
             known_kinds()
