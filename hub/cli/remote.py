@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-import typer
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from hub.cli.endpoints import endpoints_path
+from hub.cli.failure import failed
 from hub.settings import HubSettings
 
 if TYPE_CHECKING:
@@ -115,17 +115,12 @@ def running_hub_url(settings: HubSettings) -> str | None:
         return None
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(2)
-
-
 def _shaped(shape: type[T], value: Any, url: str) -> T:
     """``value`` as ``shape``; an answer of another shape is not the management API's."""
     try:
         return TypeAdapter(shape).validate_python(value)
     except ValidationError:
-        raise _fail(f"{url} did not answer as a Ketenhub hub's management API") from None
+        raise failed(f"{url} did not answer as a Ketenhub hub's management API") from None
 
 
 @dataclass(frozen=True)
@@ -156,9 +151,9 @@ class Remote:
             headers={"Authorization": f"Bearer {self.token}"},
         )
         if answer.status_code == 401:
-            raise _fail("the session has ended: run `hub login` again")
+            raise failed("the session has ended: run `hub login` again")
         if answer.status_code >= 400:
-            raise _fail(_problem_text(answer))
+            raise failed(_problem_text(answer))
         return _shaped(shape, _json(answer, self.url), self.url)
 
     def letters(self, params: dict[str, Any], limit: int) -> list[LetterSummary]:
@@ -184,7 +179,7 @@ def _send(
     try:
         return httpx.request(method, f"{url}{path}", timeout=TIMEOUT_S, **request)
     except (httpx.HTTPError, httpx.InvalidURL) as error:
-        raise _fail(
+        raise failed(
             f"the hub at {url} does not answer ({type(error).__name__}){unanswered}"
         ) from None
 
@@ -193,7 +188,7 @@ def _json(answer: httpx.Response, url: str) -> Any:
     try:
         return answer.json()
     except ValueError:
-        raise _fail(f"{url} did not answer as a Ketenhub hub's management API") from None
+        raise failed(f"{url} did not answer as a Ketenhub hub's management API") from None
 
 
 def _problem_text(answer: httpx.Response) -> str:
@@ -228,7 +223,7 @@ def signed_in(settings: HubSettings) -> Remote | None:
     try:
         kept = _kept(path)
     except Damaged as error:
-        raise _fail(
+        raise failed(
             f"the CLI session {path} cannot be used ({error}): run `hub login` again, "
             "or `hub logout` to remove it"
         ) from None
@@ -244,11 +239,11 @@ def hub_address(given: str) -> str:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (it raises for a port that is not a number)
     except ValueError:
-        raise _fail(f"{given!r} is not an address") from None
+        raise failed(f"{given!r} is not an address") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _fail(f"{given!r} is not an http(s) address")
+        raise failed(f"{given!r} is not an http(s) address")
     if parts.username or parts.password:
-        raise _fail("give the address without a user name or password")
+        raise failed("give the address without a user name or password")
     return url
 
 
@@ -261,11 +256,11 @@ def sign_in(url: str, username: str, password: str) -> SessionAnswer:
         described = None
     paths = described.get("paths", {}) if isinstance(described, dict) else {}
     if "/api/v1/sessions" not in paths:
-        raise _fail(f"{url} is not a Ketenhub hub (no management API); no password was sent")
+        raise failed(f"{url} is not a Ketenhub hub (no management API); no password was sent")
     credentials = {"username": username, "password": password}
     answer = _send("POST", url, "/api/v1/sessions", json=credentials)
     if answer.status_code != 201:
-        raise _fail(_problem_text(answer))
+        raise failed(_problem_text(answer))
     return _shaped(SessionAnswer, _json(answer, url), url)
 
 
@@ -303,6 +298,6 @@ def forget(settings: HubSettings) -> Remote | None:
         "unused); try again",
     )
     if answer.status_code not in (204, 401):
-        raise _fail(f"the hub did not end the session: {_problem_text(answer)}")
+        raise failed(f"the hub did not end the session: {_problem_text(answer)}")
     path.unlink(missing_ok=True)
     return remote

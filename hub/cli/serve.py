@@ -21,6 +21,7 @@ from hub.bus.admin import ensure_topics
 from hub.bus.apache_kafka import ApacheKafka
 from hub.bus.embedded import EmbeddedKafka, die_with_parent, free_port
 from hub.cli.endpoints import endpoints_path
+from hub.cli.failure import failed
 from hub.console import accounts
 from hub.core.errors import ConfigurationError, HubError
 from hub.event_loop import run as run_loop
@@ -317,8 +318,7 @@ def _settings() -> HubSettings:
 
 
 def _fail(error: HubError) -> None:
-    typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+    raise failed(str(error))
 
 
 class BrokerKind(enum.StrEnum):

@@ -9,6 +9,7 @@ import typer
 from aiokafka.errors import KafkaError
 
 from hub.bus.admin import ensure_topics
+from hub.cli.failure import failed
 from hub.schemas.partners import hub_topics
 from hub.settings import HubSettings
 
@@ -23,13 +24,10 @@ def create_command() -> None:
     try:
         created = asyncio.run(ensure_topics(settings, wanted))
     except KafkaError as error:  # no broker there, or it refused: one line, not a traceback
-        typer.secho(
-            f"error: the broker at {settings.bootstrap_servers} could not create the topics: "
-            f"{type(error).__name__}: {error}",
-            fg=typer.colors.RED,
-            err=True,
-        )
-        raise typer.Exit(2) from None
+        raise failed(
+            f"the broker at {settings.bootstrap_servers} could not create the topics: "
+            f"{type(error).__name__}: {error}"
+        ) from None
     typer.echo(
         f"{len(created)} topic(s) created, {len(wanted) - len(created)} already there "
         f"(replication factor {settings.replication_factor})"

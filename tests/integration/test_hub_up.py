@@ -279,7 +279,8 @@ def test_hub_up_on_apache_kafka_and_postgres_survives_a_kill_and_leaves_no_broke
                 _hub(env, "simulate", "intake", expect="the LLC received 1")
                 _hub(env, "connectors", "pause", "llc-communication", "--why", "maintenance")
                 # The release ends the demo client's stay (so run 2's START is a new one);
-                # its notice to the LLC waits in the paused lane.
+                # its notice to the LLC waits in the paused lane. --wait-s 2, not the
+                # default 10: nothing is to arrive, a longer wait only takes longer.
                 _hub(env, "simulate", "release", "--wait-s", "2", expect="the LLC received 0")
                 _held_and_paused(env, held=1, paused=True)
             else:

@@ -1,0 +1,11 @@
+"""How a command stops on an error it can name: one red line on stderr, exit code 2."""
+
+from __future__ import annotations
+
+import typer
+
+
+def failed(message: str) -> typer.Exit:
+    """Print ``error: message`` and return the exit to raise (``raise failed(...)``)."""
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(2)
