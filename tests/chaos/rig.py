@@ -163,6 +163,10 @@ class Driver:
     secrets: Mapping[str, str]
     """Each webhook connector's secret (``SimulatorSet.secrets``)."""
     lanes: int = 12
+    hold_at: int | None = None
+    """After this many accepted messages the lanes wait for `release`: a failure a test
+    injects then comes while messages still flow, however fast the hub has become."""
+    release: asyncio.Event = field(default_factory=asyncio.Event)
     sent: int = 0
     resends: int = 0
     rejected: list[str] = field(default_factory=list)
@@ -176,6 +180,8 @@ class Driver:
             async def lane() -> None:
                 while not queue.empty():
                     for message in queue.get_nowait():
+                        if self.hold_at is not None and self.sent >= self.hold_at:
+                            await self.release.wait()
                         await self._send(http, message)
 
             await asyncio.gather(*(lane() for _ in range(self.lanes)))

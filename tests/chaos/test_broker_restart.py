@@ -80,7 +80,9 @@ async def _restart(
         bsns = synthetic_bsns(CLIENTS, first=11000)
         subjects = {pseudonymiser.pseudonym(b) for b in bsns}
         expected = CLIENTS * PER_CLIENT
-        driver = Driver(hub.url, sims.secrets, lanes=4)
+        # Held at two thirds until the last broker is up: the deaths come while messages
+        # still flow, however fast the hub is.
+        driver = Driver(hub.url, sims.secrets, lanes=4, hold_at=expected * 2 // 3)
         started = time.monotonic()
         driving = asyncio.create_task(driver.run([messages_for(b, PER_CLIENT) for b in bsns]))
         await wait_for(lambda: driver.sent >= expected // 3, timeout_s=300)
@@ -90,6 +92,7 @@ async def _restart(
             await asyncio.sleep(gap)
             broker.start()  # the same address, nothing on it
             await asyncio.sleep(gap)
+        driver.release.set()
         await driving
         assert not driver.rejected, driver.rejected[:3]
         accounts = await settled_accounts(hub.database_url, subjects, sims, expected, timeout_s=300)
