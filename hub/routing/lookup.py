@@ -8,21 +8,43 @@ the hub, which is the same answer for every client the hub has seen included.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.core.calendar import local_day
+from hub.core.errors import RetryableError
 from hub.schemas.case import KedoLookupResult, TeamRole
 from hub.state.cases import load_case
 
+LookUp = KedoLookupResult | RetryableError
+"""A case, or why it cannot be known for now."""
+
 
 class CaseLookup(Protocol):
-    async def lookup(self, subject: str) -> KedoLookupResult:
-        """The current case of ``subject``; raises RetryableError while the source is down."""
+    async def lookup_all(self, subjects: Collection[str]) -> dict[str, LookUp]:
+        """The current case of every one of ``subjects``, asked at once: a batch's
+        look-ups share their reads. A look-up that fails while the source is down is
+        its RetryableError; any other error raises."""
         ...
+
+
+async def each(
+    subjects: Collection[str], ask: Callable[[str], Awaitable[KedoLookupResult]]
+) -> dict[str, LookUp]:
+    """``ask`` for every subject at once; a RetryableError as its answer, any other
+    error raised."""
+    ordered = sorted(subjects)
+    answers = await asyncio.gather(*(ask(subject) for subject in ordered), return_exceptions=True)
+    found: dict[str, LookUp] = {}
+    for subject, answer in zip(ordered, answers, strict=True):
+        if isinstance(answer, BaseException) and not isinstance(answer, RetryableError):
+            raise answer
+        found[subject] = answer
+    return found
 
 
 def not_found(now: dt.datetime | None = None) -> KedoLookupResult:
@@ -35,9 +57,13 @@ class LocalCaseLookup:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]):
         self._sessions = sessions
 
-    async def lookup(self, subject: str) -> KedoLookupResult:
+    async def lookup_all(self, subjects: Collection[str]) -> dict[str, LookUp]:
         async with self._sessions() as session:
-            case = await load_case(session, subject)
+            return {subject: await self._case(session, subject) for subject in subjects}
+
+    @staticmethod
+    async def _case(session: AsyncSession, subject: str) -> KedoLookupResult:
+        case = await load_case(session, subject)
         now = dt.datetime.now(dt.UTC)
         if case is None or not case.open_on(local_day(now)):
             return not_found(now)
@@ -58,6 +84,9 @@ class StaticCaseLookup:
     def __init__(self, answers: Mapping[str, KedoLookupResult] | None = None):
         self.answers: dict[str, KedoLookupResult] = dict(answers or {})
         self.asked: list[str] = []
+
+    async def lookup_all(self, subjects: Collection[str]) -> dict[str, LookUp]:
+        return await each(subjects, self.lookup)
 
     async def lookup(self, subject: str) -> KedoLookupResult:
         self.asked.append(subject)

@@ -23,7 +23,6 @@ that fails it is alone, and that one is dead-lettered.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from hub.bus.codec import encode, open_record
 from hub.bus.sealing import Erased, scope_of
 from hub.core.calendar import local_day
 from hub.core.errors import ContractError, RetryableError
+from hub.core.record import KafkaRecord
 from hub.core.topics import ROUTER_GROUP, ROUTER_SCHEDULE
 from hub.identity.keyring import DataKey, Keyring
 from hub.identity.rekeying import Rekeyer, earlier_pseudonyms
@@ -51,7 +51,7 @@ from hub.routing.core import (
     sender_partner,
 )
 from hub.routing.decision import Policy
-from hub.routing.lookup import CaseLookup
+from hub.routing.lookup import CaseLookup, LookUp
 from hub.routing.order import RoutingOrder, accepted_order
 from hub.routing.snapshot import Snapshot
 from hub.schemas.base import CanonicalEvent
@@ -96,7 +96,6 @@ class RouteResult:
     this batch (see :mod:`hub.routing.order`): their deliveries go first."""
 
 
-LookUp = KedoLookupResult | RetryableError
 """A case look-up's answer, or why there was none."""
 
 
@@ -208,7 +207,7 @@ class Router:
         holding = {subject for subject, _ in lanes}
         positions = _positions(order, items, len(batch))
         fresh = [(n, items[n]) for n in positions if items[n].envelope.id not in seen]
-        answers = await self._look_up_all(
+        answers = await self._lookup.lookup_all(
             {
                 item.envelope.subject
                 for _, item in fresh
@@ -219,6 +218,7 @@ class Router:
         now = self._clock()
         decided: dict[int, tuple[list[AuditEntry], int]] = {}
         held: set[int] = set()
+        staged: list[tuple[str, str, KafkaRecord]] = []
         async with self._sessions.begin() as session:
             keys: dict[tuple[str, str], DataKey] = (
                 await self.keyring.current_in(
@@ -255,8 +255,11 @@ class Router:
                     if isinstance(event, ConsentEvent):
                         decided[n] = ([await _record_fact(session, envelope, event)], 0)
                     else:
-                        decided[n] = await self._decide(session, envelope, event, inputs, now, key)
+                        decided[n] = await self._decide(
+                            session, envelope, event, inputs, now, key, staged
+                        )
                     snapshot.changed(envelope.subject)
+            await outbox.stage(session, staged)
             await activity.seen(session, {item.envelope.subject for _, item in fresh}, now)
             numbers = iter(
                 await audit.append(
@@ -349,19 +352,6 @@ class Router:
             return f"case look-up failed: {answer}"
         return None
 
-    async def _look_up_all(self, subjects: Collection[str]) -> dict[str, LookUp]:
-        """The case of every subject, asked at once; a failed look-up as its error."""
-        ordered = sorted(subjects)
-        answers = await asyncio.gather(
-            *(self._lookup.lookup(subject) for subject in ordered), return_exceptions=True
-        )
-        found: dict[str, LookUp] = {}
-        for subject, answer in zip(ordered, answers, strict=True):
-            if isinstance(answer, BaseException) and not isinstance(answer, RetryableError):
-                raise answer
-            found[subject] = answer
-        return found
-
     async def _hold(
         self,
         session: AsyncSession,
@@ -441,10 +431,11 @@ class Router:
         inputs: Inputs,
         now: dt.datetime,
         key: DataKey | None,
+        staged: list[tuple[str, str, KafkaRecord]],
     ) -> tuple[list[AuditEntry], int]:
         """Plan the event from the client's state as the batch left it
         (:func:`~hub.routing.core.plan_event`, no I/O) and carry the plan out in
-        ``session``."""
+        ``session``; its deliveries join ``staged``, for the batch's outbox rows."""
         subject = envelope.subject
         rules = Rules(self.policy, self._bsn_kinds, now, labels.new_reference)
         plan = plan_event(envelope, event, inputs, rules)
@@ -454,16 +445,23 @@ class Router:
             await self._schedule(session, plan.scheduled, key, now)
         if plan.record_detention:
             assert isinstance(event, DetentionEvent)
-            await detentions.record(session, subject, event, envelope.id, stay_key=plan.stay_key)
+            await detentions.record(
+                session,
+                subject,
+                event,
+                envelope.id,
+                current=inputs.stay,
+                stay_key=plan.stay_key,
+            )
         records = []
         for outgoing in plan.deliveries:
             record = encode(outgoing.notification, outgoing.envelope, key)
             tracing.inject(record.headers)
             records.append(record)
-        outgoing_ids = [outgoing.envelope.id for outgoing in plan.deliveries]
-        await outbox.stage(
-            session, [(d, envelope.id, r) for d, r in zip(outgoing_ids, records, strict=True)]
-        )
+        staged += [
+            (outgoing.envelope.id, envelope.id, record)
+            for outgoing, record in zip(plan.deliveries, records, strict=True)
+        ]
         for ask in plan.labels:
             await labels.request(
                 session,

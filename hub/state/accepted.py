@@ -3,6 +3,8 @@
 An inbound connector commits each event (sealed, as it will travel) in the same
 transaction as its idempotency claim, and only then answers. It is published after the
 commit; what was not published (the broker away) the relay publishes later, in order.
+That it was published is written later too (:class:`PublishMarks`), in the next
+transaction that accepts, so an intake costs one transaction fewer.
 The row stays until the router has routed or parked the event, so a broker that loses
 it (tansu killed with its hub, a new empty cluster) is sent it again. Routed rows are
 pruned.
@@ -10,8 +12,10 @@ pruned.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -24,23 +28,21 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.core.record import KafkaRecord
+from hub.logs import get_logger
 from hub.state.kept_records import columns, record_of
 from hub.state.tables import AcceptedEvent, HeldItem, ProcessedEvent, table
 
+log = get_logger(__name__)
 _ACCEPTED = table(AcceptedEvent)
 # The webhook's statements, built once (see hub.state.idempotency).
 _ACCEPT = insert(_ACCEPTED).returning(_ACCEPTED.c.seq)
-_WAITING_BEFORE = (
-    select(_ACCEPTED.c.subject)
-    .where(
-        _ACCEPTED.c.published_at.is_(None),
-        _ACCEPTED.c.seq < bindparam("seq"),
-        _ACCEPTED.c.subject.in_(bindparam("subjects", expanding=True)),
-    )
-    .distinct()
+_WAITING_BEFORE = select(_ACCEPTED.c.subject, _ACCEPTED.c.seq).where(
+    _ACCEPTED.c.published_at.is_(None),
+    _ACCEPTED.c.seq < bindparam("seq"),
+    _ACCEPTED.c.subject.in_(bindparam("subjects", expanding=True)),
 )
 _MARK_PUBLISHED = (
     update(_ACCEPTED)
@@ -70,11 +72,18 @@ def _accepted(row: AcceptedEvent) -> Accepted:
     return Accepted(row.seq, row.event_id, row.subject, record_of(row))
 
 
-async def waiting_before(session: AsyncSession, subjects: Sequence[str], seq: int) -> set[str]:
+async def waiting_before(
+    session: AsyncSession,
+    subjects: Sequence[str],
+    seq: int,
+    published: Collection[int] = frozenset(),
+) -> set[str]:
     """Which of ``subjects`` have an event accepted before ``seq`` still waiting for the
-    relay: a later event of theirs must wait behind it, not overtake it."""
-    rows = await session.scalars(_WAITING_BEFORE, {"seq": seq, "subjects": list(subjects)})
-    return set(rows.all())
+    relay: a later event of theirs must wait behind it, not overtake it. ``published``:
+    events published and not yet marked so (:class:`PublishMarks`), which wait for
+    nothing."""
+    rows = await session.execute(_WAITING_BEFORE, {"seq": seq, "subjects": list(subjects)})
+    return {subject for subject, waiting in rows if waiting not in published}
 
 
 async def unpublished(session: AsyncSession, accepted_before: dt.datetime) -> list[Accepted]:
@@ -154,6 +163,81 @@ async def kept_by_id(session: AsyncSession, event_ids: Collection[str]) -> list[
 async def mark_published(session: AsyncSession, seqs: Sequence[int]) -> None:
     if seqs:
         await session.execute(_MARK_PUBLISHED, {"seqs": list(seqs), "now": dt.datetime.now(dt.UTC)})
+
+
+MARK_AFTER_S = 0.25
+"""Longest a published event waits for its mark when no intake follows to carry it:
+well inside the relay's grace, so the relay never takes it for unpublished."""
+
+
+class PublishMarks:
+    """The events a webhook published and has not yet marked so, for one process.
+
+    Their marks are written in the next transaction that accepts an event (under load,
+    one transaction an intake fewer), or after ``MARK_AFTER_S`` in one of their own.
+    Until then they count as published for :func:`waiting_before`. One that is never
+    marked (a crash, the state store away past the relay's grace) is published again by
+    the relay under the same event id, which its readers de-duplicate, as after a crash
+    between a publish and its mark."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, after_s: float = MARK_AFTER_S
+    ) -> None:
+        self._sessions = sessions
+        self._after_s = after_s
+        self._pending: set[int] = set()
+        self._timer: asyncio.Task[None] | None = None
+
+    @property
+    def pending(self) -> frozenset[int]:
+        return frozenset(self._pending)
+
+    def published(self, seqs: Iterable[int]) -> None:
+        """``seqs`` went out: marked by the next accepting transaction, or soon."""
+        self._pending.update(seqs)
+        if self._pending and (self._timer is None or self._timer.done()):
+            self._timer = asyncio.create_task(self._later())
+
+    async def mark_in(self, session: AsyncSession) -> list[int]:
+        """Mark what is pending in ``session``'s transaction; returns it for
+        :meth:`marked` once that commits (a rollback leaves it pending)."""
+        taken = sorted(self._pending)
+        await mark_published(session, taken)
+        return taken
+
+    def marked(self, seqs: Iterable[int]) -> None:
+        self._pending.difference_update(seqs)
+
+    async def flush(self) -> None:
+        """Mark what is pending in a transaction of its own."""
+        if self._pending:
+            async with self._sessions.begin() as session:
+                taken = await self.mark_in(session)
+            self.marked(taken)
+
+    async def close(self) -> None:
+        """Stop the timer and mark what is pending, if the state store lets us."""
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+        try:
+            await self.flush()
+        except Exception as error:  # the relay publishes them again after a start
+            log.warning(
+                "publish_marks_left", pending=len(self._pending), error=type(error).__name__
+            )
+
+    async def _later(self) -> None:
+        while self._pending:
+            await asyncio.sleep(self._after_s)
+            try:
+                await self.flush()
+            except Exception as error:  # pending still: the next intake, or the relay
+                log.warning(
+                    "publish_marks_deferred", pending=len(self._pending), error=type(error).__name__
+                )
+                return
 
 
 async def prune(session: AsyncSession, router: str) -> int:

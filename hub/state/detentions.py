@@ -20,8 +20,9 @@ import calendar
 import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.schemas.detention import (
@@ -31,9 +32,20 @@ from hub.schemas.detention import (
     DetentionStarted,
     DetentionTransferred,
 )
-from hub.state.tables import DetentionRecord
+from hub.state.tables import DetentionRecord, table
 
 RETENTION_MONTHS = 6
+
+_RECORDS = table(DetentionRecord)
+_STAYS = select(
+    _RECORDS.c.subject,
+    _RECORDS.c.stay_key,
+    _RECORDS.c.released_on,
+    _RECORDS.c.start_event_id,
+    _RECORDS.c.start_digest,
+).where(_RECORDS.c.subject.in_(bindparam("subjects", expanding=True)))
+_NEW_RECORD = insert(_RECORDS)
+"""Built once, as the hot path's other statements (see hub.state.idempotency)."""
 
 
 def months_after(day: dt.date, months: int) -> dt.date:
@@ -73,18 +85,15 @@ async def stay_of(session: AsyncSession, subject: str) -> Stay | None:
 
 
 async def stays_among(session: AsyncSession, subjects: Collection[str]) -> dict[str, Stay]:
-    """The last known stay of each of ``subjects`` that has one: one query."""
-    rows = await session.scalars(
-        select(DetentionRecord).where(DetentionRecord.subject.in_(list(subjects)))
-    )
+    """The last known stay of each of ``subjects`` that has one: one query, of columns
+    (no ORM objects, so a later read in the same transaction sees :func:`record`'s
+    writes)."""
+    rows = await session.execute(_STAYS, {"subjects": list(subjects)})
     return {
-        row.subject: Stay(
-            key=row.stay_key,
-            released_on=row.released_on,
-            start_event_id=row.start_event_id,
-            start_digest=row.start_digest,
+        subject: Stay(
+            key=key, released_on=released_on, start_event_id=start_event_id, start_digest=digest
         )
-        for row in rows
+        for subject, key, released_on, start_event_id, digest in rows
     }
 
 
@@ -94,40 +103,64 @@ async def record(
     event: DetentionEvent,
     event_id: str,
     *,
+    current: Stay | None,
     stay_key: str | None = None,
     retention_months: int = RETENTION_MONTHS,
 ) -> None:
     """Keep where the client is and in which stay; a release schedules the erasure.
 
-    ``stay_key`` is the stay a START belongs to, as its classification said (None: a
-    stay of its own). Only a new stay undoes a release: a late correction of a stay
-    that has ended keeps its erasure date. Other events keep the record's stay, or open
-    one where there is none, or where a transfer follows a release (a stay whose START
-    the hub never saw).
+    ``current`` is the subject's stay as its record stands (:func:`stays_among`), None
+    where there is no record: one write, no read. ``stay_key`` is the stay a START
+    belongs to, as its classification said (None: a stay of its own). Only a new stay
+    undoes a release: a late correction of a stay that has ended keeps its erasure date.
+    Other events keep the record's stay, or open one where there is none, or where a
+    transfer follows a release (a stay whose START the hub never saw).
     """
-    row = await session.get(DetentionRecord, subject)
-    if row is None:
-        row = DetentionRecord(subject=subject, since=_first_day(event), stay_key=event_id)
-        session.add(row)
+    key = current.key if current is not None else event_id
     if isinstance(event, DetentionStarted):
-        opens = (stay_key or event_id) != row.stay_key
+        opens = (stay_key or event_id) != key
     else:
-        opens = isinstance(event, DetentionTransferred) and row.released_on is not None
+        opens = isinstance(event, DetentionTransferred) and (
+            current is not None and current.released_on is not None
+        )
+    changes: dict[str, Any] = {}
     if opens:
-        row.stay_key = stay_key or event_id
-        row.start_event_id = row.start_digest = None
-        row.released_on = row.erase_after = None
-    row.facility_code = event.facility.code
-    row.facility_name = event.facility.name
-    row.last_event_id = event_id
+        changes.update(
+            stay_key=stay_key or event_id,
+            start_event_id=None,
+            start_digest=None,
+            released_on=None,
+            erase_after=None,
+        )
+    changes.update(
+        facility_code=event.facility.code,
+        facility_name=event.facility.name,
+        last_event_id=event_id,
+    )
     if isinstance(event, DetentionStarted):
-        row.start_event_id = event_id
-        row.start_digest = event.content_digest()
+        changes.update(start_event_id=event_id, start_digest=event.content_digest())
     if isinstance(event, DetentionStarted | DetentionTransferred):
-        row.since = _first_day(event)
+        changes["since"] = _first_day(event)
     if isinstance(event, DetentionEnded):
-        row.released_on = event.end_date
-        row.erase_after = months_after(event.end_date, retention_months)
+        changes.update(
+            released_on=event.end_date,
+            erase_after=months_after(event.end_date, retention_months),
+        )
+    if current is None:
+        new = {
+            "subject": subject,
+            "since": _first_day(event),
+            "stay_key": key,
+            "start_event_id": None,
+            "start_digest": None,
+            "released_on": None,
+            "erase_after": None,
+        }
+        await session.execute(_NEW_RECORD, {**new, **changes})
+    else:
+        await session.execute(
+            update(_RECORDS).where(_RECORDS.c.subject == subject).values(**changes)
+        )
 
 
 async def erase_due(session: AsyncSession, today: dt.date) -> list[str]:

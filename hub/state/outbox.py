@@ -30,21 +30,24 @@ Send = Callable[[Sequence[KafkaRecord]], Awaitable[None]]
 
 
 _STAGE = insert(table(OutboxRecord))
-"""Every delivery's row: built once, one executemany a plan (see hub.state.idempotency)."""
+"""Every delivery's row: built once, one executemany a batch (see hub.state.idempotency)."""
+_APART = dt.timedelta(microseconds=1)
 
 
 async def stage(session: AsyncSession, staged: Sequence[tuple[str, str, KafkaRecord]]) -> None:
     """Keep each (delivery id, event id, record) of ``staged`` in the caller's
-    transaction, to be sent after it commits."""
+    transaction, to be sent after it commits in the order given: their creation times
+    (the order the outbox sends in) are a microsecond apart, never equal."""
     if staged:
+        first = dt.datetime.now(dt.UTC)
         rows = [
             {
                 "delivery_id": delivery_id,
                 "event_id": event_id,
-                "created_at": dt.datetime.now(dt.UTC),  # the order they are sent in
+                "created_at": first + n * _APART,
                 **columns(record),
             }
-            for delivery_id, event_id, record in staged
+            for n, (delivery_id, event_id, record) in enumerate(staged)
         ]
         await session.execute(_STAGE, rows)
 

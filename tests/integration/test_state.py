@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 from sqlalchemy import insert
@@ -12,6 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.routing.stays import StartKind, classify_start
 from hub.schemas.case import ClientExcluded, ClientMoved, ExclusionReason, TeamRole
+from hub.schemas.common import Facility
+from hub.schemas.detention import (
+    DetentionEnded,
+    DetentionEvent,
+    DetentionLeave,
+    DetentionTransferred,
+)
 from hub.state import cases, detentions, idempotency
 from hub.state.cases import load_case
 from hub.state.database import current_revision, make_engine, migrate, sessionmaker
@@ -135,3 +143,118 @@ async def test_migrations_match_the_table_definitions(engine: AsyncEngine) -> No
             lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
         )
     assert differences == []
+
+
+AMS, VUG = Facility(code="PI-AMS", name="PI Amsterdam"), Facility(code="PI-VUG", name="PI Vught")
+COMMON: dict[str, Any] = {"source_event_id": "INJUS-1", "municipality": "GM0363"}
+
+
+def _day(month: int, day: int) -> dt.date:
+    return dt.date(2026, month, day)
+
+
+class Step(NamedTuple):
+    why: str
+    event_id: str
+    event: DetentionEvent
+    stay_key: str | None
+    expected: tuple[Any, ...]
+    """(stay_key, since, released_on, erase_after, start_event_id, facility, last_event_id)"""
+
+
+STEPS = [
+    Step(
+        "a START opens the record",
+        "e1",
+        detention_started(facility=AMS, start_date=_day(3, 1)),
+        None,
+        ("e1", _day(3, 1), None, None, "e1", "PI-AMS", "e1"),
+    ),
+    Step(
+        "a transfer moves it and its since, in the same stay",
+        "e2",
+        DetentionTransferred(
+            **COMMON, facility=VUG, previous_facility=AMS, transfer_date=_day(4, 1)
+        ),
+        None,
+        ("e1", _day(4, 1), None, None, "e1", "PI-VUG", "e2"),
+    ),
+    Step(
+        "a leave keeps the since",
+        "e3",
+        DetentionLeave(**COMMON, facility=VUG, leave_start=_day(4, 15)),
+        None,
+        ("e1", _day(4, 1), None, None, "e1", "PI-VUG", "e3"),
+    ),
+    Step(
+        "a release schedules the erasure six months on",
+        "e4",
+        DetentionEnded(**COMMON, facility=VUG, end_date=_day(5, 10), release_municipality="GM0363"),
+        None,
+        ("e1", _day(4, 1), _day(5, 10), _day(11, 10), "e1", "PI-VUG", "e4"),
+    ),
+    Step(
+        "a late correction of the ended stay keeps its erasure date",
+        "e5",
+        detention_started(facility=VUG, start_date=_day(3, 2)),
+        "e1",
+        ("e1", _day(3, 2), _day(5, 10), _day(11, 10), "e5", "PI-VUG", "e5"),
+    ),
+    Step(
+        "a transfer after the release opens a stay whose START the hub never saw",
+        "e6",
+        DetentionTransferred(
+            **COMMON, facility=AMS, previous_facility=VUG, transfer_date=_day(6, 1)
+        ),
+        None,
+        ("e6", _day(6, 1), None, None, None, "PI-AMS", "e6"),
+    ),
+    Step(
+        "a START of a stay of its own opens a new one",
+        "e7",
+        detention_started(facility=VUG, start_date=_day(7, 1)),
+        None,
+        ("e7", _day(7, 1), None, None, "e7", "PI-VUG", "e7"),
+    ),
+]
+
+
+async def _kept(engine: AsyncEngine, subject: str) -> tuple[Any, ...]:
+    async with sessionmaker(engine)() as session:
+        row = await session.get(DetentionRecord, subject)
+        assert row is not None
+        return (
+            row.stay_key,
+            row.since,
+            row.released_on,
+            row.erase_after,
+            row.start_event_id,
+            row.facility_code,
+            row.last_event_id,
+        )
+
+
+async def test_a_detention_record_follows_its_stays_step_by_step(engine: AsyncEngine) -> None:
+    """A decision table of one client's detention, each step on the record the steps
+    before it left, read back from the store."""
+    for step in STEPS:
+        async with sessionmaker(engine).begin() as session:
+            current = await detentions.stay_of(session, SUBJECT)
+            await detentions.record(
+                session,
+                SUBJECT,
+                step.event,
+                step.event_id,
+                current=current,
+                stay_key=step.stay_key,
+            )
+        assert await _kept(engine, SUBJECT) == step.expected, step.why
+
+
+async def test_a_first_event_other_than_a_start_opens_a_stay_of_its_own(
+    engine: AsyncEngine,
+) -> None:
+    leave = DetentionLeave(**COMMON, facility=AMS, leave_start=_day(4, 15))
+    async with sessionmaker(engine).begin() as session:
+        await detentions.record(session, SUBJECT, leave, "e1", current=None)
+    assert await _kept(engine, SUBJECT) == ("e1", _day(4, 15), None, None, None, "PI-AMS", "e1")

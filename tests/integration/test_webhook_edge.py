@@ -53,9 +53,11 @@ async def _ready() -> Readiness:
 
 
 @contextlib.asynccontextmanager
-async def _hub(http: HttpSettings) -> AsyncIterator[Edge]:
-    """The webhook of one connector with its default limits, served as the hub serves."""
-    async with Stores() as stores:
+async def _hub(http: HttpSettings, shared: Stores | None = None) -> AsyncIterator[Edge]:
+    """The webhook of one connector with its default limits, served as the hub serves;
+    ``shared``: the state store of an edge before it (a restart, another process)."""
+    async with contextlib.AsyncExitStack() as stack:
+        stores = shared if shared is not None else await stack.enter_async_context(Stores())
         bus = Bus()
         runtime = InboundRuntime(
             IrisSignals.from_config({"webhook_secret": SECRET}),
@@ -194,33 +196,65 @@ async def test_stalled_bodies_from_many_addresses_cannot_fill_the_places_before_
     assert len(edge.bus.records) == 1
 
 
+async def _replayed_then_fresh(
+    edge: Edge, captured: bytes, headers: dict[str, str]
+) -> tuple[set[int], int]:
+    """400 replays of the signed request ``captured`` with ``headers`` from four
+    addresses, 100 each (inside every address's own allowance), 24 at once; then a fresh
+    signed request of the partner. Returns the replays' status codes and the fresh
+    request's."""
+    async with contextlib.AsyncExitStack() as stack:
+        thieves = [
+            await stack.enter_async_context(_client(edge, f"127.0.0.{n}")) for n in range(6, 10)
+        ]
+        partner = await stack.enter_async_context(_client(edge, "127.0.0.1"))
+        lanes = asyncio.Semaphore(24)
+
+        async def replay(n: int) -> int:
+            async with lanes:
+                sent = await thieves[n % 4].post(PATH, content=captured, headers=headers)
+                return sent.status_code
+
+        answers = await asyncio.gather(*(replay(n) for n in range(400)))
+        fresh = signal(signaalId="IRIS-2026-000124")
+        answer = await partner.post(PATH, content=fresh, headers=signed_headers(SECRET, fresh))
+    return set(answers), answer.status_code
+
+
+async def _accepted_once(edge: Edge, captured: bytes, headers: dict[str, str]) -> None:
+    async with _client(edge, "127.0.0.1") as partner:
+        sent = await partner.post(PATH, content=captured, headers=headers)
+    assert sent.status_code == 202, sent.text
+
+
 async def test_replays_of_a_captured_request_do_not_spend_the_partners_allowance() -> None:
     """The outside look: replays of one captured signed request were refused 409, but
     only after taking the partner's rate token, so a few hundred of them (its burst is
     100, its rate 50 a second) left the partner with 429. Now a webhook-id accepted
-    before is refused first. The 400 replays come from four addresses, 100 each, inside
-    every address's own allowance."""
+    before is refused first."""
+    captured = signal()
+    headers = signed_headers(SECRET, captured)
     async with _hub(HttpSettings(port=0)) as edge:
-        captured = signal()
-        headers = signed_headers(SECRET, captured)
-        thieves = [_client(edge, f"127.0.0.{n}") for n in range(6, 10)]
-        async with _client(edge, "127.0.0.1") as partner, contextlib.AsyncExitStack() as stack:
-            for thief in thieves:
-                await stack.enter_async_context(thief)
-            assert (await partner.post(PATH, content=captured, headers=headers)).status_code == 202
-            lanes = asyncio.Semaphore(24)
-
-            async def replay(n: int) -> int:
-                async with lanes:
-                    sent = await thieves[n % 4].post(PATH, content=captured, headers=headers)
-                    return sent.status_code
-
-            answers = await asyncio.gather(*(replay(n) for n in range(400)))
-            fresh = signal(signaalId="IRIS-2026-000124")
-            answer = await partner.post(PATH, content=fresh, headers=signed_headers(SECRET, fresh))
-    assert set(answers) == {409}
-    assert answer.status_code == 202, answer.text
+        await _accepted_once(edge, captured, headers)
+        assert await _replayed_then_fresh(edge, captured, headers) == ({409}, 202)
     assert len(edge.bus.records) == 2
+
+
+async def test_replays_a_restarted_edge_never_saw_are_refused_by_the_claim_and_cost_nothing() -> (
+    None
+):
+    """An edge keeps the webhook-ids it accepted in memory; one started since (a
+    restart, another process) does not know them. Its replays are refused 409 by the
+    claim in the accepting transaction, and each gives the partner's token back: 400 of
+    them still leave the partner its allowance."""
+    captured = signal()
+    headers = signed_headers(SECRET, captured)
+    async with Stores() as stores:
+        async with _hub(HttpSettings(port=0), stores) as first:
+            await _accepted_once(first, captured, headers)
+        async with _hub(HttpSettings(port=0), stores) as edge:
+            assert await _replayed_then_fresh(edge, captured, headers) == ({409}, 202)
+    assert len(edge.bus.records) == 1
 
 
 async def test_a_body_that_stalls_is_cut_off_with_408_and_frees_its_place() -> None:

@@ -73,7 +73,10 @@ def test_version_prints_the_installed_version_and_exits_0() -> None:
     assert result.output == f"ketenhub {metadata.version('ketenhub')}\n"
 
 
-def test_the_shell_completion_script_is_offered() -> None:
+def test_the_shell_completion_script_is_offered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For bash, named: typer otherwise asks shellingham for the parent shell, which a
+    run without one (a CI job's detached process) does not have."""
+    monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
     result = runner.invoke(app, ["--show-completion", "bash"], prog_name="hub")
     assert result.exit_code == 0, result.output
     assert "_hub_completion" in result.output

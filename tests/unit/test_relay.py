@@ -203,3 +203,30 @@ async def test_at_rest_the_relay_looks_every_two_seconds_and_at_once_again_after
     with pytest.raises(asyncio.CancelledError):
         await relay.run()
     assert pauses == [1.0, 2.0, 2.0, 2.0, 0.5, 1.0, 2.0]
+
+
+async def test_a_batchs_deliveries_are_sent_in_the_order_they_were_staged(
+    store: AsyncEngine,
+) -> None:
+    """One executemany stages a whole batch; the outbox sends by creation time, so no
+    two rows of it may share one."""
+    sessions = sessionmaker(store)
+    staged = [
+        (f"d-{n}", f"e-{n}", KafkaRecord(LLZ, b"psn-k4-client", f"{n}".encode(), {}))
+        for n in range(50)
+    ]
+    async with sessions.begin() as session:
+        await outbox.stage(session, staged)
+    sent: list[KafkaRecord] = []
+
+    async def send(records: Sequence[KafkaRecord]) -> None:
+        sent.extend(records)
+
+    async with sessions() as session:
+        created = dict(
+            (await session.execute(select(OutboxRecord.delivery_id, OutboxRecord.created_at))).all()
+        )
+    times = [created[delivery_id] for delivery_id, _, _ in staged]
+    assert times == sorted(set(times)), "creation times in the staged order, none shared"
+    assert await outbox.flush(sessions, send) == 50
+    assert [record.value for record in sent] == [record.value for _, _, record in staged]

@@ -15,7 +15,8 @@ next week, a birth date to come) is refused naming the field, whatever the conne
 
 A signed webhook is accepted once: its ``webhook-id`` is claimed in the transaction that
 accepts, so a message accepted before is refused when sent again (409), while a request
-that failed may be sent again as it was.
+that failed may be sent again as it was. The ids this process accepted are also kept in
+memory for the replay window (``replays``), so most replays are refused before any work.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from hub.bus.sealing import scope_of
 from hub.clock import SYSTEM_CLOCK, Clock
 from hub.connectors.base import Emitted, InboundConnector, InboundMessage
 from hub.connectors.runtime import metrics, signing
+from hub.connectors.runtime.replays import RecentIds
 from hub.core.errors import ContractError, HubError, PayloadTooLarge, ReplayedRequest
 from hub.core.record import KafkaRecord
 from hub.identity.keyring import Keyring
@@ -82,8 +84,12 @@ class InboundRuntime:
         keyring: Keyring | None = None,
         clock: Clock = SYSTEM_CLOCK,
         plausibility: PlausibilitySettings | None = None,
+        marks: accepted.PublishMarks | None = None,
     ):
+        """``marks``: the process's published events still to be marked so, shared by
+        its inbound connectors (one of its own when not given)."""
         self.connector = connector
+        self._marks = marks or accepted.PublishMarks(sessions)
         self._keyring = keyring
         self._clock = clock
         self._plausibility = plausibility or PlausibilitySettings()
@@ -93,18 +99,19 @@ class InboundRuntime:
         self._vault = vault
         self.consumer = f"inbound:{connector.name}"
         self.nonce_consumer = f"{NONCE_PREFIX}{connector.name}"
+        window_s = float(getattr(connector.config, "replay_window_s", 300))
+        self._accepted_ids = RecentIds(keep_s=2 * window_s)
 
     @property
     def max_body_bytes(self) -> int:
         return int(getattr(self.connector.config, "max_body_bytes", 1_048_576))
 
-    async def refuse_replayed(self, message_id: str) -> None:
-        """Refuse (409) a webhook-id accepted before, so a replayed request is answered
-        before it takes any of the partner's allowance; the claim in the accepting
-        transaction still decides a race."""
-        async with self._sessions() as session:
-            if await idempotency.was_processed(session, self.nonce_consumer, message_id):
-                raise self._replayed()
+    def refuse_replayed(self, message_id: str) -> None:
+        """Refuse (409) a webhook-id this process accepted before, so a replayed request
+        is answered before it takes any of the partner's allowance; the claim in the
+        accepting transaction decides every other case."""
+        if message_id in self._accepted_ids:
+            raise self._replayed()
 
     def _replayed(self) -> ReplayedRequest:
         metrics.MESSAGES.labels(self.connector.name, "in", "replayed").inc()
@@ -255,6 +262,7 @@ class InboundRuntime:
                 session, self.nonce_consumer, message.nonce
             ):
                 raise self._replayed()
+            marked = await self._marks.mark_in(session)
             keys = (
                 await self._keyring.current_in(
                     session, [(p.envelope.subject, scope_of(p.event)) for p in prepared]
@@ -280,12 +288,18 @@ class InboundRuntime:
                     taken.append(item.envelope)
             behind = (
                 await accepted.waiting_before(
-                    session, [k.subject for k in kept], min(k.seq for k in kept)
+                    session,
+                    [k.subject for k in kept],
+                    min(k.seq for k in kept),
+                    self._marks.pending,
                 )
                 if kept
                 else set()
             )
         # Committed: the message is durable, whatever happens to the publish below.
+        self._marks.marked(marked)
+        if message.nonce is not None:
+            self._accepted_ids.add(message.nonce)
         await self._publish(kept, behind)
         outcome = "published" if taken else "duplicate"
         metrics.MESSAGES.labels(self.connector.name, "in", outcome).inc()
@@ -308,9 +322,7 @@ class InboundRuntime:
                 connector=self.connector.name,
                 error=type(error).__name__,
             )
-        if sent:
-            async with self._sessions.begin() as session:
-                await accepted.mark_published(session, sent)
+        self._marks.published(sent)
 
     async def _publish_in_order(
         self, kept: Sequence[accepted.Accepted], behind: set[str], sent: list[int]
@@ -326,6 +338,10 @@ class InboundRuntime:
                 subject=item.subject,
                 message_id=item.event_id,
             )
+
+    async def close(self) -> None:
+        """Mark what this runtime's process published (:class:`accepted.PublishMarks`)."""
+        await self._marks.close()
 
     async def _remember_first(self, prepared: Sequence[Prepared]) -> None:
         """While the pseudonym key rotates, the router reads the BSN to move a client's

@@ -9,7 +9,8 @@ stalled bodies from many addresses cannot keep it out. Someone who cannot sign s
 only their own address's allowance, never a partner's.
 
 After authentication, per partner: a token bucket for the rate, and a cap on requests in
-flight, so one partner's burst cannot starve the others or the hub.
+flight, so one partner's burst cannot starve the others or the hub. A request refused as
+a replay gives its token back.
 
 Above any of them the sender gets 429 problem+json with ``Retry-After`` and nothing is
 published."""
@@ -23,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from hub.core.errors import TooManyRequests
+from hub.core.errors import ReplayedRequest, TooManyRequests
 
 
 @dataclass
@@ -49,6 +50,10 @@ class TokenBucket:
             self._tokens -= 1
             return 0.0
         return (1 - self._tokens) / self.rate_per_s
+
+    def give_back(self) -> None:
+        """Return a token taken for a request that turned out not to count."""
+        self._tokens = min(float(self.burst), self._tokens + 1)
 
 
 @dataclass
@@ -82,6 +87,9 @@ class PartnerLimits:
         self._in_flight += 1
         try:
             yield
+        except ReplayedRequest:  # refused by its claim: a replay spends no allowance
+            self._bucket.give_back()
+            raise
         finally:
             self._in_flight -= 1
 

@@ -1,10 +1,12 @@
 """Runs a look-up connector behind the router's ``CaseLookup`` interface: the router asks
-by pseudonym, the runtime re-identifies and retries within a time budget."""
+by pseudonym, the runtime re-identifies (one read for a batch's subjects) and retries
+each within a time budget."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -15,7 +17,7 @@ from hub.connectors.runtime import metrics
 from hub.core.errors import RetryableError
 from hub.identity.vault import IdentityVault
 from hub.logs import get_logger
-from hub.routing.lookup import not_found
+from hub.routing.lookup import LookUp, each, not_found
 from hub.schemas.case import KedoLookupResult
 
 log = get_logger(__name__)
@@ -37,13 +39,25 @@ class LookupRuntime:
         self._budget = float(getattr(connector.config, "budget_s", 10.0))
         self._backoff = backoff or Backoff(max_attempts=1000, initial_s=0.2, max_s=2.0)
 
-    async def lookup(self, subject: str) -> KedoLookupResult:
-        """Raises RetryableError when the budget runs out; the caller keeps the event."""
+    async def lookup_all(self, subjects: Collection[str]) -> dict[str, LookUp]:
+        """A RetryableError where the budget ran out; the caller keeps that event."""
+        if not subjects:
+            return {}
         async with self._sessions() as session:
-            bsn = await self._vault.reveal(session, subject)
-        if bsn is None:
-            log.warning("lookup_without_identity", connector=self.connector.name, subject=subject)
-            return not_found()
+            bsns = await self._vault.reveal_all(session, subjects)
+
+        async def ask(subject: str) -> KedoLookupResult:
+            bsn = bsns.get(subject)
+            if bsn is None:
+                log.warning(
+                    "lookup_without_identity", connector=self.connector.name, subject=subject
+                )
+                return not_found()
+            return await self._ask(bsn)
+
+        return await each(subjects, ask)
+
+    async def _ask(self, bsn: str) -> KedoLookupResult:
         deadline = time.monotonic() + self._budget
         attempt = 0
         while True:

@@ -95,7 +95,7 @@ def webhook_router(
                 "the body came too slowly while others waited; send it again",
                 retry_after_s=1.0,
             ) from None
-        await runtime.refuse_replayed(claim.message_id)
+        runtime.refuse_replayed(claim.message_id)
         with limits[name].admit():
             return await _ingest(runtime, name, body, claim, request)
 

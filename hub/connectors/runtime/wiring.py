@@ -34,6 +34,7 @@ from hub.identity.keyring import Keyring
 from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.vault import IdentityVault
 from hub.settings import HttpSettings, KafkaSettings, PlausibilitySettings
+from hub.state import accepted
 
 
 @dataclass
@@ -89,6 +90,8 @@ class ConnectorSet:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        for runtime in self.inbound.values():
+            await runtime.close()
         for connector in self.connectors():
             await connector.close()
 
@@ -116,6 +119,7 @@ def wire(
     _one_connector_per_event(outbound)
     peers = _outbound_classes(outbound) if outbound else []
     send = EventPublisher(broker).send
+    marks = accepted.PublishMarks(sessions)
     for connector in connectors:
         if isinstance(connector, InboundConnector):
             wired.inbound[connector.name] = InboundRuntime(
@@ -127,6 +131,7 @@ def wire(
                 keyring=keyring,
                 clock=clock,
                 plausibility=plausibility,
+                marks=marks,
             )
         elif isinstance(connector, OutboundConnector):
             runtime = OutboundRuntime(
