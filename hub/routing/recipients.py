@@ -41,7 +41,7 @@ from hub.schemas.detention import (
     DetentionStarted,
     DetentionTransferred,
 )
-from hub.schemas.partners import partner_kind, pi_partner, role_of_kind
+from hub.schemas.partners import partner_kind, pi_partner, role_of_kind, role_refusal
 from hub.schemas.signals import SignalEvent
 from hub.state.cases import INCLUDED, Case
 
@@ -180,7 +180,8 @@ def _detention_context(
     ):
         if contact is not None:
             contacts[role] = contact
-            if contact.partner:
+            # A contact KEDO names in a role its partner's kind cannot hold is no member.
+            if contact.partner and role_refusal(contact.partner, role) is None:
                 members.append(TeamMember(partner=contact.partner, role=role))
     nazorg: set[str] = set()
     # Seed 003: the PI that holds the client is in the team, and leaves it at release.

@@ -12,7 +12,7 @@ from hub.core import topics
 from hub.schemas.base import CanonicalEvent, Payload
 from hub.schemas.categories import DataCategory, categorised
 from hub.schemas.common import Contact
-from hub.schemas.partners import PartnerId
+from hub.schemas.partners import PartnerId, role_refusal
 from hub.schemas.plausibility import fact, may_lie_ahead
 from hub.schemas.roles import TeamRole as TeamRole  # where the team is defined, too
 
@@ -22,6 +22,13 @@ L, C, J = DataCategory.LABEL, DataCategory.CONTACT, DataCategory.JUSTICE
 class TeamMember(Payload):
     partner: PartnerId
     role: TeamRole
+
+    @model_validator(mode="after")
+    def _a_role_its_kind_may_hold(self) -> TeamMember:
+        refusal = role_refusal(self.partner, self.role)
+        if refusal is not None:
+            raise ValueError(refusal)
+        return self
 
 
 class ExclusionReason(StrEnum):

@@ -6,6 +6,10 @@ kind of partner is data, not a hub release. Its partners can be team members, se
 and recipients (on a delivery topic of their own), and receive what the sharing rules
 give the role they hold; a configured kind may not shadow a built-in one, and names a
 role the rules know, or it is refused when the hub starts.
+
+Which roles a partner may hold in a team follows from its kind (:func:`role_refusal`):
+a role that is an authority's task is held only by partners of that kind, so a team
+registration cannot make a care provider the police and give it the police's label.
 """
 
 from __future__ import annotations
@@ -125,6 +129,31 @@ def role_of_kind(kind: str) -> TeamRole | None:
     """The role a kind's partners hold where no team registration names one."""
     rule = known_kinds().get(kind)
     return None if rule is None else rule.role
+
+
+CARE_ROLES = frozenset({TeamRole.LEVENSLOOPCOORDINATOR, TeamRole.ZORGAANBIEDER})
+"""The roles of care: held by a levensloopaanbieder and by the partners of a configured
+kind (a GGZ provider may be a client's levensloopaanbieder)."""
+
+
+def role_refusal(partner_id: str, role: TeamRole) -> str | None:
+    """Why a partner of ``partner_id``'s kind may not hold ``role`` in a team, or None.
+
+    Each built-in kind holds its own role: the ZVH process direction, the municipality
+    case direction, the PI, probation, the police and the crisis service are
+    authorities' tasks and no one else's. A levensloopaanbieder also holds the care
+    roles; a configured kind holds its configured role and the care roles; DJI and KEDO
+    hold none. Raises ValueError for an id no known kind accepts."""
+    kind = partner_kind(partner_id)
+    rule = known_kinds()[kind]
+    if role is rule.role:
+        return None
+    if role in CARE_ROLES and (kind == PartnerKind.LLZ or kind not in BUILT_IN):
+        return None
+    held = f"only {rule.role.value}" if rule.role is not None else "no role"
+    if kind not in BUILT_IN or kind == PartnerKind.LLZ:
+        held += f" or {' or '.join(sorted(r.value for r in CARE_ROLES))}"
+    return f"a partner of kind {kind!r} cannot be {role.value} in a team ({kind} holds {held})"
 
 
 def delivery_kinds() -> tuple[str, ...]:

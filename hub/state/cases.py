@@ -20,6 +20,7 @@ from hub.core.calendar import local_day
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.case import ClientExcluded, ClientIncluded, ClientMoved, TeamMember, TeamRole
 from hub.schemas.common import Contact
+from hub.schemas.partners import role_refusal
 from hub.state.tables import CaseState, TeamMembership
 
 INCLUDED = "included"
@@ -172,6 +173,8 @@ async def cases_among(session: AsyncSession, subjects: Collection[str]) -> dict[
             team=tuple(
                 TeamMember(partner=r.partner, role=TeamRole(r.role))
                 for r in sorted(members[state.subject], key=lambda r: (r.role, r.partner))
+                # Kept before the rule of roles by kind: such a member is no member.
+                if role_refusal(r.partner, TeamRole(r.role)) is None
             ),
             contacts=_contacts(state.contacts),
             excluded_on=state.excluded_on,

@@ -140,6 +140,19 @@ def test_the_message_names_its_zvh_as_the_sender() -> None:
     assert len(item.event.team) == 3
 
 
+def test_an_inclusion_that_makes_a_care_provider_the_police_is_refused_naming_the_member() -> None:
+    """The outside look: a ZVH registered ``llz:ok`` as ``politie``, and it was sent the
+    police's label. A role its kind cannot hold is refused at the edge."""
+    team = [
+        {"partner": "llz:fivoor", "rol": "levensloopcoordinator"},
+        {"partner": "llz:ok", "rol": "politie"},
+    ]
+    body = event("INCLUSIE", "ZVH-10", datum="2026-03-01", gemeente="GM0363", team=team)
+    with pytest.raises(ContractError, match="cannot be politie in a team") as info:
+        ZvhEvents.from_config({}).translate(InboundMessage(body=body))
+    assert info.value.field == "team.1"
+
+
 def test_a_withdrawn_consent_needs_its_id() -> None:
     consent = {**fhir_consent("c-9", patient=BSN), "status": "inactive"}
     del consent["id"]

@@ -23,7 +23,7 @@ from hub.schemas.detention import (
 from hub.state import cases, detentions, idempotency
 from hub.state.cases import load_case
 from hub.state.database import current_revision, make_engine, migrate, sessionmaker
-from hub.state.tables import DetentionRecord
+from hub.state.tables import DetentionRecord, TeamMembership
 from tests.backends import fresh_database
 from tests.data import PROCESREGISSEUR, TEST_BSNS, client_included, detention_started, pseudonymiser
 
@@ -88,6 +88,26 @@ async def test_a_rolled_back_claim_leaves_no_trace(engine: AsyncEngine) -> None:
         await session.rollback()
     async with sessions.begin() as session:
         assert await idempotency.claim(session, "router", "evt-2") is True
+
+
+async def test_a_member_kept_in_a_role_its_kind_cannot_hold_is_no_member(
+    engine: AsyncEngine,
+) -> None:
+    """A membership stored before the rule of roles by kind (a care provider as the
+    police) is left out of the team when the case is read, never addressed."""
+    sessions = sessionmaker(engine)
+    async with sessions.begin() as session:
+        await cases.apply(session, SUBJECT, client_included(), "e1")
+        session.add(
+            TeamMembership(
+                subject=SUBJECT, partner="llz:ok", role="politie", since=dt.date(2026, 3, 1)
+            )
+        )
+    async with sessions() as session:
+        case = await load_case(session, SUBJECT)
+    assert case is not None
+    assert not case.is_member("llz:ok")
+    assert case.is_member("llz:fivoor")
 
 
 async def test_case_lifecycle_include_move_exclude(engine: AsyncEngine) -> None:

@@ -324,3 +324,42 @@ def test_a_partner_id_longer_than_the_store_keeps_is_refused_whatever_its_rule(
             partner_kind(f"{kind}:{'a' * 30}")
     finally:
         known_kinds.cache_clear()
+
+
+# Which roles each kind may hold in a team, written out by hand (DESIGN §1: the
+# authorities' tasks are theirs alone; a care provider holds the care roles).
+CARE = {TeamRole.LEVENSLOOPCOORDINATOR, TeamRole.ZORGAANBIEDER}
+MAY_HOLD: dict[str, set[TeamRole]] = {
+    "dji": set(),
+    "kedo": set(),
+    "zvh:amsterdam": {TeamRole.PROCESREGISSEUR},
+    "gemeente:GM0363": {TeamRole.CASUSREGISSEUR},
+    "llz:fivoor": CARE,
+    "pi:pi-vug": {TeamRole.PI_BACKOFFICE},
+    "politie": {TeamRole.POLITIE},
+    "reclassering": {TeamRole.RECLASSERING},
+    "crisis:amsterdam": {TeamRole.CRISISDIENST},
+    "ggz:parnassia": CARE,  # configured, a zorgaanbieder
+    "wijkteam-west": CARE,  # configured, no role of its own
+    "buurtregie:oost": CARE | {TeamRole.CASUSREGISSEUR},  # configured, a casusregisseur
+}
+
+
+@pytest.mark.parametrize("partner_id", sorted(MAY_HOLD))
+@pytest.mark.parametrize("role", list(TeamRole))
+def test_a_team_member_holds_only_a_role_its_kind_may_hold(
+    monkeypatch: pytest.MonkeyPatch, partner_id: str, role: TeamRole
+) -> None:
+    """The outside look: a ZVH registered a care provider as the police, and it was sent
+    the police's label. Every kind against every role."""
+    buurtregie = {"buurtregie": {"qualifier": "[a-z]{1,20}", "role": "casusregisseur"}}
+    monkeypatch.setenv("HUB_PARTNERS__KINDS", json.dumps({**GGZ, **WIJKTEAM, **buurtregie}))
+    known_kinds.cache_clear()
+    try:
+        if role in MAY_HOLD[partner_id]:
+            assert TeamMember(partner=partner_id, role=role).role is role
+        else:
+            with pytest.raises(ValidationError, match=rf"cannot be {role.value} in a team"):
+                TeamMember(partner=partner_id, role=role)
+    finally:
+        known_kinds.cache_clear()

@@ -234,7 +234,7 @@ class TestAddressees:
             found=True,
             included=True,
             team=(
-                TeamMember(partner="dji", role=R.CASUSREGISSEUR),
+                TeamMember(partner="gemeente:GM0599", role=R.CASUSREGISSEUR),
                 TeamMember(partner=GEMEENTE, role=R.CASUSREGISSEUR),
                 TeamMember(partner="gemeente:GM0344", role=R.CASUSREGISSEUR),
                 TeamMember(partner=LLZ, role=R.LEVENSLOOPCOORDINATOR),
@@ -243,7 +243,7 @@ class TestAddressees:
             nazorg_only=frozenset({"gemeente:GM0344"}),
         )
         # The sender is skipped, and the partners after it in the same role still hear.
-        assert addressees(detention_started(), context, "dji") == [
+        assert addressees(detention_started(), context, "gemeente:GM0599") == [
             Addressee(GEMEENTE, R.CASUSREGISSEUR, Flow.A, LLA, None),
             Addressee("gemeente:GM0344", R.CASUSREGISSEUR, Flow.A, NAZORG, None),
             Addressee(LLZ, R.LEVENSLOOPCOORDINATOR, Flow.A, LLA, None),
@@ -507,3 +507,16 @@ class TestBreakGlass:
             everything,
             Addressee("reclassering", R.RECLASSERING, Flow.F, LLA, frozenset({"outcome"})),
         ]
+
+
+def test_a_contact_kedo_names_in_a_role_its_partner_cannot_hold_is_no_member() -> None:
+    """KEDO names the LLC's partner; one whose kind cannot be an LLC (here a
+    municipality) is kept as the notice's contact but is not addressed as the LLC."""
+    wrong = LLC.model_copy(update={"partner": "gemeente:GM0344"})
+    context = case_context(detention_started(), None, kedo_hit(llc=wrong), TODAY)
+    assert ("gemeente:GM0344", R.LEVENSLOOPCOORDINATOR) not in {
+        (m.partner, m.role) for m in context.team
+    }
+    assert context.contacts[R.LEVENSLOOPCOORDINATOR] == wrong
+    right = case_context(detention_started(), None, kedo_hit(), TODAY)
+    assert (LLC.partner, R.LEVENSLOOPCOORDINATOR) in {(m.partner, m.role) for m in right.team}

@@ -27,7 +27,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hub.connectors import ContractError, Emitted, InboundConfig, InboundConnector, InboundMessage
 from hub.connectors.partner_json import DutchContact, read_object
@@ -50,6 +50,7 @@ from hub.schemas.consent import (
 )
 from hub.schemas.consent_profile import ProfileError, read_consent
 from hub.schemas.fhir import BSN_SYSTEM
+from hub.schemas.partners import role_refusal
 
 VERSIONS = ("1",)
 PARTNER_FIELDS = {
@@ -71,6 +72,14 @@ class ZvhEventsConfig(InboundConfig):
 class _Member(BaseModel):
     partner: str
     rol: TeamRole
+
+    @model_validator(mode="after")
+    def _a_role_its_kind_may_hold(self) -> _Member:
+        """Refused here, so the answer names the member (``team.<n>``)."""
+        refusal = role_refusal(self.partner, self.rol)
+        if refusal is not None:
+            raise ValueError(refusal)
+        return self
 
 
 class _Header(BaseModel):
