@@ -12,7 +12,7 @@ from hub.core import topics
 from hub.schemas.base import CanonicalEvent, Payload
 from hub.schemas.categories import DataCategory, categorised
 from hub.schemas.common import Contact
-from hub.schemas.partners import PartnerId, role_refusal
+from hub.schemas.partners import PartnerId, ZvhId, role_refusal
 from hub.schemas.plausibility import fact, may_lie_ahead
 from hub.schemas.roles import TeamRole as TeamRole  # where the team is defined, too
 
@@ -46,7 +46,7 @@ class ClientIncluded(CaseEvent):
     """ZVH INCLUSIE: the client joins the Levensloopaanpak and gets a levensloopteam."""
 
     name: ClassVar[str] = "case.included"
-    zvh: PartnerId = categorised(L, description="The ZVH that holds process direction.")
+    zvh: ZvhId = categorised(L, description="The ZVH that holds process direction.")
     included_since: dt.date = fact(L, description="Date of inclusion.")
     municipality: str = categorised(
         L, description="GM code of the municipality.", pattern=r"^GM\d{4}$"
@@ -75,7 +75,7 @@ class ClientExcluded(CaseEvent):
     """ZVH EXCLUSIE: the client leaves the approach; every label is withdrawn (flow C)."""
 
     name: ClassVar[str] = "case.excluded"
-    zvh: PartnerId = categorised(L, description="The ZVH that closes the case.")
+    zvh: ZvhId = categorised(L, description="The ZVH that closes the case.")
     reason: ExclusionReason = categorised(L, description="Why the case ends.")
     excluded_on: dt.date = may_lie_ahead(
         L, description="Date of exclusion; an exclusion may be planned, so it may lie ahead."
@@ -86,8 +86,8 @@ class ClientMoved(CaseEvent):
     """ZVH VERHUIZING: process direction moves to another ZVH (flow G)."""
 
     name: ClassVar[str] = "case.moved"
-    from_zvh: PartnerId = categorised(L, description="The ZVH handing over.")
-    to_zvh: PartnerId = categorised(L, description="The ZVH taking over.")
+    from_zvh: ZvhId = categorised(L, description="The ZVH handing over.")
+    to_zvh: ZvhId = categorised(L, description="The ZVH taking over.")
     moved_on: dt.date = may_lie_ahead(
         L, description="Date of the handover; the ZVHs agree it in advance, so it may lie ahead."
     )
@@ -106,7 +106,7 @@ class KedoLookupResult(CanonicalEvent):
     topic: ClassVar[topics.TopicSpec] = topics.LOOKUP
     name: ClassVar[str] = "case.lookup-result"
     found: bool = categorised(L, description="Whether any ZVH has a current case.")
-    zvh: PartnerId | None = categorised(L, description="The ZVH with the case.", default=None)
+    zvh: ZvhId | None = categorised(L, description="The ZVH with the case.", default=None)
     case_type: str | None = categorised(
         J, description="KEDO case type.", default=None, max_length=100
     )
@@ -142,7 +142,7 @@ class CaseDisputed(CanonicalEvent):
 
     topic: ClassVar[topics.TopicSpec] = topics.LOOKUP
     name: ClassVar[str] = "case.disputed"
-    zvh: PartnerId = categorised(L, description="The ZVH asked to resolve the dispute.")
+    zvh: ZvhId = categorised(L, description="The ZVH asked to resolve the dispute.")
     hub_says: CaseView = categorised(L, description="The case as the hub's own state has it.")
     kedo_says: CaseView = categorised(L, description="The case as KEDO answered.")
     met_by: str = categorised(
@@ -154,6 +154,6 @@ class CaseDisputed(CanonicalEvent):
     excluded_on: dt.date | None = may_lie_ahead(
         L, description="The exclusion date the hub has (it may lie ahead).", default=None
     )
-    kedo_zvh: PartnerId | None = categorised(
+    kedo_zvh: ZvhId | None = categorised(
         L, description="The ZVH KEDO named, when another.", default=None
     )

@@ -10,7 +10,7 @@ from hub.core import topics
 from hub.schemas.base import CanonicalEvent
 from hub.schemas.categories import DataCategory, categorised
 from hub.schemas.common import Contact
-from hub.schemas.partners import PartnerId
+from hub.schemas.partners import PartnerId, ZvhId
 from hub.schemas.plausibility import fact, may_lie_ahead
 
 L, C = DataCategory.LABEL, DataCategory.CONTACT
@@ -30,7 +30,7 @@ class LabelEvent(CanonicalEvent):
 
 class LabelSet(LabelEvent):
     name: ClassVar[str] = "label.set"
-    zvh: PartnerId = categorised(L, description="The ZVH that included the client.")
+    zvh: ZvhId = categorised(L, description="The ZVH that included the client.")
     valid_from: dt.date = fact(L, description="Start of the label: the date of inclusion.")
     valid_until: dt.date | None = may_lie_ahead(
         L, description="End of the label: a planned exclusion may lie ahead.", default=None

@@ -146,14 +146,13 @@ def role_refusal(partner_id: str, role: TeamRole) -> str | None:
     hold none. Raises ValueError for an id no known kind accepts."""
     kind = partner_kind(partner_id)
     rule = known_kinds()[kind]
-    if role is rule.role:
+    held = {rule.role} if rule.role is not None else set()
+    if kind == PartnerKind.LLZ or kind not in BUILT_IN:
+        held |= CARE_ROLES
+    if role in held:
         return None
-    if role in CARE_ROLES and (kind == PartnerKind.LLZ or kind not in BUILT_IN):
-        return None
-    held = f"only {rule.role.value}" if rule.role is not None else "no role"
-    if kind not in BUILT_IN or kind == PartnerKind.LLZ:
-        held += f" or {' or '.join(sorted(r.value for r in CARE_ROLES))}"
-    return f"a partner of kind {kind!r} cannot be {role.value} in a team ({kind} holds {held})"
+    may = " or ".join(sorted(r.value for r in held)) if held else "no role"
+    return f"a partner of kind {str(kind)!r} cannot be {role.value} in a team (it holds {may})"
 
 
 def delivery_kinds() -> tuple[str, ...]:
@@ -199,6 +198,17 @@ def _validate(partner_id: str) -> str:
 
 
 PartnerId = Annotated[str, AfterValidator(_validate)]
+
+
+def _validate_zvh(partner_id: str) -> str:
+    if partner_kind(partner_id) != PartnerKind.ZVH:
+        raise ValueError(f"{partner_id!r} is not a ZVH: a ZVH's partner id is zvh:<name>")
+    return partner_id
+
+
+ZvhId = Annotated[str, AfterValidator(_validate_zvh)]
+"""The partner id of a ZVH: where an event names the ZVH with process direction, no
+other kind of partner can take that place."""
 
 
 def pi_partner(facility_code: str) -> str:

@@ -153,6 +153,36 @@ def test_an_inclusion_that_makes_a_care_provider_the_police_is_refused_naming_th
     assert info.value.field == "team.1"
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (
+            event(
+                "VERHUIZING",
+                "ZVH-11",
+                naarZvh="politie",
+                datum="2027-01-01",
+                procesregisseur=PERSON,
+            ),
+            "naarZvh",
+        ),
+        (
+            event(
+                "VERHUIZING", "ZVH-12", naarZvh="llz:x", datum="2027-01-01", procesregisseur=PERSON
+            ),
+            "naarZvh",
+        ),
+        (INCLUSIE.replace(b'"zvh": "zvh:amsterdam"', b'"zvh": "politie"'), "zvh"),
+    ],
+)
+def test_only_a_zvh_can_take_over_process_direction(body: bytes, field: str) -> None:
+    """The second outside look: a move to the police was accepted, and routing it then
+    failed on the police as procesregisseur. Only a ZVH can be the ZVH."""
+    with pytest.raises(ContractError, match="is not a ZVH") as info:
+        ZvhEvents.from_config({}).translate(InboundMessage(body=body))
+    assert info.value.field == field
+
+
 def test_a_withdrawn_consent_needs_its_id() -> None:
     consent = {**fhir_consent("c-9", patient=BSN), "status": "inactive"}
     del consent["id"]

@@ -5,6 +5,7 @@ that cannot work is refused with its field named before the hub starts."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -24,7 +25,7 @@ from hub.core.errors import ConfigurationError
 from hub.deploy.access import acl_plan, strimzi_resources
 from hub.routing.recipients import CaseContext, addressees
 from hub.schemas.asyncapi import document
-from hub.schemas.case import TeamMember, TeamRole
+from hub.schemas.case import ClientExcluded, TeamMember, TeamRole
 from hub.schemas.partners import (
     hub_topics,
     kind_rules,
@@ -267,6 +268,22 @@ def test_a_lax_qualifier_rule_still_gives_ids_the_store_and_a_reader_can_keep(
         assert valid_partner_id(partner_id) is valid
     finally:
         known_kinds.cache_clear()
+
+
+def test_a_refusal_names_the_kind_and_what_it_may_hold() -> None:
+    with pytest.raises(ValidationError) as info:
+        TeamMember(partner="llz:fivoor", role=TeamRole.POLITIE)
+    assert (
+        "a partner of kind 'llz' cannot be politie in a team "
+        "(it holds levensloopcoordinator or zorgaanbieder)"
+    ) in str(info.value)
+
+
+@pytest.mark.parametrize("partner_id", ["politie", "llz:x", "gemeente:GM0363", "dji"])
+def test_the_zvh_of_an_event_is_a_zvh(partner_id: str) -> None:
+    with pytest.raises(ValidationError, match="is not a ZVH"):
+        ClientExcluded(zvh=partner_id, reason="closed", excluded_on=dt.date(2026, 3, 1))
+    assert ClientExcluded(zvh="zvh:utrecht", reason="closed", excluded_on=dt.date(2026, 3, 1))
 
 
 def test_hub_run_refuses_a_bsn_authority_for_what_is_not_a_kind() -> None:

@@ -50,7 +50,7 @@ from hub.schemas.consent import (
 )
 from hub.schemas.consent_profile import ProfileError, read_consent
 from hub.schemas.fhir import BSN_SYSTEM
-from hub.schemas.partners import role_refusal
+from hub.schemas.partners import ZvhId, role_refusal
 
 VERSIONS = ("1",)
 PARTNER_FIELDS = {
@@ -87,7 +87,7 @@ class _Header(BaseModel):
     id: str = Field(min_length=1, max_length=100)
     soort: str
     bsn: str = Field(min_length=8, max_length=9)
-    zvh: str
+    zvh: ZvhId
 
 
 class _Inclusion(BaseModel):
@@ -109,7 +109,7 @@ class _Exclusion(BaseModel):
 
 class _Move(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    naarZvh: str  # noqa: N815 - the ZVH's field name
+    naarZvh: ZvhId  # noqa: N815 - the ZVH's field name
     datum: dt.date
     procesregisseur: DutchContact
 
