@@ -104,6 +104,7 @@ def main() -> None:
     output stays its own (a command with settings it cannot read says so itself)."""
     from pydantic_settings import SettingsError
 
+    from hub.cli.failure import failed
     from hub.logs import configure_logging
     from hub.settings import HubSettings
 
@@ -117,8 +118,7 @@ def main() -> None:
         message = _settings_error(error)
         if message is None:
             raise
-        typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-        raise SystemExit(2) from None
+        raise SystemExit(failed(message).exit_code) from None
 
 
 def _settings_error(error: Exception) -> str | None:

@@ -14,6 +14,7 @@ import typer
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.cli.failure import failed
 from hub.cli.notes import operator_note
 from hub.cli.remote import ConnectorState, DueAnswer, PausedAnswer, Remote, signed_in
 from hub.cli.store import current_store, store_url, with_session
@@ -60,12 +61,12 @@ def list_command(
     """Every installed connector: kind, version, partner, topics and health, what it
     holds and its pause; after `hub login`, health, held and pause as the running hub
     sees them (and only the connectors the account may see)."""
+    settings = HubSettings()
     try:
         classes = registry.installed()
+        registry.require_installed(settings.connectors, classes)
     except ConfigurationError as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
-    settings = HubSettings()
+        raise failed(f"{error}") from None
     remote = signed_in(settings)
 
     async def describe() -> list[dict[str, Any]]:
@@ -126,12 +127,10 @@ def _outbound(name: str) -> None:
     try:
         cls = registry.installed().get(name)
     except ConfigurationError as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        raise failed(f"{error}") from None
     if cls is None or cls.kind != "outbound":
         what = "is not an installed connector" if cls is None else "receives; it cannot be paused"
-        typer.secho(f"error: {name} {what}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
+        raise failed(f"{name} {what}")
 
 
 @app.command("pause")
@@ -210,8 +209,7 @@ def new_command(
     try:
         rendered = new_connector(name, kind, partner=partner, standalone=standalone)
     except ConfigurationError as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        raise failed(f"{error}") from None
     for path in rendered.files:
         typer.echo(f"wrote {path}")
     if standalone is None:

@@ -19,6 +19,7 @@ import json
 
 import typer
 
+from hub.cli.failure import failed
 from hub.cli.notes import operator_note
 from hub.cli.remote import LetterSummary, ReplayAnswer, ShownLetter, signed_in
 from hub.cli.tables import print_table
@@ -97,8 +98,7 @@ def show_command(
 
     found = dlq_store.letter(letter_id)
     if found is None:
-        typer.secho(f"error: no dead letter {letter_id}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
+        raise failed(f"no dead letter {letter_id}")
     typer.echo(json.dumps(found, indent=2, sort_keys=True))
 
 
@@ -147,8 +147,7 @@ def replay_command(
 
     results = dlq_store.replay(settings, letter_id, partner, dry_run=dry_run, shown=_print_plan)
     if letter_id is not None and not results:
-        typer.secho(f"error: no dead letter {letter_id}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
+        raise failed(f"no dead letter {letter_id}")
     _replay_summary(results, dry_run)
 
 
@@ -184,13 +183,7 @@ def discard_command(
 
     letter, done = dlq_store.discard(settings, letter_id, why)
     if letter is None:
-        typer.secho(f"error: no dead letter {letter_id}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
+        raise failed(f"no dead letter {letter_id}")
     if not done:
-        typer.secho(
-            f"error: dead letter {letter.id} was {letter.state.value} already",
-            fg=typer.colors.RED,
-            err=True,
-        )
-        raise typer.Exit(1)
+        raise failed(f"dead letter {letter.id} was {letter.state.value} already", code=1)
     typer.echo(f"{letter.id} discarded; what waited behind it goes on")

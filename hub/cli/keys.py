@@ -20,6 +20,7 @@ import typer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.cli.failure import failed
 from hub.cli.store import with_keyring
 from hub.core.errors import ConfigurationError
 from hub.identity.keyfiles import RELOAD_S, KeyDirectory
@@ -144,13 +145,11 @@ def retire_command(
 
     needing = with_keyring(work)
     if needing:
-        typer.secho(
+        raise failed(
             f"{kind} key {key_id} is still needed by {needing} record(s): finish the "
             f"rotation with `hub keys finish` first",
-            fg=typer.colors.RED,
-            err=True,
+            code=1,
         )
-        raise typer.Exit(1)
     try:
         source = (
             master_keys_from_settings(settings, create_key=False).source
@@ -159,6 +158,5 @@ def retire_command(
         )
         _directory(source, kind).retire(key_id)
     except (ValueError, ConfigurationError) as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        raise failed(f"{error}") from None
     typer.echo(f"{kind} key {key_id} retired")

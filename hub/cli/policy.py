@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import NoReturn
 
 import typer
 
+from hub.cli.failure import failed
 from hub.core.errors import ContractError, HubError
 from hub.routing import decision_table
 from hub.routing.cedar_policy import CedarPolicy, policy_from_settings
@@ -26,23 +26,20 @@ def decide_command(
     try:
         text = input_file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        _refuse(f"cannot read {input_file}: {getattr(error, 'strerror', None) or error}")
+        raise failed(
+            f"cannot read {input_file}: {getattr(error, 'strerror', None) or error}"
+        ) from None
     try:
         data = ContractError.validate(DecisionInput, json.loads(text))
     except json.JSONDecodeError as error:
-        _refuse(f"{input_file} is not JSON: {error.msg} at line {error.lineno}")
+        raise failed(f"{input_file} is not JSON: {error.msg} at line {error.lineno}") from None
     except ContractError as error:
-        _refuse(str(error))
+        raise failed(str(error)) from None
     try:
         decision = decide(data, CedarPolicy())
     except HubError as error:
-        _refuse(str(error))
+        raise failed(str(error)) from None
     typer.echo(decision.model_dump_json(indent=2))
-
-
-def _refuse(message: str) -> NoReturn:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
 
 
 @app.command("schema")
@@ -59,7 +56,7 @@ def check_command() -> None:
     try:
         policy = policy_from_settings(HubSettings().policy)
     except HubError as error:
-        _refuse(str(error))
+        raise failed(str(error)) from None
     result = decision_table.check(policy)
     typer.echo(
         f"policy {policy.version}: {result.cases} cases, {len(result.disagreements)} "
@@ -103,7 +100,7 @@ def table_command(
         return
     text = update.read_text(encoding="utf-8")
     if decision_table.BEGIN not in text or decision_table.END not in text:
-        _refuse(f"{update} has no {decision_table.BEGIN} … {decision_table.END} markers")
+        raise failed(f"{update} has no {decision_table.BEGIN} … {decision_table.END} markers")
     update.write_text(decision_table.splice(text), encoding="utf-8")
 
 

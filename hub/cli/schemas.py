@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from hub.cli.failure import failed
 from hub.schemas.compatibility import breaking_changes, read_snapshots
 from hub.schemas.export import event_schemas, export_schemas
 
@@ -35,8 +36,7 @@ def check(
     event removed); additions pass."""
     committed = read_snapshots(snapshots)
     if not committed:
-        typer.secho(f"error: no schemas in {snapshots}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
+        raise failed(f"no schemas in {snapshots}")
     current = event_schemas()
     breaking = breaking_changes(committed, current)
     for change in breaking:

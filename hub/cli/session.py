@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import typer
 
+from hub.cli.failure import failed
 from hub.cli.remote import forget, hub_address, keep, running_hub_url, sign_in
 from hub.settings import HubSettings
 
@@ -21,12 +22,7 @@ def login(
     settings = HubSettings()
     given = url or running_hub_url(settings)
     if not given:
-        typer.secho(
-            "error: no hub runs in this data directory; give its address with --url",
-            fg=typer.colors.RED,
-            err=True,
-        )
-        raise typer.Exit(2)
+        raise failed("no hub runs in this data directory; give its address with --url")
     address = hub_address(given)
     session = sign_in(address, username, password)
     path = keep(settings, address, session)

@@ -14,6 +14,7 @@ import httpx
 import typer
 
 from hub.cli.endpoints import endpoints_path
+from hub.cli.failure import failed
 from hub.cli.store import current_store, run_or_exit, store_url, subjects_of
 from hub.settings import HubSettings
 from hub.simulators.population import POPULATION, inclusion
@@ -34,13 +35,10 @@ def _simulators() -> dict[str, str]:
     try:
         urls: dict[str, str] = json.loads(path.read_text())["simulators"]
     except (OSError, KeyError, ValueError):
-        typer.secho(
-            f"error: no simulators in {path}; start the hub with `make up` "
-            "(or `hub up --simulators`) first",
-            fg=typer.colors.RED,
-            err=True,
-        )
-        raise typer.Exit(2) from None
+        raise failed(
+            f"no simulators in {path}; start the hub with `make up` "
+            "(or `hub up --simulators`) first"
+        ) from None
     return urls
 
 
@@ -116,13 +114,11 @@ def simulate(
                 time.sleep(0.1)
                 received = client.get(f"{urls['llc']}/_sim/received").json()["received"][before:]
     except httpx.HTTPError as error:
-        typer.secho(
-            f"error: the hub or its simulators stopped answering ({type(error).__name__}) "
+        raise failed(
+            f"the hub or its simulators stopped answering ({type(error).__name__}) "
             f"after {accepted} of {len(commands)} were answered 202",
-            fg=typer.colors.RED,
-            err=True,
-        )
-        raise typer.Exit(1) from None
+            code=1,
+        ) from None
     elapsed = time.perf_counter() - started
     typer.echo(f"sent {len(commands)}; the LLC received {len(received)} in {elapsed:.2f} s")
     for item in received[:3]:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from hub.cli.endpoints import endpoints_path
+from hub.cli.failure import failed
 from hub.core.bsn import normalise_bsn
 from hub.core.errors import HubError
 from hub.core.subjects import is_pseudonym
@@ -61,12 +62,10 @@ def run_or_exit(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
         return asyncio.run(work())
     except HubError as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        raise failed(f"{error}") from None
     except (DBAPIError, OSError) as error:
         reason = str(getattr(error, "orig", None) or error).splitlines()[0]
-        typer.secho(f"error: the database does not answer: {reason}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        raise failed(f"the database does not answer: {reason}") from None
 
 
 def with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:

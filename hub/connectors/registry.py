@@ -48,21 +48,30 @@ def installed() -> dict[str, type[Connector[Any]]]:
     return found
 
 
+def require_installed(
+    settings: Mapping[str, object], classes: Mapping[str, type[Connector[Any]]]
+) -> None:
+    """Refuse settings for a connector that is not installed (a misspelt name would
+    otherwise leave the one meant unconfigured without a word)."""
+    for name in settings:
+        if name not in classes:
+            known = ", ".join(sorted(classes)) or "none"
+            raise ConfigurationError(
+                f"no installed connector is called {name!r} (installed: {known})",
+                field=f"connectors.{name}",
+            )
+
+
 def configured(
     settings: Mapping[str, Mapping[str, Any]],
     available: Mapping[str, type[Connector[Any]]] | None = None,
 ) -> list[Connector[Any]]:
     """The connectors the configuration switches on; ConfigurationError names the field."""
     classes = installed() if available is None else available
+    require_installed(settings, classes)
     out = []
     for name, raw in settings.items():
-        cls = classes.get(name)
-        if cls is None:
-            known = ", ".join(sorted(classes)) or "none"
-            raise ConfigurationError(
-                f"no installed connector is called {name!r} (installed: {known})",
-                field=f"connectors.{name}",
-            )
+        cls = classes[name]
         try:
             served_partner(cls.partner)
         except ValueError as error:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from hub.core.calendar import local_day
 from hub.core.errors import RetryableError
 from hub.schemas.case import KedoLookupResult, TeamRole
-from hub.state.cases import load_case
+from hub.state.cases import Case, cases_among
 
 LookUp = KedoLookupResult | RetryableError
 """A case, or why it cannot be known for now."""
@@ -59,12 +59,12 @@ class LocalCaseLookup:
 
     async def lookup_all(self, subjects: Collection[str]) -> dict[str, LookUp]:
         async with self._sessions() as session:
-            return {subject: await self._case(session, subject) for subject in subjects}
+            cases = await cases_among(session, subjects)
+        now = dt.datetime.now(dt.UTC)
+        return {subject: self._answer(cases.get(subject), now) for subject in subjects}
 
     @staticmethod
-    async def _case(session: AsyncSession, subject: str) -> KedoLookupResult:
-        case = await load_case(session, subject)
-        now = dt.datetime.now(dt.UTC)
+    def _answer(case: Case | None, now: dt.datetime) -> KedoLookupResult:
         if case is None or not case.open_on(local_day(now)):
             return not_found(now)
         return KedoLookupResult(

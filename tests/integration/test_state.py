@@ -8,11 +8,18 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub.routing.lookup import LocalCaseLookup
 from hub.routing.stays import StartKind, classify_start
-from hub.schemas.case import ClientExcluded, ClientMoved, ExclusionReason, TeamRole
+from hub.schemas.case import (
+    ClientExcluded,
+    ClientMoved,
+    ExclusionReason,
+    KedoLookupResult,
+    TeamRole,
+)
 from hub.schemas.common import Facility
 from hub.schemas.detention import (
     DetentionEnded,
@@ -108,6 +115,43 @@ async def test_a_member_kept_in_a_role_its_kind_cannot_hold_is_no_member(
     assert case is not None
     assert not case.is_member("llz:ok")
     assert case.is_member("llz:fivoor")
+
+
+async def test_the_local_look_up_answers_a_batch_from_the_case_state(
+    engine: AsyncEngine,
+) -> None:
+    """Without a KEDO connector the router asks the hub's own case state: an open case
+    is found with its LLC, a closed one and an unknown client are not, all in one read."""
+    sessions = sessionmaker(engine)
+    closed = "pseudonym-closed"
+    async with sessions.begin() as session:
+        await cases.apply(session, SUBJECT, client_included(), "e1")
+        await cases.apply(session, closed, client_included(), "e2")
+        gone = ClientExcluded(
+            zvh="zvh:amsterdam",
+            reason=ExclusionReason.STABLE_TWO_YEARS,
+            excluded_on=dt.date(2026, 6, 1),
+        )
+        await cases.apply(session, closed, gone, "e3", today=dt.date(2026, 6, 1))
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    answers = await LocalCaseLookup(sessions).lookup_all([SUBJECT, closed, "pseudonym-unknown"])
+    event.remove(engine.sync_engine, "before_cursor_execute", count)
+    found = answers[SUBJECT]
+    assert isinstance(found, KedoLookupResult)
+    assert found.found
+    assert found.zvh == "zvh:amsterdam"
+    assert found.llc is not None
+    assert found.llc.partner == "llz:fivoor"
+    for unknown in (closed, "pseudonym-unknown"):
+        answer = answers[unknown]
+        assert isinstance(answer, KedoLookupResult)
+        assert not answer.found, unknown
+    assert len(statements) == 2, "the cases and their teams, each read once for the batch"
 
 
 async def test_case_lifecycle_include_move_exclude(engine: AsyncEngine) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+import hub.cli as hub_cli
 from hub.cli import COMMANDS, app
 from hub.cli.simulate import INCLUDED, _commands
 from hub.settings_reference import settings_markdown
@@ -367,6 +368,19 @@ def test_connectors_list_shows_every_installed_connector_and_its_health(
     assert "connectors.zvh-notifications.base_url" in result.stdout
 
 
+def test_connectors_list_refuses_settings_for_a_connector_that_is_not_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A misspelt name leaves the connector meant without its settings: listing it as
+    "not configured" hid the typo, so the list refuses as `hub up` does."""
+    monkeypatch.setenv("HUB_CONNECTORS", json.dumps({"zvh-notificatons": {"base_url": "x"}}))
+    result = runner.invoke(app, ["connectors", "list"])
+    assert result.exit_code == 2
+    assert "no installed connector is called 'zvh-notificatons'" in result.output
+    assert "zvh-notifications" in result.output, "the names installed are offered"
+    assert "Traceback" not in result.output
+
+
 def test_an_unknown_audit_outcome_is_refused() -> None:
     result = CliRunner().invoke(app, ["audit", "search", "--outcome", "bogus"])
     assert result.exit_code == 2
@@ -399,3 +413,17 @@ def test_an_operator_pauses_and_resumes_a_connector(tmp_path: Path) -> None:
     assert resumed.output == "llc-communication resumed; 0 held deliveries due now\n"
     rows = {r["name"]: r for r in json.loads(_on(database, "connectors", "list", "--json").output)}
     assert rows["llc-communication"]["paused"] == ""
+
+
+def test_every_command_error_is_printed_by_one_helper() -> None:
+    """`error: ...` on stderr with its exit code comes from hub.cli.failure.failed, so
+    every command's errors read alike; a command printing its own drifts."""
+    cli = Path(hub_cli.__file__).parent
+    by_hand = [
+        f"{path.name}:{number}"
+        for path in sorted(cli.glob("*.py"))
+        if path.name != "failure.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if '"error:' in line
+    ]
+    assert by_hand == []

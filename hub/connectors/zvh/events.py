@@ -27,7 +27,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.connectors import ContractError, Emitted, InboundConfig, InboundConnector, InboundMessage
 from hub.connectors.partner_json import DutchContact, read_object
@@ -50,7 +50,7 @@ from hub.schemas.consent import (
 )
 from hub.schemas.consent_profile import ProfileError, read_consent
 from hub.schemas.fhir import BSN_SYSTEM
-from hub.schemas.partners import ZvhId, role_refusal
+from hub.schemas.partners import ZvhId
 
 VERSIONS = ("1",)
 PARTNER_FIELDS = {
@@ -69,17 +69,12 @@ class ZvhEventsConfig(InboundConfig):
     """The webhook secret and/or drop directory are the runtime's; nothing else needed."""
 
 
-class _Member(BaseModel):
-    partner: str
-    rol: TeamRole
+class _Member(TeamMember):
+    """A team member as the ZVH writes it (``rol``): validated as the hub's own, so a
+    refusal names the member (``team.<n>``)."""
 
-    @model_validator(mode="after")
-    def _a_role_its_kind_may_hold(self) -> _Member:
-        """Refused here, so the answer names the member (``team.<n>``)."""
-        refusal = role_refusal(self.partner, self.rol)
-        if refusal is not None:
-            raise ValueError(refusal)
-        return self
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    role: TeamRole = Field(alias="rol")
 
 
 class _Header(BaseModel):
@@ -146,7 +141,7 @@ def _inclusion(head: _Header, data: Any) -> CanonicalEvent:
         zvh=head.zvh,
         included_since=body.datum,
         municipality=body.gemeente,
-        team=tuple(TeamMember(partner=m.partner, role=m.rol) for m in body.team),
+        team=tuple(TeamMember(partner=m.partner, role=m.role) for m in body.team),
         llc=body.llc.contact(),
         casusregisseur=body.casusregisseur.contact(),
         procesregisseur=body.procesregisseur.contact(),
