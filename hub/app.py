@@ -7,8 +7,9 @@ import asyncio
 import secrets
 import ssl
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -25,7 +26,8 @@ from hub.bus.deadletter import topic_publisher
 from hub.bus.publisher import EventPublisher
 from hub.clock import SYSTEM_CLOCK, Clock
 from hub.connectors import registry
-from hub.connectors.base import LookupConnector
+from hub.connectors.base import Connector, LookupConnector
+from hub.connectors.http import HttpApiConfig
 from hub.connectors.runtime.label_resend import resend_failed_labels
 from hub.connectors.runtime.wiring import ConnectorSet, wire
 from hub.console.api import management_router
@@ -52,7 +54,7 @@ from hub.routing.lookup import CaseLookup, LocalCaseLookup
 from hub.routing.replay import Replayer
 from hub.routing.router import Router
 from hub.schemas.partners import hub_topics
-from hub.settings import HttpSettings, HubSettings
+from hub.settings import HttpSettings, HubSettings, KafkaSettings
 from hub.state import audit
 from hub.state.database import make_engine, sessionmaker
 from hub.tracing import configure_tracing
@@ -120,6 +122,25 @@ def build_broker(
     if ROUTER in components:
         broker.include_router(router_subscriber(router, settings.kafka, topic_publisher(broker)))
     return broker, router, connectors
+
+
+def presented_certificates(
+    http: HttpSettings, kafka: KafkaSettings, connectors: Iterable[Connector[Any]]
+) -> dict[str, Path]:
+    """The certificates this process shows others, by the name the expiry alert gives
+    them: its HTTPS server's (``https``), its Kafka client's (``kafka-client``) and each
+    connector's mutual-TLS client certificate (``connector-NAME``), since a partner
+    refuses a lapsed one as surely as the broker does."""
+    named: list[tuple[str, Path | None]] = [
+        ("https", http.tls_certfile),
+        ("kafka-client", kafka.ssl_certfile),
+    ]
+    named += [
+        (f"connector-{c.name}", c.config.client_cert)
+        for c in connectors
+        if isinstance(c.config, HttpApiConfig)
+    ]
+    return {name: path for name, path in named if path is not None}
 
 
 def server_config(http: HttpSettings, app: Any) -> uvicorn.Config:
@@ -354,7 +375,12 @@ class HubProcess:
                 signin=gate,
             ),
             management_router(
-                self.sessions, self.connectors.connectors, gate=gate, replayer=replayer, send=send
+                self.sessions,
+                self.connectors.connectors,
+                gate=gate,
+                replayer=replayer,
+                send=send,
+                incomplete_after_s=self.settings.routing.label_incomplete_after_s,
             ),
         ]
 
@@ -370,14 +396,9 @@ class HubProcess:
             connectors=self.connectors.connectors(),
             incomplete_after_s=self.settings.routing.label_incomplete_after_s,
             breakers={r.connector.name: r.breakers for r in self.connectors.outbound_runtimes},
-            certificates={
-                name: path
-                for name, path in (
-                    ("https", self.settings.http.tls_certfile),
-                    ("kafka-client", self.settings.kafka.ssl_certfile),
-                )
-                if path is not None
-            },
+            certificates=presented_certificates(
+                self.settings.http, self.settings.kafka, self.connectors.connectors()
+            ),
         )
 
     async def _erase_due(self) -> None:

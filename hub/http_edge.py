@@ -20,11 +20,12 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 
+import h11
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from hub.core.addresses import source_key
-from hub.core.errors import HeadersTooLarge, RequestTimeout
+from hub.core.errors import HeadersTooLarge, NotHttp, RequestTimeout
 
 PROBLEM_JSON = b"application/problem+json"
 
@@ -76,6 +77,21 @@ def edge_protocol(
                     del open_from[self._source]
                 self._source = None
             super().connection_lost(exc)
+
+        def send_400_response(self, msg: str) -> None:
+            """The parser's refusal of bytes that are not HTTP, as problem+json like
+            every other answer (uvicorn's is plain text)."""
+            error = NotHttp(msg)
+            body = json.dumps(error.problem()).encode()
+            head = [
+                (b"content-type", PROBLEM_JSON),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ]
+            response = h11.Response(status_code=error.status, headers=head, reason=b"Bad Request")
+            for event in (response, h11.Data(data=body), h11.EndOfMessage()):
+                self.transport.write(self.conn.send(event))
+            self.transport.close()
 
         def _arm(self) -> None:
             if self._overdue is not None:

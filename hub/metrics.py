@@ -9,6 +9,7 @@ names, never a subject.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -85,12 +86,18 @@ ERASURE_OVERDUE = Gauge(
 AUDIT_CHAIN_INTACT = Gauge(
     "ketenhub_audit_chain_intact",
     "1 when the audit trail's hash chain verified at the last retention pass, 0 when "
-    "it is broken (`hub audit verify` names the first broken record).",
+    "it is broken (`hub audit verify` names the first broken record), NaN before the "
+    "first pass and in processes that run no retention pass (no router).",
 )
+# Not yet known is not broken: a gauge starts at 0, which the alert's `== 0` would read
+# as a broken chain in every console and connector pod, and in a router before its
+# first pass. NaN equals nothing in PromQL, and min() passes over it.
+AUDIT_CHAIN_INTACT.set(math.nan)
 CERTIFICATE_EXPIRY_SECONDS = Gauge(
     "ketenhub_certificate_expiry_seconds",
     "Seconds until a certificate the hub presents expires (its HTTPS server "
-    "certificate, its Kafka client certificate).",
+    "certificate 'https', its Kafka client certificate 'kafka-client', a connector's "
+    "mutual-TLS client certificate 'connector-NAME'); 0 when it cannot be read.",
     ["certificate"],
 )
 CONNECTOR_UP = Gauge(

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
+import structlog
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -18,9 +19,12 @@ from starlette.exceptions import HTTPException
 from hub.core.errors import (
     ContractError,
     HubError,
+    InternalError,
     RetryableError,
     TooManyRequests,
 )
+
+log: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 _PHRASES = {status.value: status.phrase for status in HTTPStatus}
@@ -95,6 +99,15 @@ def make_ops_app(
             media_type=PROBLEM_JSON,
             headers=exc.headers,
         )
+
+    @app.exception_handler(Exception)
+    async def _fault(request: Request, exc: Exception) -> JSONResponse:
+        """A fault no handler above expected: problem+json like every other answer,
+        its cause in the log (by class and route, never the path itself, which can hold
+        what a client typed), never in the answer."""
+        route = getattr(request.scope.get("route"), "path", None)
+        log.error("request_failed", route=route, error=type(exc).__name__)
+        return problem_response(InternalError("the hub could not answer; the fault is logged"))
 
     @app.exception_handler(RecursionError)
     async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:

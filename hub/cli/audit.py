@@ -10,8 +10,12 @@ from typing import Any
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.cli.failure import failed
+from hub.cli.remote import signed_in
 from hub.cli.store import subjects_of, with_session
+from hub.core.subjects import is_pseudonym
 from hub.identity.rekeying import with_history
+from hub.settings import HubSettings
 from hub.state import audit
 
 app = typer.Typer(help="The audit trail of sharing decisions (NEN 7513).", no_args_is_help=True)
@@ -82,12 +86,23 @@ def verify_command() -> None:
 def report_command(
     subject: str = typer.Argument(..., help="The person's BSN or pseudonym."),
 ) -> None:
-    """Per-person disclosure report (GDPR art. 15): who received what, when, on which basis."""
-    subjects = subjects_of(subject)
+    """Per-person disclosure report (GDPR art. 15): who received what, when, on which
+    basis. After `hub login`, the running hub's (a privacy officer's account, a
+    pseudonym; the look is audited there)."""
+    remote = signed_in(HubSettings())
+    if remote is not None:
+        if not is_pseudonym(subject):
+            raise failed(
+                "signed in, the hub is asked, and it takes a pseudonym (psn-…), never a BSN; "
+                "`hub logout` to read this machine's store"
+            )
+        report = remote.call(dict[str, Any], "GET", f"/subjects/{subject}/disclosures")
+    else:
+        subjects = subjects_of(subject)
 
-    async def work(session: AsyncSession) -> dict[str, Any]:
-        return await audit.disclosure_report(session, await with_history(session, subjects))
+        async def work(session: AsyncSession) -> dict[str, Any]:
+            return await audit.disclosure_report(session, await with_history(session, subjects))
 
-    report = with_session(work)
+        report = with_session(work)
     report["generated_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     typer.echo(json.dumps(report, ensure_ascii=False, indent=2))

@@ -51,7 +51,10 @@ def list_command(
     remote = signed_in(HubSettings())
     if remote is not None:
         params = {"state": wanted.value if wanted else None, "partner": partner}
-        letters = [letter.model_dump() for letter in remote.letters(params, limit)]
+        letters = [
+            letter.model_dump()
+            for letter in remote.listed(LetterSummary, "/dead-letters", params, limit)
+        ]
     else:
         from hub.cli import dlq_store
 
@@ -128,7 +131,9 @@ def replay_command(
             if letter_id is not None
             else [
                 letter.id
-                for letter in remote.letters({"state": "open", "partner": partner}, 10_000)
+                for letter in remote.listed(
+                    LetterSummary, "/dead-letters", {"state": "open", "partner": partner}, 10_000
+                )
             ]
         )
         states: list[str | None] = []

@@ -16,11 +16,12 @@ it sends a password there.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 TIMEOUT_S = 30.0
 """A replay decides and sends before it answers: generous, but never a hang."""
 T = TypeVar("T")
+Item = TypeVar("Item", bound=BaseModel)
 
 
 class LetterSummary(BaseModel):
@@ -52,8 +54,24 @@ class LetterSummary(BaseModel):
     detail: str
 
 
-class LetterPage(BaseModel):
-    items: list[LetterSummary]
+class LabelRow(BaseModel):
+    """A client's label at a partner, as ``hub labels status`` shows it from either
+    source (the API, or the store on a hub machine)."""
+
+    subject: str
+    partner: str
+    state: str
+    asked: str
+    attempts: int
+    resends: int
+    reason: str
+    requested_at: dt.datetime
+    updated_at: dt.datetime
+    incomplete: bool
+
+
+class Page(BaseModel, Generic[Item]):
+    items: list[Item]
     more: bool
 
 
@@ -156,12 +174,14 @@ class Remote:
             raise failed(_problem_text(answer))
         return _shaped(shape, _json(answer, self.url), self.url)
 
-    def letters(self, params: dict[str, Any], limit: int) -> list[LetterSummary]:
-        """The dead letters of a paged list, page by page, up to ``limit``."""
-        items: list[LetterSummary] = []
+    def listed(
+        self, shape: type[Item], path: str, params: dict[str, Any], limit: int
+    ) -> list[Item]:
+        """The items of a paged list, page by page, up to ``limit``."""
+        items: list[Item] = []
         number = 1
         while len(items) < limit:
-            page = self.call(LetterPage, "GET", "/dead-letters", params={**params, "page": number})
+            page = self.call(Page[shape], "GET", path, params={**params, "page": number})  # type: ignore[valid-type]
             items += page.items
             if not page.more:
                 break

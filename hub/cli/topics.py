@@ -10,6 +10,7 @@ from aiokafka.errors import KafkaError
 
 from hub.bus.admin import ensure_topics
 from hub.cli.failure import failed
+from hub.cli.tables import print_table
 from hub.schemas.partners import hub_topics
 from hub.settings import HubSettings
 
@@ -37,6 +38,10 @@ def create_command() -> None:
 @app.command("list")
 def list_command() -> None:
     """Every topic: name, partitions, retention and what it carries."""
-    for topic in hub_topics():
-        days = topic.retention_ms / 86_400_000
-        typer.echo(f"{topic.name}\t{topic.partitions}\t{days:g} d\t{topic.description}")
+    print_table(
+        ("topic", "partitions", "retention", "carries"),
+        [
+            (t.name, t.partitions, f"{t.retention_ms / 86_400_000:g} d", t.description)
+            for t in hub_topics()
+        ],
+    )

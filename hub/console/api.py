@@ -89,8 +89,13 @@ class LabelRow(BaseModel):
     state: str
     asked: str
     attempts: int
+    resends: int
     reason: str
+    requested_at: dt.datetime
     updated_at: dt.datetime
+    incomplete: bool = Field(
+        description="Not where it was asked to be, the incomplete-after time after it was asked."
+    )
 
 
 class LabelPage(BaseModel):
@@ -110,6 +115,7 @@ def management_router(
     gate: SignIn,
     replayer: Replayer,
     send: outbox.Send,
+    incomplete_after_s: float,
 ) -> APIRouter:
     """The API's routes; ``gate`` is the console's sign-in, shared with its form."""
     router = APIRouter(prefix="/api/v1", tags=["management"])
@@ -226,27 +232,26 @@ def management_router(
     async def label_status(
         partner: Annotated[str | None, Query(max_length=MAX_TEXT)] = None,
         state: LabelState | None = None,
+        subject: Annotated[str | None, Query(max_length=MAX_TEXT)] = None,
+        incomplete_after: Annotated[float | None, Query(ge=0)] = None,
         number: PageNumber = 1,
         viewer: Viewer = Depends(caller),
     ) -> LabelPage:
-        """Each client's label at each partner, with the reason it is where it is."""
+        """Each client's label at each partner, with the reason it is where it is; one
+        client's by pseudonym; incomplete after ``incomplete_after`` seconds (the hub's
+        setting by default)."""
+        if subject is not None and not is_pseudonym(subject):
+            raise ContractError(
+                "a person is named by a pseudonym (psn-…), never a BSN", field="subject"
+            )
         async with sessions() as session:
             chosen = await queries.label_rows(
                 session, viewer, partner, state.value if state else None
             )
-        found = paging.page_of(chosen, number)
-        items = [
-            LabelRow(
-                subject=v.subject,
-                partner=v.partner,
-                state=v.state.value,
-                asked=v.action.value,
-                attempts=v.attempts,
-                reason=wording.label_reason(v),
-                updated_at=v.updated_at,
-            )
-            for v in found.rows
-        ]
+        found = paging.page_of([v for v in chosen if subject in (None, v.subject)], number)
+        now = dt.datetime.now(dt.UTC)
+        late_after = incomplete_after_s if incomplete_after is None else incomplete_after
+        items = [LabelRow(**wording.label_shown(v, now, late_after)) for v in found.rows]
         return LabelPage(items=items, page=found.number, more=found.more)
 
     @router.get("/connectors")

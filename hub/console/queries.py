@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from hub.connectors.base import Connector
 from hub.console.accounts import Viewer
 from hub.core.errors import Forbidden, NotFound
+from hub.identity.rekeying import with_history
 from hub.state import audit, dead_letters, labels, receipts
 from hub.state.audit import Action, AuditEntry, AuditOutcome
 from hub.state.dead_letters import Letter
@@ -321,7 +322,7 @@ async def audited_report(
     if not viewer.may_see_audit_details():
         raise Forbidden("only a privacy officer sees a person's audit details")
     async with sessions.begin() as session:
-        found = await audit.disclosure_report(session, [subject])
+        found = await audit.disclosure_report(session, await with_history(session, [subject]))
         if not found["disclosures"] and not found["consent_and_title_changes"]:
             raise NotFound("no audit records for this pseudonym")
         await audit.append(session, [view_audited(viewer, subject, what)])
@@ -341,16 +342,41 @@ async def dead_letter(
 
 
 def visible_connectors(
-    connectors: Iterable[Connector[Any]], viewer: Viewer
+    connectors: Iterable[Connector[Any]],
+    viewer: Viewer,
+    kind: str | None = None,
+    partner: str | None = None,
 ) -> list[Connector[Any]]:
-    """The connectors the viewer may see: a partner its own, the others all."""
-    return [c for c in connectors if viewer.sees_partner(c.partner) or serves(c, viewer)]
+    """The connectors the viewer may see (a partner its own, the others all), of ``kind``
+    and serving ``partner`` when given."""
+    return [
+        c
+        for c in connectors
+        if (viewer.sees_partner(c.partner) or serves(c, viewer.partner))
+        and (not kind or c.kind == kind)
+        and (not partner or serves(c, partner))
+    ]
 
 
-def serves(connector: Connector[Any], viewer: Viewer) -> bool:
-    """Whether ``connector`` serves the viewer's partner (a kind's connector serves
-    each of its partners)."""
+def serves(connector: Connector[Any], partner: str | None) -> bool:
+    """Whether ``connector`` serves ``partner`` (a kind's connector serves each of its
+    partners); a name that is no partner id is served by the connector named for it."""
+    if partner is None:
+        return False
     try:
-        return viewer.partner is not None and connector.serves(viewer.partner)
+        return connector.serves(partner)
     except ValueError:
         return False
+
+
+def chosen_disclosures(
+    report: dict[str, Any], recipient: str | None = None, outcome: str | None = None
+) -> list[dict[str, Any]]:
+    """A report's disclosures to ``recipient`` and with ``outcome`` when given, newest
+    first as every console list."""
+    return [
+        d
+        for d in reversed(report["disclosures"])
+        if (not recipient or d["recipient"] == recipient)
+        and (not outcome or d["outcome"] == outcome)
+    ]

@@ -278,17 +278,24 @@ def console_router(
         )
 
     @router.get("/connectors")
-    async def connector_page(request: Request, viewer: Viewer = Depends(signed_in)) -> Response:
-        shown = queries.visible_connectors(connectors(), viewer)
-        found = await connector_ops.rows(sessions, shown, viewer)
-        versions = {c.name: c.version for c in shown}
+    async def connector_page(
+        request: Request,
+        kind: Text | None = None,
+        partner: Text | None = None,
+        number: PageNumber = 1,
+        viewer: Viewer = Depends(signed_in),
+    ) -> Response:
+        chosen = queries.visible_connectors(connectors(), viewer, kind, partner)
+        found = await connector_ops.rows(sessions, chosen, viewer)
         return page(
             request,
             "connectors.html",
             viewer,
-            connectors=found,
-            versions=versions,
+            connectors=paging.page_of(found, number),
+            versions={c.name: c.version for c in chosen},
             may_pause=viewer.may_replay(),
+            kind=kind or "",
+            partner=partner or "",
         )
 
     @router.post("/connectors/{name}/pause")
@@ -311,27 +318,57 @@ def console_router(
 
     @router.get("/report")
     async def report(
-        request: Request, subject: Text, viewer: Viewer = Depends(signed_in)
+        request: Request,
+        subject: Text,
+        recipient: Text | None = None,
+        outcome: Text | None = None,
+        number: PageNumber = 1,
+        viewer: Viewer = Depends(signed_in),
     ) -> Response:
-        """A person's disclosure report: a privacy officer only, and the look is audited."""
+        """A person's disclosure report: a privacy officer only, and each look (each
+        page) is audited."""
         found = await queries.audited_report(sessions, viewer, subject, "disclosure report")
-        return page(request, "report.html", viewer, report=found, subject=subject)
+        chosen = queries.chosen_disclosures(found, recipient, outcome)
+        return page(
+            request,
+            "report.html",
+            viewer,
+            report=found,
+            subject=subject,
+            disclosures=paging.page_of(chosen, number),
+            recipients=sorted({d["recipient"] for d in found["disclosures"]}),
+            recipient=recipient or "",
+            outcome=outcome or "",
+        )
 
     @router.get("/dead-letters")
     async def dead_letter_page(
         request: Request,
         state: Text = "open",
+        partner: Text | None = None,
         number: PageNumber = 1,
         viewer: Viewer = Depends(signed_in),
     ) -> Response:
+        """A partner account sees its own dead letters whatever ``partner`` asks for."""
         known = {s.value for s in LetterState}
         state = state if state in known or state == "all" else LetterState.OPEN.value
         chosen = None if state == "all" else LetterState(state)
-        query = LetterQuery(state=chosen, recipient=viewer.partner, limit=paging.wanted(number))
+        asked = None if viewer.partner else partner or None
+        query = LetterQuery(
+            state=chosen, recipient=viewer.partner or asked, limit=paging.wanted(number)
+        )
         async with sessions() as session:
             found = paging.page_of(await dead_letters.find(session, query), number)
             behind = await holdback.held_behind(session, [letter.id for letter in found.rows])
-        return page(request, "dead_letters.html", viewer, letters=found, state=state, behind=behind)
+        return page(
+            request,
+            "dead_letters.html",
+            viewer,
+            letters=found,
+            state=state,
+            partner=asked or "",
+            behind=behind,
+        )
 
     @router.get("/dead-letters/{letter_id}")
     async def dead_letter(

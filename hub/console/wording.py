@@ -5,6 +5,7 @@ a reason. The store keeps UTC and codes; people read these."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from hub.core.calendar import AMSTERDAM
 from hub.routing.decision import missing_text
@@ -12,16 +13,19 @@ from hub.schemas.labels import LabelState
 from hub.state.labels import LabelAction, LabelView
 
 
-def local_time(moment: dt.datetime | str | None) -> str:
+def local_time(moment: dt.datetime | str | None, *, milliseconds: bool = False) -> str:
     """``2026-12-02 05:41:07`` in Europe/Amsterdam; a moment without a zone is UTC, as
-    the hub stores every moment."""
+    the hub stores every moment. ``milliseconds`` adds ``.123``: a trace's stages come
+    within a second of each other, and their order is what it shows."""
     if moment is None or moment == "":
         return ""
     if isinstance(moment, str):
         moment = dt.datetime.fromisoformat(moment)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(AMSTERDAM).strftime("%Y-%m-%d %H:%M:%S")
+    local = moment.astimezone(AMSTERDAM)
+    shown = local.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{shown}.{local.microsecond // 1000:03d}" if milliseconds else shown
 
 
 def missing_sentence(code: str) -> str:
@@ -42,3 +46,20 @@ def label_reason(view: LabelView) -> str:
         return f"{done} (held there before the hub kept track)"
     resent = f", re-sent {view.resends} time(s)" if view.resends else ""
     return f"{done} after {tries}{resent}"
+
+
+def label_shown(view: LabelView, now: dt.datetime, late_after_s: float) -> dict[str, Any]:
+    """A label as the management API and ``hub labels status`` give it: its state, the
+    reason it is there, and whether it is late ``late_after_s`` after it was asked."""
+    return {
+        "subject": view.subject,
+        "partner": view.partner,
+        "state": view.state.value,
+        "asked": view.action.value,
+        "attempts": view.attempts,
+        "resends": view.resends,
+        "reason": label_reason(view),
+        "requested_at": view.requested_at,
+        "updated_at": view.updated_at,
+        "incomplete": view.incomplete_after(now, late_after_s),
+    }

@@ -127,6 +127,24 @@ class RequestTimeout(HubError):
     status = 408
 
 
+class NotHttp(HubError):
+    """The bytes received are not an HTTP request the server can parse: answered before
+    any application sees them, and the connection closed."""
+
+    slug = "not-http"
+    title = "The request is not valid HTTP"
+    status = 400
+
+
+class InternalError(HubError):
+    """A fault inside the hub, not in the request: the answer names no cause (the log
+    has it, under the request's path), and the request may be sent again later."""
+
+    slug = "internal-error"
+    title = "The hub could not answer this request"
+    status = 500
+
+
 class HeadersTooLarge(HubError):
     """The request line and headers are larger than the server takes: the connection is
     closed."""

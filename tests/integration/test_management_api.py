@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from hub.connectors.testing.harness import wait_until
+from hub.simulators.population import inclusion, person
 from hub.state import audit
 from hub.state.database import sessionmaker
 from tests.data import TEST_NAMES
@@ -292,6 +293,57 @@ async def test_after_hub_login_the_cli_works_through_the_api(chain: Chain, tmp_p
     code, local = await _hub(data, "dlq", "list")
     assert code == 2, "signed out, the CLI works on the (here missing) local store"
     assert "run `hub db upgrade`" in local
+
+
+async def test_labels_and_a_persons_report_through_the_api_and_the_cli(
+    chain: Chain, tmp_path: Path
+) -> None:
+    """The label list names its reason and whether it is late, one client's by
+    pseudonym; after `hub login` the CLI's `labels status` and `audit report` ask the
+    hub (their data directory has no store), and a BSN is refused there, not echoed."""
+    subject = chain.subject(INCLUDED)
+    included = person(INCLUDED)
+    assert included is not None
+    await chain.send("zvh", inclusion(included, "API-LABELS-1"))
+    async with httpx.AsyncClient(base_url=chain.hub.http_url, timeout=10) as api:
+        privacy = await _token(api, "privacy")
+        rows: list[dict[str, Any]] = []
+
+        async def listed() -> bool:
+            answer = await api.get("/api/v1/labels", params={"subject": subject}, headers=privacy)
+            rows[:] = answer.json()["items"]
+            return bool(rows) and all(r["state"] == "set" for r in rows)
+
+        await wait_until(listed, timeout_s=30)
+        assert {r["subject"] for r in rows} == {subject}
+        assert all(r["reason"].startswith("set at the partner after 1 attempt") for r in rows)
+        late = await api.get(
+            "/api/v1/labels", params={"subject": subject, "incomplete_after": 0}, headers=privacy
+        )
+        assert [r["incomplete"] for r in late.json()["items"]] == [False] * len(rows), "set"
+        bsn = _problem(
+            await api.get("/api/v1/labels", params={"subject": INCLUDED}, headers=privacy), 422
+        )
+        assert INCLUDED not in bsn["detail"]
+    data = tmp_path / "cli"
+    login = ("login", "--url", chain.hub.http_url, "--username", "privacy")
+    assert (await _hub(data, *login, "--password", PASSWORD))[0] == 0
+    code, shown = await _hub(data, "labels", "status", subject, "--json")
+    assert code == 0, shown
+    assert sorted(json.loads(line)["partner"] for line in shown.splitlines()) == sorted(
+        r["partner"] for r in rows
+    )
+    code, refused = await _hub(data, "labels", "status", INCLUDED)
+    assert code == 2
+    assert "never a BSN" in refused
+    assert INCLUDED not in refused
+    code, report = await _hub(data, "audit", "report", subject)
+    assert code == 0, report
+    assert json.loads(report)["disclosures"]
+    async with sessionmaker(chain.hub.engine)() as session:
+        query = audit.AuditQuery(subjects=[subject], outcome="VIEWED")
+        looks = [r async for r in audit.search(session, query)]
+    assert [r["sender"] for r in looks] == ["urn:ketenhub:console:privacy"], "the look, audited"
 
 
 async def test_a_persons_report_is_for_the_privacy_officer_and_the_look_is_audited(

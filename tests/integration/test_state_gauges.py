@@ -1,6 +1,7 @@
 """The state gauges the alerts read (deploy/prometheus/ketenhub-alerts.yaml), from a
 store in a known state, on SQLite and PostgreSQL: how long the oldest delivery has been
-held, detention data past its erasure date, and days left on a certificate."""
+held, detention data past its erasure date, and days left on a certificate, a
+connector's mutual-TLS client certificate among them."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub import monitoring
+from hub.app import presented_certificates
 from hub.breaker import Breakers
+from hub.connectors.pi.backoffice import PiBackoffice
+from hub.connectors.zvh.notifications import ZvhNotifications
 from hub.core.record import KafkaRecord
-from hub.settings import KafkaSettings
+from hub.settings import HttpSettings, KafkaSettings
 from hub.state import holdback
 from hub.state.database import sessionmaker
 from hub.state.outbox import OUTBOUND_PREFIX
@@ -71,3 +75,34 @@ async def test_the_gauges_the_alerts_read(engine: AsyncEngine, tmp_path: Path) -
     days = (value("ketenhub_certificate_expiry_seconds", certificate="https") or 0) / 86400
     assert 9.9 < days <= 10
     assert value("ketenhub_certificate_expiry_seconds", certificate="broken") == 0
+
+
+async def test_a_connectors_client_certificate_is_measured(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """A partner refuses a lapsed client certificate as surely as the broker does: each
+    connector's is measured beside the hub's own, named after its connector."""
+    https = self_signed_pem(tmp_path / "https.pem", "hub.test", days=30)
+    client = self_signed_pem(tmp_path / "zvh.pem", "hub.zvh.test", days=5)
+    with_certificate = ZvhNotifications.from_config(
+        {"base_url": "https://zvh.test/api", "client_cert": client, "client_key": tmp_path / "k"}
+    )
+    without = PiBackoffice.from_config({"base_url": "https://pi.test/api"})
+    certificates = presented_certificates(
+        HttpSettings(tls_certfile=https, tls_keyfile=tmp_path / "https.key"),
+        KafkaSettings(),
+        [with_certificate, without],
+    )
+    assert certificates == {"https": https, "connector-zvh-notifications": client}
+    await monitoring.refresh(
+        kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1"),  # no broker: lag is skipped
+        groups={},
+        sessions=sessionmaker(engine),
+        connectors=[],
+        incomplete_after_s=300,
+        certificates=certificates,
+    )
+    seconds = REGISTRY.get_sample_value(
+        "ketenhub_certificate_expiry_seconds", {"certificate": "connector-zvh-notifications"}
+    )
+    assert 4.9 < (seconds or 0) / 86400 <= 5

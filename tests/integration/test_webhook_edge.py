@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -360,7 +361,8 @@ async def test_one_source_holds_a_bounded_number_of_connections_a_trusted_proxy_
 
 
 async def test_headers_larger_than_the_limit_are_refused_and_the_connection_closed() -> None:
-    """Headers still coming in are cut by the server (h11: 400) past the limit; headers
+    """Headers still coming in are cut by the server (h11: 400, as problem+json) past
+    the limit; headers
     that came whole in one write got through up to h11's own limit (the outside look:
     40, 65 and 70 KB were taken) and are now answered 431 problem+json."""
     limit = HttpSettings().max_header_bytes
@@ -371,6 +373,9 @@ async def test_headers_larger_than_the_limit_are_refused_and_the_connection_clos
         await writer.drain()
         raw = await _read_to_end(writer, reader)
         assert raw.startswith(b"HTTP/1.1 400 ")
+        head, _, body = raw.partition(b"\r\n\r\n")
+        assert b"content-type: application/problem+json" in head.lower(), head
+        assert json.loads(body)["type"] == "https://ketenhub.nl/problems/not-http"
         for size in (limit + 100, 40_000, 70_000):
             reader, writer = await asyncio.open_connection(edge.host, edge.port)
             writer.write(

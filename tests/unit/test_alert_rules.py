@@ -1,7 +1,7 @@
 """The alerting rules ask only for series (and labels) the hub really exports; the
-alerts the issues ask for are there, each with its runbook entry; the Prometheus
-Operator's PrometheusRule is the same rules; promtool checks them where it is
-installed."""
+alerts the issues ask for are there, each with its runbook entry, and fire once however
+many pods export a series; the Prometheus Operator's PrometheusRule is the same rules;
+promtool checks them and runs their unit tests (ketenhub-alerts.test.yaml)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,12 @@ from prometheus_client import REGISTRY
 
 import hub.connectors.runtime.metrics
 import hub.metrics  # noqa: F401 - registers the hub's series
+from tests import promtool as promtool_module
+from tests.promtool import Unavailable, promtool_or_skip
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 RULES = DEPLOY / "prometheus" / "ketenhub-alerts.yaml"
+RULE_TESTS = DEPLOY / "prometheus" / "ketenhub-alerts.test.yaml"
 RUNBOOK = DEPLOY / "README.md"
 OPERATOR = DEPLOY / "k8s" / "monitoring.yaml"
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
@@ -107,11 +110,53 @@ def test_the_prometheus_rule_is_the_rules_file() -> None:
     assert "monitoring.yaml" in kustomization["resources"]
 
 
-def test_promtool_accepts_the_rules() -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed (Debian: the prometheus package)")
-    checked = subprocess.run(
-        [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, check=False
+def test_a_gauge_every_pod_exports_alerts_once() -> None:
+    """Every hub pod exports the unlabelled gauges (each reads the one store): a rule
+    that compares them bare fires once per pod, so each is aggregated away from the pod."""
+    unlabelled = {
+        family.name
+        for family in REGISTRY.collect()
+        if family.name.startswith("ketenhub_")
+        and family.type == "gauge"
+        and not getattr(REGISTRY._names_to_collectors.get(family.name), "_labelnames", ())
+    }
+    assert {"ketenhub_dead_letter_depth", "ketenhub_audit_chain_intact"} <= unlabelled
+    for rule in _rules():
+        for name in unlabelled & set(re.findall(r"ketenhub_[a-z_]+", rule["expr"])):
+            aggregated = rf"\b(max|min)\s*((by|without)\s*\([^)]*\)\s*)?\(\s*{name}\b"
+            assert re.search(aggregated, rule["expr"]), f"{rule['alert']}: {name} per pod"
+
+
+@pytest.fixture(scope="module")
+def promtool() -> Path:
+    return promtool_or_skip()
+
+
+def _promtool(promtool: Path, *arguments: str | Path) -> None:
+    done = subprocess.run(
+        [str(promtool), *map(str, arguments)], capture_output=True, text=True, check=False
     )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_promtool_accepts_the_rules(promtool: Path, tmp_path: Path) -> None:
+    """The rules file, and the PrometheusRule's groups as Prometheus would load them."""
+    _promtool(promtool, "check", "rules", RULES)
+    rule = next(yaml.safe_load_all(OPERATOR.read_text(encoding="utf-8")))
+    groups = tmp_path / "prometheus-rule-groups.yaml"
+    groups.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}), encoding="utf-8")
+    _promtool(promtool, "check", "rules", groups)
+
+
+def test_the_alerts_fire_as_their_unit_tests_say(promtool: Path) -> None:
+    """The audit-chain alert fires on 0 and not on NaN or no series; a gauge two pods
+    export alerts once (ketenhub-alerts.test.yaml)."""
+    _promtool(promtool, "test", "rules", RULE_TESTS)
+
+
+def test_without_apt_get_promtool_says_why(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
+    with pytest.raises(Unavailable, match="no apt-get"):
+        promtool_module.unpacked(tmp_path / "cache")
+    with pytest.raises(pytest.skip.Exception, match="could not be unpacked: no apt-get"):
+        promtool_module.promtool_or_skip(tmp_path / "cache")

@@ -260,8 +260,15 @@ def test_run_names_a_connector_it_was_asked_for_and_does_not_know(tmp_path: Path
 def test_topics_list_shows_every_topic_with_its_partitions() -> None:
     result = runner.invoke(app, ["topics", "list"])
     assert result.exit_code == 0, result.output
-    assert "justice.detention.v1\t6\t14 d" in result.output
-    assert "hub.deadletter.v1\t1\t90 d" in result.output
+    rows = {line.split()[0]: line.split()[1:4] for line in result.output.splitlines()[2:]}
+    assert rows["justice.detention.v1"] == ["6", "14", "d"]
+    assert rows["hub.deadletter.v1"] == ["1", "90", "d"]
+
+
+def test_policy_decide_on_a_missing_file_is_one_line() -> None:
+    result = runner.invoke(app, ["policy", "decide", "/no/such/decision.json"])
+    assert result.exit_code == 2
+    assert result.output == "error: cannot read /no/such/decision.json: No such file or directory\n"
 
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "decision-llc-no-consent.json"

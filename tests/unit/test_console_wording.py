@@ -29,6 +29,12 @@ def test_a_moment_in_amsterdam_to_the_second(moment: dt.datetime | str | None, s
     assert wording.local_time(moment) == shown
 
 
+def test_a_trace_moment_keeps_its_milliseconds_in_amsterdam() -> None:
+    moment = dt.datetime(2026, 7, 1, 4, 41, 7, 999999, tzinfo=dt.UTC)
+    assert wording.local_time(moment, milliseconds=True) == "2026-07-01 06:41:07.999"
+    assert wording.local_time(None, milliseconds=True) == ""
+
+
 def test_a_missing_condition_reads_as_its_sentence() -> None:
     sentence = wording.missing_sentence("geen-grondslag-medisch")
     assert sentence.startswith("Voor medische gegevens is er geen toestemming")
