@@ -29,6 +29,7 @@ from hub.connectors import registry
 from hub.connectors.base import Connector, LookupConnector
 from hub.connectors.http import HttpApiConfig
 from hub.connectors.runtime.label_resend import resend_failed_labels
+from hub.connectors.runtime.webhook import WEBHOOK_PREFIX
 from hub.connectors.runtime.wiring import ConnectorSet, wire
 from hub.console.api import management_router
 from hub.console.oidc import OidcLogin
@@ -38,7 +39,7 @@ from hub.core.errors import ConfigurationError
 from hub.core.polling import next_pause
 from hub.core.topics import ROUTED_TOPICS, ROUTER_GROUP
 from hub.event_loop import loop_name
-from hub.http_edge import BodyDeadline, HeaderLimit, edge_protocol
+from hub.http_edge import BodyDeadline, BodyLimit, HeaderLimit, edge_protocol
 from hub.identity.keyring import Keyring, MasterKeys, master_keys_from_settings
 from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.rekeying import Rekeyer
@@ -159,7 +160,12 @@ def server_config(http: HttpSettings, app: Any) -> uvicorn.Config:
         tls["ssl_ca_certs"] = str(http.tls_client_ca)
         tls["ssl_cert_reqs"] = ssl.CERT_REQUIRED
     return uvicorn.Config(
-        HeaderLimit(BodyDeadline(app, http.body_timeout_s), http.max_header_bytes),
+        HeaderLimit(
+            BodyDeadline(
+                BodyLimit(app, http.max_body_bytes, [WEBHOOK_PREFIX]), http.body_timeout_s
+            ),
+            http.max_header_bytes,
+        ),
         host=http.host,
         port=http.port,
         log_config=None,

@@ -25,7 +25,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from hub.core.addresses import source_key
-from hub.core.errors import HeadersTooLarge, NotHttp, RequestTimeout
+from hub.core.errors import (
+    HeadersTooLarge,
+    HubError,
+    NotHttp,
+    PayloadTooLarge,
+    RequestTimeout,
+)
 
 PROBLEM_JSON = b"application/problem+json"
 
@@ -128,19 +134,7 @@ class HeaderLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and _head_bytes(scope) > self.max_bytes:
             error = HeadersTooLarge(f"more than {self.max_bytes} bytes of request line and headers")
-            body = json.dumps(error.problem(scope.get("path"))).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": error.status,
-                    "headers": [
-                        (b"content-type", PROBLEM_JSON),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"connection", b"close"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await _refuse(send, error, scope.get("path"))
             return
         await self.app(scope, receive, send)
 
@@ -151,6 +145,73 @@ def _head_bytes(scope: Scope) -> int:
     line = len(scope.get("method", "")) + len(scope.get("raw_path") or b"") + 11
     line += len(scope.get("query_string") or b"") + 1
     return line + sum(len(name) + len(value) + 4 for name, value in scope.get("headers", []))
+
+
+class BodyLimit:
+    """ASGI middleware: a request body larger than ``max_bytes`` is refused 413
+    problem+json, by its declared length before a byte is read, else as its bytes come
+    in; paths under ``own_limits`` (the webhooks, each with its connector's limit) are
+    left to their own. Without it the console's and the API's bodies were parsed whole
+    before any check (150 MB to the sign-in took 430 MB of memory)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, own_limits: Sequence[str] = ()) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.own_limits = tuple(own_limits)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or str(scope.get("path", "")).startswith(self.own_limits):
+            await self.app(scope, receive, send)
+            return
+        too_large = PayloadTooLarge(f"more than {self.max_bytes} bytes", field="body")
+        declared = dict(scope.get("headers", [])).get(b"content-length", b"").strip()
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await _refuse(send, too_large, scope.get("path"))
+            return
+        taken, over, answered = 0, False, False
+
+        async def counted_receive() -> Message:
+            """Past the limit the application is told the client left, and what it
+            answers to a body it never had whole is replaced by the 413."""
+            nonlocal taken, over
+            if over:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            taken += len(message.get("body", b""))
+            if taken > self.max_bytes:
+                over = True
+                return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal answered
+            if not over:
+                await send(message)
+            elif message["type"] == "http.response.start" and not answered:
+                await _refuse(send, too_large, scope.get("path"))
+            answered = answered or message["type"] == "http.response.start"
+
+        await self.app(scope, counted_receive, guarded_send)
+        if over and not answered:
+            await _refuse(send, too_large, scope.get("path"))
+
+
+async def _refuse(send: Send, error: HubError, path: str | None) -> None:
+    """``error`` as the whole answer, problem+json, and the connection closed (what the
+    client still sends is not read)."""
+    body = json.dumps(error.problem(path)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": error.status,
+            "headers": [
+                (b"content-type", PROBLEM_JSON),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class BodyDeadline:

@@ -246,6 +246,14 @@ class HttpSettings(BaseModel):
         description="Largest request line and headers taken; a larger request is answered "
         "431 (400 while its headers are still coming in) and its connection closed.",
     )
+    max_body_bytes: int = Field(
+        65536,
+        ge=1024,
+        le=16_777_216,
+        description="Largest request body taken outside the webhooks (the console, the "
+        "management API), before anyone is signed in too; a larger one is answered 413. A "
+        "webhook takes up to its connector's max_body_bytes.",
+    )
     webhook_source_rate_per_s: float = Field(
         100.0,
         gt=0,

@@ -113,16 +113,17 @@ def main() -> None:
     try:
         app()
     except Exception as error:
-        # Settings the hub cannot read or use, found where a command reads them: one
-        # line naming the field, never a traceback.
-        message = _settings_error(error)
+        # Settings the hub cannot read or use, found where a command reads them, or a
+        # file it cannot read or write: one line naming the field or file, no traceback.
+        message = _one_line(error)
         if message is None:
             raise
         raise SystemExit(failed(message).exit_code) from None
 
 
-def _settings_error(error: Exception) -> str | None:
-    """``error`` in one line, if it is about settings; None for anything else."""
+def _one_line(error: Exception) -> str | None:
+    """``error`` in one line, if it is about settings or a file a command was given;
+    None for anything else (a fault of the hub's, which keeps its traceback)."""
     from pydantic_settings import SettingsError
 
     from hub.core.errors import HubError
@@ -133,4 +134,7 @@ def _settings_error(error: Exception) -> str | None:
         )
     if isinstance(error, SettingsError):
         return f"{error}: is the environment variable for it valid JSON?"
+    if isinstance(error, OSError) and error.strerror:
+        # A file a command was given to read or write (--out, --update, a snapshot).
+        return f"{error.filename}: {error.strerror}" if error.filename else error.strerror
     return str(error) if isinstance(error, HubError) else None

@@ -88,7 +88,10 @@ def simulate(
         raise typer.BadParameter(f"one of: {', '.join(SCENARIOS)}", param_hint="SCENARIO")
     urls = _simulators()
     if scenario in LABEL_SCENARIOS:
-        _label_demo(scenario, urls, wait_s)
+        try:
+            _label_demo(scenario, urls, wait_s)
+        except httpx.HTTPError as error:
+            raise _stopped_answering(error, "the ZVH's message may not have been sent") from None
         return
     commands = _commands(scenario, count)
     accepted = 0
@@ -114,10 +117,8 @@ def simulate(
                 time.sleep(0.1)
                 received = client.get(f"{urls['llc']}/_sim/received").json()["received"][before:]
     except httpx.HTTPError as error:
-        raise failed(
-            f"the hub or its simulators stopped answering ({type(error).__name__}) "
-            f"after {accepted} of {len(commands)} were answered 202",
-            code=1,
+        raise _stopped_answering(
+            error, f"after {accepted} of {len(commands)} were answered 202"
         ) from None
     elapsed = time.perf_counter() - started
     typer.echo(f"sent {len(commands)}; the LLC received {len(received)} in {elapsed:.2f} s")
@@ -172,6 +173,12 @@ def _zvh_message(scenario: str) -> dict[str, Any]:
         "datum": dt.date.today().isoformat(),
         "reden": "stable-two-years",
     }
+
+
+def _stopped_answering(error: httpx.HTTPError, when: str) -> typer.Exit:
+    return failed(
+        f"the hub or its simulators stopped answering ({type(error).__name__}) {when}", code=1
+    )
 
 
 def _label_demo(scenario: str, urls: dict[str, str], wait_s: float) -> None:

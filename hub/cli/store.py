@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import typer
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from hub.cli.endpoints import endpoints_path
@@ -66,6 +66,8 @@ def run_or_exit(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     except (DBAPIError, OSError) as error:
         reason = str(getattr(error, "orig", None) or error).splitlines()[0]
         raise failed(f"the database does not answer: {reason}") from None
+    except ArgumentError as error:  # a URL SQLAlchemy cannot read
+        raise failed(f"HUB_DATABASE__URL: {error}") from None
 
 
 def with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -9,7 +9,8 @@ the summary ``x-field-categories`` beside it is not). An event's own fields may 
 since its readers keep what they do not know (``CanonicalEvent``); a value object
 inside it may not, since it is read strictly (``additionalProperties: false``). So a
 field removed or changed, a field required or optional now, a field added where old
-readers refuse unknown ones, an event removed: each is a breaking change, and needs a
+readers refuse unknown ones, an object that took unknown fields refusing them now, an
+event removed: each is a breaking change, and needs a
 new major version (a new ``v`` in the event type and the ``dataschema``). Words
 (titles, descriptions, examples) and defaults may change.
 """
@@ -86,6 +87,10 @@ def _compare_object(
         where, old, new, {"properties", "required", "additionalProperties"}
     )
     now_props = new.get("properties", {})
+    if old.get("additionalProperties") is not False and new.get("additionalProperties") is False:
+        # A writer on the old version may have kept a field a newer one added; a reader
+        # that refuses what it does not know now refuses that record.
+        found.append(f"{where}: now refuses fields it does not know")
     if old.get("additionalProperties") is False:
         # An old reader of this object refuses a field it does not know.
         for field in sorted(set(now_props) - set(old["properties"])):

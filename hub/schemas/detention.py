@@ -55,8 +55,11 @@ class DetentionStarted(DetentionEvent):
     def content_digest(self) -> str:
         """A fingerprint of what this START says, its Injus event id aside: two STARTs of
         one stay with the same fingerprint are one notice sent twice. The hub keeps the
-        fingerprint, not a second copy of the content, to tell a repeat from a correction."""
-        said = self.model_dump(mode="json", exclude={"source_event_id"})
+        fingerprint, not a second copy of the content, to tell a repeat from a correction.
+        Only the declared fields count: one a newer hub added is kept, never disclosed, so
+        a START that differs only there is no correction to anyone this hub tells."""
+        declared = set(type(self).model_fields) - {"source_event_id"}
+        said = self.model_dump(mode="json", include=declared)
         text = json.dumps(said, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -434,3 +434,38 @@ def test_every_command_error_is_printed_by_one_helper() -> None:
         if '"error:' in line
     ]
     assert by_hand == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["deploy", "kafka", "--out", "{missing}/x.yaml"],
+        ["asyncapi", "--out", "{missing}/x.json"],
+        ["policy", "table", "--update", "{missing}/policy.md"],
+    ],
+    ids=["deploy", "asyncapi", "policy table"],
+)
+def test_a_file_a_command_cannot_write_is_one_line(args: list[str], tmp_path: Path) -> None:
+    """The console script turns a file it was given and cannot use into one line, not a
+    traceback (CliRunner does not run it, so the command runs in a process)."""
+    (tmp_path / "a-file").write_text("")
+    missing = tmp_path / "a-file" / "below"
+    hub = Path(sys.executable).with_name("hub")
+    done = subprocess.run(
+        [str(hub), *(a.format(missing=missing) for a in args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: {tmp_path / 'a-file'}"), done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_a_database_url_that_cannot_be_read_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUB_DATABASE__URL", "garbage")
+    result = runner.invoke(app, ["labels", "status"])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: HUB_DATABASE__URL: Could not parse")

@@ -131,6 +131,21 @@ def _drop(path: str) -> Change:
             id="a nested field removed (behind a $ref)",
         ),
         pytest.param(
+            _set("additionalProperties", False),
+            ["e.json: now refuses fields it does not know"],
+            id="an event that kept unknown fields refuses them now",
+        ),
+        pytest.param(
+            _set("additionalProperties", True),
+            [],
+            id="an event that kept unknown fields says so",
+        ),
+        pytest.param(
+            _set("$defs/Place/additionalProperties", True),
+            [],
+            id="a value object that refused unknown fields keeps them now",
+        ),
+        pytest.param(
             _set("$defs/Place/properties/code/type", "integer"),
             [
                 'e.json.place.code: changed from {"maxLength":20,"type":"string"} to '

@@ -147,3 +147,12 @@ def test_the_digest_is_of_the_content_and_not_of_the_message() -> None:
     again = detention_started(source_event_id="INJUS-0099")
     assert again.content_digest() == SAID
     assert detention_started(expected_end_date=dt.date(2027, 2, 20)).content_digest() != SAID
+
+
+def test_a_repeat_from_a_newer_hub_is_a_repeat_here() -> None:
+    """A field a newer hub added is kept and forwarded but never disclosed by this one:
+    a START that differs only there tells no partner anything new, so it is no
+    correction."""
+    newer = STARTED.model_validate({**STARTED.model_dump(mode="json"), "ward": "B-2"})
+    assert newer.model_extra == {"ward": "B-2"}, "kept"
+    assert newer.content_digest() == SAID

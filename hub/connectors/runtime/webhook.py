@@ -47,6 +47,10 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+WEBHOOK_PREFIX = "/connectors/"
+"""Where the webhooks are: each limits its body by its connector's ``max_body_bytes``."""
+
+
 def _cut(waiting: asyncio.Timeout) -> None:
     """End an unauthenticated request's wait for its body at once (SourceLimits)."""
     waiting.reschedule(asyncio.get_running_loop().time())
@@ -75,7 +79,7 @@ def webhook_router(
         for name, runtime in runtimes.items()
     }
 
-    @router.post("/connectors/{name}/messages", status_code=202)
+    @router.post(WEBHOOK_PREFIX + "{name}/messages", status_code=202)
     async def receive(name: str, request: Request) -> dict[str, object]:
         runtime = runtimes.get(name)
         secret = getattr(runtime.connector.config, "webhook_secret", None) if runtime else None
