@@ -163,7 +163,7 @@ def pause_command(
 def resume_command(name: str = typer.Argument(..., help="A paused connector.")) -> None:
     """Lift a pause: what the connector holds is due at once, each lane in its order."""
     due = _due_now(name, resume=True)
-    typer.echo(f"{name} resumed; {due} held deliveries due now")
+    typer.echo(f"{name} resumed; {_due_text(due)}")
 
 
 @app.command("retry-now")
@@ -171,7 +171,15 @@ def retry_now_command(name: str = typer.Argument(..., help="A connector that del
     """Try what a connector holds now instead of after its backoff (its partner is
     back); a dead letter's stop stays until it is replayed (`hub dlq`)."""
     due = _due_now(name, resume=False)
-    typer.echo(f"{name}: {due} held deliveries due now")
+    typer.echo(f"{name}: {_due_text(due)}")
+
+
+def _due_text(lanes: int) -> str:
+    """What was made due: a lane is one client's deliveries, which go in their order
+    (``connectors list`` counts the deliveries)."""
+    if not lanes:
+        return "nothing was held"
+    return f"what {lanes} client lane(s) hold is due now, each in its order"
 
 
 def _due_now(name: str, *, resume: bool) -> int:

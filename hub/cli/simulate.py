@@ -78,7 +78,9 @@ def simulate(
     scenario: str = typer.Argument(..., help=f"One of: {', '.join(SCENARIOS)}."),
     count: int = typer.Option(100, min=1, help="Messages for the load scenario."),
     wait_s: float = typer.Option(
-        10.0, help="How long to wait, after the last is sent, for the LLC to have them all."
+        10.0,
+        min=0,
+        help="How long to wait, after the last is sent, for the LLC to have them all.",
     ),
 ) -> None:
     """Drive a flow through the simulators: Injus messages (intake, transfer, release,

@@ -8,6 +8,7 @@ their checks stay as they are.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
@@ -25,6 +26,7 @@ from hub.state.tables import ConsoleAccount
 
 _hasher = PasswordHasher()
 MIN_PASSWORD = 12
+USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 MAX_PASSWORD = 200
 """The login form takes no longer password: argon2's cost is not the caller's to choose."""
 
@@ -59,6 +61,12 @@ class Viewer:
 async def create(
     session: AsyncSession, username: str, password: str, role: Role, partner: str | None = None
 ) -> None:
+    if not USERNAME.fullmatch(username):
+        raise ContractError(
+            "a login name has 1 to 64 letters, digits, '.', '_', '@' or '-', and begins "
+            "with a letter or digit (it is shown as api:<name> on what the account settles)",
+            field="username",
+        )
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise ContractError(
             f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters", field="password"

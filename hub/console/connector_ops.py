@@ -41,7 +41,10 @@ class ConnectorRow(BaseModel):
 
 class Released(BaseModel):
     connector: str
-    due_now: int = Field(description="Held deliveries made due at once.")
+    due_now: int = Field(
+        description="Client lanes made due at once: each sends all it holds, in its order "
+        "(the connector's held count is of deliveries)."
+    )
 
 
 async def rows(

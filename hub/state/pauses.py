@@ -44,9 +44,10 @@ async def pause(
 
 async def resume(session: AsyncSession, connector: str, consumer: str, now: dt.datetime) -> int:
     """Lift the pause of ``connector`` (whose held items are ``consumer``'s) and make its
-    held deliveries due now; how many. What the pause held was never attempted under a
-    lease, so all of it goes at once; it is marked resumed, so that a second resume
-    cannot cut short the lease of an attempt that is under way by then."""
+    held deliveries due now; how many lanes (a client's, in order) that makes due. What
+    the pause held was never attempted under a lease, so all of it goes at once; it is
+    marked resumed, so that a second resume cannot cut short the lease of an attempt
+    that is under way by then."""
     await session.execute(delete(ConnectorPause).where(ConnectorPause.connector == connector))
     held = await session.execute(
         update(HeldItem)

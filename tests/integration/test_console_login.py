@@ -255,6 +255,20 @@ async def test_a_flood_of_logins_hashes_at_most_a_few_at_once(
     assert held.most == DEFAULTS.max_concurrent_hashes
 
 
+@pytest.mark.parametrize("name", ["", " ", "a b", "a b<script>", "-ops", "x" * 65, "ops\n"])
+async def test_an_account_needs_a_name_that_reads_as_one(console: Console, name: str) -> None:
+    """What an account settles is signed api:<name>: an empty or odd name was taken."""
+    async with console.sessions.begin() as session:
+        with pytest.raises(ContractError, match="login name") as refused:
+            await accounts.create(session, name, PASSWORD, Role.OPERATOR)
+    assert refused.value.field == "username"
+
+
+async def test_an_account_name_may_be_an_address(console: Console) -> None:
+    async with console.sessions.begin() as session:
+        await accounts.create(session, "j.de-vries_2@ggz.example", PASSWORD, Role.OPERATOR)
+
+
 async def test_logout_revokes_the_session_wherever_the_cookie_went(console: Console) -> None:
     async with console.client() as browser, console.client("192.0.2.1") as thief:
         csrf = await _log_in(browser)

@@ -417,7 +417,7 @@ def test_an_operator_pauses_and_resumes_a_connector(tmp_path: Path) -> None:
     assert blank.exit_code == 2
     assert "at least 3 characters" in blank.output
     resumed = _on(database, "connectors", "resume", "llc-communication")
-    assert resumed.output == "llc-communication resumed; 0 held deliveries due now\n"
+    assert resumed.output == "llc-communication resumed; nothing was held\n"
     rows = {r["name"]: r for r in json.loads(_on(database, "connectors", "list", "--json").output)}
     assert rows["llc-communication"]["paused"] == ""
 
@@ -469,3 +469,12 @@ def test_a_database_url_that_cannot_be_read_is_one_line(monkeypatch: pytest.Monk
     result = runner.invoke(app, ["labels", "status"])
     assert result.exit_code == 2
     assert result.output.startswith("error: HUB_DATABASE__URL: Could not parse")
+
+
+def test_what_a_resume_made_due_is_counted_in_lanes() -> None:
+    """`connectors list` counts held deliveries; a resume counts the client lanes it made
+    due (20 deliveries of 4 clients read "4 held deliveries" before)."""
+    from hub.cli.connectors import _due_text
+
+    assert _due_text(0) == "nothing was held"
+    assert _due_text(4) == "what 4 client lane(s) hold is due now, each in its order"
