@@ -25,7 +25,6 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
 
 from hub.secret_files import SecretFiles
 
@@ -678,6 +677,10 @@ class HubSettings(BaseSettings):
         if self.database.url:
             if self.database.password is None:
                 return self.database.url
+            # Imported here: every command reads the settings, and SQLAlchemy takes a
+            # tenth of a second to import, which a command without a database never needs.
+            from sqlalchemy.engine import make_url
+
             url = make_url(self.database.url).set(
                 password=self.database.password.get_secret_value()
             )

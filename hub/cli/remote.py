@@ -95,7 +95,9 @@ class PauseInfo(BaseModel):
 class ConnectorState(BaseModel):
     name: str
     kind: str
+    version: str = "?"  # a hub of 0.1.0 before its API said it
     partner: str
+    topics: list[str] = []
     health: str
     held: int
     paused: PauseInfo | None

@@ -33,7 +33,9 @@ class PauseView(BaseModel):
 class ConnectorRow(BaseModel):
     name: str
     kind: str
+    version: str
     partner: str
+    topics: list[str] = Field(description="The topics it reads or writes.")
     health: str = Field(description="up, down, or not checked yet")
     held: int = Field(description="Deliveries waiting in its lanes (dead letters' stops too).")
     paused: PauseView | None = Field(description="Who paused it, when and why; none if not.")
@@ -69,7 +71,9 @@ async def rows(
         ConnectorRow(
             name=c.name,
             kind=c.kind,
+            version=c.version,
             partner=c.partner,
+            topics=list(c.topics()),
             health=_health(c.name),
             held=held.get(f"{OUTBOUND_PREFIX}{c.name}", 0),
             paused=view(p) if (p := stopped.get(c.name)) else None,

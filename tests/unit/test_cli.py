@@ -46,7 +46,15 @@ def test_every_command_in_the_table_loads_with_its_help() -> None:
             ["dlq", "--help"],
             ["hub.app", "hub.routing.cedar_policy", "hub.cli.store", "hub.state.database"],
         ),
-        (["labels", "--help"], ["hub.benchmark.run", "hub.app", "hub.cli.dlq"]),
+        (
+            ["labels", "--help"],
+            ["hub.benchmark.run", "hub.app", "hub.cli.dlq", "hub.cli.store", "sqlalchemy"],
+        ),
+        # Through the API, `hub connectors` loads no connector, store or scaffold.
+        (
+            ["connectors", "--help"],
+            ["hub.connectors.registry", "hub.connectors.scaffold", "hub.cli.store", "sqlalchemy"],
+        ),
     ],
 )
 def test_a_command_imports_only_what_it_needs(args: list[str], unwanted: list[str]) -> None:
@@ -478,3 +486,12 @@ def test_what_a_resume_made_due_is_counted_in_lanes() -> None:
 
     assert _due_text(0) == "nothing was held"
     assert _due_text(4) == "what 4 client lane(s) hold is due now, each in its order"
+
+
+def test_the_scaffold_kinds_are_offered_in_its_help() -> None:
+    """The help names them without importing the scaffold (half a second of imports
+    that `hub connectors list` never needs)."""
+    from hub.connectors.scaffold import KINDS
+
+    result = runner.invoke(app, ["connectors", "new", "--help"])
+    assert all(kind in result.output for kind in KINDS)
