@@ -40,6 +40,7 @@ from hub.core.polling import next_pause
 from hub.core.topics import ROUTED_TOPICS, ROUTER_GROUP
 from hub.event_loop import loop_name
 from hub.http_edge import BodyDeadline, BodyLimit, HeaderLimit, edge_protocol
+from hub.identity.keyfiles import KeyDirectory
 from hub.identity.keyring import Keyring, MasterKeys, master_keys_from_settings
 from hub.identity.pseudonym import Pseudonymiser
 from hub.identity.rekeying import Rekeyer
@@ -209,6 +210,8 @@ class HubProcess:
     inbound message may lie ahead of (``HUB_PLAUSIBILITY__*``), the router's and the
     retention clocks'."""
     keyring: Keyring = field(init=False)
+    key_files: dict[str, KeyDirectory] = field(init=False)
+    """The keys kept as files, by kind: their age is measured for the rotation alert."""
     broker: KafkaBroker = field(init=False)
     router: Router = field(init=False)
     connectors: ConnectorSet = field(init=False)
@@ -223,6 +226,14 @@ class HubProcess:
         self.sessions = sessionmaker(self.engine)
         masters = self.master_keys or master_keys_from_settings(self.settings, create_key=True)
         self.keyring = Keyring(self.sessions, masters, cache_s=self.settings.crypto.key_cache_s)
+        self.key_files = {
+            kind: source
+            for kind, source in (
+                ("master", masters.source),
+                ("pseudonym", self.pseudonymiser.source),
+            )
+            if isinstance(source, KeyDirectory)
+        }
         self.broker, self.router, self.connectors = build_broker(
             self.settings,
             self.engine,
@@ -405,6 +416,7 @@ class HubProcess:
             certificates=presented_certificates(
                 self.settings.http, self.settings.kafka, self.connectors.connectors()
             ),
+            keys=self.key_files,
         )
 
     async def _erase_due(self) -> None:

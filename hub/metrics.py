@@ -100,6 +100,13 @@ CERTIFICATE_EXPIRY_SECONDS = Gauge(
     "mutual-TLS client certificate 'connector-NAME'); 0 when it cannot be read.",
     ["certificate"],
 )
+KEY_AGE_SECONDS = Gauge(
+    "ketenhub_key_age_seconds",
+    "Seconds since the active key of a kind ('master', 'pseudonym') was made, where it "
+    "is a key file in a key directory (a key given in the environment has no known age); "
+    "keys do not expire, and a rotation policy counts from this.",
+    ["kind"],
+)
 CONNECTOR_UP = Gauge(
     "ketenhub_connector_up",
     "1 when the connector's partner answered its last health check, else 0.",

@@ -20,6 +20,7 @@ from hub.bus.admin import consumer_lag
 from hub.connectors.base import Connector
 from hub.connectors.runtime.health import answers
 from hub.core.calendar import local_day
+from hub.identity.keyfiles import KeyDirectory
 from hub.logs import get_logger
 from hub.metrics import (
     CERTIFICATE_EXPIRY_SECONDS,
@@ -30,6 +31,7 @@ from hub.metrics import (
     ERASURE_OVERDUE,
     HELD_BEHIND_DEAD_LETTERS,
     HELD_OLDEST_SECONDS,
+    KEY_AGE_SECONDS,
     LABELS_INCOMPLETE,
     RETRY_QUEUE_DEPTH,
 )
@@ -51,6 +53,7 @@ async def refresh(
     incomplete_after_s: float,
     breakers: Mapping[str, Breakers] | None = None,
     certificates: Mapping[str, Path] | None = None,
+    keys: Mapping[str, KeyDirectory] | None = None,
 ) -> None:
     """Bring the state gauges up to date; a part that fails leaves its gauge as it was."""
     for connector in connectors:
@@ -60,6 +63,8 @@ async def refresh(
     older_than = now - dt.timedelta(seconds=incomplete_after_s)
     for name, path in (certificates or {}).items():
         CERTIFICATE_EXPIRY_SECONDS.labels(name).set(_expires_in(path, now))
+    for kind, directory in (keys or {}).items():
+        KEY_AGE_SECONDS.labels(kind).set((now - directory.active_since()).total_seconds())
     async with sessions() as session:
         LABELS_INCOMPLETE.set(await labels.incomplete(session, older_than=older_than))
         DEAD_LETTER_DEPTH.set(await dead_letters.open_count(session))

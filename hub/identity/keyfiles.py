@@ -10,6 +10,7 @@ them means a rolling restart (see ``docs/security.md``).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import secrets
 import time
@@ -111,6 +112,12 @@ class KeyDirectory:
     def _active_id(self) -> str:
         pointer = self.directory / f"{self.kind}.active"
         return pointer.read_text(encoding="utf-8").strip() if pointer.exists() else self._default_id
+
+    def active_since(self) -> dt.datetime:
+        """When the active key was made (its file's time): what a rotation policy counts
+        from (``ketenhub_key_age_seconds``)."""
+        made = self._key_file(self._active_id()).stat().st_mtime
+        return dt.datetime.fromtimestamp(made, dt.UTC)
 
     def key_ids(self) -> list[str]:
         prefix, suffix = f"{self.kind}-", ".key"

@@ -54,6 +54,11 @@ class Pseudonymiser:
         return self._source.current()
 
     @property
+    def source(self) -> KeySource:
+        """Where the keys come from: a key directory follows a rotation."""
+        return self._source
+
+    @property
     def active_key_id(self) -> str:
         return self._source.current().active_id
 

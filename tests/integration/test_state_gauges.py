@@ -6,6 +6,8 @@ connector's mutual-TLS client certificate among them."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import time
 from pathlib import Path
 
 from prometheus_client import REGISTRY
@@ -17,6 +19,7 @@ from hub.breaker import Breakers
 from hub.connectors.pi.backoffice import PiBackoffice
 from hub.connectors.zvh.notifications import ZvhNotifications
 from hub.core.record import KafkaRecord
+from hub.identity.keyfiles import KeyDirectory
 from hub.settings import HttpSettings, KafkaSettings
 from hub.state import holdback
 from hub.state.database import sessionmaker
@@ -106,3 +109,28 @@ async def test_a_connectors_client_certificate_is_measured(
         "ketenhub_certificate_expiry_seconds", {"certificate": "connector-zvh-notifications"}
     )
     assert 4.9 < (seconds or 0) / 86400 <= 5
+
+
+async def test_the_age_of_each_kinds_active_key_is_measured(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """Keys do not expire; the rotation alert counts from when the active key was made,
+    and follows a rotation to the new key."""
+    directory = KeyDirectory(tmp_path, "master", default_id="m1", create=True)
+    made = time.time() - 400 * 86400
+    os.utime(tmp_path / "master-m1.key", (made, made))
+
+    async def age() -> float:
+        await monitoring.refresh(
+            kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1"),  # no broker: lag is skipped
+            groups={},
+            sessions=sessionmaker(engine),
+            connectors=[],
+            incomplete_after_s=300,
+            keys={"master": directory},
+        )
+        return REGISTRY.get_sample_value("ketenhub_key_age_seconds", {"kind": "master"}) or 0
+
+    assert 399.9 < await age() / 86400 < 400.1
+    directory.rotate()
+    assert await age() < 60, "the new key is the one counted"
