@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -55,12 +56,8 @@ async def test_the_gauges_the_alerts_read(engine: AsyncEngine, tmp_path: Path) -
                     stay_key=f"e-{n}",
                 )
             )
-    await monitoring.refresh(
-        kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1"),  # no broker: lag is skipped
-        groups={},
-        sessions=sessions,
-        connectors=[],
-        incomplete_after_s=300,
+    await _refresh(
+        engine,
         breakers={"llc": Breakers(), "zvh": Breakers()},
         certificates={
             "https": self_signed_pem(tmp_path / "https.pem", "hub.test", days=10),
@@ -97,14 +94,7 @@ async def test_a_connectors_client_certificate_is_measured(
         [with_certificate, without],
     )
     assert certificates == {"https": https, "connector-zvh-notifications": client}
-    await monitoring.refresh(
-        kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1"),  # no broker: lag is skipped
-        groups={},
-        sessions=sessionmaker(engine),
-        connectors=[],
-        incomplete_after_s=300,
-        certificates=certificates,
-    )
+    await _refresh(engine, certificates=certificates)
     seconds = REGISTRY.get_sample_value(
         "ketenhub_certificate_expiry_seconds", {"certificate": "connector-zvh-notifications"}
     )
@@ -121,16 +111,21 @@ async def test_the_age_of_each_kinds_active_key_is_measured(
     os.utime(tmp_path / "master-m1.key", (made, made))
 
     async def age() -> float:
-        await monitoring.refresh(
-            kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1"),  # no broker: lag is skipped
-            groups={},
-            sessions=sessionmaker(engine),
-            connectors=[],
-            incomplete_after_s=300,
-            keys={"master": directory},
-        )
+        await _refresh(engine, keys={"master": directory})
         return REGISTRY.get_sample_value("ketenhub_key_age_seconds", {"kind": "master"}) or 0
 
     assert 399.9 < await age() / 86400 < 400.1
     directory.rotate()
     assert await age() < 60, "the new key is the one counted"
+
+
+async def _refresh(engine: AsyncEngine, **measured: Any) -> None:
+    """One round of the state gauges, with no broker (lag is skipped) and no connector."""
+    await monitoring.refresh(
+        kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1"),
+        groups={},
+        sessions=sessionmaker(engine),
+        connectors=[],
+        incomplete_after_s=300,
+        **measured,
+    )
