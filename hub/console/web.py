@@ -292,7 +292,6 @@ def console_router(
             "connectors.html",
             viewer,
             connectors=paging.page_of(found, number),
-            versions={c.name: c.version for c in chosen},
             may_pause=viewer.may_replay(),
             kind=kind or "",
             partner=partner or "",

@@ -161,6 +161,7 @@ async def test_an_operator_pauses_and_resumes_a_connector_on_its_page(chain: Cha
     async with _console(chain, "fivoor") as partner:
         page = (await partner.get("/console/connectors")).text
         assert 'id="pause-llc-communication"' not in page, "a partner does not pause"
+        assert "<td>llc-communication</td><td>outbound</td><td>1.0.0</td>" in page
         form = {**(await _csrf(partner)), "why": "night move"}
         refused = await partner.post("/console/connectors/llc-communication/pause", data=form)
         assert refused.status_code == 403
