@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 
 from hub.core.errors import (
+    BearerRequired,
     ContractError,
     HubError,
     InternalError,
@@ -52,6 +53,8 @@ def problem_response(error: HubError, instance: str | None = None) -> JSONRespon
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after_s)))
     elif isinstance(error, RetryableError):
         headers["Retry-After"] = "1"
+    elif isinstance(error, BearerRequired):
+        headers["WWW-Authenticate"] = error.challenge
     return JSONResponse(
         error.problem(instance),
         status_code=error.status,

@@ -31,6 +31,7 @@ from hub.console.connector_ops import ConnectorRow, Released
 from hub.console.signin import LockedOut, Refused, SignIn
 from hub.core.errors import (
     AuthenticationError,
+    BearerRequired,
     Conflict,
     ContractError,
     Forbidden,
@@ -124,10 +125,10 @@ def management_router(
         credentials: HTTPAuthorizationCredentials | None = Depends(BEARER),
     ) -> Viewer:
         if credentials is None:
-            raise AuthenticationError("send a bearer token (POST /api/v1/sessions gives one)")
+            raise BearerRequired("send a bearer token (POST /api/v1/sessions gives one)")
         viewer = await gate.viewer(credentials.credentials)
         if viewer is None:
-            raise AuthenticationError("the token is unknown or has expired; sign in again")
+            raise BearerRequired("the token is unknown or has expired; sign in again")
         return viewer
 
     @router.post("/sessions", status_code=201)

@@ -112,6 +112,13 @@ class AuthenticationError(HubError):
     status = 401
 
 
+class BearerRequired(AuthenticationError):
+    """No valid bearer token: answered with ``WWW-Authenticate: Bearer``, so a client
+    knows what to send (RFC 6750)."""
+
+    challenge: ClassVar[str] = "Bearer"
+
+
 class ReplayedRequest(AuthenticationError):
     slug = "replayed-request"
     title = "This signed request was received before"

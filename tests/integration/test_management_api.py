@@ -63,7 +63,9 @@ async def _dead_letter(api: httpx.AsyncClient, headers: dict[str, str]) -> dict[
 
 async def test_an_operator_replays_a_dead_letter_through_the_api(chain: Chain) -> None:
     async with httpx.AsyncClient(base_url=chain.hub.http_url, timeout=10) as api:
-        _problem(await api.get("/api/v1/dead-letters"), 401)
+        anonymous = await api.get("/api/v1/dead-letters")
+        _problem(anonymous, 401)
+        assert anonymous.headers["WWW-Authenticate"] == "Bearer", "RFC 6750: what to send"
         wrong = {"username": "ops", "password": "not-the-password"}
         _problem(await api.post("/api/v1/sessions", json=wrong), 401)
         _problem(await api.get("/api/v1/labels", headers={"Authorization": "Bearer made-up"}), 401)
