@@ -63,7 +63,7 @@ def load(name: str) -> Any:
     if isinstance(found, typer.Typer):
         command = typer.main.get_group(found)
     else:
-        single = typer.Typer()
+        single = typer.Typer(add_completion=False)  # completion is the root's
         single.command(name)(found)
         command = typer.main.get_command(single)
     command.name = name

@@ -22,6 +22,13 @@ app = typer.Typer(
 )
 
 
+def _delivering() -> list[str]:
+    """The installed connectors that deliver: what a shell offers to complete."""
+    from hub.connectors import registry
+
+    return sorted(name for name, cls in registry.installed().items() if cls.kind == "outbound")
+
+
 @app.command("list")
 def list_command(
     as_json: bool = typer.Option(False, "--json", help="JSON instead of a table."),
@@ -67,7 +74,9 @@ def _from_the_hub(remote: Remote) -> list[dict[str, Any]]:
 
 @app.command("pause")
 def pause_command(
-    name: str = typer.Argument(..., help="An installed connector that delivers."),
+    name: str = typer.Argument(
+        ..., help="An installed connector that delivers.", autocompletion=_delivering
+    ),
     why: str = typer.Option(..., "--why", help="Kept with the pause, for the other operators."),
 ) -> None:
     """Hold a connector's deliveries in their lanes until `hub connectors resume`: kept
@@ -87,14 +96,18 @@ def pause_command(
 
 
 @app.command("resume")
-def resume_command(name: str = typer.Argument(..., help="A paused connector.")) -> None:
+def resume_command(
+    name: str = typer.Argument(..., help="A paused connector.", autocompletion=_delivering),
+) -> None:
     """Lift a pause: what the connector holds is due at once, each lane in its order."""
     due = _due_now(name, resume=True)
     typer.echo(f"{name} resumed; {_due_text(due)}")
 
 
 @app.command("retry-now")
-def retry_now_command(name: str = typer.Argument(..., help="A connector that delivers.")) -> None:
+def retry_now_command(
+    name: str = typer.Argument(..., help="A connector that delivers.", autocompletion=_delivering),
+) -> None:
     """Try what a connector holds now instead of after its backoff (its partner is
     back); a dead letter's stop stays until it is replayed (`hub dlq`)."""
     due = _due_now(name, resume=False)

@@ -75,7 +75,9 @@ def _commands(scenario: str, count: int) -> list[dict[str, Any]]:
 
 
 def simulate(
-    scenario: str = typer.Argument(..., help=f"One of: {', '.join(SCENARIOS)}."),
+    scenario: str = typer.Argument(
+        ..., help=f"One of: {', '.join(SCENARIOS)}.", autocompletion=lambda: list(SCENARIOS)
+    ),
     count: int = typer.Option(100, min=1, help="Messages for the load scenario."),
     wait_s: float = typer.Option(
         10.0,

@@ -495,3 +495,30 @@ def test_the_scaffold_kinds_are_offered_in_its_help() -> None:
 
     result = runner.invoke(app, ["connectors", "new", "--help"])
     assert all(kind in result.output for kind in KINDS)
+
+
+@pytest.mark.parametrize("command", ["login", "up", "simulate", "dlq"])
+def test_completion_is_offered_once_by_hub_itself(command: str) -> None:
+    """`hub --install-completion` installs it; a command's help does not offer it again."""
+    assert "--install-completion" in runner.invoke(app, ["--help"]).output
+    assert "--install-completion" not in runner.invoke(app, [command, "--help"]).output
+
+
+@pytest.mark.parametrize(
+    ("words", "offered"),
+    [
+        ("hub simulate in", ["intake", "include"]),
+        ("hub connectors pause llc", ["llc-communication"]),
+        ("hub connectors resume injus", []),
+    ],
+)
+def test_a_shell_completes_scenarios_and_connectors_that_deliver(
+    words: str, offered: list[str]
+) -> None:
+    env = {
+        "_HUB_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split()) - 1),
+    }
+    result = runner.invoke(app, [], env=env, prog_name="hub")
+    assert result.output.split() == offered
