@@ -23,12 +23,12 @@ from hub.console import sessions as console_sessions
 from hub.console.accounts import Viewer
 from hub.console.oidc import STATE_MAX_AGE_S, OidcLogin
 from hub.console.signin import LockedOut, Refused, SignIn
-from hub.core.errors import AuthenticationError, Forbidden, NotFound
+from hub.core.errors import AuthenticationError, ContractError, Forbidden, NotFound
 from hub.core.notes import OperatorNote
 from hub.logs import get_logger
 from hub.routing.replay import Replayer, discard
 from hub.settings import ConsoleSettings
-from hub.state import dead_letters, holdback, outbox
+from hub.state import audit, dead_letters, holdback, outbox
 from hub.state.dead_letters import LetterQuery
 from hub.state.letter_states import LetterState
 
@@ -240,6 +240,8 @@ def console_router(
         number: PageNumber = 1,
         viewer: Viewer = Depends(signed_in),
     ) -> Response:
+        if outcome and outcome not in audit.OUTCOMES:  # found nothing, and said nothing
+            raise ContractError(f"one of: {', '.join(audit.OUTCOMES)}", field="outcome")
         filters = queries.Filters(
             outcome=outcome or None,
             partner=partner or None,

@@ -138,9 +138,12 @@ async def test_an_operator_sees_the_intake_flow_and_its_trace_without_personal_d
         assert "page 2" in later
         assert 'rel="prev" href="/console/decisions?page=1"' in later
         assert correlation[1] not in later, "the first page's rows are not on the second"
-        refused = await console.get("/console/decisions", params={"page": "0"})
-        assert refused.status_code == 422
-        assert refused.headers["content-type"].startswith("application/problem+json")
+        for wrong in ({"page": "0"}, {"outcome": "BOGUS"}):
+            refused = await console.get("/console/decisions", params=wrong)
+            assert refused.status_code == 422, wrong
+            assert refused.headers["content-type"].startswith("application/problem+json")
+        every = (await console.get("/console/decisions", params={"outcome": ""})).text
+        assert correlation[1] in every, "an empty filter is no filter"
         report = await console.get("/console/report", params={"subject": "psn-x"})
         assert report.status_code == 403
         for page in (flows, decisions, trace, (await console.get("/console/labels")).text):
