@@ -11,16 +11,18 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from hub.cli.endpoints import endpoints_path
 from hub.cli.failure import failed
 from hub.core.bsn import normalise_bsn
-from hub.core.errors import HubError
+from hub.core.errors import ConfigurationError, HubError
 from hub.core.subjects import is_pseudonym
 from hub.identity.keyring import Keyring, master_keys_from_settings
 from hub.identity.pseudonym import pseudonymiser_from_settings
@@ -33,13 +35,27 @@ T = TypeVar("T")
 @contextlib.asynccontextmanager
 async def current_store(url: str) -> AsyncIterator[AsyncEngine]:
     """An engine on ``url``; SchemaNotCurrent, before any work, when the database is not
-    at this hub's head revision."""
+    at this hub's head revision. A SQLite file that is not there is not made: a mistyped
+    data directory would get an empty store, and the advice to upgrade it."""
+    _refuse_a_missing_file(url)
     engine = make_engine(url)
     try:
         await check_schema(engine)
         yield engine
     finally:
         await engine.dispose()
+
+
+def _refuse_a_missing_file(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database)
+        if not path.exists():
+            raise ConfigurationError(
+                f"no state store at {path}: is HUB_DATA_DIR (or HUB_DATABASE__URL) right? "
+                "`hub up` or `hub db upgrade` makes one",
+                field="database",
+            )
 
 
 def store_url(settings: HubSettings) -> str:

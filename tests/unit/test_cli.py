@@ -193,6 +193,18 @@ def test_a_command_on_a_database_without_schema_says_so_and_creates_none(
 
 
 @pytest.mark.parametrize("args", READS + WRITES, ids=" ".join)
+def test_a_command_where_there_is_no_store_makes_none(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """A mistyped data directory: the command says where it looked, and leaves nothing
+    there (it had made an empty hub.db and advised upgrading it)."""
+    database = tmp_path / "typo" / "hub.db"
+    line = _refused(_on(database, *args))
+    assert line.startswith(f"error: no state store at {database}: is HUB_DATA_DIR")
+    assert not database.parent.exists()
+
+
+@pytest.mark.parametrize("args", READS + WRITES, ids=" ".join)
 def test_a_command_on_an_older_schema_leaves_it_at_its_revision(
     tmp_path: Path, args: tuple[str, ...]
 ) -> None:
