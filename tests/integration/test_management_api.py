@@ -294,7 +294,7 @@ async def test_after_hub_login_the_cli_works_through_the_api(chain: Chain, tmp_p
         _problem(await api.get("/api/v1/labels", headers=token), 401)
     code, local = await _hub(data, "dlq", "list")
     assert code == 2, "signed out, the CLI works on the (here missing) local store"
-    assert "run `hub db upgrade`" in local
+    assert f"no state store at {data / 'hub.db'}" in local
 
 
 async def test_labels_and_a_persons_report_through_the_api_and_the_cli(
