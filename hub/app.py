@@ -4,6 +4,7 @@ and stopped as one unit by ``hub up`` (embedded) and ``hub run`` (production).""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import secrets
 import ssl
 import time
@@ -210,6 +211,9 @@ class HubProcess:
     inbound message may lie ahead of (``HUB_PLAUSIBILITY__*``), the router's and the
     retention clocks'."""
     keyring: Keyring = field(init=False)
+    presented: dict[str, dt.datetime | None] = field(init=False)
+    """When each certificate this process loaded at start expires: what it presents until
+    it restarts, whatever the file says by then."""
     key_files: dict[str, KeyDirectory] = field(init=False)
     """The keys kept as files, by kind: their age is measured for the rotation alert."""
     broker: KafkaBroker = field(init=False)
@@ -244,6 +248,10 @@ class HubProcess:
             self.clock,
             own_groups=self.own_groups,
         )
+        presented = presented_certificates(
+            self.settings.http, self.settings.kafka, self.connectors.connectors()
+        )
+        self.presented = {name: monitoring.not_after(path) for name, path in presented.items()}
 
     async def readiness(self) -> Readiness:
         """The database and the broker answer, and every partition of the hub's topics
@@ -413,9 +421,7 @@ class HubProcess:
             connectors=self.connectors.connectors(),
             incomplete_after_s=self.settings.routing.label_incomplete_after_s,
             breakers={r.connector.name: r.breakers for r in self.connectors.outbound_runtimes},
-            certificates=presented_certificates(
-                self.settings.http, self.settings.kafka, self.connectors.connectors()
-            ),
+            certificates=self.presented,
             keys=self.key_files,
         )
 

@@ -95,16 +95,17 @@ AUDIT_CHAIN_INTACT = Gauge(
 AUDIT_CHAIN_INTACT.set(math.nan)
 CERTIFICATE_EXPIRY_SECONDS = Gauge(
     "ketenhub_certificate_expiry_seconds",
-    "Seconds until a certificate the hub presents expires (its HTTPS server "
+    "Seconds until a certificate the hub presents expires, as the process loaded it at "
+    "its start (its HTTPS server "
     "certificate 'https', its Kafka client certificate 'kafka-client', a connector's "
     "mutual-TLS client certificate 'connector-NAME'); 0 when it cannot be read.",
     ["certificate"],
 )
 KEY_AGE_SECONDS = Gauge(
     "ketenhub_key_age_seconds",
-    "Seconds since the active key of a kind ('master', 'pseudonym') was made, where it "
-    "is a key file in a key directory (a key given in the environment has no known age); "
-    "keys do not expire, and a rotation policy counts from this.",
+    "Seconds since the active key of a kind ('master', 'pseudonym') was made, as the hub "
+    "noted it beside the key (<kind>-<id>.made) when it made it; a key it did not make has "
+    "no known age. Keys do not expire: a rotation policy counts from this.",
     ["kind"],
 )
 CONNECTOR_UP = Gauge(

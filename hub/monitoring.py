@@ -52,7 +52,7 @@ async def refresh(
     connectors: Sequence[Connector[Any]],
     incomplete_after_s: float,
     breakers: Mapping[str, Breakers] | None = None,
-    certificates: Mapping[str, Path] | None = None,
+    certificates: Mapping[str, dt.datetime | None] | None = None,
     keys: Mapping[str, KeyDirectory] | None = None,
 ) -> None:
     """Bring the state gauges up to date; a part that fails leaves its gauge as it was."""
@@ -61,10 +61,13 @@ async def refresh(
         CONNECTOR_UP.labels(connector.name).set(1 if HEALTH[connector.name] else 0)
     now = dt.datetime.now(dt.UTC)
     older_than = now - dt.timedelta(seconds=incomplete_after_s)
-    for name, path in (certificates or {}).items():
-        CERTIFICATE_EXPIRY_SECONDS.labels(name).set(_expires_in(path, now))
+    for name, expires in (certificates or {}).items():
+        # An unreadable certificate alerts as an expiring one does.
+        left = 0.0 if expires is None else max(0.0, (expires - now).total_seconds())
+        CERTIFICATE_EXPIRY_SECONDS.labels(name).set(left)
     for kind, directory in (keys or {}).items():
-        KEY_AGE_SECONDS.labels(kind).set((now - directory.active_since()).total_seconds())
+        if (made := directory.active_since()) is not None:
+            KEY_AGE_SECONDS.labels(kind).set((now - made).total_seconds())
     async with sessions() as session:
         LABELS_INCOMPLETE.set(await labels.incomplete(session, older_than=older_than))
         DEAD_LETTER_DEPTH.set(await dead_letters.open_count(session))
@@ -93,12 +96,13 @@ async def refresh(
         CONSUMER_LAG.labels(group).set(records)
 
 
-def _expires_in(path: Path, now: dt.datetime) -> float:
-    """Seconds until the certificate in ``path`` (PEM) expires; 0 when it cannot be
-    read, so an unreadable certificate alerts as an expiring one does."""
+def not_after(path: Path) -> dt.datetime | None:
+    """When the certificate in ``path`` (PEM) expires; None when it cannot be read.
+    Read once, when the process loads its certificates: a file renewed while the hub
+    runs is not what it presents until it restarts, so the alert must not clear."""
     try:
         certificate = x509.load_pem_x509_certificate(path.read_bytes())
     except (OSError, ValueError):
         log.warning("certificate_unreadable", path=str(path))
-        return 0.0
-    return max(0.0, (certificate.not_valid_after_utc - now).total_seconds())
+        return None
+    return certificate.not_valid_after_utc

@@ -101,7 +101,9 @@ class KeyDirectory:
                 f"no {kind} key: set {section}.key or {section}.key_file, or put "
                 f"{active_file.name} in {directory}"
             )
-        load_or_create_key_file(active_file)
+        if not active_file.exists():
+            load_or_create_key_file(active_file)
+            self._note_made(self._active_id())
         self._seen: tuple[object, ...] = ()
         self._set = self._load()
         self._next_check = time.monotonic() + reload_s
@@ -113,11 +115,24 @@ class KeyDirectory:
         pointer = self.directory / f"{self.kind}.active"
         return pointer.read_text(encoding="utf-8").strip() if pointer.exists() else self._default_id
 
-    def active_since(self) -> dt.datetime:
-        """When the active key was made (its file's time): what a rotation policy counts
-        from (``ketenhub_key_age_seconds``)."""
-        made = self._key_file(self._active_id()).stat().st_mtime
-        return dt.datetime.fromtimestamp(made, dt.UTC)
+    def active_since(self) -> dt.datetime | None:
+        """When the active key was made, as the hub noted it in ``<kind>-<id>.made``
+        beside the key: what a rotation policy counts from (``ketenhub_key_age_seconds``).
+        A note, not the file's time, which a copy, a restore or a Kubernetes Secret
+        volume resets. None for a key the hub did not make (or made before it noted)."""
+        try:
+            text = self._made_file(self._active_id()).read_text(encoding="utf-8").strip()
+            made = dt.datetime.fromisoformat(text)
+        except (OSError, ValueError):
+            return None
+        return made if made.tzinfo is not None else None
+
+    def _made_file(self, key_id: str) -> Path:
+        return self.directory / f"{self.kind}-{key_id}.made"
+
+    def _note_made(self, key_id: str) -> None:
+        made = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        write_private(self._made_file(key_id), made, exclusive=False)
 
     def key_ids(self) -> list[str]:
         prefix, suffix = f"{self.kind}-", ".key"
@@ -155,6 +170,7 @@ class KeyDirectory:
         numbers = (int(m.group(1)) for k in taken if (m := re.search(r"([0-9]+)$", k)))
         new_id = f"{prefix[:6]}{1 + max(numbers, default=0)}"
         write_private(self._key_file(new_id), secrets.token_bytes(32).hex(), exclusive=True)
+        self._note_made(new_id)
         write_private(self.directory / f"{self.kind}.active", new_id, exclusive=False)
         self._set = self._load()
         return self._set
@@ -167,6 +183,7 @@ class KeyDirectory:
         if not path.exists():
             raise ValueError(f"no {self.kind} key {key_id!r} in {self.directory}")
         path.unlink()
+        self._made_file(key_id).unlink(missing_ok=True)
         self._set = self._load()
 
 

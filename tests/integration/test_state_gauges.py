@@ -6,8 +6,6 @@ connector's mutual-TLS client certificate among them."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +58,10 @@ async def test_the_gauges_the_alerts_read(engine: AsyncEngine, tmp_path: Path) -
         engine,
         breakers={"llc": Breakers(), "zvh": Breakers()},
         certificates={
-            "https": self_signed_pem(tmp_path / "https.pem", "hub.test", days=10),
-            "broken": tmp_path / "missing.pem",
+            "https": monitoring.not_after(
+                self_signed_pem(tmp_path / "https.pem", "hub.test", days=10)
+            ),
+            "broken": monitoring.not_after(tmp_path / "missing.pem"),
         },
     )
 
@@ -94,29 +94,44 @@ async def test_a_connectors_client_certificate_is_measured(
         [with_certificate, without],
     )
     assert certificates == {"https": https, "connector-zvh-notifications": client}
-    await _refresh(engine, certificates=certificates)
+    loaded = {name: monitoring.not_after(path) for name, path in certificates.items()}
+    await _refresh(engine, certificates=loaded)
     seconds = REGISTRY.get_sample_value(
         "ketenhub_certificate_expiry_seconds", {"certificate": "connector-zvh-notifications"}
     )
     assert 4.9 < (seconds or 0) / 86400 <= 5
+    self_signed_pem(tmp_path / "zvh.pem", "hub.zvh.test", days=365)  # renewed on disk
+    await _refresh(engine, certificates=loaded)
+    again = REGISTRY.get_sample_value(
+        "ketenhub_certificate_expiry_seconds", {"certificate": "connector-zvh-notifications"}
+    )
+    assert 4.9 < (again or 0) / 86400 <= 5, "what was loaded is presented until a restart"
 
 
 async def test_the_age_of_each_kinds_active_key_is_measured(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    """Keys do not expire; the rotation alert counts from when the active key was made,
-    and follows a rotation to the new key."""
+    """Keys do not expire; the rotation alert counts from when the hub made the active
+    key, as it noted beside it: a copy of the key file (a restore, a Secret volume) does
+    not make it young, a rotation does, and a key with no note is not measured."""
     directory = KeyDirectory(tmp_path, "master", default_id="m1", create=True)
-    made = time.time() - 400 * 86400
-    os.utime(tmp_path / "master-m1.key", (made, made))
+    made = dt.datetime.now(dt.UTC) - dt.timedelta(days=400)
+    (tmp_path / "master-m1.made").write_text(made.isoformat(timespec="seconds"))
+    key = tmp_path / "master-m1.key"
+    key.write_text(key.read_text())  # copied back from a backup: a new file time
 
-    async def age() -> float:
-        await _refresh(engine, keys={"master": directory})
-        return REGISTRY.get_sample_value("ketenhub_key_age_seconds", {"kind": "master"}) or 0
+    async def age(kind: str) -> float | None:
+        await _refresh(engine, keys={kind: directory})
+        return REGISTRY.get_sample_value("ketenhub_key_age_seconds", {"kind": kind})
 
-    assert 399.9 < await age() / 86400 < 400.1
+    assert 399.9 < (await age("master") or 0) / 86400 < 400.1
     directory.rotate()
-    assert await age() < 60, "the new key is the one counted"
+    assert (await age("master") or 1e9) < 60, "the new key is the one counted"
+    given = tmp_path / "given"
+    given.mkdir()
+    (given / "pseudonym-k1.key").write_text("11" * 32)
+    directory = KeyDirectory(given, "pseudonym", default_id="k1", create=False)
+    assert await age("pseudonym") is None, "a key the hub did not make has no known age"
 
 
 async def _refresh(engine: AsyncEngine, **measured: Any) -> None:
