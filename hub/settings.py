@@ -131,6 +131,10 @@ class EmbeddedSettings(BaseModel):
     startup_timeout_s: float = Field(20.0, gt=0, description="How long to wait for tansu.")
 
 
+DATABASE_SCHEMES = ("sqlite+aiosqlite:", "postgresql+asyncpg:")
+"""The database drivers the hub installs, both async."""
+
+
 class DatabaseSettings(SecretFiles):
     url: str | None = Field(
         None,
@@ -141,6 +145,19 @@ class DatabaseSettings(SecretFiles):
         None, description="The database password, when the URL leaves it out (or its _FILE)."
     )
     echo: bool = Field(False, description="Log every SQL statement (never in production).")
+
+    @field_validator("url")
+    @classmethod
+    def _a_driver_the_hub_has(cls, url: str | None) -> str | None:
+        """Refused here, naming the setting: a driver the hub does not install (or a
+        synchronous one) failed deep inside SQLAlchemy, with a traceback."""
+        if url and not url.startswith(DATABASE_SCHEMES):
+            scheme = url.partition(":")[0]
+            raise ValueError(
+                f"{scheme!r} is not a driver the hub has: use "
+                f"{' or '.join(s + '//' for s in DATABASE_SCHEMES)}"
+            )
+        return url
 
 
 class PseudonymSettings(BaseModel):

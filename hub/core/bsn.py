@@ -10,6 +10,9 @@ import re
 
 _WEIGHTS = (9, 8, 7, 6, 5, 4, 3, 2, -1)
 BSN_PATTERN = re.compile(r"(?<!\d)\d{9}(?!\d)")
+WRITTEN_IN_GROUPS = re.compile(r"(?<![\d.\-])(?:\d[ .\-]?){8}\d(?![\d])")
+"""Nine digits, each pair of them apart by at most one space, dot or dash, as people
+write a BSN (``1234.56.782``, ``123 45 6782``)."""
 
 
 def passes_eleven_check(digits: str) -> bool:
@@ -38,3 +41,10 @@ def scrub_bsns(text: str) -> str:
     return BSN_PATTERN.sub(
         lambda m: "[BSN]" if passes_eleven_check(m.group(0)) else m.group(0), text
     )
+
+
+def holds_a_bsn(text: str) -> bool:
+    """Whether ``text`` holds a BSN, bare or written in groups (free text a person
+    typed: a note, not a log line)."""
+    found = (re.sub(r"[ .\-]", "", m) for m in WRITTEN_IN_GROUPS.findall(text))
+    return any(passes_eleven_check(digits) for digits in found)

@@ -9,14 +9,16 @@ from typing import Annotated
 
 from pydantic import AfterValidator, StringConstraints
 
-from hub.core.bsn import BSN_PATTERN, passes_eleven_check
+from hub.core.bsn import holds_a_bsn
 
 MAX_NOTE = 200
 
 
 def _no_bsn(text: str) -> str:
-    if any(passes_eleven_check(found) for found in BSN_PATTERN.findall(text)):
-        raise ValueError("a note must not hold a BSN (a 9-digit number passing the 11-check)")
+    if holds_a_bsn(text):
+        raise ValueError(
+            "a note must not hold a BSN (9 digits passing the 11-check, also written in groups)"
+        )
     return text
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -484,11 +485,25 @@ def test_a_file_a_command_cannot_write_is_one_line(args: list[str], tmp_path: Pa
     assert "Traceback" not in done.stdout + done.stderr
 
 
-def test_a_database_url_that_cannot_be_read_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HUB_DATABASE__URL", "garbage")
-    result = runner.invoke(app, ["labels", "status"])
-    assert result.exit_code == 2
-    assert result.output.startswith("error: HUB_DATABASE__URL: Could not parse")
+@pytest.mark.parametrize("url", ["garbage", "postgresql://u@127.0.0.1:1/db", "sqlite:///x.db"])
+def test_a_database_url_the_hub_cannot_use_is_one_line(url: str, tmp_path: Path) -> None:
+    """A driver the hub does not install, or a synchronous one, failed deep inside
+    SQLAlchemy with a traceback (and `sqlite:///x.db` made an empty x.db)."""
+    hub = Path(sys.executable).with_name("hub")
+    done = subprocess.run(
+        [str(hub), "audit", "verify"],
+        env={**os.environ, "HUB_DATABASE__URL": url, "HUB_DATA_DIR": str(tmp_path)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: database.url: "), done.stderr
+    assert "not a driver the hub has" in done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_what_a_resume_made_due_is_counted_in_lanes() -> None:
