@@ -114,12 +114,12 @@ def retry_now_command(
     typer.echo(f"{name}: {_due_text(due)}")
 
 
-def _due_text(lanes: int) -> str:
-    """What was made due: a lane is one client's deliveries, which go in their order
-    (``connectors list`` counts the deliveries)."""
-    if not lanes:
+def _due_text(going: int) -> str:
+    """What a resume or a retry-now set going: held deliveries, each client's in order,
+    the number ``connectors list`` counts (less what waits behind a dead letter)."""
+    if not going:
         return "nothing was held"
-    return f"what {lanes} client lane(s) hold is due now, each in its order"
+    return f"{going} held deliveries go now, each client's in order"
 
 
 def _due_now(name: str, *, resume: bool) -> int:

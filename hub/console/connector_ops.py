@@ -44,8 +44,8 @@ class ConnectorRow(BaseModel):
 class Released(BaseModel):
     connector: str
     due_now: int = Field(
-        description="Client lanes made due at once: each sends all it holds, in its order "
-        "(the connector's held count is of deliveries)."
+        description="Held deliveries set going, each client's in order (all it holds but "
+        "what waits behind a dead letter)."
     )
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from hub.core.record import KafkaRecord
 from hub.state import failures
@@ -339,6 +340,26 @@ async def pending(session: AsyncSession, consumer: str | None = None) -> int:
     if consumer is not None:
         statement = statement.where(HeldItem.consumer == consumer)
     return int(await session.scalar(statement) or 0)
+
+
+async def going(session: AsyncSession, consumer: str) -> int:
+    """How many of ``consumer``'s held items are in lanes no dead letter stops: what goes
+    once due, each lane in its order (what a resume or a retry-now sets going)."""
+    stop = aliased(HeldItem)
+    stopped = (
+        select(stop.seq)
+        .where(
+            stop.consumer == HeldItem.consumer,
+            stop.subject == HeldItem.subject,
+            stop.partner == HeldItem.partner,
+            stop.dead_letter_id.is_not(None),
+        )
+        .exists()
+    )
+    found = await session.scalar(
+        select(func.count()).select_from(HeldItem).where(HeldItem.consumer == consumer, ~stopped)
+    )
+    return int(found or 0)
 
 
 async def pending_by_consumer(

@@ -44,12 +44,12 @@ async def pause(
 
 async def resume(session: AsyncSession, connector: str, consumer: str, now: dt.datetime) -> int:
     """Lift the pause of ``connector`` (whose held items are ``consumer``'s) and make its
-    held deliveries due now; how many lanes (a client's, in order) that makes due. What
-    the pause held was never attempted under a lease, so all of it goes at once; it is
-    marked resumed, so that a second resume cannot cut short the lease of an attempt
-    that is under way by then."""
+    held deliveries due now; how many held deliveries that sets going (each client's in
+    order; a lane a dead letter stops waits for its replay). What the pause held was
+    never attempted under a lease, so all of it goes at once; it is marked resumed, so
+    that a second resume cannot cut short the lease of an attempt under way by then."""
     await session.execute(delete(ConnectorPause).where(ConnectorPause.connector == connector))
-    held = await session.execute(
+    await session.execute(
         update(HeldItem)
         .where(
             HeldItem.consumer == consumer,
@@ -58,15 +58,17 @@ async def resume(session: AsyncSession, connector: str, consumer: str, now: dt.d
         )
         .values(next_attempt_at=now, reason="resumed after a pause")
     )
-    return int(held.rowcount) + await holdback.due_now(session, consumer, now)  # type: ignore[attr-defined]
+    await holdback.due_now(session, consumer, now)
+    return await holdback.going(session, consumer)
 
 
 async def retry_now(session: AsyncSession, connector: str, consumer: str, now: dt.datetime) -> int:
-    """What ``connector`` holds, due now (its partner is back); Conflict while it is
-    paused, since nothing would go."""
+    """What ``connector`` holds, due now (its partner is back): how many held deliveries
+    that sets going; Conflict while it is paused, since nothing would go."""
     if await of(session, connector) is not None:
         raise Conflict(f"{connector} is paused: resume it, and what it holds goes at once")
-    return await holdback.due_now(session, consumer, now)
+    await holdback.due_now(session, consumer, now)
+    return await holdback.going(session, consumer)
 
 
 async def of(session: AsyncSession, connector: str) -> Pause | None:

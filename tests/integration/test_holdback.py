@@ -161,6 +161,25 @@ async def test_try_now_makes_waiting_items_due_but_leaves_stops_and_leases(
     assert police.next_attempt_at == leased, "a lease is not cut short"
 
 
+async def test_going_counts_the_held_deliveries_of_every_lane_no_dead_letter_stops(
+    engine: AsyncEngine,
+) -> None:
+    """What a resume says it set going: every held delivery of the connector, two of one
+    client as two, less a stopped lane's (it waits for a replay)."""
+    sessions = sessionmaker(engine)
+    async with sessions.begin() as session:
+        for n, lane in enumerate((LLC, LLC, POLICE, OTHER_CLIENT, OTHER_CLIENT)):
+            await holdback.hold(
+                session, lane, f"g{n}", record(n), reason="x", now=NOW, next_attempt_at=NOW
+            )
+        assert await holdback.going(session, "outbound:llc") == 5
+        stopped = await holdback.head(session, OTHER_CLIENT)
+        assert stopped is not None
+        await holdback.stop(session, stopped.seq, "letter-1", "invalid: 400")
+        assert await holdback.going(session, "outbound:llc") == 3
+        assert await holdback.going(session, "outbound:other") == 0
+
+
 async def test_the_migration_carries_parked_events_and_retries_over(tmp_path: object) -> None:
     db = make_engine(f"sqlite+aiosqlite:///{tmp_path}/old.db")
     try:

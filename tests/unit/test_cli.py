@@ -506,13 +506,11 @@ def test_a_database_url_the_hub_cannot_use_is_one_line(url: str, tmp_path: Path)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_what_a_resume_made_due_is_counted_in_lanes() -> None:
-    """`connectors list` counts held deliveries; a resume counts the client lanes it made
-    due (20 deliveries of 4 clients read "4 held deliveries" before)."""
+def test_what_a_resume_set_going_is_said_in_deliveries() -> None:
     from hub.cli.connectors import _due_text
 
     assert _due_text(0) == "nothing was held"
-    assert _due_text(4) == "what 4 client lane(s) hold is due now, each in its order"
+    assert _due_text(20) == "20 held deliveries go now, each client's in order"
 
 
 def test_the_scaffold_kinds_are_offered_in_its_help() -> None:
