@@ -1,22 +1,24 @@
-"""``hub audit``: search the trail, verify its hash chain, and report per person."""
+"""``hub audit``: search the trail, verify its hash chain, and report per person.
+
+The store's modules are imported where a command works on the store: `hub audit report`
+after `hub login` asks the running hub and loads no database layer."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.cli.failure import failed
 from hub.cli.remote import signed_in
-from hub.cli.store import subjects_of, with_session
 from hub.core.subjects import is_pseudonym
-from hub.identity.rekeying import with_history
 from hub.settings import HubSettings
-from hub.state import audit
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 app = typer.Typer(help="The audit trail of sharing decisions (NEN 7513).", no_args_is_help=True)
 
@@ -37,13 +39,19 @@ def _moment(text: str | None, option: str) -> dt.datetime | None:
 def search_command(
     subject: str | None = typer.Option(None, help="Subject pseudonym or BSN."),
     partner: str | None = typer.Option(None, help="Partner id, as sender or recipient."),
-    outcome: str | None = typer.Option(None, help=f"One of: {', '.join(audit.OUTCOMES)}."),
+    outcome: str | None = typer.Option(
+        None, help="An outcome: PERMIT, PERMIT_REDACTED, DENY, NO_CASE, DUPLICATE_START, …"
+    ),
     since: str | None = typer.Option(None, help="Recorded at or after (ISO 8601)."),
     until: str | None = typer.Option(None, help="Recorded before (ISO 8601)."),
     event_id: str | None = typer.Option(None, help="One source event id."),
     limit: int | None = typer.Option(None, min=1, help="At most this many records."),
 ) -> None:
     """Print matching records as JSON lines, oldest first."""
+    from hub.cli.store import subjects_of, with_session
+    from hub.identity.rekeying import with_history
+    from hub.state import audit
+
     if outcome is not None and outcome not in audit.OUTCOMES:
         raise typer.BadParameter(f"one of: {', '.join(audit.OUTCOMES)}", param_hint="--outcome")
     query = audit.AuditQuery(
@@ -67,6 +75,9 @@ def search_command(
 @app.command("verify")
 def verify_command() -> None:
     """Check the whole hash chain; exit 1 naming the first broken record."""
+    from hub.cli.store import with_session
+    from hub.state import audit
+
     report = with_session(audit.verify)
     if report.broken is None:
         typer.echo(f"audit chain intact: {report.records} records")
@@ -98,6 +109,10 @@ def report_command(
             )
         report = remote.call(dict[str, Any], "GET", f"/subjects/{subject}/disclosures")
     else:
+        from hub.cli.store import subjects_of, with_session
+        from hub.identity.rekeying import with_history
+        from hub.state import audit
+
         subjects = subjects_of(subject)
 
         async def work(session: AsyncSession) -> dict[str, Any]:

@@ -173,10 +173,15 @@ async def test_an_operator_pauses_and_resumes_a_connector_on_its_page(chain: Cha
         paused = await console.post("/console/connectors/llc-communication/pause", data=form)
         assert paused.status_code == 303
         page = (await console.get("/console/connectors")).text
-        assert "by console:ops at " in page
+        assert "by console:ops since " in page
         assert ": the LLC moves its servers" in page
         assert 'id="resume-llc-communication"' in page
         assert 'id="pause-injus-detentie"' not in page, "one that receives has no pause"
+        async with _console(chain, "fivoor") as partner:
+            seen = (await partner.get("/console/connectors")).text
+        assert "<td>since " in seen, "a partner sees when its connector was paused"
+        assert "None" not in seen
+        assert "the LLC moves its servers" not in seen, "not who paused it or why"
         inbound = await console.post("/console/connectors/injus-detentie/pause", data=form)
         assert inbound.status_code == 409
         resumed = await console.post(

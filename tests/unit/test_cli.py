@@ -51,6 +51,7 @@ def test_every_command_in_the_table_loads_with_its_help() -> None:
             ["labels", "--help"],
             ["hub.benchmark.run", "hub.app", "hub.cli.dlq", "hub.cli.store", "sqlalchemy"],
         ),
+        (["audit", "--help"], ["hub.cli.store", "hub.state.audit", "sqlalchemy"]),
         # Through the API, `hub connectors` loads no connector, store or scaffold.
         (
             ["connectors", "--help"],
