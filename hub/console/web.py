@@ -27,6 +27,7 @@ from hub.core.errors import AuthenticationError, ContractError, Forbidden, NotFo
 from hub.core.notes import OperatorNote
 from hub.logs import get_logger
 from hub.routing.replay import Replayer, discard
+from hub.schemas.labels import LabelState
 from hub.settings import ConsoleSettings
 from hub.state import audit, dead_letters, holdback, outbox
 from hub.state.dead_letters import LetterQuery
@@ -272,6 +273,8 @@ def console_router(
         number: PageNumber = 1,
         viewer: Viewer = Depends(signed_in),
     ) -> Response:
+        if state and state not in {s.value for s in LabelState}:
+            raise ContractError(f"one of: {', '.join(s.value for s in LabelState)}", field="state")
         async with sessions() as session:
             chosen = await queries.label_rows(session, viewer, partner, state)
         shown = paging.page_of(chosen, number)
@@ -352,7 +355,9 @@ def console_router(
     ) -> Response:
         """A partner account sees its own dead letters whatever ``partner`` asks for."""
         known = {s.value for s in LetterState}
-        state = state if state in known or state == "all" else LetterState.OPEN.value
+        state = state or LetterState.OPEN.value
+        if state not in known and state != "all":
+            raise ContractError(f"one of: all, {', '.join(sorted(known))}", field="state")
         chosen = None if state == "all" else LetterState(state)
         asked = None if viewer.partner else partner or None
         query = LetterQuery(

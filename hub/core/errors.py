@@ -102,7 +102,7 @@ class ContractError(HubError):
 
 class PayloadTooLarge(ContractError):
     slug = "payload-too-large"
-    title = "The message is larger than this connector accepts"
+    title = "The message is larger than accepted here"
     status = 413
 
 

@@ -138,10 +138,19 @@ async def test_an_operator_sees_the_intake_flow_and_its_trace_without_personal_d
         assert "page 2" in later
         assert 'rel="prev" href="/console/decisions?page=1"' in later
         assert correlation[1] not in later, "the first page's rows are not on the second"
-        for wrong in ({"page": "0"}, {"outcome": "BOGUS"}):
-            refused = await console.get("/console/decisions", params=wrong)
-            assert refused.status_code == 422, wrong
+        wrongs = [
+            ("decisions", {"page": "0"}),
+            ("decisions", {"outcome": "BOGUS"}),
+            ("labels", {"state": "bogus"}),
+            ("dead-letters", {"state": "bogus"}),
+        ]
+        for where, wrong in wrongs:
+            refused = await console.get(f"/console/{where}", params=wrong)
+            assert refused.status_code == 422, (where, wrong)
             assert refused.headers["content-type"].startswith("application/problem+json")
+        for where in ("labels", "dead-letters"):
+            listed = await console.get(f"/console/{where}", params={"state": ""})
+            assert listed.status_code == 200, "an empty filter is no filter"
         every = (await console.get("/console/decisions", params={"outcome": ""})).text
         assert correlation[1] in every, "an empty filter is no filter"
         report = await console.get("/console/report", params={"subject": "psn-x"})
