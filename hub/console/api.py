@@ -173,16 +173,20 @@ def management_router(
         items = [dead_letters.summary(letter, behind.get(letter.id, 0)) for letter in found.rows]
         return DeadLetterPage(items=items, page=found.number, more=found.more)
 
+    async def summary_of(letter: dead_letters.Letter) -> dict[str, Any]:
+        """The letter's summary with what waits behind it in its lane."""
+        async with sessions() as session:
+            behind = await holdback.held_behind(session, [letter.id])
+        return dead_letters.summary(letter, behind.get(letter.id, 0))
+
     @router.get("/dead-letters/{letter_id}")
     async def show_dead_letter(letter_id: Id, viewer: Viewer = Depends(caller)) -> ReplayPlan:
         """One dead letter, and what a replay would do now (decided with today's
         consents and titles; nothing is sent)."""
         letter = await queries.dead_letter(sessions, viewer, letter_id)
         plan = await replayer.plan(letter, dt.datetime.now(dt.UTC))
-        async with sessions() as session:
-            behind = await holdback.held_behind(session, [letter.id])
         return ReplayPlan(
-            letter=dead_letters.summary(letter, behind.get(letter.id, 0)),
+            letter=await summary_of(letter),
             verdict=plan.verdict.value,
             explanation=plan.explanation,
         )
@@ -198,6 +202,7 @@ def management_router(
         letter = await queries.dead_letter(sessions, viewer, letter_id)
         now = dt.datetime.now(dt.UTC)
         plan = await replayer.plan(letter, now)
+        summary = await summary_of(letter)  # what waited behind it when it was decided
         state = None
         if not preview:
             done = await replayer.replay(plan, send, by=f"api:{viewer.name}", now=now)
@@ -208,7 +213,7 @@ def management_router(
                 )
             state = done.value
         return ReplayPlan(
-            letter=dead_letters.summary(letter),
+            letter=summary,
             verdict=plan.verdict.value,
             explanation=plan.explanation,
             state=state,

@@ -100,18 +100,27 @@ async def test_an_operator_replays_a_dead_letter_through_the_api(chain: Chain) -
         assert shown.json()["verdict"] == "send"
         _problem(await api.get("/api/v1/dead-letters/no-such-letter", headers=ops), 404)
 
+        await chain.send("injus", {"kind": "EINDE", "bsn": INCLUDED, "event_id": "API-3"})
+        shown_url = f"/api/v1/dead-letters/{letter['id']}"
+
+        async def held_behind() -> bool:
+            answer = await api.get(shown_url, headers=ops)
+            return bool(answer.json()["letter"]["held_behind"])
+
+        await wait_until(held_behind, timeout_s=60)
         await chain.faults("llc", down=False)
         before = len(await chain.received("llc", INCLUDED))
         replay = f"/api/v1/dead-letters/{letter['id']}/replay"
         preview = await api.post(replay, params={"preview": "true"}, headers=ops)
         assert preview.status_code == 200, preview.text
         assert preview.json()["state"] is None
+        assert preview.json()["letter"]["held_behind"] == 1, "as the letter shows it"
         refused = _problem(await api.post(replay, headers=partner), 403)
         assert "operators replay them" in refused["detail"]
         done = await api.post(replay, headers=ops)
         assert done.status_code == 200, done.text
         assert done.json()["state"] == "replayed"
-        await chain.until("llc", before + 1, INCLUDED)
+        await chain.until("llc", before + 2, INCLUDED)  # the letter, then what waited
         again = await api.get(f"/api/v1/dead-letters/{letter['id']}", headers=ops)
         assert again.json()["letter"]["state"] == "replayed"
         twice = _problem(await api.post(replay, headers=ops), 409)
