@@ -171,9 +171,10 @@ async def cases_among(session: AsyncSession, subjects: Collection[str]) -> dict[
             municipality=state.municipality,
             included_since=state.included_since,
             team=tuple(
-                TeamMember(partner=r.partner, role=TeamRole(r.role))
+                # Checked here, once: a row kept before the rule of roles by kind is no
+                # member; the rest were validated when they were written.
+                TeamMember.model_construct(partner=r.partner, role=TeamRole(r.role))
                 for r in sorted(members[state.subject], key=lambda r: (r.role, r.partner))
-                # Kept before the rule of roles by kind: such a member is no member.
                 if role_refusal(r.partner, TeamRole(r.role)) is None
             ),
             contacts=_contacts(state.contacts),
